@@ -1,0 +1,146 @@
+"""``luna analyze``: run the corpus analysis and show it (tables, JSON, or a repaired copy on disk)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from lunalm.config import CorpusConfig
+from lunalm.corpus import Corpus
+from lunalm.corpus.analyze import Analysis, Stats, analyze
+from lunalm.errors import CorpusError
+
+SAMPLE_CHARS = 4_000_000  # the quick default tokenizer is trained on the first ~4 M characters
+
+
+def run_analyze(config: CorpusConfig, show_files: bool, as_json: bool, fix_dir: str | None,
+                tokenizer_path: str | None) -> int:
+    from tqdm import tqdm
+
+    corpus = Corpus(config, detect_non_prose=True)
+    tokenizer, tokenizer_name = _tokenizer(corpus, tokenizer_path)
+    writer = _FixWriter(fix_dir) if fix_dir else None
+    size = _estimated_bytes(corpus)
+    with tqdm(total=size, unit="B", unit_scale=True, desc="analyzing", file=sys.stderr,
+              disable=as_json or not sys.stderr.isatty(), leave=False) as bar:
+        def count(texts: list[str]) -> list[int]:
+            if writer:
+                writer.write(texts)
+            return [len(ids) for ids in tokenizer.encode_batch(texts)]
+
+        try:
+            result = analyze(corpus, count, tokenizer_name, progress=bar.update)
+        except BaseException:
+            if writer:
+                writer.abort()  # nothing half-written is left behind
+            raise
+    if writer:
+        writer.finish()
+    if as_json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        _print_tables(result, show_files)
+        if writer:
+            print(f"\nrepaired corpus written to {fix_dir}/ ({result.corpus.documents} documents, UTF-8)")
+    return 0
+
+
+def _estimated_bytes(corpus: Corpus) -> int:
+    if not corpus.files:
+        return 2_276_672 * 11 // 10  # the built-in corpus: 2.28 M characters, ~10 % multi-byte
+    return sum(file.stat().st_size for file in corpus.files)
+
+
+def _tokenizer(corpus: Corpus, path: str | None):
+    from lunalm import tokenizer as tok
+
+    if path:
+        loaded = tok.Tokenizer.load(path)
+        return loaded, f"{path} ({loaded.kind}, vocab {loaded.vocab_size})"
+    sample, chars = [], 0
+    for document in Corpus(corpus.config).documents():
+        sample.append(document.text)
+        chars += len(document.text)
+        if chars >= SAMPLE_CHARS:
+            break
+    vocab = tok.default_vocab_size(_estimated_bytes(corpus))
+    trained = tok.train_bpe(sample, vocab_size=vocab)
+    return trained, f"quick BPE trained on the first {chars:,} characters (vocab {trained.vocab_size})"
+
+
+class _FixWriter:
+    """Streams the cleaned documents to OUT/corpus.jsonl via a temporary folder renamed at the end."""
+
+    def __init__(self, out: str):
+        self.out = Path(out)
+        if self.out.exists() and any(self.out.iterdir()):
+            raise CorpusError(f"{out}: folder exists and is not empty; choose a new folder for --fix")
+        self.tmp = Path(tempfile.mkdtemp(prefix=".luna-fix-", dir=self.out.parent or Path(".")))
+        self.handle = open(self.tmp / "corpus.jsonl", "w", encoding="utf-8")
+
+    def write(self, texts: list[str]) -> None:
+        for text in texts:
+            self.handle.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+
+    def finish(self) -> None:
+        self.handle.close()
+        if self.out.exists():
+            self.out.rmdir()
+        os.replace(self.tmp, self.out)
+
+    def abort(self) -> None:
+        self.handle.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _rows(stats: Stats, analysis: Analysis) -> list[tuple[str, str]]:
+    s = stats.summary()
+    capped = "≥" if stats.unique_words_capped else ""
+    return [
+        ("documents", f"{s['documents']:,}"), ("lines", f"{s['lines']:,}"), ("words", f"{s['words']:,}"),
+        ("unique words", f"{capped}{s['unique_words']:,}"), ("characters", f"{s['characters']:,}"),
+        ("bytes (UTF-8)", f"{s['bytes']:,}"), ("tokens", f"{s['tokens']:,}"),
+        ("characters / token", f"{s['chars_per_token']}"), ("tokens / word", f"{s['tokens_per_word']}"),
+        ("avg line", f"{s['avg_line_chars']} chars, {s['avg_line_tokens']} tokens"),
+        ("avg word", f"{s['avg_word_chars']} chars"),
+        ("longest document", f"{s['longest_document_chars']:,} chars ({s['longest_document_source']})"),
+        ("duplicate lines", f"{s['duplicate_lines']:,}"),
+        ("Turkish letters", f"{100 * s['turkish_letter_share']:.2f} % of letters (ç ğ ı İ ö ş ü)"),
+        ("not prose", f"{s['non_prose_chars']:,} chars ({100 * s['non_prose_share']:.2f} %)"),
+    ]
+
+
+def _print_tables(analysis: Analysis, show_files: bool) -> None:
+    report = analysis.report
+    print(f"corpus: {analysis.corpus.source}")
+    rows = _rows(analysis.corpus, analysis)
+    encodings = sorted({f.encoding for f in report.files.values() if f.encoding})
+    rows += [("duplicate documents", f"{report.total('duplicates'):,} dropped "
+                                     f"(and {report.total('empty'):,} empty ones)"),
+             ("encoding", ", ".join(encodings)),
+             ("repaired", f"{report.total('repaired_chars'):,} chars of mojibake, "
+                          f"{report.total('controls_removed'):,} control chars removed")]
+    _table(rows)
+    print(f"tokenizer: {analysis.tokenizer}")
+    if analysis.examples:
+        print("\nnot prose (examples; --filter drops such text):")
+        for example in analysis.examples:
+            print(f"  [{example['reason']}, {example['chars']:,} chars] {example['text']}…")
+    if show_files:
+        for name, stats in analysis.files.items():
+            file_report = report.files[name]
+            print(f"\nfile: {name}")
+            _table(_rows(stats, analysis) + [
+                ("encoding", file_report.encoding),
+                ("repaired", f"{file_report.repaired_chars:,} chars"),
+                ("duplicate documents", f"{file_report.duplicates:,}")])
+
+
+def _table(rows: list[tuple[str, str]]) -> None:
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")

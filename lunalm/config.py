@@ -1,0 +1,277 @@
+"""Typed, validated run configuration (imports no torch).
+
+Each section is a frozen dataclass; ``__post_init__`` gathers *every* problem and raises one
+``ConfigError`` naming each field, its value and the allowed range. ``from_dict`` rejects unknown keys
+(a typo in a YAML file must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from lunalm.errors import ConfigError
+
+DEFAULT_INCLUDE = ("*.txt", "*.md", "*.jsonl", "*.txt.gz", "*.md.gz", "*.jsonl.gz")
+
+
+class _Checks:
+    """Collects validation problems so one error lists them all."""
+
+    def __init__(self, section: str):
+        self.section = section
+        self.problems: list[str] = []
+
+    def require(self, ok: bool, name: str, value: Any, expected: str) -> None:
+        if not ok:
+            self.problems.append(f"{self.section}.{name} = {value!r}: expected {expected}")
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ConfigError("invalid config: " + "; ".join(self.problems))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorpusConfig:
+    """Where the text comes from and how it is cleaned."""
+
+    paths: tuple[str, ...] = ()  # files or directories; empty = the built-in Atatürk corpus
+    include: tuple[str, ...] = DEFAULT_INCLUDE  # glob patterns (file names) read inside directories
+    exclude: tuple[str, ...] = ()  # glob patterns (file names or relative paths) skipped
+    text_field: str = "text"  # JSONL: the field holding each document's text
+    repair: bool = True  # detect encodings and repair mojibake
+    dedup: bool = True  # drop exact-duplicate documents
+    filter_non_prose: bool = False  # drop indexes, tables and boilerplate (see lunalm.corpus.prose)
+    max_document_chars: int = 1_000_000  # longer texts are split at paragraph breaks (keeps memory flat)
+
+    def __post_init__(self) -> None:
+        check = _Checks("corpus")
+        check.require(bool(self.text_field), "text_field", self.text_field, "a non-empty field name")
+        check.require(
+            self.max_document_chars >= 1000, "max_document_chars", self.max_document_chars, ">= 1000"
+        )
+        check.raise_if_any()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TokenizerConfig:
+    """Which tokenizer: trained BPE (default), char-level, or a pretrained one."""
+
+    kind: str = "bpe"  # "bpe" | "char" | "pretrained"
+    vocab_size: int | None = None  # BPE vocabulary size in tokens; None = scaled to the corpus size
+    path: str | None = None  # kind="pretrained": a tokenizer.json file or a Hugging Face model directory
+    min_frequency: int = 2  # BPE: a merge must occur at least this many times
+
+    def __post_init__(self) -> None:
+        check = _Checks("tokenizer")
+        check.require(self.kind in ("bpe", "char", "pretrained"), "kind", self.kind,
+                      "one of 'bpe', 'char', 'pretrained'")
+        check.require(self.vocab_size is None or 256 <= self.vocab_size <= 262_144, "vocab_size",
+                      self.vocab_size, "an integer in [256, 262144] or null (automatic)")
+        check.require(self.kind != "pretrained" or bool(self.path), "path", self.path,
+                      "a tokenizer.json or HF directory when kind is 'pretrained'")
+        check.require(self.min_frequency >= 1, "min_frequency", self.min_frequency, ">= 1")
+        check.raise_if_any()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    """How tokens become training windows."""
+
+    context_length: int = 256  # tokens the model sees per window
+    stride: int | None = None  # tokens between window starts; None = context_length (no overlap)
+    val_fraction: float = 0.1  # share of documents held out for validation (split by document)
+    seed: int = 1337  # seeds the split and the sampler
+    cache_dir: str = ".cache/lunalm"  # token shards, keyed by corpus + cleaning + tokenizer hash
+
+    def __post_init__(self) -> None:
+        check = _Checks("data")
+        check.require(8 <= self.context_length <= 131_072, "context_length", self.context_length,
+                      "an integer in [8, 131072]")
+        check.require(self.stride is None or 1 <= self.stride <= self.context_length, "stride",
+                      self.stride, f"an integer in [1, context_length={self.context_length}] or null")
+        check.require(0.0 <= self.val_fraction < 0.5, "val_fraction", self.val_fraction,
+                      "a fraction in [0, 0.5)")
+        check.raise_if_any()
+
+
+def from_dict(cls: type, values: dict[str, Any] | None, section: str):
+    """Build dataclass ``cls`` from a plain dict, rejecting unknown keys by name."""
+    values = dict(values or {})
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) in section '{section}': {', '.join(unknown)}; "
+            f"known keys are: {', '.join(sorted(known))}"
+        )
+    for name, value in values.items():
+        if isinstance(value, list):  # YAML lists -> tuples for frozen dataclasses
+            values[name] = tuple(value)
+    try:
+        return cls(**values)
+    except TypeError as exc:  # wrong value types that the dataclass itself rejects
+        raise ConfigError(f"section '{section}': {exc}") from None
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """Plain-dict form (tuples as lists) for YAML/JSON."""
+    out = dataclasses.asdict(obj)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEFAULT_PROMPTS = ("Yapay zekâ", "Bugün hava", "Tarih boyunca", "İnsan beyni")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelChoice:
+    """Which network: a preset sized by parameters, with optional shape overrides.
+
+    The vocabulary size comes from the tokenizer and the context from ``data.context_length``, so the
+    full ``lunalm.model.ModelConfig`` is resolved only once the tokenizer exists.
+    """
+
+    preset: str = "nano"  # nano | tiny (~10M) | small (~50M) | medium (~150M) | gpt2 (GPT-2 small shape)
+    n_layer: int | None = None  # override: transformer blocks
+    n_head: int | None = None  # override: attention heads
+    n_kv_head: int | None = None  # override: key/value heads (grouped-query attention)
+    d_model: int | None = None  # override: residual width in features
+    d_ff: int | None = None  # override: SwiGLU hidden width in features
+    dropout: float = 0.0  # residual and attention dropout probability while training
+    tie_embeddings: bool = True  # share the input embedding and output head
+    activation_checkpointing: bool = False  # recompute blocks in backward: less memory, ~30 % slower
+
+    def __post_init__(self) -> None:
+        check = _Checks("model")
+        for name in ("n_layer", "n_head", "n_kv_head", "d_model", "d_ff"):
+            value = getattr(self, name)
+            check.require(value is None or (isinstance(value, int) and value > 0), name, value,
+                          "a positive integer or null (the preset's value)")
+        check.require(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a probability in [0, 1)")
+        check.raise_if_any()
+
+    def overrides(self) -> dict[str, Any]:
+        """Fields to pass on to ``model_config_from_preset``."""
+        values = {k: v for k, v in to_dict(self).items() if k != "preset" and v is not None}
+        return values
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """The optimisation: budget, batch, schedule, evaluation, checkpoints, precision."""
+
+    # budget: the first of these reached ends the run (none given: 1 epoch)
+    epochs: float | None = None  # passes over the training tokens
+    max_steps: int | None = None  # optimizer steps
+    tokens: int | None = None  # training tokens (targets) processed
+    # batch
+    micro_batch_size: int = 16  # sequences per forward/backward
+    grad_accum_steps: int = 1  # micro-batches per optimizer step (global batch = product)
+    # AdamW and schedule
+    lr: float | None = None  # peak learning rate; None = by model size (see lunalm.train.schedule)
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    warmup_steps: int | None = None  # linear warmup in steps; None = 5 % of the run, at most 1000
+    weight_decay: float = 0.1  # on >= 2-D weights only
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0  # max global gradient norm; 0 = off
+    # evaluation, samples, logging
+    eval_every: int = 100  # steps between validation passes
+    eval_batches: int = 20  # fixed validation batches per pass
+    sample_every: int = 200  # steps between sample generations; 0 = only at the end
+    sample_prompts: tuple[str, ...] = DEFAULT_PROMPTS
+    sample_tokens: int = 60  # new tokens per sample
+    log_every: int = 10  # steps between train-loss records
+    # checkpoints and stopping
+    checkpoint_every: int = 500  # steps between step checkpoints
+    keep_checkpoints: int = 3  # newest step checkpoints kept (best/ and final/ always kept)
+    patience: int | None = 5  # evaluations without improvement before stopping early; None = never
+    max_bad_steps: int = 3  # non-finite losses in a row before rolling back to the last good checkpoint
+    max_rollbacks: int = 2  # rollbacks (lr halved each time) before giving up as diverged
+    # hardware
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: str = "auto"  # auto (fp32 CPU, bf16 Ampere+, fp16 older GPUs) | fp32 | bf16 | fp16
+    compile: bool = False  # torch.compile the model
+    seed: int = 1337
+
+    def __post_init__(self) -> None:
+        check = _Checks("train")
+        for name in ("max_steps", "tokens"):
+            value = getattr(self, name)
+            check.require(value is None or (isinstance(value, int) and value > 0), name, value,
+                          "a positive integer or null")
+        check.require(self.epochs is None or self.epochs > 0, "epochs", self.epochs, "> 0 or null")
+        for name in ("micro_batch_size", "grad_accum_steps", "eval_every", "eval_batches", "log_every",
+                     "checkpoint_every", "keep_checkpoints", "max_bad_steps", "sample_tokens"):
+            value = getattr(self, name)
+            check.require(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
+        check.require(self.lr is None or 0 < self.lr < 1, "lr", self.lr, "in (0, 1) or null (automatic)")
+        check.require(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", self.min_lr_ratio, "in [0, 1]")
+        check.require(self.warmup_steps is None or self.warmup_steps >= 0, "warmup_steps",
+                      self.warmup_steps, ">= 0 or null")
+        check.require(0 <= self.weight_decay < 1, "weight_decay", self.weight_decay, "in [0, 1)")
+        check.require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1/beta2",
+                      (self.beta1, self.beta2), "each in [0, 1)")
+        check.require(self.grad_clip >= 0, "grad_clip", self.grad_clip, ">= 0")
+        check.require(self.sample_every >= 0, "sample_every", self.sample_every, ">= 0")
+        check.require(self.patience is None or self.patience >= 1, "patience", self.patience,
+                      ">= 1 or null")
+        check.require(self.max_rollbacks >= 0, "max_rollbacks", self.max_rollbacks, ">= 0")
+        check.require(self.precision in PRECISIONS, "precision", self.precision, f"one of {PRECISIONS}")
+        check.require(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"),
+                      "device", self.device, "auto, cpu, cuda, cuda:N or mps")
+        check.raise_if_any()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Everything a run needs; written resolved to runs/<name>/config.yaml."""
+
+    name: str | None = None  # run directory name under runs_dir; None = <preset>-<timestamp>
+    runs_dir: str = "runs"
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelChoice = field(default_factory=ModelChoice)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+SECTIONS = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "data": DataConfig,
+            "model": ModelChoice, "train": TrainConfig}
+
+
+def run_config_from_dict(values: dict[str, Any]) -> RunConfig:
+    """A RunConfig from the YAML layout {name, runs_dir, corpus: {...}, tokenizer: {...}, ...}."""
+    values = dict(values or {})
+    unknown = sorted(set(values) - set(SECTIONS) - {"name", "runs_dir"})
+    if unknown:
+        raise ConfigError(f"unknown top-level key(s): {', '.join(unknown)}; known: name, runs_dir, "
+                          f"{', '.join(SECTIONS)}")
+    sections = {name: from_dict(cls, values.get(name), name) for name, cls in SECTIONS.items()}
+    top = {k: values[k] for k in ("name", "runs_dir") if k in values}
+    return RunConfig(**top, **sections)
+
+
+def run_config_to_dict(config: RunConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": config.name, "runs_dir": config.runs_dir}
+    for name in SECTIONS:
+        out[name] = to_dict(getattr(config, name))
+    return out
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    """Read a YAML config file with errors that name the file."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (corpus, model, train, …)")
+    return values

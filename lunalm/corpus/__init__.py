@@ -1,0 +1,129 @@
+"""Corpus: files (or the built-in corpus) -> clean, de-duplicated documents, with a report of what was done.
+
+    corpus = Corpus(CorpusConfig(paths=("my_texts/",)))
+    for document in corpus.documents():   # streams; fills corpus.report as it goes
+        ...
+
+Stages per document: read + decode + repair mojibake (``read``/``encoding``) -> newline/control/NFC
+cleaning (``clean``) -> exact-duplicate drop -> non-prose detection and optional removal (``prose``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lunalm.config import CorpusConfig, to_dict
+from lunalm.corpus import builtin
+from lunalm.corpus.clean import clean_text
+from lunalm.corpus.prose import ProseDetector, Span, remove_spans
+from lunalm.corpus.read import RawDocument, discover, read_file
+from lunalm.errors import CorpusError
+
+
+@dataclass
+class FileReport:
+    """What happened to one file (or the built-in database)."""
+
+    source: str
+    encoding: str = ""
+    documents: int = 0
+    duplicates: int = 0  # exact-duplicate documents dropped
+    repaired_chars: int = 0  # characters changed by mojibake repair
+    controls_removed: int = 0  # control characters dropped
+    empty: int = 0  # documents with no text (skipped)
+    non_prose_chars: int = 0  # characters flagged as not prose (removed with filter_non_prose)
+
+
+@dataclass
+class CorpusReport:
+    files: dict[str, FileReport] = field(default_factory=dict)
+
+    def file(self, source: str) -> FileReport:
+        return self.files.setdefault(source, FileReport(source))
+
+    def total(self, name: str) -> int:
+        return sum(getattr(report, name) for report in self.files.values())
+
+
+@dataclass
+class Document:
+    text: str  # cleaned (and, with filter_non_prose, filtered) text
+    source: str  # the file it came from
+    name: str  # finer label: "file:line" (JSONL), speech id (built-in), else the file
+    non_prose: list[Span]  # spans of ``original`` judged not prose
+    original: str  # the cleaned text before any non-prose filtering (same object when not filtering)
+
+
+class Corpus:
+    """A configured corpus; ``documents()`` streams it and fills ``report``."""
+
+    def __init__(self, config: CorpusConfig, detect_non_prose: bool = False):
+        self.config = config
+        self.detect_non_prose = detect_non_prose or config.filter_non_prose
+        self.report = CorpusReport()
+        self.files = discover(config.paths, config.include, config.exclude) if config.paths else []
+
+    @property
+    def name(self) -> str:
+        return builtin.NAME if not self.config.paths else ", ".join(self.config.paths)
+
+    def fingerprint(self) -> str:
+        """Changes when any input file or any cleaning setting changes (keys the token cache)."""
+        digest = hashlib.sha256(json.dumps(to_dict(self.config), sort_keys=True).encode())
+        if not self.config.paths:
+            digest.update(f"{builtin.NAME}:{builtin.DB_SHA256}".encode())
+        for file in self.files:
+            stat = file.stat()
+            digest.update(f"{file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        return digest.hexdigest()[:16]
+
+    def raw_documents(self) -> Iterator[RawDocument]:
+        if not self.config.paths:
+            for speech_id, text in builtin.iter_speeches():
+                yield RawDocument(text, builtin.NAME, "utf-8 (sqlite)", name=f"{builtin.NAME}/{speech_id}")
+            return
+        for file in self.files:
+            yield from read_file(file, self.config.text_field, self.config.max_document_chars)
+
+    def documents(self) -> Iterator[Document]:
+        seen: set[bytes] = set()
+        detector = ProseDetector() if self.detect_non_prose else None
+        produced = 0
+        for raw in self.raw_documents():
+            source = raw.source
+            report = self.report.file(source)
+            report.encoding = report.encoding or raw.encoding
+            report.repaired_chars += raw.repaired_chars
+            text, removed = clean_text(raw.text)
+            report.controls_removed += removed
+            if not text.strip():
+                report.empty += 1
+                continue
+            if self.config.dedup and not _first_time(text, seen):
+                report.duplicates += 1
+                continue
+            spans = detector.spans(text) if detector else []
+            report.non_prose_chars += sum(span.end - span.start for span in spans)
+            original = text
+            if self.config.filter_non_prose:
+                text = remove_spans(text, spans)
+                if not text.strip():
+                    continue
+            report.documents += 1
+            produced += 1
+            yield Document(text, source, raw.name or source, spans, original)
+        if produced == 0:
+            raise CorpusError(f"{self.name}: no text found (every file empty, duplicate or filtered out); "
+                              "check the path and --include patterns")
+
+
+def _first_time(text: str, seen: set[bytes]) -> bool:
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    if digest in seen:
+        return False
+    seen.add(digest)
+    return True

@@ -1,0 +1,189 @@
+"""Finding corpus files and reading them as raw (decoded, repaired, not yet cleaned) documents.
+
+A ``.txt``/``.md`` file is one document; a file longer than ``max_document_chars`` is cut at paragraph
+breaks so memory stays flat on a 1 GB file. A ``.jsonl`` line is one document (its ``text_field``).
+``.gz`` is read through gzip. Files are read in blocks ending at a newline, each block decoded and
+repaired by ``lunalm.corpus.encoding``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from lunalm.corpus.encoding import decode_bytes, repair_mojibake
+from lunalm.errors import CorpusError
+
+BLOCK_BYTES = 4 << 20  # decode in ~4 MB blocks cut at a newline
+SNIFF_BYTES = 8192
+
+# Magic numbers of files people drop into corpus folders by mistake.
+_MAGIC = (
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"PK\x03\x04", "a zip archive (also .pt checkpoints, .docx, .xlsx)"), (b"%PDF", "a PDF document"),
+    (b"\x7fELF", "an executable"), (b"\x80\x02", "a Python pickle"), (b"\x80\x03", "a Python pickle"),
+    (b"\x80\x04", "a Python pickle"), (b"\x80\x05", "a Python pickle"), (b"SQLite format 3", "an SQLite database"),
+)
+
+
+@dataclass
+class RawDocument:
+    """One document as read from disk, before cleaning."""
+
+    text: str
+    source: str  # the file path
+    encoding: str
+    repaired_chars: int = 0
+    name: str = ""  # a finer label for reports: "file:line" for JSONL, the speech id for the built-in corpus
+
+
+def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> list[Path]:
+    """Expand files and directories (recursively) into a sorted list of files to read."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise CorpusError(f"{raw}: no such file or directory; pass an existing text file or folder")
+        if path.is_file():
+            files.append(path)
+            continue
+        found = [f for f in sorted(path.rglob("*")) if _wanted(f, path, include, exclude)]
+        if not found:
+            raise CorpusError(
+                f"{raw}: directory has no files matching {', '.join(include)}"
+                + (f" (excluding {', '.join(exclude)})" if exclude else "")
+                + "; add text files or change --include"
+            )
+        files.extend(found)
+    return files
+
+
+def _wanted(file: Path, root: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    relative = file.relative_to(root).as_posix()
+    if any(part.startswith(".") for part in file.relative_to(root).parts) or not file.is_file():
+        return False
+    if not any(fnmatch.fnmatch(file.name, pattern) for pattern in include):
+        return False
+    return not any(fnmatch.fnmatch(file.name, p) or fnmatch.fnmatch(relative, p) for p in exclude)
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        handle = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+        return handle  # type: ignore[return-value]
+    except PermissionError:
+        raise CorpusError(f"{path}: permission denied; make it readable (chmod +r) or exclude it") from None
+    except IsADirectoryError:
+        raise CorpusError(f"{path}: is a directory, expected a file") from None
+
+
+def _sniff_binary(head: bytes, path: Path) -> None:
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise CorpusError(f"{path}: this is {what}, not text; remove it from the corpus or --exclude it")
+    if b"\x00" in head and not _looks_utf16(head):
+        raise CorpusError(f"{path}: contains NUL bytes, so it is binary, not text; "
+                          "remove it from the corpus or --exclude it")
+
+
+def _looks_utf16(head: bytes) -> bool:
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    sample = head[: len(head) // 2 * 2]
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    return max(even, odd) > 0.3 * (len(sample) // 2) and min(even, odd) < 0.05 * (len(sample) // 2)
+
+
+def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_000_000) -> Iterator[RawDocument]:
+    """Yield the raw documents of one file (see module docstring)."""
+    inner_suffix = Path(path.stem).suffix if path.suffix == ".gz" else path.suffix
+    with _open(path) as handle:
+        try:
+            head = handle.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(handle, "peek") else b""
+        except (OSError, EOFError) as exc:
+            raise CorpusError(f"{path}: cannot be read ({exc}); is the .gz file complete?") from None
+        _sniff_binary(head, path)
+        if inner_suffix == ".jsonl":
+            yield from _read_jsonl(handle, path, text_field)
+        else:
+            yield from _read_text(handle, path, head, max_document_chars)
+
+
+def _read_blocks(handle: BinaryIO, path: Path) -> Iterator[bytes]:
+    """~BLOCK_BYTES blocks, each ending at a newline (except the last)."""
+    carry = b""
+    try:
+        while True:
+            block = handle.read(BLOCK_BYTES)
+            if not block:
+                break
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            carry = data[cut:]
+            yield data[:cut]
+    except (OSError, EOFError) as exc:
+        raise CorpusError(f"{path}: read failed ({exc}); is the file complete?") from None
+    if carry:
+        yield carry
+
+
+def _read_text(handle: BinaryIO, path: Path, head: bytes, max_chars: int) -> Iterator[RawDocument]:
+    if _looks_utf16(head):  # newline bytes are two wide: decode the file whole (UTF-16 files are small)
+        blocks: Iterator[bytes] = iter([handle.read()])
+    else:
+        blocks = _read_blocks(handle, path)
+    pending: list[str] = []
+    pending_chars, encoding, repaired = 0, "", 0
+    offset = 0
+    for block in blocks:
+        decoded = decode_bytes(block, source=f"{path} (block at byte {offset})")
+        offset += len(block)
+        encoding = encoding or decoded.encoding  # the first block (with any BOM) names the file's encoding
+        repaired += decoded.repaired_chars
+        pending.append(decoded.text)
+        pending_chars += len(decoded.text)
+        while pending_chars > max_chars:
+            text = "".join(pending)
+            cut = _paragraph_cut(text, max_chars)
+            yield RawDocument(text[:cut], str(path), encoding, repaired)
+            repaired = 0
+            pending, pending_chars = [text[cut:]], len(text) - cut
+    text = "".join(pending)
+    if text.strip():
+        yield RawDocument(text, str(path), encoding, repaired)
+
+
+def _paragraph_cut(text: str, max_chars: int) -> int:
+    """Index just after the last paragraph break (else line break, else max_chars) before max_chars."""
+    for separator in ("\n\n", "\n"):
+        position = text.rfind(separator, 0, max_chars)
+        if position > 0:
+            return position + len(separator)
+    return max_chars
+
+
+def _read_jsonl(handle: BinaryIO, path: Path, text_field: str) -> Iterator[RawDocument]:
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CorpusError(f"{path}:{number}: malformed JSON ({exc}); fix or delete that line") from None
+        if not isinstance(record, dict) or text_field not in record:
+            keys = ", ".join(sorted(record)) if isinstance(record, dict) else type(record).__name__
+            raise CorpusError(f"{path}:{number}: no field '{text_field}' (found: {keys}); "
+                              "choose the field with --text-field")
+        value = record[text_field]
+        if not isinstance(value, str):
+            raise CorpusError(f"{path}:{number}: field '{text_field}' is {type(value).__name__}, expected a string")
+        fixed, repaired, _layers = repair_mojibake(value)
+        yield RawDocument(fixed, str(path), "utf-8", repaired, f"{path}:{number}")

@@ -1,0 +1,129 @@
+"""Reading files and folders: formats, encodings, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from lunalm.config import CorpusConfig
+from lunalm.corpus import Corpus
+from lunalm.corpus.clean import clean_text
+from lunalm.errors import CorpusError
+from tests.conftest import TURKISH
+
+
+def texts(paths, **options) -> list[str]:
+    return [d.text for d in Corpus(CorpusConfig(paths=tuple(map(str, paths)), **options)).documents()]
+
+
+def test_txt_md_jsonl_gz_are_read(tmp_path: Path):
+    (tmp_path / "a.txt").write_text(TURKISH[0], encoding="utf-8")
+    (tmp_path / "b.md").write_text(TURKISH[1], encoding="utf-8")
+    with gzip.open(tmp_path / "c.txt.gz", "wt", encoding="utf-8") as handle:
+        handle.write(TURKISH[2])
+    lines = [json.dumps({"content": TURKISH[3], "id": 1}, ensure_ascii=False)]
+    (tmp_path / "d.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "skip.csv").write_text("a,b\n", encoding="utf-8")
+    assert texts([tmp_path], text_field="content") == TURKISH
+
+
+def test_encodings_are_detected_per_file(tmp_path: Path):
+    for name, encoding in [("a.txt", "utf-8-sig"), ("b.txt", "utf-16"), ("c.txt", "cp1254")]:
+        (tmp_path / name).write_bytes(TURKISH[0].encode(encoding))
+    corpus = Corpus(CorpusConfig(paths=(str(tmp_path),), dedup=False))
+    assert [d.text for d in corpus.documents()] == [TURKISH[0]] * 3
+    found = {Path(k).name: v.encoding for k, v in corpus.report.files.items()}
+    assert found["a.txt"].startswith("utf-8") and found["b.txt"].startswith("utf-16")
+    assert found["c.txt"] in ("cp1254", "iso-8859-9")
+
+
+def test_mojibake_file_is_repaired_and_counted(tmp_path: Path):
+    broken = TURKISH[0].encode("utf-8").decode("cp1254")
+    (tmp_path / "moji.txt").write_text(broken, encoding="utf-8")
+    corpus = Corpus(CorpusConfig(paths=(str(tmp_path),)))
+    assert [d.text for d in corpus.documents()] == [TURKISH[0]]
+    assert corpus.report.total("repaired_chars") > 0
+
+
+def test_duplicates_dropped_and_counted(tmp_path: Path):
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (tmp_path / name).write_text(TURKISH[0], encoding="utf-8")
+    corpus = Corpus(CorpusConfig(paths=(str(tmp_path),)))
+    assert len(list(corpus.documents())) == 1
+    assert corpus.report.total("duplicates") == 2
+
+
+def test_include_exclude_and_hidden(tmp_path: Path):
+    (tmp_path / "keep.txt").write_text(TURKISH[0], encoding="utf-8")
+    (tmp_path / "drop.txt").write_text(TURKISH[1], encoding="utf-8")
+    (tmp_path / ".hidden.txt").write_text(TURKISH[2], encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "deep.md").write_text(TURKISH[3], encoding="utf-8")
+    assert texts([tmp_path], exclude=("drop.txt",)) == [TURKISH[0], TURKISH[3]]
+    assert texts([tmp_path], include=("*.md",)) == [TURKISH[3]]
+
+
+def test_large_file_is_split_at_paragraphs(tmp_path: Path):
+    paragraph = TURKISH[1] + "\n"
+    (tmp_path / "big.txt").write_text(paragraph * 200, encoding="utf-8")
+    documents = texts([tmp_path], max_document_chars=5000, dedup=False)
+    assert len(documents) > 1 and all(len(d) <= 5000 for d in documents)
+    assert "".join(documents) == paragraph * 200
+
+
+def test_clean_text_nfc_controls_newlines():
+    decomposed = "s\u0327eker\r\nI\u0307stanbul\x00\x07\ufeff\tson"
+    cleaned, removed = clean_text(decomposed)
+    assert cleaned == "şeker\nİstanbul\tson"
+    assert removed == 3
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "PNG image"),
+    (b"PK\x03\x04" + b"\x00" * 100, "zip archive"),
+    (b"\x80\x02}q\x00.", "pickle"),
+    (b"abc\x00\x01\x02def\x00\x00\x00\x00ghi" * 10, "binary"),
+])
+def test_binary_files_are_refused(tmp_path: Path, content: bytes, expected: str):
+    path = tmp_path / "x.txt"
+    path.write_bytes(content)
+    with pytest.raises(CorpusError, match=expected) as error:
+        texts([path])
+    assert str(path) in str(error.value)
+
+
+def test_missing_path_empty_dir_and_empty_file(tmp_path: Path):
+    with pytest.raises(CorpusError, match="no such file"):
+        texts([tmp_path / "nope"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CorpusError, match="no files matching"):
+        texts([tmp_path / "empty"])
+    (tmp_path / "blank.txt").write_text("  \n\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="no text found"):
+        texts([tmp_path / "blank.txt"])
+
+
+def test_jsonl_errors_name_the_line(tmp_path: Path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "merhaba"}\n{"text": broken\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"d.jsonl:2: malformed JSON"):
+        texts([path])
+    path.write_text('{"text": "merhaba"}\n{"body": "x"}\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"d.jsonl:2: no field 'text' \(found: body\)"):
+        texts([path])
+
+
+def test_unreadable_file(tmp_path: Path, monkeypatch):
+    path = tmp_path / "secret.txt"
+    path.write_text("gizli", encoding="utf-8")
+    path.chmod(0)
+    if os.geteuid() == 0:  # root reads anything: make open() fail as it would for a normal user
+        def denied(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+        monkeypatch.setattr("lunalm.corpus.read.open", denied, raising=False)
+    with pytest.raises(CorpusError, match="permission denied"):
+        texts([path])

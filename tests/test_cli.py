@@ -1,0 +1,70 @@
+"""The `luna` command as a user runs it: help, exit codes, messages, files written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import TURKISH, run_luna
+
+
+def test_help_is_fast_and_teaches():
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", "from lunalm.cli import main; main(['--help'])"],
+                            capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0 and "examples:" in result.stdout and "analyze" in result.stdout
+    assert elapsed < 2.0  # the 0.5 s goal is for the command itself; interpreter start-up is extra here
+    heavy = subprocess.run(
+        [sys.executable, "-c", "import sys; from lunalm.cli import build_parser; build_parser(); "
+         "print(sorted(m for m in ('torch', 'tokenizers', 'numpy') if m in sys.modules))"],
+        capture_output=True, text=True)
+    assert heavy.stdout.strip() == "[]"
+
+
+def test_every_subcommand_help_has_an_example():
+    for command in ("analyze",):
+        result = run_luna(command, "--help")
+        assert result.returncode == 0 and "examples:" in result.stdout and f"luna {command}" in result.stdout
+
+
+def test_analyze_json_numbers(turkish_dir: Path):
+    result = run_luna("analyze", str(turkish_dir), "--json", "--files")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    corpus = report["corpus"]
+    expected_chars = sum(len(text * 3) for text in TURKISH)
+    assert corpus["documents"] == 4 and corpus["characters"] == expected_chars
+    assert corpus["bytes"] == sum(len((text * 3).encode()) for text in TURKISH)
+    assert corpus["lines"] == sum((text * 3).count("\n") for text in TURKISH)
+    assert corpus["tokens"] > 0 and corpus["chars_per_token"] > 1
+    assert corpus["duplicate_lines"] > 0  # each text is repeated three times
+    assert 0.05 < corpus["turkish_letter_share"] < 0.2
+    assert len(report["files"]) == 4
+
+
+def test_analyze_fix_writes_repaired_corpus(tmp_path: Path):
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "moji.txt").write_text(TURKISH[0].encode().decode("cp1254"), encoding="utf-8")
+    (source / "fine.txt").write_text(TURKISH[1], encoding="utf-8")
+    result = run_luna("analyze", str(source), "--fix", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "out" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    assert sorted(json.loads(line)["text"] for line in lines) == sorted(TURKISH[:2])
+    again = run_luna("analyze", str(source), "--fix", str(tmp_path / "out"))
+    assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def test_bad_input_is_one_clear_line(tmp_path: Path):
+    result = run_luna("analyze", str(tmp_path / "missing"))
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error:") and "Traceback" not in result.stderr
+    png = tmp_path / "photo.txt"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    result = run_luna("analyze", str(png), "--fix", str(tmp_path / "out"))
+    assert result.returncode == 2 and "PNG image" in result.stderr
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".luna-fix-*"))
