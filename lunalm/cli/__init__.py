@@ -12,6 +12,10 @@ import textwrap
 
 EPILOG = """\
 examples:
+  luna train                           train a small model on the built-in Turkish corpus (CPU: minutes)
+  luna train my_texts/ --preset tiny --epochs 3
+  luna generate runs/NAME/checkpoints/best --prompt "Ankara'da"
+  luna resume runs/NAME                continue a run exactly where it stopped
   luna analyze                         statistics of the built-in Turkish corpus (Atatürk's speeches)
   luna analyze my_texts/ --files       per-file statistics, encodings found, mojibake repaired
   luna analyze data/ --filter --fix clean/   write the repaired, prose-only UTF-8 corpus to clean/
@@ -79,6 +83,130 @@ def _run_analyze(args: argparse.Namespace) -> int:
                        fix_dir=args.fix, tokenizer_path=args.tokenizer)
 
 
+def _add_train(commands) -> None:
+    parser = commands.add_parser(
+        "train", formatter_class=_formatter, help="train a model on a corpus (default: built-in corpus)",
+        description=textwrap.dedent("""\
+            Train a Llama-style model from scratch: tokenizer and token shards (cached), AdamW with
+            warmup + cosine, clipping, accumulation, mixed precision by device, evaluation with
+            early stopping, samples, atomic checkpoints and exact resume. Writes runs/NAME/ with
+            metrics.jsonl, loss.png, samples.md, tb/ and checkpoints/{best,final,step-N}/."""),
+        epilog=textwrap.dedent("""\
+            examples:
+              luna train                                    the built-in corpus, nano preset (CPU demo)
+              luna train books/ --preset tiny --epochs 3    ~10M parameters, three passes
+              luna train data.jsonl --tokenizer char --context 256 --max-steps 2000
+              luna train --config plan.yaml                 a config written by `luna plan`"""))
+    _add_corpus_arguments(parser)
+    parser.add_argument("--no-filter", action="store_true",
+                        help="keep text that is not prose (filtered out by default when training)")
+    parser.add_argument("--config", metavar="YAML", help="run config file; flags below override it")
+    parser.add_argument("--name", help="run folder name under --runs-dir (default: PRESET-DATE-TIME)")
+    parser.add_argument("--runs-dir", metavar="DIR", help="where run folders go (default: runs)")
+    model = parser.add_argument_group("model and data")
+    model.add_argument("--preset", help="nano | tiny (~10M) | small (~50M) | medium (~150M) | gpt2")
+    model.add_argument("--context", type=int, metavar="T", help="context length in tokens (default 256)")
+    model.add_argument("--tokenizer", choices=["bpe", "char", "pretrained"], help="tokenizer kind (default bpe)")
+    model.add_argument("--tokenizer-path", metavar="PATH", help="tokenizer.json or HF folder (implies pretrained)")
+    model.add_argument("--vocab-size", type=int, metavar="N", help="BPE vocabulary (default: by corpus size)")
+    model.add_argument("--dropout", type=float)
+    model.add_argument("--activation-checkpointing", action="store_true", help="less memory, ~30%% slower")
+    budget = parser.add_argument_group("budget (the first reached ends the run; default 1 epoch)")
+    budget.add_argument("--epochs", type=float)
+    budget.add_argument("--max-steps", type=int)
+    budget.add_argument("--tokens", type=int, help="training tokens")
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--batch-size", type=int, metavar="B", help="micro-batch in sequences (default 16)")
+    optim.add_argument("--grad-accum", type=int, metavar="K", help="micro-batches per step (default 1)")
+    optim.add_argument("--lr", type=float, help="peak learning rate (default: by model size)")
+    optim.add_argument("--warmup-steps", type=int)
+    optim.add_argument("--seed", type=int)
+    loop = parser.add_argument_group("evaluation, samples, checkpoints, hardware")
+    loop.add_argument("--eval-every", type=int, metavar="STEPS")
+    loop.add_argument("--sample-every", type=int, metavar="STEPS")
+    loop.add_argument("--checkpoint-every", type=int, metavar="STEPS")
+    loop.add_argument("--patience", type=int, help="evaluations without improvement before stopping")
+    loop.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
+    loop.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
+    loop.add_argument("--compile", action="store_true", help="torch.compile the model")
+    loop.add_argument("--quiet", action="store_true", help="no progress bar or samples on the console")
+    parser.set_defaults(run=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from lunalm.cli.train import run_train
+
+    return run_train(args)
+
+
+def _add_resume(commands) -> None:
+    parser = commands.add_parser(
+        "resume", formatter_class=_formatter, help="continue a run from its last good checkpoint",
+        description="Continue a run bit-exactly from its newest complete step checkpoint (a damaged one "
+                    "is detected by its sha256 manifest and skipped).",
+        epilog="examples:\n  luna resume runs/nano-20261123-120000")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder that `luna train` created")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or samples on the console")
+    parser.set_defaults(run=_run_resume)
+
+
+def _run_resume(args: argparse.Namespace) -> int:
+    from lunalm.cli.train import run_resume
+
+    return run_resume(args)
+
+
+def _add_generate(commands) -> None:
+    parser = commands.add_parser(
+        "generate", formatter_class=_formatter, help="generate text from a checkpoint (streaming, KV cache)",
+        description="Continue one or more prompts with a trained model, streaming tokens to the terminal.",
+        epilog=textwrap.dedent("""\
+            examples:
+              luna generate runs/NAME/checkpoints/best --prompt "Türkiye'nin"
+              luna generate runs/NAME/checkpoints/best --prompt "Bugün" --prompt "Yarın" --temperature 0.6
+              luna generate CKPT --prompt "Ankara" --temperature 0     greedy"""))
+    parser.add_argument("checkpoint", metavar="CKPT", help="a checkpoint folder (best/, final/, step-N/)")
+    parser.add_argument("--prompt", action="append", help="text to continue (repeatable; default: empty)")
+    parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    parser.add_argument("--top-k", type=int, default=50, help="0 = off")
+    parser.add_argument("--top-p", type=float, default=0.95, help="1.0 = off")
+    parser.add_argument("--repetition-penalty", type=float, default=1.1)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--device", default="auto")
+    parser.set_defaults(run=_run_generate)
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from lunalm.cli.generate import run_generate
+
+    return run_generate(args)
+
+
+def _add_eval(commands) -> None:
+    parser = commands.add_parser(
+        "eval", formatter_class=_formatter, help="loss, perplexity, accuracy, bits per byte of a checkpoint",
+        description="Score a checkpoint on text files, or (no PATH) on its run's validation split.",
+        epilog=textwrap.dedent("""\
+            examples:
+              luna eval runs/NAME/checkpoints/best               the run's own validation split
+              luna eval runs/NAME/checkpoints/best heldout.txt   other text
+              luna eval CKPT test/ --json"""))
+    parser.add_argument("checkpoint", metavar="CKPT", help="a checkpoint folder")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="text to evaluate on (default: validation split)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-batches", type=int, default=50, help="at most this many batches")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(run=_run_eval)
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from lunalm.cli.generate import run_eval
+
+    return run_eval(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lunalm import __version__
 
@@ -87,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="lunalm: turn your own text corpus into a good small language model.")
     parser.add_argument("--version", action="version", version=f"lunalm {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_train(commands)
+    _add_resume(commands)
+    _add_generate(commands)
+    _add_eval(commands)
     _add_analyze(commands)
     return parser
 

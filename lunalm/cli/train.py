@@ -1,0 +1,139 @@
+"""``luna train`` / ``luna resume``: the console side of a run (progress bar, samples, summary)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+
+from lunalm.config import (RunConfig, load_yaml, run_config_from_dict, run_config_to_dict)
+
+
+class ConsoleUI:
+    """A tqdm bar with loss, lr, tokens/s and ETA; samples and messages above it."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.bar = None
+
+    def progress(self, run, record: dict) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=run.total_steps, initial=run.state.step - 1, unit="step", file=sys.stderr,
+                            dynamic_ncols=True, disable=self.quiet)
+        self.bar.update(1)
+        self.bar.set_postfix_str(f"loss {record['loss']:.3f}  lr {record['lr']:.2e}  "
+                                 f"{record['tokens_per_s']:,.0f} tok/s", refresh=False)
+
+    def message(self, text: str) -> None:
+        self._write(text)
+
+    def sample(self, step: int, prompt: str, text: str) -> None:
+        self._write(f"  [step {step}] {prompt}{' '.join(text.split())}")
+
+    def _write(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def build_config(args) -> RunConfig:
+    """YAML file (if any), then command-line overrides, into one validated RunConfig."""
+    values = load_yaml(args.config) if args.config else {}
+    config = run_config_from_dict(values)
+    corpus = config.corpus
+    if args.paths:
+        corpus = dataclasses.replace(corpus, paths=tuple(args.paths))
+    if args.no_filter:
+        corpus = dataclasses.replace(corpus, filter_non_prose=False)
+    elif not args.config:
+        corpus = dataclasses.replace(corpus, filter_non_prose=True)
+    overrides = {
+        "tokenizer": {"kind": args.tokenizer, "vocab_size": args.vocab_size, "path": args.tokenizer_path},
+        "data": {"context_length": args.context},
+        "model": {"preset": args.preset, "dropout": args.dropout,
+                  "activation_checkpointing": args.activation_checkpointing or None},
+        "train": {"epochs": args.epochs, "max_steps": args.max_steps, "tokens": args.tokens,
+                  "micro_batch_size": args.batch_size, "grad_accum_steps": args.grad_accum, "lr": args.lr,
+                  "warmup_steps": args.warmup_steps, "eval_every": args.eval_every,
+                  "sample_every": args.sample_every, "checkpoint_every": args.checkpoint_every,
+                  "device": args.device, "precision": args.precision, "compile": args.compile or None,
+                  "seed": args.seed, "patience": args.patience},
+    }
+    merged = run_config_to_dict(dataclasses.replace(config, corpus=corpus))
+    for section, fields in overrides.items():
+        merged[section].update({k: v for k, v in fields.items() if v is not None})
+    if args.tokenizer_path and not args.tokenizer:
+        merged["tokenizer"]["kind"] = "pretrained"
+    merged["name"] = args.name or merged["name"]
+    merged["runs_dir"] = args.runs_dir or merged["runs_dir"]
+    return run_config_from_dict(merged)
+
+
+def run_train(args) -> int:
+    from lunalm.train.session import start
+
+    config = build_config(args)
+    ui = ConsoleUI(quiet=args.quiet)
+    try:
+        run, status = start(config, ui)
+    finally:
+        ui.close()
+    return _report(run, status, args.quiet)
+
+
+def run_resume(args) -> int:
+    from lunalm.train.session import resume
+
+    ui = ConsoleUI(quiet=args.quiet)
+    try:
+        run, status = resume(args.run_dir, ui)
+    finally:
+        ui.close()
+    return _report(run, status, args.quiet)
+
+
+def _report(run, status: str, quiet: bool) -> int:
+    summary = json.loads((Path(run.run_dir) / "summary.json").read_text(encoding="utf-8"))
+    if not quiet:
+        print_summary(summary, run)
+    return 0 if status in ("completed", "stopped-early") else 1 if status != "interrupted" else 130
+
+
+def print_summary(summary: dict, run) -> None:
+    """The one-screen summary at the end of a run."""
+    best = summary["best_val_loss"]
+    last = summary.get("last_eval") or {}
+    checkpoints = Path(summary["run_dir"]) / "checkpoints"
+    rows = [
+        ("status", summary["status"]),
+        ("model", f"{run.config.model.preset}: {summary['n_params'] / 1e6:.2f}M parameters"),
+        ("steps", f"{summary['steps']:,} of {summary['total_steps']:,}  ({summary['tokens_seen']:,} tokens)"),
+        ("best val loss", f"{best:.4f} at step {summary['best_step']}  (perplexity "
+                          f"{math.exp(best):.2f}, {last.get('bits_per_byte', float('nan')):.3f} bits/byte last)"
+         if best is not None else "no validation data"),
+        ("time", f"{summary['wall_time_s'] / 60:.1f} min on {summary['device']} ({summary['precision']}), "
+                 f"{summary['tokens_per_s']:,} tokens/s"),
+        ("run folder", summary["run_dir"]),
+        ("curves", f"{summary['run_dir']}/loss.png  (tensorboard --logdir {summary['run_dir']}/tb)"),
+        ("samples", f"{summary['run_dir']}/samples.md"),
+        ("best model", f"{checkpoints / 'best'}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print()
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+    target = checkpoints / ("best" if (checkpoints / "best").exists() else "final")
+    print(f"\n  generate:  luna generate {target} --prompt \"Türkiye\"")
+    if summary["status"] == "interrupted":
+        print(f"  continue:  luna resume {summary['run_dir']}")

@@ -1,0 +1,444 @@
+"""The one checkpoint writer and reader: a checkpoint counts only when it is complete (torchtitan's rule).
+
+Layout of a checkpoint directory (``runs/<name>/checkpoints/step-000500/``, ``best/``, ``final/``)::
+
+    config.json  model.safetensors     HF Llama format (lunalm.model.save_pretrained)
+    tokenizer.json  tokenizer_config.json  special_tokens_map.json
+    lunalm.json                        the caller's metadata: run config, step, metrics
+    train_state.pt                     step checkpoints only: optimizer, schedule, sampler, RNG
+                                       (tensors and plain values: loads with weights_only=True)
+    manifest.json                      written last: size + sha256 of every other file
+
+Why the dance in :func:`save_checkpoint`: everything is written into a hidden temporary directory next to
+the target (same filesystem, so ``rename`` is atomic), fsynced, sealed by the manifest, and only then
+renamed into place. A crash at any moment leaves either no new directory or a complete one. Replacing
+``best/`` moves the old one aside first; if a crash strikes between the two renames,
+:func:`recover_interrupted_writes` (run by the readers) moves it back, so the name never stays empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from lunalm.errors import LunaError
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "lunalm-checkpoint"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+TRAIN_STATE = "train_state.pt"
+META = "lunalm.json"
+REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", META)
+# Hidden siblings of checkpoint directories: ".tmp-<name>-<hex>" a write in progress, ".old-<name>-<hex>"
+# a replaced checkpoint not yet deleted, ".del-<name>-<hex>" a pruned one being deleted.
+TEMP_PREFIX, ASIDE_PREFIX, DELETE_PREFIX = ".tmp-", ".old-", ".del-"
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl")
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+_HIDDEN_DIR = re.compile(r"^(\.tmp-|\.old-|\.del-)(.+)-[0-9a-f]{8}$")
+
+
+class CheckpointError(LunaError):
+    """A checkpoint that is missing, incomplete, corrupt or in a format lunalm refuses to read."""
+
+
+# --- writing -------------------------------------------------------------------------------------
+def save_checkpoint(target: Path, model, tokenizer, meta: dict, train_state: dict | None = None) -> Path:
+    """Write a complete checkpoint at ``target`` atomically (replacing one already there) and return it.
+
+    ``meta`` must be JSON-serialisable; ``train_state`` may hold only tensors and plain Python values so
+    that it loads with ``torch.load(weights_only=True)`` (checked before anything is written).
+    """
+    target = Path(target)
+    if train_state is not None:
+        _check_weights_only_safe(train_state, "train_state")
+    meta_text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"  # fails before any I/O if not JSON
+    temp = _hidden_sibling(target, TEMP_PREFIX)
+    try:
+        temp.mkdir(parents=True)
+        _write_files(temp, model, tokenizer, meta_text, train_state)
+        _install(temp, target)
+    except OSError as error:
+        _remove_quietly(temp)
+        raise CheckpointError(f"Could not write checkpoint {target} ({error}); make sure its folder is "
+                              "writable and has free space, then try again.") from error
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+    return target
+
+
+def _write_files(directory: Path, model, tokenizer, meta_text: str, train_state: dict | None) -> None:
+    """Every file of the checkpoint, fsynced, then the manifest that seals them."""
+    import torch
+
+    from lunalm.model import save_pretrained
+
+    save_pretrained(model, directory, eos_token_id=tokenizer.eot_id, pad_token_id=tokenizer.pad_id)
+    tokenizer.save(directory)
+    (directory / META).write_text(meta_text, encoding="utf-8")
+    if train_state is not None:
+        torch.save(train_state, directory / TRAIN_STATE)
+    records = {}
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        _fsync_file(path)
+        records[path.relative_to(directory).as_posix()] = {"size": path.stat().st_size,
+                                                           "sha256": _sha256(path)}
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "files": records}
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    _fsync_file(directory / MANIFEST)
+    _fsync_dir(directory)
+
+
+def _install(temp: Path, target: Path) -> None:
+    """Rename the sealed ``temp`` to ``target``: old one aside, new one in, old one deleted."""
+    aside = None
+    if target.exists():
+        aside = _hidden_sibling(target, ASIDE_PREFIX)
+        os.rename(target, aside)
+    try:
+        os.rename(temp, target)
+    except BaseException:
+        if aside is not None:  # put the old checkpoint back rather than leave the name empty
+            os.rename(aside, target)
+        raise
+    _fsync_dir(target.parent)  # make both renames durable before the old copy disappears
+    if aside is not None:
+        _remove_quietly(aside)
+
+
+def _check_weights_only_safe(value, where: str) -> None:
+    """Raise TypeError at the first value ``torch.load(weights_only=True)`` would refuse to load.
+
+    Checked up front because torch.save pickles anything, and a bad type would only show up at resume.
+    """
+    import torch
+
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_weights_only_safe(key, f"{where} key")
+            _check_weights_only_safe(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_weights_only_safe(item, f"{where}[{index}]")
+    elif not isinstance(value, (torch.Tensor, int, float, str, bool, type(None), torch.dtype,
+                                torch.device)):
+        raise TypeError(f"{where} is a {type(value).__name__}; train_state may hold only tensors and "
+                        "plain Python values (convert numpy arrays and objects to tensors / dicts)")
+
+
+# --- verifying -----------------------------------------------------------------------------------
+def verify_checkpoint(directory: Path) -> None:
+    """Raise CheckpointError unless every file listed in the manifest is present with its size and hash."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(_not_a_directory(directory))
+    manifest = _read_manifest(directory)
+    files = manifest["files"]
+    for name in REQUIRED_FILES:
+        if name not in files:
+            raise CheckpointError(f"{directory / MANIFEST} does not list {name}, so {directory} is not a "
+                                  "complete lunalm checkpoint; use another checkpoint.")
+    for name, record in files.items():
+        path = directory / name
+        if not path.is_file():
+            raise CheckpointError(f"Checkpoint file {path} is missing; the checkpoint is damaged, use an "
+                                  "earlier checkpoint.")
+        size = path.stat().st_size
+        if size != record["size"]:
+            raise CheckpointError(f"Checkpoint file {path} has {size} bytes but the manifest recorded "
+                                  f"{record['size']} (truncated or changed); use an earlier checkpoint.")
+        if _sha256(path) != record["sha256"]:
+            raise CheckpointError(f"Checkpoint file {path} does not match its sha256 in the manifest "
+                                  "(corrupted on disk); use an earlier checkpoint.")
+
+
+def _read_manifest(directory: Path) -> dict:
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise CheckpointError(_describe_unsealed(directory))
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        files = manifest["files"]
+        ok = all(isinstance(r["size"], int) and isinstance(r["sha256"], str) for r in files.values())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        raise CheckpointError(f"{path} is unreadable or malformed ({error}); the checkpoint is damaged, "
+                              "use an earlier checkpoint.") from error
+    if not ok or manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a lunalm checkpoint manifest; use another checkpoint.")
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format version {manifest['format_version']}, newer than this "
+                              f"lunalm reads ({FORMAT_VERSION}); upgrade lunalm.")
+    return manifest
+
+
+# --- listing, pruning, recovering ----------------------------------------------------------------
+def step_checkpoints(checkpoints_dir: Path) -> list[Path]:
+    """The ``step-*`` directories, oldest step first (hidden temp / aside directories never match)."""
+    checkpoints_dir = Path(checkpoints_dir)
+    if not checkpoints_dir.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in checkpoints_dir.iterdir()
+             if p.is_dir() and (m := _STEP_DIR.match(p.name))]
+    return [path for _, path in sorted(found)]
+
+
+def prune_step_checkpoints(checkpoints_dir: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` step checkpoints; failures are logged, never raised.
+
+    A checkpoint is first renamed to a hidden ``.del-`` name, so a half-finished delete never looks like
+    a (broken) step checkpoint; its leftovers are retried on the next call. Does not hash the files:
+    every visible step directory is complete by construction.
+    """
+    if keep < 0:
+        raise ValueError(f"keep must be >= 0 (got {keep})")
+    recover_interrupted_writes(checkpoints_dir)
+    steps = step_checkpoints(checkpoints_dir)
+    for path in steps[:max(0, len(steps) - keep)]:
+        try:
+            doomed = _hidden_sibling(path, DELETE_PREFIX)
+            os.rename(path, doomed)
+        except OSError as error:
+            logger.warning("could not delete old checkpoint %s (%s); keeping it", path, error)
+            continue
+        _remove_quietly(doomed)
+
+
+def recover_interrupted_writes(checkpoints_dir: Path) -> None:
+    """Undo what a crash mid-write left behind: restore a replaced checkpoint whose name is empty, and
+    delete temporary, replaced and half-deleted directories. Failures are logged, never raised."""
+    checkpoints_dir = Path(checkpoints_dir)
+    if not checkpoints_dir.is_dir():
+        return
+    for path in sorted(checkpoints_dir.iterdir()):
+        match = _HIDDEN_DIR.match(path.name)
+        if not match or not path.is_dir():
+            continue
+        kind, name = match.groups()
+        if not (kind == ASIDE_PREFIX and _restore_aside(path, checkpoints_dir / name)):
+            _remove_quietly(path)
+
+
+def _restore_aside(aside: Path, original: Path) -> bool:
+    """Rename a replaced checkpoint back to its name if a crash left that name empty; True if it did."""
+    if original.exists():
+        return False
+    try:
+        os.rename(aside, original)
+    except OSError as error:
+        logger.warning("could not restore %s to %s (%s)", aside, original, error)
+        return False
+    logger.warning("restored checkpoint %s after an interrupted replace", original)
+    return True
+
+
+def latest_good_checkpoint(checkpoints_dir: Path,
+                           on_skip: Callable[[Path, str], None] | None = None) -> Path | None:
+    """The newest step checkpoint that verifies; ``on_skip(path, reason)`` for each newer one that fails."""
+    recover_interrupted_writes(checkpoints_dir)
+    for path in reversed(step_checkpoints(checkpoints_dir)):
+        try:
+            verify_checkpoint(path)
+            return path
+        except CheckpointError as error:
+            logger.warning("skipping checkpoint %s: %s", path, error)
+            if on_skip is not None:
+                on_skip(path, str(error))
+    return None
+
+
+# --- loading -------------------------------------------------------------------------------------
+def load_train_state(directory: Path) -> dict:
+    """The training state of a step checkpoint, on CPU, loaded with ``weights_only=True`` (no code runs).
+
+    Does not re-hash the checkpoint: resume finds it through :func:`latest_good_checkpoint`, which did.
+    """
+    import pickle
+
+    import torch
+
+    path = Path(directory) / TRAIN_STATE
+    if not path.is_file():
+        raise CheckpointError(f"{directory} holds no {TRAIN_STATE} (best/ and final/ keep weights only); "
+                              "resume from a step-* checkpoint instead.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        raise CheckpointError(f"{path} cannot be loaded safely ({error}); use an earlier checkpoint.") \
+            from error
+
+
+def load_checkpoint(directory: Path, device="cpu"):
+    """``(model, tokenizer, meta)`` from a verified checkpoint.
+
+    A Hugging Face Llama directory without a manifest (config.json with model_type llama,
+    model.safetensors, tokenizer.json) loads too, with a warning that it is unverified. Pickle weights
+    are never loaded.
+    """
+    from lunalm.model import load_pretrained
+    from lunalm.tokenizer import Tokenizer
+
+    directory = Path(directory)
+    if not directory.exists():  # a crash between the two renames of a replace: put the old one back
+        for aside in sorted(directory.parent.glob(f"{ASIDE_PREFIX}*")):
+            match = _HIDDEN_DIR.match(aside.name)
+            if match and match.group(2) == directory.name and _restore_aside(aside, directory):
+                break
+    if directory.is_file():
+        raise CheckpointError(_not_a_directory(directory))
+    if (directory / MANIFEST).is_file() or not _looks_like_hf_llama(directory):
+        verify_checkpoint(directory)
+    else:
+        logger.warning("%s has no %s: loading it as an unverified Hugging Face Llama directory",
+                       directory, MANIFEST)
+    model = load_pretrained(directory, device=device)
+    tokenizer = Tokenizer.load(directory)
+    meta_path = directory / META
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    return model, tokenizer, meta
+
+
+def _looks_like_hf_llama(directory: Path) -> bool:
+    names = ("config.json", "model.safetensors", "tokenizer.json")
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        return all((directory / n).is_file() for n in names) and config.get("model_type") == "llama"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+# --- messages for things that are not checkpoints ------------------------------------------------
+def _not_a_directory(path: Path) -> str:
+    if not path.exists():
+        return f"Checkpoint {path} does not exist; check the path (checkpoints live in " \
+               "runs/<name>/checkpoints/)."
+    if path.suffix in PICKLE_SUFFIXES:
+        return _pickle_message(path)
+    return f"{path} is a file; pass the checkpoint directory that contains it (e.g. " \
+           "runs/<name>/checkpoints/best)."
+
+
+def _pickle_message(path: Path) -> str:
+    return f"{path} holds pickle weights, which lunalm never loads because unpickling can run code; " \
+           "convert them to safetensors (e.g. transformers' save_pretrained(..., " \
+           "safe_serialization=True)) and pass that directory."
+
+
+def _describe_unsealed(directory: Path) -> str:
+    """Why ``directory`` (which has no manifest) is not a lunalm checkpoint, and what to pass instead."""
+    names = {p.name for p in directory.iterdir()}
+    if (directory / "checkpoints").is_dir():
+        best = directory / "checkpoints" / "best"
+        return f"{directory} is a run directory, not a checkpoint; pass {best} (or final/, step-*/), " \
+               f"or continue training with `luna resume {directory}`."
+    if "best" in names or "final" in names or any(_STEP_DIR.match(n) for n in names):
+        return f"{directory} is a checkpoints folder; pass one checkpoint inside it, e.g. " \
+               f"{directory / 'best'}."
+    pickles = sorted(n for n in names if n.endswith(PICKLE_SUFFIXES))
+    if pickles and not any(n.endswith(".safetensors") for n in names):
+        return _pickle_message(directory / pickles[0])
+    if _looks_like_hf_llama(directory):
+        return f"{directory} has no {MANIFEST}: it looks like a Hugging Face Llama model directory " \
+               "(load_checkpoint reads it unverified), not a lunalm checkpoint."
+    missing = [n for n in REQUIRED_FILES if n not in names]
+    detail = f" and lacks {', '.join(missing)}" if missing else ""
+    return f"{directory} has no {MANIFEST}{detail}, so it is not a complete lunalm checkpoint (an " \
+           "interrupted write, or another kind of folder); pass another checkpoint."
+
+
+# --- random number generator state ---------------------------------------------------------------
+def rng_state() -> dict:
+    """State of every RNG a training step draws from, as weights_only-safe values.
+
+    numpy's global state is kept as a tensor plus plain numbers (its key array would not load with
+    weights_only=True as an ndarray).
+    """
+    import random
+
+    import torch
+
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    try:
+        import numpy as np
+    except ImportError:
+        return state
+    kind, key, pos, has_gauss, cached = np.random.get_state()
+    state["numpy"] = {"kind": str(kind), "key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    """Put back what :func:`rng_state` captured; parts absent from ``state`` are left alone."""
+    import random
+
+    import torch
+
+    if "python" in state:
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if "torch" in state:
+        torch.set_rng_state(state["torch"].cpu())
+    if state.get("cuda") and torch.cuda.is_available():
+        saved, present = len(state["cuda"]), torch.cuda.device_count()
+        if saved != present:
+            logger.warning("checkpoint has RNG state for %d CUDA devices, %d present", saved, present)
+        for index, cuda_state in enumerate(state["cuda"][:present]):
+            torch.cuda.set_rng_state(cuda_state.cpu(), index)
+    if "numpy" in state:
+        import numpy as np  # present whenever the state was captured with it
+
+        saved = state["numpy"]
+        np.random.set_state((saved["kind"], saved["key"].numpy().astype(np.uint32), saved["pos"],
+                             saved["has_gauss"], saved["cached_gaussian"]))
+
+
+# --- file helpers --------------------------------------------------------------------------------
+def _hidden_sibling(path: Path, prefix: str) -> Path:
+    return path.parent / f"{prefix}{path.name}-{secrets.token_hex(4)}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make renames/creations in ``path`` durable; not possible (nor needed) on Windows."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on directories; the rename still happened
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path: Path) -> None:
+    if not os.path.lexists(path):
+        return
+    try:
+        shutil.rmtree(path)
+    except OSError as error:
+        logger.warning("could not delete %s (%s); it will be retried on the next prune", path, error)

@@ -1,0 +1,76 @@
+"""Device and precision: fp32 on CPU, bf16 on Ampere and newer, fp16 with a GradScaler on older GPUs."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from lunalm.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Hardware:
+    device: torch.device
+    precision: str  # "fp32" | "bf16" | "fp16"
+    name: str  # human-readable, e.g. "NVIDIA GeForce GTX 1650 (4.0 GB, sm_75)" or "CPU (2 threads)"
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+
+    def autocast(self):
+        """Context manager for the forward pass (a no-op in fp32)."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """Enabled only for fp16, whose narrow exponent range needs loss scaling."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+
+
+def resolve(device: str = "auto", precision: str = "auto") -> Hardware:
+    """Pick the device and the precision it does well; refuse combinations it cannot run."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "mps" if _mps() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device = {device!r}, but PyTorch sees no CUDA GPU here "
+                          f"(torch {torch.__version__}); use --device cpu or install a CUDA build of PyTorch")
+    if device == "mps" and not _mps():
+        raise ConfigError("train.device = 'mps', but Apple's Metal backend is not available here")
+    torch_device = torch.device(device)
+    chosen = _auto_precision(torch_device) if precision == "auto" else precision
+    if torch_device.type == "cpu" and chosen == "fp16":
+        raise ConfigError("train.precision = 'fp16' is not supported on CPU; use fp32 (or bf16)")
+    if torch_device.type == "cuda" and chosen == "bf16" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("train.precision = 'bf16' needs an Ampere or newer GPU; use fp16 on this card")
+    return Hardware(torch_device, chosen, _describe(torch_device))
+
+
+def _mps() -> bool:
+    return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+
+
+def _auto_precision(device: torch.device) -> str:
+    if device.type != "cuda":
+        return "fp32"
+    major, _minor = torch.cuda.get_device_capability(device)
+    return "bf16" if major >= 8 else "fp16"
+
+
+def _describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return f"{props.name} ({props.total_memory / 2**30:.1f} GB, sm_{props.major}{props.minor})"
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def is_oom(error: BaseException) -> bool:
+    """CUDA/MPS out-of-memory, whatever class this PyTorch version raises for it."""
+    if isinstance(error, getattr(torch, "OutOfMemoryError", ())):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error)

@@ -1,0 +1,204 @@
+"""The training loop: one plain function over the parts ``build_run`` made.
+
+Per optimizer step: take one global batch from the sampler, run it as ``grad_accum_steps`` micro-batches
+whose losses are each divided by the *step's* number of target tokens (so k micro-batches give exactly
+the gradient of the one big batch, whatever the padding), unscale, clip, and step AdamW at the
+scheduled learning rate. Around it: guards (non-finite loss, CUDA OOM), evaluation, samples,
+checkpoints, early stopping and signals. Nothing here prints; ``ui`` callbacks and the run logger do.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import torch
+
+from lunalm.train import checkpoint as ckpt
+from lunalm.train.device import is_oom
+from lunalm.train.schedule import lr_at
+from lunalm.train.setup import Run
+
+
+class UI(Protocol):
+    def progress(self, run: Run, record: dict) -> None: ...
+    def message(self, text: str) -> None: ...
+    def sample(self, step: int, prompt: str, text: str) -> None: ...
+
+
+class SilentUI:
+    def progress(self, run: Run, record: dict) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+    def sample(self, step: int, prompt: str, text: str) -> None:
+        pass
+
+
+@dataclass
+class Faults:
+    """Injected faults for tests: multiply the loss by NaN at these steps; raise OOM at these steps
+    while the micro-batch is larger than ``oom_below``."""
+
+    nan_steps: frozenset[int] = frozenset()
+    oom_steps: frozenset[int] = frozenset()
+    oom_below: int = 1
+
+
+class Diverged(Exception):
+    pass
+
+
+class OutOfMemory(Exception):
+    pass
+
+
+def train_loop(run: Run, ui: UI | None = None, faults: Faults | None = None) -> str:
+    """Train until the budget, early stop, divergence or a signal; returns the final status."""
+    from lunalm.train.milestones import evaluate_and_track, finish, maybe_sample, save_step
+
+    ui = ui or SilentUI()
+    restore = _install_signal_handlers(run)
+    status = "completed"
+    try:
+        while run.state.step < run.total_steps and run.stop_reason is None:
+            record = one_step(run, faults or Faults(), ui)
+            step = run.state.step
+            if step % run.config.train.log_every == 0 or step == run.total_steps:
+                run.logger.log_train(step, **record)
+            ui.progress(run, record)
+            evaluated = step % run.config.train.eval_every == 0 or step == run.total_steps
+            if evaluated and evaluate_and_track(run, ui):
+                run.stop_reason = "stopped-early"
+            maybe_sample(run, ui, final=step == run.total_steps)
+            if step % run.config.train.checkpoint_every == 0 or run.stop_reason == "interrupted":
+                save_step(run)
+        status = run.stop_reason or "completed"
+    except Diverged as error:
+        status = "diverged"
+        run.logger.event("diverged", run.state.step, str(error))
+    except OutOfMemory as error:
+        status = "oom"
+        run.logger.event("oom", run.state.step, str(error))
+    finally:
+        restore()
+    return finish(run, status, ui)
+
+
+def one_step(run: Run, faults: Faults, ui: UI) -> dict:
+    """One optimizer step (with guards); returns the train record."""
+    started = time.perf_counter()
+    inputs, labels = run.sampler.next_batch(run.global_batch)  # (G, T) each
+    inputs, labels = inputs.to(run.hw.device), labels.to(run.hw.device)
+    while True:
+        try:
+            loss, n_targets = forward_backward(run, inputs, labels, faults)
+            break
+        except Exception as error:  # noqa: BLE001 - only OOM is handled, the rest re-raised
+            if not (is_oom(error) or isinstance(error, _InjectedOOM)):
+                raise
+            _halve_micro_batch(run, ui)
+    grad_norm = _clip(run)
+    lr = lr_at(run.state.step, peak=run.peak_lr, warmup=run.warmup_steps, total=run.total_steps,
+               min_ratio=run.config.train.min_lr_ratio) * run.state.lr_scale
+    finite = math.isfinite(loss) and (math.isfinite(grad_norm) or run.hw.precision == "fp16")
+    if finite:
+        _apply_update(run, lr)
+    else:
+        _skip_update(run, loss, grad_norm, ui)
+    run.optimizer.zero_grad(set_to_none=True)
+    run.state.step += 1
+    run.state.tokens_seen += n_targets
+    elapsed = time.perf_counter() - started
+    return {"loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": n_targets / elapsed,
+            "epoch": run.sampler.epochs_completed}
+
+
+def forward_backward(run: Run, inputs: torch.Tensor, labels: torch.Tensor, faults: Faults) -> tuple[float, int]:
+    """Accumulate gradients over micro-batches; each loss is divided by the step's target count.
+
+    sum_i (loss_sum_i / N) = (sum over all targets) / N: the gradient of the mean over the whole global
+    batch, also when micro-batches hold different numbers of (non -100) targets.
+    """
+    n_targets = int((labels != -100).sum())
+    micro = run.state.micro_batch_size
+    if run.state.step in faults.oom_steps and micro >= faults.oom_below * 2:
+        raise _InjectedOOM()
+    total = torch.zeros((), device=inputs.device)
+    poison = math.nan if run.state.step in faults.nan_steps else 1.0
+    for micro_inputs, micro_labels in zip(inputs.split(micro), labels.split(micro)):
+        with run.hw.autocast():
+            output = run.forward(micro_inputs, micro_labels)
+        loss = output.loss_sum * poison / max(n_targets, 1)
+        run.scaler.scale(loss).backward()
+        total += loss.detach()
+    return float(total), n_targets
+
+
+class _InjectedOOM(Exception):
+    pass
+
+
+def _halve_micro_batch(run: Run, ui: UI) -> None:
+    run.optimizer.zero_grad(set_to_none=True)
+    if run.hw.device.type == "cuda":
+        torch.cuda.empty_cache()
+    state = run.state
+    if state.micro_batch_size == 1:
+        raise OutOfMemory("out of memory even with micro-batch 1: choose a smaller --preset or --context, "
+                          "or turn on activation checkpointing (--activation-checkpointing)")
+    state.micro_batch_size //= 2
+    state.grad_accum_steps *= 2
+    message = (f"out of memory: micro-batch halved to {state.micro_batch_size}, accumulation doubled to "
+               f"{state.grad_accum_steps} (global batch unchanged at {run.global_batch})")
+    run.logger.event("oom", state.step, message, micro_batch_size=state.micro_batch_size,
+                     grad_accum_steps=state.grad_accum_steps)
+    ui.message(message)
+
+
+def _clip(run: Run) -> float:
+    run.scaler.unscale_(run.optimizer)
+    max_norm = run.config.train.grad_clip or math.inf
+    params = [p for group in run.optimizer.param_groups for p in group["params"]]
+    return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+
+
+def _apply_update(run: Run, lr: float) -> None:
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    run.scaler.step(run.optimizer)  # fp16: skips the step itself if the unscaled grads hold inf/NaN
+    run.scaler.update()
+    run.state.bad_steps = 0
+
+
+def _skip_update(run: Run, loss: float, grad_norm: float, ui: UI) -> None:
+    """A non-finite loss or gradient: no update; several in a row roll back with half the lr."""
+    from lunalm.train.milestones import rollback
+
+    state = run.state
+    state.bad_steps += 1
+    state.skipped_steps += 1
+    run.scaler.update()
+    run.logger.event("nonfinite", state.step, f"non-finite loss {loss} / grad norm {grad_norm}: update "
+                     f"skipped ({state.bad_steps} in a row)", loss=loss, grad_norm=grad_norm)
+    if state.bad_steps >= run.config.train.max_bad_steps:
+        rollback(run, ui)
+
+
+def _install_signal_handlers(run: Run) -> Callable[[], None]:
+    """SIGTERM / Ctrl-C: finish the current step, save a checkpoint, exit as 'interrupted'."""
+    def handler(signum, frame):
+        if run.stop_reason == "interrupted":  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        run.stop_reason = "interrupted"
+
+    try:
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: leave signals alone
+        return lambda: None
+    return lambda: [signal.signal(sig, old) for sig, old in previous.items()] and None

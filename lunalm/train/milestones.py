@@ -1,0 +1,160 @@
+"""What happens between optimizer steps: evaluation and early stopping, samples, checkpoints,
+rollback after divergence, and the end of the run."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import torch
+
+from lunalm import __version__
+from lunalm.config import run_config_to_dict
+from lunalm.evaluate import evaluate, token_byte_lengths
+from lunalm.generate import SamplingConfig, generate
+from lunalm.model import to_hf_config
+from lunalm.train import checkpoint as ckpt
+from lunalm.train.setup import Run
+
+SAMPLE_SEED = 1234  # the same seed at every sample point, so samples differ only by training
+
+
+def evaluate_and_track(run: Run, ui) -> bool:
+    """Validation pass; keeps best/ current; returns True when patience is exhausted."""
+    if not run.eval_batches:
+        return False
+    if run.token_bytes is None:
+        lengths = token_byte_lengths(run.data.tokenizer)
+        run.token_bytes = torch.zeros(run.model.config.vocab_size, dtype=lengths.dtype)
+        run.token_bytes[: len(lengths)] = lengths
+    result = evaluate(run.model, run.eval_batches, token_bytes=run.token_bytes, device=run.hw.device,
+                      autocast=run.hw.autocast).to_dict()
+    state = run.state
+    state.last_eval = result
+    run.logger.log_eval(state.step, **result)
+    if result["loss"] < state.best_val_loss:
+        state.best_val_loss, state.best_step, state.evals_since_best = result["loss"], state.step, 0
+        ckpt.save_checkpoint(run.checkpoints / "best", run.model, run.data.tokenizer, meta(run))
+    else:
+        state.evals_since_best += 1
+    patience = run.config.train.patience
+    if patience is not None and state.evals_since_best >= patience:
+        message = (f"validation loss has not improved for {patience} evaluations (best {state.best_val_loss:.4f} "
+                   f"at step {state.best_step}): stopping early")
+        run.logger.event("early-stop", state.step, message)
+        ui.message(message)
+        return True
+    return False
+
+
+def maybe_sample(run: Run, ui, final: bool = False) -> None:
+    every = run.config.train.sample_every
+    if not (final or (every and run.state.step % every == 0)):
+        return
+    cfg = SamplingConfig(max_new_tokens=run.config.train.sample_tokens, temperature=0.8, top_k=50,
+                         top_p=0.95, seed=SAMPLE_SEED)
+    lines = [f"## step {run.state.step}\n"]
+    for prompt in run.config.train.sample_prompts:
+        text = generate(run.model, run.data.tokenizer, prompt, cfg, device=run.hw.device)
+        ui.sample(run.state.step, prompt, text)
+        lines.append(f"**{prompt}**{text}\n")
+    with open(run.run_dir / "samples.md", "a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    run.model.train()
+
+
+def meta(run: Run, status: str | None = None) -> dict:
+    """``lunalm.json`` of a checkpoint: enough to rebuild, compare and report the run."""
+    return {"lunalm_version": __version__, "step": run.state.step, "tokens_seen": run.state.tokens_seen,
+            "status": status, "config": run_config_to_dict(run.config),
+            "model": to_hf_config(run.model.config), "n_params": run.n_params,
+            "tokenizer_hash": run.data.tokenizer.content_hash, "metrics": run.state.last_eval,
+            "best_val_loss": _finite(run.state.best_val_loss), "best_step": run.state.best_step}
+
+
+def training_state(run: Run) -> dict:
+    run.state.elapsed_s = elapsed(run)
+    return {"state": {**run.state.state_dict(), "sampler": run.sampler.state_dict()},
+            "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
+            "rng": ckpt.rng_state(), "total_steps": run.total_steps}
+
+
+def save_step(run: Run) -> None:
+    target = run.checkpoints / f"step-{run.state.step:08d}"
+    ckpt.save_checkpoint(target, run.model, run.data.tokenizer, meta(run), training_state(run))
+    ckpt.prune_step_checkpoints(run.checkpoints, run.config.train.keep_checkpoints)
+
+
+def restore(run: Run, directory) -> None:
+    """Load weights, optimizer, scaler, loop state, sampler position and RNG from a step checkpoint."""
+    from safetensors.torch import load_file
+
+    weights = load_file(str(directory / "model.safetensors"), device=str(run.hw.device))
+    result = run.model.load_state_dict(weights, strict=False)  # a tied lm_head is stored once, as HF does
+    assert set(result.missing_keys) <= {"lm_head.weight"} and not result.unexpected_keys, result
+    saved = ckpt.load_train_state(directory)
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.scaler.load_state_dict(saved["scaler"])
+    state = dict(saved["state"])
+    run.sampler.load_state_dict(state.pop("sampler"))
+    run.state.load_state_dict(state)
+    ckpt.restore_rng_state(saved["rng"])
+
+
+def rollback(run: Run, ui) -> None:
+    """Back to the last good checkpoint with half the learning rate, or give up as diverged."""
+    from lunalm.train.loop import Diverged
+
+    state = run.state
+    good = ckpt.latest_good_checkpoint(run.checkpoints)
+    if good is None or state.rollbacks >= run.config.train.max_rollbacks:
+        raise Diverged(_advice(run, good is None))
+    lr_scale, rollbacks, skipped = state.lr_scale / 2, state.rollbacks + 1, state.skipped_steps
+    restore(run, good)
+    state.lr_scale, state.rollbacks, state.skipped_steps, state.bad_steps = lr_scale, rollbacks, skipped, 0
+    message = f"{run.config.train.max_bad_steps} non-finite steps in a row: rolled back to {good.name} " \
+              f"with the learning rate halved (x{lr_scale:g})"
+    run.logger.event("rollback", state.step, message, checkpoint=good.name, lr_scale=lr_scale)
+    ui.message(message)
+
+
+def _advice(run: Run, no_checkpoint: bool) -> str:
+    where = "before the first checkpoint" if no_checkpoint else f"after {run.state.rollbacks} rollbacks"
+    return (f"training diverged {where} (loss or gradients not finite). Try: a lower learning rate "
+            f"(--lr {run.peak_lr * run.state.lr_scale / 3:.2g}), a longer warmup (--warmup-steps "
+            f"{max(100, 2 * run.warmup_steps)}), fp32 or bf16 instead of fp16 (--precision), and check the "
+            "corpus for garbage with `luna analyze --filter`")
+
+
+def elapsed(run: Run) -> float:
+    return run.state.elapsed_s + (time.time() - run.started)
+
+
+def finish(run: Run, status: str, ui) -> str:
+    """final/ (when the run ended normally), summary.json, closed logs."""
+    if status in ("completed", "stopped-early"):
+        ckpt.save_checkpoint(run.checkpoints / "final", run.model, run.data.tokenizer, meta(run, status))
+    if status == "interrupted":
+        ui.message(f"interrupted: checkpoint saved; continue with `luna resume {run.run_dir}`")
+    summary = run_summary(run, status)
+    (run.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
+                                             encoding="utf-8")
+    run.logger.close()
+    return status
+
+
+def run_summary(run: Run, status: str) -> dict:
+    seconds = elapsed(run)
+    best = run.state.best_val_loss
+    return {"status": status, "run_dir": str(run.run_dir), "steps": run.state.step,
+            "total_steps": run.total_steps, "tokens_seen": run.state.tokens_seen,
+            "n_params": run.n_params, "device": run.hw.name, "precision": run.hw.precision,
+            "wall_time_s": round(seconds, 1), "tokens_per_s": round(run.state.tokens_seen / max(seconds, 1e-9)),
+            "best_val_loss": _finite(best), "best_perplexity": _finite(math.exp(best)) if best < 50 else None,
+            "best_step": run.state.best_step, "last_eval": run.state.last_eval,
+            "skipped_steps": run.state.skipped_steps, "rollbacks": run.state.rollbacks}
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

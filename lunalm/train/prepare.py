@@ -1,0 +1,75 @@
+"""Corpus -> tokenizer -> token shards, cached, for a run config (the data half of the pipeline).
+
+Both steps are cached under ``data.cache_dir``: the trained tokenizer by corpus fingerprint + tokenizer
+config, the token shards by corpus + cleaning + tokenizer hash + split. A second run on the same corpus
+starts training in seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from lunalm.config import RunConfig, to_dict
+from lunalm.corpus import Corpus
+from lunalm.data.shards import ShardSet, build_shards, cache_key
+from lunalm.errors import DataError
+from lunalm.tokenizer import Tokenizer, default_vocab_size, train_bpe, train_char
+
+BUILTIN_CHARS = 2_276_672  # the built-in corpus, for the automatic vocabulary size
+
+
+@dataclass
+class PreparedData:
+    tokenizer: Tokenizer
+    shards: ShardSet
+    corpus_name: str
+
+
+def prepare_data(config: RunConfig, tokenizer: Tokenizer | None = None, progress: bool = True,
+                 log=print) -> PreparedData:
+    """Tokenizer (given, loaded, or trained and cached) and token shards (built or reused)."""
+    corpus = Corpus(config.corpus)
+    cache = Path(config.data.cache_dir)
+    if tokenizer is None:
+        tokenizer = _tokenizer(config, corpus, cache, log)
+    key = cache_key(corpus.fingerprint(), to_dict(config.corpus), tokenizer.content_hash,
+                    config.data.val_fraction, config.data.seed)
+    if not (cache / "shards" / key / "meta.json").is_file():
+        log(f"encoding {corpus.name} into token shards (cached for the next run)")
+    shards = build_shards((d.text for d in corpus.documents()), tokenizer, cache / "shards", key,
+                          val_fraction=config.data.val_fraction, seed=config.data.seed, progress=progress)
+    if shards.n_tokens("train") < config.data.context_length + 1:
+        raise DataError(f"{corpus.name}: only {shards.n_tokens('train'):,} training tokens, fewer than one "
+                        f"window of data.context_length + 1 = {config.data.context_length + 1}; use a "
+                        "smaller --context or add text")
+    return PreparedData(tokenizer, shards, corpus.name)
+
+
+def _tokenizer(config: RunConfig, corpus: Corpus, cache: Path, log) -> Tokenizer:
+    settings = config.tokenizer
+    if settings.kind == "pretrained":
+        return Tokenizer.load(settings.path)
+    blob = json.dumps({"corpus": corpus.fingerprint(), "tokenizer": to_dict(settings)}, sort_keys=True)
+    directory = cache / "tokenizers" / hashlib.sha256(blob.encode()).hexdigest()[:16]
+    if (directory / "tokenizer.json").is_file():
+        return Tokenizer.load(directory / "tokenizer.json")
+    texts = (d.text for d in Corpus(config.corpus).documents())
+    if settings.kind == "char":
+        log(f"training a character-level tokenizer on {corpus.name}")
+        trained = train_char(texts)
+    else:
+        vocab = settings.vocab_size or default_vocab_size(_corpus_chars(corpus))
+        log(f"training a BPE tokenizer (vocab {vocab:,}) on {corpus.name}")
+        trained = train_bpe(texts, vocab_size=vocab, min_frequency=settings.min_frequency)
+    trained.save(directory)
+    return trained
+
+
+def _corpus_chars(corpus: Corpus) -> int:
+    """Characters, estimated from file sizes (bytes ~ characters for mostly-Latin text)."""
+    if not corpus.files:
+        return BUILTIN_CHARS
+    return sum(file.stat().st_size for file in corpus.files)

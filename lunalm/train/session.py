@@ -1,0 +1,92 @@
+"""Starting and resuming runs: the run directory, the resolved config, and the checks around them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import yaml
+
+from lunalm.config import RunConfig, load_yaml, run_config_from_dict, run_config_to_dict
+from lunalm.errors import ConfigError, LunaError
+from lunalm.tokenizer import Tokenizer
+from lunalm.train import checkpoint as ckpt
+from lunalm.train.loop import Faults, train_loop
+from lunalm.train.milestones import restore
+from lunalm.train.prepare import prepare_data
+from lunalm.train.setup import Run, build_run
+
+# Sections whose change makes the saved weights or data position meaningless.
+FIXED_SECTIONS = ("corpus", "tokenizer", "data", "model")
+
+
+def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = True) -> tuple[Run, str]:
+    """A new run: data, model, then the loop."""
+    name = config.name or f"{config.model.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = Path(config.runs_dir) / name
+    if (run_dir / "checkpoints").exists():
+        raise LunaError(f"{run_dir} already holds a run; continue it with `luna resume {run_dir}` or "
+                        "pick another --name")
+    data = prepare_data(config, progress=progress, log=ui.message)
+    run = build_run(dataclasses.replace(config, name=name), run_dir, data)
+    run.config = _resolved(run)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(run_config_to_dict(run.config), sort_keys=False,
+                                                        allow_unicode=True), encoding="utf-8")
+    data.tokenizer.save(run_dir / "tokenizer")
+    run.model.train()
+    return run, train_loop(run, ui, faults)
+
+
+def _resolved(run: Run) -> RunConfig:
+    """The config with automatic values filled in (what was actually used)."""
+    train = dataclasses.replace(run.config.train, lr=run.peak_lr, warmup_steps=run.warmup_steps)
+    tokenizer = dataclasses.replace(run.config.tokenizer, vocab_size=run.data.tokenizer.vocab_size) \
+        if run.config.tokenizer.kind == "bpe" else run.config.tokenizer
+    return dataclasses.replace(run.config, train=train, tokenizer=tokenizer)
+
+
+def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool = True) -> tuple[Run, str]:
+    """Continue a run from its newest good step checkpoint, bit-exactly."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise LunaError(f"{run_dir}: not a lunalm run directory (no config.yaml); give the folder that "
+                        "`luna train` created, e.g. runs/nano-20261123-120000")
+    config = run_config_from_dict(load_yaml(str(run_dir / "config.yaml")))
+
+    def skipped(path: Path, reason: str) -> None:
+        ui.message(f"checkpoint {path.name} is damaged ({reason}); falling back to the previous one")
+
+    good = ckpt.latest_good_checkpoint(run_dir / "checkpoints", on_skip=skipped)
+    if good is None:
+        raise LunaError(f"{run_dir}: no complete step checkpoint to resume from; start again with "
+                        "`luna train` (or `--name` for a new run)")
+    saved_meta = json.loads((good / ckpt.META).read_text(encoding="utf-8"))
+    saved_config = run_config_from_dict(saved_meta["config"])
+    _check_compatible(saved_config, config, ui)
+    tokenizer = Tokenizer.load(run_dir / "tokenizer" / "tokenizer.json")
+    data = prepare_data(config, tokenizer=tokenizer, progress=progress, log=ui.message)
+    run = build_run(config, run_dir, data)
+    restore(run, good)
+    run.model.train()
+    run.logger.event("resume", run.state.step, f"resumed from {good.name}")
+    ui.message(f"resuming {run_dir} from {good.name} (step {run.state.step} of {run.total_steps})")
+    return run, train_loop(run, ui, faults)
+
+
+def _check_compatible(saved: RunConfig, current: RunConfig, ui) -> None:
+    """Refuse changes that break the checkpoint; warn about batch-size changes."""
+    saved_dict, current_dict = run_config_to_dict(saved), run_config_to_dict(current)
+    changes = [f"{section}.{key}: {saved_dict[section][key]!r} -> {current_dict[section][key]!r}"
+               for section in FIXED_SECTIONS for key in saved_dict[section]
+               if saved_dict[section][key] != current_dict[section][key]]
+    if changes:
+        raise ConfigError("config.yaml no longer matches the checkpoint, so resuming would not continue "
+                          "the same run: " + "; ".join(changes) + ". Undo these edits, or start a new run.")
+    for key in ("micro_batch_size", "grad_accum_steps"):
+        before, after = getattr(saved.train, key), getattr(current.train, key)
+        if before != after:
+            ui.message(f"warning: train.{key} changed from {before} to {after}; the run continues, but it "
+                       "will no longer match an uninterrupted run exactly")

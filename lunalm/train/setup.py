@@ -1,0 +1,147 @@
+"""Building the parts of a run: model, optimizer, sampler, evaluation batches, budget, run directory.
+
+``build_run`` returns one ``Run`` that the loop (``lunalm.train.loop``) drives; nothing here trains.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from lunalm.config import RunConfig, TrainConfig
+from lunalm.data.batches import WindowSampler, fixed_eval_batches
+from lunalm.errors import ConfigError
+from lunalm.model import LunaLM, ModelConfig, count_parameters, model_config_from_preset, optimizer_param_groups
+from lunalm.train.device import Hardware, resolve
+from lunalm.train.metrics import RunLogger
+from lunalm.train.prepare import PreparedData
+from lunalm.train.schedule import default_lr, default_warmup
+from lunalm.train.state import TrainState
+
+
+@dataclass
+class Run:
+    """Everything the loop needs, built once."""
+
+    config: RunConfig
+    run_dir: Path
+    data: PreparedData
+    hw: Hardware
+    model: LunaLM
+    forward: torch.nn.Module  # the model, or its torch.compile wrapper
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    sampler: WindowSampler
+    eval_batches: list
+    logger: RunLogger
+    state: TrainState
+    total_steps: int
+    peak_lr: float
+    warmup_steps: int
+    n_params: int
+    stop_reason: str | None = None  # set by signal handlers and guards
+    token_bytes: torch.Tensor | None = None  # UTF-8 bytes of each token id, for bits per byte
+    started: float = field(default_factory=time.time)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    @property
+    def global_batch(self) -> int:
+        return self.state.micro_batch_size * self.state.grad_accum_steps
+
+
+def resolve_model_config(config: RunConfig, vocab_size: int) -> ModelConfig:
+    """The preset at this vocabulary (padded to a multiple of 64 for fast matmuls) and context."""
+    padded = 64 * math.ceil(vocab_size / 64)
+    return model_config_from_preset(config.model.preset, padded, config.data.context_length,
+                                    **config.model.overrides())
+
+
+def total_steps(train: TrainConfig, n_windows: int, global_batch: int, context_length: int) -> int:
+    """Optimizer steps for the budget: the smallest of max_steps, epochs and tokens (default 1 epoch)."""
+    candidates = []
+    if train.max_steps:
+        candidates.append(train.max_steps)
+    if train.epochs:
+        candidates.append(math.ceil(train.epochs * n_windows / global_batch))
+    if train.tokens:
+        candidates.append(math.ceil(train.tokens / (global_batch * context_length)))
+    return max(1, min(candidates) if candidates else math.ceil(n_windows / global_batch))
+
+
+def check_memory(cfg: ModelConfig, train: TrainConfig, hw: Hardware) -> None:
+    """Refuse, before allocating, a model whose training state cannot fit in this device's memory."""
+    n_params = count_parameters(cfg)
+    state_bytes = n_params * 16  # fp32 weights + grads + two AdamW moments
+    tokens = train.micro_batch_size * cfg.context_length
+    activation_bytes = tokens * cfg.n_layer * cfg.d_model * 34 + tokens * cfg.vocab_size * 8
+    need = state_bytes + activation_bytes
+    available = _available_bytes(hw)
+    if available and need > available:
+        raise ConfigError(
+            f"model preset {cfg_name(cfg)} with micro_batch_size {train.micro_batch_size} needs about "
+            f"{need / 2**30:.1f} GB but {hw.name} has {available / 2**30:.1f} GB free; choose a smaller "
+            "--preset, a smaller --batch-size or --context, or turn on activation checkpointing")
+
+
+def cfg_name(cfg: ModelConfig) -> str:
+    return f"({count_parameters(cfg) / 1e6:.1f}M parameters, {cfg.n_layer} layers x {cfg.d_model})"
+
+
+def _available_bytes(hw: Hardware) -> int | None:
+    if hw.device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(hw.device)
+        return free
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware) -> torch.optim.Optimizer:
+    """AdamW, decay on matrices only, the fused kernel where this build has it."""
+    groups = optimizer_param_groups(model, train.weight_decay)
+    betas = (train.beta1, train.beta2)
+    if hw.device.type in ("cuda", "cpu"):
+        try:
+            return torch.optim.AdamW(groups, lr=0.0, betas=betas, fused=True)
+        except (RuntimeError, TypeError):
+            pass  # older builds: no fused kernel for this device
+    return torch.optim.AdamW(groups, lr=0.0, betas=betas, foreach=True)
+
+
+def build_run(config: RunConfig, run_dir: Path, data: PreparedData) -> Run:
+    """Seed, build model/optimizer/sampler/eval batches and size the budget."""
+    train = config.train
+    hw = resolve(train.device, train.precision)
+    model_cfg = resolve_model_config(config, data.tokenizer.vocab_size)
+    check_memory(model_cfg, train, hw)
+    torch.manual_seed(train.seed)
+    model = LunaLM(model_cfg).to(hw.device)
+    forward = torch.compile(model) if train.compile else model
+    sampler = WindowSampler(data.shards.split("train"), config.data.context_length, config.data.stride,
+                            seed=config.data.seed)
+    state = TrainState(micro_batch_size=train.micro_batch_size, grad_accum_steps=train.grad_accum_steps)
+    steps = total_steps(train, sampler.n_windows, train.micro_batch_size * train.grad_accum_steps,
+                        config.data.context_length)
+    n_params = count_parameters(model_cfg)
+    return Run(config=config, run_dir=run_dir, data=data, hw=hw, model=model, forward=forward,
+               optimizer=build_optimizer(model, train, hw), scaler=hw.grad_scaler(), sampler=sampler,
+               eval_batches=_eval_batches(config, data), logger=RunLogger(run_dir), state=state,
+               total_steps=steps, peak_lr=train.lr or default_lr(n_params),
+               warmup_steps=train.warmup_steps if train.warmup_steps is not None else default_warmup(steps),
+               n_params=n_params)
+
+
+def _eval_batches(config: RunConfig, data: PreparedData) -> list:
+    if data.shards.n_tokens("val") < config.data.context_length + 1:
+        return []  # no validation text (val_fraction 0 or a tiny corpus): no evaluation, no early stop
+    return fixed_eval_batches(data.shards.split("val"), config.data.context_length,
+                              config.train.micro_batch_size, config.train.eval_batches)

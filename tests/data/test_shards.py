@@ -1,0 +1,194 @@
+"""Token cache: document-level split, exact token counts, cache reuse, atomic builds."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from lunalm.data.shards import ShardSet, build_shards, cache_key, split_for_encoding
+from lunalm.errors import DataError
+from lunalm.tokenizer import train_bpe, train_char
+
+WORDS = "elma armut kiraz çilek üzüm incir şeftali ayva nar erik".split()
+
+
+def make_documents(n: int) -> list[str]:
+    """Documents tagged with a unique id word ``docNNNN`` so the split can be checked from tokens."""
+    return [f"doc{i:04d} " + " ".join(WORDS[(i + j) % len(WORDS)] for j in range(5 + i % 7)) + "."
+            for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_bpe(make_documents(200), vocab_size=512)
+
+
+def build(docs, tokenizer, tmp_path, **kwargs):
+    kwargs.setdefault("progress", False)
+    return build_shards(docs, tokenizer, tmp_path / "cache", "k1", **kwargs)
+
+
+def doc_ids_in(shards, split, tokenizer) -> list[str]:
+    text = tokenizer.decode(np.asarray(shards.split(split)).tolist())
+    return re.findall(r"doc\d{4}", text)
+
+
+def test_train_and_val_share_no_document(tmp_path, tokenizer):
+    docs = make_documents(100)
+    shards = build(docs, tokenizer, tmp_path, val_fraction=0.2)
+    train, val = doc_ids_in(shards, "train", tokenizer), doc_ids_in(shards, "val", tokenizer)
+    assert set(train).isdisjoint(val)
+    assert sorted(train + val) == sorted(f"doc{i:04d}" for i in range(100))
+    assert 5 <= len(val) <= 40  # ~20 % of 100
+    assert shards.n_documents("val") == len(val) and shards.n_documents("train") == len(train)
+
+
+def test_meta_counts_are_exact(tmp_path, tokenizer):
+    docs = make_documents(60)
+    shards = build(docs, tokenizer, tmp_path, val_fraction=0.25)
+    meta = shards.meta
+    total_tokens = sum(len(tokenizer.encode(d)) + 1 for d in docs)  # + eot per document
+    total_bytes = sum(len(d.encode("utf-8")) for d in docs)
+    splits = meta["splits"]
+    assert splits["train"]["tokens"] + splits["val"]["tokens"] == total_tokens
+    assert splits["train"]["bytes"] + splits["val"]["bytes"] == total_bytes
+    assert splits["train"]["documents"] + splits["val"]["documents"] == 60
+    for name in ("train", "val"):
+        tokens = shards.split(name)
+        assert len(tokens) == shards.n_tokens(name) == sum(s["tokens"] for s in splits[name]["shards"])
+        assert int(np.sum(np.asarray(tokens) == tokenizer.eot_id)) == splits[name]["documents"]
+        assert tokens[-1] == tokenizer.eot_id
+        assert shards.bytes_per_token(name) == splits[name]["bytes"] / splits[name]["tokens"]
+    assert meta["tokenizer_hash"] == tokenizer.content_hash
+    assert meta["dtype"] == "uint16" and shards.split("train").dtype == np.uint16
+    assert meta["format_version"] == 1 and meta["vocab_size"] == tokenizer.vocab_size
+
+
+def test_each_document_encoded_then_eot(tmp_path, tokenizer):
+    docs = make_documents(30)
+    shards = build(docs, tokenizer, tmp_path, val_fraction=0.0)
+    expected = []
+    for d in docs:
+        expected += tokenizer.encode(d) + [tokenizer.eot_id]
+    assert np.asarray(shards.split("train")).tolist() == expected  # order kept with val_fraction 0
+    assert shards.n_tokens("val") == 0 and len(shards.split("val")) == 0
+
+
+def test_split_is_deterministic_and_seeded(tmp_path, tokenizer):
+    docs = make_documents(80)
+    a = build_shards(docs, tokenizer, tmp_path, "a", progress=False)
+    b = build_shards(docs, tokenizer, tmp_path, "b", progress=False)
+    c = build_shards(docs, tokenizer, tmp_path, "c", seed=7, progress=False)
+    assert doc_ids_in(a, "val", tokenizer) == doc_ids_in(b, "val", tokenizer)
+    assert doc_ids_in(a, "val", tokenizer) != doc_ids_in(c, "val", tokenizer)
+
+
+@pytest.mark.parametrize("val_fraction", [0.001, 0.999])
+def test_two_documents_give_both_splits(tmp_path, tokenizer, val_fraction):
+    shards = build(make_documents(2), tokenizer, tmp_path, val_fraction=val_fraction)
+    assert shards.n_documents("train") == 1 and shards.n_documents("val") == 1
+
+
+def test_second_build_reuses_cache(tmp_path, tokenizer):
+    docs = make_documents(20)
+    first = build(docs, tokenizer, tmp_path)
+    meta_file = first.directory / "meta.json"
+    before = meta_file.stat().st_mtime_ns
+
+    class ExplodingTokenizer:
+        content_hash = tokenizer.content_hash
+
+        def encode_batch(self, texts):
+            raise AssertionError("the cache should have been reused")
+
+    def no_documents():
+        raise AssertionError("documents should not be read")
+        yield  # pragma: no cover
+
+    second = build(no_documents(), ExplodingTokenizer(), tmp_path)
+    assert second.meta == first.meta and meta_file.stat().st_mtime_ns == before
+
+
+def test_cache_with_other_tokenizer_hash_is_refused(tmp_path, tokenizer):
+    build(make_documents(5), tokenizer, tmp_path)
+    with pytest.raises(DataError, match="different tokenizer"):
+        build(make_documents(5), train_char(["abc"]), tmp_path)
+
+
+def test_failed_build_leaves_no_cache(tmp_path, tokenizer):
+    def documents():
+        yield from make_documents(10)
+        raise RuntimeError("killed mid-way")
+
+    with pytest.raises(RuntimeError):
+        build(documents(), tokenizer, tmp_path, shard_tokens=16)
+    cache = tmp_path / "cache"
+    assert not (cache / "k1").exists()
+    assert list(cache.iterdir()) == []  # staging dir removed as well
+    shards = build(make_documents(10), tokenizer, tmp_path)  # a clean rebuild then works
+    assert shards.n_documents("train") + shards.n_documents("val") == 10
+
+
+def test_multiple_shards_read_as_one_stream(tmp_path, tokenizer):
+    docs = make_documents(40)
+    whole = build_shards(docs, tokenizer, tmp_path, "one", val_fraction=0.0, progress=False)
+    many = build_shards(docs, tokenizer, tmp_path, "many", val_fraction=0.0, shard_tokens=37,
+                        progress=False)
+    files = many.meta["splits"]["train"]["shards"]
+    assert len(files) > 3 and all(s["tokens"] <= 37 for s in files)
+    assert all((many.directory / s["file"]).stat().st_size == 2 * s["tokens"] for s in files)
+    flat, view = np.asarray(whole.split("train")), many.split("train")
+    assert len(view) == len(flat)
+    assert np.array_equal(np.asarray(view), flat)
+    for start, stop in [(0, 5), (30, 80), (36, 38), (len(flat) - 3, len(flat))]:
+        assert np.array_equal(view[start:stop], flat[start:stop])
+    assert view[40] == flat[40] and view[-1] == flat[-1]
+
+
+def test_uint32_for_large_vocab(tmp_path):
+    tok = train_char(["".join(chr(0x20000 + i) for i in range(66_000))])  # > 65536 distinct chars
+    last = chr(0x20000 + 65_999)
+    shards = build_shards([last * 3, "x"], tok, tmp_path, "big", val_fraction=0.0, progress=False)
+    assert np.asarray(shards.split("train")).tolist()[:3] == [tok.vocab_size - 1] * 3
+    assert shards.meta["dtype"] == "uint32" and shards.split("train").dtype == np.uint32
+
+
+def test_long_documents_split_without_changing_ids(tokenizer):
+    text = "\n".join(make_documents(300)) + "\n\n  girinti\n\tsekme\n123\nçok ğüzel"
+    pieces = split_for_encoding(text, piece_chars=500)
+    assert len(pieces) > 5 and "".join(pieces) == text
+    ids = [i for piece in pieces for i in tokenizer.encode(piece)]
+    assert ids == tokenizer.encode(text)
+
+
+def test_cache_key_is_short_and_sensitive():
+    base = cache_key("corpus", {"nfc": True}, "tok", 0.1, 1337)
+    assert len(base) == 16 and base == cache_key("corpus", {"nfc": True}, "tok", 0.1, 1337)
+    assert len({base, cache_key("corpus2", {"nfc": True}, "tok", 0.1, 1337),
+                cache_key("corpus", {"nfc": False}, "tok", 0.1, 1337),
+                cache_key("corpus", {"nfc": True}, "tok2", 0.1, 1337),
+                cache_key("corpus", {"nfc": True}, "tok", 0.2, 1337),
+                cache_key("corpus", {"nfc": True}, "tok", 0.1, 1)}) == 6
+
+
+def test_empty_corpus_is_a_data_error(tmp_path, tokenizer):
+    with pytest.raises(DataError, match="no non-empty documents"):
+        build(["", ""], tokenizer, tmp_path)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_bad_arguments_and_corrupt_cache(tmp_path, tokenizer):
+    with pytest.raises(DataError, match="val_fraction"):
+        build(["a"], tokenizer, tmp_path, val_fraction=1.0)
+    shards = build(make_documents(5), tokenizer, tmp_path)
+    with pytest.raises(DataError, match="Unknown split 'test'"):
+        shards.split("test")
+    (shards.directory / "meta.json").write_text("{broken")
+    with pytest.raises(DataError, match="meta.json"):
+        ShardSet.open(shards.directory)
+    meta_path = tmp_path / "x" / "meta.json"
+    meta_path.parent.mkdir()
+    meta_path.write_text(json.dumps({"format_version": 99}))
+    with pytest.raises(DataError, match="format version 99"):
+        ShardSet.open(meta_path.parent)
