@@ -121,19 +121,30 @@ def print_summary(summary: dict, run) -> None:
         ("steps", f"{summary['steps']:,} of {summary['total_steps']:,}  ({summary['tokens_seen']:,} tokens)"),
         ("best val loss", f"{best:.4f} at step {summary['best_step']}  (perplexity "
                           f"{math.exp(best):.2f}, {last.get('bits_per_byte', float('nan')):.3f} bits/byte last)"
-         if best is not None else "no validation data"),
+         if best is not None else "no evaluation yet" if run.eval_batches else "no validation data"),
         ("time", f"{summary['wall_time_s'] / 60:.1f} min on {summary['device']} ({summary['precision']}), "
                  f"{summary['tokens_per_s']:,} tokens/s"),
         ("run folder", summary["run_dir"]),
         ("curves", f"{summary['run_dir']}/loss.png  (tensorboard --logdir {summary['run_dir']}/tb)"),
         ("samples", f"{summary['run_dir']}/samples.md"),
-        ("best model", f"{checkpoints / 'best'}"),
     ]
+    target = _newest_model(checkpoints)
+    if target is not None:
+        rows.append(("model to use", str(target)))
     width = max(len(name) for name, _ in rows)
     print()
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
-    target = checkpoints / ("best" if (checkpoints / "best").exists() else "final")
-    print(f"\n  generate:  luna generate {target} --prompt \"Türkiye\"")
+    if target is not None:
+        print(f"\n  generate:  luna generate {target} --prompt \"Türkiye\"")
     if summary["status"] == "interrupted":
         print(f"  continue:  luna resume {summary['run_dir']}")
+
+
+def _newest_model(checkpoints: Path) -> Path | None:
+    """best/, else final/, else the newest step checkpoint."""
+    for name in ("best", "final"):
+        if (checkpoints / name).is_dir():
+            return checkpoints / name
+    steps = sorted(checkpoints.glob("step-*"))
+    return steps[-1] if steps else None

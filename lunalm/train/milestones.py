@@ -74,8 +74,8 @@ def meta(run: Run, status: str | None = None) -> dict:
 
 
 def training_state(run: Run) -> dict:
-    run.state.elapsed_s = elapsed(run)
-    return {"state": {**run.state.state_dict(), "sampler": run.sampler.state_dict()},
+    # elapsed_s in the checkpoint covers this process too; the live state keeps the earlier part only
+    return {"state": {**run.state.state_dict(), "elapsed_s": elapsed(run), "sampler": run.sampler.state_dict()},
             "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
             "rng": ckpt.rng_state(), "total_steps": run.total_steps}
 

@@ -70,6 +70,7 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
     data = prepare_data(config, tokenizer=tokenizer, progress=progress, log=ui.message)
     run = build_run(config, run_dir, data)
     restore(run, good)
+    run.started = time.time()  # elapsed_s restored from the checkpoint covers the time before
     run.model.train()
     run.logger.event("resume", run.state.step, f"resumed from {good.name}")
     ui.message(f"resuming {run_dir} from {good.name} (step {run.state.step} of {run.total_steps})")
