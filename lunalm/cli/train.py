@@ -29,14 +29,17 @@ class ConsoleUI:
                                  f"{record['tokens_per_s']:,.0f} tok/s", refresh=False)
 
     def message(self, text: str) -> None:
+        if not self.quiet:
+            self._write(text)
+
+    def warning(self, text: str) -> None:
         self._write(text)
 
     def sample(self, step: int, prompt: str, text: str) -> None:
-        self._write(f"  [step {step}] {prompt}{' '.join(text.split())}")
+        if not self.quiet:
+            self._write(f"  [step {step}] {prompt}{' '.join(text.split())}")
 
     def _write(self, text: str) -> None:
-        if self.quiet:
-            return
         if self.bar is not None:
             self.bar.write(text, file=sys.stderr)
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 import torch
@@ -26,6 +26,7 @@ from lunalm.train.setup import Run
 class UI(Protocol):
     def progress(self, run: Run, record: dict) -> None: ...
     def message(self, text: str) -> None: ...
+    def warning(self, text: str) -> None: ...  # shown even in quiet mode
     def sample(self, step: int, prompt: str, text: str) -> None: ...
 
 
@@ -36,18 +37,29 @@ class SilentUI:
     def message(self, text: str) -> None:
         pass
 
+    def warning(self, text: str) -> None:
+        pass
+
     def sample(self, step: int, prompt: str, text: str) -> None:
         pass
 
 
 @dataclass
 class Faults:
-    """Injected faults for tests: multiply the loss by NaN at these steps; raise OOM at these steps
-    while the micro-batch is larger than ``oom_below``."""
+    """Injected faults for tests: multiply the loss by NaN at these steps (once per step index, like a
+    transient spike, so a replay after a rollback runs clean); raise OOM at these steps while the
+    micro-batch is larger than ``oom_below``."""
 
     nan_steps: frozenset[int] = frozenset()
     oom_steps: frozenset[int] = frozenset()
     oom_below: int = 1
+    fired: set[int] = field(default_factory=set)
+
+    def poison(self, step: int) -> float:
+        if step in self.nan_steps and step not in self.fired:
+            self.fired.add(step)
+            return math.nan
+        return 1.0
 
 
 class Diverged(Exception):
@@ -109,9 +121,11 @@ def one_step(run: Run, faults: Faults, ui: UI) -> dict:
     finite = math.isfinite(loss) and (math.isfinite(grad_norm) or run.hw.precision == "fp16")
     if finite:
         _apply_update(run, lr)
-    else:
-        _skip_update(run, loss, grad_norm, ui)
+    rolled_back = not finite and _skip_update(run, loss, grad_norm, ui)
     run.optimizer.zero_grad(set_to_none=True)
+    if rolled_back:  # the state is the checkpoint's now: this batch does not count
+        return {"loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": 0.0,
+                "epoch": run.sampler.epochs_completed}
     run.state.step += 1
     run.state.tokens_seen += n_targets
     elapsed = time.perf_counter() - started
@@ -130,7 +144,7 @@ def forward_backward(run: Run, inputs: torch.Tensor, labels: torch.Tensor, fault
     if run.state.step in faults.oom_steps and micro >= faults.oom_below * 2:
         raise _InjectedOOM()
     total = torch.zeros((), device=inputs.device)
-    poison = math.nan if run.state.step in faults.nan_steps else 1.0
+    poison = faults.poison(run.state.step)
     for micro_inputs, micro_labels in zip(inputs.split(micro), labels.split(micro)):
         with run.hw.autocast():
             output = run.forward(micro_inputs, micro_labels)
@@ -158,7 +172,7 @@ def _halve_micro_batch(run: Run, ui: UI) -> None:
                f"{state.grad_accum_steps} (global batch unchanged at {run.global_batch})")
     run.logger.event("oom", state.step, message, micro_batch_size=state.micro_batch_size,
                      grad_accum_steps=state.grad_accum_steps)
-    ui.message(message)
+    ui.warning(message)
 
 
 def _clip(run: Run) -> float:
@@ -176,8 +190,10 @@ def _apply_update(run: Run, lr: float) -> None:
     run.state.bad_steps = 0
 
 
-def _skip_update(run: Run, loss: float, grad_norm: float, ui: UI) -> None:
-    """A non-finite loss or gradient: no update; several in a row roll back with half the lr."""
+def _skip_update(run: Run, loss: float, grad_norm: float, ui: UI) -> bool:
+    """A non-finite loss or gradient: no update; several in a row roll back with half the lr.
+
+    Returns True when it rolled back (step, data position and optimizer are the checkpoint's)."""
     from lunalm.train.milestones import rollback
 
     state = run.state
@@ -188,6 +204,8 @@ def _skip_update(run: Run, loss: float, grad_norm: float, ui: UI) -> None:
                      f"skipped ({state.bad_steps} in a row)", loss=loss, grad_norm=grad_norm)
     if state.bad_steps >= run.config.train.max_bad_steps:
         rollback(run, ui)
+        return True
+    return False
 
 
 def _install_signal_handlers(run: Run) -> Callable[[], None]:

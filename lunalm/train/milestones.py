@@ -43,7 +43,7 @@ def evaluate_and_track(run: Run, ui) -> bool:
         message = (f"validation loss has not improved for {patience} evaluations (best {state.best_val_loss:.4f} "
                    f"at step {state.best_step}): stopping early")
         run.logger.event("early-stop", state.step, message)
-        ui.message(message)
+        ui.warning(message)
         return True
     return False
 
@@ -111,12 +111,14 @@ def rollback(run: Run, ui) -> None:
     if good is None or state.rollbacks >= run.config.train.max_rollbacks:
         raise Diverged(_advice(run, good is None))
     lr_scale, rollbacks, skipped = state.lr_scale / 2, state.rollbacks + 1, state.skipped_steps
+    seconds = elapsed(run)
     restore(run, good)
     state.lr_scale, state.rollbacks, state.skipped_steps, state.bad_steps = lr_scale, rollbacks, skipped, 0
+    state.elapsed_s, run.started = seconds, time.time()  # wall time keeps running across a rollback
     message = f"{run.config.train.max_bad_steps} non-finite steps in a row: rolled back to {good.name} " \
               f"with the learning rate halved (x{lr_scale:g})"
     run.logger.event("rollback", state.step, message, checkpoint=good.name, lr_scale=lr_scale)
-    ui.message(message)
+    ui.warning(message)
 
 
 def _advice(run: Run, no_checkpoint: bool) -> str:
@@ -136,7 +138,7 @@ def finish(run: Run, status: str, ui) -> str:
     if status in ("completed", "stopped-early"):
         ckpt.save_checkpoint(run.checkpoints / "final", run.model, run.data.tokenizer, meta(run, status))
     if status == "interrupted":
-        ui.message(f"interrupted: checkpoint saved; continue with `luna resume {run.run_dir}`")
+        ui.warning(f"interrupted: checkpoint saved; continue with `luna resume {run.run_dir}`")
     summary = run_summary(run, status)
     (run.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")

@@ -57,7 +57,7 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
     config = run_config_from_dict(load_yaml(str(run_dir / "config.yaml")))
 
     def skipped(path: Path, reason: str) -> None:
-        ui.message(f"checkpoint {path.name} is damaged ({reason}); falling back to the previous one")
+        ui.warning(f"checkpoint {path.name} is damaged ({reason}); falling back to the previous one")
 
     good = ckpt.latest_good_checkpoint(run_dir / "checkpoints", on_skip=skipped)
     if good is None:
@@ -71,6 +71,10 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
     run = build_run(config, run_dir, data)
     restore(run, good)
     run.started = time.time()  # elapsed_s restored from the checkpoint covers the time before
+    if (saved_config.train.micro_batch_size, saved_config.train.grad_accum_steps) != \
+            (config.train.micro_batch_size, config.train.grad_accum_steps):  # the user's edit wins
+        run.state.micro_batch_size = config.train.micro_batch_size
+        run.state.grad_accum_steps = config.train.grad_accum_steps
     run.model.train()
     run.logger.event("resume", run.state.step, f"resumed from {good.name}")
     ui.message(f"resuming {run_dir} from {good.name} (step {run.state.step} of {run.total_steps})")
@@ -89,5 +93,5 @@ def _check_compatible(saved: RunConfig, current: RunConfig, ui) -> None:
     for key in ("micro_batch_size", "grad_accum_steps"):
         before, after = getattr(saved.train, key), getattr(current.train, key)
         if before != after:
-            ui.message(f"warning: train.{key} changed from {before} to {after}; the run continues, but it "
+            ui.warning(f"warning: train.{key} changed from {before} to {after}; the run continues, but it "
                        "will no longer match an uninterrupted run exactly")
