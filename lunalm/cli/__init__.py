@@ -13,6 +13,7 @@ import textwrap
 EPILOG = """\
 examples:
   luna train                           train a small model on the built-in Turkish corpus (CPU: minutes)
+  luna plan my_texts/ --gpu "GTX 1650"  the right model, batch, lr and epochs for that card, as YAML
   luna train my_texts/ --preset tiny --epochs 3
   luna generate runs/NAME/checkpoints/best --prompt "Ankara'da"
   luna resume runs/NAME                continue a run exactly where it stopped
@@ -207,6 +208,58 @@ def _run_eval(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
+def _add_plan(commands) -> None:
+    parser = commands.add_parser(
+        "plan", formatter_class=_formatter, help="the right run for this corpus and this hardware (writes YAML)",
+        description=textwrap.dedent("""\
+            Look at the corpus and the machine and write a complete run config that
+            `luna train --config` reads unchanged: model size against the amount of text, dropout,
+            context, micro-batch and accumulation that fit the memory, learning rate, epochs,
+            evaluation and checkpoint frequency, precision. Every choice comes with its reason,
+            plus memory, time and disk estimates and what to change if memory runs out, or if you
+            want it faster or better. --probe measures a few real steps instead of trusting tables."""),
+        epilog=textwrap.dedent("""\
+            examples:
+              luna plan                                  built-in corpus, this machine
+              luna plan books/ --gpu "GTX 1650"          plan for a 4 GB GTX 1650 (no GPU needed here)
+              luna plan books/ --vram 6GB --hours 6 --goal best
+              luna plan books/ --preset small --epochs 15   check a plan you had in mind
+              luna plan --device cpu --probe --explain   measure this CPU; show the memory table
+              luna train --config plan.yaml              then train it"""))
+    _add_corpus_arguments(parser)
+    parser.add_argument("--no-filter", action="store_true",
+                        help="keep text that is not prose (filtered out by default, as in training)")
+    hw = parser.add_argument_group("hardware")
+    hw.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                    help="plan for this machine's CPU or GPU (default: the GPU if PyTorch sees one)")
+    hw.add_argument("--gpu", metavar="NAME", help='plan for a known card, e.g. "GTX 1650", T4, "RTX 3060", A100')
+    hw.add_argument("--vram", metavar="SIZE", help="GPU memory, e.g. 4GB (overrides the card's)")
+    goal = parser.add_argument_group("what you want")
+    goal.add_argument("--goal", default="balanced", choices=["fast", "balanced", "best"],
+                      help="fast: 1 epoch, small model; best: up to 10 epochs, dropout (default balanced)")
+    goal.add_argument("--hours", type=float, help="time budget: fewer epochs when the plan would take longer")
+    goal.add_argument("--preset", help="a model size you have in mind (checked against the data)")
+    goal.add_argument("--epochs", type=float, help="epochs you have in mind")
+    goal.add_argument("--context", type=int, metavar="T", help="context length in tokens")
+    goal.add_argument("--tokenizer", choices=["bpe", "char", "pretrained"], default="bpe")
+    goal.add_argument("--tokenizer-path", metavar="PATH", help="tokenizer.json or HF folder (implies pretrained)")
+    goal.add_argument("--vocab-size", type=int, metavar="N")
+    out = parser.add_argument_group("measuring and output")
+    out.add_argument("--probe", action="store_true",
+                     help="run a few real steps here: tokens/s, peak memory, largest micro-batch")
+    out.add_argument("--lr-test", action="store_true", help="also run a learning-rate range test (~1 min)")
+    out.add_argument("--explain", action="store_true", help="print the memory table part by part")
+    out.add_argument("--out", default="plan.yaml", metavar="YAML", help="where to write the config (default plan.yaml)")
+    out.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.set_defaults(run=_run_plan)
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    from lunalm.cli.plan import run_plan
+
+    return run_plan(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lunalm import __version__
 
@@ -215,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="lunalm: turn your own text corpus into a good small language model.")
     parser.add_argument("--version", action="version", version=f"lunalm {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_plan(commands)
     _add_train(commands)
     _add_resume(commands)
     _add_generate(commands)

@@ -27,6 +27,8 @@ class ProseRules:
     max_digit_share: float = 0.25  # more digits than this: a number table or an index
     max_symbol_share: float = 0.25  # more punctuation/symbols than this: markup, tables, separators
     min_letter_share: float = 0.5  # fewer letters than this: not language
+    max_numbered_words: float = 0.3  # more words holding a digit than this ("(C-II)248,"): an index
+    min_numbered_words: int = 8  # ... but only once there are this many (short dated sentences are prose)
     table_separators: int = 3  # this many '|' or 2 tabs in one line: a table row
     short_words: int = 3  # a line of at most this many words without final punctuation is "short"
     short_run: int = 3  # this many short lines in a row: a list or an index
@@ -38,7 +40,7 @@ class ProseRules:
 class Span:
     start: int
     end: int
-    reason: str  # "digits" | "symbols" | "no-letters" | "table" | "list" | "repeated"
+    reason: str  # "digits" | "symbols" | "no-letters" | "references" | "table" | "list" | "repeated"
 
 
 def units(text: str) -> Iterator[tuple[int, int]]:
@@ -71,6 +73,10 @@ def _judge(unit: str, rules: ProseRules) -> str | None:
         return "symbols"
     if letters < rules.min_letter_share * len(chars):
         return "no-letters"
+    words = unit.split()
+    numbered = sum(any(c.isdigit() for c in word) for word in words)
+    if numbered >= rules.min_numbered_words and numbered > rules.max_numbered_words * len(words):
+        return "references"
     return None
 
 

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,18 +76,19 @@ def total_steps(train: TrainConfig, n_windows: int, global_batch: int, context_l
 
 
 def check_memory(cfg: ModelConfig, train: TrainConfig, hw: Hardware) -> None:
-    """Refuse, before allocating, a model whose training state cannot fit in this device's memory."""
-    n_params = count_parameters(cfg)
-    state_bytes = n_params * 16  # fp32 weights + grads + two AdamW moments
-    tokens = train.micro_batch_size * cfg.context_length
-    activation_bytes = tokens * cfg.n_layer * cfg.d_model * 34 + tokens * cfg.vocab_size * 8
-    need = state_bytes + activation_bytes
+    """Refuse, before allocating, a model whose training step cannot fit in this device's free memory."""
+    from lunalm.plan.memory import device_bytes, estimate_training_memory
+
+    estimate = estimate_training_memory(cfg, train.micro_batch_size, precision=hw.precision,
+                                        grad_accum_steps=train.grad_accum_steps)
+    need = device_bytes(estimate.peak, hw.device.type)
     available = _available_bytes(hw)
-    if available and need > available:
+    if available and need > 0.95 * available:
         raise ConfigError(
-            f"model preset {cfg_name(cfg)} with micro_batch_size {train.micro_batch_size} needs about "
-            f"{need / 2**30:.1f} GB but {hw.name} has {available / 2**30:.1f} GB free; choose a smaller "
-            "--preset, a smaller --batch-size or --context, or turn on activation checkpointing")
+            f"model preset {cfg_name(cfg)} with micro_batch_size {train.micro_batch_size} at context "
+            f"{cfg.context_length} needs about {need / 2**30:.1f} GB but {hw.name} has "
+            f"{available / 2**30:.1f} GB free; choose a smaller --preset, --batch-size or --context, or add "
+            "--activation-checkpointing (`luna plan` finds settings that fit)")
 
 
 def cfg_name(cfg: ModelConfig) -> str:
@@ -99,10 +99,9 @@ def _available_bytes(hw: Hardware) -> int | None:
     if hw.device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(hw.device)
         return free
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
+    from lunalm.plan.hardware import available_ram
+
+    return available_ram()
 
 
 def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware) -> torch.optim.Optimizer:

@@ -30,6 +30,17 @@ def test_index_inside_a_paragraph_is_flagged_and_removed():
     assert "(C-II)" not in cleaned and "Ankara'da" in cleaned and "Işıklar" in cleaned
 
 
+def test_name_index_with_page_references_is_flagged_but_dated_prose_is_not():
+    # Names dilute the digit and symbol shares; the share of words carrying a number gives it away.
+    names = ["Abbasiler", "Acemistan", "Refet Bey", "Vasıf Bey", "Amerika Birleşik Devletleri", "Afgan"]
+    index = " ".join(f"{name} (C-II){40 + 7 * i}, (C-I){12 + i}" for i, name in enumerate(names * 3))
+    spans = ProseDetector().spans(TURKISH[0].strip() + " " + index)
+    assert "references" in {s.reason for s in spans}
+    assert sum(s.end - s.start for s in spans) >= 0.9 * len(index)
+    dated = "19 Mayıs 1919'da Samsun'a çıktı; 23 Nisan 1920'de Meclis açıldı ve 1923'te Cumhuriyet kuruldu."
+    assert ProseDetector().spans(dated) == []
+
+
 def test_table_list_and_repeated_lines():
     table = "| il | nüfus | bölge |\n| Ankara | 5 | İç Anadolu |\n"
     names = "Adana\nAdıyaman\nAfyon\nAğrı\nAmasya\n"

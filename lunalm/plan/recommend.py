@@ -1,0 +1,415 @@
+"""From a corpus and a machine to a complete, explained run configuration.
+
+The rules are the ones a practitioner applies by hand, written down so they can be read and tested:
+
+* **Model size against data.** Tokens seen per non-embedding parameter over the run decide the size:
+  the goal sets how many epochs are worth it (repeated data stops paying after ~4 passes and is
+  nearly worthless after ~16; Muennighoff et al. 2023, "Scaling Data-Constrained Language Models") and
+  how many tokens each parameter needs (fast: 20, Chinchilla's compute-optimal ratio, Hoffmann et al.
+  2022; balanced: 5; best: 1, with dropout and early stopping to catch overfitting). The largest preset
+  meeting the ratio, fitting in memory and finishing within ``--hours`` wins.
+* **Dropout** from unique tokens per parameter: < 1 -> 0.2, < 10 -> 0.1, else none.
+* **Context** covers a typical document (the median, rounded up to a power of two, 128..1024; 256 at
+  most on a CPU where attention is costly).
+* **Global batch** in tokens: enough optimizer steps for the goal (300 / 1,000 / 2,000), a power of two
+  between 8K and 512K tokens; the micro-batch is the largest power of two that fits (memory model, or the
+  probe), accumulation makes up the rest. Activation checkpointing only when not even micro-batch 1 fits.
+* **Learning rate** by model size (``lunalm.train.schedule.default_lr``) or the range test; warmup 5 %.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field, replace
+
+from lunalm.config import (CorpusConfig, DataConfig, ModelChoice, RunConfig, TokenizerConfig,
+                           TrainConfig)
+from lunalm.errors import ConfigError, CorpusError
+from lunalm.model import PRESETS, ModelConfig, count_parameters, flops_per_token, model_config_from_preset
+from lunalm.plan.hardware import GiB, Machine
+from lunalm.plan.memory import MemoryEstimate, device_bytes, estimate_training_memory, usable_bytes
+
+AUTO_PRESETS = ("nano", "tiny", "small", "medium")  # in size order; "gpt2" is for GPT-2 comparisons
+GOALS = {  # epochs worth doing, tokens per parameter wanted, minimum optimizer steps
+    "fast": dict(epochs=1.0, tokens_per_param=20.0, min_steps=300, patience=3),
+    "balanced": dict(epochs=4.0, tokens_per_param=5.0, min_steps=1000, patience=5),
+    "best": dict(epochs=10.0, tokens_per_param=1.0, min_steps=2000, patience=8),
+}
+FAR_TOO_SMALL = 0.2  # unique training tokens per non-embedding parameter below which a model memorises
+SAMPLE_CHARS = 8_000_000  # characters used to train the planning tokenizer and measure chars/token
+
+
+@dataclass(frozen=True)
+class CorpusFacts:
+    name: str
+    documents: int
+    chars: int
+    tokens: int  # estimated with a tokenizer of the planned kind and vocabulary
+    chars_per_token: float
+    median_doc_tokens: int
+    p90_doc_tokens: int
+    vocab_size: int
+    tokenizer_kind: str
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for (None: let the plan decide)."""
+
+    goal: str = "balanced"
+    hours: float | None = None
+    preset: str | None = None
+    epochs: float | None = None
+    context_length: int | None = None
+    val_fraction: float = 0.1
+
+
+@dataclass
+class Plan:
+    config: RunConfig
+    machine: Machine
+    facts: CorpusFacts
+    model: ModelConfig
+    memory: MemoryEstimate
+    memory_limit: int  # bytes training tensors may use on this device
+    why: dict[str, str] = field(default_factory=dict)  # "section.field" -> plain-words reason
+    warnings: list[str] = field(default_factory=list)
+    estimates: dict = field(default_factory=dict)
+    fallbacks: dict[str, list[str]] = field(default_factory=dict)
+    probe: dict | None = None
+
+
+def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None) -> tuple[CorpusFacts, list]:
+    """Stream the corpus once: document lengths, and a planning tokenizer trained on a sample of it.
+
+    Returns the facts and the sample's token ids (one list per document, for the learning-rate test)."""
+    from lunalm.corpus import Corpus
+    from lunalm.tokenizer import Tokenizer, default_vocab_size, train_bpe, train_char
+
+    reader = Corpus(corpus)
+    lengths, sample, sample_chars = [], [], 0
+    for document in reader.documents():
+        lengths.append(len(document.text))
+        if sample_chars < SAMPLE_CHARS:
+            sample.append(document.text)
+            sample_chars += len(document.text)
+        if progress:
+            progress(len(document.text))
+    total = sum(lengths)
+    if tokenizer.kind == "pretrained":
+        tok = Tokenizer.load(tokenizer.path)
+    elif tokenizer.kind == "char":
+        tok = train_char(sample)
+    else:
+        tok = train_bpe(sample, tokenizer.vocab_size or default_vocab_size(total), tokenizer.min_frequency)
+    sample_ids = tok.encode_batch(sample)
+    sample_tokens = sum(len(ids) for ids in sample_ids)
+    cpt = sample_chars / max(1, sample_tokens)
+    ordered = sorted(lengths)
+    return CorpusFacts(name=reader.name, documents=len(lengths), chars=total,
+                       tokens=int(total / cpt) + len(lengths),  # + one end-of-text per document
+                       chars_per_token=cpt, median_doc_tokens=int(statistics.median(ordered) / cpt),
+                       p90_doc_tokens=int(ordered[int(0.9 * (len(ordered) - 1))] / cpt),
+                       vocab_size=tok.vocab_size, tokenizer_kind=tokenizer.kind), sample_ids
+
+
+def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus: CorpusConfig,
+              tokenizer: TokenizerConfig, measured_tokens_per_s: float | None = None,
+              measured_lr: float | None = None) -> Plan:
+    """Choose every setting; raise ConfigError when nothing sensible fits."""
+    if request.goal not in GOALS:
+        raise ConfigError(f"--goal {request.goal!r}: expected one of {', '.join(GOALS)}")
+    if request.preset is not None and request.preset not in PRESETS:
+        raise ConfigError(f"--preset {request.preset!r}: expected one of {', '.join(PRESETS)}")
+    goal = GOALS[request.goal]
+    why: dict[str, str] = {}
+    warnings: list[str] = []
+    train_tokens = int(facts.tokens * (1 - request.val_fraction))
+    vocab = 64 * math.ceil(facts.vocab_size / 64)
+    limit = usable_bytes(machine.memory_bytes, machine.kind)
+
+    context = request.context_length or _context_for(facts, machine)
+    if request.context_length:
+        why["data.context_length"] = "as you asked"
+    else:
+        why["data.context_length"] = (f"covers a typical document (median {facts.median_doc_tokens:,} tokens, "
+                                      f"90 % under {facts.p90_doc_tokens:,})"
+                                      + ("; capped at 256 on a CPU, where long attention is slow"
+                                         if machine.kind == "cpu" else ""))
+    min_window = context + 1
+    if train_tokens < 8 * min_window:
+        need_tokens = 8 * min_window / (1 - request.val_fraction)
+        raise CorpusError(f"{facts.name}: about {train_tokens:,} training tokens is too little to train on "
+                          f"(not even 8 windows of {context} tokens); gather at least {need_tokens:,.0f} tokens "
+                          f"(~{need_tokens * facts.chars_per_token / 1e3:,.0f} KB of text) or lower --context")
+
+    epochs_cap = request.epochs or goal["epochs"]
+    candidates = [request.preset] if request.preset else list(AUTO_PRESETS)
+    chosen = None
+    for name in candidates:
+        cfg = model_config_from_preset(name, vocab, context)
+        n_body = count_parameters(cfg, non_embedding=True)
+        fits, _, _ = _batch_that_fits(cfg, machine, limit)
+        data_ok = train_tokens * epochs_cap / n_body >= goal["tokens_per_param"]
+        if fits and (data_ok or chosen is None or request.preset):
+            chosen = name
+        if not data_ok and not request.preset:
+            break
+    if chosen is None:
+        smallest = model_config_from_preset("nano", vocab, 128)
+        need = device_bytes(estimate_training_memory(smallest, 1, precision=machine.precision).peak,
+                            machine.kind)
+        raise ConfigError(f"{machine.name}: {limit / GiB:.2f} GB usable is too little for even the "
+                          f"smallest model (preset nano needs ~{need / GiB:.2f} GB at micro-batch 1); "
+                          "train on a CPU (--device cpu) or a larger GPU")
+
+    preset = chosen
+    if request.preset:
+        cfg = model_config_from_preset(preset, vocab, context)
+        ratio = train_tokens / count_parameters(cfg, non_embedding=True)
+        if ratio < FAR_TOO_SMALL:
+            fitting = _largest_fitting(train_tokens, vocab, context, machine, limit, goal)
+            needed = count_parameters(cfg, non_embedding=True) * goal["tokens_per_param"] / goal["epochs"]
+            warnings.append(
+                f"the corpus is far too small for preset {preset}: {train_tokens:,} training tokens for "
+                f"{count_parameters(cfg, non_embedding=True) / 1e6:.1f}M non-embedding parameters "
+                f"({ratio:.2f} tokens per parameter) — it would memorise the text within a few epochs "
+                f"and generalise badly. Planned preset {fitting} instead; to train {preset} well "
+                f"(goal {request.goal}), gather ~{needed / 1e6:.0f}M tokens or more (~{needed * facts.chars_per_token / 1e6:.0f} MB "
+                f"of text, {needed / max(1, train_tokens):.0f}x what you have)")
+            why["model.preset"] = f"{fitting}, not the requested {preset}: see the warning"
+            preset = fitting
+        else:
+            why["model.preset"] = "as you asked"
+    cfg = model_config_from_preset(preset, vocab, context)
+    n_body = count_parameters(cfg, non_embedding=True)
+    n_params = count_parameters(cfg)
+    unique_ratio = train_tokens / n_body
+    if "model.preset" not in why:
+        why["model.preset"] = (f"{n_body / 1e6:.2f}M non-embedding parameters ({n_params / 1e6:.2f}M in all): "
+                               f"the largest preset with >= {goal['tokens_per_param']:g} tokens seen per "
+                               f"parameter over {epochs_cap:g} epochs of {train_tokens:,} tokens that fits "
+                               f"{machine.name}")
+
+    repeats = (request.epochs or goal["epochs"]) > 1
+    dropout = 0.0 if not repeats else 0.2 if unique_ratio < 0.3 else 0.1 if unique_ratio < 3 else 0.0
+    why["model.dropout"] = (f"{unique_ratio:.1f} unique training tokens per parameter: "
+                            + ("strong regularisation against memorising repeated text" if dropout == 0.2 else
+                               "mild regularisation for repeated text" if dropout else
+                               "each text is seen once, dropout would only slow learning" if not repeats else
+                               "enough data that dropout would only slow learning"))
+
+    # epochs: the goal's useful number, a requested one, or fewer when --hours says so
+    epochs = request.epochs or goal["epochs"]
+    if request.epochs:
+        why["train.epochs"] = "as you asked"
+        if request.epochs > 8:
+            warnings.append(f"{request.epochs:g} epochs: each pass over the same text teaches less (past ~4 "
+                            "passes returns fall, past ~16 they vanish; Muennighoff et al. 2023); early "
+                            "stopping will likely end the run sooner — dropout is set for it")
+    else:
+        why["train.epochs"] = {"fast": "one pass: the cheapest useful run",
+                               "balanced": "up to 4 passes: repeated text is nearly as good as new up to ~4",
+                               "best": "up to 10 passes with dropout; early stopping ends it when validation "
+                                       "loss stops improving"}[request.goal]
+
+    global_tokens = _global_batch_tokens(train_tokens * epochs, goal["min_steps"], machine)
+    global_batch = max(1, global_tokens // context)
+    micro, checkpointing = _micro_batch(cfg, machine, limit, global_batch)
+    accum = max(1, global_batch // micro)
+    global_batch = micro * accum
+    cfg = replace(cfg, dropout=dropout, activation_checkpointing=checkpointing)
+    memory = estimate_training_memory(cfg, micro, precision=machine.precision, grad_accum_steps=accum)
+    why["train.micro_batch_size"] = (f"the largest power of two whose peak (~{device_bytes(memory.peak, machine.kind) / GiB:.2f} GB) "
+                                     f"fits the {limit / GiB:.1f} GB usable on {machine.name}")
+    why["train.grad_accum_steps"] = (f"global batch {global_batch} sequences = {global_batch * context:,} tokens "
+                                     f"per step, aiming at >= {goal['min_steps']:,} steps for the schedule")
+    why["model.activation_checkpointing"] = ("needed: not even micro-batch 1 fits otherwise (~30 % slower)"
+                                             if checkpointing else "not needed: memory suffices without it")
+
+    # time: measured tokens/s, else the card's FLOP/s at a realistic utilisation
+    tokens_per_s = measured_tokens_per_s or _expected_tokens_per_s(cfg, machine, context)
+    steps = max(1, math.ceil(epochs * train_tokens / (global_batch * context)))
+    hours = _hours(steps, global_batch * context, tokens_per_s, cfg, micro)
+    if request.hours and hours > request.hours:
+        fitted_steps = int(steps * request.hours / hours)
+        if fitted_steps < 50:
+            raise ConfigError(f"--hours {request.hours:g}: about {hours:.1f} h needed for this plan and "
+                              f"even the smallest useful run does not fit; allow more time or a faster device")
+        steps = fitted_steps
+        epochs = steps * global_batch * context / train_tokens
+        why["train.epochs"] = f"{epochs:.2f}: as many passes as --hours {request.hours:g} allows"
+        hours = _hours(steps, global_batch * context, tokens_per_s, cfg, micro)
+
+    lr_note = "from the range test (--lr-test)" if measured_lr else "by model size (3e-3 at 1M parameters, ~N^-0.3)"
+    from lunalm.train.schedule import default_lr, default_warmup
+
+    lr = measured_lr or default_lr(n_params)
+    warmup = default_warmup(steps)
+    eval_every = max(10, _round_nice(steps / 20))
+    val_batches = int(facts.tokens * request.val_fraction) // (micro * (context + 1))
+    eval_batches = max(2, min(50, int(0.3 * eval_every * accum), val_batches))  # eval costs <= ~10 %
+    train_cfg = TrainConfig(
+        epochs=round(epochs, 3), micro_batch_size=micro, grad_accum_steps=accum, lr=float(f"{lr:.3g}"),
+        warmup_steps=warmup, eval_every=eval_every, eval_batches=eval_batches, sample_every=eval_every * 5,
+        checkpoint_every=eval_every * 2, patience=goal["patience"],
+        compile=machine.kind == "cuda" and steps >= 1000)
+    why["train.lr"] = f"peak AdamW learning rate {lr_note}; cosine decay to 10 %"
+    why["train.warmup_steps"] = "5 % of the steps (at most 1,000)"
+    why["train.eval_every"] = "about 20 validation passes over the run: enough points for the curve and early stopping"
+    why["train.eval_batches"] = "validation costs at most ~10 % of the training time"
+    why["train.sample_every"] = "samples at every 5th evaluation"
+    why["train.checkpoint_every"] = "a resumable checkpoint every second evaluation"
+    why["train.patience"] = f"stop after {goal['patience']} evaluations without a new best validation loss"
+    why["train.precision"] = {"fp32": "fp32: CPUs gain nothing from half precision",
+                              "bf16": "bf16 (auto): this card computes it natively, no loss scaling",
+                              "fp16": "fp16 with loss scaling (auto): no bf16 on this card"}[machine.precision]
+    why["train.compile"] = ("torch.compile: ~1 minute to compile pays back over a long GPU run"
+                            if train_cfg.compile else "off: not worth its start-up cost here")
+    why["tokenizer.vocab_size"] = (f"{facts.vocab_size:,} tokens for {facts.chars / 1e6:.1f}M characters: every "
+                                   "row of the embedding seen often enough to learn")
+    config = RunConfig(
+        corpus=corpus, tokenizer=replace(tokenizer, vocab_size=tokenizer.vocab_size or (
+            facts.vocab_size if tokenizer.kind == "bpe" else None)),
+        data=DataConfig(context_length=context, val_fraction=request.val_fraction),
+        model=ModelChoice(preset=preset, dropout=dropout, activation_checkpointing=checkpointing),
+        train=train_cfg)
+    plan = Plan(config=config, machine=machine, facts=facts, model=cfg, memory=memory, memory_limit=limit,
+                why=why, warnings=warnings)
+    plan.estimates = _estimates(plan, steps, hours, tokens_per_s, measured_tokens_per_s is not None)
+    plan.fallbacks = _fallbacks(plan)
+    if unique_ratio < 1 and not request.preset:
+        warnings.append(f"small corpus: {train_tokens:,} training tokens for {n_body / 1e6:.2f}M "
+                        "non-embedding parameters, even at the smallest sensible size; overfitting will be the "
+                        "limit (early stopping and dropout handle it) and more text would help more than "
+                        "any setting")
+    return plan
+
+
+# --- rules ---------------------------------------------------------------------------------------
+
+
+def _context_for(facts: CorpusFacts, machine: Machine) -> int:
+    target = 2 ** math.ceil(math.log2(max(1, facts.median_doc_tokens)))
+    return min(256 if machine.kind == "cpu" else 1024, max(128, target))
+
+
+def _global_batch_tokens(tokens_seen: float, min_steps: int, machine: Machine) -> int:
+    low = 8192 if machine.kind != "cpu" else 4096
+    target = max(low, tokens_seen / min_steps)
+    return int(min(524_288, 2 ** math.floor(math.log2(target))))
+
+
+def _fits(cfg: ModelConfig, micro: int, machine: Machine, limit: int) -> bool:
+    peak = estimate_training_memory(cfg, micro, precision=machine.precision, grad_accum_steps=2).peak
+    return device_bytes(peak, machine.kind) <= limit
+
+
+def _batch_that_fits(cfg: ModelConfig, machine: Machine, limit: int) -> tuple[bool, int, bool]:
+    for checkpointing in (False, True):
+        c = replace(cfg, activation_checkpointing=checkpointing)
+        if _fits(c, 1, machine, limit):
+            return True, 1, checkpointing
+    return False, 0, False
+
+
+def _micro_batch(cfg: ModelConfig, machine: Machine, limit: int, global_batch: int) -> tuple[int, bool]:
+    for checkpointing in (False, True):
+        c = replace(cfg, activation_checkpointing=checkpointing)
+        micro = 0
+        candidate = 1
+        while candidate <= min(global_batch, 256) and _fits(c, candidate, machine, limit):
+            micro = candidate
+            candidate *= 2
+        if micro:
+            return micro, checkpointing
+    raise ConfigError(f"{machine.name}: the model does not fit even at micro-batch 1 with activation "
+                      "checkpointing; choose a smaller --preset or --context")
+
+
+def _largest_fitting(train_tokens, vocab, context, machine, limit, goal) -> str:
+    best = "nano"
+    for name in AUTO_PRESETS:
+        cfg = model_config_from_preset(name, vocab, context)
+        if (train_tokens * goal["epochs"] / count_parameters(cfg, non_embedding=True) >= goal["tokens_per_param"]
+                and _batch_that_fits(cfg, machine, limit)[0]):
+            best = name
+    return best
+
+
+def _expected_tokens_per_s(cfg: ModelConfig, machine: Machine, context: int) -> float:
+    # Small models keep a GPU busy with launches, not math: utilisation falls off below ~100M params.
+    size_factor = min(1.0, (count_parameters(cfg) / 1e8) ** 0.3) if machine.kind != "cpu" else 1.0
+    return machine.peak_flops * machine.mfu * size_factor / flops_per_token(cfg, context)
+
+
+def _hours(steps: int, tokens_per_step: int, tokens_per_s: float, cfg: ModelConfig, micro: int) -> float:
+    train = steps * tokens_per_step / tokens_per_s
+    eval_every = max(10, _round_nice(steps / 20))
+    evals = steps / eval_every + 1
+    batches = min(50, max(2, int(0.3 * eval_every * tokens_per_step / (micro * cfg.context_length))))
+    evaluation = evals * batches * micro * cfg.context_length / (3 * tokens_per_s)  # forward only: ~1/3
+    return (train + evaluation) / 3600
+
+
+def _round_nice(value: float) -> int:
+    """10, 20, 25, 50, 100, 200, 250, 500, ... nearest below ``value``."""
+    if value < 10:
+        return 10
+    scale = 10 ** math.floor(math.log10(value))
+    for step in (5, 2.5, 2, 1):
+        if value >= step * scale:
+            return int(step * scale)
+    return int(scale)
+
+
+def _estimates(plan: Plan, steps: int, hours: float, tokens_per_s: float, measured: bool) -> dict:
+    train = plan.config.train
+    n_params = count_parameters(plan.model)
+    step_checkpoint = 12 * n_params + 64 * 1024  # weights + AdamW moments + state files
+    disk = (train.keep_checkpoints * step_checkpoint + 2 * 4 * n_params  # step ckpts, best/, final/
+            + 2 * plan.facts.tokens)  # uint16 token shards
+    return {
+        "steps": steps,
+        "tokens": steps * train.micro_batch_size * train.grad_accum_steps * plan.config.data.context_length,
+        "tokens_per_s": round(tokens_per_s),
+        "tokens_per_s_source": "probe (measured)" if measured else f"{plan.machine.name} peak x utilisation",
+        "hours": round(hours, 3),
+        "peak_memory_bytes": device_bytes(plan.memory.peak, plan.machine.kind),
+        "memory_limit_bytes": plan.memory_limit,
+        "disk_bytes": disk,
+        "expected_val_loss": None,  # needs past runs on similar data: the run registry
+    }
+
+
+def _fallbacks(plan: Plan) -> dict[str, list[str]]:
+    t, m, d = plan.config.train, plan.config.model, plan.config.data
+    kind = plan.machine.kind
+    half = estimate_training_memory(plan.model, max(1, t.micro_batch_size // 2),
+                                    precision=plan.machine.precision, grad_accum_steps=2).peak
+    ckpt = estimate_training_memory(replace(plan.model, activation_checkpointing=True), t.micro_batch_size,
+                                    precision=plan.machine.precision, grad_accum_steps=2).peak
+    now = device_bytes(plan.memory.peak, kind) / GiB
+    out = {"if memory runs out": [
+        f"train.micro_batch_size: {max(1, t.micro_batch_size // 2)} and train.grad_accum_steps: "
+        f"{t.grad_accum_steps * 2} — same global batch and results, peak {now:.2f} -> "
+        f"{device_bytes(half, kind) / GiB:.2f} GB, ~10 % slower (lunalm also does this by itself on a CUDA OOM)",
+    ]}
+    if not m.activation_checkpointing:
+        out["if memory runs out"].append(
+            f"model.activation_checkpointing: true — peak -> {device_bytes(ckpt, kind) / GiB:.2f} GB, "
+            "~30 % slower (each block's forward runs twice)")
+    if d.context_length > 128:
+        out["if memory runs out"].append(f"data.context_length: {d.context_length // 2} — activations halve; "
+                                         "the model sees less text at once")
+    hours = plan.estimates["hours"]
+    faster = [f"train.epochs: 1 — ~{hours / t.epochs:.2f} h instead of {hours:.2f} h; each text seen once"
+              if t.epochs and t.epochs > 1 else "a smaller model.preset: time scales with parameters"]
+    if kind == "cuda" and not t.compile:
+        faster.append("train.compile: true — ~1.3x faster steps after a ~1 minute compile")
+    if kind == "cpu":
+        faster.append("a GPU: even a 4 GB GTX 1650 trains this ~10-30x faster than a laptop CPU")
+    better = ["more text: the single most effective change for a small corpus",
+              "--goal best: up to 10 epochs with dropout and early stopping (~2.5x the time)"]
+    return {**out, "if you want it faster": faster, "if you want it better": better}

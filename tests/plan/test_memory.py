@@ -1,0 +1,56 @@
+"""The memory model: parts add up, scale as they should, and match a measured CPU step."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from lunalm.model import count_parameters, model_config_from_preset
+from lunalm.plan.memory import (activation_bytes_per_token, device_bytes, estimate_training_memory,
+                                usable_bytes)
+
+
+def test_parts_and_peak_by_hand_for_nano():
+    cfg = model_config_from_preset("nano", 4096, 256)  # C=128, F=384, H=4
+    est = estimate_training_memory(cfg, 8)
+    n = count_parameters(cfg)
+    tokens = 8 * 256
+    assert est.weights == 4 * n and est.optimizer == 8 * n
+    assert activation_bytes_per_token(cfg, "fp32") == (4 * (9 * 128 + 2 * 128 + 4 * 384 + 4), 12 * 128)
+    per_layer, head = activation_bytes_per_token(cfg, "fp32")
+    assert est.activations == tokens * (4 * per_layer + head + 8)
+    assert est.logits == 12 * tokens * 4096
+    assert est.gradients == 4 * 4096 * 128  # one micro-batch: only the (tied) head's gradient at the peak
+    assert est.peak == est.weights + est.optimizer + est.activations + est.logits + est.gradients
+
+
+def test_scaling_accumulation_precision_and_checkpointing():
+    cfg = model_config_from_preset("tiny", 8192, 512)
+    one, two = estimate_training_memory(cfg, 4), estimate_training_memory(cfg, 8)
+    assert two.activations == pytest.approx(2 * one.activations, rel=1e-9)
+    assert two.logits == 2 * one.logits
+    accum = estimate_training_memory(cfg, 4, grad_accum_steps=4)
+    assert accum.gradients == 4 * count_parameters(cfg)  # earlier micro-batches' gradients are alive
+    bf16 = estimate_training_memory(cfg, 4, precision="bf16")
+    assert bf16.weight_copies > 0 and bf16.activations < one.activations
+    ckpt = estimate_training_memory(dataclasses.replace(cfg, activation_checkpointing=True), 4)
+    assert ckpt.activations < 0.25 * one.activations
+
+
+def test_device_overheads():
+    assert device_bytes(1000, "cuda") == 1000
+    assert device_bytes(2**30, "cpu") > 1.2 * 2**30
+    assert usable_bytes(4 * 2**30, "cuda") < 0.92 * 4 * 2**30
+
+
+@pytest.mark.slow
+def test_memory_model_matches_a_measured_cpu_step_within_15_percent():
+    from lunalm.plan.probe import measure
+
+    cfg = model_config_from_preset("tiny", 8192, 256)
+    result = measure(cfg, 8, device="cpu", steps=2, threads=2, use_cache=False)
+    predicted = device_bytes(estimate_training_memory(cfg, 8).peak, "cpu")
+    assert result.peak_bytes is not None
+    assert abs(predicted / result.peak_bytes - 1) <= 0.15, (predicted, result.peak_bytes)
+    assert result.tokens_per_s > 0
