@@ -139,7 +139,7 @@ class ModelChoice:
     n_kv_head: int | None = None  # override: key/value heads (grouped-query attention)
     d_model: int | None = None  # override: residual width in features
     d_ff: int | None = None  # override: SwiGLU hidden width in features
-    dropout: float = 0.0  # residual and attention dropout probability while training
+    dropout: float = 0.0  # residual dropout probability while training (none on attention weights)
     tie_embeddings: bool = True  # share the input embedding and output head
     activation_checkpointing: bool = False  # recompute blocks in backward: less memory, ~30 % slower
 
@@ -236,6 +236,8 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelChoice = field(default_factory=ModelChoice)
     train: TrainConfig = field(default_factory=TrainConfig)
+    plan: dict[str, Any] | None = None  # `luna plan`'s estimates (hours, steps, memory, device); recorded
+    #                                      beside what actually happened, never read by training
 
 
 SECTIONS = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "data": DataConfig,
@@ -245,12 +247,14 @@ SECTIONS = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "data": DataCo
 def run_config_from_dict(values: dict[str, Any]) -> RunConfig:
     """A RunConfig from the YAML layout {name, runs_dir, corpus: {...}, tokenizer: {...}, ...}."""
     values = dict(values or {})
-    unknown = sorted(set(values) - set(SECTIONS) - {"name", "runs_dir"})
+    unknown = sorted(set(values) - set(SECTIONS) - {"name", "runs_dir", "plan"})
     if unknown:
         raise ConfigError(f"unknown top-level key(s): {', '.join(unknown)}; known: name, runs_dir, "
-                          f"{', '.join(SECTIONS)}")
+                          f"{', '.join(SECTIONS)}, plan")
+    if values.get("plan") is not None and not isinstance(values["plan"], dict):
+        raise ConfigError(f"plan: expected a mapping of estimates written by `luna plan` (got {values['plan']!r})")
     sections = {name: from_dict(cls, values.get(name), name) for name, cls in SECTIONS.items()}
-    top = {k: values[k] for k in ("name", "runs_dir") if k in values}
+    top = {k: values[k] for k in ("name", "runs_dir", "plan") if k in values}
     return RunConfig(**top, **sections)
 
 
@@ -258,6 +262,8 @@ def run_config_to_dict(config: RunConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"name": config.name, "runs_dir": config.runs_dir}
     for name in SECTIONS:
         out[name] = to_dict(getattr(config, name))
+    if config.plan is not None:
+        out["plan"] = dict(config.plan)
     return out
 
 

@@ -20,6 +20,10 @@ examples:
   luna analyze                         statistics of the built-in Turkish corpus (Atatürk's speeches)
   luna analyze my_texts/ --files       per-file statistics, encodings found, mojibake repaired
   luna analyze data/ --filter --fix clean/   write the repaired, prose-only UTF-8 corpus to clean/
+  luna runs list                       every run so far; `luna runs compare A B --plot c.png`
+  luna scan ~/old_experiments          import past attempts (logs, notebooks, HF Trainer output, scripts)
+  luna report --html                   what worked, what failed and the fix, as a report with charts
+  luna export CKPT --to gguf m.gguf    for llama.cpp / Ollama (or --to hf DIR for transformers)
 
 Every command has its own --help with examples.
 """
@@ -97,7 +101,8 @@ def _add_train(commands) -> None:
               luna train                                    the built-in corpus, nano preset (CPU demo)
               luna train books/ --preset tiny --epochs 3    ~10M parameters, three passes
               luna train data.jsonl --tokenizer char --context 256 --max-steps 2000
-              luna train --config plan.yaml                 a config written by `luna plan`"""))
+              luna train --config plan.yaml                 a config written by `luna plan`
+              luna train books/ --preset small --nproc 2    data-parallel on 2 GPUs (or CPU processes)"""))
     _add_corpus_arguments(parser)
     parser.add_argument("--no-filter", action="store_true",
                         help="keep text that is not prose (filtered out by default when training)")
@@ -131,6 +136,8 @@ def _add_train(commands) -> None:
     loop.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
     loop.add_argument("--compile", action="store_true", help="torch.compile the model")
     loop.add_argument("--quiet", action="store_true", help="no progress bar or samples on the console")
+    loop.add_argument("--nproc", type=int, metavar="N",
+                      help="data-parallel over N processes with torchrun (DDP: one per GPU, gloo on CPU)")
     parser.set_defaults(run=_run_train)
 
 
@@ -148,6 +155,8 @@ def _add_resume(commands) -> None:
         epilog="examples:\n  luna resume runs/nano-20261123-120000")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder that `luna train` created")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or samples on the console")
+    parser.add_argument("--nproc", type=int, metavar="N", help="continue with N processes (any number: "
+                        "checkpoints do not depend on it)")
     parser.set_defaults(run=_run_resume)
 
 
@@ -234,6 +243,8 @@ def _add_plan(commands) -> None:
                     help="plan for this machine's CPU or GPU (default: the GPU if PyTorch sees one)")
     hw.add_argument("--gpu", metavar="NAME", help='plan for a known card, e.g. "GTX 1650", T4, "RTX 3060", A100')
     hw.add_argument("--vram", metavar="SIZE", help="GPU memory, e.g. 4GB (overrides the card's)")
+    hw.add_argument("--nproc", type=int, default=1, metavar="N",
+                    help="data-parallel processes, one per GPU (global batch and time account for it)")
     goal = parser.add_argument_group("what you want")
     goal.add_argument("--goal", default="balanced", choices=["fast", "balanced", "best"],
                       help="fast: 1 epoch, small model; best: up to 10 epochs, dropout (default balanced)")
@@ -251,6 +262,9 @@ def _add_plan(commands) -> None:
     out.add_argument("--explain", action="store_true", help="print the memory table part by part")
     out.add_argument("--out", default="plan.yaml", metavar="YAML", help="where to write the config (default plan.yaml)")
     out.add_argument("--json", action="store_true", help="print the plan as JSON")
+    out.add_argument("--registry", metavar="FILE", help="past runs that correct the estimates "
+                     "(default: $LUNALM_REGISTRY, else RUNS_DIR/registry.sqlite)")
+    out.add_argument("--runs-dir", default="runs", metavar="DIR")
     parser.set_defaults(run=_run_plan)
 
 
@@ -258,6 +272,98 @@ def _run_plan(args: argparse.Namespace) -> int:
     from lunalm.cli.plan import run_plan
 
     return run_plan(args)
+
+
+def _add_registry_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--registry", metavar="FILE",
+                        help="registry file (default: $LUNALM_REGISTRY, else RUNS_DIR/registry.sqlite)")
+    parser.add_argument("--runs-dir", default="runs", metavar="DIR", help="where runs live (default: runs)")
+
+
+def _add_runs(commands) -> None:
+    parser = commands.add_parser(
+        "runs", formatter_class=_formatter, help="the run registry: list, show, compare, rm",
+        description=textwrap.dedent("""\
+            Every `luna train` registers itself in a SQLite registry (status, config, device,
+            parameters, tokens, best metrics, time, the plan's estimate beside the actual figures);
+            `luna scan` adds past work found on disk. A run that died silently is marked crashed."""),
+        epilog=textwrap.dedent("""\
+            examples:
+              luna runs list                           newest first
+              luna runs list --status crashed --since 2026-11-01
+              luna runs show nano-20261123-120000      one run (id prefix, name or path)
+              luna runs compare RUN1 RUN2 --plot curves.png   config differences, metrics, curves
+              luna runs rm RUN                         forget a run (its files stay)"""))
+    parser.add_argument("action", choices=["list", "show", "compare", "rm"])
+    parser.add_argument("ids", nargs="*", metavar="RUN", help="run ids (or unique prefixes), names or paths")
+    _add_registry_arguments(parser)
+    filters = parser.add_argument_group("filters (list)")
+    filters.add_argument("--status", help="running, completed, stopped-early, diverged, oom, interrupted, crashed")
+    filters.add_argument("--outcome", choices=["success", "failure", "unknown"])
+    filters.add_argument("--model", help="preset or model id (substring)")
+    filters.add_argument("--corpus", help="corpus path (substring)")
+    filters.add_argument("--source", help="lunalm, hf-trainer, log, notebook, script")
+    filters.add_argument("--since", metavar="DATE", help="started on or after this date (YYYY-MM-DD)")
+    filters.add_argument("--limit", type=int, help="at most this many rows")
+    parser.add_argument("--plot", metavar="PNG", help="compare: draw the runs' loss curves into this PNG")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(run=_run_runs)
+
+
+def _run_runs(args: argparse.Namespace) -> int:
+    from lunalm.cli.runs import run_runs
+
+    return run_runs(args)
+
+
+def _add_scan(commands) -> None:
+    parser = commands.add_parser(
+        "scan", formatter_class=_formatter, help="import past training attempts found on disk (reads only)",
+        description=textwrap.dedent("""\
+            Walk folders and import every training attempt into the run registry by reading files,
+            never executing or unpickling them: lunalm run folders, Hugging Face Trainer output
+            (trainer_state.json), logs (nanoGPT, tqdm, HF) and their tracebacks, Jupyter notebooks,
+            and training scripts (parsed with ast). Each attempt gets an outcome - success, failure
+            or unknown - with the evidence that decided it. Scanning again updates, never duplicates."""),
+        epilog=textwrap.dedent("""\
+            examples:
+              luna scan ~/experiments                 then: luna runs list, luna report
+              luna scan old_runs/ colab_notebooks/ --registry team.sqlite"""))
+    parser.add_argument("paths", nargs="+", metavar="DIR", help="folders (or files) to scan")
+    _add_registry_arguments(parser)
+    parser.add_argument("--verbose", action="store_true", help="list every skipped file with its reason")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=_run_scan)
+
+
+def _run_scan(args: argparse.Namespace) -> int:
+    from lunalm.cli.scan import run_scan
+
+    return run_scan(args)
+
+
+def _add_report(commands) -> None:
+    parser = commands.add_parser(
+        "report", formatter_class=_formatter, help="write the learnings report of all recorded attempts",
+        description=textwrap.dedent("""\
+            A Markdown report (with PNG charts; --html too) of everything in the registry: attempts and
+            outcomes, models, optimizers, devices, error classes with counts and the fix that works,
+            learning-rate and batch-size ranges of successes against failures, the best configurations,
+            and loss against parameters and tokens."""),
+        epilog=textwrap.dedent("""\
+            examples:
+              luna report                              report.md (+ charts) in the current folder
+              luna report --out reports/team.md --html"""))
+    _add_registry_arguments(parser)
+    parser.add_argument("--out", default="report.md", metavar="MD", help="Markdown file (charts beside it)")
+    parser.add_argument("--html", action="store_true", help="also write an HTML page beside it")
+    parser.set_defaults(run=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from lunalm.cli.scan import run_report
+
+    return run_report(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,6 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(commands)
     _add_eval(commands)
     _add_analyze(commands)
+    _add_runs(commands)
+    _add_scan(commands)
+    _add_report(commands)
+    from lunalm.cli.export import add_export_parser
+
+    add_export_parser(commands)
     return parser
 
 
@@ -282,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # --nproc re-runs the same command
     if not hasattr(args, "run"):
         parser.print_help()
         return 0

@@ -15,6 +15,7 @@ from lunalm.errors import ConfigError
 def run_plan(args) -> int:
     from lunalm.cli import _corpus_config
     from lunalm.config import TokenizerConfig
+    from lunalm.plan.history import speed_correction
     from lunalm.plan.recommend import Request, corpus_facts, make_plan
 
     machine, local = choose_machine(args)
@@ -25,12 +26,14 @@ def run_plan(args) -> int:
     kind = "pretrained" if args.tokenizer_path else args.tokenizer
     tokenizer = TokenizerConfig(kind=kind, vocab_size=args.vocab_size, path=args.tokenizer_path)
     request = Request(goal=args.goal, hours=args.hours, preset=args.preset, epochs=args.epochs,
-                      context_length=args.context)
+                      context_length=args.context, nproc=args.nproc)
     _check_request(args)
     say = (lambda text: None) if args.json else (lambda text: print(text, file=sys.stderr))
     say(f"reading {'the built-in corpus' if not corpus.paths else ', '.join(corpus.paths)} ...")
     facts, sample_ids = corpus_facts(corpus, tokenizer)
-    plan = make_plan(facts, machine, request, corpus=corpus, tokenizer=tokenizer)
+    history = _history(args)
+    speed = speed_correction(history, machine.name)
+    plan = make_plan(facts, machine, request, corpus=corpus, tokenizer=tokenizer, speed_factor=speed)
     probe = None
     if args.probe:
         say(f"probing {machine.name}: a few real training steps ...")
@@ -38,12 +41,38 @@ def run_plan(args) -> int:
     if args.lr_test:
         say("learning-rate range test ...")
         plan = _lr_test(plan, facts, sample_ids, machine, request, corpus, tokenizer, probe)
+    _expect(plan, history)
     write_yaml(plan, Path(args.out))
     if args.json:
         print(json.dumps(plan_json(plan, args.out), indent=2, ensure_ascii=False))
     else:
         print_plan(plan, args.out, explain=args.explain)
     return 0
+
+
+def _history(args) -> list[dict]:
+    """Past runs from the registry, when there is one (planning never needs it)."""
+    from lunalm.runs.registry import Registry, default_path
+
+    path = Path(args.registry) if args.registry else default_path(args.runs_dir)
+    if not path.is_file():
+        return []
+    try:
+        registry = Registry(path, create=False)
+        return registry.find(source="lunalm")
+    except Exception:  # noqa: BLE001 - a broken registry must not stop planning
+        return []
+
+
+def _expect(plan, history: list[dict]) -> None:
+    from lunalm.model import count_parameters
+    from lunalm.plan.history import expected_bits_per_byte
+
+    found = expected_bits_per_byte(history, plan.facts.name, count_parameters(plan.model),
+                                   plan.estimates["tokens"])
+    if found:
+        plan.estimates["expected_val_bpb"] = round(found[0], 4)
+        plan.estimates["expected_val_bpb_from"] = found[1]
 
 
 def choose_machine(args):
@@ -76,6 +105,8 @@ def choose_machine(args):
 
 
 def _check_request(args) -> None:
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc {args.nproc}: expected >= 1")
     if args.hours is not None and args.hours <= 0:
         raise ConfigError(f"--hours {args.hours}: expected a positive number of hours")
     if args.epochs is not None and args.epochs <= 0:
@@ -157,6 +188,9 @@ def write_yaml(plan, path: Path) -> None:
             reason = plan.why.get(f"{section}.{field}")
             line = f"  {field}: {_scalar(yaml, value)}"
             lines.append(f"{line}  # {reason}" if reason else line)
+    lines.append("plan:  # the estimates, recorded beside what actually happens (luna runs show)")
+    for key, value in values["plan"].items():
+        lines.append(f"  {key}: {_scalar(yaml, value)}")
     text = "\n".join(lines) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -206,7 +240,10 @@ def print_plan(plan, out: str, explain: bool = False) -> None:
           f"at {e['tokens_per_s']:,} tokens/s ({e['tokens_per_s_source']})")
     print(f"         peak memory ~{e['peak_memory_bytes'] / gb:.2f} GB of {e['memory_limit_bytes'] / gb:.1f} GB "
           f"usable; disk ~{e['disk_bytes'] / gb:.2f} GB for checkpoints and token shards")
-    print("         expected validation loss: no past runs on record to fit it from yet")
+    if e.get("expected_val_bpb"):
+        print(f"         expected validation bits per byte ~{e['expected_val_bpb']:.3f} ({e['expected_val_bpb_from']})")
+    else:
+        print("         expected validation loss: no past runs on this corpus in the registry to fit it from yet")
     if plan.probe:
         p = plan.probe
         if p.get("peak_bytes"):
@@ -237,7 +274,7 @@ def print_plan(plan, out: str, explain: bool = False) -> None:
 
 def _duration(hours: float) -> str:
     if hours < 1 / 60:
-        return f"{hours * 3600:.0f} s"
+        return f"{max(1.0, hours * 3600):.0f} s"
     if hours < 1:
         return f"{hours * 60:.0f} min"
     return f"{hours:.1f} h"

@@ -87,6 +87,11 @@ def run_train(args) -> int:
     from lunalm.train.session import start
 
     config = build_config(args)
+    if (args.nproc or 1) > 1:
+        from lunalm.cli.launch import launch
+
+        name = config.name or f"{config.model.preset}-{__import__('time').strftime('%Y%m%d-%H%M%S')}"
+        return launch(args, config.train.device, Path(config.runs_dir) / name, extra=["--name", name])
     ui = ConsoleUI(quiet=args.quiet)
     try:
         run, status = start(config, ui)
@@ -98,6 +103,13 @@ def run_train(args) -> int:
 def run_resume(args) -> int:
     from lunalm.train.session import resume
 
+    if (args.nproc or 1) > 1:
+        from lunalm.cli.launch import launch
+        from lunalm.config import load_yaml
+
+        device = (load_yaml(str(Path(args.run_dir) / "config.yaml")).get("train") or {}).get("device", "auto") \
+            if (Path(args.run_dir) / "config.yaml").is_file() else "auto"
+        return launch(args, device, Path(args.run_dir))
     ui = ConsoleUI(quiet=args.quiet)
     try:
         run, status = resume(args.run_dir, ui)
@@ -107,6 +119,9 @@ def run_resume(args) -> int:
 
 
 def _report(run, status: str, quiet: bool) -> int:
+    code = 0 if status in ("completed", "stopped-early") else 1 if status != "interrupted" else 130
+    if not run.dist.is_main:  # rank 0 reports for the whole job
+        return code
     summary = json.loads((Path(run.run_dir) / "summary.json").read_text(encoding="utf-8"))
     if not quiet:
         print_summary(summary, run)

@@ -72,6 +72,8 @@ def estimate_training_memory(cfg: ModelConfig, micro_batch_size: int, *, precisi
     weights, optimizer = 4 * n_params, 8 * n_params
     copies = 0 if precision == "fp32" else 2 * matmul_params
     per_layer, head = activation_bytes_per_token(cfg, precision)
+    if cfg.dropout > 0:  # two residual dropouts per block keep a bool mask each
+        per_layer += 2 * cfg.d_model
     if cfg.activation_checkpointing:  # one fp32 residual per block, plus one block being recomputed
         blocks = tokens * (4 * cfg.d_model * cfg.n_layer + per_layer)
     else:

@@ -126,7 +126,7 @@ def lr_range_test(cfg: ModelConfig, micro_batch_size: int, batches, *, device: s
         scaler.step(optimizer)
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
-        value = float(loss)
+        value = float(loss.detach())
         if not math.isfinite(value):
             break
         smooth = value if smooth is None else 0.8 * smooth + 0.2 * value

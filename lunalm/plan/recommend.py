@@ -63,6 +63,7 @@ class Request:
     epochs: float | None = None
     context_length: int | None = None
     val_fraction: float = 0.1
+    nproc: int = 1  # data-parallel processes (one per GPU): global batch = micro x accumulation x nproc
 
 
 @dataclass
@@ -116,7 +117,7 @@ def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None
 
 def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus: CorpusConfig,
               tokenizer: TokenizerConfig, measured_tokens_per_s: float | None = None,
-              measured_lr: float | None = None) -> Plan:
+              measured_lr: float | None = None, speed_factor: tuple[float, int] = (1.0, 0)) -> Plan:
     """Choose every setting; raise ConfigError when nothing sensible fits."""
     if request.goal not in GOALS:
         raise ConfigError(f"--goal {request.goal!r}: expected one of {', '.join(GOALS)}")
@@ -216,20 +217,23 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
 
     global_tokens = _global_batch_tokens(train_tokens * epochs, goal["min_steps"], machine)
     global_batch = max(1, global_tokens // context)
-    micro, checkpointing = _micro_batch(cfg, machine, limit, global_batch)
-    accum = max(1, global_batch // micro)
-    global_batch = micro * accum
+    micro, checkpointing = _micro_batch(cfg, machine, limit, max(1, global_batch // request.nproc))
+    accum = max(1, global_batch // (micro * request.nproc))
+    global_batch = micro * accum * request.nproc
     cfg = replace(cfg, dropout=dropout, activation_checkpointing=checkpointing)
     memory = estimate_training_memory(cfg, micro, precision=machine.precision, grad_accum_steps=accum)
     why["train.micro_batch_size"] = (f"the largest power of two whose peak (~{device_bytes(memory.peak, machine.kind) / GiB:.2f} GB) "
-                                     f"fits the {limit / GiB:.1f} GB usable on {machine.name}")
+                                     f"fits the {limit / GiB:.1f} GB usable on {machine.name}, within the global batch")
     why["train.grad_accum_steps"] = (f"global batch {global_batch} sequences = {global_batch * context:,} tokens "
-                                     f"per step, aiming at >= {goal['min_steps']:,} steps for the schedule")
+                                     f"per step{f' over {request.nproc} processes' if request.nproc > 1 else ''}, "
+                                     f"aiming at >= {goal['min_steps']:,} steps for the schedule")
     why["model.activation_checkpointing"] = ("needed: not even micro-batch 1 fits otherwise (~30 % slower)"
                                              if checkpointing else "not needed: memory suffices without it")
 
     # time: measured tokens/s, else the card's FLOP/s at a realistic utilisation
-    tokens_per_s = measured_tokens_per_s or _expected_tokens_per_s(cfg, machine, context)
+    tokens_per_s = measured_tokens_per_s or _expected_tokens_per_s(cfg, machine, context) * speed_factor[0]
+    if request.nproc > 1:  # data parallel: ~90 % scaling per added device (gradient all-reduce)
+        tokens_per_s *= request.nproc * 0.9
     steps = max(1, math.ceil(epochs * train_tokens / (global_batch * context)))
     hours = _hours(steps, global_batch * context, tokens_per_s, cfg, micro)
     if request.hours and hours > request.hours:
@@ -278,6 +282,13 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     plan = Plan(config=config, machine=machine, facts=facts, model=cfg, memory=memory, memory_limit=limit,
                 why=why, warnings=warnings)
     plan.estimates = _estimates(plan, steps, hours, tokens_per_s, measured_tokens_per_s is not None)
+    if speed_factor[1] and not measured_tokens_per_s:
+        plan.estimates["tokens_per_s_source"] += (f", corrected x{speed_factor[0]:.2f} from {speed_factor[1]} "
+                                                  "past run(s) on this device")
+    plan.config = replace(config, plan={
+        "goal": request.goal, "device": machine.name, "device_kind": machine.kind,
+        **{k: plan.estimates[k] for k in ("steps", "hours", "tokens_per_s", "tokens_per_s_source",
+                                          "peak_memory_bytes")}})
     plan.fallbacks = _fallbacks(plan)
     if unique_ratio < 1 and not request.preset:
         warnings.append(f"small corpus: {train_tokens:,} training tokens for {n_body / 1e6:.2f}M "

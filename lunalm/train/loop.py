@@ -10,6 +10,7 @@ checkpoints, early stopping and signals. Nothing here prints; ``ui`` callbacks a
 from __future__ import annotations
 
 import math
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Callable, Protocol
 import torch
 
 from lunalm.train import checkpoint as ckpt
+from lunalm.train import distributed
 from lunalm.train.device import is_oom
 from lunalm.train.schedule import lr_at
 from lunalm.train.setup import Run
@@ -53,7 +55,18 @@ class Faults:
     nan_steps: frozenset[int] = frozenset()
     oom_steps: frozenset[int] = frozenset()
     oom_below: int = 1
+    crash: tuple[int, int] | None = None  # (rank, step): that rank raises, as a crashed worker would
     fired: set[int] = field(default_factory=set)
+
+    @classmethod
+    def from_env(cls) -> "Faults":
+        """LUNALM_FAULT_CRASH=RANK:STEP, for multi-process tests that cannot pass objects to workers."""
+        spec = os.environ.get("LUNALM_FAULT_CRASH")
+        return cls(crash=tuple(int(x) for x in spec.split(":"))) if spec else cls()
+
+    def maybe_crash(self, step: int, rank: int) -> None:
+        if self.crash == (rank, step):
+            raise RuntimeError(f"injected crash on rank {rank} at step {step}")
 
     def poison(self, step: int) -> float:
         if step in self.nan_steps and step not in self.fired:
@@ -75,20 +88,25 @@ def train_loop(run: Run, ui: UI | None = None, faults: Faults | None = None) -> 
     from lunalm.train.milestones import evaluate_and_track, finish, maybe_sample, save_step
 
     ui = ui or SilentUI()
+    faults = faults or Faults.from_env()
     restore = _install_signal_handlers(run)
     status = "completed"
     try:
+        main = run.dist.is_main
         while run.state.step < run.total_steps and run.stop_reason is None:
-            record = one_step(run, faults or Faults(), ui)
+            record = one_step(run, faults, ui)
             step = run.state.step
             if step % run.config.train.log_every == 0 or step == run.total_steps:
                 run.logger.log_train(step, **record)
             ui.progress(run, record)
             evaluated = step % run.config.train.eval_every == 0 or step == run.total_steps
-            if evaluated and evaluate_and_track(run, ui):
+            if evaluated and distributed.broadcast(main and evaluate_and_track(run, ui), run.dist):
                 run.stop_reason = "stopped-early"
-            maybe_sample(run, ui, final=step == run.total_steps)
-            if step % run.config.train.checkpoint_every == 0 or run.stop_reason == "interrupted":
+            if main:
+                maybe_sample(run, ui, final=step == run.total_steps)
+            if distributed.any_(run.stop_reason == "interrupted", run.dist, run.hw.device):
+                run.stop_reason = "interrupted"  # a signal reached one rank: all stop after this step
+            if main and (step % run.config.train.checkpoint_every == 0 or run.stop_reason == "interrupted"):
                 save_step(run)
         status = run.stop_reason or "completed"
     except Diverged as error:
@@ -105,7 +123,10 @@ def train_loop(run: Run, ui: UI | None = None, faults: Faults | None = None) -> 
 def one_step(run: Run, faults: Faults, ui: UI) -> dict:
     """One optimizer step (with guards); returns the train record."""
     started = time.perf_counter()
-    inputs, labels = run.sampler.next_batch(run.global_batch)  # (G, T) each
+    inputs, labels = run.sampler.next_batch(run.world_batch)  # (W*G, T) each: the same on every rank
+    if run.dist.active:  # this rank's contiguous slice
+        mine = slice(run.dist.rank * run.global_batch, (run.dist.rank + 1) * run.global_batch)
+        inputs, labels = inputs[mine], labels[mine]
     inputs, labels = inputs.to(run.hw.device), labels.to(run.hw.device)
     while True:
         try:
@@ -139,19 +160,23 @@ def forward_backward(run: Run, inputs: torch.Tensor, labels: torch.Tensor, fault
     sum_i (loss_sum_i / N) = (sum over all targets) / N: the gradient of the mean over the whole global
     batch, also when micro-batches hold different numbers of (non -100) targets.
     """
-    n_targets = int((labels != -100).sum())
+    world = run.dist.world
+    n_targets = int(distributed.sum_(float((labels != -100).sum()), run.dist, inputs.device))  # all ranks
     micro = run.state.micro_batch_size
     if run.state.step in faults.oom_steps and micro >= faults.oom_below * 2:
         raise _InjectedOOM()
+    faults.maybe_crash(run.state.step, run.dist.rank)
     total = torch.zeros((), device=inputs.device)
     poison = faults.poison(run.state.step)
-    for micro_inputs, micro_labels in zip(inputs.split(micro), labels.split(micro)):
-        with run.hw.autocast():  # keep only the loss: holding the logits through backward costs B*T*V
+    pieces = list(zip(inputs.split(micro), labels.split(micro)))
+    for index, (micro_inputs, micro_labels) in enumerate(pieces):
+        # keep only the loss: holding the logits through backward costs B*T*V; sync gradients once a step
+        with distributed.no_sync(run.forward, index == len(pieces) - 1), run.hw.autocast():
             loss_sum = run.forward(micro_inputs, micro_labels).loss_sum
-        loss = loss_sum * poison / max(n_targets, 1)
+        loss = loss_sum * poison * world / max(n_targets, 1)  # DDP averages over ranks: x world undoes it
         run.scaler.scale(loss).backward()
         total += loss.detach()
-    return float(total), n_targets
+    return distributed.sum_(float(total), run.dist, inputs.device) / world, n_targets
 
 
 class _InjectedOOM(Exception):
@@ -159,6 +184,10 @@ class _InjectedOOM(Exception):
 
 
 def _halve_micro_batch(run: Run, ui: UI) -> None:
+    if run.dist.active:  # ranks cannot agree on a new micro-batch mid-step: stop with the fix instead
+        raise OutOfMemory(f"out of memory on rank {run.dist.rank} at micro-batch {run.state.micro_batch_size}: "
+                          f"resume with train.micro_batch_size {max(1, run.state.micro_batch_size // 2)} and "
+                          f"train.grad_accum_steps {run.state.grad_accum_steps * 2} in config.yaml")
     run.optimizer.zero_grad(set_to_none=True)
     if run.hw.device.type == "cuda":
         torch.cuda.empty_cache()

@@ -77,7 +77,7 @@ def training_state(run: Run) -> dict:
     # elapsed_s in the checkpoint covers this process too; the live state keeps the earlier part only
     return {"state": {**run.state.state_dict(), "elapsed_s": elapsed(run), "sampler": run.sampler.state_dict()},
             "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
-            "rng": ckpt.rng_state(), "total_steps": run.total_steps}
+            "rng": ckpt.rng_state(), "total_steps": run.total_steps, "world_batch": run.world_batch}
 
 
 def save_step(run: Run) -> None:
@@ -86,8 +86,9 @@ def save_step(run: Run) -> None:
     ckpt.prune_step_checkpoints(run.checkpoints, run.config.train.keep_checkpoints)
 
 
-def restore(run: Run, directory) -> None:
-    """Load weights, optimizer, scaler, loop state, sampler position and RNG from a step checkpoint."""
+def restore(run: Run, directory) -> int | None:
+    """Load weights, optimizer, scaler, loop state, sampler position and RNG from a step checkpoint;
+    returns the global batch (sequences per step over all processes) it was saved with, if recorded."""
     from safetensors.torch import load_file
 
     weights = load_file(str(directory / "model.safetensors"), device=str(run.hw.device))
@@ -100,6 +101,7 @@ def restore(run: Run, directory) -> None:
     run.sampler.load_state_dict(state.pop("sampler"))
     run.state.load_state_dict(state)
     ckpt.restore_rng_state(saved["rng"])
+    return saved.get("world_batch")
 
 
 def rollback(run: Run, ui) -> None:
@@ -134,7 +136,10 @@ def elapsed(run: Run) -> float:
 
 
 def finish(run: Run, status: str, ui) -> str:
-    """final/ (when the run ended normally), summary.json, closed logs."""
+    """final/ (when the run ended normally), summary.json, closed logs (rank 0 writes; others close)."""
+    if not run.dist.is_main:
+        run.logger.close()
+        return status
     if status in ("completed", "stopped-early"):
         ckpt.save_checkpoint(run.checkpoints / "final", run.model, run.data.tokenizer, meta(run, status))
     if status == "interrupted":

@@ -13,7 +13,8 @@ from lunalm.config import RunConfig, load_yaml, run_config_from_dict, run_config
 from lunalm.errors import ConfigError, LunaError
 from lunalm.tokenizer import Tokenizer
 from lunalm.train import checkpoint as ckpt
-from lunalm.train.loop import Faults, train_loop
+from lunalm.train import distributed
+from lunalm.train.loop import Faults, SilentUI, train_loop
 from lunalm.train.milestones import restore
 from lunalm.train.prepare import prepare_data
 from lunalm.train.setup import Run, build_run
@@ -23,21 +24,53 @@ FIXED_SECTIONS = ("corpus", "tokenizer", "data", "model")
 
 
 def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = True) -> tuple[Run, str]:
-    """A new run: data, model, then the loop."""
-    name = config.name or f"{config.model.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """A new run: data, model, then the loop (in every process of a torchrun job; rank 0 writes)."""
+    d = distributed.from_env(config.train.device)
+    distributed.check_same_config(run_config_to_dict(config), d)
+    name = distributed.broadcast(config.name or f"{config.model.preset}-{time.strftime('%Y%m%d-%H%M%S')}", d)
     run_dir = Path(config.runs_dir) / name
-    if (run_dir / "checkpoints").exists():
+    exists = distributed.broadcast((run_dir / "checkpoints").exists(), d)
+    if exists:
         raise LunaError(f"{run_dir} already holds a run; continue it with `luna resume {run_dir}` or "
                         "pick another --name")
-    data = prepare_data(config, progress=progress, log=ui.message)
-    run = build_run(dataclasses.replace(config, name=name), run_dir, data)
+    ui = ui if d.is_main else SilentUI()
+    data = _prepare_in_turn(config, d, ui, progress)
+    run = build_run(dataclasses.replace(config, name=name), run_dir, data, d)
     run.config = _resolved(run)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(run_config_to_dict(run.config), sort_keys=False,
-                                                        allow_unicode=True), encoding="utf-8")
-    data.tokenizer.save(run_dir / "tokenizer")
+    if d.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(run_config_to_dict(run.config), sort_keys=False,
+                                                            allow_unicode=True), encoding="utf-8")
+        data.tokenizer.save(run_dir / "tokenizer")
     run.model.train()
-    return run, train_loop(run, ui, faults)
+    return run, _recorded_loop(run, ui, faults)
+
+
+def _prepare_in_turn(config: RunConfig, d, ui, progress: bool, tokenizer=None):
+    """Rank 0 builds the tokenizer and token shards; the others then find them in the cache."""
+    if d.is_main:
+        data = prepare_data(config, tokenizer=tokenizer, progress=progress, log=ui.message)
+    distributed.barrier(d)
+    if not d.is_main:
+        data = prepare_data(config, tokenizer=tokenizer, progress=False, log=ui.message)
+    return data
+
+
+def _recorded_loop(run: Run, ui, faults: Faults | None) -> str:
+    """The loop, registered in the run registry from start to outcome (crashes included; rank 0 only)."""
+    from lunalm.runs.recorder import RunRecorder
+
+    if not run.dist.is_main:
+        return train_loop(run, SilentUI(), faults)
+    recorder = RunRecorder(run, ui)
+    recorder.started()
+    try:
+        status = train_loop(run, recorder, faults)
+    except BaseException as error:
+        recorder.crashed(error)
+        raise
+    recorder.finished(status)
+    return status
 
 
 def _resolved(run: Run) -> RunConfig:
@@ -55,6 +88,9 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
         raise LunaError(f"{run_dir}: not a lunalm run directory (no config.yaml); give the folder that "
                         "`luna train` created, e.g. runs/nano-20261123-120000")
     config = run_config_from_dict(load_yaml(str(run_dir / "config.yaml")))
+    d = distributed.from_env(config.train.device)
+    distributed.check_same_config(run_config_to_dict(config), d)
+    ui = ui if d.is_main else SilentUI()
 
     def skipped(path: Path, reason: str) -> None:
         ui.warning(f"checkpoint {path.name} is damaged ({reason}); falling back to the previous one")
@@ -67,18 +103,22 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
     saved_config = run_config_from_dict(saved_meta["config"])
     _check_compatible(saved_config, config, ui)
     tokenizer = Tokenizer.load(run_dir / "tokenizer" / "tokenizer.json")
-    data = prepare_data(config, tokenizer=tokenizer, progress=progress, log=ui.message)
-    run = build_run(config, run_dir, data)
-    restore(run, good)
+    data = _prepare_in_turn(config, d, ui, progress, tokenizer)
+    run = build_run(config, run_dir, data, d)
+    saved_batch = restore(run, good)
     run.started = time.time()  # elapsed_s restored from the checkpoint covers the time before
     if (saved_config.train.micro_batch_size, saved_config.train.grad_accum_steps) != \
             (config.train.micro_batch_size, config.train.grad_accum_steps):  # the user's edit wins
         run.state.micro_batch_size = config.train.micro_batch_size
         run.state.grad_accum_steps = config.train.grad_accum_steps
+    if saved_batch and saved_batch != run.world_batch:
+        ui.warning(f"warning: the global batch changed from {saved_batch} to {run.world_batch} sequences "
+                   f"(micro-batch x accumulation x {run.dist.world} process(es)); keep it equal to continue "
+                   "exactly as before")
     run.model.train()
     run.logger.event("resume", run.state.step, f"resumed from {good.name}")
     ui.message(f"resuming {run_dir} from {good.name} (step {run.state.step} of {run.total_steps})")
-    return run, train_loop(run, ui, faults)
+    return run, _recorded_loop(run, ui, faults)
 
 
 def _check_compatible(saved: RunConfig, current: RunConfig, ui) -> None:

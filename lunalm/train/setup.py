@@ -17,6 +17,7 @@ from lunalm.data.batches import WindowSampler, fixed_eval_batches
 from lunalm.errors import ConfigError
 from lunalm.model import LunaLM, ModelConfig, count_parameters, model_config_from_preset, optimizer_param_groups
 from lunalm.train.device import Hardware, resolve
+from lunalm.train.distributed import SINGLE, Dist, device_for
 from lunalm.train.metrics import RunLogger
 from lunalm.train.prepare import PreparedData
 from lunalm.train.schedule import default_lr, default_warmup
@@ -46,6 +47,7 @@ class Run:
     stop_reason: str | None = None  # set by signal handlers and guards
     token_bytes: torch.Tensor | None = None  # UTF-8 bytes of each token id, for bits per byte
     started: float = field(default_factory=time.time)
+    dist: Dist = SINGLE  # this process's rank in a torchrun job (a single process by default)
 
     @property
     def checkpoints(self) -> Path:
@@ -53,7 +55,13 @@ class Run:
 
     @property
     def global_batch(self) -> int:
+        """Sequences this process trains on per step (micro-batch x accumulation)."""
         return self.state.micro_batch_size * self.state.grad_accum_steps
+
+    @property
+    def world_batch(self) -> int:
+        """Sequences per optimizer step over all processes."""
+        return self.global_batch * self.dist.world
 
 
 def resolve_model_config(config: RunConfig, vocab_size: int) -> ModelConfig:
@@ -116,27 +124,32 @@ def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware) -> torch.op
     return torch.optim.AdamW(groups, lr=0.0, betas=betas, foreach=True)
 
 
-def build_run(config: RunConfig, run_dir: Path, data: PreparedData) -> Run:
+def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SINGLE) -> Run:
     """Seed, build model/optimizer/sampler/eval batches and size the budget."""
     train = config.train
-    hw = resolve(train.device, train.precision)
+    hw = resolve(device_for(train.device, d), train.precision)
     model_cfg = resolve_model_config(config, data.tokenizer.vocab_size)
     check_memory(model_cfg, train, hw)
-    torch.manual_seed(train.seed)
+    torch.manual_seed(train.seed)  # the same initial weights on every rank
     model = LunaLM(model_cfg).to(hw.device)
-    forward = torch.compile(model) if train.compile else model
+    forward = model
+    if d.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        forward = DistributedDataParallel(model, device_ids=[hw.device.index] if hw.device.type == "cuda" else None)
+    forward = torch.compile(forward) if train.compile else forward
     sampler = WindowSampler(data.shards.split("train"), config.data.context_length, config.data.stride,
                             seed=config.data.seed)
     state = TrainState(micro_batch_size=train.micro_batch_size, grad_accum_steps=train.grad_accum_steps)
-    steps = total_steps(train, sampler.n_windows, train.micro_batch_size * train.grad_accum_steps,
+    steps = total_steps(train, sampler.n_windows, train.micro_batch_size * train.grad_accum_steps * d.world,
                         config.data.context_length)
     n_params = count_parameters(model_cfg)
     return Run(config=config, run_dir=run_dir, data=data, hw=hw, model=model, forward=forward,
                optimizer=build_optimizer(model, train, hw), scaler=hw.grad_scaler(), sampler=sampler,
-               eval_batches=_eval_batches(config, data), logger=RunLogger(run_dir), state=state,
+               eval_batches=_eval_batches(config, data), logger=RunLogger(run_dir, enabled=d.is_main), state=state,
                total_steps=steps, peak_lr=train.lr or default_lr(n_params),
                warmup_steps=train.warmup_steps if train.warmup_steps is not None else default_warmup(steps),
-               n_params=n_params)
+               n_params=n_params, dist=d)
 
 
 def _eval_batches(config: RunConfig, data: PreparedData) -> list:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from lunalm.config import CorpusConfig, TokenizerConfig, load_yaml, run_config_from_dict
@@ -10,6 +12,8 @@ from lunalm.model import count_parameters
 from lunalm.plan.hardware import card_machine, cpu_machine, find_card, parse_size, vram_machine
 from lunalm.plan.memory import device_bytes
 from lunalm.plan.recommend import CorpusFacts, Request, make_plan
+from lunalm.plan.history import expected_bits_per_byte, speed_correction
+from lunalm.runs.registry import Registry
 from tests.conftest import run_luna
 
 GiB = 2**30
@@ -93,6 +97,28 @@ def test_cli_writes_yaml_that_train_reads_unchanged(tmp_path, turkish_dir):
                     "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "runs" / "p" / "checkpoints" / "final" / "model.safetensors").is_file()
+    row = Registry(tmp_path / "runs" / "registry.sqlite").find()[0]  # the plan's estimate beside the actual
+    assert row["plan"]["steps"] == config.plan["steps"] and row["plan"]["device_kind"] == "cpu"
+    assert row["status"] == "completed" and row["steps"] >= 1 and row["tokens_per_s"] > 0
+
+
+def test_past_runs_correct_the_speed_and_forecast_bits_per_byte():
+    plan = {"device": "GTX 1650", "tokens_per_s": 1000, "tokens_per_s_source": "GTX 1650 peak x utilisation"}
+    rows = [{"source": "lunalm", "status": "completed", "plan": plan, "tokens_per_s": tps} for tps in (500, 600, 700)]
+    rows.append({"source": "lunalm", "status": "completed", "plan": {**plan, "device": "T4"}, "tokens_per_s": 9e9})
+    assert speed_correction(rows, "GTX 1650") == (0.6, 3)
+    assert speed_correction(rows, "A100") == (1.0, 0)
+    gtx = card_machine(find_card("GTX 1650"))
+    slow = make_plan(facts(2e6), gtx, Request(), corpus=CorpusConfig(), tokenizer=TokenizerConfig(),
+                     speed_factor=(0.5, 3))
+    assert slow.estimates["tokens_per_s"] == pytest.approx(plan_for(2e6, gtx).estimates["tokens_per_s"] * 0.5, rel=0.01)
+    assert "corrected x0.50 from 3" in slow.estimates["tokens_per_s_source"]
+    past = [{"corpus": "c", "outcome": "success", "n_params": n, "tokens_seen": d, "best_val_bpb": 3.0 - 0.1 * math.log(n * d)}
+            for n, d in ((1e6, 1e7), (4e6, 1e7), (1e6, 4e7), (8e6, 5e7))]
+    value, how = expected_bits_per_byte(past, "c", 2e6, 2e7)
+    assert value == pytest.approx(3.0 - 0.1 * math.log(2e6 * 2e7), abs=1e-6) and "fit over 4" in how
+    assert expected_bits_per_byte(past[:1], "c", 1e9, 1e10) is None  # too far from anything seen
+    assert expected_bits_per_byte(past, "other corpus", 2e6, 2e7) is None
 
 
 def test_cli_rejects_contradictions_and_remote_probes(tmp_path):

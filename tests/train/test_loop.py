@@ -20,6 +20,7 @@ from lunalm.data.batches import WindowSampler
 from lunalm.model import LunaLM, ModelConfig
 from lunalm.train import milestones
 from lunalm.train.device import resolve
+from lunalm.train.distributed import SINGLE
 from lunalm.train.loop import Faults, SilentUI, forward_backward, train_loop
 from lunalm.train.metrics import read_jsonl
 from lunalm.train.prepare import prepare_data
@@ -140,7 +141,7 @@ def reference_gradients(model, inputs, labels):
 def fake_run(model, micro_batch_size):
     hw = resolve("cpu", "fp32")
     return SimpleNamespace(state=TrainState(micro_batch_size=micro_batch_size), hw=hw, forward=model,
-                           scaler=hw.grad_scaler())
+                           scaler=hw.grad_scaler(), dist=SINGLE)
 
 
 @pytest.mark.parametrize("micro", [1, 2, 3, 8])

@@ -17,6 +17,8 @@ from runhelp import (assert_same_weights, run_luna, sealed_step_checkpoints, spa
 
 from lunalm.train.loop import SilentUI
 from lunalm.train.metrics import read_jsonl
+from lunalm.runs.attempt import run_fingerprint
+from lunalm.runs.registry import Registry
 from lunalm.train.session import start
 
 STEPS, EVERY = 40, 5
@@ -62,9 +64,15 @@ def test_kill_9_then_resume_is_bit_exact(setup):
     os.kill(process.pid, signal.SIGKILL)
     assert process.wait(timeout=60) == -signal.SIGKILL
     assert not (run_dir / "checkpoints" / "final").exists(), "the run finished before it was killed"
+    registry = Registry(setup["runs"] / "registry.sqlite")
+    assert registry.get(run_fingerprint(str(run_dir)))["status"] == "running"
+    assert registry.mark_stale() == 1  # the process is gone: found and marked crashed
+    assert registry.get(run_fingerprint(str(run_dir)))["status"] == "crashed"
     result = run_luna("resume", str(run_dir), "--quiet")
     assert result.returncode == 0, result.stderr
     assert_finishes_like_reference(run_dir, setup["reference"])
+    row = registry.get(run_fingerprint(str(run_dir)))
+    assert row["status"] == "completed" and row["steps"] == STEPS and row["outcome"] == "success"
     resumes = [e for e in read_jsonl(run_dir / "events.jsonl") if e["kind"] == "resume"]
     assert len(resumes) == 1
 

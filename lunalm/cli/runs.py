@@ -1,0 +1,184 @@
+"""``luna runs list|show|compare|rm``: the run registry on the console."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+
+from lunalm.errors import ConfigError
+
+
+def open_registry(args, create: bool = False):
+    from lunalm.runs.registry import Registry, default_path
+
+    registry = Registry(args.registry or default_path(args.runs_dir), create=create)
+    registry.mark_stale()
+    return registry
+
+
+def run_runs(args) -> int:
+    registry = open_registry(args)
+    action = {"list": _list, "show": _show, "compare": _compare, "rm": _remove}[args.action]
+    return action(registry, args)
+
+
+def _since(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise ConfigError(f"--since {text!r}: expected a date such as 2026-11-01") from None
+
+
+def _list(registry, args) -> int:
+    rows = registry.find(status=args.status, model=args.model, corpus=args.corpus, source=args.source,
+                         since=_since(args.since), outcome=args.outcome, limit=args.limit)
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        return 0
+    if not rows:
+        print("no runs match" if any((args.status, args.model, args.corpus, args.source, args.since))
+              else f"no runs recorded in {registry.path} yet")
+        return 0
+    header = f"{'id':<24} {'started':<16} {'status':<13} {'model':<20} {'params':>8} {'tokens':>9} {'best val':>8}  name / path"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(f"{row['id']:<24} {_date(row['started']):<16} {row['status'] or row['outcome'] or '-':<13} "
+              f"{_cut(row['model'], 20):<20} {_millions(row['n_params']):>8} {_millions(row['tokens_seen']):>9} "
+              f"{_num(row['best_val_loss']):>8}  {row['name'] or row['path']}")
+    print(f"\n{len(rows)} run(s) in {registry.path}")
+    return 0
+
+
+def _show(registry, args) -> int:
+    row = _one(registry, args.ids[0] if args.ids else None)
+    if args.json:
+        print(json.dumps({**row, "metrics": registry.metrics(row["id"])}, indent=2, ensure_ascii=False,
+                         default=str))
+        return 0
+    fields = ("name", "path", "source", "status", "outcome", "evidence", "model", "corpus", "device", "precision",
+              "n_params", "optimizer", "lr", "batch_size", "grad_accum", "epochs", "steps", "tokens_seen",
+              "best_val_loss", "best_val_bpb", "final_train_loss", "wall_seconds", "tokens_per_s",
+              "error_kind", "error_message")
+    print(f"run {row['id']}")
+    for key in fields:
+        if row.get(key) not in (None, ""):
+            print(f"  {key:<17} {row[key]}")
+    print(f"  {'started':<17} {_date(row['started'])}   ended {_date(row['ended'])}")
+    plan = row.get("plan")
+    if isinstance(plan, dict):
+        print("\n  plan vs actual:")
+        print(f"    {'':<14} {'planned':>12} {'actual':>12}")
+        for label, planned, actual in (("steps", plan.get("steps"), row.get("steps")),
+                                       ("hours", plan.get("hours"), (row.get("wall_seconds") or 0) / 3600 or None),
+                                       ("tokens/s", plan.get("tokens_per_s"), row.get("tokens_per_s"))):
+            print(f"    {label:<14} {_num(planned):>12} {_num(actual):>12}")
+    if row.get("error_kind"):
+        from lunalm.runs.fixes import fix_for
+
+        print(f"\n  fix: {fix_for(row['error_kind'])}")
+    return 0
+
+
+def _compare(registry, args) -> int:
+    if len(args.ids) < 2:
+        raise ConfigError("luna runs compare needs at least two run ids (see `luna runs list`)")
+    rows = [_one(registry, run_id) for run_id in args.ids]
+    configs = [_flatten(row.get("config") or {}) for row in rows]
+    keys = sorted({k for config in configs for k in config})
+    differing = [k for k in keys if len({json.dumps(c.get(k), default=str) for c in configs}) > 1]
+    width = 22
+    print(f"{'':<34}" + "".join(f"{_cut(row['name'] or row['id'], width):>{width}}" for row in rows))
+    for label, key in (("status", "status"), ("model", "model"), ("parameters", "n_params"),
+                       ("tokens seen", "tokens_seen"), ("best val loss", "best_val_loss"),
+                       ("best val bits/byte", "best_val_bpb"), ("final train loss", "final_train_loss"),
+                       ("tokens/s", "tokens_per_s"), ("wall seconds", "wall_seconds")):
+        print(f"{label:<34}" + "".join(f"{_num(row.get(key)):>{width}}" for row in rows))
+    if differing:
+        print("\nconfig differences:")
+        for key in differing:
+            print(f"  {_cut(key, 32):<32}" + "".join(f"{_cut(str(c.get(key, '-')), width):>{width}}" for c in configs))
+    else:
+        print("\nsame config")
+    if args.plot:
+        _plot(registry, rows, Path(args.plot))
+        print(f"\ncurves: {args.plot}")
+    return 0
+
+
+def _remove(registry, args) -> int:
+    if not args.ids:
+        raise ConfigError("luna runs rm needs run ids (see `luna runs list`)")
+    for run_id in args.ids:
+        row = _one(registry, run_id)
+        registry.remove(row["id"])
+        print(f"removed {row['id']} from the registry (its files, if any, stay at {row['path']})")
+    return 0
+
+
+def _plot(registry, rows, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for row in rows:
+        series = registry.metrics(row["id"])
+        label = row["name"] or row["id"]
+        for split, style in (("train", "-"), ("val", "--")):
+            points = [(s, loss) for s, sp, loss in series if sp == split]
+            if points:
+                ax.plot(*zip(*points), style, label=f"{label} ({split})")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def _one(registry, run_id: str | None) -> dict:
+    if not run_id:
+        raise ConfigError("give a run id, name or path (see `luna runs list`)")
+    row = registry.get(run_id)
+    if row is None:
+        raise ConfigError(f"no run {run_id!r} in {registry.path}; `luna runs list` shows what is there")
+    return row
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and key != "plan":
+            out.update(_flatten(value, f"{prefix}{key}."))
+        elif key != "plan":
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _date(stamp) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else "-"
+
+
+def _millions(value) -> str:
+    return f"{value / 1e6:.2f}M" if value else "-"
+
+
+def _num(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _cut(text, width: int) -> str:
+    text = str(text or "-")
+    return text if len(text) <= width else text[: width - 1] + "…"

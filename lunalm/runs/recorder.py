@@ -1,0 +1,141 @@
+"""A lunalm run writing itself into the registry: registered at start, a heartbeat while it trains,
+its outcome, metrics and the plan's estimate beside the actual figures at the end.
+
+It wraps the run's UI (the loop calls ``ui.progress`` every step), so the training loop never imports the
+registry. A registry that cannot be written (read-only disk, locked for minutes) costs a warning, never
+the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from pathlib import Path
+
+from lunalm.runs.attempt import run_fingerprint
+from lunalm.runs.registry import HEARTBEAT_EVERY_S, Registry, default_path
+
+OUTCOME = {"completed": "success", "stopped-early": "success", "interrupted": "unknown"}
+
+
+class RunRecorder:
+    """A UI that forwards to the real one and records the run as it goes."""
+
+    def __init__(self, run, ui, path: str | Path | None = None):
+        self.run, self.ui = run, ui
+        self.id = run_fingerprint(str(run.run_dir))
+        self.path = Path(path) if path else default_path(run.config.runs_dir)
+        self.registry: Registry | None = None
+        self.last_beat = 0.0
+
+    # --- the UI protocol ----------------------------------------------------------------------------
+
+    def progress(self, run, record: dict) -> None:
+        self.ui.progress(run, record)
+        if time.time() - self.last_beat >= HEARTBEAT_EVERY_S:
+            self._write(heartbeat=time.time(), steps=run.state.step, tokens_seen=run.state.tokens_seen,
+                        status="running")
+
+    def message(self, text: str) -> None:
+        self.ui.message(text)
+
+    def warning(self, text: str) -> None:
+        self.ui.warning(text)
+
+    def sample(self, step: int, prompt: str, text: str) -> None:
+        self.ui.sample(step, prompt, text)
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    def started(self) -> None:
+        run, config = self.run, self.run.config
+        from lunalm.config import run_config_to_dict
+
+        self._write(
+            source="lunalm", path=str(Path(run.run_dir).resolve()), name=config.name, status="running",
+            outcome="unknown", evidence="training", model=config.model.preset,
+            corpus=", ".join(config.corpus.paths) or "builtin:ataturk", optimizer="AdamW", lr=run.peak_lr,
+            batch_size=run.state.micro_batch_size, grad_accum=run.state.grad_accum_steps,
+            epochs=config.train.epochs, precision=run.hw.precision, device=run.hw.name, n_params=run.n_params,
+            steps=run.state.step, tokens_seen=run.state.tokens_seen,
+            started=time.time() - run.state.elapsed_s, heartbeat=time.time(), pid=os.getpid(),
+            host=socket.gethostname(), config=run_config_to_dict(config), plan=config.plan,
+            error_kind=None, error_message=None, ended=None)
+
+    def finished(self, status: str) -> None:
+        summary = _read_json(Path(self.run.run_dir) / "summary.json")
+        last_eval = summary.get("last_eval") or {}
+        evidence = {"completed": f"completed all {summary.get('steps')} steps",
+                    "stopped-early": "early stopping: validation loss stopped improving",
+                    "diverged": "diverged: non-finite losses persisted after rollbacks",
+                    "oom": "out of memory even at micro-batch 1",
+                    "interrupted": "interrupted (Ctrl-C / SIGTERM); a checkpoint was saved"}.get(status, status)
+        self._write(status=status, outcome=OUTCOME.get(status, "failure"), evidence=evidence,
+                    ended=time.time(), heartbeat=time.time(), steps=summary.get("steps"),
+                    tokens_seen=summary.get("tokens_seen"), wall_seconds=summary.get("wall_time_s"),
+                    tokens_per_s=summary.get("tokens_per_s"), best_val_loss=summary.get("best_val_loss"),
+                    best_val_bpb=last_eval.get("bits_per_byte"), final_train_loss=_last_train_loss(self.run),
+                    error_kind={"oom": "cuda-oom", "diverged": "nan-loss"}.get(status))
+        self._metrics()
+
+    def crashed(self, error: BaseException) -> None:
+        from lunalm.train.device import is_oom
+
+        kind = "cuda-oom" if is_oom(error) else "keyboard-interrupt" if isinstance(error, KeyboardInterrupt) \
+            else "other-exception"
+        self._write(status="interrupted" if kind == "keyboard-interrupt" else "crashed",
+                    outcome="unknown" if kind == "keyboard-interrupt" else "failure",
+                    evidence=f"{type(error).__name__}: {str(error)[:200]}", ended=time.time(),
+                    error_kind=kind, error_message=f"{type(error).__name__}: {str(error)[:300]}",
+                    steps=self.run.state.step, tokens_seen=self.run.state.tokens_seen)
+        self._metrics()
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    def _write(self, **values) -> None:
+        try:
+            if self.registry is None:
+                self.registry = Registry(self.path)
+            self.registry.upsert(self.id, **values)
+            self.last_beat = time.time()
+        except (sqlite3.Error, OSError) as error:
+            self.ui.warning(f"warning: run registry {self.path} not updated ({error}); training goes on")
+            self.last_beat = time.time()  # do not retry every step
+
+    def _metrics(self) -> None:
+        rows = []
+        path = Path(self.run.run_dir) / "metrics.jsonl"
+        try:
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    record = json.loads(line)
+                    if record.get("kind") in ("train", "eval") and record.get("loss") is not None:
+                        rows.append((record["step"], "val" if record["kind"] == "eval" else "train",
+                                     record["loss"]))
+            if self.registry is not None and rows:
+                self.registry.add_metrics(self.id, rows)
+        except (OSError, ValueError, sqlite3.Error) as error:
+            self.ui.warning(f"warning: metrics not copied into the run registry ({error})")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _last_train_loss(run) -> float | None:
+    try:
+        with open(Path(run.run_dir) / "metrics.jsonl", encoding="utf-8") as handle:
+            last = None
+            for line in handle:
+                record = json.loads(line)
+                if record.get("kind") == "train":
+                    last = record.get("loss")
+            return last
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,143 @@
+"""``luna scan DIR…``: training attempts found by *reading* a directory tree — lunalm run directories,
+Hugging Face Trainer output, logs, notebooks and training scripts. Nothing found is executed, imported or
+unpickled (``training_args.bin`` and checkpoints are never opened).
+
+    scanner = Scanner()
+    for attempt in scanner.scan(["~/experiments"]):
+        registry.upsert(attempt)          # attempt.fingerprint is stable: a rescan updates, never duplicates
+    print(scanner.stats.files_seen, scanner.stats.skipped)
+
+Each folder is handled on its own, in name order (see ``walk``): a lunalm run directory or a Trainer
+output folder is one attempt; the other files are read by kind (``.py`` scripts, ``.ipynb`` notebooks,
+``.log``/``.out``/``.err`` logs, and ``.txt``/``.jsonl``/extensionless files probed for log lines); logs
+are then paired with the script beside them (``pairing``). Files that cannot be read (binary, permission
+denied, malformed, too large) are recorded in ``stats.skipped`` with the reason, and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+
+from lunalm.errors import ConfigError
+from lunalm.runs.attempt import Attempt
+from lunalm.runs.scan import hf_trainer, lunalm_runs
+from lunalm.runs.scan.logs import read_log
+from lunalm.runs.scan.notebooks import read_notebook
+from lunalm.runs.scan.pairing import Script, claim_output_dirs, pair
+from lunalm.runs.scan.reading import ScanStats, Unreadable
+from lunalm.runs.scan.scripts import apply_facts, read_script, script_attempt
+from lunalm.runs.scan.walk import Folder, single_file, walk as walk_tree
+
+__all__ = ["Scanner", "ScanStats", "scan", "file_kind"]
+
+logger = logging.getLogger(__name__)
+
+LOG_SUFFIXES = frozenset({".log", ".out", ".err", ".stdout", ".stderr"})
+PROBED_SUFFIXES = frozenset({".txt", ".jsonl", ""})  # often corpora or other text: read only if log-like early
+# A reader that meets input it does not expect must not end the whole scan; the file is reported instead.
+_MALFORMED = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError)
+
+Progress = Callable[[str, int], None]  # (path, size in bytes), once per regular file the walk meets
+
+
+def file_kind(name: str) -> str | None:
+    """``"script"``, ``"notebook"``, ``"log"``, ``"probe"`` (maybe a log) or None (not read)."""
+    suffix = os.path.splitext(name.lower())[1]
+    if suffix == ".py":
+        return "script"
+    if suffix == ".ipynb":
+        return "notebook"
+    if suffix in LOG_SUFFIXES:
+        return "log"
+    return "probe" if suffix in PROBED_SUFFIXES else None
+
+
+class Scanner:
+    """Scans paths into attempts; ``stats`` counts what it saw. ``progress(path, size)`` is called once for
+    every regular file met (read or not), after its folder was handled."""
+
+    def __init__(self, progress: Progress | None = None):
+        self.stats = ScanStats()
+        self.progress = progress
+        self._seen_dirs: set[tuple[int, int]] = set()
+        self._output_scripts: dict[str, Script] = {}  # Trainer output folder -> the script that wrote it
+
+    def scan(self, paths: Iterable[str], progress: Progress | None = None) -> Iterator[Attempt]:
+        """Attempts under ``paths`` (files or directories), lazily; a missing path fails at once."""
+        roots = [_root(path) for path in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+        self.progress = progress or self.progress
+        return self._attempts(roots)
+
+    def _attempts(self, roots: list[str]) -> Iterator[Attempt]:
+        for root in roots:
+            folders = walk_tree(root, self.stats, self._seen_dirs) if os.path.isdir(root) \
+                else [single_file(root, self.stats)]
+            for folder in folders:
+                for attempt in self._folder(folder):
+                    self.stats.attempts += 1
+                    yield attempt
+                for entry in folder.files if self.progress else ():
+                    self.progress(entry.path, entry.size)
+
+    def _folder(self, folder: Folder) -> list[Attempt]:
+        if lunalm_runs.is_run_dir(folder):
+            run = self._guarded(os.path.join(folder.path, "config.yaml"), lunalm_runs.read_run, folder, self.stats)
+            if run is not None:
+                return [run]
+        found = self._trainer_output(folder)
+        scripts, logs, notebooks = [], [], []
+        for entry in folder.files:
+            kind = file_kind(entry.name)
+            if kind == "script":
+                facts = self._guarded(entry.path, read_script, entry, self.stats)
+                scripts += [(entry, facts)] if facts and facts.role else []
+            elif kind == "notebook":
+                notebooks.append(self._guarded(entry.path, read_notebook, entry, self.stats))
+            elif kind is not None:
+                logs.append(self._guarded(entry.path, read_log, entry, self.stats, kind == "probe"))
+        claims = claim_output_dirs(folder.path, scripts, hf_trainer.has_state)
+        self._output_scripts.update(claims)
+        claimed = {entry.path for entry, _ in claims.values()}
+        return found + pair(scripts, [log for log in logs if log], claimed) + [book for book in notebooks if book]
+
+    def _trainer_output(self, folder: Folder) -> list[Attempt]:
+        """The Trainer output folder's attempt, with the settings of the script that named it, if any."""
+        state = hf_trainer.state_file(folder)
+        script = self._output_scripts.pop(folder.path, None)
+        trainer = self._guarded(state, hf_trainer.read_output_dir, folder, state, self.stats) if state else None
+        if trainer is None:
+            return [script_attempt(*script)] if script else []  # the claim failed: report the script itself
+        if script is not None:
+            apply_facts(trainer, script[1], script[0].path)
+        return [trainer]
+
+    def _guarded(self, path: str, reader, *args):
+        """``reader(*args)``, or None with the reason in ``stats.skipped`` when the file cannot be read."""
+        try:
+            return reader(*args)
+        except Unreadable as error:
+            reason = str(error)
+        except PermissionError:
+            reason = "permission denied"
+        except OSError as error:
+            reason = f"cannot read: {error.strerror or error}"
+        except _MALFORMED as error:
+            logger.debug("scan: %s could not be parsed", path, exc_info=True)
+            reason = f"could not be parsed ({type(error).__name__}: {str(error)[:200]})"
+        self.stats.skip(path, reason)
+        return None
+
+
+def scan(paths: Iterable[str], progress: Progress | None = None) -> Iterator[Attempt]:
+    """Attempts under ``paths``; use :class:`Scanner` to see the statistics afterwards."""
+    return Scanner().scan(paths, progress)
+
+
+def _root(path: str) -> str:
+    expanded = os.path.expanduser(str(path))
+    if not os.path.exists(expanded):
+        raise ConfigError(f"{path}: no such file or directory; give the folders that hold your training runs, "
+                          "logs, notebooks or scripts (e.g. `luna scan ~/experiments`)")
+    return os.path.abspath(expanded)

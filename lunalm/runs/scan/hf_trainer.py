@@ -1,0 +1,210 @@
+"""Hugging Face Trainer output folders: ``trainer_state.json`` (log history, steps, epochs, best metric),
+with the model's ``config.json``, a LoRA ``adapter_config.json`` and the model card's hyperparameter list
+when they are there.
+
+``training_args.bin`` is a pickle: loading it can run arbitrary code, so it is never opened — its presence
+is only noted. Everything read here is JSON or Markdown.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+from lunalm.runs.attempt import Attempt, fingerprint
+from lunalm.runs.scan.reading import ScanStats, Unreadable, read_bytes, read_json
+from lunalm.runs.scan.series import LossSeries, describe_trend, metric_rows
+from lunalm.runs.scan.walk import Folder
+
+MAX_STATE_BYTES = 64 << 20  # years of log history fit in a few MB
+MAX_SMALL_BYTES = 1 << 20  # config.json, adapter_config.json, README.md
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+_CARD_ITEM = re.compile(r"^- (\w+): (.+)$", re.MULTILINE)
+_CARD_OPTIMIZER = re.compile(r"Use (?:OptimizerNames\.)?(\w+)|^(\w+)")
+
+
+def state_file(folder: Folder) -> str | None:
+    """The ``trainer_state.json`` describing the run in this output folder: its own (``save_state()`` at
+    the end), else the one of its newest ``checkpoint-N``."""
+    if "trainer_state.json" in folder.names():
+        return os.path.join(folder.path, "trainer_state.json")
+    numbered = sorted((int(match.group(1)), name) for name in folder.subdirs
+                      if (match := _CHECKPOINT.fullmatch(name)))
+    for _, name in reversed(numbered):
+        path = os.path.join(folder.path, name, "trainer_state.json")
+        if os.path.isfile(path) and not os.path.islink(path):
+            return path
+    return None
+
+
+def has_state(path: str) -> bool:
+    """Whether ``path`` is a Trainer output folder (one listing; used before the walk gets there)."""
+    try:
+        with os.scandir(path) as entries:
+            names = [entry.name for entry in entries if not entry.is_symlink()]
+    except OSError:
+        return False
+    return "trainer_state.json" in names or any(
+        _CHECKPOINT.fullmatch(name) and os.path.isfile(os.path.join(path, name, "trainer_state.json"))
+        for name in names)
+
+
+def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attempt:
+    """One attempt for the whole output folder (its checkpoints are parts of it, not attempts)."""
+    folder.subdirs[:] = [name for name in folder.subdirs if not _CHECKPOINT.fullmatch(name)]
+    state = read_json(state_path, stats, MAX_STATE_BYTES, "trainer_state.json")
+    if not isinstance(state, dict):
+        raise Unreadable("trainer_state.json is not a JSON object")
+    train, val, end, peak_lr = _history(state.get("log_history"))
+    attempt = Attempt(source="hf-trainer", path=folder.path, fingerprint=fingerprint("hf-trainer", folder.path),
+                      name=os.path.basename(os.path.abspath(folder.path)), started=os.path.getmtime(state_path))
+    attempt.metrics = metric_rows(train, val)
+    attempt.steps = _int(state.get("global_step"))
+    attempt.epochs = _number(state.get("num_train_epochs"))
+    attempt.batch_size = _int(state.get("train_batch_size"))
+    finite_val = [value for _, value in val.all_points() if math.isfinite(value)]
+    attempt.best_val_loss = min(finite_val) if finite_val else None
+    attempt.final_train_loss = train.last[1] if train.last else None
+    attempt.wall_seconds = _number(end.get("train_runtime")) if end else None
+    _decide(attempt, state, train, val, end)
+    for directory in dict.fromkeys([folder.path, os.path.dirname(state_path)]):
+        _model_files(attempt, directory, stats)
+    _model_card(attempt, folder, stats)
+    attempt.lr = attempt.lr or peak_lr  # the card's exact value, else the highest lr logged
+    _extras(attempt, state, folder, state_path)
+    return attempt
+
+
+def _history(history) -> tuple[LossSeries, LossSeries, dict | None, float | None]:
+    """Train and eval loss series, the final ``train_runtime`` record, and the peak logged lr."""
+    train, val, end, peak_lr = LossSeries(), LossSeries(), None, None
+    for entry in history if isinstance(history, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        step = _int(entry.get("step"))
+        for key, series in (("loss", train), ("eval_loss", val)):
+            value = _number(entry.get(key))
+            if value is not None:
+                series.add(step if step is not None else len(series) + 1, value)
+        if "train_runtime" in entry:
+            end = entry
+        lr = _number(entry.get("learning_rate"))
+        if lr is not None and math.isfinite(lr) and lr > (peak_lr or 0):
+            peak_lr = lr
+    return train, val, end, peak_lr
+
+
+def _decide(attempt: Attempt, state: dict, train: LossSeries, val: LossSeries, end: dict | None) -> None:
+    """Failure on a non-finite loss; success when it reached its planned steps (or ``train()`` returned);
+    with no plan recorded, success when the loss went down; otherwise unknown."""
+    step, planned = attempt.steps or 0, _int(state.get("max_steps")) or 0
+    progress = _progress(step, planned, _number(state.get("epoch")), attempt.epochs)
+    series, what = (val, "eval_loss") if len(val) >= 2 else (train, "loss")
+    trend = series.trend()
+    described = f"; {describe_trend(series, what)}" if trend else ""
+    last = train.last or val.last
+    if last and not math.isfinite(last[1]):
+        attempt.outcome, attempt.status, attempt.error_kind = "failure", "diverged", "nan-loss"
+        attempt.error_message = f"loss {last[1]} at step {last[0]}"
+        attempt.evidence = f"trainer_state.json: {attempt.error_message} ({progress})"
+    elif planned and step >= planned:
+        attempt.outcome, attempt.status = "success", "completed"
+        attempt.evidence = f"trainer_state.json: reached {progress}{described}"
+    elif end is not None:
+        attempt.outcome, attempt.status = "success", "completed"
+        attempt.evidence = f"trainer_state.json: train() returned at {progress} (train_runtime logged){described}"
+    elif not planned and trend and trend[1] < trend[0]:
+        attempt.outcome = "success"
+        attempt.evidence = f"trainer_state.json: {progress}{described}, no error"
+    else:
+        attempt.evidence = f"trainer_state.json: stopped at {progress}{described}: no sign that it finished"
+
+
+def _progress(step: int, planned: int, epoch: float | None, epochs: float | None) -> str:
+    """``global_step 500 of max_steps 1000 (epoch 1.5 of 3)``"""
+    text = f"global_step {step}" + (f" of max_steps {planned}" if planned else "")
+    if epoch is not None:
+        text += f" (epoch {epoch:.3g}" + (f" of {epochs:g})" if epochs else ")")
+    return text
+
+
+def _model_files(attempt: Attempt, directory: str, stats: ScanStats) -> None:
+    """``config.json`` (model id/type, quantisation) and ``adapter_config.json`` (LoRA) in ``directory``."""
+    config = _small_json(os.path.join(directory, "config.json"), stats)
+    if config:
+        name = config.get("_name_or_path") or config.get("model_type")
+        attempt.model = attempt.model or (name if isinstance(name, str) and name else None)
+        attempt.extra.setdefault("model_type", config.get("model_type"))
+        quantization = config.get("quantization_config")
+        if isinstance(quantization, dict) and not attempt.quantization:
+            bits = "4bit" if quantization.get("load_in_4bit") else "8bit" if quantization.get("load_in_8bit") else None
+            attempt.quantization = bits
+    adapter = _small_json(os.path.join(directory, "adapter_config.json"), stats)
+    if adapter and attempt.lora is None:
+        attempt.lora = {"r": adapter.get("r"), "alpha": adapter.get("lora_alpha"),
+                        "dropout": adapter.get("lora_dropout"), "target_modules": adapter.get("target_modules")}
+        base = adapter.get("base_model_name_or_path")
+        if isinstance(base, str) and base:
+            attempt.model = base  # the adapter's base is the model that was trained
+
+
+def _small_json(path: str, stats: ScanStats) -> dict | None:
+    if not os.path.isfile(path) or os.path.islink(path):
+        return None
+    try:
+        value = read_json(path, stats, MAX_SMALL_BYTES, os.path.basename(path))
+    except (Unreadable, OSError) as error:
+        stats.skip(path, str(error) if isinstance(error, Unreadable) else f"cannot read: {error}")
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _model_card(attempt: Attempt, folder: Folder, stats: ScanStats) -> None:
+    """The "Training hyperparameters" list the Trainer writes into README.md: exact lr, batch, optimizer."""
+    if "README.md" not in folder.names():
+        return
+    try:
+        text = read_bytes(os.path.join(folder.path, "README.md"), stats, MAX_SMALL_BYTES, "model card")
+    except (Unreadable, OSError):
+        return
+    text = text.decode("utf-8", errors="replace")
+    start = text.find("hyperparameters were used during training")
+    if start < 0:
+        return
+    items = dict(_CARD_ITEM.findall(text[start:start + 4000]))
+    attempt.lr = attempt.lr or _number(_float_text(items.get("learning_rate")))
+    attempt.batch_size = attempt.batch_size or _int(_float_text(items.get("train_batch_size")))
+    attempt.grad_accum = attempt.grad_accum or _int(_float_text(items.get("gradient_accumulation_steps")))
+    optimizer = _CARD_OPTIMIZER.search(items.get("optimizer", ""))
+    if optimizer and not attempt.optimizer:
+        attempt.optimizer = (optimizer.group(1) or optimizer.group(2)).lower()
+    if "mixed_precision_training" in items:
+        attempt.extra["mixed_precision_training"] = items["mixed_precision_training"].strip()
+
+
+def _extras(attempt: Attempt, state: dict, folder: Folder, state_path: str) -> None:
+    for key in ("best_metric", "best_model_checkpoint", "max_steps", "epoch", "total_flos"):
+        if state.get(key) is not None:
+            attempt.extra[key] = state[key]
+    if os.path.relpath(state_path, folder.path) != "trainer_state.json":
+        attempt.extra["state_from"] = os.path.relpath(state_path, folder.path)
+    if "training_args.bin" in folder.names() or os.path.exists(os.path.join(os.path.dirname(state_path),
+                                                                            "training_args.bin")):
+        attempt.extra["training_args_bin"] = "present, never loaded (a pickle can run code)"
+
+
+def _float_text(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _int(value) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None and math.isfinite(number) else None

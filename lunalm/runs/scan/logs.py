@@ -1,0 +1,326 @@
+"""Training logs read line by line: loss curves, the error that ended the run, and what the trainer said
+about itself, turned into an outcome with the line that decided it.
+
+Understood without knowing which program wrote the log:
+
+* ``iter 100: loss 2.3456, time 12.3ms`` and ``step 500: train loss 1.90, val loss 2.00`` (nanoGPT);
+* ``{'loss': 2.1, 'learning_rate': 5e-05, 'epoch': 0.5}`` / ``{'eval_loss': ...}`` dict lines
+  (Hugging Face Trainer) and JSON lines with a ``loss`` key;
+* ``loss=2.31`` / ``loss: 2.31`` / ``val_loss: 0.13`` anywhere in a line (tqdm postfixes, Keras, Lightning),
+  with the step taken from ``step``/``iter`` or a tqdm counter ``450/1000 [``;
+* tracebacks and failure phrases (see :mod:`lunalm.runs.scan.classify`).
+
+Memory is bounded: curves are thinned (:class:`LossSeries`), only the decisive error and the last few
+traceback lines are kept.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections import Counter, deque
+from dataclasses import dataclass
+
+from lunalm.runs.attempt import Attempt, fingerprint
+from lunalm.runs.scan.classify import HINT_WORDS, any_word, classify_line, exception_name, status_for
+from lunalm.runs.scan.reading import ScanStats, TextLines
+from lunalm.runs.scan.series import LossSeries, describe_trend, metric_rows
+from lunalm.runs.scan.walk import FileEntry
+
+PROBE_LINES = 20_000  # a .txt/.jsonl file with no training signal in this many lines ...
+PROBE_BYTES = 4 << 20  # ... or bytes (a file without line breaks) is not a log
+RECOVERED_AFTER = 3  # train losses logged after an error mean the run got past it
+PARSED_PER_STRIDE = 1000  # loss lines parsed before parsing only every other one (then every 4th, ...)
+SETTINGS_LINES = 5000  # trainers print their settings at the start
+# Patterns run on the lower-cased line (re.IGNORECASE makes Python's alternations many times slower).
+_NUMBER = r"[-+]?(?:nan|inf(?:inity)?|\d+(?:\.\d*)?(?:e[-+]?\d+)?|\.\d+(?:e[-+]?\d+)?)"
+_LOSS_VALUE = re.compile(r"loss\b\s*(?:[:=]|is)?\s*(?:tensor\()?(" + _NUMBER + r")(?!\w)")  # at each "loss"
+_LOSS_PREFIX = re.compile(r"(?:^|[^a-z0-9])([a-z]+)[ _/-]$")  # "train " in "step 5: train loss 2.1"
+# Only a step the log names: a tqdm/Keras counter ("450/1000 [") restarts every epoch, so those lines are
+# counted instead (a step that goes back means a rerun, see LossSeries).
+_STEP = re.compile(r"\b(?:global[ _]step|step|iter(?:ation)?)\s*[:=#]?\s*(\d+)")
+_DICT_PAIR = re.compile(r"[\"'](\w+)[\"']\s*:\s*(" + _NUMBER + r")(?!\w)")
+_TRAIN_KEYS = {"", "train", "training", "avg", "average", "mean", "running", "total", "lm", "batch"}
+_VAL_KEYS = {"val", "valid", "validation", "eval", "dev"}
+_DONE = re.compile(r"\btraining (?:is )?(?:complete|completed|finished|done)\b|\b(?:finished|done) training\b|"
+                   r"\btrain_runtime\b|`?max_(?:epochs|steps)=\d+`? reached")
+_RANK_PREFIX = re.compile(r"^\[(?:rank|default)\d+\]:\s*")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_SETTING_HINT = re.compile(r"param|epochs|batch size|accumulation|optimization steps|device")
+# Any word that makes a line worth more than counting its loss: error hints (classify), a traceback, the
+# end of training (_DONE), settings (_SETTINGS).
+_ATTENTION = any_word(HINT_WORDS + ["traceback", "train", "reached", "param", "epochs", "batch size",
+                                    "accumulation", "optimization steps", "device"])
+_SETTINGS = [  # (field, pattern): what trainers print about the run before it starts
+    ("n_params", re.compile(r"number of (?:trainable )?parameters\s*[:=]\s*([\d.,]+)\s*([kmb])?")),
+    ("epochs", re.compile(r"num epochs\s*=\s*([\d.,]+)")),
+    ("batch_size", re.compile(r"instantaneous batch size per device\s*=\s*([\d,]+)")),
+    ("grad_accum", re.compile(r"gradient accumulation steps\s*=\s*([\d,]+)")),
+    ("max_steps", re.compile(r"total optimization steps\s*=\s*([\d,]+)")),
+    ("device", re.compile(r"\busing device\s*[:=]?\s*['\"]?(cuda|cpu|mps)\b")),
+]
+_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A line that matters: where it is (``train.log:12``) and its text."""
+
+    where: str
+    line: str
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An outcome, the evidence line that decided it, and what it says about the failure (if any)."""
+
+    outcome: str
+    evidence: str
+    status: str | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
+
+
+class LogParser:
+    """Consumes output lines (``feed``) and keeps what decides the outcome; see the module docstring."""
+
+    def __init__(self, label: str):
+        self.label = label  # prefix of every "where" (file name, or "notebook.ipynb cell 3")
+        self.train, self.val = LossSeries(), LossSeries()
+        self.error: Hit | None = None
+        self.errors: Counter[str] = Counter()
+        self.losses_since_error = 0
+        self.completed: Hit | None = None
+        self.settings: dict[str, object] = {}
+        self.real_steps = False  # steps were read from the log, not counted
+        self._last_train_number: int | None = None  # line of the newest train loss
+        self.loss_lines = 0  # lines mentioning a loss (parsed or not)
+        self._parse_every = 1
+        self._unparsed: tuple[int | None, str] | None = None  # the newest loss line not parsed yet
+        self._traceback: deque[str] | None = None  # lines of the traceback being read
+        self.traceback_tail: list[str] = []
+
+    @property
+    def signals(self) -> bool:
+        """Whether this looks like a training log at all."""
+        return bool(len(self.train) or len(self.val) or self.error or self.completed)
+
+    def where(self, number: int | None) -> str:
+        return f"{self.label}:{number}" if number else f"{self.label} (near the end)"
+
+    def feed(self, number: int | None, line: str) -> None:
+        """One output line (``number`` None: position unknown)."""
+        line = line.strip()
+        if not line:
+            return
+        if "\x1b" in line:
+            line = _ANSI.sub("", line).strip()
+        if line[:1] == "[":
+            line = _RANK_PREFIX.sub("", line)
+        lower = line.lower()
+        kind = None
+        if self._traceback is not None or _ATTENTION.search(lower):  # one search rules out most lines
+            if "traceback (most recent call last)" in lower:
+                self._traceback = deque(maxlen=8)
+                return
+            kind = self._notable(number, line, lower)
+        if "loss" in lower:
+            self.loss_lines += 1
+            if kind is not None or self.loss_lines % self._parse_every == 0:
+                self._unparsed = None
+                self._losses(number, lower)
+                if self.loss_lines >= PARSED_PER_STRIDE * self._parse_every:
+                    self._parse_every *= 2  # a long log: from now on parse every other loss line, ...
+            else:  # ... and keep the newest unparsed one, parsed at the end so the last loss is exact
+                self._unparsed = (number, lower)
+                self.losses_since_error += 1
+
+    def _notable(self, number: int | None, line: str, lower: str) -> str | None:
+        """Errors, traceback lines, the end of training and printed settings; returns the error kind."""
+        kind = classify_line(line, self._traceback is not None, lower)
+        if self._traceback is not None:
+            self._traceback.append(line)
+            if exception_name(line):
+                self.traceback_tail, self._traceback = list(self._traceback), None
+        if kind:
+            self._record_error(kind, number, line)
+        if ("train" in lower or "reached" in lower) and _DONE.search(lower):
+            self.completed = Hit(self.where(number), line[:300])
+        if (number or 0) <= SETTINGS_LINES and _SETTING_HINT.search(lower):
+            self._settings(lower)
+        return kind
+
+    def finish(self) -> None:
+        """Parse the newest loss line if it was skipped (called before the verdict; safe to repeat)."""
+        if self._unparsed is not None:
+            number, lower = self._unparsed
+            self._unparsed = None
+            self.losses_since_error -= 1  # counted when skipped; add_loss counts it again
+            self._losses(number, lower)
+
+    def add_loss(self, kind: str, step: int | None, value: float, number: int | None) -> None:
+        """One loss value; ``step`` None means "unknown": the loss line's ordinal is used instead."""
+        series = self.train if kind == "train" else self.val
+        if step is None:
+            step = max(self.loss_lines, series.last[0] + 1 if series.last else 1)
+        else:
+            self.real_steps = True
+        series.add(step, value)
+        if kind == "train":
+            self.losses_since_error += 1
+            self._last_train_number = number
+
+    def _record_error(self, kind: str, number: int | None, line: str) -> None:
+        self.errors[kind] += 1
+        if kind == "other-exception" and self.error and self.error.kind != "other-exception" \
+                and self.losses_since_error == 0:
+            return  # raised while handling a specific failure (a chained traceback): keep the cause
+        self.error = Hit(self.where(number), line[:300], kind)
+        self.losses_since_error = 0
+
+    def _losses(self, number: int | None, lower: str) -> None:
+        if "{" in lower and self._dict_losses(number, lower):
+            return
+        found = []
+        for key, value in _find_losses(lower):
+            if key in _TRAIN_KEYS or key in _VAL_KEYS:
+                found.append(("val" if key in _VAL_KEYS else "train", value))
+        if not found:
+            return
+        match = _STEP.search(lower) if ("step" in lower or "iter" in lower) else None
+        step = int(match.group(1)) if match else None
+        for kind, value in found:
+            self.add_loss(kind, step, value, number)
+
+    def _dict_losses(self, number: int | None, line: str) -> bool:
+        """``{'loss': 2.1, 'epoch': 0.5}`` (Python repr) or a JSON object; True if it held a loss."""
+        pairs = {key: float(value) for key, value in _DICT_PAIR.findall(line)}
+        step = pairs.get("step", pairs.get("global_step", pairs.get("iter")))
+        step = int(step) if step is not None and math.isfinite(step) else None
+        is_eval = '"kind": "eval"' in line or "'kind': 'eval'" in line
+        held = False
+        for key, kind in (("loss", "val" if is_eval else "train"), ("train_loss", "train"),
+                          ("eval_loss", "val"), ("val_loss", "val")):
+            if key in pairs and not (key == "train_loss" and "train_runtime" in pairs):
+                self.add_loss(kind, step, pairs[key], number)  # train_loss beside train_runtime: a mean
+                held = True
+        return held
+
+    def _settings(self, line: str) -> None:
+        for name, pattern in _SETTINGS:
+            match = pattern.search(line)
+            value = _setting_value(name, match) if match and name not in self.settings else None
+            if value is not None:
+                self.settings[name] = value
+
+    def verdict(self) -> Verdict:
+        """The outcome and the evidence line that decided it (failure beats success beats unknown)."""
+        self.finish()
+        error = self.error if self.error and self.losses_since_error < RECOVERED_AFTER else None
+        if error:
+            return Verdict("failure", f"{error.where}: {error.line}", status_for(error.kind), error.kind,
+                           error.line)
+        last = self.train.last
+        if last and not math.isfinite(last[1]):
+            line = f"last train loss is {last[1]} (step {last[0]})"
+            return Verdict("failure", f"{self.where(self._last_train_number)}: {line}", "diverged", "nan-loss", line)
+        if self.completed:
+            return Verdict("success", f"{self.completed.where}: {self.completed.line}", "completed")
+        series, what = (self.val, "val loss") if len(self.val) >= 2 else (self.train, "train loss")
+        trend = series.trend()
+        if trend and trend[1] < trend[0] and len(series) >= 2:
+            return Verdict("success", f"{self.label}: {describe_trend(series, what)}, no error")
+        if trend:
+            return Verdict("unknown", f"{self.label}: {describe_trend(series, what)}: no improvement, no error")
+        return Verdict("unknown", f"{self.label}: {self.loss_lines} loss line(s), no error and no sign the run "
+                                  "finished")
+
+    def fill(self, attempt: Attempt) -> Attempt:
+        """Copy outcome, curves and settings into ``attempt`` (fields it already has are kept)."""
+        verdict = self.verdict()
+        attempt.outcome, attempt.evidence = verdict.outcome, verdict.evidence
+        attempt.status = verdict.status or attempt.status
+        attempt.error_kind, attempt.error_message = verdict.error_kind, verdict.error_message
+        attempt.metrics = metric_rows(self.train, self.val)
+        finite_val = [value for _, value in self.val.all_points() if math.isfinite(value)]
+        attempt.best_val_loss = min(finite_val) if finite_val else None
+        attempt.final_train_loss = self.train.last[1] if self.train.last else None
+        if self.real_steps:
+            attempt.steps = max(point[0] for point in (self.train.last, self.val.last) if point)
+        for name, value in self.settings.items():
+            if hasattr(attempt, name) and getattr(attempt, name) is None:
+                setattr(attempt, name, value)
+            elif not hasattr(attempt, name):
+                attempt.extra[name] = value
+        self._extras(attempt.extra)
+        return attempt
+
+    def _extras(self, extra: dict) -> None:
+        if self.errors:
+            extra["error_counts"] = dict(sorted(self.errors.items()))
+        if self.error and self.error.kind and self.losses_since_error >= RECOVERED_AFTER:
+            extra["recovered_error"] = f"{self.error.where}: {self.error.line}"
+        if self.traceback_tail:
+            extra["traceback_tail"] = self.traceback_tail
+        if self.train.nonfinite or self.val.nonfinite:
+            extra["nonfinite_losses"] = self.train.nonfinite + self.val.nonfinite
+        if not self.real_steps and (len(self.train) or len(self.val)):
+            extra["steps_counted"] = True  # the log printed no step numbers; metrics count log records
+
+
+def _find_losses(lower: str) -> list[tuple[str, float]]:
+    """(key, value) for each ``<key> loss <number>`` in a lower-cased line: ``("train", 1.9)`` for
+    "train loss 1.9", ``("val", 0.13)`` for "val_loss: 0.13", ``("", 2.3)`` for "loss=2.3"."""
+    found = []
+    start = lower.find("loss")
+    while start >= 0:
+        before = lower[start - 1] if start else " "
+        match = _LOSS_VALUE.match(lower, start) if not before.isalnum() else None
+        if match:
+            prefix = _LOSS_PREFIX.search(lower, max(0, start - 24), start) if before in " _/-" else None
+            found.append((prefix.group(1) if prefix else "", float(match.group(1))))
+        start = lower.find("loss", start + 4)
+    return found
+
+
+def _setting_value(name: str, match: re.Match) -> object:
+    text = match.group(1).replace(",", "")
+    if name == "device":
+        return text.lower()
+    scale = _SCALE.get(match.group(2) or "", 1.0) if match.re.groups > 1 else 1.0
+    try:
+        value = float(text) * scale
+    except ValueError:  # "1.2.3"
+        return None
+    return value if name == "epochs" else int(value)
+
+
+def read_log(entry: FileEntry, stats: ScanStats, probe: bool = False) -> Attempt | None:
+    """The attempt a log file records, or None when it holds no training signal.
+
+    ``probe``: give up after PROBE_LINES lines or PROBE_BYTES bytes without a signal (for ``.txt``/``.jsonl``
+    and extensionless files, which are usually corpora or other text, not logs).
+    """
+    lines = TextLines(entry.path, stats)
+    parser = LogParser(entry.name)
+    before = stats.bytes_read
+    for number, line in lines:
+        parser.feed(number, line)
+        if probe and ((number or 0) > PROBE_LINES or stats.bytes_read - before > PROBE_BYTES) \
+                and not parser.signals:
+            return None
+    if not parser.signals:
+        return None
+    parent = _parent_name(entry.path)
+    attempt = Attempt(source="log", path=entry.path, fingerprint=fingerprint("log", entry.path),
+                      name=f"{parent}/{entry.name}" if parent else entry.name, started=entry.mtime)
+    parser.fill(attempt)
+    if lines.skipped_bytes:
+        attempt.extra["skipped_middle_bytes"] = lines.skipped_bytes
+    return attempt
+
+
+def _parent_name(path: str) -> str:
+    return os.path.basename(os.path.dirname(os.path.abspath(path)))

@@ -1,0 +1,151 @@
+"""Jupyter notebooks: the code cells read like a script (through ``ast``), their saved outputs read like a
+log (stream text, tracebacks, the Hugging Face Trainer's HTML loss table). Nothing is executed: the JSON is
+parsed and the outputs are whatever the last run left in the file.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import os
+import re
+
+from lunalm.runs.attempt import Attempt, fingerprint
+from lunalm.runs.scan.logs import LogParser
+from lunalm.runs.scan.reading import ScanStats, Unreadable, read_json
+from lunalm.runs.scan.scripts import apply_facts, facts, parse
+from lunalm.runs.scan.walk import FileEntry
+
+MAX_NOTEBOOK_BYTES = 32 << 20  # outputs with embedded images make notebooks big; this is plenty
+_PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "writefile", "prun", "debug"}  # the body is Python
+_SHELL_LINE = re.compile(r"^(\s*)(?:[!%?]|\w+\s*=\s*[!%])")  # !pip install, %matplotlib, files = !ls
+_ROW = re.compile(r"<tr[^>]*>(.*?)</tr>", re.DOTALL | re.IGNORECASE)
+_CELL = re.compile(r"<t[hd][^>]*>(.*?)</t[hd]>", re.DOTALL | re.IGNORECASE)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def read_notebook(entry: FileEntry, stats: ScanStats) -> Attempt | None:
+    """The attempt a notebook records, or None when it neither trains nor shows training output."""
+    document = read_json(entry.path, stats, MAX_NOTEBOOK_BYTES, "notebook")
+    cells = _cells(document)
+    parser = LogParser(entry.name)
+    bodies: list[ast.stmt] = []
+    unparsable, executed = [], 0
+    for index, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        executed += bool(cell.get("execution_count"))
+        try:
+            bodies.extend(_cell_tree(cell, f"{entry.name} cell {index}"))
+        except Unreadable as error:
+            unparsable.append(f"cell {index}: {error}")
+        parser.label = f"{entry.name} cell {index} output"
+        _feed_outputs(parser, cell.get("outputs"))
+    script = facts(ast.Module(body=bodies, type_ignores=[]))
+    if not (parser.signals or script.role):
+        return None
+    attempt = _attempt(entry, parser, executed)
+    apply_facts(attempt, script)
+    attempt.device = _gpu_name(document) or attempt.device
+    attempt.extra.update(executed_cells=executed, **({"unparsable_cells": unparsable} if unparsable else {}))
+    return attempt
+
+
+def _attempt(entry: FileEntry, parser: LogParser, executed: int) -> Attempt:
+    parent = os.path.basename(os.path.dirname(os.path.abspath(entry.path)))
+    attempt = Attempt(source="notebook", path=entry.path, fingerprint=fingerprint("notebook", entry.path),
+                      name=f"{parent}/{entry.name}" if parent else entry.name, started=entry.mtime)
+    if parser.signals:
+        return parser.fill(attempt)
+    attempt.evidence = (f"{entry.name}: training code, {executed} cell(s) executed, but no saved output "
+                        "shows losses, an error or the end of training")
+    return attempt
+
+
+def _cells(document) -> list:
+    if isinstance(document, dict) and isinstance(document.get("cells"), list):
+        return document["cells"]
+    if isinstance(document, dict) and "worksheets" in document:
+        raise Unreadable("nbformat 3 notebook (before 2015): open and save it in Jupyter to upgrade it")
+    raise Unreadable("not a Jupyter notebook (no cells)")
+
+
+def _text(value) -> str:
+    """Notebook text fields are a string or a list of strings (lines with their own newlines)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(part for part in value if isinstance(part, str))
+    return ""
+
+
+def _cell_tree(cell: dict, label: str) -> list[ast.stmt]:
+    """Statements of a code cell; IPython magics and shell escapes become ``pass`` (same indentation)."""
+    lines = _text(cell.get("source")).split("\n")
+    if lines and lines[0].startswith("%%"):
+        magic = lines[0][2:].split(maxsplit=1)[0] if lines[0][2:].strip() else ""
+        if magic not in _PYTHON_CELL_MAGICS:
+            return []  # %%bash, %%html, ...: not Python
+        lines = lines[1:]
+    cleaned = [(match.group(1) + "pass") if (match := _SHELL_LINE.match(line)) else line for line in lines]
+    return parse("\n".join(cleaned), label).body
+
+
+def _feed_outputs(parser: LogParser, outputs) -> None:
+    for output in outputs if isinstance(outputs, list) else []:
+        if not isinstance(output, dict):
+            continue
+        kind = output.get("output_type")
+        if kind == "stream":
+            _feed_text(parser, _text(output.get("text")))
+        elif kind == "error":
+            frames = [line for frame in output.get("traceback") or [] if isinstance(frame, str)
+                      for line in frame.split("\n")]
+            _feed_text(parser, "\n".join(["Traceback (most recent call last):", *frames[:-1],
+                                          f"{output.get('ename')}: {output.get('evalue')}"]))
+        elif kind in ("execute_result", "display_data") and isinstance(output.get("data"), dict):
+            data = output["data"]
+            _feed_text(parser, _text(data.get("text/plain")))
+            _feed_loss_table(parser, _text(data.get("text/html")))
+
+
+def _feed_text(parser: LogParser, text: str) -> None:
+    for number, line in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), start=1):
+        parser.feed(number, line)
+
+
+def _feed_loss_table(parser: LogParser, markup: str) -> None:
+    """The Trainer's notebook progress table: Step (or Epoch) | Training Loss | Validation Loss | ..."""
+    if "Training Loss" not in markup:
+        return
+    rows = [[html.unescape(_TAG.sub("", cell)).strip() for cell in _CELL.findall(row)]
+            for row in _ROW.findall(markup)]
+    header = next((row for row in rows if "Training Loss" in row), None)
+    if header is None:
+        return
+    columns = {name: header.index(name) for name in ("Step", "Training Loss", "Validation Loss") if name in header}
+    for row in rows[rows.index(header) + 1:]:
+        step = _number(row, columns.get("Step"))
+        for name, kind in (("Training Loss", "train"), ("Validation Loss", "val")):
+            value = _number(row, columns.get(name))
+            if value is not None:
+                parser.add_loss(kind, int(step) if step is not None else None, value, None)
+
+
+def _number(row: list[str], column: int | None) -> float | None:
+    if column is None or column >= len(row):
+        return None
+    try:
+        return float(row[column])
+    except ValueError:  # "No log"
+        return None
+
+
+def _gpu_name(document: dict) -> str | None:
+    """Colab/Kaggle record the accelerator in the notebook metadata ("T4", "GPU")."""
+    metadata = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
+    colab = metadata.get("colab") if isinstance(metadata.get("colab"), dict) else {}
+    name = colab.get("gpuType") or metadata.get("accelerator")
+    if not isinstance(name, str) or not name or name.lower() == "none":
+        return None
+    return "cuda" if name.upper() == "GPU" else name

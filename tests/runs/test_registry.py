@@ -1,0 +1,102 @@
+"""The run registry: live runs record themselves, silent deaths are found, concurrent writers lose nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from lunalm.runs.attempt import Attempt, fingerprint, run_fingerprint
+from lunalm.runs.registry import STALE_AFTER_S, Registry
+from lunalm.train.session import start
+from tests.conftest import run_luna
+from tests.train.runhelp import tiny_config, write_corpus
+
+WRITER = """
+import sys
+from lunalm.runs.registry import Registry
+registry = Registry(sys.argv[1])
+for i in range(int(sys.argv[3])):
+    registry.upsert(f"{sys.argv[2]}-{i}", source="test", status="completed", steps=i)
+    registry.add_metrics(f"{sys.argv[2]}-{i}", [(s, "train", 1.0 / (s + 1)) for s in range(5)])
+"""
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path):
+    path = tmp_path / "registry.sqlite"
+    Registry(path).close()
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), name, "150"]) for name in "ab"]
+    assert [w.wait(timeout=120) for w in writers] == [0, 0]
+    registry = Registry(path)
+    assert len(registry.find()) == 300
+    assert all(len(registry.metrics(f"{name}-{i}")) == 5 for name in "ab" for i in range(150))
+
+
+def test_a_training_run_records_itself_with_plan_and_metrics(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus")
+    config = tiny_config(tmp_path, corpus, name="reg", max_steps=6, eval_every=3)
+    import dataclasses
+
+    config = dataclasses.replace(config, plan={"steps": 6, "hours": 0.01, "tokens_per_s": 1000})
+    run, status = start(config, ui=_Quiet(), progress=False)
+    assert status == "completed"
+    registry = Registry(tmp_path / "runs" / "registry.sqlite")
+    row = registry.get(run_fingerprint(str(run.run_dir)))
+    summary = json.loads((run.run_dir / "summary.json").read_text())
+    assert row["status"] == "completed" and row["outcome"] == "success" and row["source"] == "lunalm"
+    assert row["steps"] == 6 and row["tokens_seen"] == summary["tokens_seen"]
+    assert row["best_val_loss"] == summary["best_val_loss"] and row["n_params"] == summary["n_params"]
+    assert row["plan"] == {"steps": 6, "hours": 0.01, "tokens_per_s": 1000}
+    assert row["config"]["train"]["max_steps"] == 6
+    splits = {split for _, split, _ in registry.metrics(row["id"])}
+    assert splits == {"train", "val"}
+
+
+def test_stale_running_rows_become_crashed(tmp_path):
+    registry = Registry(tmp_path / "r.sqlite")
+    now = time.time()
+    registry.upsert("dead", status="running", pid=2**22 + 12345, host="elsewhere", heartbeat=now - 2 * STALE_AFTER_S)
+    registry.upsert("alive", status="running", pid=None, host="elsewhere", heartbeat=now)
+    assert registry.mark_stale(now) == 1
+    assert registry.get("dead")["status"] == "crashed" and registry.get("dead")["outcome"] == "failure"
+    assert registry.get("alive")["status"] == "running"
+
+
+def test_scanned_attempts_upsert_idempotently(tmp_path):
+    registry = Registry(tmp_path / "r.sqlite")
+    attempt = Attempt(source="log", path=str(tmp_path / "train.log"), outcome="failure",
+                      fingerprint=fingerprint("log", str(tmp_path / "train.log")), error_kind="cuda-oom",
+                      metrics=[(1, "train", 3.0), (2, "train", 2.5)])
+    assert registry.upsert_attempt(attempt) is True
+    assert registry.upsert_attempt(attempt) is False
+    assert len(registry.find()) == 1 and len(registry.metrics(attempt.fingerprint)) == 2
+
+
+def test_runs_cli_lists_shows_compares_and_removes(tmp_path):
+    registry = Registry(tmp_path / "runs" / "registry.sqlite")
+    for name, lr, loss in (("first", 1e-3, 2.5), ("second", 3e-3, 2.1)):
+        registry.upsert(f"lunalm:{name}", source="lunalm", name=name, status="completed", model="nano",
+                        started=time.time(), best_val_loss=loss, config={"train": {"lr": lr, "seed": 1}})
+        registry.add_metrics(f"lunalm:{name}", [(s, "train", loss + 1 / (s + 1)) for s in range(10)])
+    listed = run_luna("runs", "list", "--runs-dir", str(tmp_path / "runs"))
+    assert listed.returncode == 0 and "first" in listed.stdout and "second" in listed.stdout
+    shown = run_luna("runs", "show", "seco", "--runs-dir", str(tmp_path / "runs"))
+    assert "best_val_loss     2.1" in shown.stdout
+    png = tmp_path / "c.png"
+    compared = run_luna("runs", "compare", "first", "second", "--plot", str(png), "--runs-dir", str(tmp_path / "runs"))
+    assert compared.returncode == 0, compared.stderr
+    assert "train.lr" in compared.stdout and "train.seed" not in compared.stdout
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert run_luna("runs", "rm", "first", "--runs-dir", str(tmp_path / "runs")).returncode == 0
+    missing = run_luna("runs", "show", "first", "--runs-dir", str(tmp_path / "runs"))
+    assert missing.returncode == 2 and "no run 'first'" in missing.stderr
+    empty = run_luna("runs", "list", "--runs-dir", str(tmp_path / "none"))
+    assert empty.returncode == 2 and "no run registry here yet" in empty.stderr
+
+
+class _Quiet:
+    def progress(self, run, record): ...
+    def message(self, text): ...
+    def warning(self, text): ...
+    def sample(self, step, prompt, text): ...
