@@ -32,8 +32,8 @@ from lunalm.errors import DataError
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val")
-CHUNK_DOCUMENTS = 4096  # documents per encode_batch call: enough to keep every core busy
-CHUNK_CHARS = 16 * 2**20  # ... but at most ~16 M characters in memory at once
+CHUNK_DOCUMENTS = 1024  # documents per encode_batch call: enough to keep every core busy
+CHUNK_CHARS = 4 * 2**20  # ... at most ~4 M characters: small enough that reading the next overlaps encoding
 PIECE_CHARS = 2**20  # huge documents are cut into ~1 M-char pieces so they encode in parallel too
 # A newline followed by a letter is always a pre-token boundary for lunalm's BPE and char tokenizers
 # (no pre-token crosses it and NFC does not compose across it), so cutting there leaves ids unchanged.
@@ -289,7 +289,7 @@ def _encode_into(directory: Path, documents: Iterable[str], tokenizer, val_fract
     eot = np.array([tokenizer.eot_id], dtype=np.int64)
     splittable = getattr(tokenizer, "kind", "pretrained") in ("bpe", "char")
     with tqdm(desc="tokenizing", unit="B", unit_scale=True, disable=not progress) as bar:
-        for chunk in _chunks(documents):
+        for chunk in _prefetched(_chunks(documents)):
             for text, ids in zip(chunk, _encode_chunk(tokenizer, chunk, splittable)):
                 n_bytes = len(text.encode("utf-8"))
                 splitter.add(text, np.concatenate([ids, eot]), n_bytes)
@@ -320,6 +320,37 @@ def _chunks(documents: Iterable[str]) -> Iterator[list[str]]:
             chunk, chars = [], 0
     if chunk:
         yield chunk
+
+
+def _prefetched(chunks: Iterator[list[str]]) -> Iterator[list[str]]:
+    """Read and clean the next chunk in a thread while this one is encoded.
+
+    ``encode_batch`` runs in Rust with the GIL released, so the Python work of reading, repairing and
+    filtering text overlaps with encoding instead of adding to it. One chunk ahead at most: memory stays
+    bounded. An error while reading is raised here, in the caller's thread.
+    """
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue(maxsize=1)
+    done = object()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                box.put(chunk)
+            box.put(done)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            box.put(error)
+
+    threading.Thread(target=produce, name="lunalm-read-ahead", daemon=True).start()
+    while True:
+        item = box.get()
+        if item is done:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 def _encode_chunk(tokenizer, chunk: list[str], splittable: bool) -> list[np.ndarray]:
