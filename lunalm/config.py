@@ -226,6 +226,37 @@ class TrainConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FinetuneConfig:
+    """``luna finetune``: start from a pretrained model instead of a preset (see lunalm.finetune)."""
+
+    base: str  # a local Hugging Face causal-LM folder or a lunalm checkpoint
+    format: str = "text"  # text (continued pretraining) | alpaca | chat (instruction JSONL, prompt masked)
+    lora: bool = False  # train low-rank adapters (peft) instead of every weight
+    lora_r: int = 8  # adapter rank
+    lora_alpha: float = 16.0  # adapter scale numerator (scale = alpha / r)
+    lora_dropout: float = 0.05  # dropout on the adapter input
+    lora_targets: tuple[str, ...] = ()  # module names to adapt; empty = the architecture's defaults
+    quantize: str = "none"  # none | 4bit (QLoRA: NF4, double quantisation) | 8bit; CUDA only
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, slower
+
+    def __post_init__(self) -> None:
+        check = _Checks("finetune")
+        check.require(isinstance(self.base, str) and bool(self.base), "base", self.base, "a folder path")
+        check.require(self.format in FINETUNE_FORMATS, "format", self.format, f"one of {FINETUNE_FORMATS}")
+        check.require(isinstance(self.lora_r, int) and self.lora_r >= 1, "lora_r", self.lora_r, "an integer >= 1")
+        check.require(self.lora_alpha > 0, "lora_alpha", self.lora_alpha, "> 0")
+        check.require(0 <= self.lora_dropout < 1, "lora_dropout", self.lora_dropout, "in [0, 1)")
+        check.require(self.quantize in QUANTIZE, "quantize", self.quantize, f"one of {QUANTIZE}")
+        check.require(self.quantize == "none" or self.lora, "quantize", self.quantize,
+                      "none unless lora is on (quantized weights cannot be trained directly)")
+        check.raise_if_any()
+
+
+FINETUNE_FORMATS = ("text", "alpaca", "chat")
+QUANTIZE = ("none", "4bit", "8bit")
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunConfig:
     """Everything a run needs; written resolved to runs/<name>/config.yaml."""
 
@@ -238,6 +269,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     plan: dict[str, Any] | None = None  # `luna plan`'s estimates (hours, steps, memory, device); recorded
     #                                      beside what actually happened, never read by training
+    finetune: FinetuneConfig | None = None  # `luna finetune`: the base model and how to adapt it
 
 
 SECTIONS = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "data": DataConfig,
@@ -247,14 +279,18 @@ SECTIONS = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "data": DataCo
 def run_config_from_dict(values: dict[str, Any]) -> RunConfig:
     """A RunConfig from the YAML layout {name, runs_dir, corpus: {...}, tokenizer: {...}, ...}."""
     values = dict(values or {})
-    unknown = sorted(set(values) - set(SECTIONS) - {"name", "runs_dir", "plan"})
+    unknown = sorted(set(values) - set(SECTIONS) - {"name", "runs_dir", "plan", "finetune"})
     if unknown:
         raise ConfigError(f"unknown top-level key(s): {', '.join(unknown)}; known: name, runs_dir, "
-                          f"{', '.join(SECTIONS)}, plan")
+                          f"{', '.join(SECTIONS)}, plan, finetune")
     if values.get("plan") is not None and not isinstance(values["plan"], dict):
         raise ConfigError(f"plan: expected a mapping of estimates written by `luna plan` (got {values['plan']!r})")
     sections = {name: from_dict(cls, values.get(name), name) for name, cls in SECTIONS.items()}
     top = {k: values[k] for k in ("name", "runs_dir", "plan") if k in values}
+    if values.get("finetune") is not None:
+        finetune = dict(values["finetune"])
+        finetune["lora_targets"] = tuple(finetune.get("lora_targets") or ())
+        top["finetune"] = from_dict(FinetuneConfig, finetune, "finetune")
     return RunConfig(**top, **sections)
 
 
@@ -264,6 +300,8 @@ def run_config_to_dict(config: RunConfig) -> dict[str, Any]:
         out[name] = to_dict(getattr(config, name))
     if config.plan is not None:
         out["plan"] = dict(config.plan)
+    if config.finetune is not None:
+        out["finetune"] = to_dict(config.finetune)
     return out
 
 

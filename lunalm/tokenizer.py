@@ -55,6 +55,7 @@ class Tokenizer:
         self.kind = kind  # "bpe" | "char" | "pretrained"
         self.eot_token = eot_token
         self.pad_token = pad_token if pad_token is not None else eot_token
+        self.chat_template: str | None = None  # Jinja chat template (instruction fine-tunes), saved if set
         for name, token in (("end-of-text", self.eot_token), ("padding", self.pad_token)):
             if inner.token_to_id(token) is None:
                 raise TokenizerError(f"The tokenizer has no {name} token {token!r}; add it as a special "
@@ -104,6 +105,8 @@ class Tokenizer:
             special["unk_token"] = UNK_TOKEN
         config = {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False,
                   "model_max_length": 1_000_000_000, **special}
+        if self.chat_template is not None:
+            config["chat_template"] = self.chat_template
         _write_json(directory / "tokenizer_config.json", config)
         _write_json(directory / "special_tokens_map.json", special)
         return directory / "tokenizer.json"
@@ -130,7 +133,9 @@ class Tokenizer:
             raise TokenizerError(f"The tokenizer at {file} has no end-of-text token (looked for "
                                  f"{', '.join(_EOT_CANDIDATES)}); add one as a special token.")
         pad = _pick_token(inner, [declared.get("pad_token")] + _PAD_CANDIDATES)
-        return cls(inner, kind, eot_token=eot, pad_token=pad)
+        tokenizer = cls(inner, kind, eot_token=eot, pad_token=pad)
+        tokenizer.chat_template = declared.get("chat_template")
+        return tokenizer
 
     def __repr__(self) -> str:
         return f"Tokenizer(kind={self.kind!r}, vocab_size={self.vocab_size}, eot_id={self.eot_id})"
@@ -260,13 +265,13 @@ def _detect_kind(inner) -> str:
 
 
 def _declared_special_tokens(directory: Path) -> dict[str, str]:
-    """eos/pad token strings declared by a HF ``tokenizer_config.json`` next to tokenizer.json, if any."""
+    """eos/pad token strings (and a string chat template) declared by a HF ``tokenizer_config.json`` next to tokenizer.json, if any."""
     try:
         config = json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     declared = {}
-    for key in ("eos_token", "pad_token"):
+    for key in ("eos_token", "pad_token", "chat_template"):
         value = config.get(key) if isinstance(config, dict) else None
         if isinstance(value, dict):  # older transformers wrote AddedToken dicts
             value = value.get("content")

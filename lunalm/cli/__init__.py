@@ -23,6 +23,7 @@ examples:
   luna runs list                       every run so far; `luna runs compare A B --plot c.png`
   luna scan ~/old_experiments          import past attempts (logs, notebooks, HF Trainer output, scripts)
   luna report --html                   what worked, what failed and the fix, as a report with charts
+  luna finetune --base models/gpt2 alpaca.jsonl --lora    fine-tune a local HF model (LoRA, instructions)
   luna export CKPT --to gguf m.gguf    for llama.cpp / Ollama (or --to hf DIR for transformers)
 
 Every command has its own --help with examples.
@@ -117,6 +118,15 @@ def _add_train(commands) -> None:
     model.add_argument("--vocab-size", type=int, metavar="N", help="BPE vocabulary (default: by corpus size)")
     model.add_argument("--dropout", type=float)
     model.add_argument("--activation-checkpointing", action="store_true", help="less memory, ~30%% slower")
+    loop = add_run_arguments(parser, lr_help="peak learning rate (default: by model size)")
+    loop.add_argument("--compile", action="store_true", help="torch.compile the model")
+    loop.add_argument("--nproc", type=int, metavar="N",
+                      help="data-parallel over N processes with torchrun (DDP: one per GPU, gloo on CPU)")
+    parser.set_defaults(run=_run_train)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str):
+    """Budget, optimisation and loop flags shared by ``train`` and ``finetune``; returns the loop group."""
     budget = parser.add_argument_group("budget (the first reached ends the run; default 1 epoch)")
     budget.add_argument("--epochs", type=float)
     budget.add_argument("--max-steps", type=int)
@@ -124,7 +134,7 @@ def _add_train(commands) -> None:
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--batch-size", type=int, metavar="B", help="micro-batch in sequences (default 16)")
     optim.add_argument("--grad-accum", type=int, metavar="K", help="micro-batches per step (default 1)")
-    optim.add_argument("--lr", type=float, help="peak learning rate (default: by model size)")
+    optim.add_argument("--lr", type=float, help=lr_help)
     optim.add_argument("--warmup-steps", type=int)
     optim.add_argument("--seed", type=int)
     loop = parser.add_argument_group("evaluation, samples, checkpoints, hardware")
@@ -134,11 +144,8 @@ def _add_train(commands) -> None:
     loop.add_argument("--patience", type=int, help="evaluations without improvement before stopping")
     loop.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     loop.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
-    loop.add_argument("--compile", action="store_true", help="torch.compile the model")
     loop.add_argument("--quiet", action="store_true", help="no progress bar or samples on the console")
-    loop.add_argument("--nproc", type=int, metavar="N",
-                      help="data-parallel over N processes with torchrun (DDP: one per GPU, gloo on CPU)")
-    parser.set_defaults(run=_run_train)
+    return loop
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -384,7 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scan(commands)
     _add_report(commands)
     from lunalm.cli.export import add_export_parser
+    from lunalm.cli.finetune import add_finetune_parser
 
+    add_finetune_parser(commands)
     add_export_parser(commands)
     return parser
 

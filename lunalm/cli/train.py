@@ -135,7 +135,7 @@ def print_summary(summary: dict, run) -> None:
     checkpoints = Path(summary["run_dir"]) / "checkpoints"
     rows = [
         ("status", summary["status"]),
-        ("model", f"{run.config.model.preset}: {summary['n_params'] / 1e6:.2f}M parameters"),
+        ("model", f"{_model_name(run.config)}: {summary['n_params'] / 1e6:.2f}M parameters"),
         ("steps", f"{summary['steps']:,} of {summary['total_steps']:,}  ({summary['tokens_seen']:,} tokens)"),
         ("best val loss", f"{best:.4f} at step {summary['best_step']}  (perplexity "
                           f"{math.exp(best):.2f}, {last.get('bits_per_byte', float('nan')):.3f} bits/byte last)"
@@ -157,6 +157,13 @@ def print_summary(summary: dict, run) -> None:
         print(f"\n  generate:  luna generate {target} --prompt \"Türkiye\"")
     if summary["status"] == "interrupted":
         print(f"  continue:  luna resume {summary['run_dir']}")
+
+
+def _model_name(config) -> str:
+    if config.finetune is None:
+        return config.model.preset
+    tuned = "LoRA on " if config.finetune.lora else "fine-tuned "
+    return tuned + Path(config.finetune.base).name
 
 
 def _newest_model(checkpoints: Path) -> Path | None:

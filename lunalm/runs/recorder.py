@@ -56,7 +56,8 @@ class RunRecorder:
 
         self._write(
             source="lunalm", path=str(Path(run.run_dir).resolve()), name=config.name, status="running",
-            outcome="unknown", evidence="training", model=config.model.preset,
+            outcome="unknown", evidence="training",
+            model=Path(config.finetune.base).name if config.finetune else config.model.preset,
             corpus=", ".join(config.corpus.paths) or "builtin:ataturk", optimizer="AdamW", lr=run.peak_lr,
             batch_size=run.state.micro_batch_size, grad_accum=run.state.grad_accum_steps,
             epochs=config.train.epochs, precision=run.hw.precision, device=run.hw.name, n_params=run.n_params,

@@ -82,7 +82,10 @@ def _write_files(directory: Path, model, tokenizer, meta_text: str, train_state:
 
     from lunalm.model import save_pretrained
 
-    save_pretrained(model, directory, eos_token_id=tokenizer.eot_id, pad_token_id=tokenizer.pad_id)
+    if hasattr(model, "save_weights"):  # a Hugging Face base (lunalm.finetune.adapter): its own save_pretrained
+        model.save_weights(directory, tokenizer)
+    else:
+        save_pretrained(model, directory, eos_token_id=tokenizer.eot_id, pad_token_id=tokenizer.pad_id)
     tokenizer.save(directory)
     (directory / META).write_text(meta_text, encoding="utf-8")
     if train_state is not None:
@@ -299,10 +302,15 @@ def load_checkpoint(directory: Path, device="cpu"):
     else:
         logger.warning("%s has no %s: loading it as an unverified Hugging Face Llama directory",
                        directory, MANIFEST)
-    model = load_pretrained(directory, device=device)
-    tokenizer = Tokenizer.load(directory)
     meta_path = directory / META
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    if (meta.get("model") or {}).get("kind") == "hf":  # a fine-tuned Hugging Face model (luna finetune)
+        from lunalm.finetune.adapter import load_hf_checkpoint
+
+        model = load_hf_checkpoint(directory, device=device)
+    else:
+        model = load_pretrained(directory, device=device)
+    tokenizer = Tokenizer.load(directory)
     return model, tokenizer, meta
 
 

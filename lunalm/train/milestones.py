@@ -68,7 +68,8 @@ def meta(run: Run, status: str | None = None) -> dict:
     """``lunalm.json`` of a checkpoint: enough to rebuild, compare and report the run."""
     return {"lunalm_version": __version__, "step": run.state.step, "tokens_seen": run.state.tokens_seen,
             "status": status, "config": run_config_to_dict(run.config),
-            "model": to_hf_config(run.model.config), "n_params": run.n_params,
+            "model": run.model.describe() if hasattr(run.model, "describe") else to_hf_config(run.model.config),
+            "n_params": run.n_params,
             "tokenizer_hash": run.data.tokenizer.content_hash, "metrics": run.state.last_eval,
             "best_val_loss": _finite(run.state.best_val_loss), "best_step": run.state.best_step}
 
@@ -91,9 +92,12 @@ def restore(run: Run, directory) -> int | None:
     returns the global batch (sequences per step over all processes) it was saved with, if recorded."""
     from safetensors.torch import load_file
 
-    weights = load_file(str(directory / "model.safetensors"), device=str(run.hw.device))
-    result = run.model.load_state_dict(weights, strict=False)  # a tied lm_head is stored once, as HF does
-    assert set(result.missing_keys) <= {"lm_head.weight"} and not result.unexpected_keys, result
+    if hasattr(run.model, "load_weights"):  # a Hugging Face base (lunalm.finetune.adapter)
+        run.model.load_weights(directory)
+    else:
+        weights = load_file(str(directory / "model.safetensors"), device=str(run.hw.device))
+        result = run.model.load_state_dict(weights, strict=False)  # a tied lm_head is stored once, as HF does
+        assert set(result.missing_keys) <= {"lm_head.weight"} and not result.unexpected_keys, result
     saved = ckpt.load_train_state(directory)
     run.optimizer.load_state_dict(saved["optimizer"])
     run.scaler.load_state_dict(saved["scaler"])

@@ -24,13 +24,16 @@ BUILTIN_CHARS = 2_276_672  # the built-in corpus, for the automatic vocabulary s
 @dataclass
 class PreparedData:
     tokenizer: Tokenizer
-    shards: ShardSet
+    shards: ShardSet | None
     corpus_name: str
+    instructions: object | None = None  # lunalm.finetune.instructions.InstructionData (then no shards)
 
 
 def prepare_data(config: RunConfig, tokenizer: Tokenizer | None = None, progress: bool = True,
                  log=print) -> PreparedData:
     """Tokenizer (given, loaded, or trained and cached) and token shards (built or reused)."""
+    if config.finetune is not None and config.finetune.format != "text":
+        return _instruction_data(config, tokenizer, log)
     corpus = Corpus(config.corpus)
     cache = Path(config.data.cache_dir)
     if tokenizer is None:
@@ -46,6 +49,19 @@ def prepare_data(config: RunConfig, tokenizer: Tokenizer | None = None, progress
                         f"window of data.context_length + 1 = {config.data.context_length + 1}; use a "
                         "smaller --context or add text")
     return PreparedData(tokenizer, shards, corpus.name)
+
+
+def _instruction_data(config: RunConfig, tokenizer: Tokenizer | None, log) -> PreparedData:
+    """Instruction JSONL rendered through the chat template (stored with the tokenizer), prompt masked."""
+    from lunalm.finetune.instructions import DEFAULT_TEMPLATE, build_instruction_data
+
+    tokenizer = tokenizer or Tokenizer.load(config.tokenizer.path)
+    tokenizer.chat_template = tokenizer.chat_template or DEFAULT_TEMPLATE
+    data = build_instruction_data(config.corpus.paths, config.finetune.format, tokenizer,
+                                  config.data.context_length, config.data.val_fraction, config.data.seed)
+    if data.truncated:
+        log(f"{data.truncated} example(s) longer than context_length {config.data.context_length} were truncated")
+    return PreparedData(tokenizer, None, ", ".join(config.corpus.paths), instructions=data)
 
 
 def _tokenizer(config: RunConfig, corpus: Corpus, cache: Path, log) -> Tokenizer:

@@ -37,6 +37,10 @@ def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = 
     data = _prepare_in_turn(config, d, ui, progress)
     run = build_run(dataclasses.replace(config, name=name), run_dir, data, d)
     run.config = _resolved(run)
+    if run.config.finetune is not None:
+        trainable = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
+        ui.message(f"trainable parameters: {trainable:,} of {run.n_params:,} "
+                   f"({100 * trainable / max(run.n_params, 1):.2f}%)")
     if d.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(run_config_to_dict(run.config), sort_keys=False,

@@ -32,7 +32,7 @@ class Run:
     run_dir: Path
     data: PreparedData
     hw: Hardware
-    model: LunaLM
+    model: torch.nn.Module  # LunaLM, or lunalm.finetune.adapter.HFCausalLM for a Hugging Face base
     forward: torch.nn.Module  # the model, or its torch.compile wrapper
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
@@ -128,31 +128,59 @@ def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SI
     """Seed, build model/optimizer/sampler/eval batches and size the budget."""
     train = config.train
     hw = resolve(device_for(train.device, d), train.precision)
-    model_cfg = resolve_model_config(config, data.tokenizer.vocab_size)
-    check_memory(model_cfg, train, hw)
-    torch.manual_seed(train.seed)  # the same initial weights on every rank
-    model = LunaLM(model_cfg).to(hw.device)
+    if config.finetune is None:
+        model_cfg = resolve_model_config(config, data.tokenizer.vocab_size)
+        check_memory(model_cfg, train, hw)
+        torch.manual_seed(train.seed)  # the same initial weights on every rank
+        model = LunaLM(model_cfg).to(hw.device)
+        n_params, lr = count_parameters(model_cfg), train.lr or default_lr(count_parameters(model_cfg))
+    else:
+        model, n_params, lr = _finetune_model(config, data, hw)
     forward = model
     if d.active:
         from torch.nn.parallel import DistributedDataParallel
 
         forward = DistributedDataParallel(model, device_ids=[hw.device.index] if hw.device.type == "cuda" else None)
     forward = torch.compile(forward) if train.compile else forward
-    sampler = WindowSampler(data.shards.split("train"), config.data.context_length, config.data.stride,
-                            seed=config.data.seed)
+    sampler = _sampler(config, data)
     state = TrainState(micro_batch_size=train.micro_batch_size, grad_accum_steps=train.grad_accum_steps)
     steps = total_steps(train, sampler.n_windows, train.micro_batch_size * train.grad_accum_steps * d.world,
                         config.data.context_length)
-    n_params = count_parameters(model_cfg)
     return Run(config=config, run_dir=run_dir, data=data, hw=hw, model=model, forward=forward,
                optimizer=build_optimizer(model, train, hw), scaler=hw.grad_scaler(), sampler=sampler,
                eval_batches=_eval_batches(config, data), logger=RunLogger(run_dir, enabled=d.is_main), state=state,
-               total_steps=steps, peak_lr=train.lr or default_lr(n_params),
+               total_steps=steps, peak_lr=lr,
                warmup_steps=train.warmup_steps if train.warmup_steps is not None else default_warmup(steps),
                n_params=n_params, dist=d)
 
 
+def _finetune_model(config: RunConfig, data: PreparedData, hw: Hardware) -> tuple[torch.nn.Module, int, float]:
+    """The base model of ``luna finetune`` (lunalm.finetune.base), its parameter count and peak lr."""
+    from lunalm.finetune.base import default_lr as finetune_lr, load_base_model
+
+    torch.manual_seed(config.train.seed)  # LoRA's initial A matrices
+    model = load_base_model(config.finetune, data.tokenizer, hw, dropout=config.model.dropout,
+                            activation_checkpointing=config.model.activation_checkpointing)
+    n_params = sum(p.numel() for p in model.parameters())
+    return model, n_params, config.train.lr or finetune_lr(config.finetune)
+
+
+def _sampler(config: RunConfig, data: PreparedData) -> WindowSampler:
+    if data.instructions is not None:
+        from lunalm.finetune.instructions import InstructionSampler
+
+        if len(data.instructions.train[0]) == 0:
+            raise ConfigError("instruction data: no training examples left after the validation split")
+        return InstructionSampler(data.instructions.train, seed=config.data.seed)
+    return WindowSampler(data.shards.split("train"), config.data.context_length, config.data.stride,
+                         seed=config.data.seed)
+
+
 def _eval_batches(config: RunConfig, data: PreparedData) -> list:
+    if data.instructions is not None:
+        from lunalm.finetune.instructions import eval_batches
+
+        return eval_batches(data.instructions.val, config.train.micro_batch_size, config.train.eval_batches)
     if data.shards.n_tokens("val") < config.data.context_length + 1:
         return []  # no validation text (val_fraction 0 or a tiny corpus): no evaluation, no early stop
     return fixed_eval_batches(data.shards.split("val"), config.data.context_length,
