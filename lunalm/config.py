@@ -194,6 +194,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     precision: str = "auto"  # auto (fp32 CPU, bf16 Ampere+, fp16 older GPUs) | fp32 | bf16 | fp16
     compile: bool = False  # torch.compile the model
+    shard: bool = False  # with several processes: FSDP (shard weights, gradients, AdamW state) instead of DDP
     seed: int = 1337
 
     def __post_init__(self) -> None:
@@ -238,6 +239,7 @@ class FinetuneConfig:
     lora_targets: tuple[str, ...] = ()  # module names to adapt; empty = the architecture's defaults
     quantize: str = "none"  # none | 4bit (QLoRA: NF4, double quantisation) | 8bit; CUDA only
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, slower
+    adapter: str | None = None  # a LoRA adapter folder (peft's adapter/) to continue training; needs lora
 
     def __post_init__(self) -> None:
         check = _Checks("finetune")
@@ -249,6 +251,8 @@ class FinetuneConfig:
         check.require(self.quantize in QUANTIZE, "quantize", self.quantize, f"one of {QUANTIZE}")
         check.require(self.quantize == "none" or self.lora, "quantize", self.quantize,
                       "none unless lora is on (quantized weights cannot be trained directly)")
+        check.require(self.adapter is None or (self.lora and isinstance(self.adapter, str)), "adapter", self.adapter,
+                      "None unless lora is on (an adapter folder continues LoRA training)")
         check.raise_if_any()
 
 

@@ -377,7 +377,8 @@ def from_hf_config(hf: dict, **overrides) -> ModelConfig:
 
 
 def save_pretrained(model: LunaLM, directory, *, bos_token_id: int | None = None,
-                    eos_token_id: int | None = None, pad_token_id: int | None = None) -> None:
+                    eos_token_id: int | None = None, pad_token_id: int | None = None,
+                    state: dict | None = None) -> None:
     """Write ``config.json`` + ``model.safetensors`` loadable by ``AutoModelForCausalLM.from_pretrained``.
 
     With tied embeddings only ``model.embed_tokens.weight`` is stored, as transformers itself saves tied
@@ -387,11 +388,12 @@ def save_pretrained(model: LunaLM, directory, *, bos_token_id: int | None = None
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    source = model.state_dict() if state is None else state  # ``state``: gathered full weights (FSDP)
+    state = {name: t.detach().cpu().contiguous() for name, t in source.items()}
     if model.config.tie_embeddings:
-        del state["lm_head.weight"]
+        state.pop("lm_head.weight", None)
     save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
-    dtype = str(model.lm_head.weight.dtype).removeprefix("torch.")
+    dtype = str(state["model.embed_tokens.weight"].dtype).removeprefix("torch.")
     hf = to_hf_config(model.config, bos_token_id=bos_token_id, eos_token_id=eos_token_id,
                       pad_token_id=pad_token_id, dtype=dtype)
     (directory / "config.json").write_text(json.dumps(hf, indent=2) + "\n", encoding="utf-8")

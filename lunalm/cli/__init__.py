@@ -122,6 +122,8 @@ def _add_train(commands) -> None:
     loop.add_argument("--compile", action="store_true", help="torch.compile the model")
     loop.add_argument("--nproc", type=int, metavar="N",
                       help="data-parallel over N processes with torchrun (DDP: one per GPU, gloo on CPU)")
+    loop.add_argument("--shard", action="store_true",
+                      help="with --nproc: FSDP, shard weights, gradients and AdamW state (models too big to replicate)")
     parser.set_defaults(run=_run_train)
 
 
@@ -184,14 +186,19 @@ def _add_generate(commands) -> None:
               luna generate CKPT --prompt "Ankara" --temperature 0     greedy"""))
     parser.add_argument("checkpoint", metavar="CKPT", help="a checkpoint folder (best/, final/, step-N/)")
     parser.add_argument("--prompt", action="append", help="text to continue (repeatable; default: empty)")
-    parser.add_argument("--max-new-tokens", type=int, default=200)
-    parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    add_sampling_arguments(parser, max_new_tokens=200, temperature=0.8)
+    parser.set_defaults(run=_run_generate)
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: int, temperature: float) -> None:
+    """Sampling flags shared by ``generate`` and ``chat``."""
+    parser.add_argument("--max-new-tokens", type=int, default=max_new_tokens, help="at most this many new tokens")
+    parser.add_argument("--temperature", type=float, default=temperature, help="0 = greedy")
     parser.add_argument("--top-k", type=int, default=50, help="0 = off")
     parser.add_argument("--top-p", type=float, default=0.95, help="1.0 = off")
     parser.add_argument("--repetition-penalty", type=float, default=1.1)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", default="auto")
-    parser.set_defaults(run=_run_generate)
 
 
 def _run_generate(args: argparse.Namespace) -> int:
@@ -394,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     from lunalm.cli.finetune import add_finetune_parser
 
     add_finetune_parser(commands)
+    from lunalm.cli.chat import add_chat_parser; add_chat_parser(commands)  # noqa: E702
     add_export_parser(commands)
     return parser
 

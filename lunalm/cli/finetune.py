@@ -29,6 +29,7 @@ EPILOG = """\
       luna finetune --base models/phi-2 chats.jsonl --format chat --lora --lora-r 16 --lora-targets q_proj,v_proj
       luna finetune --base models/llama-7b data.jsonl --qlora --gradient-checkpointing --batch-size 4
       luna finetune --base runs/NAME/checkpoints/best more_text/ --lr 1e-4   a lunalm checkpoint
+      luna finetune --base models/llama-1b more.jsonl --lora --adapter runs/NAME/checkpoints/final/adapter
       luna generate runs/NAME/checkpoints/final --prompt "### user:\\nMerhaba\\n### assistant:\\n\""""
 
 
@@ -53,6 +54,9 @@ def add_finetune_parser(commands) -> None:
     lora.add_argument("--lora-alpha", type=float, default=16.0, help="adapter scale alpha (default 16)")
     lora.add_argument("--lora-dropout", type=float, default=0.05, help="adapter dropout (default 0.05)")
     lora.add_argument("--lora-targets", metavar="A,B", help="module names to adapt (default: per architecture)")
+    lora.add_argument("--adapter", metavar="DIR",
+                      help="continue training this LoRA adapter (the adapter/ folder of a LoRA fine-tune, made "
+                           "for the same base); its rank, alpha, dropout and targets are kept")
     quant = lora.add_mutually_exclusive_group()
     quant.add_argument("--qlora", action="store_true", help="4-bit NF4 base with double quantisation (CUDA)")
     quant.add_argument("--load-8bit", action="store_true", help="8-bit base (CUDA, bitsandbytes)")
@@ -78,6 +82,7 @@ def build_finetune_config(args):
     from lunalm.finetune.instructions import detect_format
 
     info = inspect_base(args.base)  # a bad base fails here, before any data is read
+    adapter = _adapter(args, info)
     fmt = detect_format(args.paths) if args.format == "auto" else args.format
     args.tokenizer_path = str(info.path)
     args.context = args.context or min(info.context_length, 512)
@@ -89,9 +94,23 @@ def build_finetune_config(args):
         lora_targets=tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip()),
         quantize="4bit" if args.qlora else "8bit" if args.load_8bit else "none",
         gradient_checkpointing=args.gradient_checkpointing)
+    if adapter is not None:  # the adapter's own shape: a resume rebuilds exactly this model
+        finetune = dataclasses.replace(finetune, adapter=str(adapter.path), lora_r=adapter.r, lora_alpha=adapter.alpha,
+                                       lora_dropout=adapter.dropout, lora_targets=adapter.targets)
     name = config.name if args.name or args.config else \
         f"finetune-{info.path.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     return dataclasses.replace(config, corpus=corpus, finetune=finetune, name=name)
+
+
+def _adapter(args, info):
+    """The checked ``--adapter`` (lunalm.finetune.base.AdapterInfo), or None without the flag."""
+    from lunalm.finetune.base import FinetuneError, inspect_adapter
+
+    if args.adapter is None:
+        return None
+    if not (args.lora or args.qlora or args.load_8bit):
+        raise FinetuneError("--adapter continues a LoRA adapter and needs --lora (or --qlora / --load-8bit)")
+    return inspect_adapter(args.adapter, info)
 
 
 def run_finetune(args) -> int:

@@ -71,7 +71,7 @@ def build_config(args) -> RunConfig:
                   "warmup_steps": args.warmup_steps, "eval_every": args.eval_every,
                   "sample_every": args.sample_every, "checkpoint_every": args.checkpoint_every,
                   "device": args.device, "precision": args.precision, "compile": args.compile or None,
-                  "seed": args.seed, "patience": args.patience},
+                  "seed": args.seed, "patience": args.patience, "shard": getattr(args, "shard", None) or None},
     }
     merged = run_config_to_dict(dataclasses.replace(config, corpus=corpus))
     for section, fields in overrides.items():

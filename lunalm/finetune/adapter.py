@@ -81,7 +81,9 @@ class HFCausalLM(nn.Module):
         T = input_ids.shape[1]
         if kv_cache is not None:
             input_ids = kv_cache.extend(input_ids, start_pos)  # (B, S): the whole window again
-        logits = self.inner(input_ids=input_ids, use_cache=False).logits[:, -T:]  # (B, T, V)
+        logits = self.inner(input_ids=input_ids, use_cache=False).logits  # (B, S, V)
+        if kv_cache is not None:  # only then S > T; slicing in training would cost a (B, T, V) zero-fill
+            logits = logits[:, -T:]  # in backward (SliceBackward), ~10% of a small model's step
         if labels is None:
             return ModelOutput(logits)
         loss_sum = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100,

@@ -74,6 +74,78 @@ def _check_causal(base: str, model_type: str, architectures: list[str]) -> None:
                             "fine-tuning needs a decoder such as GPT-2, GPT-Neo, Llama or Phi")
 
 
+# --- an existing adapter to continue (--adapter) -------------------------------------------------
+# What an adapter's shapes depend on, as (label, the key names Hugging Face configs use for it)
+BASE_SHAPE = (("model_type", ("model_type",)), ("hidden size", ("hidden_size", "n_embd", "d_model")),
+              ("layers", ("num_hidden_layers", "n_layer", "num_layers")), ("vocab", ("vocab_size",)))
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    path: Path
+    recorded_base: str  # peft's base_model_name_or_path ("" when unset)
+    r: int
+    alpha: float
+    dropout: float
+    targets: tuple[str, ...]
+
+
+def inspect_adapter(adapter: str, base: BaseInfo) -> AdapterInfo:
+    """Check that ``adapter`` is a peft LoRA folder made for ``base`` (same architecture and shape)."""
+    path = Path(adapter)
+    try:
+        config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise FinetuneError(f"--adapter {adapter}: no readable adapter_config.json; give the adapter/ folder "
+                            "a LoRA fine-tune saved (runs/NAME/checkpoints/final/adapter)") from None
+    if config.get("peft_type") != "LORA" or not (path / "adapter_model.safetensors").is_file():
+        raise FinetuneError(f"--adapter {adapter}: not a LoRA adapter with safetensors weights (peft_type "
+                            f"{config.get('peft_type')}); only LoRA adapters saved by peft can be continued")
+    recorded = str(config.get("base_model_name_or_path") or "")
+    expected = _adapter_base_config(path, recorded)
+    if expected is not None:
+        found = json.loads((base.path / "config.json").read_text(encoding="utf-8"))
+        differences = [f"{label} {_shape_value(expected, keys)} (adapter) vs {_shape_value(found, keys)} (base)"
+                       for label, keys in BASE_SHAPE if _shape_value(expected, keys) != _shape_value(found, keys)]
+        if differences:
+            raise FinetuneError(f"--adapter {adapter} was made for a different base ({recorded or 'unrecorded'}): "
+                                f"{', '.join(differences)}; pass that base as --base, or drop --adapter to "
+                                "start a new adapter on this one")
+    targets = config.get("target_modules") or ()
+    return AdapterInfo(path, recorded, int(config.get("r", 8)), float(config.get("lora_alpha", 8)),
+                       float(config.get("lora_dropout", 0.0)),
+                       tuple(sorted([targets] if isinstance(targets, str) else targets)))
+
+
+def _adapter_base_config(path: Path, recorded: str) -> dict | None:
+    """The config of the base the adapter was trained on: the checkpoint around it (lunalm saves the
+    merged model beside adapter/), else the recorded base folder; None when neither is readable."""
+    for candidate in (path.parent / "config.json", Path(recorded) / "config.json" if recorded else None):
+        if candidate is not None and candidate.is_file():
+            try:
+                return json.loads(candidate.read_text(encoding="utf-8"))
+            except ValueError:
+                continue
+    return None
+
+
+def _shape_value(config: dict, keys: tuple[str, ...]):
+    return next((config[key] for key in keys if config.get(key) is not None), None)
+
+
+def load_adapter(model, cfg: FinetuneConfig):
+    """``model`` wrapped by peft with the adapter in ``cfg.adapter``, trainable; shape mismatches (an
+    adapter whose base config could not be read) become one FinetuneError."""
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(model, cfg.adapter, is_trainable=True)
+    except (RuntimeError, ValueError, KeyError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FinetuneError(f"--adapter {cfg.adapter} does not fit --base {cfg.base} (made for a different "
+                            f"base?): {first}") from None
+
+
 def check_request(cfg: FinetuneConfig, device: str) -> None:
     """Refuse quantised loading without CUDA before anything is loaded."""
     import torch
@@ -133,7 +205,7 @@ def _load_hf(cfg: FinetuneConfig, info: BaseInfo, tokenizer, hw):
     elif cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if cfg.lora:
-        model = apply_lora(model, cfg, info.model_type)
+        model = load_adapter(model, cfg) if cfg.adapter else apply_lora(model, cfg, info.model_type)
     return HFCausalLM(model, base=str(info.path), lora=cfg.lora, quantized=cfg.quantize != "none")
 
 

@@ -51,9 +51,11 @@ class CheckpointError(LunaError):
 
 
 # --- writing -------------------------------------------------------------------------------------
-def save_checkpoint(target: Path, model, tokenizer, meta: dict, train_state: dict | None = None) -> Path:
+def save_checkpoint(target: Path, model, tokenizer, meta: dict, train_state: dict | None = None,
+                    model_state: dict | None = None) -> Path:
     """Write a complete checkpoint at ``target`` atomically (replacing one already there) and return it.
 
+    ``model_state`` replaces ``model.state_dict()`` (the gathered full weights of a sharded model).
     ``meta`` must be JSON-serialisable; ``train_state`` may hold only tensors and plain Python values so
     that it loads with ``torch.load(weights_only=True)`` (checked before anything is written).
     """
@@ -64,7 +66,7 @@ def save_checkpoint(target: Path, model, tokenizer, meta: dict, train_state: dic
     temp = _hidden_sibling(target, TEMP_PREFIX)
     try:
         temp.mkdir(parents=True)
-        _write_files(temp, model, tokenizer, meta_text, train_state)
+        _write_files(temp, model, tokenizer, meta_text, train_state, model_state)
         _install(temp, target)
     except OSError as error:
         _remove_quietly(temp)
@@ -76,7 +78,8 @@ def save_checkpoint(target: Path, model, tokenizer, meta: dict, train_state: dic
     return target
 
 
-def _write_files(directory: Path, model, tokenizer, meta_text: str, train_state: dict | None) -> None:
+def _write_files(directory: Path, model, tokenizer, meta_text: str, train_state: dict | None,
+                 model_state: dict | None = None) -> None:
     """Every file of the checkpoint, fsynced, then the manifest that seals them."""
     import torch
 
@@ -85,7 +88,8 @@ def _write_files(directory: Path, model, tokenizer, meta_text: str, train_state:
     if hasattr(model, "save_weights"):  # a Hugging Face base (lunalm.finetune.adapter): its own save_pretrained
         model.save_weights(directory, tokenizer)
     else:
-        save_pretrained(model, directory, eos_token_id=tokenizer.eot_id, pad_token_id=tokenizer.pad_id)
+        save_pretrained(model, directory, eos_token_id=tokenizer.eot_id, pad_token_id=tokenizer.pad_id,
+                        state=model_state)
     tokenizer.save(directory)
     (directory / META).write_text(meta_text, encoding="utf-8")
     if train_state is not None:

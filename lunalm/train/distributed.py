@@ -121,10 +121,38 @@ def barrier(d: Dist) -> None:
 
 
 def no_sync(module, last: bool):
-    """DDP's ``no_sync`` on every micro-batch but the last of a step; a no-op otherwise."""
-    if last or not hasattr(module, "no_sync"):
+    """Skip gradient sync on every micro-batch but the last of a step (DDP ``no_sync``; FSDP2
+    ``set_requires_gradient_sync``); a no-op otherwise."""
+    if last:
         return contextlib.nullcontext()
-    return module.no_sync()
+    if hasattr(module, "set_requires_gradient_sync"):
+        return _fsdp_no_sync(module)
+    if hasattr(module, "no_sync"):
+        return module.no_sync()
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _fsdp_no_sync(module):
+    module.set_requires_gradient_sync(False)
+    try:
+        yield
+    finally:
+        module.set_requires_gradient_sync(True)
+
+
+def shard(model, precision: str) -> None:
+    """FSDP2: shard every block, then the rest (embeddings, final norm), across the process group.
+
+    bf16 keeps fp32 master weights and gathers bf16 copies for compute, reducing gradients in fp32."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    kwargs = {}
+    if precision == "bf16":
+        kwargs["mp_policy"] = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+    for block in model.model.layers:
+        fully_shard(block, **kwargs)
+    fully_shard(model, **kwargs)
 
 
 def shutdown() -> None:

@@ -22,6 +22,7 @@ from lunalm.train import checkpoint as ckpt
 from lunalm.train import distributed
 from lunalm.train.device import is_oom
 from lunalm.train.schedule import lr_at
+from lunalm.train.state_dicts import sharded
 from lunalm.train.setup import Run
 
 
@@ -100,13 +101,15 @@ def train_loop(run: Run, ui: UI | None = None, faults: Faults | None = None) -> 
                 run.logger.log_train(step, **record)
             ui.progress(run, record)
             evaluated = step % run.config.train.eval_every == 0 or step == run.total_steps
-            if evaluated and distributed.broadcast(main and evaluate_and_track(run, ui), run.dist):
+            everyone = sharded(run)  # sharded weights: every rank takes part in eval, samples, checkpoints
+            if evaluated and distributed.broadcast((main or everyone) and evaluate_and_track(run, ui), run.dist):
                 run.stop_reason = "stopped-early"
-            if main:
+            if main or everyone:
                 maybe_sample(run, ui, final=step == run.total_steps)
             if distributed.any_(run.stop_reason == "interrupted", run.dist, run.hw.device):
                 run.stop_reason = "interrupted"  # a signal reached one rank: all stop after this step
-            if main and (step % run.config.train.checkpoint_every == 0 or run.stop_reason == "interrupted"):
+            if (main or everyone) and (step % run.config.train.checkpoint_every == 0
+                                       or run.stop_reason == "interrupted"):
                 save_step(run)
         status = run.stop_reason or "completed"
     except Diverged as error:
@@ -208,7 +211,8 @@ def _clip(run: Run) -> float:
     run.scaler.unscale_(run.optimizer)
     max_norm = run.config.train.grad_clip or math.inf
     params = [p for group in run.optimizer.param_groups for p in group["params"]]
-    return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # a DTensor when sharded
 
 
 def _apply_update(run: Run, lr: float) -> None:

@@ -15,6 +15,7 @@ from lunalm.evaluate import evaluate, token_byte_lengths
 from lunalm.generate import SamplingConfig, generate
 from lunalm.model import to_hf_config
 from lunalm.train import checkpoint as ckpt
+from lunalm.train import state_dicts
 from lunalm.train.setup import Run
 
 SAMPLE_SEED = 1234  # the same seed at every sample point, so samples differ only by training
@@ -35,7 +36,7 @@ def evaluate_and_track(run: Run, ui) -> bool:
     run.logger.log_eval(state.step, **result)
     if result["loss"] < state.best_val_loss:
         state.best_val_loss, state.best_step, state.evals_since_best = result["loss"], state.step, 0
-        ckpt.save_checkpoint(run.checkpoints / "best", run.model, run.data.tokenizer, meta(run))
+        _save(run, run.checkpoints / "best", meta(run))
     else:
         state.evals_since_best += 1
     patience = run.config.train.patience
@@ -59,8 +60,9 @@ def maybe_sample(run: Run, ui, final: bool = False) -> None:
         text = generate(run.model, run.data.tokenizer, prompt, cfg, device=run.hw.device)
         ui.sample(run.state.step, prompt, text)
         lines.append(f"**{prompt}**{text}\n")
-    with open(run.run_dir / "samples.md", "a", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
+    if run.dist.is_main:
+        with open(run.run_dir / "samples.md", "a", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
     run.model.train()
 
 
@@ -77,14 +79,23 @@ def meta(run: Run, status: str | None = None) -> dict:
 def training_state(run: Run) -> dict:
     # elapsed_s in the checkpoint covers this process too; the live state keeps the earlier part only
     return {"state": {**run.state.state_dict(), "elapsed_s": elapsed(run), "sampler": run.sampler.state_dict()},
-            "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
+            "optimizer": state_dicts.optimizer_state(run), "scaler": run.scaler.state_dict(),
             "rng": ckpt.rng_state(), "total_steps": run.total_steps, "world_batch": run.world_batch}
 
 
 def save_step(run: Run) -> None:
+    """A resumable step checkpoint (every rank calls this when sharded: gathering is collective)."""
     target = run.checkpoints / f"step-{run.state.step:08d}"
-    ckpt.save_checkpoint(target, run.model, run.data.tokenizer, meta(run), training_state(run))
-    ckpt.prune_step_checkpoints(run.checkpoints, run.config.train.keep_checkpoints)
+    _save(run, target, meta(run), training_state(run))
+    if run.dist.is_main:
+        ckpt.prune_step_checkpoints(run.checkpoints, run.config.train.keep_checkpoints)
+
+
+def _save(run: Run, target, metadata: dict, train_state: dict | None = None) -> None:
+    """Gather the full weights when sharded (all ranks), then write on rank 0 only."""
+    weights = state_dicts.model_state(run)
+    if run.dist.is_main:
+        ckpt.save_checkpoint(target, run.model, run.data.tokenizer, metadata, train_state, model_state=weights)
 
 
 def restore(run: Run, directory) -> int | None:
@@ -95,11 +106,10 @@ def restore(run: Run, directory) -> int | None:
     if hasattr(run.model, "load_weights"):  # a Hugging Face base (lunalm.finetune.adapter)
         run.model.load_weights(directory)
     else:
-        weights = load_file(str(directory / "model.safetensors"), device=str(run.hw.device))
-        result = run.model.load_state_dict(weights, strict=False)  # a tied lm_head is stored once, as HF does
-        assert set(result.missing_keys) <= {"lm_head.weight"} and not result.unexpected_keys, result
+        device = "cpu" if state_dicts.sharded(run) else str(run.hw.device)
+        state_dicts.load_model_state(run, load_file(str(directory / "model.safetensors"), device=device))
     saved = ckpt.load_train_state(directory)
-    run.optimizer.load_state_dict(saved["optimizer"])
+    state_dicts.load_optimizer_state(run, saved["optimizer"])
     run.scaler.load_state_dict(saved["scaler"])
     state = dict(saved["state"])
     run.sampler.load_state_dict(state.pop("sampler"))
@@ -141,11 +151,11 @@ def elapsed(run: Run) -> float:
 
 def finish(run: Run, status: str, ui) -> str:
     """final/ (when the run ended normally), summary.json, closed logs (rank 0 writes; others close)."""
+    if status in ("completed", "stopped-early") and (run.dist.is_main or state_dicts.sharded(run)):
+        _save(run, run.checkpoints / "final", meta(run, status))  # sharded: every rank helps gather
     if not run.dist.is_main:
         run.logger.close()
         return status
-    if status in ("completed", "stopped-early"):
-        ckpt.save_checkpoint(run.checkpoints / "final", run.model, run.data.tokenizer, meta(run, status))
     if status == "interrupted":
         ui.warning(f"interrupted: checkpoint saved; continue with `luna resume {run.run_dir}`")
     summary = run_summary(run, status)

@@ -18,6 +18,7 @@ from lunalm.errors import ConfigError
 from lunalm.model import LunaLM, ModelConfig, count_parameters, model_config_from_preset, optimizer_param_groups
 from lunalm.train.device import Hardware, resolve
 from lunalm.train.distributed import SINGLE, Dist, device_for
+from lunalm.train.state_dicts import remember_names
 from lunalm.train.metrics import RunLogger
 from lunalm.train.prepare import PreparedData
 from lunalm.train.schedule import default_lr, default_warmup
@@ -112,16 +113,19 @@ def _available_bytes(hw: Hardware) -> int | None:
     return available_ram()
 
 
-def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware) -> torch.optim.Optimizer:
-    """AdamW, decay on matrices only, the fused kernel where this build has it."""
+def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bool = False) -> torch.optim.Optimizer:
+    """AdamW, decay on matrices only, the fused kernel where this build has it (foreach for FSDP's DTensors)."""
     groups = optimizer_param_groups(model, train.weight_decay)
     betas = (train.beta1, train.beta2)
-    if hw.device.type in ("cuda", "cpu"):
+    optimizer = None
+    if hw.device.type in ("cuda", "cpu") and not sharded:
         try:
-            return torch.optim.AdamW(groups, lr=0.0, betas=betas, fused=True)
+            optimizer = torch.optim.AdamW(groups, lr=0.0, betas=betas, fused=True)
         except (RuntimeError, TypeError):
             pass  # older builds: no fused kernel for this device
-    return torch.optim.AdamW(groups, lr=0.0, betas=betas, foreach=True)
+    optimizer = optimizer or torch.optim.AdamW(groups, lr=0.0, betas=betas, foreach=True)
+    remember_names(optimizer, model)
+    return optimizer
 
 
 def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SINGLE) -> Run:
@@ -137,7 +141,14 @@ def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SI
     else:
         model, n_params, lr = _finetune_model(config, data, hw)
     forward = model
-    if d.active:
+    if d.active and train.shard:
+        if config.finetune is not None or hw.precision == "fp16":
+            raise ConfigError("train.shard (FSDP) supports lunalm models in fp32 or bf16; use DDP (no --shard) "
+                              "for fine-tunes and fp16")
+        from lunalm.train.distributed import shard
+
+        shard(model, hw.precision)
+    elif d.active:
         from torch.nn.parallel import DistributedDataParallel
 
         forward = DistributedDataParallel(model, device_ids=[hw.device.index] if hw.device.type == "cuda" else None)
@@ -147,7 +158,8 @@ def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SI
     steps = total_steps(train, sampler.n_windows, train.micro_batch_size * train.grad_accum_steps * d.world,
                         config.data.context_length)
     return Run(config=config, run_dir=run_dir, data=data, hw=hw, model=model, forward=forward,
-               optimizer=build_optimizer(model, train, hw), scaler=hw.grad_scaler(), sampler=sampler,
+               optimizer=build_optimizer(model, train, hw, sharded=d.active and train.shard),
+               scaler=hw.grad_scaler(), sampler=sampler,
                eval_batches=_eval_batches(config, data), logger=RunLogger(run_dir, enabled=d.is_main), state=state,
                total_steps=steps, peak_lr=lr,
                warmup_steps=train.warmup_steps if train.warmup_steps is not None else default_warmup(steps),

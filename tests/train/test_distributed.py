@@ -100,3 +100,30 @@ def test_bad_distributed_input_is_refused(setup, tmp_path):
     finally:
         del os.environ["LUNALM_DIST_BACKEND"]
     assert nccl.returncode != 0 and "NCCL backend needs CUDA" in nccl.stderr
+
+
+def test_fsdp_two_processes_match_one_and_resume_without_sharding(setup):
+    result = setup["train"]("fsdp", 2, 1, "--shard", env_fault="1:12")  # FSDP, rank 1 dies during step 13
+    assert result.returncode != 0 and "a training process failed" in result.stderr
+    run_dir = setup["runs"] / "fsdp"
+    reference = train_losses(setup["runs"] / "one")
+    assert max(abs(a - b) for a, b in zip(train_losses(run_dir)[:12], reference[:12])) <= 1e-5
+    assert [p.name for p in sealed_step_checkpoints(run_dir)][-1] == "step-00000010"  # gathered full state
+    _set_accum(run_dir, 2)  # continue as 1 plain process: checkpoints hold full weights and named AdamW state
+    resumed = run_luna("resume", str(run_dir), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert max(abs(a - b) for a, b in zip(train_losses(run_dir)[-10:], reference[-10:])) <= 1e-5
+
+
+def test_plain_run_resumes_sharded(setup):
+    result = setup["train"]("plain", 1, 2, env_fault="0:12")  # one process, crashes during step 13
+    assert result.returncode != 0
+    run_dir = setup["runs"] / "plain"
+    _set_accum(run_dir, 1)
+    values = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    values["train"]["shard"] = True
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(values, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    resumed = run_luna("resume", str(run_dir), "--quiet", "--nproc", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    reference = train_losses(setup["runs"] / "one")
+    assert max(abs(a - b) for a, b in zip(train_losses(run_dir)[-10:], reference[-10:])) <= 1e-5

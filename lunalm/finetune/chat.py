@@ -1,0 +1,79 @@
+"""Multi-turn chat with an instruction-tuned checkpoint: the pure parts behind ``luna chat``.
+
+A conversation is a list of messages (``{"role": system|user|assistant, "content": text}``) rendered
+with the checkpoint's chat template (``Tokenizer.chat_template``, saved by ``luna finetune``; lunalm's
+``DEFAULT_TEMPLATE`` when there is none) plus the generation prompt for the assistant's turn, exactly
+as the model saw its training examples (``lunalm.finetune.instructions.tokenize_example``). The
+assistant's answer ends at the end-of-turn token, which these templates write as ``eos_token``, so
+generation stops at ``tokenizer.eot_id``.
+
+The prompt must leave room for the answer inside the model's context: ``fit_history`` drops whole turns
+(a user message and the assistant answer that follows it), oldest first, until the rendered prompt fits
+``context_length - max_new_tokens`` tokens; the system message and the newest user message always stay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from lunalm.finetune.instructions import DEFAULT_TEMPLATE, compile_template
+
+
+@dataclass(frozen=True)
+class ChatTemplate:
+    """A compiled chat template and where it came from."""
+
+    template: object  # jinja2 Template
+    is_default: bool  # True: the checkpoint stored none, lunalm's DEFAULT_TEMPLATE is used
+
+
+def chat_template_of(tokenizer) -> ChatTemplate:
+    """The tokenizer's stored chat template, else lunalm's default one (``is_default`` says which)."""
+    stored = tokenizer.chat_template
+    return ChatTemplate(compile_template(stored or DEFAULT_TEMPLATE), is_default=not stored)
+
+
+def with_system(system: str | None, history: list[dict]) -> list[dict]:
+    """The messages to render: the system message (when given) followed by the history."""
+    return ([{"role": "system", "content": system}] if system else []) + list(history)
+
+
+def render_prompt(messages: list[dict], template, eos_token: str) -> str:
+    """The conversation so far plus the generation prompt of the assistant's next turn."""
+    return template.render(messages=messages, add_generation_prompt=True, eos_token=eos_token, bos_token="")
+
+
+def turn_starts(history: list[dict]) -> list[int]:
+    """Indices of the user messages in ``history``: where each turn begins."""
+    return [index for index, message in enumerate(history) if message["role"] == "user"]
+
+
+@dataclass(frozen=True)
+class Fitted:
+    history: list[dict]  # what is kept (a suffix of the history, starting at a user turn)
+    dropped_turns: int  # whole turns removed from the front
+    prompt: str  # the rendered prompt of what is kept
+    n_tokens: int  # its length in tokens
+    fits: bool  # False: even the newest turn alone is longer than the budget (its end is kept)
+
+
+def fit_history(history: list[dict], system: str | None, render: Callable[[list[dict]], str],
+                count: Callable[[str], int], budget: int) -> Fitted:
+    """Drop the oldest turns until ``render(with_system(system, kept))`` is at most ``budget`` tokens.
+
+    ``render`` maps messages to the prompt text and ``count`` text to its token count; the newest turn is
+    never dropped (if it alone is too long, ``fits`` is False and generation keeps the prompt's end).
+    """
+    for dropped, start in enumerate(turn_starts(history) or [0]):  # the last start: the newest turn alone
+        kept = history[start:]
+        prompt = render(with_system(system, kept))
+        n_tokens = count(prompt)
+        if n_tokens <= budget:
+            return Fitted(kept, dropped, prompt, n_tokens, True)
+    return Fitted(kept, dropped, prompt, n_tokens, False)
+
+
+def prompt_budget(context_length: int, max_new_tokens: int) -> int:
+    """Prompt tokens that leave ``max_new_tokens`` for the answer (at least half the context)."""
+    return max(context_length - max_new_tokens, context_length // 2, 1)
