@@ -138,6 +138,18 @@ class ModelOutput(NamedTuple):
         return self.loss_sum / self.n_targets.clamp(min=1)
 
 
+def output_with_loss(logits: torch.Tensor, labels: torch.Tensor | None) -> ModelOutput:
+    """The loss every model in lunalm reports: summed float32 cross-entropy over labels != -100.
+
+    ``labels`` (B, T) are already shifted (labels[t] is the target of position t), so nothing is shifted
+    here; the loop divides by the step's target count itself."""
+    if labels is None:
+        return ModelOutput(logits)
+    loss_sum = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100,
+                               reduction="sum")  # float32 whatever the autocast dtype
+    return ModelOutput(logits, loss_sum, (labels != -100).sum())
+
+
 class KVCache:
     """Preallocated keys and values of every layer, (B, K, max_length, D) each, for incremental decoding."""
 
@@ -301,11 +313,15 @@ class LunaLM(nn.Module):
     def forward(self, input_ids, labels=None, kv_cache: KVCache | None = None, start_pos: int = 0):
         """input_ids (B, T) int64; labels (B, T) already shifted (labels[t] is the target of position t)."""
         logits = self.lm_head(self.model(input_ids, kv_cache, start_pos))  # (B, T, V)
-        if labels is None:
-            return ModelOutput(logits)
-        loss_sum = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100,
-                                   reduction="sum")  # float32 whatever the autocast dtype
-        return ModelOutput(logits, loss_sum, (labels != -100).sum())
+        return output_with_loss(logits, labels)
+
+    def describe(self) -> dict:
+        """The checkpoint's ``lunalm.json`` "model" entry (the HF config of this network)."""
+        return to_hf_config(self.config)
+
+    def save_weights(self, directory, tokenizer, state: dict | None = None) -> None:
+        """Weights and ``config.json`` into ``directory`` (``state``: gathered full weights under FSDP)."""
+        save_pretrained(self, directory, eos_token_id=tokenizer.eot_id, pad_token_id=tokenizer.pad_id, state=state)
 
     def new_kv_cache(self, batch_size: int, max_length: int | None = None) -> KVCache:
         weight = self.lm_head.weight

@@ -30,6 +30,16 @@ Every command has its own --help with examples.
 """
 
 
+def _lazy(module: str, function: str):
+    """A command's entry point, imported only when that command runs (keeps ``luna --help`` fast)."""
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), function)(args)
+
+    return run
+
+
 def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 
@@ -124,7 +134,7 @@ def _add_train(commands) -> None:
                       help="data-parallel over N processes with torchrun (DDP: one per GPU, gloo on CPU)")
     loop.add_argument("--shard", action="store_true",
                       help="with --nproc: FSDP, shard weights, gradients and AdamW state (models too big to replicate)")
-    parser.set_defaults(run=_run_train)
+    parser.set_defaults(run=_lazy("lunalm.cli.train", "run_train"))
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str):
@@ -150,11 +160,6 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str):
     return loop
 
 
-def _run_train(args: argparse.Namespace) -> int:
-    from lunalm.cli.train import run_train
-
-    return run_train(args)
-
 
 def _add_resume(commands) -> None:
     parser = commands.add_parser(
@@ -166,13 +171,8 @@ def _add_resume(commands) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar or samples on the console")
     parser.add_argument("--nproc", type=int, metavar="N", help="continue with N processes (any number: "
                         "checkpoints do not depend on it)")
-    parser.set_defaults(run=_run_resume)
+    parser.set_defaults(run=_lazy("lunalm.cli.train", "run_resume"))
 
-
-def _run_resume(args: argparse.Namespace) -> int:
-    from lunalm.cli.train import run_resume
-
-    return run_resume(args)
 
 
 def _add_generate(commands) -> None:
@@ -187,7 +187,7 @@ def _add_generate(commands) -> None:
     parser.add_argument("checkpoint", metavar="CKPT", help="a checkpoint folder (best/, final/, step-N/)")
     parser.add_argument("--prompt", action="append", help="text to continue (repeatable; default: empty)")
     add_sampling_arguments(parser, max_new_tokens=200, temperature=0.8)
-    parser.set_defaults(run=_run_generate)
+    parser.set_defaults(run=_lazy("lunalm.cli.generate", "run_generate"))
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: int, temperature: float) -> None:
@@ -200,11 +200,6 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: i
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", default="auto")
 
-
-def _run_generate(args: argparse.Namespace) -> int:
-    from lunalm.cli.generate import run_generate
-
-    return run_generate(args)
 
 
 def _add_eval(commands) -> None:
@@ -222,13 +217,8 @@ def _add_eval(commands) -> None:
     parser.add_argument("--max-batches", type=int, default=50, help="at most this many batches")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true")
-    parser.set_defaults(run=_run_eval)
+    parser.set_defaults(run=_lazy("lunalm.cli.generate", "run_eval"))
 
-
-def _run_eval(args: argparse.Namespace) -> int:
-    from lunalm.cli.generate import run_eval
-
-    return run_eval(args)
 
 
 def _add_plan(commands) -> None:
@@ -279,13 +269,8 @@ def _add_plan(commands) -> None:
     out.add_argument("--registry", metavar="FILE", help="past runs that correct the estimates "
                      "(default: $LUNALM_REGISTRY, else RUNS_DIR/registry.sqlite)")
     out.add_argument("--runs-dir", default="runs", metavar="DIR")
-    parser.set_defaults(run=_run_plan)
+    parser.set_defaults(run=_lazy("lunalm.cli.plan", "run_plan"))
 
-
-def _run_plan(args: argparse.Namespace) -> int:
-    from lunalm.cli.plan import run_plan
-
-    return run_plan(args)
 
 
 def _add_registry_arguments(parser: argparse.ArgumentParser) -> None:
@@ -321,13 +306,8 @@ def _add_runs(commands) -> None:
     filters.add_argument("--limit", type=int, help="at most this many rows")
     parser.add_argument("--plot", metavar="PNG", help="compare: draw the runs' loss curves into this PNG")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.set_defaults(run=_run_runs)
+    parser.set_defaults(run=_lazy("lunalm.cli.runs", "run_runs"))
 
-
-def _run_runs(args: argparse.Namespace) -> int:
-    from lunalm.cli.runs import run_runs
-
-    return run_runs(args)
 
 
 def _add_scan(commands) -> None:
@@ -347,13 +327,8 @@ def _add_scan(commands) -> None:
     _add_registry_arguments(parser)
     parser.add_argument("--verbose", action="store_true", help="list every skipped file with its reason")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=_run_scan)
+    parser.set_defaults(run=_lazy("lunalm.cli.scan", "run_scan"))
 
-
-def _run_scan(args: argparse.Namespace) -> int:
-    from lunalm.cli.scan import run_scan
-
-    return run_scan(args)
 
 
 def _add_report(commands) -> None:
@@ -371,13 +346,8 @@ def _add_report(commands) -> None:
     _add_registry_arguments(parser)
     parser.add_argument("--out", default="report.md", metavar="MD", help="Markdown file (charts beside it)")
     parser.add_argument("--html", action="store_true", help="also write an HTML page beside it")
-    parser.set_defaults(run=_run_report)
+    parser.set_defaults(run=_lazy("lunalm.cli.scan", "run_report"))
 
-
-def _run_report(args: argparse.Namespace) -> int:
-    from lunalm.cli.scan import run_report
-
-    return run_report(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

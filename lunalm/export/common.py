@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from lunalm.errors import LunaError
+from lunalm.train.checkpoint import install_directory
 
 # --dtype choices: the name on the command line -> the torch dtype's name.
 DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
@@ -115,21 +116,7 @@ def write_directory(out: Path, fill: Callable[[Path], None]) -> None:
         for path in temp.rglob("*"):  # on disk before the rename makes them visible under OUT
             if path.is_file():
                 _fsync(path)
-        _install_directory(temp, out)
-
-
-def _install_directory(temp: Path, out: Path) -> None:
-    aside = _sibling(out, ".old-") if out.exists() else None
-    if aside is not None:
-        os.rename(out, aside)
-    try:
-        os.rename(temp, out)
-    except BaseException:
-        if aside is not None:  # put the old export back rather than leave the name empty
-            os.rename(aside, out)
-        raise
-    if aside is not None:
-        _remove(aside)
+        install_directory(temp, out)
 
 
 def write_file(out: Path, fill: Callable[[Path], None]) -> None:

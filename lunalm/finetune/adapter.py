@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from lunalm.model import ModelOutput
+from lunalm.model import output_with_loss
 
 ADAPTER_DIR = "adapter"  # inside a checkpoint: peft's adapter_config.json + adapter_model.safetensors
 NO_SHARDS = "1000GB"  # one model.safetensors, which the checkpoint manifest requires
@@ -84,11 +83,7 @@ class HFCausalLM(nn.Module):
         logits = self.inner(input_ids=input_ids, use_cache=False).logits  # (B, S, V)
         if kv_cache is not None:  # only then S > T; slicing in training would cost a (B, T, V) zero-fill
             logits = logits[:, -T:]  # in backward (SliceBackward), ~10% of a small model's step
-        if labels is None:
-            return ModelOutput(logits)
-        loss_sum = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100,
-                                   reduction="sum")  # float32 whatever the autocast dtype
-        return ModelOutput(logits, loss_sum, (labels != -100).sum())
+        return output_with_loss(logits, labels)
 
     def new_kv_cache(self, batch_size: int, max_length: int | None = None) -> TokenHistory:
         return TokenHistory()
@@ -109,8 +104,11 @@ class HFCausalLM(nn.Module):
                 "hf_config": json.loads(self.hf_config.to_json_string())}
 
     # --- saving and loading -----------------------------------------------------------------------
-    def save_weights(self, directory: Path, tokenizer) -> None:
-        """``save_pretrained`` into ``directory`` (merged for LoRA, plus the adapter in adapter/)."""
+    def save_weights(self, directory: Path, tokenizer, state: dict | None = None) -> None:
+        """``save_pretrained`` into ``directory`` (merged for LoRA, plus the adapter in adapter/).
+
+        ``state`` exists for the interface ``LunaLM.save_weights`` shares; fine-tunes are never sharded."""
+        assert state is None, "fine-tunes are not trained with FSDP"
         directory = Path(directory)
         model = self.merged_model() if self.lora else self.inner
         _set_special_ids(model.config, tokenizer)

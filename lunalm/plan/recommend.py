@@ -251,9 +251,9 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
 
     lr = measured_lr or default_lr(n_params)
     warmup = default_warmup(steps)
-    eval_every = max(10, _round_nice(steps / 20))
+    eval_every, eval_batches = _eval_schedule(steps, accum)
     val_batches = int(facts.tokens * request.val_fraction) // (micro * (context + 1))
-    eval_batches = max(2, min(50, int(0.3 * eval_every * accum), val_batches))  # eval costs <= ~10 %
+    eval_batches = max(2, min(eval_batches, val_batches))
     train_cfg = TrainConfig(
         epochs=round(epochs, 3), micro_batch_size=micro, grad_accum_steps=accum, lr=float(f"{lr:.3g}"),
         warmup_steps=warmup, eval_every=eval_every, eval_batches=eval_batches, sample_every=eval_every * 5,
@@ -357,11 +357,16 @@ def _expected_tokens_per_s(cfg: ModelConfig, machine: Machine, context: int) -> 
 
 def _hours(steps: int, tokens_per_step: int, tokens_per_s: float, cfg: ModelConfig, micro: int) -> float:
     train = steps * tokens_per_step / tokens_per_s
-    eval_every = max(10, _round_nice(steps / 20))
-    evals = steps / eval_every + 1
-    batches = min(50, max(2, int(0.3 * eval_every * tokens_per_step / (micro * cfg.context_length))))
-    evaluation = evals * batches * micro * cfg.context_length / (3 * tokens_per_s)  # forward only: ~1/3
+    eval_every, batches = _eval_schedule(steps, tokens_per_step // (micro * cfg.context_length))
+    evaluation = (steps / eval_every + 1) * batches * micro * cfg.context_length / (3 * tokens_per_s)  # forward: ~1/3
     return (train + evaluation) / 3600
+
+
+def _eval_schedule(steps: int, micro_batches_per_step: int) -> tuple[int, int]:
+    """(eval_every, eval_batches): ~20 validation passes, each costing <= ~10 % of the steps between them
+    (a forward-only batch is ~1/3 of a training micro-batch)."""
+    eval_every = max(10, _round_nice(steps / 20))
+    return eval_every, max(2, min(50, int(0.3 * eval_every * micro_batches_per_step)))
 
 
 def _round_nice(value: float) -> int:

@@ -74,13 +74,13 @@ class RunRecorder:
                     "diverged": "diverged: non-finite losses persisted after rollbacks",
                     "oom": "out of memory even at micro-batch 1",
                     "interrupted": "interrupted (Ctrl-C / SIGTERM); a checkpoint was saved"}.get(status, status)
+        train = [loss for _, split, loss in self._metrics() if split == "train"]
         self._write(status=status, outcome=OUTCOME.get(status, "failure"), evidence=evidence,
                     ended=time.time(), heartbeat=time.time(), steps=summary.get("steps"),
                     tokens_seen=summary.get("tokens_seen"), wall_seconds=summary.get("wall_time_s"),
                     tokens_per_s=summary.get("tokens_per_s"), best_val_loss=summary.get("best_val_loss"),
-                    best_val_bpb=last_eval.get("bits_per_byte"), final_train_loss=_last_train_loss(self.run),
+                    best_val_bpb=last_eval.get("bits_per_byte"), final_train_loss=train[-1] if train else None,
                     error_kind={"oom": "cuda-oom", "diverged": "nan-loss"}.get(status))
-        self._metrics()
 
     def crashed(self, error: BaseException) -> None:
         from lunalm.train.device import is_oom
@@ -106,20 +106,19 @@ class RunRecorder:
             self.ui.warning(f"warning: run registry {self.path} not updated ({error}); training goes on")
             self.last_beat = time.time()  # do not retry every step
 
-    def _metrics(self) -> None:
-        rows = []
-        path = Path(self.run.run_dir) / "metrics.jsonl"
+    def _metrics(self) -> list[tuple[int, str, float]]:
+        """Copy the run's loss series (metrics.jsonl, the last value of each step) into the registry."""
+        from lunalm.train.metrics import loss_series, read_jsonl
+
+        series = loss_series(read_jsonl(Path(self.run.run_dir) / "metrics.jsonl"))
+        rows = [(step, split, loss) for split in ("train", "val")
+                for step, loss in zip(*series.get(split, ([], [])))]
         try:
-            with open(path, encoding="utf-8") as handle:
-                for line in handle:
-                    record = json.loads(line)
-                    if record.get("kind") in ("train", "eval") and record.get("loss") is not None:
-                        rows.append((record["step"], "val" if record["kind"] == "eval" else "train",
-                                     record["loss"]))
             if self.registry is not None and rows:
                 self.registry.add_metrics(self.id, rows)
-        except (OSError, ValueError, sqlite3.Error) as error:
+        except sqlite3.Error as error:
             self.ui.warning(f"warning: metrics not copied into the run registry ({error})")
+        return rows
 
 
 def _read_json(path: Path) -> dict:
@@ -127,16 +126,3 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-
-
-def _last_train_loss(run) -> float | None:
-    try:
-        with open(Path(run.run_dir) / "metrics.jsonl", encoding="utf-8") as handle:
-            last = None
-            for line in handle:
-                record = json.loads(line)
-                if record.get("kind") == "train":
-                    last = record.get("loss")
-            return last
-    except (OSError, ValueError):
-        return None

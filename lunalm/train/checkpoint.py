@@ -67,7 +67,7 @@ def save_checkpoint(target: Path, model, tokenizer, meta: dict, train_state: dic
     try:
         temp.mkdir(parents=True)
         _write_files(temp, model, tokenizer, meta_text, train_state, model_state)
-        _install(temp, target)
+        install_directory(temp, target)
     except OSError as error:
         _remove_quietly(temp)
         raise CheckpointError(f"Could not write checkpoint {target} ({error}); make sure its folder is "
@@ -83,13 +83,7 @@ def _write_files(directory: Path, model, tokenizer, meta_text: str, train_state:
     """Every file of the checkpoint, fsynced, then the manifest that seals them."""
     import torch
 
-    from lunalm.model import save_pretrained
-
-    if hasattr(model, "save_weights"):  # a Hugging Face base (lunalm.finetune.adapter): its own save_pretrained
-        model.save_weights(directory, tokenizer)
-    else:
-        save_pretrained(model, directory, eos_token_id=tokenizer.eot_id, pad_token_id=tokenizer.pad_id,
-                        state=model_state)
+    model.save_weights(directory, tokenizer, state=model_state)  # LunaLM, or a Hugging Face base's adapter
     tokenizer.save(directory)
     (directory / META).write_text(meta_text, encoding="utf-8")
     if train_state is not None:
@@ -105,8 +99,9 @@ def _write_files(directory: Path, model, tokenizer, meta_text: str, train_state:
     _fsync_dir(directory)
 
 
-def _install(temp: Path, target: Path) -> None:
-    """Rename the sealed ``temp`` to ``target``: old one aside, new one in, old one deleted."""
+def install_directory(temp: Path, target: Path) -> None:
+    """Rename the finished ``temp`` to ``target``: old one aside, new one in, old one deleted (a failure
+    at any point leaves either the old or the new folder under the name). Checkpoints and exports."""
     aside = None
     if target.exists():
         aside = _hidden_sibling(target, ASIDE_PREFIX)
@@ -114,7 +109,7 @@ def _install(temp: Path, target: Path) -> None:
     try:
         os.rename(temp, target)
     except BaseException:
-        if aside is not None:  # put the old checkpoint back rather than leave the name empty
+        if aside is not None:  # put the old one back rather than leave the name empty
             os.rename(aside, target)
         raise
     _fsync_dir(target.parent)  # make both renames durable before the old copy disappears

@@ -13,7 +13,6 @@ from lunalm import __version__
 from lunalm.config import run_config_to_dict
 from lunalm.evaluate import evaluate, token_byte_lengths
 from lunalm.generate import SamplingConfig, generate
-from lunalm.model import to_hf_config
 from lunalm.train import checkpoint as ckpt
 from lunalm.train import state_dicts
 from lunalm.train.setup import Run
@@ -70,7 +69,7 @@ def meta(run: Run, status: str | None = None) -> dict:
     """``lunalm.json`` of a checkpoint: enough to rebuild, compare and report the run."""
     return {"lunalm_version": __version__, "step": run.state.step, "tokens_seen": run.state.tokens_seen,
             "status": status, "config": run_config_to_dict(run.config),
-            "model": run.model.describe() if hasattr(run.model, "describe") else to_hf_config(run.model.config),
+            "model": run.model.describe(),
             "n_params": run.n_params,
             "tokenizer_hash": run.data.tokenizer.content_hash, "metrics": run.state.last_eval,
             "best_val_loss": _finite(run.state.best_val_loss), "best_step": run.state.best_step}
