@@ -150,6 +150,23 @@ def output_with_loss(logits: torch.Tensor, labels: torch.Tensor | None) -> Model
     return ModelOutput(logits, loss_sum, (labels != -100).sum())
 
 
+def head_with_loss(hidden: torch.Tensor, head: nn.Module, labels: torch.Tensor) -> ModelOutput:
+    """``output_with_loss(head(hidden), labels)`` with the head run on scored positions only.
+
+    Training on instruction data scores only the answers; the output head (C x V, often the largest
+    matmul of a small model) and the cross-entropy then run on those rows alone. The loss and every
+    gradient are those of the full computation; ``logits`` is (N, V) over the scored positions in row
+    order when any position is unscored. Under ``torch.compile`` the data-dependent selection would break
+    the graph, so the full head runs there."""
+    scored = labels != -100  # (B, T)
+    if torch.compiler.is_compiling() or bool(scored.all()):
+        return output_with_loss(head(hidden), labels)
+    labels = labels[scored]  # (N,)
+    logits = head(hidden[scored])  # (N, V)
+    loss_sum = F.cross_entropy(logits.float(), labels, reduction="sum")
+    return ModelOutput(logits, loss_sum, scored.sum())
+
+
 class KVCache:
     """Preallocated keys and values of every layer, (B, K, max_length, D) each, for incremental decoding."""
 
@@ -312,8 +329,10 @@ class LunaLM(nn.Module):
 
     def forward(self, input_ids, labels=None, kv_cache: KVCache | None = None, start_pos: int = 0):
         """input_ids (B, T) int64; labels (B, T) already shifted (labels[t] is the target of position t)."""
-        logits = self.lm_head(self.model(input_ids, kv_cache, start_pos))  # (B, T, V)
-        return output_with_loss(logits, labels)
+        hidden = self.model(input_ids, kv_cache, start_pos)  # (B, T, C)
+        if self.training and labels is not None:
+            return head_with_loss(hidden, self.lm_head, labels)
+        return output_with_loss(self.lm_head(hidden), labels)  # (B, T, V) logits: evaluation reads them
 
     def describe(self) -> dict:
         """The checkpoint's ``lunalm.json`` "model" entry (the HF config of this network)."""

@@ -21,6 +21,24 @@ from lunalm.errors import DataError
 IGNORE_INDEX = -100  # label of padded / masked positions; cross_entropy(ignore_index=-100) skips them
 
 
+WIDTH_MULTIPLE = 8  # trimmed widths are rounded up to this: fewer distinct shapes (compile, tensor cores)
+
+
+def scored_widths(labels, block: int) -> list[int]:
+    """For each run of ``block`` rows of ``labels`` (B, T): how many leading columns a forward pass needs.
+
+    Everything after the last column holding a target (label != -100) in any row of the block is padding
+    that no loss reads and that a causal model's earlier positions never see, so cutting it changes no
+    loss and no gradient. Widths are rounded up to ``WIDTH_MULTIPLE`` (at most T); one host sync in all."""
+    import torch
+
+    T = labels.shape[1]
+    scored = torch.stack([(rows != IGNORE_INDEX).any(0) for rows in labels.split(block)])  # (pieces, T)
+    positions = torch.arange(1, T + 1, device=labels.device)
+    last = (scored * positions).amax(1).tolist()  # 1-based index of the last scored column, 0 if none
+    return [min(T, max(1, -(-width // WIDTH_MULTIPLE)) * WIDTH_MULTIPLE) for width in last]
+
+
 def window_starts(n_tokens: int, context_length: int, stride: int | None = None) -> np.ndarray:
     """Start offsets of every full window of ``context_length + 1`` tokens, ``stride`` apart."""
     stride = context_length if stride is None else stride

@@ -4,7 +4,9 @@
 like ``lunalm.model.LunaLM``: ``forward(input_ids, labels)`` returns ``ModelOutput(logits, loss_sum,
 n_targets)`` with lunalm's label convention — labels are *already shifted* by the data pipeline
 (``labels[t]`` is the target of position ``t``; -100 is masked). The HF model is therefore called without
-labels (it would shift a second time) and the summed cross-entropy is computed here, in float32.
+labels (it would shift a second time) and the summed cross-entropy is computed here, in float32. In
+training, architectures in ``PLAIN_HEAD_TYPES`` run their backbone and output head separately so the head
+only sees scored positions (``lunalm.model.head_with_loss``): prompts and padding cost no head matmul.
 
 Generation goes through ``lunalm.generate`` unchanged: ``new_kv_cache`` returns a token history and each
 call re-runs the whole window (no real KV cache: simple and exactly right; sampling cost is O(T^2), fine
@@ -26,9 +28,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lunalm.model import output_with_loss
+from lunalm.model import head_with_loss, output_with_loss
 
 ADAPTER_DIR = "adapter"  # inside a checkpoint: peft's adapter_config.json + adapter_model.safetensors
+# architectures whose logits are exactly lm_head(backbone's last hidden state): no soft-capping or logit
+# scaling in between, so training may run the head on scored positions only (tests/finetune check each)
+PLAIN_HEAD_TYPES = frozenset({"gpt2", "gpt_neo", "gpt_neox", "llama", "mistral", "qwen2", "phi", "phi3"})
 NO_SHARDS = "1000GB"  # one model.safetensors, which the checkpoint manifest requires
 
 
@@ -69,6 +74,14 @@ class HFCausalLM(nn.Module):
                                     model_type=hf.model_type)
 
     @property
+    def _split(self) -> tuple[nn.Module, nn.Module] | None:
+        """(backbone, output head) where the causal LM is exactly ``head(backbone(ids))``, else None."""
+        if self.hf_config.model_type not in PLAIN_HEAD_TYPES:
+            return None
+        causal_lm = self.inner.base_model.model if self.lora else self.inner
+        return causal_lm.base_model, causal_lm.get_output_embeddings()
+
+    @property
     def hf_config(self):
         return self.inner.config if not self.lora else self.inner.base_model.model.config
 
@@ -80,6 +93,10 @@ class HFCausalLM(nn.Module):
         T = input_ids.shape[1]
         if kv_cache is not None:
             input_ids = kv_cache.extend(input_ids, start_pos)  # (B, S): the whole window again
+        if self.training and labels is not None and kv_cache is None and self._split is not None:
+            backbone, head = self._split
+            hidden = backbone(input_ids=input_ids, use_cache=False).last_hidden_state  # (B, T, C)
+            return head_with_loss(hidden, head, labels)  # the head on scored positions only
         logits = self.inner(input_ids=input_ids, use_cache=False).logits  # (B, S, V)
         if kv_cache is not None:  # only then S > T; slicing in training would cost a (B, T, V) zero-fill
             logits = logits[:, -T:]  # in backward (SliceBackward), ~10% of a small model's step

@@ -8,7 +8,11 @@ label -100 and contributes exactly nothing to the loss or its gradient.
 
 One example per window of ``context_length`` (no packing): ``inputs = ids[:-1]``, ``labels = ids[1:]``
 with the mask applied, right-padded with the pad id and label -100; longer examples are truncated.
-``InstructionSampler`` is ``WindowSampler`` over example rows (same shuffling, same resumable state).
+``InstructionSampler`` is ``WindowSampler`` over example rows (same resumable state) whose epoch order
+groups examples of similar length into the same micro-batch, so the loop's trimming of unscored trailing
+columns (``lunalm.train.loop.scored_width``) leaves little padding to compute: each epoch is shuffled,
+cut into chunks of ``GROUP_CHUNK`` micro-batches, each chunk sorted by length and cut into micro-batches,
+and those micro-batches shuffled. Every example is still visited exactly once per epoch.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lunalm.data.batches import IGNORE_INDEX, WindowSampler
+from lunalm.data.batches import IGNORE_INDEX, WindowSampler, scored_widths
 from lunalm.errors import DataError
 
 # A plain-text template: works with any tokenizer (no new special tokens); eos ends each turn so the
@@ -163,16 +167,42 @@ def build_instruction_data(paths, fmt: str, tokenizer, context_length: int, val_
     return InstructionData(arrays["train"], arrays["val"], truncated)
 
 
-class InstructionSampler(WindowSampler):
-    """WindowSampler over example rows: the same per-epoch permutation and resumable state."""
+GROUP_CHUNK = 64  # micro-batches sorted together: long enough to find equal lengths, short enough to mix
 
-    def __init__(self, rows: tuple[np.ndarray, np.ndarray], seed: int = 1337):
+
+class InstructionSampler(WindowSampler):
+    """WindowSampler over example rows, length-grouped into ``group``-sized runs (None: plain shuffle)."""
+
+    def __init__(self, rows: tuple[np.ndarray, np.ndarray], seed: int = 1337, group: int | None = None):
         self.inputs, self.labels = rows
         self.context_length = self.inputs.shape[1]
         self.starts = np.arange(len(self.inputs), dtype=np.int64)  # (n_examples,): row indices
         self.seed = seed
+        self.group = group
         self.epoch, self.position = 0, 0
         self._order_epoch, self._order = -1, np.empty(0, np.int64)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """(n_examples,) columns up to and including the last scored one: what a batch must keep."""
+        scored = self.labels != IGNORE_INDEX
+        return self.context_length - np.argmax(scored[:, ::-1], axis=1)  # every row has a target
+
+    def _epoch_order(self) -> np.ndarray:
+        if self._order_epoch == self.epoch or not self.group or self.group >= self.n_windows:
+            return super()._epoch_order()
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order, lengths = rng.permutation(self.n_windows), self.lengths
+        chunk = self.group * GROUP_CHUNK
+        blocks = []
+        for begin in range(0, len(order), chunk):
+            part = order[begin:begin + chunk]
+            part = part[np.argsort(lengths[part], kind="stable")]
+            blocks += [part[i:i + self.group] for i in range(0, len(part), self.group)]
+        full = len(blocks) - (len(blocks[-1]) < self.group)  # a short last block stays last: alignment
+        self._order = np.concatenate([blocks[i] for i in rng.permutation(full)] + blocks[full:])
+        self._order_epoch = self.epoch
+        return self._order
 
     def next_batch(self, batch_size: int):
         import torch
@@ -186,5 +216,9 @@ def eval_batches(rows: tuple[np.ndarray, np.ndarray], batch_size: int, n_batches
 
     inputs, labels = rows
     count = min(len(inputs), batch_size * n_batches)
-    return [(torch.from_numpy(inputs[i:i + batch_size]), torch.from_numpy(labels[i:i + batch_size]))
-            for i in range(0, count, batch_size)]
+    batches = []
+    for i in range(0, count, batch_size):
+        x, y = torch.from_numpy(inputs[i:i + batch_size]), torch.from_numpy(labels[i:i + batch_size])
+        width = scored_widths(y, batch_size)[0]  # trailing padding: nothing to score, nothing to compute
+        batches.append((x[:, :width], y[:, :width]))
+    return batches

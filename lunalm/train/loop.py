@@ -18,6 +18,7 @@ from typing import Callable, Protocol
 
 import torch
 
+from lunalm.data.batches import scored_widths
 from lunalm.train import checkpoint as ckpt
 from lunalm.train import distributed
 from lunalm.train.device import is_oom
@@ -161,7 +162,8 @@ def forward_backward(run: Run, inputs: torch.Tensor, labels: torch.Tensor, fault
     """Accumulate gradients over micro-batches; each loss is divided by the step's target count.
 
     sum_i (loss_sum_i / N) = (sum over all targets) / N: the gradient of the mean over the whole global
-    batch, also when micro-batches hold different numbers of (non -100) targets.
+    batch, also when micro-batches hold different numbers of (non -100) targets. Each micro-batch runs
+    only up to its last scored column (exact for a causal model; see ``scored_widths``).
     """
     world = run.dist.world
     n_targets = int(distributed.sum_(float((labels != -100).sum()), run.dist, inputs.device))  # all ranks
@@ -171,7 +173,9 @@ def forward_backward(run: Run, inputs: torch.Tensor, labels: torch.Tensor, fault
     faults.maybe_crash(run.state.step, run.dist.rank)
     total = torch.zeros((), device=inputs.device)
     poison = faults.poison(run.state.step)
-    pieces = list(zip(inputs.split(micro), labels.split(micro)))
+    widths = scored_widths(labels, micro)  # instruction batches: drop trailing all-padding columns
+    pieces = [(x[:, :width], y[:, :width]) if width < x.shape[1] else (x, y)
+              for x, y, width in zip(inputs.split(micro), labels.split(micro), widths)]
     for index, (micro_inputs, micro_labels) in enumerate(pieces):
         # keep only the loss: holding the logits through backward costs B*T*V; sync gradients once a step
         with distributed.no_sync(run.forward, index == len(pieces) - 1), run.hw.autocast():

@@ -183,7 +183,8 @@ def _sampler(config: RunConfig, data: PreparedData) -> WindowSampler:
 
         if len(data.instructions.train[0]) == 0:
             raise ConfigError("instruction data: no training examples left after the validation split")
-        return InstructionSampler(data.instructions.train, seed=config.data.seed)
+        return InstructionSampler(data.instructions.train, seed=config.data.seed,
+                                  group=config.train.micro_batch_size)
     return WindowSampler(data.shards.split("train"), config.data.context_length, config.data.stride,
                          seed=config.data.seed)
 

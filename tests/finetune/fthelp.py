@@ -42,6 +42,17 @@ def tiny_base(folder: Path, arch: str = "gpt2", seed: int = 0) -> Path:
                                            window_size=16, **ids),
         "phi": lambda: tf.PhiConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                     num_attention_heads=2, max_position_embeddings=128, **ids),
+        "gpt_neox": lambda: tf.GPTNeoXConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64,
+                                             num_hidden_layers=2, num_attention_heads=2,
+                                             max_position_embeddings=128, **ids),
+        "mistral": lambda: tf.MistralConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64,
+                                            num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                                            max_position_embeddings=128, **ids),
+        "qwen2": lambda: tf.Qwen2Config(vocab_size=vocab, hidden_size=32, intermediate_size=64,
+                                        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                                        max_position_embeddings=128, **ids),
+        "phi3": lambda: tf.Phi3Config(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                      num_attention_heads=2, max_position_embeddings=128, **ids),
     }
     torch.manual_seed(seed)
     config = configs[arch]()

@@ -62,22 +62,24 @@ def test_masked_prompt_positions_get_exactly_zero_gradient(bases, tmp_path):
     inputs, labels = InstructionSampler(data.train, seed=3).next_batch(4)  # (4, 96) each
     prompt = (labels == -100) & (inputs != tokenizer.pad_id)
     assert prompt.any() and (labels != -100).any()
-    model = HFCausalLM(AutoModelForCausalLM.from_pretrained(str(bases["gpt2"])), base="", lora=False)
-    logits = []
+    inner = AutoModelForCausalLM.from_pretrained(str(bases["gpt2"]))  # eval mode: no dropout
+    model = HFCausalLM(inner, base="", lora=False)  # training mode: the head sees scored positions only
+    hidden = []
 
     def keep(module, args, out):  # returns None: the output itself is unchanged
         out.retain_grad()
-        logits.append(out)
+        hidden.append(out)
 
-    handle = model.inner.lm_head.register_forward_hook(keep)
+    handle = inner.transformer.ln_f.register_forward_hook(keep)  # the last hidden state, what the head reads
     out = model(inputs, labels)
     out.loss_sum.backward()
     handle.remove()
-    grad = logits[0].grad  # (4, 96, V): d loss / d logits
+    grad = hidden[0].grad  # (4, 96, C): d loss / d last hidden state, position by position
     assert torch.equal(grad[labels == -100], torch.zeros_like(grad[labels == -100]))  # exactly zero
     assert (grad[labels != -100].abs().sum(-1) > 0).all()
-    # and the loss is that of the answer tokens alone
-    reference = torch.nn.functional.cross_entropy(out.logits[labels != -100].float(), labels[labels != -100],
+    # and the loss is that of the answer tokens alone, as the full model's logits give it
+    logits = inner(input_ids=inputs).logits
+    reference = torch.nn.functional.cross_entropy(logits[labels != -100].float(), labels[labels != -100],
                                                   reduction="sum")
     assert torch.allclose(out.loss_sum, reference)
 
