@@ -8,7 +8,8 @@ For each tokenizer kind (``char`` and ``bpe``), on the built-in corpus:
   (``run.eval_batches``), with the same code (``lunalm.evaluate.evaluate``, exact token bytes).
 * lunalm: ``lunalm.train.setup.build_run`` + ``lunalm.train.loop.one_step`` repeatedly (its defaults:
   fused AdamW, betas 0.9/0.95, decay 0.1 on matrices, size-based peak lr, 5 % warmup, cosine to 10 %,
-  clip 1.0, scaled residual init).
+  clip 1.0, scaled residual init). ``--optimizer muon`` is ``luna train --optimizer muon``: Muon on the
+  blocks' matrices, that AdamW on embeddings, head and norms, the same lr and schedule.
 * peer: a plain PyTorch loop over ``transformers.LlamaForCausalLM`` of the identical shape (config from
   ``lunalm.model.to_hf_config``) fed the unshifted window of context + 1 tokens with ``labels=window``
   (HF shifts: the same targets as lunalm). ``torch.optim.AdamW`` with its defaults (betas 0.9/0.999,
@@ -172,7 +173,7 @@ def run_kind(kind: str, args, scratch: Path) -> list[dict]:
         data=DataConfig(context_length=args.context, cache_dir=str(common.cache_root() / "lunalm-cache")),
         model=ModelChoice(preset=args.preset),
         train=TrainConfig(device="cpu", precision="fp32", max_steps=10**6, micro_batch_size=args.batch,
-                          eval_batches=args.eval_batches, seed=args.seed))
+                          eval_batches=args.eval_batches, seed=args.seed, optimizer=args.optimizer))
     data = prepare_data(config, progress=False, log=lambda message: None)
     lunalm = lunalm_contestant(config, data, scratch, f"lunalm-{kind}")
     peer = peer_contestant(lunalm.run, args.seed)
@@ -211,6 +212,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="sequences per step")
     parser.add_argument("--vocab", type=int, default=None, help="BPE vocabulary (default: lunalm's automatic)")
     parser.add_argument("--eval-batches", type=int, default=20, help="fixed validation batches")
+    parser.add_argument("--optimizer", choices=("adamw", "muon"), default="adamw",
+                        help="lunalm's optimizer (luna train --optimizer); the peer keeps torch's AdamW")
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
     args = parser.parse_args()
@@ -219,7 +222,7 @@ def main() -> None:
 
     transformers.logging.set_verbosity_error()
     print(f"bench_bpb: {args.seconds:g} s of training each, preset {args.preset}, context {args.context}, "
-          f"batch {args.batch}, {args.threads} threads", flush=True)
+          f"batch {args.batch}, lunalm optimizer {args.optimizer}, {args.threads} threads", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for kind in args.kinds.split(","):
@@ -235,7 +238,7 @@ def main() -> None:
     for kind, value in ratios.items():
         print(f"{kind}: BPB lunalm / peer = {value:.3f} "
               f"(goal <= {GOAL}: {common.verdict(value, GOAL, higher_is_better=False)})")
-    path = common.write_json("bench_bpb", {"args": vars(args), "rows": rows, "ratio_lunalm_over_peer": ratios,
+    path = common.write_json(f"bench_bpb_{args.optimizer}", {"args": vars(args), "rows": rows, "ratio_lunalm_over_peer": ratios,
                                            "goal": f"<= {GOAL}"})
     print(f"wrote {path}")
 

@@ -169,7 +169,8 @@ class TrainConfig:
     # batch
     micro_batch_size: int = 16  # sequences per forward/backward
     grad_accum_steps: int = 1  # micro-batches per optimizer step (global batch = product)
-    # AdamW and schedule
+    # optimizer and schedule
+    optimizer: str = "adamw"  # adamw | muon (Muon on the blocks' matrices, AdamW on the rest; lunalm.train.optim)
     lr: float | None = None  # peak learning rate; None = by model size (see lunalm.train.schedule)
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     warmup_steps: int | None = None  # linear warmup in steps; None = 5 % of the run, at most 1000
@@ -220,6 +221,9 @@ class TrainConfig:
         check.require(self.patience is None or self.patience >= 1, "patience", self.patience,
                       ">= 1 or null")
         check.require(self.max_rollbacks >= 0, "max_rollbacks", self.max_rollbacks, ">= 0")
+        check.require(self.optimizer in ("adamw", "muon"), "optimizer", self.optimizer, "adamw or muon")
+        check.require(not (self.optimizer == "muon" and self.shard), "optimizer", self.optimizer,
+                      "adamw with shard: true (Muon orthogonalises whole matrices, which FSDP splits)")
         check.require(self.precision in PRECISIONS, "precision", self.precision, f"one of {PRECISIONS}")
         check.require(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"),
                       "device", self.device, "auto, cpu, cuda, cuda:N or mps")
@@ -274,6 +278,11 @@ class RunConfig:
     plan: dict[str, Any] | None = None  # `luna plan`'s estimates (hours, steps, memory, device); recorded
     #                                      beside what actually happened, never read by training
     finetune: FinetuneConfig | None = None  # `luna finetune`: the base model and how to adapt it
+
+    def __post_init__(self) -> None:
+        if self.train.optimizer == "muon" and self.finetune is not None and self.finetune.lora:
+            raise ConfigError("train.optimizer: muon trains whole weight matrices; LoRA adapters are low-rank "
+                              "factors, so use --optimizer adamw (the default) with --lora/--qlora")
 
 
 SECTIONS = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "data": DataConfig,

@@ -350,9 +350,10 @@ class LunaLM(nn.Module):
         return flops_per_token(self.config, seq_len)
 
 
-def optimizer_param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW groups: decay matrices (>= 2-D), never 1-D params (norms, biases); frozen ones left out."""
-    trainable = [p for p in model.parameters() if p.requires_grad]  # parameters() yields tied ones once
+def optimizer_param_groups(model: nn.Module, weight_decay: float, exclude: frozenset[int] = frozenset()) -> list[dict]:
+    """AdamW groups: decay matrices (>= 2-D), never 1-D params (norms, biases); frozen ones and the ids
+    in ``exclude`` (another optimizer's) left out."""
+    trainable = [p for p in model.parameters() if p.requires_grad and id(p) not in exclude]  # tied: once
     return [
         {"params": [p for p in trainable if p.dim() >= 2], "weight_decay": weight_decay},
         {"params": [p for p in trainable if p.dim() < 2], "weight_decay": 0.0},

@@ -68,6 +68,7 @@ def build_config(args) -> RunConfig:
                   "activation_checkpointing": args.activation_checkpointing or None},
         "train": {"epochs": args.epochs, "max_steps": args.max_steps, "tokens": args.tokens,
                   "micro_batch_size": args.batch_size, "grad_accum_steps": args.grad_accum, "lr": args.lr,
+                  "optimizer": args.optimizer,
                   "warmup_steps": args.warmup_steps, "eval_every": args.eval_every,
                   "sample_every": args.sample_every, "checkpoint_every": args.checkpoint_every,
                   "device": args.device, "precision": args.precision, "compile": args.compile or None,

@@ -58,7 +58,7 @@ class RunRecorder:
             source="lunalm", path=str(Path(run.run_dir).resolve()), name=config.name, status="running",
             outcome="unknown", evidence="training",
             model=Path(config.finetune.base).name if config.finetune else config.model.preset,
-            corpus=", ".join(config.corpus.paths) or "builtin:ataturk", optimizer="AdamW", lr=run.peak_lr,
+            corpus=", ".join(config.corpus.paths) or "builtin:ataturk", optimizer="Muon+AdamW" if config.train.optimizer == "muon" else "AdamW", lr=run.peak_lr,
             batch_size=run.state.micro_batch_size, grad_accum=run.state.grad_accum_steps,
             epochs=config.train.epochs, precision=run.hw.precision, device=run.hw.name, n_params=run.n_params,
             steps=run.state.step, tokens_seen=run.state.tokens_seen,

@@ -131,6 +131,8 @@ def _check_compatible(saved: RunConfig, current: RunConfig, ui) -> None:
     changes = [f"{section}.{key}: {saved_dict[section][key]!r} -> {current_dict[section][key]!r}"
                for section in FIXED_SECTIONS for key in saved_dict[section]
                if saved_dict[section][key] != current_dict[section][key]]
+    if saved.train.optimizer != current.train.optimizer:  # the checkpoint holds the other one's state
+        changes.append(f"train.optimizer: {saved.train.optimizer!r} -> {current.train.optimizer!r}")
     if changes:
         raise ConfigError("config.yaml no longer matches the checkpoint, so resuming would not continue "
                           "the same run: " + "; ".join(changes) + ". Undo these edits, or start a new run.")

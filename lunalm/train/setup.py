@@ -114,8 +114,17 @@ def _available_bytes(hw: Hardware) -> int | None:
 
 
 def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bool = False) -> torch.optim.Optimizer:
-    """AdamW, decay on matrices only, the fused kernel where this build has it (foreach for FSDP's DTensors)."""
-    groups = optimizer_param_groups(model, train.weight_decay)
+    """AdamW, decay on matrices only, the fused kernel where this build has it (foreach for FSDP's DTensors).
+
+    ``train.optimizer == "muon"``: Muon on the transformer blocks' matrices and that AdamW on the rest,
+    as one optimizer (``lunalm.train.optim.MuonAdamW``)."""
+    muon, chosen = None, frozenset()
+    if train.optimizer == "muon":
+        from lunalm.train.optim import Muon, muon_parameters
+
+        chosen = frozenset(muon_parameters(model))
+        muon = Muon([p for p in model.parameters() if id(p) in chosen], weight_decay=train.weight_decay)
+    groups = optimizer_param_groups(model, train.weight_decay, exclude=chosen)
     betas = (train.beta1, train.beta2)
     optimizer = None
     if hw.device.type in ("cuda", "cpu") and not sharded:
@@ -124,6 +133,10 @@ def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bo
         except (RuntimeError, TypeError):
             pass  # older builds: no fused kernel for this device
     optimizer = optimizer or torch.optim.AdamW(groups, lr=0.0, betas=betas, foreach=True)
+    if muon is not None:
+        from lunalm.train.optim import MuonAdamW
+
+        optimizer = MuonAdamW(muon, optimizer)
     remember_names(optimizer, model)
     return optimizer
 
