@@ -238,8 +238,8 @@ def main() -> None:
     for kind, value in ratios.items():
         print(f"{kind}: BPB lunalm / peer = {value:.3f} "
               f"(goal <= {GOAL}: {common.verdict(value, GOAL, higher_is_better=False)})")
-    path = common.write_json(f"bench_bpb_{args.optimizer}", {"args": vars(args), "rows": rows, "ratio_lunalm_over_peer": ratios,
-                                           "goal": f"<= {GOAL}"})
+    path = common.write_json(f"bench_bpb_{args.optimizer}", {"args": vars(args), "rows": rows,
+                                                          "ratio_lunalm_over_peer": ratios, "goal": f"<= {GOAL}"})
     print(f"wrote {path}")
 
 

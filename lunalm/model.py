@@ -350,7 +350,8 @@ class LunaLM(nn.Module):
         return flops_per_token(self.config, seq_len)
 
 
-def optimizer_param_groups(model: nn.Module, weight_decay: float, exclude: frozenset[int] = frozenset()) -> list[dict]:
+def optimizer_param_groups(model: nn.Module, weight_decay: float,
+                           exclude: frozenset[int] = frozenset()) -> list[dict]:
     """AdamW groups: decay matrices (>= 2-D), never 1-D params (norms, biases); frozen ones and the ids
     in ``exclude`` (another optimizer's) left out."""
     trainable = [p for p in model.parameters() if p.requires_grad and id(p) not in exclude]  # tied: once

@@ -10,7 +10,7 @@ One example per window of ``context_length`` (no packing): ``inputs = ids[:-1]``
 with the mask applied, right-padded with the pad id and label -100; longer examples are truncated.
 ``InstructionSampler`` is ``WindowSampler`` over example rows (same resumable state) whose epoch order
 groups examples of similar length into the same micro-batch, so the loop's trimming of unscored trailing
-columns (``lunalm.train.loop.scored_width``) leaves little padding to compute: each epoch is shuffled,
+columns (``lunalm.data.batches.scored_widths``) leaves little padding to compute: each epoch is shuffled,
 cut into chunks of ``GROUP_CHUNK`` micro-batches, each chunk sorted by length and cut into micro-batches,
 and those micro-batches shuffled. Every example is still visited exactly once per epoch.
 """

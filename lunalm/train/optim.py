@@ -28,7 +28,7 @@ RMS_MATCH = 0.2  # Liu et al.: 0.2 * sqrt(max(A, B)) makes the update's RMS that
 
 
 def orthogonalize(matrix: torch.Tensor, steps: int = NS_STEPS) -> torch.Tensor:
-    """Approximately U V^T of ``matrix`` = U S V^T (singular values pushed into ~[0.7, 1.2])."""
+    """Approximately U V^T of ``matrix`` = U S V^T (singular values pushed into ~[0.6, 1.2])."""
     a, b, c = NS_COEFFICIENTS
     x = matrix.to(torch.bfloat16 if matrix.is_cuda else torch.float32)
     tall = x.shape[0] > x.shape[1]
