@@ -164,7 +164,6 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str):
     return loop
 
 
-
 def _add_resume(commands) -> None:
     parser = commands.add_parser(
         "resume", formatter_class=_formatter, help="continue a run from its last good checkpoint",
@@ -176,7 +175,6 @@ def _add_resume(commands) -> None:
     parser.add_argument("--nproc", type=int, metavar="N", help="continue with N processes (any number: "
                         "checkpoints do not depend on it)")
     parser.set_defaults(run=_lazy("lunalm.cli.train", "run_resume"))
-
 
 
 def _add_generate(commands) -> None:
@@ -205,7 +203,6 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: i
     parser.add_argument("--device", default="auto")
 
 
-
 def _add_eval(commands) -> None:
     parser = commands.add_parser(
         "eval", formatter_class=_formatter, help="loss, perplexity, accuracy, bits per byte of a checkpoint",
@@ -222,7 +219,6 @@ def _add_eval(commands) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(run=_lazy("lunalm.cli.generate", "run_eval"))
-
 
 
 def _add_plan(commands) -> None:
@@ -276,7 +272,6 @@ def _add_plan(commands) -> None:
     parser.set_defaults(run=_lazy("lunalm.cli.plan", "run_plan"))
 
 
-
 def _add_registry_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registry", metavar="FILE",
                         help="registry file (default: $LUNALM_REGISTRY, else RUNS_DIR/registry.sqlite)")
@@ -313,7 +308,6 @@ def _add_runs(commands) -> None:
     parser.set_defaults(run=_lazy("lunalm.cli.runs", "run_runs"))
 
 
-
 def _add_scan(commands) -> None:
     parser = commands.add_parser(
         "scan", formatter_class=_formatter, help="import past training attempts found on disk (reads only)",
@@ -334,7 +328,6 @@ def _add_scan(commands) -> None:
     parser.set_defaults(run=_lazy("lunalm.cli.scan", "run_scan"))
 
 
-
 def _add_report(commands) -> None:
     parser = commands.add_parser(
         "report", formatter_class=_formatter, help="write the learnings report of all recorded attempts",
@@ -351,7 +344,6 @@ def _add_report(commands) -> None:
     parser.add_argument("--out", default="report.md", metavar="MD", help="Markdown file (charts beside it)")
     parser.add_argument("--html", action="store_true", help="also write an HTML page beside it")
     parser.set_defaults(run=_lazy("lunalm.cli.scan", "run_report"))
-
 
 
 def build_parser() -> argparse.ArgumentParser:

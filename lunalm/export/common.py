@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from lunalm.errors import LunaError
-from lunalm.train.checkpoint import install_directory
+from lunalm.train.checkpoint import fsync_file, hidden_sibling, install_directory
 
 # --dtype choices: the name on the command line -> the torch dtype's name.
 DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
@@ -109,23 +108,23 @@ def write_directory(out: Path, fill: Callable[[Path], None]) -> None:
     after the new folder is in place, so a failure at any point leaves either the old or the new one.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
-    temp = _sibling(out, ".tmp-")
+    temp = hidden_sibling(out, ".tmp-")
     with _staged(temp, out):
         temp.mkdir()
         fill(temp)
         for path in temp.rglob("*"):  # on disk before the rename makes them visible under OUT
             if path.is_file():
-                _fsync(path)
+                fsync_file(path)
         install_directory(temp, out)
 
 
 def write_file(out: Path, fill: Callable[[Path], None]) -> None:
     """Call ``fill(temp)`` to write a hidden sibling file of ``out``, fsync it, then replace ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    temp = _sibling(out, ".", suffix=".tmp")
+    temp = hidden_sibling(out, ".", suffix=".tmp")
     with _staged(temp, out):
         fill(temp)
-        _fsync(temp)
+        fsync_file(temp)
         os.replace(temp, out)
 
 
@@ -147,15 +146,6 @@ def size_on_disk(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
-
-
-def _sibling(path: Path, prefix: str, suffix: str = "") -> Path:
-    return path.parent / f"{prefix}{path.name}-{secrets.token_hex(4)}{suffix}"
 
 
 def _remove(path: Path) -> None:

@@ -63,7 +63,7 @@ def save_checkpoint(target: Path, model, tokenizer, meta: dict, train_state: dic
     if train_state is not None:
         _check_weights_only_safe(train_state, "train_state")
     meta_text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"  # fails before any I/O if not JSON
-    temp = _hidden_sibling(target, TEMP_PREFIX)
+    temp = hidden_sibling(target, TEMP_PREFIX)
     try:
         temp.mkdir(parents=True)
         _write_files(temp, model, tokenizer, meta_text, train_state, model_state)
@@ -90,12 +90,12 @@ def _write_files(directory: Path, model, tokenizer, meta_text: str, train_state:
         torch.save(train_state, directory / TRAIN_STATE)
     records = {}
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        _fsync_file(path)
+        fsync_file(path)
         records[path.relative_to(directory).as_posix()] = {"size": path.stat().st_size,
                                                            "sha256": _sha256(path)}
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "files": records}
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    _fsync_file(directory / MANIFEST)
+    fsync_file(directory / MANIFEST)
     _fsync_dir(directory)
 
 
@@ -104,7 +104,7 @@ def install_directory(temp: Path, target: Path) -> None:
     at any point leaves either the old or the new folder under the name). Checkpoints and exports."""
     aside = None
     if target.exists():
-        aside = _hidden_sibling(target, ASIDE_PREFIX)
+        aside = hidden_sibling(target, ASIDE_PREFIX)
         os.rename(target, aside)
     try:
         os.rename(temp, target)
@@ -206,7 +206,7 @@ def prune_step_checkpoints(checkpoints_dir: Path, keep: int) -> None:
     steps = step_checkpoints(checkpoints_dir)
     for path in steps[:max(0, len(steps) - keep)]:
         try:
-            doomed = _hidden_sibling(path, DELETE_PREFIX)
+            doomed = hidden_sibling(path, DELETE_PREFIX)
             os.rename(path, doomed)
         except OSError as error:
             logger.warning("could not delete old checkpoint %s (%s); keeping it", path, error)
@@ -411,8 +411,9 @@ def restore_rng_state(state: dict) -> None:
 
 
 # --- file helpers --------------------------------------------------------------------------------
-def _hidden_sibling(path: Path, prefix: str) -> Path:
-    return path.parent / f"{prefix}{path.name}-{secrets.token_hex(4)}"
+def hidden_sibling(path: Path, prefix: str, suffix: str = "") -> Path:
+    """A fresh name beside ``path`` for staging or setting aside (checkpoints and exports)."""
+    return path.parent / f"{prefix}{path.name}-{secrets.token_hex(4)}{suffix}"
 
 
 def _sha256(path: Path) -> str:
@@ -423,7 +424,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
     with open(path, "rb+") as handle:
         os.fsync(handle.fileno())
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 
 
-
 def any_word(words: list[str]) -> re.Pattern:
     """A pattern matching any of ``words`` (lower case), grouped by first letter: Python's ``re`` tries the
     branches of an alternation one by one at every position, so ``a(?:lloc|ccumulation)|d(?:type|evice)``
