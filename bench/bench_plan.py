@@ -51,7 +51,8 @@ def main() -> None:
     for preset, vocab, context, batch in CPU_SHAPES if args.device == "cpu" else CUDA_SHAPES:
         for checkpointing in (False, True) if args.checkpointing else (False,):
             cfg = model_config_from_preset(preset, vocab, context, activation_checkpointing=checkpointing)
-            tensor_peak = estimate_training_memory(cfg, batch, precision=machine.precision).peak
+            tensor_peak = estimate_training_memory(cfg, batch, precision=machine.precision,
+                                                   device_kind=machine.kind).peak
             predicted = device_bytes(tensor_peak, machine.kind)
             result = measure(cfg, batch, device=args.device, precision=machine.precision, steps=args.steps,
                              threads=args.threads, use_cache=False)

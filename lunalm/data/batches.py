@@ -30,13 +30,23 @@ def scored_widths(labels, block: int) -> list[int]:
     Everything after the last column holding a target (label != -100) in any row of the block is padding
     that no loss reads and that a causal model's earlier positions never see, so cutting it changes no
     loss and no gradient. Widths are rounded up to ``WIDTH_MULTIPLE`` (at most T); one host sync in all."""
+    return scored_layout(labels, block)[0]
+
+
+def scored_layout(labels, block: int) -> tuple[list[int], list[bool]]:
+    """(``scored_widths``, whether every label of the block is scored) for each block, in one host sync."""
     import torch
 
     T = labels.shape[1]
-    scored = torch.stack([(rows != IGNORE_INDEX).any(0) for rows in labels.split(block)])  # (pieces, T)
+    scored = labels != IGNORE_INDEX  # (B, T)
+    blocks = scored.split(block)
+    columns = torch.stack([rows.any(0) for rows in blocks])  # (pieces, T)
     positions = torch.arange(1, T + 1, device=labels.device)
-    last = (scored * positions).amax(1).tolist()  # 1-based index of the last scored column, 0 if none
-    return [min(T, max(1, -(-width // WIDTH_MULTIPLE)) * WIDTH_MULTIPLE) for width in last]
+    last = (columns * positions).amax(1)  # 1-based index of the last scored column, 0 if none
+    full = torch.stack([rows.all() for rows in blocks])  # (pieces,)
+    pairs = torch.stack((last, full.long()), dim=1).tolist()  # (pieces, 2) on the host
+    widths = [min(T, max(1, -(-width // WIDTH_MULTIPLE)) * WIDTH_MULTIPLE) for width, _ in pairs]
+    return widths, [bool(all_scored) for _, all_scored in pairs]
 
 
 def window_starts(n_tokens: int, context_length: int, stride: int | None = None) -> np.ndarray:

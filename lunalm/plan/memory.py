@@ -15,12 +15,14 @@ bf16/fp16 autocast: the residual stream and the RMSNorm internals stay fp32; eve
   linear outputs, RoPE and SwiGLU are half precision.
   → 32C + 4KD + 8F + 4H bytes
 
-The head keeps the last residual, its normalised copy and the (cast) input of ``lm_head``; the loss keeps
-the float32 log-softmax (V). The peak comes at the start of backward: the log-softmax, the gradient
-arriving from the loss and the gradient it passes to the logits exist at once — 12 bytes per token per
-vocabulary entry. Activation checkpointing keeps one fp32 residual per layer and recomputes one block at a
-time. AdamW holds two fp32 moments; gradients are fp32. Under autocast the half-precision copies of the
-weights stay alive until backward has used them.
+The head keeps the last residual, its normalised copy and the (cast) input of ``lm_head``. The head and
+its loss run fused in chunks of rows (``lunalm.loss``), computing their gradients during the forward pass:
+one chunk's float32 logits and softmax (8 bytes per row per vocabulary entry), the stored gradients of the
+head's input (N x C) and weight (V x C) and, in backward, their scaled copies; under autocast also the
+half-precision copies of the head's weight and input. No (N, V) tensor exists. Activation checkpointing
+keeps one fp32 residual per layer and recomputes one block at a time. AdamW holds two fp32 moments;
+gradients are fp32. Under autocast the half-precision copies of the weights stay alive until backward has
+used them.
 
 Everything here is arithmetic on a ``ModelConfig``: no torch import, so ``luna plan`` stays quick.
 """
@@ -32,6 +34,9 @@ from dataclasses import dataclass
 from lunalm.model import ModelConfig, count_parameters
 
 GiB = 2**30
+# Logits elements per chunk of the fused head, by device kind: a copy of ``lunalm.loss.CHUNK_ELEMENTS``
+# (that module imports torch); a test keeps the two equal.
+HEAD_CHUNK_ELEMENTS = {"cpu": 2**22, "cuda": 2**25}
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ class MemoryEstimate:
     gradients: int  # fp32 gradients alive at the peak
     optimizer: int  # AdamW moments
     activations: int  # tensors saved for backward by the blocks and the head
-    logits: int  # log-softmax and its gradients at the start of backward
+    logits: int  # the fused head's chunk of logits and its stored gradients
     peak: int  # the largest total over the step (forward/backward or optimizer update)
 
     def rows(self) -> list[tuple[str, int]]:
@@ -63,8 +68,10 @@ def activation_bytes_per_token(cfg: ModelConfig, precision: str) -> tuple[int, i
 
 
 def estimate_training_memory(cfg: ModelConfig, micro_batch_size: int, *, precision: str = "fp32",
-                             grad_accum_steps: int = 1, seq_len: int | None = None) -> MemoryEstimate:
-    """Peak bytes of a steady-state training step (optimizer state already allocated)."""
+                             grad_accum_steps: int = 1, seq_len: int | None = None,
+                             device_kind: str = "cpu") -> MemoryEstimate:
+    """Peak bytes of a steady-state training step (optimizer state already allocated) on a ``device_kind``
+    ("cpu", "cuda", ...: it sets the fused head's chunk size)."""
     tokens = micro_batch_size * (seq_len or cfg.context_length)
     n_params = count_parameters(cfg)
     matmul_params = count_parameters(cfg, non_embedding=True) + cfg.vocab_size * cfg.d_model
@@ -79,7 +86,7 @@ def estimate_training_memory(cfg: ModelConfig, micro_batch_size: int, *, precisi
     else:
         blocks = tokens * per_layer * cfg.n_layer
     activations = blocks + tokens * head + 8 * tokens  # + the int64 labels
-    logits = 12 * tokens * cfg.vocab_size
+    logits = head_loss_bytes(cfg, tokens, precision, device_kind)
     # Gradients from earlier micro-batches are alive; in a single micro-batch only the head's gradient
     # (written first in backward) coexists with the full activations.
     grads_at_backward = 4 * n_params if grad_accum_steps > 1 else 4 * head_params
@@ -88,6 +95,16 @@ def estimate_training_memory(cfg: ModelConfig, micro_batch_size: int, *, precisi
     return MemoryEstimate(weights=weights, weight_copies=copies, gradients=grads_at_backward,
                           optimizer=optimizer, activations=activations, logits=logits,
                           peak=max(backward_peak, update_peak))
+
+
+def head_loss_bytes(cfg: ModelConfig, tokens: int, precision: str, device_kind: str) -> int:
+    """Bytes the fused head and loss add at their peak for ``tokens`` scored rows (see the docstring)."""
+    V, C = cfg.vocab_size, cfg.d_model
+    budget = HEAD_CHUNK_ELEMENTS.get(device_kind, HEAD_CHUNK_ELEMENTS["cuda"])
+    rows = max(1, min(tokens, budget // V))
+    stored = 2 * 4 * tokens * C + 4 * V * C  # input gradient + its scaled copy; the weight's extra copy
+    copies = 0 if precision == "fp32" else 2 * V * C + 2 * tokens * C
+    return 8 * rows * V + stored + copies
 
 
 def estimate_inference_memory(cfg: ModelConfig, batch_size: int, *, precision: str = "fp32") -> int:

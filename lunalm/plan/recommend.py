@@ -159,8 +159,8 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
             break
     if chosen is None:
         smallest = model_config_from_preset("nano", vocab, 128)
-        need = device_bytes(estimate_training_memory(smallest, 1, precision=machine.precision).peak,
-                            machine.kind)
+        need = device_bytes(estimate_training_memory(smallest, 1, precision=machine.precision,
+                                                    device_kind=machine.kind).peak, machine.kind)
         raise ConfigError(f"{machine.name}: {limit / GiB:.2f} GB usable is too little for even the "
                           f"smallest model (preset nano needs ~{need / GiB:.2f} GB at micro-batch 1); "
                           "train on a CPU (--device cpu) or a larger GPU")
@@ -221,7 +221,8 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     accum = max(1, global_batch // (micro * request.nproc))
     global_batch = micro * accum * request.nproc
     cfg = replace(cfg, dropout=dropout, activation_checkpointing=checkpointing)
-    memory = estimate_training_memory(cfg, micro, precision=machine.precision, grad_accum_steps=accum)
+    memory = estimate_training_memory(cfg, micro, precision=machine.precision, grad_accum_steps=accum,
+                                      device_kind=machine.kind)
     why["train.micro_batch_size"] = (f"the largest power of two whose peak (~{device_bytes(memory.peak, machine.kind) / GiB:.2f} GB) "
                                      f"fits the {limit / GiB:.1f} GB usable on {machine.name}, within the global batch")
     why["train.grad_accum_steps"] = (f"global batch {global_batch} sequences = {global_batch * context:,} tokens "
@@ -313,7 +314,8 @@ def _global_batch_tokens(tokens_seen: float, min_steps: int, machine: Machine) -
 
 
 def _fits(cfg: ModelConfig, micro: int, machine: Machine, limit: int) -> bool:
-    peak = estimate_training_memory(cfg, micro, precision=machine.precision, grad_accum_steps=2).peak
+    peak = estimate_training_memory(cfg, micro, precision=machine.precision, grad_accum_steps=2,
+                                  device_kind=machine.kind).peak
     return device_bytes(peak, machine.kind) <= limit
 
 
@@ -402,10 +404,10 @@ def _estimates(plan: Plan, steps: int, hours: float, tokens_per_s: float, measur
 def _fallbacks(plan: Plan) -> dict[str, list[str]]:
     t, m, d = plan.config.train, plan.config.model, plan.config.data
     kind = plan.machine.kind
-    half = estimate_training_memory(plan.model, max(1, t.micro_batch_size // 2),
-                                    precision=plan.machine.precision, grad_accum_steps=2).peak
+    half = estimate_training_memory(plan.model, max(1, t.micro_batch_size // 2), precision=plan.machine.precision,
+                                    grad_accum_steps=2, device_kind=kind).peak
     ckpt = estimate_training_memory(replace(plan.model, activation_checkpointing=True), t.micro_batch_size,
-                                    precision=plan.machine.precision, grad_accum_steps=2).peak
+                                    precision=plan.machine.precision, grad_accum_steps=2, device_kind=kind).peak
     now = device_bytes(plan.memory.peak, kind) / GiB
     out = {"if memory runs out": [
         f"train.micro_batch_size: {max(1, t.micro_batch_size // 2)} and train.grad_accum_steps: "

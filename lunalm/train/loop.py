@@ -18,7 +18,8 @@ from typing import Callable, Protocol
 
 import torch
 
-from lunalm.data.batches import scored_widths
+from lunalm.data.batches import scored_layout
+from lunalm.model import scoring_hint
 from lunalm.train import checkpoint as ckpt
 from lunalm.train import distributed
 from lunalm.train.device import is_oom
@@ -163,7 +164,8 @@ def forward_backward(run: Run, inputs: torch.Tensor, labels: torch.Tensor, fault
 
     sum_i (loss_sum_i / N) = (sum over all targets) / N: the gradient of the mean over the whole global
     batch, also when micro-batches hold different numbers of (non -100) targets. Each micro-batch runs
-    only up to its last scored column (exact for a causal model; see ``scored_widths``).
+    only up to its last scored column (exact for a causal model; see ``scored_widths``), and tells the
+    model's head whether every label is scored, so it needs no device sync of its own to find out.
     """
     world = run.dist.world
     n_targets = int(distributed.sum_(float((labels != -100).sum()), run.dist, inputs.device))  # all ranks
@@ -173,12 +175,13 @@ def forward_backward(run: Run, inputs: torch.Tensor, labels: torch.Tensor, fault
     faults.maybe_crash(run.state.step, run.dist.rank)
     total = torch.zeros((), device=inputs.device)
     poison = faults.poison(run.state.step)
-    widths = scored_widths(labels, micro)  # instruction batches: drop trailing all-padding columns
+    widths, all_scored = scored_layout(labels, micro)  # instruction batches: drop trailing padding columns
     pieces = [(x[:, :width], y[:, :width]) if width < x.shape[1] else (x, y)
               for x, y, width in zip(inputs.split(micro), labels.split(micro), widths)]
     for index, (micro_inputs, micro_labels) in enumerate(pieces):
         # keep only the loss: holding the logits through backward costs B*T*V; sync gradients once a step
-        with distributed.no_sync(run.forward, index == len(pieces) - 1), run.hw.autocast():
+        with distributed.no_sync(run.forward, index == len(pieces) - 1), run.hw.autocast(), \
+                scoring_hint(all_scored[index]):
             loss_sum = run.forward(micro_inputs, micro_labels).loss_sum
         loss = loss_sum * poison * world / max(n_targets, 1)  # DDP averages over ranks: x world undoes it
         run.scaler.scale(loss).backward()

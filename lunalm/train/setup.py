@@ -89,7 +89,7 @@ def check_memory(cfg: ModelConfig, train: TrainConfig, hw: Hardware) -> None:
     from lunalm.plan.memory import device_bytes, estimate_training_memory
 
     estimate = estimate_training_memory(cfg, train.micro_batch_size, precision=hw.precision,
-                                        grad_accum_steps=train.grad_accum_steps)
+                                        grad_accum_steps=train.grad_accum_steps, device_kind=hw.device.type)
     need = device_bytes(estimate.peak, hw.device.type)
     available = _available_bytes(hw)
     if available and need > 0.95 * available:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from lunalm.data.batches import IGNORE_INDEX, scored_widths
+from lunalm.data.batches import IGNORE_INDEX, scored_layout, scored_widths
 from lunalm.finetune.adapter import PLAIN_HEAD_TYPES, HFCausalLM
 from lunalm.finetune.instructions import GROUP_CHUNK, InstructionSampler
 from lunalm.model import LunaLM, ModelConfig, output_with_loss
@@ -55,6 +55,10 @@ def test_scored_widths_cut_after_the_last_target_rounded_to_eight():
     nothing = torch.full((2, 24), IGNORE_INDEX)
     assert scored_widths(nothing, 2) == [8]  # no target: the smallest width, still a forward pass
     assert scored_widths(torch.zeros(3, 5, dtype=torch.long), 3) == [5]  # never beyond T
+    assert scored_layout(labels, 2) == ([24, 16], [False, False])  # each block has a prompt or padding
+    every = torch.zeros(4, 24, dtype=torch.long)
+    every[3, 0] = IGNORE_INDEX
+    assert scored_layout(every, 2) == ([24, 24], [True, False])  # plain text: the head needs no check
 
 
 # --- the output head on scored positions only -----------------------------------------------------
@@ -64,7 +68,7 @@ def test_lunalm_head_on_scored_positions_equals_the_full_head():
     inputs, labels = padded_batch(50)
     full = loss_and_grads(model, lambda: _full(output_with_loss(model.lm_head(model.model(inputs)), labels)))
     out = model(inputs, labels)
-    assert out.logits.shape == (int((labels != IGNORE_INDEX).sum()), 50)  # only the scored rows
+    assert out.logits is None  # the head ran fused with the loss (lunalm.loss): no logits kept
     fast = loss_and_grads(model, lambda: _full(model(inputs, labels)))
     assert_same(full, fast)
     model.eval()  # evaluation keeps (B, T, V) logits: accuracy reads them
@@ -91,7 +95,7 @@ def test_hf_head_on_scored_positions_equals_the_full_model(bases, arch):
     inputs, labels = padded_batch(model.config.vocab_size)
     full = loss_and_grads(model, lambda: _full(output_with_loss(inner(input_ids=inputs).logits, labels)))
     out = model(inputs, labels)
-    assert out.logits.shape[0] == int((labels != IGNORE_INDEX).sum())  # the split path really ran
+    assert out.logits is None  # the split, fused path really ran
     fast = loss_and_grads(model, lambda: _full(model(inputs, labels)))
     assert_same(full, fast)
 

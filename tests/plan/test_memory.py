@@ -20,7 +20,8 @@ def test_parts_and_peak_by_hand_for_nano():
     assert activation_bytes_per_token(cfg, "fp32") == (4 * (9 * 128 + 2 * 128 + 4 * 384 + 4), 12 * 128)
     per_layer, head = activation_bytes_per_token(cfg, "fp32")
     assert est.activations == tokens * (4 * per_layer + head + 8)
-    assert est.logits == 12 * tokens * 4096
+    rows = 2**22 // 4096  # one CPU chunk of the fused head: 1024 of the 2048 rows
+    assert est.logits == 8 * rows * 4096 + 8 * tokens * 128 + 4 * 4096 * 128
     assert est.gradients == 4 * 4096 * 128  # one micro-batch: only the (tied) head's gradient at the peak
     assert est.peak == est.weights + est.optimizer + est.activations + est.logits + est.gradients
 
@@ -29,13 +30,22 @@ def test_scaling_accumulation_precision_and_checkpointing():
     cfg = model_config_from_preset("tiny", 8192, 512)
     one, two = estimate_training_memory(cfg, 4), estimate_training_memory(cfg, 8)
     assert two.activations == pytest.approx(2 * one.activations, rel=1e-9)
-    assert two.logits == 2 * one.logits
+    assert two.logits - one.logits == 8 * 4 * 512 * 192  # chunk-bounded: only the input gradients grow
+    gpu = estimate_training_memory(cfg, 4, device_kind="cuda")
+    assert gpu.logits == 8 * 2048 * 8192 + 8 * 2048 * 192 + 4 * 8192 * 192  # 2^25 elements: one chunk
     accum = estimate_training_memory(cfg, 4, grad_accum_steps=4)
     assert accum.gradients == 4 * count_parameters(cfg)  # earlier micro-batches' gradients are alive
     bf16 = estimate_training_memory(cfg, 4, precision="bf16")
     assert bf16.weight_copies > 0 and bf16.activations < one.activations
     ckpt = estimate_training_memory(dataclasses.replace(cfg, activation_checkpointing=True), 4)
     assert ckpt.activations < 0.25 * one.activations
+
+
+def test_head_chunk_sizes_match_the_fused_head():
+    from lunalm.loss import CHUNK_ELEMENTS
+    from lunalm.plan.memory import HEAD_CHUNK_ELEMENTS
+
+    assert HEAD_CHUNK_ELEMENTS == CHUNK_ELEMENTS
 
 
 def test_device_overheads():

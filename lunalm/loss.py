@@ -1,0 +1,101 @@
+"""The output head and its cross-entropy fused, in row chunks: the training loss without (N, V) logits.
+
+A plain ``F.cross_entropy(head(hidden), labels)`` keeps the logits, their log-softmax and, at the start
+of backward, a zero-filled gradient and the gradient of the logits: four N x V float32 tensors for a
+vocabulary of V. For a small model the head is the biggest matrix and these tensors dominate the memory
+of a step. Measured on a 2-core CPU (N = 2048 rows, C = 192, V = 8192, forward + backward): 281 ms plain,
+188 ms fused; the whole training step of preset tiny at that shape peaks at 587 MiB instead of 794.
+
+:func:`linear_cross_entropy` runs the head one chunk of rows at a time and, since the loss is a sum over
+rows, computes each chunk's gradient right away: softmax(logits) - onehot(target), multiplied back through
+the head. Backward only scales the stored gradients by the incoming scalar. Live memory is one chunk of
+logits instead of the whole (N, V), and each chunk is read by one fused softmax kernel.
+
+The log-sum-exp comes out of the softmax too: at a row's largest logit m, p = exp(m - lse) >= 1/V never
+underflows, so lse = m - log(max p) exactly enough (relative error of one rounding of max p) and the
+row's loss is lse - logit[target] — no second pass of ``exp`` over the chunk.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# Elements (rows x vocabulary) of logits per chunk. CPU: 2^22 float32 (16 MiB), the fastest of 2^20..2^24
+# on a 2-core EPYC for V = 8192 (512-row chunks: matmuls still efficient, the chunk mostly cache-resident).
+# CUDA: 2^25 (128 MiB in float32) keeps the head's matmuls large while bounding memory.
+CHUNK_ELEMENTS = {"cpu": 2**22, "cuda": 2**25}
+
+
+def chunk_rows(device: torch.device, vocab_size: int, n_rows: int) -> int:
+    """Rows per chunk on ``device`` for a ``vocab_size``-wide head, at least 1 and at most ``n_rows``."""
+    budget = CHUNK_ELEMENTS.get(device.type, CHUNK_ELEMENTS["cuda"])
+    return max(1, min(n_rows, budget // vocab_size))
+
+
+def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                         labels: torch.Tensor) -> torch.Tensor:
+    """Summed float32 ``cross_entropy(hidden @ weight.T + bias, labels)`` with every label scored.
+
+    hidden (N, C), weight (V, C), bias (V,) or None, labels (N,) int64 in [0, V) — callers select the
+    scored rows first. Under autocast the matmuls run in the autocast dtype, as ``nn.Linear`` would; the
+    softmax and the loss are float32. Differentiable once, in ``hidden``, ``weight`` and ``bias``.
+    """
+    return _LinearCrossEntropy.apply(hidden, weight, bias, labels)
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, labels):
+        device = hidden.device
+        dtype = torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else weight.dtype
+        want = (hidden.requires_grad, weight.requires_grad, bias is not None and bias.requires_grad)
+        with torch.autocast(device.type, enabled=False):
+            w, h = weight.to(dtype), hidden.to(dtype)  # (V, C), (N, C): no-ops in float32
+            b = None if bias is None else bias.to(dtype)
+            grad_hidden = torch.empty_like(hidden) if want[0] else None  # (N, C)
+            grad_weight = torch.zeros(weight.shape, device=device, dtype=torch.float32) if want[1] else None
+            grad_bias = torch.zeros(weight.shape[0], device=device, dtype=torch.float32) if want[2] else None
+            loss = torch.zeros((), device=device, dtype=torch.float32)
+            rows = chunk_rows(device, weight.shape[0], hidden.shape[0])
+            for start in range(0, hidden.shape[0], rows):
+                h_chunk, target = h[start:start + rows], labels[start:start + rows, None]  # (n, C), (n, 1)
+                loss += _chunk_loss_and_grad(h_chunk, w, b, target, grad_weight, grad_bias,
+                                             None if grad_hidden is None else grad_hidden[start:start + rows])
+        ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
+        ctx.weight_dtype = weight.dtype
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):  # grad_loss: () — the loop's 1/N (times the GradScaler scale)
+        grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
+        scaled = [None if g is None else g * grad_loss for g in (grad_hidden, grad_weight, grad_bias)]
+        if scaled[1] is not None:
+            scaled[1] = scaled[1].to(ctx.weight_dtype)
+        return scaled[0], scaled[1], scaled[2], None
+
+
+def _chunk_loss_and_grad(h, w, b, target, grad_weight, grad_bias, grad_hidden) -> torch.Tensor:
+    """Summed loss of one chunk; adds its gradients into grad_weight / grad_bias, writes grad_hidden."""
+    logits = (h @ w.T if b is None else torch.addmm(b, h, w.T)).float()  # (n, V)
+    row_max, target_logit = logits.amax(dim=1), logits.gather(1, target)[:, 0]  # (n,) each
+    probs = torch.softmax(logits, dim=1)  # (n, V) float32
+    del logits
+    lse = row_max - probs.amax(dim=1).log()  # (n,): see the module docstring
+    loss = (lse - target_logit).sum()
+    probs.scatter_add_(1, target, torch.full_like(target, -1, dtype=probs.dtype))  # d(loss)/d(logits)
+    grad = probs.to(w.dtype)  # (n, V)
+    if grad_hidden is not None:
+        if grad_hidden.dtype == grad.dtype:
+            torch.mm(grad, w, out=grad_hidden)
+        else:
+            grad_hidden.copy_(grad @ w)
+    if grad_weight is not None:
+        if grad.dtype == torch.float32:
+            grad_weight.addmm_(grad.T, h)  # (V, C) += (V, n) @ (n, C)
+        else:
+            grad_weight += grad.T @ h
+    if grad_bias is not None:
+        grad_bias += probs.sum(dim=0)
+    return loss
+

@@ -1,0 +1,120 @@
+"""lunalm.loss: the output head fused with its cross-entropy equals ``F.cross_entropy(F.linear(...))``.
+
+Loss and gradients are compared with the plain computation in float32 (several chunks with a ragged last
+one, one chunk, bias, frozen weight, extreme logits) and under CPU bfloat16 autocast; ``head_with_loss``
+and its ``scoring_hint`` give the same result whichever way the scored rows are found.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lunalm import loss as fused_loss
+from lunalm.loss import chunk_rows, linear_cross_entropy
+from lunalm.model import head_with_loss, output_with_loss, scoring_hint
+
+
+def tensors(n=37, c=16, v=50, bias=False, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(n, c, generator=generator, requires_grad=True)
+    weight = (0.3 * torch.randn(v, c, generator=generator)).requires_grad_()
+    b = (0.1 * torch.randn(v, generator=generator)).requires_grad_() if bias else None
+    labels = torch.randint(0, v, (n,), generator=generator)
+    return hidden, weight, b, labels
+
+
+def loss_and_grads(compute, *leaves, scale=1.0):
+    for leaf in leaves:
+        if leaf is not None:
+            leaf.grad = None
+    loss = compute()
+    (loss * scale).backward()
+    return loss.detach(), [None if leaf is None else leaf.grad for leaf in leaves]
+
+
+def plain(hidden, weight, bias, labels):
+    return F.cross_entropy(F.linear(hidden, weight, bias).float(), labels, reduction="sum")
+
+
+def assert_close(got, want, rtol=1e-5, atol=1e-6):
+    (loss, grads), (want_loss, want_grads) = got, want
+    torch.testing.assert_close(loss, want_loss, rtol=rtol, atol=atol)
+    for grad, want_grad in zip(grads, want_grads):
+        if want_grad is None:
+            assert grad is None
+        else:
+            torch.testing.assert_close(grad, want_grad, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("elements", [50 * 8, 50 * 37, 2**22])  # 8-row chunks (5 of them, the last 5 rows)
+@pytest.mark.parametrize("bias", [False, True])
+def test_fused_head_and_loss_equal_the_plain_ones(monkeypatch, elements, bias):
+    monkeypatch.setitem(fused_loss.CHUNK_ELEMENTS, "cpu", elements)
+    hidden, weight, b, labels = tensors(bias=bias)
+    leaves = (hidden, weight, b)
+    want = loss_and_grads(lambda: plain(hidden, weight, b, labels), *leaves, scale=0.25)
+    got = loss_and_grads(lambda: linear_cross_entropy(hidden, weight, b, labels), *leaves, scale=0.25)
+    assert got[0].dtype == torch.float32 and got[0].shape == ()
+    assert_close(got, want)
+
+
+def test_chunk_rows_follow_the_element_budget():
+    cpu = torch.device("cpu")
+    assert chunk_rows(cpu, 8192, 2048) == 512  # 2^22 elements / 8192
+    assert chunk_rows(cpu, 65, 768) == 768  # a char vocabulary: one chunk for the whole batch
+    assert chunk_rows(cpu, 2**23, 10) == 1  # never zero rows
+    assert chunk_rows(torch.device("cuda"), 32000, 16384) == 2**25 // 32000
+
+
+def test_frozen_weight_gets_no_gradient_and_the_hidden_one_is_right():
+    hidden, weight, _, labels = tensors()
+    weight.requires_grad_(False)
+    want = loss_and_grads(lambda: plain(hidden, weight, None, labels), hidden)
+    got = loss_and_grads(lambda: linear_cross_entropy(hidden, weight, None, labels), hidden)
+    assert_close(got, want)
+    assert weight.grad is None
+
+
+def test_extreme_logits_stay_finite_and_exact():
+    """A confident wrong row (target logit ~ -300 below the top) and a uniform row."""
+    hidden, weight, _, labels = tensors(n=2, c=2, v=5)
+    with torch.no_grad():
+        weight.copy_(torch.tensor([[150.0, 0.0], [-150.0, 0.0], [0.0, 0.0], [0.0, 1e-3], [0.0, 0.0]]))
+        hidden.copy_(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+    labels = torch.tensor([1, 4])
+    want = loss_and_grads(lambda: plain(hidden, weight, None, labels), hidden, weight)
+    got = loss_and_grads(lambda: linear_cross_entropy(hidden, weight, None, labels), hidden, weight)
+    assert torch.isfinite(got[0]) and float(got[0]) == pytest.approx(300.0 + torch.log(torch.tensor(5.0)).item(),
+                                                                       rel=1e-5)
+    assert_close(got, want)
+
+
+def test_bfloat16_autocast_matches_the_plain_autocast_computation():
+    hidden, weight, b, labels = tensors(n=64, c=32, v=40, bias=True)
+    leaves = (hidden, weight, b)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        want = loss_and_grads(lambda: plain(hidden, weight, b, labels), *leaves)
+        got = loss_and_grads(lambda: linear_cross_entropy(hidden, weight, b, labels), *leaves)
+    assert all(g.dtype == torch.float32 for g in got[1])  # the master weights' dtype
+    assert_close(got, want, rtol=2e-2, atol=2e-2)  # both round the same bf16 matmuls; sums differ in order
+
+
+@pytest.mark.parametrize("hint", [None, False])
+def test_head_with_loss_selects_scored_rows_whatever_the_hint(hint):
+    hidden, weight, _, labels = tensors(n=24, v=30)
+    head = torch.nn.Linear(16, 30, bias=False)
+    head.weight = torch.nn.Parameter(weight.detach().clone())
+    labels = labels.view(2, 12).clone()
+    labels[0, :5] = -100
+    labels[1, 9:] = -100
+    states = hidden.view(2, 12, 16)
+    want = output_with_loss(head(states), labels)
+    with scoring_hint(hint):
+        got = head_with_loss(states, head, labels)
+    assert got.logits is None and int(got.n_targets) == int(want.n_targets) == 16
+    torch.testing.assert_close(got.loss_sum, want.loss_sum)
+    full = torch.zeros(2, 12, dtype=torch.long)
+    with scoring_hint(True):  # every label scored: no selection, no check
+        assert int(head_with_loss(states, head, full).n_targets) == 24
