@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from lunalm.errors import ConfigError
-from lunalm.loss import linear_cross_entropy
+from lunalm.loss import chunk_rows, linear_cross_entropy
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,7 +153,6 @@ def output_with_loss(logits: torch.Tensor, labels: torch.Tensor | None) -> Model
     return ModelOutput(logits, loss_sum, (labels != -100).sum())
 
 
-@torch.compiler.disable
 def head_with_loss(hidden: torch.Tensor, head: nn.Module, labels: torch.Tensor) -> ModelOutput:
     """``output_with_loss(head(hidden), labels)`` for training: the head on scored positions only, fused
     with the loss.
@@ -162,12 +161,23 @@ def head_with_loss(hidden: torch.Tensor, head: nn.Module, labels: torch.Tensor) 
     matmul of a small model) and the cross-entropy then run on those rows alone. A plain bias-free or
     biased ``nn.Linear`` head runs fused with its loss in row chunks (``lunalm.loss``), so no (N, V)
     logits are kept: ``logits`` is None then, else (N, V) over the scored rows. The loss and every
-    gradient are those of the full computation. Under ``torch.compile`` the data-dependent selection
-    would break the graph, so the plain head runs there.
+    gradient are those of the full computation.
 
-    Whether every label is scored comes from :func:`scoring_hint` when the caller set one (the loop
-    knows it from its one host sync per step), else from ``labels`` (a device sync on CUDA).
+    Under ``torch.compile`` a head whose logits fit in one chunk stays in the graph as the plain
+    computation (small vocabularies: measured faster than a graph break); a larger one leaves the graph
+    for the eager, chunked head, the only way its (N, V) logits stay out of memory.
     """
+    if torch.compiler.is_compiling() and chunk_rows(hidden.device, head.weight.shape[0], labels.numel()) \
+            >= labels.numel():
+        return output_with_loss(head(hidden), labels)
+    return _scored_head_with_loss(hidden, head, labels)
+
+
+@torch.compiler.disable
+def _scored_head_with_loss(hidden: torch.Tensor, head: nn.Module, labels: torch.Tensor) -> ModelOutput:
+    """The eager head of :func:`head_with_loss`. Whether every label is scored comes from
+    :func:`scoring_hint` when the caller set one (the loop knows it from its one host sync per step),
+    else from ``labels`` (a device sync on CUDA)."""
     hidden, labels = hidden.flatten(0, 1), labels.flatten()  # (B*T, C), (B*T,)
     all_scored = _ALL_SCORED.get()
     if all_scored is None:

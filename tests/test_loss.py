@@ -118,3 +118,20 @@ def test_head_with_loss_selects_scored_rows_whatever_the_hint(hint):
     full = torch.zeros(2, 12, dtype=torch.long)
     with scoring_hint(True):  # every label scored: no selection, no check
         assert int(head_with_loss(states, head, full).n_targets) == 24
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("elements", [2**22, 300 * 16])  # one chunk: in the graph; 16-row chunks: eager
+def test_compiled_model_gives_the_eager_loss_and_gradients(monkeypatch, elements):
+    from lunalm.model import LunaLM, ModelConfig
+
+    monkeypatch.setitem(fused_loss.CHUNK_ELEMENTS, "cpu", elements)
+    torch.manual_seed(0)
+    model = LunaLM(ModelConfig(vocab_size=300, context_length=32, n_layer=2, n_head=2, d_model=32)).train()
+    inputs, labels = torch.randint(0, 300, (4, 32)), torch.randint(0, 300, (4, 32))
+    labels[0, :5] = -100
+    eager = loss_and_grads(lambda: model(inputs, labels).loss_sum, *model.parameters())
+    torch._dynamo.reset()
+    compiled = torch.compile(model)
+    got = loss_and_grads(lambda: compiled(inputs, labels).loss_sum, *model.parameters())
+    assert_close(got, eager, rtol=1e-5, atol=1e-5)
