@@ -62,17 +62,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 loss += _chunk_loss_and_grad(h_chunk, w, b, target, grad_weight, grad_bias,
                                              None if grad_hidden is None else grad_hidden[start:start + rows])
         ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
-        ctx.weight_dtype = weight.dtype
+        ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
         return loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):  # grad_loss: () — the loop's 1/N (times the GradScaler scale)
         grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
-        scaled = [None if g is None else g * grad_loss for g in (grad_hidden, grad_weight, grad_bias)]
-        if scaled[1] is not None:
-            scaled[1] = scaled[1].to(ctx.weight_dtype)
-        return scaled[0], scaled[1], scaled[2], None
+        grads = [None if g is None else (g * grad_loss).to(dtype)  # float32 sums back to each input's dtype
+                 for g, dtype in zip((grad_hidden, grad_weight, grad_bias), ctx.dtypes)]
+        return grads[0], grads[1], grads[2], None
 
 
 def _chunk_loss_and_grad(h, w, b, target, grad_weight, grad_bias, grad_hidden) -> torch.Tensor:

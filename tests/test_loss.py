@@ -101,6 +101,15 @@ def test_bfloat16_autocast_matches_the_plain_autocast_computation():
     assert_close(got, want, rtol=2e-2, atol=2e-2)  # both round the same bf16 matmuls; sums differ in order
 
 
+def test_a_bfloat16_model_gets_bfloat16_gradients_like_the_plain_head():
+    hidden, weight, b, labels = tensors(n=64, c=32, v=40, bias=True)
+    leaves = tuple(t.detach().to(torch.bfloat16).requires_grad_() for t in (hidden, weight, b))
+    want = loss_and_grads(lambda: plain(*leaves, labels), *leaves)
+    got = loss_and_grads(lambda: linear_cross_entropy(*leaves, labels), *leaves)
+    assert [g.dtype for g in got[1]] == [torch.bfloat16] * 3
+    assert_close(got, want, rtol=2e-2, atol=2e-2)
+
+
 @pytest.mark.parametrize("hint", [None, False])
 def test_head_with_loss_selects_scored_rows_whatever_the_hint(hint):
     hidden, weight, _, labels = tensors(n=24, v=30)
