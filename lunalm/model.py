@@ -144,11 +144,11 @@ class ModelOutput(NamedTuple):
 def output_with_loss(logits: torch.Tensor, labels: torch.Tensor | None) -> ModelOutput:
     """The loss every model in lunalm reports: summed float32 cross-entropy over labels != -100.
 
-    ``labels`` (B, T) are already shifted (labels[t] is the target of position t), so nothing is shifted
-    here; the loop divides by the step's target count itself."""
+    ``labels`` (B, T) or (N,) are already shifted (labels[t] is the target of position t), so nothing is
+    shifted here; the loop divides by the step's target count itself."""
     if labels is None:
         return ModelOutput(logits)
-    loss_sum = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100,
+    loss_sum = F.cross_entropy(logits.float().flatten(0, -2), labels.flatten(), ignore_index=-100,
                                reduction="sum")  # float32 whatever the autocast dtype
     return ModelOutput(logits, loss_sum, (labels != -100).sum())
 
@@ -179,18 +179,17 @@ def _scored_head_with_loss(hidden: torch.Tensor, head: nn.Module, labels: torch.
     :func:`scoring_hint` when the caller set one (the loop knows it from its one host sync per step),
     else from ``labels`` (a device sync on CUDA)."""
     hidden, labels = hidden.flatten(0, 1), labels.flatten()  # (B*T, C), (B*T,)
-    all_scored = _ALL_SCORED.get()
+    all_scored, scored = _ALL_SCORED.get(), None
     if all_scored is None:
-        all_scored = bool((labels != -100).all())
-    if all_scored:
-        n_targets = torch.tensor(labels.numel(), device=labels.device)
-    else:
         scored = labels != -100
-        hidden, labels, n_targets = hidden[scored], labels[scored], scored.sum()  # (N, C), (N,), ()
-    if type(head) is nn.Linear:  # exactly a Linear: not a LoRA or quantized layer standing in for one
-        return ModelOutput(None, linear_cross_entropy(hidden, head.weight, head.bias, labels), n_targets)
-    logits = head(hidden)  # (N, V)
-    return ModelOutput(logits, F.cross_entropy(logits.float(), labels, reduction="sum"), n_targets)
+        all_scored = bool(scored.all())
+    if not all_scored:
+        scored = labels != -100 if scored is None else scored
+        hidden, labels = hidden[scored], labels[scored]  # (N, C), (N,)
+    if type(head) is not nn.Linear:  # a LoRA or quantized layer standing in for the head: plain loss
+        return output_with_loss(head(hidden), labels)  # (N, V) logits
+    n_targets = torch.full((), labels.numel(), dtype=torch.int64, device=labels.device)  # no host copy
+    return ModelOutput(None, linear_cross_entropy(hidden, head.weight, head.bias, labels), n_targets)
 
 
 _ALL_SCORED: ContextVar[bool | None] = ContextVar("lunalm_all_scored", default=None)

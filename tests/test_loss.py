@@ -144,3 +144,17 @@ def test_compiled_model_gives_the_eager_loss_and_gradients(monkeypatch, elements
     compiled = torch.compile(model)
     got = loss_and_grads(lambda: compiled(inputs, labels).loss_sum, *model.parameters())
     assert_close(got, eager, rtol=1e-5, atol=1e-5)
+
+
+def test_a_head_that_is_not_a_plain_linear_gets_the_plain_loss_on_scored_rows():
+    class Wrapped(torch.nn.Linear):  # stands for a LoRA or quantized layer in the head's place
+        pass
+
+    hidden, weight, _, labels = tensors(n=24, v=30)
+    head = Wrapped(16, 30, bias=False)
+    labels = labels.view(2, 12).clone()
+    labels[1, 9:] = -100
+    states = hidden.view(2, 12, 16)
+    got = head_with_loss(states, head, labels)
+    assert got.logits.shape == (21, 30) and int(got.n_targets) == 21
+    torch.testing.assert_close(got.loss_sum, output_with_loss(head(states), labels).loss_sum)
