@@ -68,3 +68,21 @@ def test_bad_input_is_one_clear_line(tmp_path: Path):
     result = run_luna("analyze", str(png), "--fix", str(tmp_path / "out"))
     assert result.returncode == 2 and "PNG image" in result.stderr
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".luna-fix-*"))
+
+
+def test_bad_model_shape_fails_before_any_data_work(turkish_dir: Path, tmp_path: Path):
+    """An unknown preset or an impossible override is reported before the tokenizer and shards are built."""
+    for flags, expected in ((["--preset", "huge"], "known presets: nano, tiny"),
+                            (["--preset", "nano", "--context", "64", "--config", str(_yaml(tmp_path))],
+                             "d_model: must be a multiple of n_head=5")):
+        result = run_luna("train", str(turkish_dir), "--runs-dir", str(tmp_path / "runs"), *flags, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert expected in result.stderr and "Traceback" not in result.stderr
+        assert "tokenizer" not in result.stdout + result.stderr.replace("error:", "")
+        assert not (tmp_path / "runs").exists() and not (tmp_path / ".cache").exists()
+
+
+def _yaml(tmp_path: Path) -> Path:
+    path = tmp_path / "shape.yaml"
+    path.write_text("model:\n  n_head: 5\n", encoding="utf-8")
+    return path

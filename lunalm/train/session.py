@@ -17,7 +17,7 @@ from lunalm.train import distributed
 from lunalm.train.loop import Faults, SilentUI, train_loop
 from lunalm.train.milestones import restore
 from lunalm.train.prepare import prepare_data
-from lunalm.train.setup import Run, build_run
+from lunalm.train.setup import Run, build_run, resolve_model_config
 
 # Sections whose change makes the saved weights or data position meaningless.
 FIXED_SECTIONS = ("corpus", "tokenizer", "data", "model")
@@ -34,6 +34,8 @@ def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = 
         raise LunaError(f"{run_dir} already holds a run; continue it with `luna resume {run_dir}` or "
                         "pick another --name")
     ui = ui if d.is_main else SilentUI()
+    if config.finetune is None:  # a bad preset or shape fails now, not after the tokenizer and shards
+        resolve_model_config(config, vocab_size=config.tokenizer.vocab_size or 64)
     data = _prepare_in_turn(config, d, ui, progress)
     run = build_run(dataclasses.replace(config, name=name), run_dir, data, d)
     run.config = _resolved(run)
