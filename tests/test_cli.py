@@ -86,3 +86,13 @@ def _yaml(tmp_path: Path) -> Path:
     path = tmp_path / "shape.yaml"
     path.write_text("model:\n  n_head: 5\n", encoding="utf-8")
     return path
+
+
+def test_console_sample_is_one_line_and_keeps_the_space_after_the_prompt(capsys):
+    from lunalm.cli.train import ConsoleUI
+
+    ConsoleUI().sample(5, "Yapay zekâ", " ve\n\nbilim  yapar. ")
+    ConsoleUI().sample(6, "Tarih boyunca", "ki olaylar")  # a continuation inside the word stays joined
+    assert capsys.readouterr().err == "  [step 5] Yapay zekâ ve bilim yapar.\n  [step 6] Tarih boyuncaki olaylar\n"
+    ConsoleUI(quiet=True).sample(7, "x", "y")
+    assert capsys.readouterr().err == ""

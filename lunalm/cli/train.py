@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -37,7 +38,8 @@ class ConsoleUI:
 
     def sample(self, step: int, prompt: str, text: str) -> None:
         if not self.quiet:
-            self._write(f"  [step {step}] {prompt}{' '.join(text.split())}")
+            one_line = re.sub(r"\s+", " ", text).rstrip()  # keeps the space after the prompt
+            self._write(f"  [step {step}] {prompt}{one_line}")
 
     def _write(self, text: str) -> None:
         if self.bar is not None:
