@@ -128,7 +128,7 @@ def _report(run, status: str, quiet: bool) -> int:
     summary = json.loads((Path(run.run_dir) / "summary.json").read_text(encoding="utf-8"))
     if not quiet:
         print_summary(summary, run)
-    return 0 if status in ("completed", "stopped-early") else 1 if status != "interrupted" else 130
+    return code
 
 
 def print_summary(summary: dict, run) -> None:

@@ -94,6 +94,9 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
         raise LunaError(f"{run_dir}: not a lunalm run directory (no config.yaml); give the folder that "
                         "`luna train` created, e.g. runs/nano-20261123-120000")
     config = run_config_from_dict(load_yaml(str(run_dir / "config.yaml")))
+    finished = _finished(run_dir, config)
+    if finished:
+        raise LunaError(finished)
     d = distributed.from_env(config.train.device)
     distributed.check_same_config(run_config_to_dict(config), d)
     ui = ui if d.is_main else SilentUI()
@@ -103,7 +106,8 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
 
     good = ckpt.latest_good_checkpoint(run_dir / "checkpoints", on_skip=skipped)
     if good is None:
-        raise LunaError(f"{run_dir}: no complete step checkpoint to resume from; start again with "
+        raise LunaError(f"{run_dir}: no complete step checkpoint to resume from (they are written every "
+                        f"train.checkpoint_every = {config.train.checkpoint_every} steps); start again with "
                         "`luna train` (or `--name` for a new run)")
     saved_meta = json.loads((good / ckpt.META).read_text(encoding="utf-8"))
     saved_config = run_config_from_dict(saved_meta["config"])
@@ -125,6 +129,27 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
     run.logger.event("resume", run.state.step, f"resumed from {good.name}")
     ui.message(f"resuming {run_dir} from {good.name} (step {run.state.step} of {run.total_steps})")
     return run, _recorded_loop(run, ui, faults)
+
+
+def _finished(run_dir: Path, config: RunConfig) -> str | None:
+    """Why resuming would train nothing, or None: the run ended normally (final/ says so) and its budget
+    and patience in config.yaml are the ones it finished with."""
+    try:
+        meta = json.loads((run_dir / "checkpoints" / "final" / ckpt.META).read_text(encoding="utf-8"))
+        status, step, saved = meta["status"], meta["step"], meta["config"]["train"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    budget = ("max_steps", "epochs", "tokens", "patience")
+    if status not in ("completed", "stopped-early") or any(saved.get(k) != getattr(config.train, k) for k in budget):
+        return None
+    done = (f"{run_dir} already finished ({status} at step {step}): there is nothing to resume, and its model "
+            f"is in {run_dir / 'checkpoints' / 'final'}.")
+    if not any((run_dir / "checkpoints").glob("step-*")):
+        return (f"{done} It kept no step checkpoint (written every train.checkpoint_every = "
+                f"{config.train.checkpoint_every} steps), so it cannot be continued; for a longer run: `luna train --config "
+                f"{run_dir / 'config.yaml'} --name NEW_NAME --max-steps N`.")
+    return (f"{done} To train it longer, raise train.max_steps, train.epochs or train.tokens (or train.patience) "
+            f"in {run_dir / 'config.yaml'} and run `luna resume {run_dir}` again.")
 
 
 def _check_compatible(saved: RunConfig, current: RunConfig, ui) -> None:

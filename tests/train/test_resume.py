@@ -7,6 +7,7 @@ the uninterrupted reference alike, and every resumed run must end with *bit-iden
 import json
 import os
 import pickle
+import shutil
 import signal
 
 import pytest
@@ -139,6 +140,7 @@ def edit_config(run_dir, section: str, **values) -> None:
 
 def test_resume_refuses_a_changed_model_naming_the_field(finished_run):
     edit_config(finished_run, "model", n_layer=3)
+    edit_config(finished_run, "train", max_steps=6)  # work left to do, so the model is compared
     result = run_luna("resume", str(finished_run), "--quiet")
     assert result.returncode == 2
     assert result.stderr.startswith("error:") and "Traceback" not in result.stderr
@@ -174,9 +176,24 @@ def test_quiet_resume_still_prints_warnings(finished_run):
 def test_resume_without_any_good_checkpoint_is_a_clear_error(finished_run):
     for checkpoint in sealed_step_checkpoints(finished_run):
         flip_byte(checkpoint / "model.safetensors")
+    edit_config(finished_run, "train", max_steps=6)
     result = run_luna("resume", str(finished_run), "--quiet")
     assert result.returncode == 2
     assert "no complete step checkpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_resuming_a_finished_run_says_so_and_writes_nothing(finished_run):
+    before = {p: p.stat().st_mtime_ns for p in finished_run.rglob("*")}
+    result = run_luna("resume", str(finished_run), "--quiet")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{finished_run} already finished (completed at step 4): there is nothing to resume" in result.stderr
+    assert "raise train.max_steps" in result.stderr
+    assert {p: p.stat().st_mtime_ns for p in finished_run.rglob("*")} == before
+    for checkpoint in sealed_step_checkpoints(finished_run):  # a run that kept no step checkpoint
+        shutil.rmtree(checkpoint)
+    result = run_luna("resume", str(finished_run), "--quiet")
+    assert result.returncode == 2 and "it cannot be continued" in result.stderr
+    assert f"luna train --config {finished_run / 'config.yaml'} --name NEW_NAME" in result.stderr
 
 
 # --- bad input through the CLI -------------------------------------------------------------------
