@@ -99,7 +99,7 @@ def train_loop(run: Run, ui: UI | None = None, faults: Faults | None = None) -> 
         while run.state.step < run.total_steps and run.stop_reason is None:
             record = one_step(run, faults, ui)
             step = run.state.step
-            if step % run.config.train.log_every == 0 or step == run.total_steps:
+            if step % run.config.train.log_every == 0 or step in (1, run.total_steps):  # step 1: ~ln(vocab)
                 run.logger.log_train(step, **record)
             ui.progress(run, record)
             evaluated = step % run.config.train.eval_every == 0 or step == run.total_steps

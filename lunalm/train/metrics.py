@@ -214,14 +214,29 @@ def _number(value) -> float | None:
     return None
 
 
-def smooth(values: list[float], weight: float = 0.9) -> list[float]:
-    """Debiased exponential moving average (TensorBoard's smoothing); non-finite points are skipped."""
-    smoothed, average, total_weight = [], 0.0, 0.0
+POINTS_PER_WINDOW = 20  # the loss plot's smoothing window is 1/20 of the logged points
+
+
+def smooth(values: list[float], points_per_window: int = POINTS_PER_WINDOW) -> list[float]:
+    """Centred moving average over ~``len(values) / points_per_window`` points, without lag or bias.
+
+    An exponential average (TensorBoard's) trails a falling loss: on a short run it draws the training
+    loss well above where it is. Here each point is the mean of the finite values within h points on
+    both sides, h shrinking near the ends so the window stays centred (the first and last points are
+    their own values). Non-finite points are skipped; a window with none left is NaN. O(n).
+    """
+    n = len(values)
+    half = max(1, n // points_per_window) // 2
+    sums, counts = [0.0], [0]
     for value in values:
-        if math.isfinite(value):
-            average = weight * average + (1 - weight) * value
-            total_weight = weight * total_weight + (1 - weight)
-        smoothed.append(average / total_weight if total_weight else math.nan)
+        finite = math.isfinite(value)
+        sums.append(sums[-1] + (value if finite else 0.0))
+        counts.append(counts[-1] + finite)
+    smoothed = []
+    for i in range(n):
+        h = min(half, i, n - 1 - i)
+        total, count = sums[i + h + 1] - sums[i - h], counts[i + h + 1] - counts[i - h]
+        smoothed.append(total / count if count else math.nan)
     return smoothed
 
 
@@ -262,8 +277,11 @@ def plot_loss(metrics_path: Path, out_png: Path, *, log_lr: bool = False) -> Non
 def _draw_losses(axes, series: dict) -> None:
     train_steps, train_loss = series["train"]
     if train_steps:
-        axes.plot(train_steps, train_loss, color="tab:blue", alpha=0.3, linewidth=0.8)
-        axes.plot(train_steps, smooth(train_loss), color="tab:blue", linewidth=1.6, label="train (smoothed)")
+        if len(train_loss) >= 2 * POINTS_PER_WINDOW:  # enough points for smooth() to average
+            axes.plot(train_steps, train_loss, color="tab:blue", alpha=0.3, linewidth=0.8)
+            axes.plot(train_steps, smooth(train_loss), color="tab:blue", linewidth=1.6, label="train (smoothed)")
+        else:
+            axes.plot(train_steps, train_loss, color="tab:blue", linewidth=1.6, label="train")
     if series["val"][0]:
         axes.plot(*series["val"], color="tab:orange", marker="o", markersize=4, linewidth=1.0, label="val")
     axes.set_xlabel("step")

@@ -391,7 +391,7 @@ def test_run_directory_holds_every_record(tmp_path, corpus):
     config = run_config_from_dict(yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")))
     assert config == run.config and config.train.lr == run.peak_lr and config.train.warmup_steps is not None
     records = read_jsonl(folder / "metrics.jsonl")
-    assert [r["step"] for r in records if r["kind"] == "train"] == [2, 4, 6, 8]
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 4, 6, 8]  # step 1: the start
     assert [r["step"] for r in records if r["kind"] == "eval"] == [4, 8]
     assert all({"loss", "lr", "grad_norm", "tokens_per_s"} <= set(r) for r in records if r["kind"] == "train")
     assert all({"loss", "perplexity", "bits_per_byte"} <= set(r) for r in records if r["kind"] == "eval")

@@ -95,9 +95,14 @@ def test_loss_series_keeps_last_record_per_kind_and_step():
     assert series["lr"] == ([1, 2, 3, 4, 5], [0.1, 0.1, 0.2, 0.2, 0.2])
 
 
-def test_smooth_is_debiased_and_skips_nan():
-    assert smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])
-    assert smooth([1.0, float("nan"), 1.0]) == pytest.approx([1.0, 1.0, 1.0])
+def test_smooth_is_centred_without_lag_and_skips_nan():
+    ramp = [10.0 - 0.05 * i for i in range(200)]  # a falling loss: an exponential average would trail it
+    assert smooth(ramp) == pytest.approx(ramp)  # 11-point window, centred: the line itself
+    zigzag = [0.0, 3.0] * 30  # 60 points, 20 per window -> 3-point window
+    assert smooth(zigzag) == pytest.approx([0.0] + [1.0, 2.0] * 29 + [3.0])
+    assert smooth([1.0, float("nan"), 3.0], points_per_window=1) == pytest.approx([1.0, 2.0, 3.0])
+    assert math.isnan(smooth([float("nan")])[0]) and smooth([]) == []
+    assert smooth([5.0, 4.0, 3.0]) == [5.0, 4.0, 3.0]  # too few points to average: drawn as they are
 
 
 def test_plot_loss_writes_png_atomically_without_open_figures(tmp_path):
