@@ -101,7 +101,8 @@ def _compare(registry, args) -> int:
     if differing:
         print("\nconfig differences:")
         for key in differing:
-            print(f"  {_cut(key, 32):<32}" + "".join(f"{_cut(str(c.get(key, '-')), width):>{width}}" for c in configs))
+            print(f"  {_cut(key, 32):<32}" + "".join(f"{_cut(_setting(c.get(key, '-')), width - 1):>{width}}"
+                                                     for c in configs))
     else:
         print("\nsame config")
     if args.plot:
@@ -177,6 +178,11 @@ def _num(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _setting(value) -> str:
+    """A config value for a table cell: floats to 6 significant digits (an automatic lr is not 0.00268292...)."""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def _cut(text, width: int) -> str:

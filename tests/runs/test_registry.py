@@ -75,7 +75,7 @@ def test_scanned_attempts_upsert_idempotently(tmp_path):
 
 def test_runs_cli_lists_shows_compares_and_removes(tmp_path):
     registry = Registry(tmp_path / "runs" / "registry.sqlite")
-    for name, lr, loss in (("first", 1e-3, 2.5), ("second", 3e-3, 2.1)):
+    for name, lr, loss in (("first", 1e-3, 2.5), ("second", 0.0026829267761144656, 2.1)):
         registry.upsert(f"lunalm:{name}", source="lunalm", name=name, status="completed", model="nano",
                         started=time.time(), best_val_loss=loss, config={"train": {"lr": lr, "seed": 1}})
         registry.add_metrics(f"lunalm:{name}", [(s, "train", loss + 1 / (s + 1)) for s in range(10)])
@@ -87,6 +87,7 @@ def test_runs_cli_lists_shows_compares_and_removes(tmp_path):
     compared = run_luna("runs", "compare", "first", "second", "--plot", str(png), "--runs-dir", str(tmp_path / "runs"))
     assert compared.returncode == 0, compared.stderr
     assert "train.lr" in compared.stdout and "train.seed" not in compared.stdout
+    assert compared.stdout.split("train.lr")[1].split()[:2] == ["0.001", "0.00268293"]  # 6 digits, columns apart
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert run_luna("runs", "rm", "first", "--runs-dir", str(tmp_path / "runs")).returncode == 0
     missing = run_luna("runs", "show", "first", "--runs-dir", str(tmp_path / "runs"))
