@@ -218,6 +218,7 @@ def plan_json(plan, out: str) -> dict:
 def print_plan(plan, out: str, explain: bool = False) -> None:
     from lunalm.model import count_parameters
     from lunalm.plan.memory import device_bytes
+    from lunalm.plan.recommend import duration_text
 
     f, m, e = plan.facts, plan.machine, plan.estimates
     cfg, t = plan.model, plan.config.train
@@ -236,7 +237,7 @@ def print_plan(plan, out: str, explain: bool = False) -> None:
     for key, reason in plan.why.items():
         print(f"  {key:<{width}}  {values.get(key)!s:<8}  {reason}")
     print()
-    print(f"estimate {e['steps']:,} steps, {e['tokens'] / 1e6:.1f}M tokens, ~{_duration(e['hours'])} "
+    print(f"estimate {e['steps']:,} steps, {e['tokens'] / 1e6:.1f}M tokens, ~{duration_text(e['hours'])} "
           f"at {e['tokens_per_s']:,} tokens/s ({e['tokens_per_s_source']})")
     print(f"         peak memory ~{e['peak_memory_bytes'] / gb:.2f} GB of {e['memory_limit_bytes'] / gb:.1f} GB "
           f"usable; disk ~{e['disk_bytes'] / gb:.2f} GB for checkpoints and token shards")
@@ -270,11 +271,3 @@ def print_plan(plan, out: str, explain: bool = False) -> None:
         for item in items:
             print(f"  - {item}")
     print(f"\nwrote {out}; train it with:  luna train --config {out}")
-
-
-def _duration(hours: float) -> str:
-    if hours < 1 / 60:
-        return f"{max(1.0, hours * 3600):.0f} s"
-    if hours < 1:
-        return f"{hours * 60:.0f} min"
-    return f"{hours:.1f} h"

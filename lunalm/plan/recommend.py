@@ -357,6 +357,15 @@ def _expected_tokens_per_s(cfg: ModelConfig, machine: Machine, context: int) -> 
     return machine.peak_flops * machine.mfu * size_factor / flops_per_token(cfg, context)
 
 
+def duration_text(hours: float) -> str:
+    """``"45 s"``, ``"12 min"`` or ``"3.5 h"``: a run time as a person reads it."""
+    if hours < 1 / 60:
+        return f"{max(1.0, hours * 3600):.0f} s"
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
+    return f"{hours:.1f} h"
+
+
 def _hours(steps: int, tokens_per_step: int, tokens_per_s: float, cfg: ModelConfig, micro: int) -> float:
     train = steps * tokens_per_step / tokens_per_s
     eval_every, batches = _eval_schedule(steps, tokens_per_step // (micro * cfg.context_length))
@@ -422,7 +431,8 @@ def _fallbacks(plan: Plan) -> dict[str, list[str]]:
         out["if memory runs out"].append(f"data.context_length: {d.context_length // 2} — activations halve; "
                                          "the model sees less text at once")
     hours = plan.estimates["hours"]
-    faster = [f"train.epochs: 1 — ~{hours / t.epochs:.2f} h instead of {hours:.2f} h; each text seen once"
+    faster = [f"train.epochs: 1 — ~{duration_text(hours / t.epochs)} instead of ~{duration_text(hours)}; "
+              "each text seen once"
               if t.epochs and t.epochs > 1 else "a smaller model.preset: time scales with parameters"]
     if kind == "cuda" and not t.compile:
         faster.append("train.compile: true — ~1.3x faster steps after a ~1 minute compile")

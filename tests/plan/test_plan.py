@@ -11,7 +11,7 @@ from lunalm.errors import ConfigError, CorpusError
 from lunalm.model import count_parameters
 from lunalm.plan.hardware import card_machine, cpu_machine, find_card, parse_size, vram_machine
 from lunalm.plan.memory import device_bytes
-from lunalm.plan.recommend import CorpusFacts, Request, make_plan
+from lunalm.plan.recommend import CorpusFacts, Request, duration_text, make_plan
 from lunalm.plan.history import expected_bits_per_byte, speed_correction
 from lunalm.runs.registry import Registry
 from tests.conftest import run_luna
@@ -129,3 +129,8 @@ def test_cli_rejects_contradictions_and_remote_probes(tmp_path):
     proc = run_luna("plan", "--gpu", "Titan Q", cwd=tmp_path)
     assert proc.returncode == 2 and "unknown GPU" in proc.stderr
     assert not (tmp_path / "plan.yaml").exists()
+
+
+def test_durations_read_like_a_person_would_say_them():
+    assert [duration_text(h) for h in (0.0, 13 / 3600, 0.5, 25 / 60, 3.54)] == ["1 s", "13 s", "30 min", "25 min",
+                                                                              "3.5 h"]
