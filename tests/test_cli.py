@@ -96,3 +96,28 @@ def test_console_sample_is_one_line_and_keeps_the_space_after_the_prompt(capsys)
     assert capsys.readouterr().err == "  [step 5] Yapay zekâ ve bilim yapar.\n  [step 6] Tarih boyuncaki olaylar\n"
     ConsoleUI(quiet=True).sample(7, "x", "y")
     assert capsys.readouterr().err == ""
+
+
+def test_run_summary_reports_the_best_checkpoints_bits_per_byte(tmp_path: Path, capsys):
+    from types import SimpleNamespace
+
+    from lunalm.cli.train import print_summary
+    from lunalm.config import RunConfig
+
+    run_dir = tmp_path / "runs" / "r"
+    (run_dir / "checkpoints" / "best").mkdir(parents=True)
+    (run_dir / "checkpoints" / "best" / "lunalm.json").write_text(
+        json.dumps({"metrics": {"bits_per_byte": 1.8765}}), encoding="utf-8")
+    summary = {"status": "completed", "run_dir": str(run_dir), "steps": 300, "total_steps": 300,
+               "tokens_seen": 1_228_800, "n_params": 1_451_136, "device": "CPU (2 threads)", "precision": "fp32",
+               "wall_time_s": 7200.0, "tokens_per_s": 170, "best_val_loss": 2.0, "best_step": 200,
+               "last_eval": {"loss": 2.1, "bits_per_byte": 1.99}}
+    run = SimpleNamespace(config=RunConfig(), eval_batches=[object()])
+    print_summary(summary, run)
+    lines = {line.split("  ")[1].strip(): line.split("  ", 2)[2].strip() for line in
+             capsys.readouterr().out.splitlines() if line.startswith("  ") and len(line.split("  ")) > 2}
+    assert lines["best val loss"] == "2.0000 at step 200  (perplexity 7.39, 1.877 bits/byte)"
+    assert lines["time"] == "2.0 h on CPU (2 threads), fp32, 170 tokens/s"
+    (run_dir / "checkpoints" / "best" / "lunalm.json").unlink()  # no best checkpoint: the last evaluation's
+    print_summary(summary, run)
+    assert "(perplexity 7.39, 1.990 bits/byte at the last evaluation)" in capsys.readouterr().out

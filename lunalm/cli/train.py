@@ -140,10 +140,10 @@ def print_summary(summary: dict, run) -> None:
         ("status", summary["status"]),
         ("model", f"{_model_name(run.config)}: {summary['n_params'] / 1e6:.2f}M parameters"),
         ("steps", f"{summary['steps']:,} of {summary['total_steps']:,}  ({summary['tokens_seen']:,} tokens)"),
-        ("best val loss", f"{best:.4f} at step {summary['best_step']}  (perplexity "
-                          f"{math.exp(best):.2f}, {last.get('bits_per_byte', float('nan')):.3f} bits/byte last)"
+        ("best val loss", f"{best:.4f} at step {summary['best_step']}  (perplexity {math.exp(best):.2f}, "
+                          f"{_best_bits_per_byte(checkpoints, last)})"
          if best is not None else "no evaluation yet" if run.eval_batches else "no validation data"),
-        ("time", f"{summary['wall_time_s'] / 60:.1f} min on {summary['device']} ({summary['precision']}), "
+        ("time", f"{_minutes_or_hours(summary['wall_time_s'])} on {summary['device']}, {summary['precision']}, "
                  f"{summary['tokens_per_s']:,} tokens/s"),
         ("run folder", summary["run_dir"]),
         ("curves", f"{summary['run_dir']}/loss.png  (tensorboard --logdir {summary['run_dir']}/tb)"),
@@ -160,6 +160,19 @@ def print_summary(summary: dict, run) -> None:
         print(f"\n  generate:  luna generate {target} --prompt \"Türkiye\"")
     if summary["status"] == "interrupted":
         print(f"  continue:  luna resume {summary['run_dir']}")
+
+
+def _best_bits_per_byte(checkpoints: Path, last: dict) -> str:
+    """Bits per byte of the best checkpoint (its lunalm.json), else of the last evaluation, saying so."""
+    try:
+        value = json.loads((checkpoints / "best" / "lunalm.json").read_text(encoding="utf-8"))["metrics"]["bits_per_byte"]
+        return f"{float(value):.3f} bits/byte"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{last.get('bits_per_byte', float('nan')):.3f} bits/byte at the last evaluation"
+
+
+def _minutes_or_hours(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def _model_name(config) -> str:
