@@ -165,8 +165,8 @@ def print_summary(summary: dict, run) -> None:
 def _best_bits_per_byte(checkpoints: Path, last: dict) -> str:
     """Bits per byte of the best checkpoint (its lunalm.json), else of the last evaluation, saying so."""
     try:
-        value = json.loads((checkpoints / "best" / "lunalm.json").read_text(encoding="utf-8"))["metrics"]["bits_per_byte"]
-        return f"{float(value):.3f} bits/byte"
+        meta = json.loads((checkpoints / "best" / "lunalm.json").read_text(encoding="utf-8"))
+        return f"{float(meta['metrics']['bits_per_byte']):.3f} bits/byte"
     except (OSError, ValueError, KeyError, TypeError):
         return f"{last.get('bits_per_byte', float('nan')):.3f} bits/byte at the last evaluation"
 

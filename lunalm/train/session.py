@@ -146,8 +146,8 @@ def _finished(run_dir: Path, config: RunConfig) -> str | None:
             f"is in {run_dir / 'checkpoints' / 'final'}.")
     if not any((run_dir / "checkpoints").glob("step-*")):
         return (f"{done} It kept no step checkpoint (written every train.checkpoint_every = "
-                f"{config.train.checkpoint_every} steps), so it cannot be continued; for a longer run: `luna train --config "
-                f"{run_dir / 'config.yaml'} --name NEW_NAME --max-steps N`.")
+                f"{config.train.checkpoint_every} steps), so it cannot be continued; for a longer run: "
+                f"`luna train --config {run_dir / 'config.yaml'} --name NEW_NAME --max-steps N`.")
     return (f"{done} To train it longer, raise train.max_steps, train.epochs or train.tokens (or train.patience) "
             f"in {run_dir / 'config.yaml'} and run `luna resume {run_dir}` again.")
 
