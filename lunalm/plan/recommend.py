@@ -225,9 +225,13 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
                                       device_kind=machine.kind)
     why["train.micro_batch_size"] = (f"the largest power of two whose peak (~{device_bytes(memory.peak, machine.kind) / GiB:.2f} GB) "
                                      f"fits the {limit / GiB:.1f} GB usable on {machine.name}, within the global batch")
+    steps = math.ceil(train_tokens * epochs / (global_batch * context))
+    aim = (f"aiming at >= {goal['min_steps']:,} steps for the schedule" if steps >= goal["min_steps"] else
+           f"the smallest batch used on {machine.kind.upper()} (a smaller one is noisier and slower per token); "
+           f"the text is too short for the {goal['min_steps']:,} steps aimed at, so ~{steps:,} steps")
     why["train.grad_accum_steps"] = (f"global batch {global_batch} sequences = {global_batch * context:,} tokens "
-                                     f"per step{f' over {request.nproc} processes' if request.nproc > 1 else ''}, "
-                                     f"aiming at >= {goal['min_steps']:,} steps for the schedule")
+                                     f"per step{f' over {request.nproc} processes' if request.nproc > 1 else ''}: "
+                                     f"{aim}")
     why["model.activation_checkpointing"] = ("needed: not even micro-batch 1 fits otherwise (~30 % slower)"
                                              if checkpointing else "not needed: memory suffices without it")
 

@@ -134,3 +134,15 @@ def test_cli_rejects_contradictions_and_remote_probes(tmp_path):
 def test_durations_read_like_a_person_would_say_them():
     assert [duration_text(h) for h in (0.0, 13 / 3600, 0.5, 25 / 60, 3.54)] == ["1 s", "13 s", "30 min", "25 min",
                                                                               "3.5 h"]
+
+
+def test_batch_reason_matches_the_steps_it_gives():
+    """A corpus too short for the aimed-at steps says so, with the steps the plan actually gets."""
+    cpu = cpu_machine()
+    short = plan_for(500_000, cpu, preset="nano", epochs=4)
+    reason = short.why["train.grad_accum_steps"]
+    assert short.estimates["steps"] < 1000
+    assert "the smallest batch used on CPU" in reason and f"so ~{short.estimates['steps']:,} steps" in reason
+    long = plan_for(5e8, cpu, preset="nano", epochs=1)
+    assert "aiming at >= 1,000 steps" in long.why["train.grad_accum_steps"]
+    assert long.estimates["steps"] >= 1000
