@@ -24,12 +24,18 @@ import torch
 # on a 2-core EPYC for V = 8192 (512-row chunks: matmuls still efficient, the chunk mostly cache-resident).
 # CUDA: 2^25 (128 MiB in float32) keeps the head's matmuls large while bounding memory.
 CHUNK_ELEMENTS = {"cpu": 2**22, "cuda": 2**25}
+# float16 (the GTX 1650's precision) tops out at 65504. A chunk's weight gradient is a sum over its rows of
+# (p - onehot) * hidden, stored unscaled (GradScaler's factor only arrives in backward, so lowering the scale
+# could not rescue an overflow). At most 1024 rows keeps that sum far inside the range.
+HALF_CHUNK_ROWS = 1024
 
 
-def chunk_rows(device: torch.device, vocab_size: int, n_rows: int) -> int:
-    """Rows per chunk on ``device`` for a ``vocab_size``-wide head, at least 1 and at most ``n_rows``."""
+def chunk_rows(device: torch.device, vocab_size: int, n_rows: int, dtype: torch.dtype | None = None) -> int:
+    """Rows per chunk on ``device`` for a ``vocab_size``-wide head whose matmuls run in ``dtype``,
+    at least 1 and at most ``n_rows``."""
     budget = CHUNK_ELEMENTS.get(device.type, CHUNK_ELEMENTS["cuda"])
-    return max(1, min(n_rows, budget // vocab_size))
+    rows = max(1, min(n_rows, budget // vocab_size))
+    return min(rows, HALF_CHUNK_ROWS) if dtype == torch.float16 else rows
 
 
 def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -56,7 +62,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             grad_weight = torch.zeros(weight.shape, device=device, dtype=torch.float32) if want[1] else None
             grad_bias = torch.zeros(weight.shape[0], device=device, dtype=torch.float32) if want[2] else None
             loss = torch.zeros((), device=device, dtype=torch.float32)
-            rows = chunk_rows(device, weight.shape[0], hidden.shape[0])
+            rows = chunk_rows(device, weight.shape[0], hidden.shape[0], dtype)
             for start in range(0, hidden.shape[0], rows):
                 h_chunk, target = h[start:start + rows], labels[start:start + rows, None]  # (n, C), (n, 1)
                 loss += _chunk_loss_and_grad(h_chunk, w, b, target, grad_weight, grad_bias,

@@ -66,6 +66,22 @@ def test_chunk_rows_follow_the_element_budget():
     assert chunk_rows(cpu, 65, 768) == 768  # a char vocabulary: one chunk for the whole batch
     assert chunk_rows(cpu, 2**23, 10) == 1  # never zero rows
     assert chunk_rows(torch.device("cuda"), 32000, 16384) == 2**25 // 32000
+    assert chunk_rows(torch.device("cuda"), 8192, 16384, torch.float16) == fused_loss.HALF_CHUNK_ROWS
+    assert chunk_rows(torch.device("cuda"), 8192, 16384, torch.bfloat16) == 2**25 // 8192  # bf16: no cap
+
+
+def test_float16_weight_gradient_does_not_overflow_in_a_long_chunk():
+    """8,192 rows that all push one vocabulary row the same way: its weight gradient is -2.4e5, beyond
+    float16's 65504 if one chunk summed it in float16 (GradScaler could not help: the sum is unscaled)."""
+    n, c, v = 8192, 16, 64
+    hidden = torch.full((n, c), 30.0, requires_grad=True)
+    weight = (1e-3 * torch.randn(v, c, generator=torch.Generator().manual_seed(0))).requires_grad_()
+    labels = torch.zeros(n, dtype=torch.long)
+    want = loss_and_grads(lambda: plain(hidden, weight, None, labels), hidden, weight)  # float32
+    with torch.autocast("cpu", dtype=torch.float16):
+        got = loss_and_grads(lambda: linear_cross_entropy(hidden, weight, None, labels), hidden, weight)
+    assert all(bool(g.isfinite().all()) for g in got[1])
+    assert_close(got, want, rtol=1e-2, atol=1e-2)
 
 
 def test_frozen_weight_gets_no_gradient_and_the_hidden_one_is_right():
