@@ -48,22 +48,30 @@ def jsonl_files(paths) -> list[Path]:
 def detect_format(paths) -> str:
     """'alpaca', 'chat' or 'text' from the first record of the first .jsonl file (text for other files)."""
     files = [Path(p) for p in paths]
+    missing = [str(f) for f in files if not f.exists()]
+    if missing:
+        raise DataError(f"{', '.join(missing)}: no such file or directory; pass existing .jsonl files, text "
+                        "files or folders")
     if not files or not all(f.suffix == ".jsonl" for f in files):
         return "text"
-    for line in files[0].open(encoding="utf-8"):
-        if line.strip():
-            try:
-                keys = set(json.loads(line))
-            except (ValueError, TypeError):
-                raise DataError(f"{files[0]}: the first line is not a JSON object; give --format") from None
-            return "chat" if "messages" in keys else "alpaca" if "instruction" in keys else "text"
-    return "text"
+    try:
+        with files[0].open(encoding="utf-8-sig") as handle:  # -sig: a BOM from Windows editors is fine
+            first = next((line for line in handle if line.strip()), None)
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{files[0]}: cannot be read as UTF-8 JSON lines ({error}); check the file") from None
+    if first is None:
+        return "text"
+    try:
+        keys = set(json.loads(first))
+    except (ValueError, TypeError):
+        raise DataError(f"{files[0]}: the first line is not a JSON object; give --format") from None
+    return "chat" if "messages" in keys else "alpaca" if "instruction" in keys else "text"
 
 
 def read_examples(path: Path, fmt: str) -> list[list[dict]]:
     """Every line of ``path`` as messages; a bad line raises DataError naming the file and line."""
     examples = []
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue

@@ -226,6 +226,22 @@ def test_jsonl_without_fields_names_the_line(bases, tmp_path, capsys, monkeypatc
     assert f"{data}:3: missing field(s) output" in line
 
 
+def test_missing_or_unreadable_data_is_one_error_line_and_a_bom_is_fine(bases, tmp_path, capsys, monkeypatch):
+    from lunalm.finetune.instructions import detect_format, read_examples
+
+    missing = tmp_path / "missing.jsonl"
+    line = _error(capsys, tmp_path, monkeypatch, "finetune", "--base", str(bases["gpt2"]), str(missing), *QUICK)
+    assert f"{missing}: no such file or directory" in line
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(b"\xff\xfe{\"instruction\": 1}\n")
+    line = _error(capsys, tmp_path, monkeypatch, "finetune", "--base", str(bases["gpt2"]), str(binary), *QUICK)
+    assert f"{binary}: cannot be read as UTF-8 JSON lines" in line
+    bom = tmp_path / "bom.jsonl"  # Notepad's "UTF-8 with BOM"
+    bom.write_text("\ufeff" + json.dumps(ALPACA[0], ensure_ascii=False) + "\n", encoding="utf-8")
+    assert detect_format([bom]) == "alpaca"
+    assert len(read_examples(bom, "alpaca")) == 1
+
+
 def test_unknown_lora_targets_list_the_available_ones(bases, tmp_path, capsys, monkeypatch):
     corpus = write_corpus(tmp_path / "corpus")
     line = _error(capsys, tmp_path, monkeypatch, "finetune", "--base", str(bases["gpt2"]), str(corpus), "--lora",
