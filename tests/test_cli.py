@@ -121,3 +121,11 @@ def test_run_summary_reports_the_best_checkpoints_bits_per_byte(tmp_path: Path, 
     (run_dir / "checkpoints" / "best" / "lunalm.json").unlink()  # no best checkpoint: the last evaluation's
     print_summary(summary, run)
     assert "(perplexity 7.39, 1.990 bits/byte at the last evaluation)" in capsys.readouterr().out
+
+
+def test_nproc_must_be_a_positive_process_count(tmp_path: Path):
+    for command in (["train", "--nproc", "0"], ["resume", str(tmp_path), "--nproc", "-2"], ["plan", "--nproc", "x"]):
+        result = run_luna(*command, cwd=tmp_path)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert "expected a whole number of processes >= 1" in result.stderr.splitlines()[-1]
+    assert not (tmp_path / "runs").exists()

@@ -40,6 +40,17 @@ def _lazy(module: str, function: str):
     return run
 
 
+def process_count(text: str) -> int:
+    """argparse type of --nproc: a whole number of processes, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of processes >= 1, e.g. --nproc 2")
+    return value
+
+
 def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 
@@ -130,7 +141,7 @@ def _add_train(commands) -> None:
     model.add_argument("--activation-checkpointing", action="store_true", help="less memory, ~30%% slower")
     loop = add_run_arguments(parser, lr_help="peak learning rate (default: by model size)")
     loop.add_argument("--compile", action="store_true", help="torch.compile the model")
-    loop.add_argument("--nproc", type=int, metavar="N",
+    loop.add_argument("--nproc", type=process_count, metavar="N",
                       help="data-parallel over N processes with torchrun (DDP: one per GPU, gloo on CPU)")
     loop.add_argument("--shard", action="store_true",
                       help="with --nproc: FSDP, shard weights, gradients and AdamW state (models too big to replicate)")
@@ -172,7 +183,7 @@ def _add_resume(commands) -> None:
         epilog="examples:\n  luna resume runs/nano-20261123-120000")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder that `luna train` created")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or samples on the console")
-    parser.add_argument("--nproc", type=int, metavar="N", help="continue with N processes (any number: "
+    parser.add_argument("--nproc", type=process_count, metavar="N", help="continue with N processes (any number: "
                         "checkpoints do not depend on it)")
     parser.set_defaults(run=_lazy("lunalm.cli.train", "run_resume"))
 
@@ -247,7 +258,7 @@ def _add_plan(commands) -> None:
                     help="plan for this machine's CPU or GPU (default: the GPU if PyTorch sees one)")
     hw.add_argument("--gpu", metavar="NAME", help='plan for a known card, e.g. "GTX 1650", T4, "RTX 3060", A100')
     hw.add_argument("--vram", metavar="SIZE", help="GPU memory, e.g. 4GB (overrides the card's)")
-    hw.add_argument("--nproc", type=int, default=1, metavar="N",
+    hw.add_argument("--nproc", type=process_count, default=1, metavar="N",
                     help="data-parallel processes, one per GPU (global batch and time account for it)")
     goal = parser.add_argument_group("what you want")
     goal.add_argument("--goal", default="balanced", choices=["fast", "balanced", "best"],
