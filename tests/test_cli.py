@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import TURKISH, run_luna
 
 
@@ -129,3 +131,45 @@ def test_nproc_must_be_a_positive_process_count(tmp_path: Path):
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert "expected a whole number of processes >= 1" in result.stderr.splitlines()[-1]
     assert not (tmp_path / "runs").exists()
+
+
+def test_luna_eval_scores_a_text_exactly_and_a_text_shorter_than_the_context(tmp_path: Path):
+    """`luna eval CKPT PATH --json` equals cross-entropy computed here on the same windows; a sentence
+    shorter than the context is one shorter window instead of an error."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    from lunalm.evaluate import token_byte_lengths
+    from lunalm.train import checkpoint as ckpt
+    from lunalm.train.loop import SilentUI
+    from lunalm.train.session import start
+    from tests.train.runhelp import CONTEXT, tiny_config, write_corpus
+
+    run, status = start(tiny_config(tmp_path, write_corpus(tmp_path / "corpus"), max_steps=3), SilentUI(),
+                        progress=False)
+    checkpoint = run.run_dir / "checkpoints" / "final"
+    model, tokenizer, _ = ckpt.load_checkpoint(checkpoint)
+    byte_lengths = token_byte_lengths(tokenizer)
+    long_text = ("Ankara'da güzel bir gün. " * 8)[:6 * CONTEXT]  # char tokens: exactly 6 windows, no slack
+    for name, text in (("long.txt", long_text), ("short.txt", "Çok güzel.")):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        ids = tokenizer.encode(text) + [tokenizer.eot_id]
+        assert len(ids) == len(text) + 1
+        width = min(CONTEXT, len(ids) - 1)
+        windows = torch.tensor([ids[s:s + width + 1] for s in range(0, len(ids) - width, width)])  # (B, T + 1)
+        with torch.no_grad():
+            logits = model(windows[:, :-1]).logits.float()
+        targets = windows[:, 1:]
+        nats = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum").item()
+        result = run_luna("eval", str(checkpoint), str(tmp_path / name), "--json", "--device", "cpu")
+        assert result.returncode == 0, result.stderr
+        got = json.loads(result.stdout)
+        assert got["tokens"] == targets.numel() and got["source"] == str(tmp_path / name)
+        assert got["loss"] == pytest.approx(nats / targets.numel(), rel=1e-5)
+        assert got["perplexity"] == pytest.approx(math.exp(nats / targets.numel()), rel=1e-5)
+        assert got["accuracy"] == pytest.approx((logits.argmax(-1) == targets).float().mean().item())
+        n_bytes = byte_lengths[targets.flatten()].sum().item()
+        assert got["bits_per_byte"] == pytest.approx(nats / math.log(2) / n_bytes, rel=1e-5)
+    assert width < CONTEXT  # the short text really was shorter than one window

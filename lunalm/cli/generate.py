@@ -44,8 +44,9 @@ def run_eval(args) -> int:
     from lunalm.evaluate import evaluate, token_byte_lengths
 
     model, tokenizer, meta, hw = _load(args.checkpoint, args.device)
-    context = model.config.context_length
     tokens, source = _eval_tokens(args, tokenizer, meta)
+    # a text shorter than the model's context (a paragraph, a sentence) is scored as one shorter window
+    context = min(model.config.context_length, max(1, len(tokens) - 1))
     batches = fixed_eval_batches(tokens, context, args.batch_size, args.max_batches)
     lengths = token_byte_lengths(tokenizer)
     token_bytes = torch.zeros(model.config.vocab_size, dtype=lengths.dtype)
