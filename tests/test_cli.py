@@ -173,3 +173,14 @@ def test_luna_eval_scores_a_text_exactly_and_a_text_shorter_than_the_context(tmp
         n_bytes = byte_lengths[targets.flatten()].sum().item()
         assert got["bits_per_byte"] == pytest.approx(nats / math.log(2) / n_bytes, rel=1e-5)
     assert width < CONTEXT  # the short text really was shorter than one window
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_before_allocating(turkish_dir: Path, tmp_path: Path):
+    runs = tmp_path / "runs"
+    result = run_luna("train", str(turkish_dir), "--tokenizer", "char", "--batch-size", "1000000", "--runs-dir",
+                      str(runs), "--name", "huge", "--quiet", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: model nano (") and "with micro_batch_size 1000000" in line
+    assert "needs about" in line and "GB free" in line and "`luna plan` finds settings that fit" in line
+    assert not (runs / "huge").exists()

@@ -84,7 +84,7 @@ def total_steps(train: TrainConfig, n_windows: int, global_batch: int, context_l
     return max(1, min(candidates) if candidates else math.ceil(n_windows / global_batch))
 
 
-def check_memory(cfg: ModelConfig, train: TrainConfig, hw: Hardware) -> None:
+def check_memory(cfg: ModelConfig, train: TrainConfig, hw: Hardware, preset: str = "custom") -> None:
     """Refuse, before allocating, a model whose training step cannot fit in this device's free memory."""
     from lunalm.plan.memory import device_bytes, estimate_training_memory
 
@@ -94,7 +94,7 @@ def check_memory(cfg: ModelConfig, train: TrainConfig, hw: Hardware) -> None:
     available = _available_bytes(hw)
     if available and need > 0.95 * available:
         raise ConfigError(
-            f"model preset {cfg_name(cfg)} with micro_batch_size {train.micro_batch_size} at context "
+            f"model {preset} {cfg_name(cfg)} with micro_batch_size {train.micro_batch_size} at context "
             f"{cfg.context_length} needs about {need / 2**30:.1f} GB but {hw.name} has "
             f"{available / 2**30:.1f} GB free; choose a smaller --preset, --batch-size or --context, or add "
             "--activation-checkpointing (`luna plan` finds settings that fit)")
@@ -147,7 +147,7 @@ def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SI
     hw = resolve(device_for(train.device, d), train.precision)
     if config.finetune is None:
         model_cfg = resolve_model_config(config, data.tokenizer.vocab_size)
-        check_memory(model_cfg, train, hw)
+        check_memory(model_cfg, train, hw, config.model.preset)
         torch.manual_seed(train.seed)  # the same initial weights on every rank
         model = LunaLM(model_cfg).to(hw.device)
         n_params, lr = count_parameters(model_cfg), train.lr or default_lr(count_parameters(model_cfg))
