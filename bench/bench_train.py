@@ -71,9 +71,11 @@ def non_embedding(model: torch.nn.Module) -> int:
 
 # --- lunalm ----------------------------------------------------------------------------------------
 def lunalm_contestant(model_cfg, batch: int, tokens: np.ndarray, scratch: Path,
-                      compile_model: bool = False) -> Contestant:
+                      compile_model: bool = False, device: str = "cpu", precision: str = "fp32",
+                      grad_accum: int = 1) -> Contestant:
     """lunalm's own ``one_step`` over a Run holding the parts build_run would make (``train.compile``
-    wraps the forward in ``torch.compile`` as build_run does)."""
+    wraps the forward in ``torch.compile`` as build_run does; ``device``/``precision`` as ``luna train``'s
+    flags, e.g. cuda + bf16, or fp16 with its GradScaler)."""
     from lunalm.config import RunConfig, TrainConfig
     from lunalm.data.batches import WindowSampler
     from lunalm.model import LunaLM, count_parameters
@@ -83,23 +85,23 @@ def lunalm_contestant(model_cfg, batch: int, tokens: np.ndarray, scratch: Path,
     from lunalm.train.setup import Run, build_optimizer
     from lunalm.train.state import TrainState
 
-    train = TrainConfig(device="cpu", precision="fp32", micro_batch_size=batch, grad_clip=1.0, lr=1e-3,
-                        warmup_steps=0, compile=compile_model)
-    hw = resolve("cpu", "fp32")
+    train = TrainConfig(device=device, precision=precision, micro_batch_size=batch, grad_accum_steps=grad_accum,
+                        grad_clip=1.0, lr=1e-3, warmup_steps=0, compile=compile_model)
+    hw = resolve(device, precision)
     torch.manual_seed(0)
-    model = LunaLM(model_cfg).train()
+    model = LunaLM(model_cfg).to(hw.device).train()
     optimizer = build_optimizer(model, train, hw)
     forward = torch.compile(model) if compile_model else model
     run = Run(config=RunConfig(train=train), run_dir=scratch, data=None, hw=hw, model=model, forward=forward,
               optimizer=optimizer, scaler=hw.grad_scaler(),
               sampler=WindowSampler(tokens, model_cfg.context_length, seed=0), eval_batches=[],
               logger=RunLogger(scratch, enabled=False),
-              state=TrainState(micro_batch_size=batch, grad_accum_steps=1), total_steps=10**9,
+              state=TrainState(micro_batch_size=batch, grad_accum_steps=grad_accum), total_steps=10**9,
               peak_lr=1e-3, warmup_steps=0, n_params=count_parameters(model_cfg))
     faults, ui = Faults(), SilentUI()
     fused = optimizer.defaults.get("fused")
     name = "lunalm (torch.compile)" if compile_model else "lunalm"
-    return Contestant(name, lambda: one_step(run, faults, ui), batch * model_cfg.context_length,
+    return Contestant(name, lambda: one_step(run, faults, ui), batch * grad_accum * model_cfg.context_length,
                       non_embedding(model), f"one_step, AdamW fused={fused}")
 
 
