@@ -30,12 +30,13 @@ CHUNK_ELEMENTS = {"cpu": 2**22, "cuda": 2**25}
 HALF_CHUNK_ROWS = 1024
 
 
-def chunk_rows(device: torch.device, vocab_size: int, n_rows: int, dtype: torch.dtype | None = None) -> int:
-    """Rows per chunk on ``device`` for a ``vocab_size``-wide head whose matmuls run in ``dtype``,
-    at least 1 and at most ``n_rows``."""
-    budget = CHUNK_ELEMENTS.get(device.type, CHUNK_ELEMENTS["cuda"])
+def chunk_rows(device_kind: str, vocab_size: int, n_rows: int, float16: bool = False) -> int:
+    """Rows per chunk on a ``device_kind`` ("cpu", "cuda", ...) device for a ``vocab_size``-wide head
+    (``float16``: its matmuls run in float16), at least 1 and at most ``n_rows``. The memory model
+    (``lunalm.plan.memory``) sizes the head with this same rule."""
+    budget = CHUNK_ELEMENTS.get(device_kind, CHUNK_ELEMENTS["cuda"])
     rows = max(1, min(n_rows, budget // vocab_size))
-    return min(rows, HALF_CHUNK_ROWS) if dtype == torch.float16 else rows
+    return min(rows, HALF_CHUNK_ROWS) if float16 else rows
 
 
 def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -62,7 +63,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             grad_weight = torch.zeros(weight.shape, device=device, dtype=torch.float32) if want[1] else None
             grad_bias = torch.zeros(weight.shape[0], device=device, dtype=torch.float32) if want[2] else None
             loss = torch.zeros((), device=device, dtype=torch.float32)
-            rows = chunk_rows(device, weight.shape[0], hidden.shape[0], dtype)
+            rows = chunk_rows(device.type, weight.shape[0], hidden.shape[0], dtype == torch.float16)
             for start in range(0, hidden.shape[0], rows):
                 h_chunk, target = h[start:start + rows], labels[start:start + rows, None]  # (n, C), (n, 1)
                 loss += _chunk_loss_and_grad(h_chunk, w, b, target, grad_weight, grad_bias,

@@ -61,13 +61,12 @@ def test_fused_head_and_loss_equal_the_plain_ones(monkeypatch, elements, bias):
 
 
 def test_chunk_rows_follow_the_element_budget():
-    cpu = torch.device("cpu")
-    assert chunk_rows(cpu, 8192, 2048) == 512  # 2^22 elements / 8192
-    assert chunk_rows(cpu, 65, 768) == 768  # a char vocabulary: one chunk for the whole batch
-    assert chunk_rows(cpu, 2**23, 10) == 1  # never zero rows
-    assert chunk_rows(torch.device("cuda"), 32000, 16384) == 2**25 // 32000
-    assert chunk_rows(torch.device("cuda"), 8192, 16384, torch.float16) == fused_loss.HALF_CHUNK_ROWS
-    assert chunk_rows(torch.device("cuda"), 8192, 16384, torch.bfloat16) == 2**25 // 8192  # bf16: no cap
+    assert chunk_rows("cpu", 8192, 2048) == 512  # 2^22 elements / 8192
+    assert chunk_rows("cpu", 65, 768) == 768  # a char vocabulary: one chunk for the whole batch
+    assert chunk_rows("cpu", 2**23, 10) == 1  # never zero rows
+    assert chunk_rows("cuda", 32000, 16384) == 2**25 // 32000
+    assert chunk_rows("cuda", 8192, 16384, float16=True) == fused_loss.HALF_CHUNK_ROWS
+    assert chunk_rows("cuda", 8192, 16384, float16=False) == 2**25 // 8192  # bf16 and fp32: no cap
 
 
 def test_float16_weight_gradient_does_not_overflow_in_a_long_chunk():

@@ -24,19 +24,18 @@ keeps one fp32 residual per layer and recomputes one block at a time. AdamW hold
 gradients are fp32. Under autocast the half-precision copies of the weights stay alive until backward has
 used them.
 
-Everything here is arithmetic on a ``ModelConfig``: no torch import, so ``luna plan`` stays quick.
+Everything here is arithmetic on a ``ModelConfig``, with the fused head's chunk rule taken from
+``lunalm.loss.chunk_rows`` itself: no tensor is allocated, so ``luna plan`` stays quick.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lunalm.loss import chunk_rows
 from lunalm.model import ModelConfig, count_parameters
 
 GiB = 2**30
-# Logits elements per chunk of the fused head, by device kind: a copy of ``lunalm.loss.CHUNK_ELEMENTS``
-# (that module imports torch); a test keeps the two equal.
-HEAD_CHUNK_ELEMENTS = {"cpu": 2**22, "cuda": 2**25}
 
 
 @dataclass(frozen=True)
@@ -100,8 +99,7 @@ def estimate_training_memory(cfg: ModelConfig, micro_batch_size: int, *, precisi
 def head_loss_bytes(cfg: ModelConfig, tokens: int, precision: str, device_kind: str) -> int:
     """Bytes the fused head and loss add at their peak for ``tokens`` scored rows (see the docstring)."""
     V, C = cfg.vocab_size, cfg.d_model
-    budget = HEAD_CHUNK_ELEMENTS.get(device_kind, HEAD_CHUNK_ELEMENTS["cuda"])
-    rows = max(1, min(tokens, budget // V))
+    rows = chunk_rows(device_kind, V, tokens, float16=precision == "fp16")
     stored = 2 * 4 * tokens * C + 4 * V * C  # input gradient + its scaled copy; the weight's extra copy
     copies = 0 if precision == "fp32" else 2 * V * C + 2 * tokens * C
     return 8 * rows * V + stored + copies

@@ -41,11 +41,18 @@ def test_scaling_accumulation_precision_and_checkpointing():
     assert ckpt.activations < 0.25 * one.activations
 
 
-def test_head_chunk_sizes_match_the_fused_head():
-    from lunalm.loss import CHUNK_ELEMENTS
-    from lunalm.plan.memory import HEAD_CHUNK_ELEMENTS
+def test_head_chunk_sizes_follow_the_fused_head():
+    """The estimate sizes the head's chunk with lunalm.loss's own rule, float16 cap included."""
+    from lunalm.loss import CHUNK_ELEMENTS, HALF_CHUNK_ROWS
+    from lunalm.plan.memory import head_loss_bytes
 
-    assert HEAD_CHUNK_ELEMENTS == CHUNK_ELEMENTS
+    cfg = model_config_from_preset("small", 8192, 512)
+    tokens = 16 * 512
+    cuda_rows = CHUNK_ELEMENTS["cuda"] // 8192  # 4096 rows in bf16
+    assert head_loss_bytes(cfg, tokens, "bf16", "cuda") - head_loss_bytes(cfg, tokens, "fp16", "cuda") \
+        == 8 * 8192 * (cuda_rows - HALF_CHUNK_ROWS)
+    assert head_loss_bytes(cfg, tokens, "fp32", "cuda") - head_loss_bytes(cfg, tokens, "fp32", "cpu") \
+        == 8 * 8192 * (cuda_rows - CHUNK_ELEMENTS["cpu"] // 8192)
 
 
 def test_device_overheads():
