@@ -133,6 +133,8 @@ def _report(run, status: str, quiet: bool) -> int:
 
 def print_summary(summary: dict, run) -> None:
     """The one-screen summary at the end of a run."""
+    from lunalm.plan.recommend import duration_text
+
     best = summary["best_val_loss"]
     last = summary.get("last_eval") or {}
     checkpoints = Path(summary["run_dir"]) / "checkpoints"
@@ -143,7 +145,7 @@ def print_summary(summary: dict, run) -> None:
         ("best val loss", f"{best:.4f} at step {summary['best_step']}  (perplexity {math.exp(best):.2f}, "
                           f"{_best_bits_per_byte(checkpoints, last)})"
          if best is not None else "no evaluation yet" if run.eval_batches else "no validation data"),
-        ("time", f"{_minutes_or_hours(summary['wall_time_s'])} on {summary['device']}, {summary['precision']}, "
+        ("time", f"{duration_text(summary['wall_time_s'] / 3600)} on {summary['device']}, {summary['precision']}, "
                  f"{summary['tokens_per_s']:,} tokens/s"),
         ("run folder", summary["run_dir"]),
         ("curves", f"{summary['run_dir']}/loss.png  (tensorboard --logdir {summary['run_dir']}/tb)"),
@@ -169,10 +171,6 @@ def _best_bits_per_byte(checkpoints: Path, last: dict) -> str:
         return f"{float(meta['metrics']['bits_per_byte']):.3f} bits/byte"
     except (OSError, ValueError, KeyError, TypeError):
         return f"{last.get('bits_per_byte', float('nan')):.3f} bits/byte at the last evaluation"
-
-
-def _minutes_or_hours(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def _model_name(config) -> str:

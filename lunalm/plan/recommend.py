@@ -225,13 +225,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
                                       device_kind=machine.kind)
     why["train.micro_batch_size"] = (f"the largest power of two whose peak (~{device_bytes(memory.peak, machine.kind) / GiB:.2f} GB) "
                                      f"fits the {limit / GiB:.1f} GB usable on {machine.name}, within the global batch")
-    steps = math.ceil(train_tokens * epochs / (global_batch * context))
-    aim = (f"aiming at >= {goal['min_steps']:,} steps for the schedule" if steps >= goal["min_steps"] else
-           f"the smallest batch used on {machine.kind.upper()} (a smaller one is noisier and slower per token); "
-           f"the text is too short for the {goal['min_steps']:,} steps aimed at, so ~{steps:,} steps")
-    why["train.grad_accum_steps"] = (f"global batch {global_batch} sequences = {global_batch * context:,} tokens "
-                                     f"per step{f' over {request.nproc} processes' if request.nproc > 1 else ''}: "
-                                     f"{aim}")
+    why["train.grad_accum_steps"] = ""  # filled in below, once the steps are known (keeps the order of reasons)
     why["model.activation_checkpointing"] = ("needed: not even micro-batch 1 fits otherwise (~30 % slower)"
                                              if checkpointing else "not needed: memory suffices without it")
 
@@ -239,7 +233,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     tokens_per_s = measured_tokens_per_s or _expected_tokens_per_s(cfg, machine, context) * speed_factor[0]
     if request.nproc > 1:  # data parallel: ~90 % scaling per added device (gradient all-reduce)
         tokens_per_s *= request.nproc * 0.9
-    steps = max(1, math.ceil(epochs * train_tokens / (global_batch * context)))
+    steps = full_steps = max(1, math.ceil(epochs * train_tokens / (global_batch * context)))
     hours = _hours(steps, global_batch * context, tokens_per_s, cfg, micro)
     if request.hours and hours > request.hours:
         fitted_steps = int(steps * request.hours / hours)
@@ -250,6 +244,12 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
         epochs = steps * global_batch * context / train_tokens
         why["train.epochs"] = f"{epochs:.2f}: as many passes as --hours {request.hours:g} allows"
         hours = _hours(steps, global_batch * context, tokens_per_s, cfg, micro)
+    aim = (f"aiming at >= {goal['min_steps']:,} steps for the schedule" if full_steps >= goal["min_steps"] else
+           f"the smallest batch used on {machine.kind.upper()} (a smaller one is noisier and slower per token); "
+           f"too few tokens for the {goal['min_steps']:,} steps aimed at, so ~{full_steps:,} steps")
+    why["train.grad_accum_steps"] = (f"global batch {global_batch} sequences = {global_batch * context:,} tokens "
+                                     f"per step{f' over {request.nproc} processes' if request.nproc > 1 else ''}: "
+                                     f"{aim}")
 
     lr_note = "from the range test (--lr-test)" if measured_lr else "by model size (3e-3 at 1M parameters, ~N^-0.3)"
     from lunalm.train.schedule import default_lr, default_warmup
@@ -362,11 +362,12 @@ def _expected_tokens_per_s(cfg: ModelConfig, machine: Machine, context: int) -> 
 
 
 def duration_text(hours: float) -> str:
-    """``"45 s"``, ``"12 min"`` or ``"3.5 h"``: a run time as a person reads it."""
+    """``"45 s"``, ``"1.4 min"``, ``"12 min"`` or ``"3.5 h"``: a run time as a person reads it (the plan's
+    estimates and the end-of-run summary)."""
     if hours < 1 / 60:
         return f"{max(1.0, hours * 3600):.0f} s"
     if hours < 1:
-        return f"{hours * 60:.0f} min"
+        return f"{hours * 60:.1f} min" if hours < 10 / 60 else f"{hours * 60:.0f} min"
     return f"{hours:.1f} h"
 
 
