@@ -133,9 +133,10 @@ def test_nproc_must_be_a_positive_process_count(tmp_path: Path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_luna_eval_scores_a_text_exactly_and_a_text_shorter_than_the_context(tmp_path: Path):
-    """`luna eval CKPT PATH --json` equals cross-entropy computed here on the same windows; a sentence
-    shorter than the context is one shorter window instead of an error."""
+def test_luna_eval_scores_whole_documents_with_sliding_windows_exactly(tmp_path: Path):
+    """`luna eval CKPT PATH --json --stride S` equals cross-entropy computed here: the document after an
+    end-of-text token, windows of the context every S tokens, each target scored once with the most
+    context its window gives; a sentence shorter than the context is one shorter window."""
     import math
 
     import torch
@@ -152,27 +153,60 @@ def test_luna_eval_scores_a_text_exactly_and_a_text_shorter_than_the_context(tmp
     checkpoint = run.run_dir / "checkpoints" / "final"
     model, tokenizer, _ = ckpt.load_checkpoint(checkpoint)
     byte_lengths = token_byte_lengths(tokenizer)
-    long_text = ("Ankara'da güzel bir gün. " * 8)[:6 * CONTEXT]  # char tokens: exactly 6 windows, no slack
+    stride = CONTEXT // 4
+    long_text = ("Ankara'da güzel bir gün. " * 8)[:3 * CONTEXT + 5]
+    windows_used = {}
     for name, text in (("long.txt", long_text), ("short.txt", "Çok güzel.")):
         (tmp_path / name).write_text(text, encoding="utf-8")
-        ids = tokenizer.encode(text) + [tokenizer.eot_id]
-        assert len(ids) == len(text) + 1
-        width = min(CONTEXT, len(ids) - 1)
-        windows = torch.tensor([ids[s:s + width + 1] for s in range(0, len(ids) - width, width)])  # (B, T + 1)
-        with torch.no_grad():
-            logits = model(windows[:, :-1]).logits.float()
-        targets = windows[:, 1:]
-        nats = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum").item()
-        result = run_luna("eval", str(checkpoint), str(tmp_path / name), "--json", "--device", "cpu")
+        ids = [tokenizer.eot_id] + tokenizer.encode(text)
+        assert len(ids) == len(text) + 1  # char tokens
+        nats, correct, n_bytes, scored_until = 0.0, 0, 0, 0  # scored_until: targets ids[1..k] done
+        n_targets = len(ids) - 1
+        starts = list(range(0, max(1, n_targets - CONTEXT + stride), stride))
+        for windows_used[name], begin in enumerate(starts, 1):
+            begin = min(begin, max(0, n_targets - CONTEXT))
+            window = torch.tensor(ids[begin:begin + CONTEXT + 1])[None]  # (1, T + 1)
+            with torch.no_grad():
+                logits = model(window[:, :-1]).logits.float()[0]  # (T, V)
+            targets = window[0, 1:]
+            new = slice(scored_until - begin, None)  # only targets no earlier window scored
+            nats += F.cross_entropy(logits[new], targets[new], reduction="sum").item()
+            correct += (logits[new].argmax(-1) == targets[new]).sum().item()
+            n_bytes += byte_lengths[targets[new]].sum().item()
+            scored_until = begin + window.shape[1] - 1
+            if scored_until >= n_targets:
+                break
+        assert scored_until == n_targets
+        result = run_luna("eval", str(checkpoint), str(tmp_path / name), "--json", "--device", "cpu",
+                          "--stride", str(stride))
         assert result.returncode == 0, result.stderr
         got = json.loads(result.stdout)
-        assert got["tokens"] == targets.numel() and got["source"] == str(tmp_path / name)
-        assert got["loss"] == pytest.approx(nats / targets.numel(), rel=1e-5)
-        assert got["perplexity"] == pytest.approx(math.exp(nats / targets.numel()), rel=1e-5)
-        assert got["accuracy"] == pytest.approx((logits.argmax(-1) == targets).float().mean().item())
-        n_bytes = byte_lengths[targets.flatten()].sum().item()
+        assert got["tokens"] == n_targets and got["source"] == str(tmp_path / name) and got["documents"] == 1
+        assert got["loss"] == pytest.approx(nats / n_targets, rel=1e-5)
+        assert got["perplexity"] == pytest.approx(math.exp(nats / n_targets), rel=1e-5)
+        assert got["accuracy"] == pytest.approx(correct / n_targets)
+        assert got["bytes"] == n_bytes == len(text.encode("utf-8"))
         assert got["bits_per_byte"] == pytest.approx(nats / math.log(2) / n_bytes, rel=1e-5)
-    assert width < CONTEXT  # the short text really was shorter than one window
+        assert f"stride {stride}" in got["method"] and got["stride"] == stride and got["context"] == CONTEXT
+    assert windows_used == {"long.txt": 10, "short.txt": 1}  # overlapping windows; one short window
+    bad = run_luna("eval", str(checkpoint), str(tmp_path / "short.txt"), "--stride", str(CONTEXT + 1))
+    assert bad.returncode == 2 and f"--stride {CONTEXT + 1}: expected" in bad.stderr.splitlines()[-1]
+
+
+def test_document_windows_score_every_target_once_with_the_most_context():
+    from lunalm.heldout import document_windows
+
+    for n_ids in (1, 2, 9, 10, 11, 17, 40):
+        for context, stride in ((8, 8), (8, 4), (8, 3), (8, 1)):
+            ids = list(range(n_ids))
+            seen = []
+            for window, first in document_windows(ids, context, stride):
+                start = ids.index(window[0])
+                assert len(window) <= context + 1 and window == ids[start:start + len(window)]
+                seen += window[1:][first:]
+                if first:  # a later window: each newly scored target has >= context - stride tokens before it
+                    assert first >= context - stride
+            assert seen == ids[1:]  # every target once, in order
 
 
 def test_a_run_that_cannot_fit_in_memory_is_refused_before_allocating(turkish_dir: Path, tmp_path: Path):

@@ -217,18 +217,25 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: i
 def _add_eval(commands) -> None:
     parser = commands.add_parser(
         "eval", formatter_class=_formatter, help="loss, perplexity, accuracy, bits per byte of a checkpoint",
-        description="Score a checkpoint on text files, or (no PATH) on its run's validation split.",
+        description="Score a checkpoint on whole documents of text files, or (no PATH) of its run's validation "
+                    "split: bits per byte (comparable across tokenizers and with compressors), loss, perplexity "
+                    "and next-token accuracy, with sliding windows (see --stride); the method is printed.",
         epilog=textwrap.dedent("""\
             examples:
               luna eval runs/NAME/checkpoints/best               the run's own validation split
               luna eval runs/NAME/checkpoints/best heldout.txt   other text
-              luna eval CKPT test/ --json"""))
+              luna eval CKPT test/ --json
+              luna eval CKPT heldout.txt --stride 256        non-overlapping windows (faster)"""))
     parser.add_argument("checkpoint", metavar="CKPT", help="a checkpoint folder")
     parser.add_argument("paths", nargs="*", metavar="PATH", help="text to evaluate on (default: validation split)")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-batches", type=int, default=50, help="at most this many batches")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--stride", type=int, metavar="TOKENS",
+                        help="sliding-window step: each token is scored with at least context - stride tokens "
+                             "before it (default: half the context; = context for the fast, non-overlapping split)")
+    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default: %(default)s)")
+    parser.add_argument("--max-tokens", type=int, default=2_000_000,
+                        help="score whole documents until this many tokens (default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(run=_lazy("lunalm.cli.generate", "run_eval"))
 
 

@@ -38,48 +38,67 @@ def run_generate(args) -> int:
 
 
 def run_eval(args) -> int:
-    import torch
-
-    from lunalm.data.batches import fixed_eval_batches
-    from lunalm.evaluate import evaluate, token_byte_lengths
+    """Sliding-window bits per byte of whole documents (``lunalm.heldout``): the given text, else the run's
+    own validation split."""
+    from lunalm.errors import LunaError
+    from lunalm.heldout import score_documents
 
     model, tokenizer, meta, hw = _load(args.checkpoint, args.device)
-    tokens, source = _eval_tokens(args, tokenizer, meta)
-    # a text shorter than the model's context (a paragraph, a sentence) is scored as one shorter window
-    context = min(model.config.context_length, max(1, len(tokens) - 1))
-    batches = fixed_eval_batches(tokens, context, args.batch_size, args.max_batches)
-    lengths = token_byte_lengths(tokenizer)
-    token_bytes = torch.zeros(model.config.vocab_size, dtype=lengths.dtype)
-    token_bytes[: len(lengths)] = lengths
-    result = evaluate(model, batches, token_bytes=token_bytes, device=hw.device, autocast=hw.autocast).to_dict()
-    result["source"] = source
+    documents, source = _eval_documents(args, tokenizer, meta)
+    context = model.config.context_length
+    stride = args.stride or max(1, context // 2)
+    if not 1 <= stride <= context:
+        raise LunaError(f"--stride {stride}: expected a number of tokens in [1, {context}] (the model's context)")
+    result = score_documents(model, documents, _token_bytes(model, tokenizer), context=context, stride=stride,
+                             batch_size=args.batch_size, device=hw.device, autocast=hw.autocast).to_dict()
+    result.update(source=source, context=context, stride=stride)
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
-    print(f"evaluated {result['tokens']:,} tokens of {source}")
-    for name in ("loss", "perplexity", "accuracy", "bits_per_byte"):
+    print(f"evaluated {result['tokens']:,} tokens ({result['bytes']:,} bytes) in {result['documents']:,} "
+          f"document(s) of {source}")
+    print(f"  method: {result['method']}")
+    for name in ("bits_per_byte", "loss", "perplexity", "accuracy"):
         print(f"  {name:<14} {result[name]:.4f}")
     return 0
 
 
-def _eval_tokens(args, tokenizer, meta: dict):
-    """Token ids to score: the given files, else the run's own validation split."""
-    import numpy as np
+def _token_bytes(model, tokenizer):
+    import torch
 
+    from lunalm.evaluate import token_byte_lengths
+
+    lengths = token_byte_lengths(tokenizer)
+    token_bytes = torch.zeros(max(model.config.vocab_size, len(lengths)), dtype=lengths.dtype)
+    token_bytes[: len(lengths)] = lengths
+    return token_bytes
+
+
+def _eval_documents(args, tokenizer, meta: dict) -> tuple[list[list[int]], str]:
+    """Token ids of each document to score (boundary token first): the given files, else the run's own
+    validation split; at most ``--max-tokens`` targets, whole documents only."""
     from lunalm.config import CorpusConfig, run_config_from_dict
     from lunalm.corpus import Corpus
+    from lunalm.heldout import split_documents
     from lunalm.train.prepare import prepare_data
 
     if args.paths:
         corpus = Corpus(CorpusConfig(paths=tuple(args.paths)))
-        ids: list[int] = []
-        for document in corpus.documents():
-            ids.extend(tokenizer.encode(document.text))
-            ids.append(tokenizer.eot_id)
-        return np.asarray(ids, dtype=np.int64), corpus.name
-    if "config" not in meta:
+        documents = ([tokenizer.eot_id, *tokenizer.encode(d.text)] for d in corpus.documents())
+        source = corpus.name
+    elif "config" not in meta:
         from lunalm.errors import LunaError
         raise LunaError(f"{args.checkpoint} carries no run config; pass the text to evaluate on as PATH")
-    config = run_config_from_dict(meta["config"])
-    data = prepare_data(config, tokenizer=tokenizer, progress=False, log=lambda text: None)
-    return data.shards.split("val"), f"the run's validation split ({data.corpus_name})"
+    else:
+        config = run_config_from_dict(meta["config"])
+        data = prepare_data(config, tokenizer=tokenizer, progress=False, log=lambda text: None)
+        documents = split_documents(data.shards.split("val"), tokenizer.eot_id)
+        source = f"the run's validation split ({data.corpus_name})"
+    kept, targets = [], 0
+    for document in documents:
+        if targets >= args.max_tokens:
+            source += f", its first {len(kept):,} document(s) (--max-tokens {args.max_tokens:,})"
+            break
+        kept.append(document)
+        targets += len(document) - 1
+    return kept, source
