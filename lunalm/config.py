@@ -122,7 +122,7 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-DEFAULT_PROMPTS = ("Yapay zekâ", "Bugün hava", "Tarih boyunca", "İnsan beyni")
+DEFAULT_PROMPTS = ("Yapay zekâ", "Bugün hava", "Tarih boyunca", "İnsan beyni")  # only without any corpus text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,6 +163,8 @@ class TrainConfig:
     """The optimisation: budget, batch, schedule, evaluation, checkpoints, precision."""
 
     # budget: the first of these reached ends the run (none given: 1 epoch)
+    minutes: float | None = None  # wall-clock minutes of training: a new run times its steps on this machine
+    #                               and writes the step count into max_steps (lunalm.train.budget)
     epochs: float | None = None  # passes over the training tokens
     max_steps: int | None = None  # optimizer steps
     tokens: int | None = None  # training tokens (targets) processed
@@ -182,7 +184,8 @@ class TrainConfig:
     eval_every: int = 100  # steps between validation passes
     eval_batches: int = 20  # fixed validation batches per pass
     sample_every: int = 200  # steps between sample generations; 0 = only at the end
-    sample_prompts: tuple[str, ...] = DEFAULT_PROMPTS
+    sample_prompts: tuple[str, ...] = ()  # empty: the first words of up to 4 validation documents (the
+    #                                          corpus's own language and style; lunalm.train.prompts)
     sample_tokens: int = 60  # new tokens per sample
     log_every: int = 10  # steps between train-loss records
     # checkpoints and stopping
@@ -205,6 +208,8 @@ class TrainConfig:
             check.require(value is None or (isinstance(value, int) and value > 0), name, value,
                           "a positive integer or null")
         check.require(self.epochs is None or self.epochs > 0, "epochs", self.epochs, "> 0 or null")
+        check.require(self.minutes is None or (isinstance(self.minutes, (int, float)) and self.minutes > 0),
+                      "minutes", self.minutes, "a number of minutes > 0 or null")
         for name in ("micro_batch_size", "grad_accum_steps", "eval_every", "eval_batches", "log_every",
                      "checkpoint_every", "keep_checkpoints", "max_bad_steps", "sample_tokens"):
             value = getattr(self, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -114,12 +115,26 @@ def test_run_summary_reports_the_best_checkpoints_bits_per_byte(tmp_path: Path, 
                "tokens_seen": 1_228_800, "n_params": 1_451_136, "device": "CPU (2 threads)", "precision": "fp32",
                "wall_time_s": 7200.0, "tokens_per_s": 170, "best_val_loss": 2.0, "best_step": 200,
                "last_eval": {"loss": 2.1, "bits_per_byte": 1.99}}
-    run = SimpleNamespace(config=RunConfig(), eval_batches=[object()])
+    run = SimpleNamespace(config=RunConfig(), eval_batches=[object()], sample_prompts=("It was the", "x"))
+    summary["heldout"] = {"bits_per_byte": 1.6, "documents": 41, "bytes": 298_066, "ppmd_bits_per_byte": 1.5,
+                          "ppmd_order": 8}
     print_summary(summary, run)
+    out = capsys.readouterr().out
     lines = {line.split("  ")[1].strip(): line.split("  ", 2)[2].strip() for line in
-             capsys.readouterr().out.splitlines() if line.startswith("  ") and len(line.split("  ")) > 2}
+             out.splitlines() if line.startswith("  ") and len(line.split("  ")) > 2}
     assert lines["best val loss"] == "2.0000 at step 200  (perplexity 7.39, 1.877 bits/byte)"
     assert lines["time"] == "2.0 h on CPU (2 threads), fp32, 170 tokens/s"
+    assert lines["held-out"] == "1.600 bits/byte on 41 validation document(s) never trained on (298,066 bytes)"
+    assert lines["vs PPMd"].startswith("1.500 bits/byte (order 8, conditioned on the training text): PPMd still "
+                                       "predicts this text better (0.94x)")
+    assert "samples" not in lines and "curves" not in lines  # neither samples.md nor loss.png was written
+    assert "--prompt 'It was the'" in out  # the hint uses the corpus's own first prompt
+    summary["heldout"]["bits_per_byte"] = 1.2
+    (run_dir / "samples.md").write_text("## step 1\n", encoding="utf-8")
+    print_summary(summary, run)
+    out = capsys.readouterr().out
+    assert "1.500 bits/byte (order 8, conditioned on the training text): 20 % fewer bits than PPMd" in out
+    assert re.search(rf"^  samples +{re.escape(str(run_dir))}/samples.md$", out, re.M)
     (run_dir / "checkpoints" / "best" / "lunalm.json").unlink()  # no best checkpoint: the last evaluation's
     print_summary(summary, run)
     assert "(perplexity 7.39, 1.990 bits/byte at the last evaluation)" in capsys.readouterr().out

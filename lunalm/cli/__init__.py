@@ -110,6 +110,9 @@ def _run_analyze(args: argparse.Namespace) -> int:
                        fix_dir=args.fix, tokenizer_path=args.tokenizer)
 
 
+DEFAULT_TRAIN_MINUTES = 5.0  # `luna train` with no budget: what a first run on a laptop CPU is worth waiting for
+
+
 def _add_train(commands) -> None:
     parser = commands.add_parser(
         "train", formatter_class=_formatter, help="train a model on a corpus (default: built-in corpus)",
@@ -139,18 +142,24 @@ def _add_train(commands) -> None:
     model.add_argument("--vocab-size", type=int, metavar="N", help="BPE vocabulary (default: by corpus size)")
     model.add_argument("--dropout", type=float)
     model.add_argument("--activation-checkpointing", action="store_true", help="less memory, ~30%% slower")
-    loop = add_run_arguments(parser, lr_help="peak learning rate (default: by model size)")
+    loop = add_run_arguments(parser, lr_help="peak learning rate (default: by model size)",
+                             budget_title=f"budget (the first reached ends the run; with none of them and no "
+                                          f"--config: --minutes {DEFAULT_TRAIN_MINUTES:g})")
     loop.add_argument("--compile", action="store_true", help="torch.compile the model")
     loop.add_argument("--nproc", type=process_count, metavar="N",
                       help="data-parallel over N processes with torchrun (DDP: one per GPU, gloo on CPU)")
     loop.add_argument("--shard", action="store_true",
                       help="with --nproc: FSDP, shard weights, gradients and AdamW state (models too big to replicate)")
-    parser.set_defaults(run=_lazy("lunalm.cli.train", "run_train"))
+    parser.set_defaults(run=_lazy("lunalm.cli.train", "run_train"), default_minutes=DEFAULT_TRAIN_MINUTES)
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str):
+def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str,
+                      budget_title: str = "budget (the first reached ends the run; default 1 epoch)"):
     """Budget, optimisation and loop flags shared by ``train`` and ``finetune``; returns the loop group."""
-    budget = parser.add_argument_group("budget (the first reached ends the run; default 1 epoch)")
+    budget = parser.add_argument_group(budget_title)
+    budget.add_argument("--minutes", type=float, metavar="M",
+                        help="wall-clock minutes of training: the step count is measured on this machine at "
+                             "the start and written to config.yaml (max_steps), so resume stays exact")
     budget.add_argument("--epochs", type=float)
     budget.add_argument("--max-steps", type=int)
     budget.add_argument("--tokens", type=int, help="training tokens")

@@ -68,7 +68,7 @@ def build_config(args) -> RunConfig:
         "data": {"context_length": args.context},
         "model": {"preset": args.preset, "dropout": args.dropout,
                   "activation_checkpointing": args.activation_checkpointing or None},
-        "train": {"epochs": args.epochs, "max_steps": args.max_steps, "tokens": args.tokens,
+        "train": {"minutes": args.minutes, "epochs": args.epochs, "max_steps": args.max_steps, "tokens": args.tokens,
                   "micro_batch_size": args.batch_size, "grad_accum_steps": args.grad_accum, "lr": args.lr,
                   "optimizer": args.optimizer,
                   "warmup_steps": args.warmup_steps, "eval_every": args.eval_every,
@@ -81,6 +81,9 @@ def build_config(args) -> RunConfig:
         merged[section].update({k: v for k, v in fields.items() if v is not None})
     if args.tokenizer_path and not args.tokenizer:
         merged["tokenizer"]["kind"] = "pretrained"
+    default_minutes = getattr(args, "default_minutes", None)  # `luna train` only; finetune: 1 epoch
+    if default_minutes and not args.config and not any((args.minutes, args.epochs, args.max_steps, args.tokens)):
+        merged["train"]["minutes"] = default_minutes  # the default budget is time, said at the start
     merged["name"] = args.name or merged["name"]
     merged["runs_dir"] = args.runs_dir or merged["runs_dir"]
     return run_config_from_dict(merged)
@@ -147,10 +150,14 @@ def print_summary(summary: dict, run) -> None:
          if best is not None else "no evaluation yet" if run.eval_batches else "no validation data"),
         ("time", f"{duration_text(summary['wall_time_s'] / 3600)} on {summary['device']}, {summary['precision']}, "
                  f"{summary['tokens_per_s']:,} tokens/s"),
+        *_heldout_rows(summary.get("heldout")),
         ("run folder", summary["run_dir"]),
-        ("curves", f"{summary['run_dir']}/loss.png  (tensorboard --logdir {summary['run_dir']}/tb)"),
-        ("samples", f"{summary['run_dir']}/samples.md"),
     ]
+    folder = Path(summary["run_dir"])
+    if (folder / "loss.png").is_file():
+        rows.append(("curves", f"{folder}/loss.png  (tensorboard --logdir {folder}/tb)"))
+    if (folder / "samples.md").is_file():
+        rows.append(("samples", f"{folder}/samples.md"))
     target = _newest_model(checkpoints)
     if target is not None:
         rows.append(("model to use", str(target)))
@@ -159,9 +166,29 @@ def print_summary(summary: dict, run) -> None:
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
     if target is not None:
-        print(f"\n  generate:  luna generate {target} --prompt \"Türkiye\"")
+        prompt = (run.sample_prompts or ("",))[0]
+        print(f"\n  generate:  luna generate {target} --prompt {_shell_quote(prompt)}")
     if summary["status"] == "interrupted":
         print(f"  continue:  luna resume {summary['run_dir']}")
+
+
+def _heldout_rows(heldout: dict | None) -> list[tuple[str, str]]:
+    """The held-out line: the best model's bits per byte on the validation documents beside PPMd's."""
+    if not heldout:
+        return []
+    ours, ppmd = heldout["bits_per_byte"], heldout["ppmd_bits_per_byte"]
+    verdict = (f"{(1 - ours / ppmd) * 100:.0f} % fewer bits than PPMd" if ours < ppmd else
+               f"PPMd still predicts this text better ({ppmd / ours:.2f}x): train longer (--minutes), or add text")
+    return [("held-out", f"{ours:.3f} bits/byte on {heldout['documents']:,} validation document(s) never "
+                         f"trained on ({heldout['bytes']:,} bytes)"),
+            ("vs PPMd", f"{ppmd:.3f} bits/byte (order {heldout['ppmd_order']}, conditioned on the training "
+                        f"text): {verdict}")]
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text) if text else '""'
 
 
 def _best_bits_per_byte(checkpoints: Path, last: dict) -> str:

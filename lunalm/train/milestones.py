@@ -17,7 +17,7 @@ from lunalm.train import checkpoint as ckpt
 from lunalm.train import state_dicts
 from lunalm.train.setup import Run
 
-SAMPLE_SEED = 1234  # the same seed at every sample point, so samples differ only by training
+SAMPLE_SEED = 1234  # the same seeds at every sample point, so samples differ only by training
 
 
 def evaluate_and_track(run: Run, ui) -> bool:
@@ -52,10 +52,10 @@ def maybe_sample(run: Run, ui, final: bool = False) -> None:
     every = run.config.train.sample_every
     if not (final or (every and run.state.step % every == 0)):
         return
-    cfg = SamplingConfig(max_new_tokens=run.config.train.sample_tokens, temperature=0.8, top_k=50,
-                         top_p=0.95, seed=SAMPLE_SEED)
     lines = [f"## step {run.state.step}\n"]
-    for prompt in run.config.train.sample_prompts:
+    for index, prompt in enumerate(run.sample_prompts):
+        cfg = SamplingConfig(max_new_tokens=run.config.train.sample_tokens, temperature=0.8, top_k=50,
+                             top_p=0.95, seed=SAMPLE_SEED + index)  # each prompt its own random stream
         text = generate(run.model, run.data.tokenizer, prompt, cfg, device=run.hw.device)
         ui.sample(run.state.step, prompt, text)
         lines.append(f"**{prompt}**{text}\n")
@@ -158,6 +158,10 @@ def finish(run: Run, status: str, ui) -> str:
     if status == "interrupted":
         ui.warning(f"interrupted: checkpoint saved; continue with `luna resume {run.run_dir}`")
     summary = run_summary(run, status)
+    if status in ("completed", "stopped-early"):
+        from lunalm.train.heldout_check import heldout_check
+
+        summary["heldout"] = heldout_check(run)
     (run.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")
     run.logger.close()

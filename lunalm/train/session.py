@@ -38,6 +38,8 @@ def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = 
         resolve_model_config(config, vocab_size=config.tokenizer.vocab_size or 64)
     data = _prepare_in_turn(config, d, ui, progress)
     run = build_run(dataclasses.replace(config, name=name), run_dir, data, d)
+    if config.train.minutes:
+        _fit_minutes(run, ui)
     run.config = _resolved(run)
     if run.config.finetune is not None:
         trainable = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
@@ -79,9 +81,27 @@ def _recorded_loop(run: Run, ui, faults: Faults | None) -> str:
     return status
 
 
+def _fit_minutes(run: Run, ui) -> None:
+    """Size the run to ``train.minutes`` on this machine (rank 0's timing decides for every process)."""
+    from lunalm.plan.recommend import duration_text
+    from lunalm.train.budget import seconds_per_step, steps_for_minutes
+    from lunalm.train.schedule import default_warmup
+
+    step_seconds = distributed.broadcast(seconds_per_step(run), run.dist)
+    minutes = run.config.train.minutes
+    run.total_steps = min(run.total_steps, steps_for_minutes(minutes, step_seconds))
+    if run.config.train.warmup_steps is None:
+        run.warmup_steps = default_warmup(run.total_steps)
+    ui.message(f"time budget {duration_text(minutes / 60)}: {run.total_steps:,} steps at {step_seconds:.2f} s "
+               f"per step on {run.hw.name} (measured), ending about {time.strftime('%H:%M', time.localtime(time.time() + minutes * 60))}")
+
+
 def _resolved(run: Run) -> RunConfig:
-    """The config with automatic values filled in (what was actually used)."""
+    """The config with automatic values filled in (what was actually used); a time budget's step count
+    goes into max_steps, so a resumed run follows the same schedule."""
     train = dataclasses.replace(run.config.train, lr=run.peak_lr, warmup_steps=run.warmup_steps)
+    if train.minutes:
+        train = dataclasses.replace(train, max_steps=run.total_steps)
     tokenizer = dataclasses.replace(run.config.tokenizer, vocab_size=run.data.tokenizer.vocab_size) \
         if run.config.tokenizer.kind == "bpe" else run.config.tokenizer
     return dataclasses.replace(run.config, train=train, tokenizer=tokenizer)

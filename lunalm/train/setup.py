@@ -21,6 +21,7 @@ from lunalm.train.distributed import SINGLE, Dist, device_for
 from lunalm.train.state_dicts import remember_names
 from lunalm.train.metrics import RunLogger
 from lunalm.train.prepare import PreparedData
+from lunalm.train.prompts import corpus_prompts
 from lunalm.train.schedule import default_lr, default_warmup
 from lunalm.train.state import TrainState
 
@@ -47,6 +48,7 @@ class Run:
     n_params: int
     stop_reason: str | None = None  # set by signal handlers and guards
     token_bytes: torch.Tensor | None = None  # UTF-8 bytes of each token id, for bits per byte
+    sample_prompts: tuple[str, ...] = ()  # train.sample_prompts, else the corpus's own (lunalm.train.prompts)
     started: float = field(default_factory=time.time)
     dist: Dist = SINGLE  # this process's rank in a torchrun job (a single process by default)
 
@@ -72,9 +74,15 @@ def resolve_model_config(config: RunConfig, vocab_size: int) -> ModelConfig:
                                     **config.model.overrides())
 
 
+UNTIMED_STEPS = 10**9  # the step count of a minutes-only budget before it is timed
+
+
 def total_steps(train: TrainConfig, n_windows: int, global_batch: int, context_length: int) -> int:
-    """Optimizer steps for the budget: the smallest of max_steps, epochs and tokens (default 1 epoch)."""
-    candidates = []
+    """Optimizer steps for the budget: the smallest of max_steps, epochs and tokens (default 1 epoch).
+
+    ``minutes`` alone gives no count here (it needs this machine's speed): the run gets a placeholder that
+    ``lunalm.train.session`` replaces with the timed count before the first step."""
+    candidates = [UNTIMED_STEPS] if train.minutes and not (train.max_steps or train.epochs or train.tokens) else []
     if train.max_steps:
         candidates.append(train.max_steps)
     if train.epochs:
@@ -176,7 +184,7 @@ def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SI
                eval_batches=_eval_batches(config, data), logger=RunLogger(run_dir, enabled=d.is_main), state=state,
                total_steps=steps, peak_lr=lr,
                warmup_steps=train.warmup_steps if train.warmup_steps is not None else default_warmup(steps),
-               n_params=n_params, dist=d)
+               n_params=n_params, dist=d, sample_prompts=train.sample_prompts or corpus_prompts(data))
 
 
 def _finetune_model(config: RunConfig, data: PreparedData, hw: Hardware) -> tuple[torch.nn.Module, int, float]:

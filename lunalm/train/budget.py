@@ -1,0 +1,51 @@
+"""A time budget (``train.minutes``) turned into a step count once, at the start of a new run.
+
+The step count must be fixed before the first step: warmup and the cosine decay are laid out over it,
+and a resumed run must follow the same schedule. So a new run times a few forward/backward passes of
+one global batch on this machine (no optimizer update, and the sampler is put back where it was), and
+writes ``train.max_steps`` into its config.yaml: ``luna resume`` then continues that exact schedule.
+The steps leave ``EVAL_SHARE`` of the time for evaluation, samples and checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from lunalm.train.setup import Run
+
+TIMED_PASSES = 3  # after one untimed pass (allocations, lazy initialisation)
+EVAL_SHARE = 0.1  # of the budget: validation passes (~10 % by the eval schedule), samples, checkpoints
+
+
+def seconds_per_step(run: Run) -> float:
+    """Wall seconds of one optimizer step's forward/backward passes, measured on this run's model."""
+    from lunalm.train.loop import Faults, forward_backward
+
+    position = run.sampler.state_dict()
+    inputs, labels = run.sampler.next_batch(run.world_batch)  # (W*G, T)
+    run.sampler.load_state_dict(position)
+    if run.dist.active:
+        mine = slice(run.dist.rank * run.global_batch, (run.dist.rank + 1) * run.global_batch)
+        inputs, labels = inputs[mine], labels[mine]
+    inputs, labels = inputs.to(run.hw.device), labels.to(run.hw.device)
+    timings = []
+    for _ in range(TIMED_PASSES + 1):
+        started = time.perf_counter()
+        forward_backward(run, inputs, labels, Faults())
+        run.optimizer.zero_grad(set_to_none=True)
+        _synchronize(run)
+        timings.append(time.perf_counter() - started)
+    return sum(timings[1:]) / TIMED_PASSES
+
+
+def steps_for_minutes(minutes: float, step_seconds: float) -> int:
+    """Optimizer steps that fill ``minutes`` of wall time, keeping ``EVAL_SHARE`` for evaluation."""
+    return max(1, math.floor(minutes * 60 * (1 - EVAL_SHARE) / max(step_seconds, 1e-9)))
+
+
+def _synchronize(run: Run) -> None:
+    if run.hw.device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(run.hw.device)

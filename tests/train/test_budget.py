@@ -1,0 +1,76 @@
+"""The time budget: `train.minutes` becomes a step count measured at the start, written to config.yaml,
+so the schedule is fixed and `luna resume` continues it exactly."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from lunalm.train import budget
+from lunalm.train.loop import SilentUI
+from lunalm.train.session import resume, start
+from tests.train.runhelp import assert_same_weights, tiny_config, write_corpus
+
+
+def test_steps_for_minutes_keeps_a_share_for_evaluation():
+    assert budget.steps_for_minutes(1.0, 0.5) == 108  # 60 s * 0.9 / 0.5 s
+    assert budget.steps_for_minutes(0.001, 10.0) == 1  # never zero steps
+
+
+class Messages(SilentUI):
+    def __init__(self):
+        self.lines = []
+
+    def message(self, text):
+        self.lines.append(text)
+
+
+def test_minutes_size_the_run_from_the_measured_step_time_and_resume_exactly(tmp_path, monkeypatch):
+    corpus = write_corpus(tmp_path / "corpus")
+    monkeypatch.setattr(budget, "seconds_per_step", lambda run: 0.9)  # this machine, as measured
+    ui = Messages()
+    run, status = start(tiny_config(tmp_path, corpus, name="timed", minutes=0.2, checkpoint_every=4), ui,
+                        progress=False)
+    assert status == "completed" and run.total_steps == run.state.step == 12  # 12 s * 0.9 / 0.9 s
+    assert run.warmup_steps == 1  # 5 % of the timed steps, not of the placeholder
+    saved = yaml.safe_load((run.run_dir / "config.yaml").read_text(encoding="utf-8"))["train"]
+    assert saved["minutes"] == 0.2 and saved["max_steps"] == 12 and saved["warmup_steps"] == 1
+    assert any(line.startswith("time budget 12 s: 12 steps at 0.90 s per step") for line in ui.lines)
+    # resume from step 8 re-measures nothing (a slower machine now would not change the schedule)
+    final = run.run_dir / "checkpoints" / "final"
+    shutil.copytree(final, tmp_path / "first-final")
+    shutil.rmtree(run.run_dir / "checkpoints" / "step-00000012", ignore_errors=True)
+    shutil.rmtree(final)
+    monkeypatch.setattr(budget, "seconds_per_step", lambda run: pytest.fail("resume must not re-time steps"))
+    resumed, status = resume(run.run_dir, SilentUI(), progress=False)
+    assert status == "completed" and resumed.total_steps == 12
+    assert_same_weights(tmp_path / "first-final", resumed.run_dir / "checkpoints" / "final")
+
+
+def test_seconds_per_step_leaves_the_sampler_and_weights_alone(tmp_path):
+    import torch
+
+    from lunalm.train.prepare import prepare_data
+    from lunalm.train.setup import build_run
+
+    config = tiny_config(tmp_path, write_corpus(tmp_path / "corpus"), max_steps=5)
+    run = build_run(config, tmp_path / "run", prepare_data(config, progress=False, log=lambda m: None))
+    position = run.sampler.state_dict()
+    weights = {k: v.clone() for k, v in run.model.state_dict().items()}
+    assert budget.seconds_per_step(run) > 0
+    assert run.sampler.state_dict() == position
+    assert all(torch.equal(weights[k], v) for k, v in run.model.state_dict().items())
+    assert all(p.grad is None for p in run.model.parameters())
+
+
+def test_luna_train_with_no_budget_trains_for_the_default_minutes(tmp_path):
+    from lunalm.cli import DEFAULT_TRAIN_MINUTES, build_parser
+    from lunalm.cli.train import build_config
+
+    parser = build_parser()
+    assert build_config(parser.parse_args(["train"])).train.minutes == DEFAULT_TRAIN_MINUTES
+    assert build_config(parser.parse_args(["train", "--minutes", "2"])).train.minutes == 2
+    explicit = build_config(parser.parse_args(["train", "--max-steps", "50"])).train
+    assert explicit.minutes is None and explicit.max_steps == 50
