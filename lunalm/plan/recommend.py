@@ -36,6 +36,7 @@ GOALS = {  # epochs worth doing, tokens per parameter wanted, minimum optimizer 
     "balanced": dict(epochs=4.0, tokens_per_param=5.0, min_steps=1000, patience=5),
     "best": dict(epochs=10.0, tokens_per_param=1.0, min_steps=2000, patience=8),
 }
+MAX_USEFUL_EPOCHS = 16  # repeating the same text past ~16 passes adds nothing (Muennighoff et al. 2023)
 FAR_TOO_SMALL = 0.2  # unique training tokens per non-embedding parameter below which a model memorises
 SAMPLE_CHARS = 8_000_000  # characters used to train the planning tokenizer and measure chars/token
 
@@ -152,7 +153,11 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
         cfg = model_config_from_preset(name, vocab, context)
         n_body = count_parameters(cfg, non_embedding=True)
         fits, _, _ = _batch_that_fits(cfg, machine, limit)
-        data_ok = train_tokens * epochs_cap / n_body >= goal["tokens_per_param"]
+        seen = train_tokens * epochs_cap
+        if request.hours and not request.epochs:  # the time decides how much text the model sees
+            seen = min(train_tokens * MAX_USEFUL_EPOCHS,
+                       _tokens_in_time(request, cfg, machine, context, measured_tokens_per_s, speed_factor[0]))
+        data_ok = seen / n_body >= goal["tokens_per_param"]
         if fits and (data_ok or chosen is None or request.preset):
             chosen = name
         if not data_ok and not request.preset:
@@ -193,7 +198,9 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
                                f"parameter over {epochs_cap:g} epochs of {train_tokens:,} tokens that fits "
                                f"{machine.name}")
 
-    repeats = (request.epochs or goal["epochs"]) > 1
+    time_epochs = _epochs_in_time(request, cfg, machine, context, train_tokens, measured_tokens_per_s,
+                                  speed_factor[0])
+    repeats = (request.epochs or time_epochs or goal["epochs"]) > 1
     dropout = 0.0 if not repeats else 0.2 if unique_ratio < 0.3 else 0.1 if unique_ratio < 3 else 0.0
     why["model.dropout"] = (f"{unique_ratio:.1f} unique training tokens per parameter: "
                             + ("strong regularisation against memorising repeated text" if dropout == 0.2 else
@@ -201,9 +208,13 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
                                "each text is seen once, dropout would only slow learning" if not repeats else
                                "enough data that dropout would only slow learning"))
 
-    # epochs: the goal's useful number, a requested one, or fewer when --hours says so
-    epochs = request.epochs or goal["epochs"]
-    if request.epochs:
+    # epochs: a requested number, as many as --hours fills (up to MAX_USEFUL_EPOCHS), or the goal's
+    epochs = request.epochs or time_epochs or goal["epochs"]
+    if time_epochs and not request.epochs:
+        why["train.epochs"] = (f"{epochs:.2f}: as many passes as --hours {request.hours:g} fills on {machine.name}"
+                               + (f" (at most {MAX_USEFUL_EPOCHS}: more repeats of the same text teach nothing "
+                                  "new; Muennighoff et al. 2023)" if epochs >= MAX_USEFUL_EPOCHS else ""))
+    elif request.epochs:
         why["train.epochs"] = "as you asked"
         if request.epochs > 8:
             warnings.append(f"{request.epochs:g} epochs: each pass over the same text teaches less (past ~4 "
@@ -242,7 +253,8 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
                               f"even the smallest useful run does not fit; allow more time or a faster device")
         steps = fitted_steps
         epochs = steps * global_batch * context / train_tokens
-        why["train.epochs"] = f"{epochs:.2f}: as many passes as --hours {request.hours:g} allows"
+        if not time_epochs:
+            why["train.epochs"] = f"{epochs:.2f}: as many passes as --hours {request.hours:g} allows"
         hours = _hours(steps, global_batch * context, tokens_per_s, cfg, micro)
     aim = (f"aiming at >= {goal['min_steps']:,} steps for the schedule" if full_steps >= goal["min_steps"] else
            f"the smallest batch used on {machine.kind.upper()} (a smaller one is noisier and slower per token); "
@@ -260,7 +272,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     val_batches = int(facts.tokens * request.val_fraction) // (micro * (context + 1))
     eval_batches = max(2, min(eval_batches, val_batches))
     train_cfg = TrainConfig(
-        epochs=round(epochs, 3), micro_batch_size=micro, grad_accum_steps=accum, lr=float(f"{lr:.3g}"),
+        minutes=round(request.hours * 60, 3) if request.hours else None, epochs=round(epochs, 3), micro_batch_size=micro, grad_accum_steps=accum, lr=float(f"{lr:.3g}"),
         warmup_steps=warmup, eval_every=eval_every, eval_batches=eval_batches, sample_every=eval_every * 5,
         checkpoint_every=eval_every * 2, patience=goal["patience"],
         compile=machine.kind == "cuda" and steps >= 1000)
@@ -304,6 +316,23 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
 
 
 # --- rules ---------------------------------------------------------------------------------------
+
+
+def _epochs_in_time(request: Request, cfg: ModelConfig, machine: Machine, context: int, train_tokens: int,
+                    measured_tokens_per_s: float | None, speed: float) -> float | None:
+    """Passes over the training tokens that ``--hours`` buys on this machine (at most MAX_USEFUL_EPOCHS);
+    None without --hours. The run itself then trains for exactly the time (train.minutes)."""
+    if not request.hours:
+        return None
+    tokens = _tokens_in_time(request, cfg, machine, context, measured_tokens_per_s, speed)
+    return round(min(MAX_USEFUL_EPOCHS, max(tokens / max(1, train_tokens), 0.01)), 3)
+
+
+def _tokens_in_time(request: Request, cfg: ModelConfig, machine: Machine, context: int,
+                    measured_tokens_per_s: float | None, speed: float) -> float:
+    """Training tokens this model processes in ``--hours`` (~10 % of the time goes to evaluation)."""
+    tokens_per_s = measured_tokens_per_s or _expected_tokens_per_s(cfg, machine, context) * speed
+    return tokens_per_s * (0.9 * request.nproc if request.nproc > 1 else 1) * request.hours * 3600 * 0.9
 
 
 def _context_for(facts: CorpusFacts, machine: Machine) -> int:

@@ -69,6 +69,18 @@ def test_hours_budget_shortens_the_run():
     assert limited.config.train.epochs < free.config.train.epochs
 
 
+def test_hours_become_the_runs_time_budget_and_fill_it_with_passes_up_to_16():
+    cpu = cpu_machine()
+    small = plan_for(2e5, cpu, hours=0.25)  # a small corpus and a quarter of an hour
+    assert small.config.train.minutes == 15.0  # the run trains for exactly the time (steps measured then)
+    assert small.config.train.epochs == 16  # time for more, but repeats past ~16 teach nothing
+    assert small.config.model.dropout > 0 and "at most 16" in small.why["train.epochs"]
+    big = plan_for(3e8, cpu, hours=0.25)  # a large corpus: the time ends the run within the first pass
+    assert big.config.train.minutes == 15.0 and big.config.train.epochs < 1
+    assert "as many passes as --hours 0.25 fills" in big.why["train.epochs"]
+    assert plan_for(2e5, cpu).config.train.minutes is None  # no --hours: the goal's epochs, no time limit
+
+
 def test_errors_name_the_problem():
     with pytest.raises(ConfigError, match="closest known: .*GTX 1650"):
         find_card("GTX 1605")
