@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 
 from lunalm.errors import ConfigError
@@ -26,7 +27,7 @@ from lunalm.runs.scan import hf_trainer, lunalm_runs
 from lunalm.runs.scan.logs import read_log
 from lunalm.runs.scan.notebooks import read_notebook
 from lunalm.runs.scan.pairing import Script, claim_output_dirs, pair
-from lunalm.runs.scan.reading import ScanStats, Unreadable
+from lunalm.runs.scan.reading import SECONDS_PER_FILE, ScanStats, Unreadable
 from lunalm.runs.scan.scripts import apply_facts, read_script, script_attempt
 from lunalm.runs.scan.walk import Folder, single_file, walk as walk_tree
 
@@ -58,9 +59,10 @@ class Scanner:
     """Scans paths into attempts; ``stats`` counts what it saw. ``progress(path, size)`` is called once for
     every regular file met (read or not), after its folder was handled."""
 
-    def __init__(self, progress: Progress | None = None):
+    def __init__(self, progress: Progress | None = None, file_seconds: float = SECONDS_PER_FILE):
         self.stats = ScanStats()
         self.progress = progress
+        self.file_seconds = file_seconds  # time one file may take before it is given up
         self._seen_dirs: set[tuple[int, int]] = set()
         self._output_scripts: dict[str, Script] = {}  # Trainer output folder -> the script that wrote it
 
@@ -114,7 +116,9 @@ class Scanner:
         return [trainer]
 
     def _guarded(self, path: str, reader, *args):
-        """``reader(*args)``, or None with the reason in ``stats.skipped`` when the file cannot be read."""
+        """``reader(*args)``, or None with the reason in ``stats.skipped`` when the file cannot be read (or
+        reading it takes longer than ``file_seconds``)."""
+        self.stats.deadline = time.monotonic() + self.file_seconds
         try:
             return reader(*args)
         except Unreadable as error:
@@ -126,6 +130,8 @@ class Scanner:
         except _MALFORMED as error:
             logger.debug("scan: %s could not be parsed", path, exc_info=True)
             reason = f"could not be parsed ({type(error).__name__}: {str(error)[:200]})"
+        finally:
+            self.stats.deadline = None
         self.stats.skip(path, reason)
         return None
 

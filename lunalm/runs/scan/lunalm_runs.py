@@ -21,6 +21,9 @@ from lunalm.runs.scan.series import LossSeries, metric_rows
 from lunalm.runs.scan.walk import Folder
 
 MAX_SMALL_BYTES = 1 << 20  # config.yaml, summary.json
+# Nodes a config.yaml may hold once its aliases are expanded: a resolved lunalm config has about 60, and a
+# 554-byte "billion laughs" alias bomb expands to ~10^9 (the registry's JSON of it would never finish).
+MAX_YAML_NODES = 100_000
 _OUTCOMES = {"completed": "success", "stopped-early": "success", "diverged": "failure", "oom": "failure",
              "crashed": "failure", "interrupted": "unknown", "running": "unknown"}
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe: builds plain dicts/lists, never objects
@@ -59,12 +62,40 @@ def read_run(folder: Folder, stats: ScanStats) -> Attempt | None:
 
 
 def _config(path: str, stats: ScanStats) -> dict | None:
+    data = read_bytes(path, stats, MAX_SMALL_BYTES, "config.yaml")
     try:
-        config = yaml.load(read_bytes(path, stats, MAX_SMALL_BYTES, "config.yaml"), Loader=_Loader)
+        _check_expansion(data)
+        config = yaml.load(data, Loader=_Loader)
     except yaml.YAMLError as error:
         raise Unreadable(f"invalid YAML: {str(error).splitlines()[0]}") from None
     shaped = isinstance(config, dict) and all(isinstance(config.get(key), dict) for key in ("model", "train"))
     return config if shaped else None
+
+
+def _check_expansion(data: bytes) -> None:
+    """Refuse YAML whose aliases expand to more than MAX_YAML_NODES nodes, counted on the parser's events
+    (linear in the file's size; nothing is built): each alias counts the size of the node it repeats."""
+    anchors: dict[str, int] = {}
+    stack = [[None, 0]]  # [anchor, nodes so far] of each open collection; the bottom one is the stream
+    for event in yaml.parse(data, Loader=_Loader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            stack.append([event.anchor, 1])
+            continue
+        if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, size = stack.pop()
+        elif isinstance(event, yaml.AliasEvent):
+            if any(event.anchor == open_anchor for open_anchor, _ in stack):
+                raise Unreadable("YAML alias refers to a node that contains it (a recursive structure)")
+            anchor, size = None, anchors.get(event.anchor, 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, size = event.anchor, 1
+        else:
+            continue
+        if anchor:
+            anchors[anchor] = size
+        stack[-1][1] += size
+        if stack[-1][1] > MAX_YAML_NODES:
+            raise Unreadable(f"YAML aliases expand to more than {MAX_YAML_NODES:,} nodes (an alias bomb?)")
 
 
 def _section(config: dict, name: str) -> dict:

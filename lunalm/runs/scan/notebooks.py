@@ -19,9 +19,10 @@ from lunalm.runs.scan.walk import FileEntry
 MAX_NOTEBOOK_BYTES = 32 << 20  # outputs with embedded images make notebooks big; this is plenty
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "writefile", "prun", "debug"}  # the body is Python
 _SHELL_LINE = re.compile(r"^(\s*)(?:[!%?]|\w+\s*=\s*[!%])")  # !pip install, %matplotlib, files = !ls
-_ROW = re.compile(r"<tr[^>]*>(.*?)</tr>", re.DOTALL | re.IGNORECASE)
-_CELL = re.compile(r"<t[hd][^>]*>(.*?)</t[hd]>", re.DOTALL | re.IGNORECASE)
-_TAG = re.compile(r"<[^>]+>")
+MAX_TABLE_CHARS = 4 << 20  # of one output's HTML; the Trainer's table of 10,000 logged steps is ~1 MB
+# A tag ends at the next ">" and cannot contain "<", so splitting on tags is one linear pass even over
+# "<tr<tr<tr..." (the lazy "<tr>(.*?)</tr>" pattern this replaced rescanned to the end from every "<tr").
+_TAG = re.compile(r"(<[^<>]*>)")
 
 
 def read_notebook(entry: FileEntry, stats: ScanStats) -> Attempt | None:
@@ -32,6 +33,7 @@ def read_notebook(entry: FileEntry, stats: ScanStats) -> Attempt | None:
     bodies: list[ast.stmt] = []
     unparsable, executed = [], 0
     for index, cell in enumerate(cells, start=1):
+        stats.check_time()
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         executed += bool(cell.get("execution_count"))
@@ -118,8 +120,7 @@ def _feed_loss_table(parser: LogParser, markup: str) -> None:
     """The Trainer's notebook progress table: Step (or Epoch) | Training Loss | Validation Loss | ..."""
     if "Training Loss" not in markup:
         return
-    rows = [[html.unescape(_TAG.sub("", cell)).strip() for cell in _CELL.findall(row)]
-            for row in _ROW.findall(markup)]
+    rows = _table_rows(markup[:MAX_TABLE_CHARS])
     header = next((row for row in rows if "Training Loss" in row), None)
     if header is None:
         return
@@ -130,6 +131,26 @@ def _feed_loss_table(parser: LogParser, markup: str) -> None:
             value = _number(row, columns.get(name))
             if value is not None:
                 parser.add_loss(kind, int(step) if step is not None else None, value, None)
+
+
+def _table_rows(markup: str) -> list[list[str]]:
+    """The text of each ``<td>``/``<th>`` cell, row by row, in one pass over the tags."""
+    rows: list[list[str]] = []
+    cell: list[str] | None = None
+    for index, piece in enumerate(_TAG.split(markup)):
+        if index % 2 == 0:  # text between tags
+            if cell is not None:
+                cell.append(piece)
+            continue
+        name = piece[1:-1].strip().split(maxsplit=1)[0].lower() if piece[1:-1].strip() else ""
+        if name in ("/td", "/th", "/tr", "td", "th", "tr") and cell is not None and rows:
+            rows[-1].append(html.unescape("".join(cell)).strip())
+            cell = None
+        if name == "tr":
+            rows.append([])
+        elif name in ("td", "th") and rows:
+            cell = []
+    return rows
 
 
 def _number(row: list[str], column: int | None) -> float | None:
