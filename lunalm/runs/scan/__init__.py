@@ -26,7 +26,7 @@ from lunalm.runs.attempt import Attempt
 from lunalm.runs.scan import hf_trainer, lunalm_runs
 from lunalm.runs.scan.logs import read_log
 from lunalm.runs.scan.notebooks import read_notebook
-from lunalm.runs.scan.pairing import Script, claim_output_dirs, pair
+from lunalm.runs.scan.pairing import Script, claim_output_dirs, incidental, merge, output_target, pair
 from lunalm.runs.scan.reading import SECONDS_PER_FILE, ScanStats, Unreadable
 from lunalm.runs.scan.scripts import apply_facts, read_script, script_attempt
 from lunalm.runs.scan.walk import Folder, single_file, walk as walk_tree
@@ -65,6 +65,7 @@ class Scanner:
         self.file_seconds = file_seconds  # time one file may take before it is given up
         self._seen_dirs: set[tuple[int, int]] = set()
         self._output_scripts: dict[str, Script] = {}  # Trainer output folder -> the script that wrote it
+        self._companions: dict[str, list[Attempt]] = {}  # Trainer output folder -> its run's logs, notebooks
 
     def scan(self, paths: Iterable[str], progress: Progress | None = None) -> Iterator[Attempt]:
         """Attempts under ``paths`` (files or directories), lazily; a missing path fails at once."""
@@ -101,19 +102,42 @@ class Scanner:
                 logs.append(self._guarded(entry.path, read_log, entry, self.stats, kind == "probe"))
         claims = claim_output_dirs(folder.path, scripts, hf_trainer.has_state)
         self._output_scripts.update(claims)
-        claimed = {entry.path for entry, _ in claims.values()}
-        return found + pair(scripts, [log for log in logs if log], claimed) + [book for book in notebooks if book]
+        claimed = {entry.path for entry, _ in claims.values()} | self._own_script(found, scripts)
+        for trainer in found:
+            hf_trainer.settle_lr(trainer)
+        attempts = pair(scripts, [log for log in logs if log], self.stats, claimed) + [book for book in notebooks if book]
+        kept = []
+        for attempt in attempts:  # a log or notebook of a run whose Trainer output folder is below: one attempt
+            target = output_target(folder.path, attempt, hf_trainer.has_state)
+            if target is None:
+                kept.append(attempt)
+            else:
+                self._companions.setdefault(target, []).append(attempt)
+        return found + kept
 
     def _trainer_output(self, folder: Folder) -> list[Attempt]:
         """The Trainer output folder's attempt, with the settings of the script that named it, if any."""
         state = hf_trainer.state_file(folder)
         script = self._output_scripts.pop(folder.path, None)
+        companions = self._companions.pop(folder.path, [])
         trainer = self._guarded(state, hf_trainer.read_output_dir, folder, state, self.stats) if state else None
-        if trainer is None:
-            return [script_attempt(*script)] if script else []  # the claim failed: report the script itself
+        if trainer is None:  # the claim failed: report the script, logs and notebooks themselves
+            return ([script_attempt(*script)] if script and not companions else []) + companions
+        for companion in companions:
+            merge(trainer, companion)
         if script is not None:
             apply_facts(trainer, script[1], script[0].path)
         return [trainer]
+
+    @staticmethod
+    def _own_script(found: list[Attempt], scripts: list[Script]) -> set[str]:
+        """A Trainer output saved into the script's own folder: the folder's one training script wrote it
+        (it lends its settings and is not an attempt of its own). Returns the path of the script used."""
+        own = [script for script in scripts if script[1].role == "trainer" and not incidental(script[0].path)]
+        if len(found) != 1 or found[0].source != "hf-trainer" or len(own) != 1:
+            return set()
+        apply_facts(found[0], own[0][1], own[0][0].path)
+        return {own[0][0].path}
 
     def _guarded(self, path: str, reader, *args):
         """``reader(*args)``, or None with the reason in ``stats.skipped`` when the file cannot be read (or

@@ -99,7 +99,7 @@ def collect(tree: ast.Module) -> tuple[list[ast.Call], list[tuple[str, ast.AST, 
         if isinstance(node, ast.Call):
             calls.append(node)
             pairs.extend((_position(node), keyword.arg, keyword.value, False) for keyword in node.keywords
-                         if keyword.arg)
+                         if keyword.arg and not _held_out(keyword.value))
             pairs.extend((_position(node), name, value, False) for name, value in _argparse_default(node))
         elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -113,6 +113,11 @@ def collect(tree: ast.Module) -> tuple[list[ast.Call], list[tuple[str, ast.AST, 
     calls.sort(key=_position)
     pairs.sort(key=lambda pair: pair[0])
     return calls, [pair[1:] for pair in pairs], functions
+
+
+def _held_out(node: ast.AST) -> bool:
+    """``DataLoader(val_set, batch_size=EVAL_BATCH_SIZE)``: a setting of evaluation, not of training."""
+    return isinstance(node, ast.Name) and any(word in node.id.lower() for word in ("eval", "test", "valid"))
 
 
 def _target_name(target: ast.AST) -> str | None:

@@ -71,9 +71,20 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
     for directory in dict.fromkeys([folder.path, os.path.dirname(state_path)]):
         _model_files(attempt, directory, stats)
     _model_card(attempt, folder, stats)
-    attempt.lr = attempt.lr or peak_lr  # the card's exact value, else the highest lr logged
+    if peak_lr is not None:  # not the configured lr (warmup and decay keep it below): a last resort
+        attempt.extra["peak_logged_lr"] = peak_lr
     _extras(attempt, state, folder, state_path)
     return attempt
+
+
+def settle_lr(attempt: Attempt) -> None:
+    """The configured lr comes from the model card or the script; only without either is the highest
+    logged lr used, and ``extra["sources"]`` says so."""
+    peak = attempt.extra.get("peak_logged_lr")
+    if attempt.lr is None and peak is not None:
+        attempt.lr = peak
+        attempt.extra.setdefault("sources", {})["lr"] = "trainer_state.json: highest logged learning_rate " \
+                                                        "(the configured value was not found)"
 
 
 def _history(history) -> tuple[LossSeries, LossSeries, dict | None, float | None]:

@@ -13,7 +13,8 @@ import re
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.logs import LogParser
 from lunalm.runs.scan.reading import ScanStats, Unreadable, read_json
-from lunalm.runs.scan.scripts import apply_facts, facts, parse
+from lunalm.runs.scan.astfacts import dotted
+from lunalm.runs.scan.scripts import TRAIN_FUNCTIONS, apply_facts, facts, parse
 from lunalm.runs.scan.walk import FileEntry
 
 MAX_NOTEBOOK_BYTES = 32 << 20  # outputs with embedded images make notebooks big; this is plenty
@@ -23,34 +24,77 @@ MAX_TABLE_CHARS = 4 << 20  # of one output's HTML; the Trainer's table of 10,000
 # A tag ends at the next ">" and cannot contain "<", so splitting on tags is one linear pass even over
 # "<tr<tr<tr..." (the lazy "<tr>(.*?)</tr>" pattern this replaced rescanned to the end from every "<tr").
 _TAG = re.compile(r"(<[^<>]*>)")
+_RUN_SCRIPT = re.compile(r"^\s*[!%](?:run\b|.*\b(?:python3?|torchrun|accelerate launch)\s+\S+\.py\b)")
 
 
 def read_notebook(entry: FileEntry, stats: ScanStats) -> Attempt | None:
-    """The attempt a notebook records, or None when it neither trains nor shows training output."""
+    """The attempt a notebook records, or None when it does not train: no cell steps an optimizer (or
+    builds one and calls a ``train*()`` loop), and none runs a training script with losses in its output.
+    A calculator, a plot or an autograd demo with "loss" in its output is not a training attempt."""
     document = read_json(entry.path, stats, MAX_NOTEBOOK_BYTES, "notebook")
-    cells = _cells(document)
-    parser = LogParser(entry.name)
-    bodies: list[ast.stmt] = []
-    unparsable, executed = [], 0
-    for index, cell in enumerate(cells, start=1):
+    book = _Book(entry.name)
+    for index, cell in enumerate(_cells(document), start=1):
         stats.check_time()
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        executed += bool(cell.get("execution_count"))
-        try:
-            bodies.extend(_cell_tree(cell, f"{entry.name} cell {index}"))
-        except Unreadable as error:
-            unparsable.append(f"cell {index}: {error}")
-        parser.label = f"{entry.name} cell {index} output"
-        _feed_outputs(parser, cell.get("outputs"))
-    script = facts(ast.Module(body=bodies, type_ignores=[]))
-    if not (parser.signals or script.role):
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            book.cell(index, cell)
+    script = facts(ast.Module(body=book.bodies, type_ignores=[]))
+    if script.role != "trainer" and not (book.runs_script and book.parser.signals):
         return None
-    attempt = _attempt(entry, parser, executed)
+    attempt = _attempt(entry, book.parser, book.executed)
     apply_facts(attempt, script)
     attempt.device = _gpu_name(document) or attempt.device
-    attempt.extra.update(executed_cells=executed, **({"unparsable_cells": unparsable} if unparsable else {}))
+    attempt.extra["executed_cells"] = book.executed
+    for key, value in (("unparsable_cells", book.unparsable), ("errors_outside_training", book.side_errors)):
+        if value:
+            attempt.extra[key] = value
     return attempt
+
+
+class _Book:
+    """The cells read so far: their code (one tree), and their outputs fed to one log parser. An error
+    in a cell that neither trains nor calls a function that does is a demo or a typo, not the end of a
+    training attempt: it is listed in ``side_errors`` instead (memory errors always count)."""
+
+    def __init__(self, name: str):
+        self.name, self.parser = name, LogParser(name)
+        self.bodies: list[ast.stmt] = []
+        self.unparsable: list[str] = []
+        self.side_errors: list[str] = []
+        self.executed = 0
+        self.lines = 0  # source lines of the cells read so far
+        self.runs_script = False  # a "!python train.py" cell: the training ran outside the notebook
+        self.training_functions: set[str] = set(TRAIN_FUNCTIONS)
+
+    def cell(self, index: int, cell: dict) -> None:
+        self.executed += bool(cell.get("execution_count"))
+        label = f"{self.name} cell {index}"
+        try:
+            body = _cell_tree(cell, label)
+        except Unreadable as error:
+            self.unparsable.append(f"cell {index}: {error}")
+            body = []
+        for statement in body:  # line numbers run on through the notebook, so source order is cell order
+            ast.increment_lineno(statement, self.lines)
+        self.lines += _text(cell.get("source")).count("\n") + 1
+        self.bodies.extend(body)
+        self.runs_script = self.runs_script or _runs_script(cell)
+        self.parser.label = f"{label} output"
+        _feed_outputs(self.parser, cell.get("outputs"), self._trains(body) or _runs_script(cell),
+                      self.side_errors, index)
+
+    def _trains(self, body: list[ast.stmt]) -> bool:
+        """Whether this cell trains, or calls a function that trains; remembers the functions it defines."""
+        tree = ast.Module(body=body, type_ignores=[])
+        role = facts(tree).role
+        defined = {node.name for node in body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        if role is not None:
+            self.training_functions |= defined
+        called = {dotted(node.func).rpartition(".")[2] for node in ast.walk(tree) if isinstance(node, ast.Call)}
+        return role == "trainer" or bool(called & self.training_functions)
+
+
+def _runs_script(cell: dict) -> bool:
+    return any(_RUN_SCRIPT.match(line) for line in _text(cell.get("source")).split("\n"))
 
 
 def _attempt(entry: FileEntry, parser: LogParser, executed: int) -> Attempt:
@@ -93,13 +137,15 @@ def _cell_tree(cell: dict, label: str) -> list[ast.stmt]:
     return parse("\n".join(cleaned), label).body
 
 
-def _feed_outputs(parser: LogParser, outputs) -> None:
+def _feed_outputs(parser: LogParser, outputs, trains: bool, side_errors: list[str], index: int) -> None:
     for output in outputs if isinstance(outputs, list) else []:
         if not isinstance(output, dict):
             continue
         kind = output.get("output_type")
         if kind == "stream":
             _feed_text(parser, _text(output.get("text")))
+        elif kind == "error" and not trains and "memory" not in str(output.get("ename")).lower():
+            side_errors.append(f"cell {index}: {output.get('ename')}: {str(output.get('evalue'))[:200]}")
         elif kind == "error":
             frames = [line for frame in output.get("traceback") or [] if isinstance(frame, str)
                       for line in frame.split("\n")]

@@ -41,7 +41,8 @@ _ALIASES = {  # Attempt field (or extra key) -> names that carry it, most specif
     "epochs": ("num_train_epochs", "num_epochs", "max_epochs", "epochs", "n_epochs"),
     "max_steps": ("max_steps", "max_iters", "num_training_steps", "total_steps"),
     "corpus": ("dataset_name", "dataset", "dataset_id", "train_file", "data_path"),
-    "model_name": ("model_name_or_path", "model_name", "model_id", "base_model", "model_checkpoint", "init_from"),
+    "model_name": ("model_name_or_path", "model_name", "model_id", "base_model", "model_checkpoint", "init_from",
+                   "choose_model"),
     "context_length": ("max_seq_length", "block_size", "context_length", "seq_len", "max_length"),
     "output_dir": ("output_dir", "out_dir"),
 }
@@ -56,6 +57,7 @@ class ScriptFacts:
     role: str | None = None  # "trainer" | "helper" | None (see the module docstring)
     fields: dict = field(default_factory=dict)  # Attempt field -> value
     extra: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)  # every resolved value of every name (``named_values``)
 
 
 @dataclass
@@ -70,8 +72,9 @@ class _Calls:
     trainers: list[str] = field(default_factory=list)
     lora: dict | None = None
     grad_scaler: bool = False
-    trains: bool = False  # backward / optimizer.step / trainer.train
-    builds: bool = False  # an optimizer, model.train()
+    trains: bool = False  # an optimizer step: optimizer.step / trainer.train / fit
+    builds: bool = False  # an optimizer, model.train(), loss.backward() without a step
+    calls_train: bool = False  # a call to train_*(...) with arguments
 
 
 def parse(source: bytes | str, filename: str) -> ast.Module:
@@ -97,10 +100,17 @@ def facts(tree: ast.Module) -> ScriptFacts:
     found = _Calls()
     for call in calls:
         _inspect_call(call, constants, found)
+    found.trains = found.trains or _updates_by_hand(tree)
     result = ScriptFacts(role=_role(found, functions))
     result.fields = _fields(found, values)
     result.extra = _extras(found, values)
+    result.values = values
     return result
+
+
+def fields_from_values(values: dict[str, list]) -> dict:
+    """Attempt fields that named values alone give (a config file's or a log's ``{name: [value]}``)."""
+    return _fields(_Calls(), values)
 
 
 def _inspect_call(call: ast.Call, constants: dict, found: _Calls) -> None:
@@ -140,14 +150,25 @@ def _inspect_other(call: ast.Call, name: str, receiver: str, last: str, constant
             found.devices.append(device)
     elif last == "cuda" and receiver and not call.args:
         found.devices.append("cuda")
-    elif last == "backward" or (last == "step" and _steps_optimizer(receiver, call)):
+    elif last == "step" and _steps_optimizer(receiver, call):
         found.trains = True
+    elif last == "backward":
+        found.builds = True  # gradients alone (an autograd demo) train nothing
     elif last in ("train", "fit") and "trainer" in receiver.lower():
         found.trains = True
     elif last == "train" and not call.args:
         found.builds = True  # model.train(): a training mode switch
+    elif last.startswith("train") and call.args or call.keywords and last.startswith("train"):
+        found.calls_train = True  # train_model_simple(model, loader, optimizer, ...): a loop defined elsewhere
     elif last == "GradScaler":
         found.grad_scaler = True
+
+
+def _updates_by_hand(tree: ast.Module) -> bool:
+    """``p.data -= lr * p.grad`` (micrograd, from-scratch tutorials): an optimizer step written out."""
+    return any(isinstance(node, ast.AugAssign) and any(isinstance(part, ast.Attribute) and part.attr == "grad"
+                                                       for part in ast.walk(node.value))
+               for node in ast.walk(tree))
 
 
 def _steps_optimizer(receiver: str, call: ast.Call) -> bool:
@@ -187,7 +208,7 @@ def _lora(call: ast.Call, constants: dict) -> dict | None:
 
 
 def _role(found: _Calls, functions: set[str]) -> str | None:
-    if found.trains:
+    if found.trains or (found.optimizers and found.calls_train):
         return "trainer"
     if found.builds or found.trainers or functions & TRAIN_FUNCTIONS:
         return "helper"
@@ -195,8 +216,10 @@ def _role(found: _Calls, functions: set[str]) -> str | None:
 
 
 def _first(values: dict[str, list], names: tuple[str, ...], accept) -> object | None:
+    """The first accepted value of the first name that has one (``LEARNING_RATE`` counts as
+    ``learning_rate``: module constants are often upper case)."""
     for name in names:
-        for value in values.get(name, ()):
+        for value in values.get(name, ()) or values.get(name.upper(), ()):
             if accept(value):
                 return value
     return None
@@ -220,15 +243,21 @@ def _fields(found: _Calls, values: dict[str, list]) -> dict:
         "optimizer": found.optimizers[0] if found.optimizers else optim,
         "lr": float(lr) if lr is not None else None,
         "batch_size": _first(values, _ALIASES["batch_size"], _positive_int),
-        "grad_accum": _first(values, _ALIASES["grad_accum"], _positive_int),
+        "grad_accum": _first(values, _ALIASES["grad_accum"], _positive_int) or (1 if found.trainers else None),
         "epochs": float(epochs) if epochs is not None else None,
         "precision": _precision(found, values),
         "quantization": _quantization(values),
         "lora": found.lora,
         "device": _device(found, values),
-        "corpus": found.corpora[0] if found.corpora else _first(values, _ALIASES["corpus"], _is_text),
+        "corpus": found.corpora[0] if found.corpora else _first(values, _ALIASES["corpus"], _is_text)
+        or _first(values, ("file_path", "data_file", "text_file", "data_file_path"), _is_data_file),
     }
     return {name: value for name, value in fields.items() if value is not None}
+
+
+def _is_data_file(value) -> bool:
+    """A path to a data file (``file_path = "instruction-data.json"``), not any string named like one."""
+    return isinstance(value, str) and value.lower().endswith((".txt", ".json", ".jsonl", ".tsv", ".csv", ".parquet"))
 
 
 def _is_text(value) -> bool:
@@ -249,7 +278,9 @@ def _precision(found: _Calls, values: dict[str, list]) -> str | None:
                    lambda v: str(v).lower() in _PRECISION_WORDS)
     if words is not None:
         return _PRECISION_WORDS[str(words).lower()]
-    return "fp16" if found.grad_scaler else None
+    if found.grad_scaler:
+        return "fp16"
+    return "fp32" if found.trainers else None  # a Trainer without fp16=/bf16= trains in fp32
 
 
 def _quantization(values: dict[str, list]) -> str | None:
@@ -261,6 +292,8 @@ def _quantization(values: dict[str, list]) -> str | None:
 
 def _device(found: _Calls, values: dict[str, list]) -> str | None:
     """The most capable device the script moves work to (it was written for that one)."""
+    if True in values.get("use_cpu", ()) or True in values.get("no_cuda", ()):  # TrainingArguments(use_cpu=True)
+        return "cpu"
     candidates = found.devices + [v for v in values.get("device", ()) if isinstance(v, str)]
     candidates += ["cuda" for v in values.get("accelerator", ()) if v in ("gpu", "cuda")]
     normal = {_normal_device(value) for value in candidates} - {None}

@@ -1,0 +1,170 @@
+"""``luna scan`` on real public code and real runs (``tests/runs/scan_set``, see its README): the labelled
+set's goals, and each fact of issue 16 on the file that shows it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from lunalm.runs.scan import Scanner, scan
+
+SET = Path(__file__).parent / "scan_set"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_scan_labels.py"
+
+
+@pytest.fixture(scope="module")
+def attempts():
+    return {str(Path(a.path).relative_to(SET)): a for a in scan([str(SET)])}
+
+
+def test_labelled_set_meets_its_goals(attempts):
+    spec = importlib.util.spec_from_file_location("bench_scan_labels", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    results = bench.score(attempts, json.loads((SET / "labels.json").read_text(encoding="utf-8")))
+    whole = bench.total(results)
+    assert (whole["listed"], whole["labelled"], whole["found"]) == (14, 14, 14)
+    assert whole["precision"] >= 0.95 and whole["recall"] >= 0.9 and whole["field_accuracy"] >= 0.95, results
+    assert results["minbpe"]["listed"] == 0  # a tokenizer trainer and its tests are no training attempts
+
+
+def test_nanogpt_settings_come_from_what_ran(attempts):
+    """The log's `Overriding:` lines beat the config file it names, which beats train.py's defaults."""
+    run = attempts["nanogpt/train.log"]
+    assert (run.lr, run.batch_size, run.grad_accum, run.device, run.precision, run.corpus) == \
+        (1e-3, 8, 1, "cpu", "fp32", "shakespeare_char")
+    config = "config/train_shakespeare_char.py (named at train.log:1)"
+    assert run.extra["sources"] == {
+        "model": "train.py (in the script)", "optimizer": "train.py (in the script)", "lr": config,
+        "grad_accum": config, "corpus": config, "batch_size": "train.log:45", "device": "train.log:40",
+        "precision": "train.log:40: device cpu (the half-precision default of train.py applies to CUDA)"}
+    assert run.extra["log_overrides"]["batch_size"] == [8, "train.log:45"]
+    assert run.extra["config_files"][0]["values"]["learning_rate"] == 1e-3
+    assert "nanogpt/train.py" not in attempts and "nanogpt/bench.py" not in attempts
+
+
+def test_config_file_named_in_the_log_is_read_from_disk_when_not_printed(tmp_path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "small.py").write_text("learning_rate = 3e-3\nbatch_size = 4\n")
+    (tmp_path / "train.py").write_text((SET / "nanogpt" / "train.py").read_text())
+    (tmp_path / "train.log").write_text("Overriding config with config/small.py:\nOverriding: batch_size = 2\n"
+                                        "iter 0: loss 4.0\niter 1: loss 3.0\niter 2: loss 2.0\n")
+    (run,) = scan([str(tmp_path)])
+    assert (run.lr, run.batch_size, run.grad_accum) == (3e-3, 2, 40)  # 40: train.py's default
+    assert run.extra["sources"]["lr"] == "config/small.py (named at train.log:1)"
+
+
+def test_argparse_namespace_printed_in_the_log_beats_the_defaults(tmp_path):
+    (tmp_path / "train.py").write_text(
+        "import argparse, torch\np = argparse.ArgumentParser()\np.add_argument('--lr', type=float, default=0.1)\n"
+        "p.add_argument('--batch-size', type=int, default=64)\nargs = p.parse_args()\n"
+        "opt = torch.optim.SGD([], lr=args.lr)\nopt.step()\n")
+    (tmp_path / "train.log").write_text("Namespace(batch_size=16, lr=0.003)\nstep 1 loss 2.0\nstep 2 loss 1.5\n")
+    (run,) = scan([str(tmp_path)])
+    assert (run.lr, run.batch_size) == (0.003, 16)
+    assert run.extra["sources"]["lr"] == "train.log:1"
+
+
+@pytest.mark.parametrize("version", ["4", "5"])
+def test_trainer_logs_of_transformers_4_and_5(version):
+    """5.x prints {'loss': '3.618', ...} with strings; both give the same curve shape as trainer_state."""
+    (log,) = scan([str(SET / "runs" / f"transformers{version}" / "train.log")])
+    state = json.loads((SET / "runs" / f"transformers{version}" / "out" / "checkpoint-30" / "trainer_state.json")
+                       .read_text())
+    logged = [row["loss"] for row in state["log_history"] if "loss" in row]
+    train = [value for _, kind, value in log.metrics if kind == "train"]
+    assert len(train) == len(logged) == 6 and train == pytest.approx(logged, abs=6e-4)
+    assert len([row for row in log.metrics if row[1] == "val"]) == 3
+    assert (log.outcome, log.status) == ("success", "completed")
+
+
+@pytest.mark.parametrize("version", ["4", "5"])
+def test_log_script_and_checkpoints_of_one_run_are_one_attempt(version):
+    found = list(scan([str(SET / "runs" / f"transformers{version}")]))
+    (run,) = found
+    assert run.source == "hf-trainer" and run.extra["paired"] == [str(SET / "runs" / f"transformers{version}" /
+                                                                       "train.log")]
+    assert run.lr == 5e-4 and run.extra["peak_logged_lr"] == pytest.approx(4.2e-4)  # configured, not logged max
+    assert (run.batch_size, run.grad_accum, run.device, run.steps) == (4, 2, "cpu", 30)
+
+
+def test_script_beside_its_trainer_state_is_one_attempt(attempts):
+    run = attempts["hf-trainer-lora-imdb"]
+    assert (run.model, run.lr, run.corpus, run.lora["r"]) == ("distilbert-base-uncased", 2e-4, "imdb", 8)
+    assert "hf-trainer-lora-imdb/main.py" not in attempts
+
+
+def test_evidence_cites_the_cell_with_the_losses_and_labels_smoothing(attempts):
+    run = attempts["llms-from-scratch/ch05/01_main-chapter-code/ch05.ipynb"]
+    assert run.evidence == ("ch05.ipynb cell 78 output:27: val loss 9.92 → 6.37 over steps 0–85 (first and last "
+                            "logged; smoothed, means of 5: 7.68 → 6.26), no error")
+
+
+def notebook(*cells) -> dict:
+    return {"cells": [{"cell_type": "code", "execution_count": i, "source": source, "outputs": outputs}
+                      for i, (source, outputs) in enumerate(cells, start=1)], "metadata": {}, "nbformat": 4}
+
+
+def stream(text: str) -> list:
+    return [{"output_type": "stream", "name": "stdout", "text": text}]
+
+
+def error(name: str, value: str) -> list:
+    return [{"output_type": "error", "ename": name, "evalue": value, "traceback": [f"{name}: {value}"]}]
+
+
+TRAIN_CELL = ("import torch\nopt = torch.optim.AdamW(model.parameters(), lr=1e-3)\nfor step in range(3):\n"
+              "    loss = model(x).mean()\n    loss.backward()\n    opt.step()\n    print(f'step {step} loss {loss}')\n")
+
+
+def test_an_error_outside_the_training_cells_is_not_a_crash(tmp_path):
+    book = notebook(("d = {'a': 1}\nd['Hello']", error("KeyError", "'Hello'")),
+                    (TRAIN_CELL, stream("step 0 loss 3.0\nstep 1 loss 2.0\nstep 2 loss 1.0\n")))
+    (tmp_path / "demo.ipynb").write_text(json.dumps(book))
+    (run,) = scan([str(tmp_path)])
+    assert (run.outcome, run.error_kind) == ("success", None)
+    assert run.extra["errors_outside_training"] == ["cell 1: KeyError: 'Hello'"]
+    assert run.evidence.startswith("demo.ipynb cell 2 output:3: train loss 3 → 1")
+
+
+def test_an_error_in_a_training_cell_is_a_crash(tmp_path):
+    book = notebook(("def train_epoch(model, opt):\n    opt.step()\n", []),
+                    ("train_epoch(model, opt)", error("RuntimeError", "CUDA error: device-side assert triggered")))
+    (tmp_path / "crash.ipynb").write_text(json.dumps(book))
+    (run,) = scan([str(tmp_path)])
+    assert (run.outcome, run.error_kind) == ("failure", "other-exception")
+    assert run.evidence.startswith("crash.ipynb cell 2 output")
+
+
+def test_without_an_optimizer_step_there_is_no_attempt(tmp_path):
+    autograd = notebook(("import torch\nx = torch.ones(2, requires_grad=True)\nloss = (x * 2).sum()\nloss.backward()",
+                         stream("loss 4.0\nloss 3.0\n")))
+    (tmp_path / "autograd.ipynb").write_text(json.dumps(autograd))
+    (tmp_path / "chinchilla.py").write_text("def L(N, D):\n    return 1.69 + 406.4 / N**0.34\nprint('loss', L(1e9, 2e10))\n")
+    assert list(scan([str(tmp_path)])) == []
+    assert "nanogpt/scaling_laws.ipynb" not in scan_paths(SET / "nanogpt")
+
+
+def scan_paths(root: Path) -> set[str]:
+    return {str(Path(a.path).relative_to(root.parent)) for a in scan([str(root)])}
+
+
+def test_tests_and_benchmarks_are_attempts_only_with_a_log_of_their_own(tmp_path):
+    trains = "import torch\nopt = torch.optim.SGD([], lr=0.1)\nopt.step()\n"
+    for name in ("test_training.py", "bench_step.py", "conftest.py"):
+        (tmp_path / name).write_text(trains)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "loop.py").write_text(trains)
+    assert list(scan([str(tmp_path)])) == []
+    (tmp_path / "bench_step.log").write_text("step 1 loss 2.0\nstep 2 loss 1.0\n")
+    (run,) = scan([str(tmp_path)])
+    assert (run.source, run.lr, run.extra["script"]) == ("log", 0.1, str(tmp_path / "bench_step.py"))
+
+
+def test_the_labelled_set_scans_in_a_few_seconds():
+    scanner = Scanner()
+    assert len(list(scanner.scan([str(SET)]))) == 14
+    assert scanner.stats.skipped == []
