@@ -29,6 +29,7 @@ def test_labelled_set_meets_its_goals(attempts):
     assert (whole["listed"], whole["labelled"], whole["found"]) == (14, 14, 14)
     assert whole["precision"] >= 0.95 and whole["recall"] >= 0.9 and whole["field_accuracy"] >= 0.95, results
     assert results["minbpe"]["listed"] == 0  # a tokenizer trainer and its tests are no training attempts
+    assert whole["tasks_right"] >= 13  # ch05 trains from scratch but later loads gpt2-small: read as fine-tuning
 
 
 def test_nanogpt_settings_come_from_what_ran(attempts):
@@ -168,3 +169,14 @@ def test_the_labelled_set_scans_in_a_few_seconds():
     scanner = Scanner()
     assert len(list(scanner.scan([str(SET)]))) == 14
     assert scanner.stats.skipped == []
+
+
+def test_runs_show_names_the_source_of_each_setting(tmp_path):
+    from tests.conftest import run_luna
+
+    registry = str(tmp_path / "reg.sqlite")
+    assert run_luna("scan", str(SET / "nanogpt"), "--registry", registry, "--quiet").returncode == 0
+    shown = run_luna("runs", "show", "nanogpt/train.log", "--registry", registry)
+    assert shown.returncode == 0, shown.stderr
+    assert "  lr                0.001   (from config/train_shakespeare_char.py (named at train.log:1))" in shown.stdout
+    assert "  batch_size        8   (from train.log:45)" in shown.stdout

@@ -14,6 +14,7 @@ import re
 
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.reading import ScanStats, Unreadable, read_bytes, read_json
+from lunalm.runs.scan.task import task_of_architecture
 from lunalm.runs.scan.series import LossSeries, describe_trend, metric_rows
 from lunalm.runs.scan.walk import Folder
 
@@ -147,6 +148,9 @@ def _model_files(attempt: Attempt, directory: str, stats: ScanStats) -> None:
         name = config.get("_name_or_path") or config.get("model_type")
         attempt.model = attempt.model or (name if isinstance(name, str) and name else None)
         attempt.extra.setdefault("model_type", config.get("model_type"))
+        task = task_of_architecture(config.get("architectures"), bool(config.get("_name_or_path")))
+        if task:
+            attempt.extra.setdefault("task", task)
         quantization = config.get("quantization_config")
         if isinstance(quantization, dict) and not attempt.quantization:
             bits = "4bit" if quantization.get("load_in_4bit") else "8bit" if quantization.get("load_in_8bit") else None

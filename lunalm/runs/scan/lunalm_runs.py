@@ -18,6 +18,7 @@ import yaml
 from lunalm.runs.attempt import Attempt, run_fingerprint
 from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, read_bytes, read_json
 from lunalm.runs.scan.series import LossSeries, metric_rows
+from lunalm.runs.scan.task import FINE_TUNING, PRETRAINING
 from lunalm.runs.scan.walk import Folder
 
 MAX_SMALL_BYTES = 1 << 20  # config.yaml, summary.json
@@ -118,6 +119,7 @@ def _settings(attempt: Attempt, config: dict, summary: dict) -> None:
     attempt.wall_seconds = _number(summary.get("wall_time_s"))
     overrides = {key: value for key, value in model.items() if key != "preset" and value is not None}
     attempt.extra.update(model_overrides=overrides, context_length=_section(config, "data").get("context_length"))
+    attempt.extra["task"] = FINE_TUNING if config.get("finetune") else PRETRAINING
     for key in ("total_steps", "tokens_per_s", "best_step", "rollbacks", "skipped_steps"):
         if summary.get(key) is not None:
             attempt.extra[key] = summary[key]

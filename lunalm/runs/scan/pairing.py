@@ -22,6 +22,7 @@ import os
 from lunalm.runs.attempt import Attempt
 from lunalm.runs.scan.effective import settle
 from lunalm.runs.scan.reading import ScanStats
+from lunalm.runs.scan.task import with_model
 from lunalm.runs.scan.scripts import ScriptFacts, apply_facts, script_attempt
 from lunalm.runs.scan.walk import SKIP_DIRS, FileEntry
 
@@ -44,6 +45,7 @@ def pair(scripts: list[Script], logs: list[Attempt], stats: ScanStats,
         if script is not None:
             settle(log, script[1].fields, os.path.dirname(script[0].path), script[0].name, stats)
             apply_facts(log, script[1], script[0].path)
+            log.extra["task"] = with_model(log.extra.get("task"), log.model)
             used.add(script[0].path)
     return logs + [script_attempt(entry, facts) for entry, facts in trainers if entry.path not in used]
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.astfacts import collect, dotted, named_values, resolve
 from lunalm.runs.scan.reading import ScanStats, Unreadable, read_bytes
+from lunalm.runs.scan.task import FROM_SCRATCH, task_of
 from lunalm.runs.scan.walk import FileEntry
 
 MAX_SCRIPT_BYTES = 2 << 20  # bigger .py files are generated code, not training scripts
@@ -105,6 +106,10 @@ def facts(tree: ast.Module) -> ScriptFacts:
     result.fields = _fields(found, values)
     result.extra = _extras(found, values)
     result.values = values
+    pretrained = result.fields.get("model") not in (None, *FROM_SCRATCH)
+    task = task_of([dotted(call.func) for call in calls], functions, values, pretrained)
+    if task:
+        result.extra["task"] = task
     return result
 
 
@@ -267,7 +272,7 @@ def _is_text(value) -> bool:
 def _model(found: _Calls, values: dict[str, list]) -> str | None:
     if found.models:
         return min(found.models, key=lambda item: item[0])[1]  # stable: the first of the best kind
-    return _first(values, _ALIASES["model_name"], lambda v: _is_text(v) and v not in ("scratch", "resume"))
+    return _first(values, _ALIASES["model_name"], lambda v: _is_text(v) and v not in FROM_SCRATCH)
 
 
 def _precision(found: _Calls, values: dict[str, list]) -> str | None:
