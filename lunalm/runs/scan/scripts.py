@@ -36,12 +36,12 @@ _NOT_A_MODEL = ("Tokenizer", "Processor", "Config", "FeatureExtractor", "PeftMod
 _ALIASES = {  # Attempt field (or extra key) -> names that carry it, most specific first
     "lr": ("learning_rate", "lr", "max_lr", "peak_lr", "base_lr"),
     "batch_size": ("per_device_train_batch_size", "micro_batch_size", "train_micro_batch_size_per_gpu",
-                   "per_gpu_train_batch_size", "train_batch_size", "batch_size"),
+                   "per_gpu_train_batch_size", "train_batch_size", "batch_size", "B"),  # B: llm.c/build-nanogpt
     "grad_accum": ("gradient_accumulation_steps", "grad_accum_steps", "accumulate_grad_batches", "grad_accum",
                    "accumulation_steps"),
     "epochs": ("num_train_epochs", "num_epochs", "max_epochs", "epochs", "n_epochs"),
     "max_steps": ("max_steps", "max_iters", "num_training_steps", "total_steps"),
-    "corpus": ("dataset_name", "dataset", "dataset_id", "train_file", "data_path"),
+    "corpus": ("dataset_name", "dataset", "dataset_id", "train_file", "data_path", "data_root"),
     "model_name": ("model_name_or_path", "model_name", "model_id", "base_model", "model_checkpoint", "init_from",
                    "choose_model"),
     "context_length": ("max_seq_length", "block_size", "context_length", "seq_len", "max_length"),
