@@ -180,3 +180,21 @@ def test_runs_show_names_the_source_of_each_setting(tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert "  lr                0.001   (from config/train_shakespeare_char.py (named at train.log:1))" in shown.stdout
     assert "  batch_size        8   (from train.log:45)" in shown.stdout
+
+
+def test_printed_training_arguments_beat_the_script(tmp_path):
+    """`print(training_args)` as transformers 5.24 prints it: one `name=value,` a line."""
+    (tmp_path / "train.py").write_text(
+        "from transformers import Trainer, TrainingArguments\n"
+        "args = TrainingArguments(output_dir='o', learning_rate=5e-5, per_device_train_batch_size=8)\n"
+        "Trainer(model=model, args=args).train()\n")
+    (tmp_path / "train.log").write_text(
+        "TrainingArguments(\naccelerator_config={'split_batches': False, 'dispatch_batches': None},\n"
+        "adam_beta1=0.9,\nbf16=False,\ngradient_accumulation_steps=4,\nlearning_rate=0.0003,\n"
+        "per_device_train_batch_size=2,\nuse_cpu=True,\n)\n"
+        "{'loss': '3.618', 'grad_norm': '1.738', 'learning_rate': '0.0004', 'epoch': '0.2439'}\n"
+        "{'loss': '3.544', 'grad_norm': '1.223', 'learning_rate': '0.00042', 'epoch': '0.4878'}\n")
+    (run,) = scan([str(tmp_path)])
+    assert (run.lr, run.batch_size, run.grad_accum, run.device) == (3e-4, 2, 4, "cpu")
+    assert run.extra["sources"]["lr"] == "train.log:1"
+    assert [row[2] for row in run.metrics] == [3.618, 3.544]

@@ -6,8 +6,8 @@ from):
 1. the script's own values (module constants, argparse defaults, keyword arguments);
 2. config files the log names (nanoGPT's ``python train.py config/x.py`` prints "Overriding config with
    config/x.py:" and the file), read from the printed text, else from disk beside the script;
-3. values the log prints: ``Overriding: batch_size = 8`` (nanoGPT's configurator) and argparse's
-   ``Namespace(lr=0.001, ...)``.
+3. values the log prints: ``Overriding: batch_size = 8`` (nanoGPT's configurator), argparse's
+   ``Namespace(lr=0.001, ...)`` and a printed ``TrainingArguments(`` (one ``name=value,`` a line).
 
 Nothing is executed: printed and on-disk config files are parsed with ``ast``, values with
 ``ast.literal_eval``.
@@ -29,6 +29,8 @@ MAX_CONFIG_BYTES = 256 << 10
 _OVERRIDE = re.compile(r"^overriding:\s*(\w+)\s*=\s*(.*)$", re.IGNORECASE)
 _CONFIG_FILE = re.compile(r"^overriding config with (.+?):?$", re.IGNORECASE)
 _NAMESPACE = re.compile(r"\bNamespace\((.*)\)\s*$")
+_ARGUMENTS = re.compile(r"^\w*(?:Arguments|Config)\($")  # TrainingArguments(, SFTConfig(, DPOConfig(
+_ARGUMENT = re.compile(r"^(\w+)=(.*?),?$")
 
 
 class LogSettings:
@@ -38,12 +40,29 @@ class LogSettings:
         self.overrides: dict[str, list] = {}  # name -> [value, "train.log:45"]
         self.config_files: list[dict] = []  # {"path", "where", "values": {name: value}}
         self._printed: list[str] | None = None  # lines of the config file being printed
+        self._arguments: str | None = None  # where a printed TrainingArguments( began, while inside it
+        self._argument_count = 0
+
+    def _argument_line(self, where: str, line: str) -> None:
+        """``print(training_args)``: "TrainingArguments(", then one ``name=value,`` a line, then ")"."""
+        if self._arguments is None:
+            self._arguments, self._argument_count = where, 0
+            return
+        pair = _ARGUMENT.match(line)
+        self._argument_count += 1
+        if pair is None or self._argument_count > MAX_CONFIG_LINES:
+            self._arguments = None  # ")" or anything else ends it
+            return
+        self.overrides.setdefault(pair.group(1), [_literal(pair.group(2)), self._arguments])
 
     @property
     def capturing(self) -> bool:
-        return self._printed is not None
+        return self._printed is not None or self._arguments is not None
 
     def feed(self, where: str, line: str) -> None:
+        if self._arguments is not None or _ARGUMENTS.match(line):
+            self._argument_line(where, line)
+            return
         override = _OVERRIDE.match(line) if line[:1] in "Oo" else None
         if override or _CONFIG_FILE.match(line):
             self._close()

@@ -124,7 +124,8 @@ class LogParser:
         if line[:1] == "[":
             line = _RANK_PREFIX.sub("", line)
         lower = line.lower()
-        if lower.startswith("overriding") or self.log_settings.capturing or "Namespace(" in line:
+        if lower.startswith("overriding") or self.log_settings.capturing or "Namespace(" in line \
+                or line.endswith("("):
             self.log_settings.feed(self.where(number), line)
         kind = None
         if self._traceback is not None or _ATTENTION.search(lower):  # one search rules out most lines
