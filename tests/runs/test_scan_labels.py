@@ -198,3 +198,11 @@ def test_printed_training_arguments_beat_the_script(tmp_path):
     assert (run.lr, run.batch_size, run.grad_accum, run.device) == (3e-4, 2, 4, "cpu")
     assert run.extra["sources"]["lr"] == "train.log:1"
     assert [row[2] for row in run.metrics] == [3.618, 3.544]
+
+
+def test_an_assigned_batch_size_beats_a_demo_loaders_keyword(tmp_path):
+    (tmp_path / "train.py").write_text(
+        "import torch\ndemo = DataLoader(data[:4], batch_size=2)\nbatch_size = 8\n"
+        "loader = DataLoader(data, batch_size=batch_size)\nopt = torch.optim.AdamW([], lr=1e-4)\nopt.step()\n")
+    (run,) = scan([str(tmp_path)])
+    assert run.batch_size == 8

@@ -103,7 +103,7 @@ def facts(tree: ast.Module) -> ScriptFacts:
         _inspect_call(call, constants, found)
     found.trains = found.trains or _updates_by_hand(tree)
     result = ScriptFacts(role=_role(found, functions))
-    result.fields = _fields(found, values)
+    result.fields = _fields(found, values, constants)
     result.extra = _extras(found, values)
     result.values = values
     pretrained = result.fields.get("model") not in (None, *FROM_SCRATCH)
@@ -238,7 +238,10 @@ def _positive_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
-def _fields(found: _Calls, values: dict[str, list]) -> dict:
+def _fields(found: _Calls, values: dict[str, list], constants: dict | None = None) -> dict:
+    """Attempt fields from the calls and named values; ``constants`` (names assigned at the top level of
+    the code) state the micro-batch ahead of keyword arguments, which may belong to a demo DataLoader."""
+    assigned = {name: [value] for name, value in (constants or {}).items()}
     lr = found.optimizer_lr[0] if found.optimizer_lr else _first(values, _ALIASES["lr"],
                                                                  lambda v: _positive_number(v) and v <= 10)
     optim = _first(values, ("optim", "optimizer"), lambda v: isinstance(v, str) and v.isidentifier())
@@ -247,7 +250,8 @@ def _fields(found: _Calls, values: dict[str, list]) -> dict:
         "model": _model(found, values),
         "optimizer": found.optimizers[0] if found.optimizers else optim,
         "lr": float(lr) if lr is not None else None,
-        "batch_size": _first(values, _ALIASES["batch_size"], _positive_int),
+        "batch_size": _first(assigned, _ALIASES["batch_size"], _positive_int)
+        or _first(values, _ALIASES["batch_size"], _positive_int),
         "grad_accum": _first(values, _ALIASES["grad_accum"], _positive_int) or (1 if found.trainers else None),
         "epochs": float(epochs) if epochs is not None else None,
         "precision": _precision(found, values),
