@@ -206,3 +206,11 @@ def test_an_assigned_batch_size_beats_a_demo_loaders_keyword(tmp_path):
         "loader = DataLoader(data, batch_size=batch_size)\nopt = torch.optim.AdamW([], lr=1e-4)\nopt.step()\n")
     (run,) = scan([str(tmp_path)])
     assert run.batch_size == 8
+
+
+def test_a_data_file_joined_to_a_path_names_the_corpus(tmp_path):
+    (tmp_path / "train.py").write_text(
+        "import torch\nfrom pathlib import Path\ndata_file_path = Path(extracted) / 'SMSSpamCollection.tsv'\n"
+        "opt = torch.optim.AdamW([], lr=1e-4)\nopt.step()\n")
+    (run,) = scan([str(tmp_path)])
+    assert run.corpus == "SMSSpamCollection.tsv"

@@ -10,7 +10,7 @@ What a training script says about its run is spread over three habits, all read 
 * ``argparse`` defaults (``add_argument("--lr", default=3e-4)``) and dict literals (``{"lr": 3e-4}``).
 
 Values are resolved only from literals, arithmetic on literals (with size guards) and names assigned such
-values earlier; ``a if cond else b`` resolves to ``a``, the branch the author wrote as the preferred one
+values earlier (``Path(anything) / "data.tsv"`` resolves to its last part, ``"data.tsv"``); ``a if cond else b`` resolves to ``a``, the branch the author wrote as the preferred one
 (``"cuda" if torch.cuda.is_available() else "cpu"``). Anything else is left unknown rather than guessed.
 """
 
@@ -74,6 +74,8 @@ def _binary(node: ast.BinOp, constants: dict, depth: int):
     if isinstance(left, str) and isinstance(right, str) and isinstance(node.op, ast.Add):
         joined = left + right
         return joined if len(joined) <= _MAX_STRING else None
+    if isinstance(node.op, ast.Div) and isinstance(right, str):  # Path(folder) / "data.tsv": the file's name
+        return right
     if function is None or not (_is_number(left) and _is_number(right)):
         return None
     if isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > 1e6):
