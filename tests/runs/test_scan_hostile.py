@@ -88,3 +88,14 @@ def test_a_file_over_its_time_budget_is_given_up(tmp_path):
     assert scanner.stats.skipped == [(str(tmp_path / "train.log"),
                                       "gave up: reading it took too long (a hostile or pathological file?)")]
     assert len(list(Scanner().scan([str(tmp_path)]))) == 1  # with the default budget it is read
+
+
+def test_a_log_of_endless_overrides_keeps_a_bounded_number(tmp_path):
+    from lunalm.runs.scan.effective import MAX_SETTINGS
+
+    lines = [f"Overriding: key{i} = {i}" for i in range(3 * MAX_SETTINGS)] + ["Overriding: key0 = 'last'"]
+    lines += [f"Overriding config with config/c{i}.py:" for i in range(100)]
+    (tmp_path / "train.log").write_text("\n".join(lines + ["iter 0: loss 2.0", "iter 1: loss 1.0"]) + "\n")
+    (run,) = Scanner().scan([str(tmp_path)])
+    assert len(run.extra["log_overrides"]) == MAX_SETTINGS and run.extra["log_overrides"]["key0"][0] == "last"
+    assert len(run.extra["config_files"]) == 20

@@ -26,6 +26,8 @@ from lunalm.runs.scan.scripts import fields_from_values
 
 MAX_CONFIG_LINES = 300  # a printed config file longer than this is cut (nanoGPT's are ~40 lines)
 MAX_CONFIG_BYTES = 256 << 10
+MAX_SETTINGS = 2000  # names kept from one log (a hostile log may print a million "Overriding:" lines)
+MAX_CONFIG_FILES = 20
 _OVERRIDE = re.compile(r"^overriding:\s*(\w+)\s*=\s*(.*)$", re.IGNORECASE)
 _CONFIG_FILE = re.compile(r"^overriding config with (.+?):?$", re.IGNORECASE)
 _NAMESPACE = re.compile(r"\bNamespace\((.*)\)\s*$")
@@ -53,7 +55,11 @@ class LogSettings:
         if pair is None or self._argument_count > MAX_CONFIG_LINES:
             self._arguments = None  # ")" or anything else ends it
             return
-        self.overrides.setdefault(pair.group(1), [_literal(pair.group(2)), self._arguments])
+        self._set(pair.group(1), _literal(pair.group(2)), self._arguments, replace=False)
+
+    def _set(self, name: str, value, where: str, replace: bool) -> None:
+        if (replace or name not in self.overrides) and (name in self.overrides or len(self.overrides) < MAX_SETTINGS):
+            self.overrides[name] = [value, where]
 
     @property
     def capturing(self) -> bool:
@@ -67,8 +73,8 @@ class LogSettings:
         if override or _CONFIG_FILE.match(line):
             self._close()
         if override:
-            self.overrides[override.group(1)] = [_literal(override.group(2).strip()), where]
-        elif (config := _CONFIG_FILE.match(line)) is not None:
+            self._set(override.group(1), _literal(override.group(2).strip()), where, replace=True)
+        elif (config := _CONFIG_FILE.match(line)) is not None and len(self.config_files) < MAX_CONFIG_FILES:
             self.config_files.append({"path": config.group(1).strip(), "where": where, "values": {}})
             self._printed = []
         elif self._printed is not None:
@@ -77,7 +83,7 @@ class LogSettings:
                 self._close()
         elif "Namespace(" in line and (namespace := _NAMESPACE.search(line)):
             for name, value in _keywords(namespace.group(0)).items():
-                self.overrides.setdefault(name, [value, where])
+                self._set(name, value, where, replace=False)
 
     def _close(self) -> None:
         """The printed config file ended: keep the assignments of its longest parsable start."""
