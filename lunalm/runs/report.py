@@ -134,14 +134,14 @@ def _best(rows) -> Section:
     groups = defaultdict(list)
     for row in done:
         groups[task_of_row(row)].append(row)
-    header = ["run", "model", "params", "tokens", "lr", "batch", "val loss", "bits/byte"]
     section = Section("Best configurations, by task", [
         "Ranked by validation loss within one task only; across tasks the losses are different quantities. "
         "Within a task, validation losses compare runs on the same corpus and tokenizer; bits per byte compares "
         "across tokenizers."])
     for task in sorted(groups, key=_task_order):
         members = sorted(groups[task], key=lambda r: r["best_val_loss"])
-        section.text.append(f"- **{task}**: {len(members)} run(s), best first (table {len(section.tables) + 1})")
+        section.text.append(f"- **{task}**: {len(members)} run(s)")
+        header = [f"{task}: run", "model", "params", "tokens", "lr", "batch", "val loss", "bits/byte"]
         section.tables.append((header, [[r["name"] or r["id"], r.get("model") or "-", _fmt(r.get("n_params"), "params"),
                                          _fmt(r.get("tokens_seen"), "params"), _fmt(r.get("lr")),
                                          str(r.get("batch_size") or "-"), f"{r['best_val_loss']:.4f}",

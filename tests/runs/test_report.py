@@ -92,7 +92,9 @@ def test_best_configurations_rank_only_within_one_task(tmp_path):
     out = tmp_path / "report.md"
     assert run_luna("report", "--runs-dir", str(tmp_path / "runs"), "--out", str(out)).returncode == 0
     best = out.read_text(encoding="utf-8").split("## Best configurations, by task")[1]
-    text, *tables = best.split("\n\n| run |")
+    text, *tables = best.split("\n\n| ")
+    assert [table.split(":")[0] for table in tables] == ["causal-LM pretraining", "fine-tuning", "classification",
+                                                        "preference tuning", "task not known"]
     assert [line.split(":")[0] for line in text.splitlines() if line.startswith("- ")] == [
         "- **causal-LM pretraining**", "- **fine-tuning**", "- **classification**", "- **preference tuning**",
         "- **task not known**"]

@@ -59,7 +59,7 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
         raise Unreadable("trainer_state.json is not a JSON object")
     train, val, end, peak_lr = _history(state.get("log_history"))
     attempt = Attempt(source="hf-trainer", path=folder.path, fingerprint=fingerprint("hf-trainer", folder.path),
-                      name=os.path.basename(os.path.abspath(folder.path)), started=os.path.getmtime(state_path))
+                      name=_name(folder.path), started=os.path.getmtime(state_path))
     attempt.metrics = metric_rows(train, val)
     attempt.steps = _int(state.get("global_step"))
     attempt.epochs = _number(state.get("num_train_epochs"))
@@ -76,6 +76,13 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
         attempt.extra["peak_logged_lr"] = peak_lr
     _extras(attempt, state, folder, state_path)
     return attempt
+
+
+def _name(path: str) -> str:
+    """``transformers5/out``: output folders are often called "out" or "results", so the parent comes too."""
+    folder = os.path.abspath(path)
+    parent = os.path.basename(os.path.dirname(folder))
+    return f"{parent}/{os.path.basename(folder)}" if parent else os.path.basename(folder)
 
 
 def settle_lr(attempt: Attempt) -> None:
