@@ -41,7 +41,10 @@ def read_notebook(entry: FileEntry, stats: ScanStats) -> Attempt | None:
     if script.role != "trainer" and not (book.runs_script and book.parser.signals):
         return None
     attempt = _attempt(entry, book.parser, book.executed)
-    apply_facts(attempt, script)
+    # Settings are read from the cells up to the last one that trains: later cells (loading other
+    # weights for a demo, the next exercise's data) describe something else.
+    apply_facts(attempt, facts(ast.Module(body=book.bodies[:book.trained_upto], type_ignores=[]))
+                if book.trained_upto else script)
     attempt.device = _gpu_name(document) or attempt.device
     attempt.extra["executed_cells"] = book.executed
     for key, value in (("unparsable_cells", book.unparsable), ("errors_outside_training", book.side_errors)):
@@ -62,6 +65,7 @@ class _Book:
         self.side_errors: list[str] = []
         self.executed = 0
         self.lines = 0  # source lines of the cells read so far
+        self.trained_upto = 0  # statements in ``bodies`` up to the end of the last training cell
         self.runs_script = False  # a "!python train.py" cell: the training ran outside the notebook
         self.training_functions: set[str] = set(TRAIN_FUNCTIONS)
 
@@ -79,8 +83,9 @@ class _Book:
         self.bodies.extend(body)
         self.runs_script = self.runs_script or _runs_script(cell)
         self.parser.label = f"{label} output"
-        _feed_outputs(self.parser, cell.get("outputs"), self._trains(body) or _runs_script(cell),
-                      self.side_errors, index)
+        trains = self._trains(body) or _runs_script(cell)
+        self.trained_upto = len(self.bodies) if trains else self.trained_upto
+        _feed_outputs(self.parser, cell.get("outputs"), trains, self.side_errors, index)
 
     def _trains(self, body: list[ast.stmt]) -> bool:
         """Whether this cell trains, or calls a function that trains; remembers the functions it defines."""
