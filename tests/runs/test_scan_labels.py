@@ -224,3 +224,13 @@ def test_cells_after_the_last_training_cell_do_not_set_the_attempts_settings(tmp
     (tmp_path / "book.ipynb").write_text(json.dumps(book))
     (run,) = scan([str(tmp_path)])
     assert (run.model, run.batch_size, run.lr, run.extra["task"]) == (None, 2, 1e-3, "causal-LM pretraining")
+
+
+def test_benchmarks_nested_below_a_benchmarks_folder_are_not_attempts_but_a_tests_root_is_scanned(tmp_path):
+    trains = "import torch\nopt = torch.optim.SGD([], lr=0.1)\nopt.step()\n"
+    (tmp_path / "benchmarks" / "fp8" / "ddp").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "fp8" / "ddp" / "train.py").write_text(trains)
+    assert list(scan([str(tmp_path)])) == []
+    (tmp_path / "tests" / "exp").mkdir(parents=True)
+    (tmp_path / "tests" / "exp" / "train.py").write_text(trains)
+    assert [a.name for a in scan([str(tmp_path / "tests" / "exp")])] == ["exp/train.py"]

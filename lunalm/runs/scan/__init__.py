@@ -65,6 +65,7 @@ class Scanner:
         self.file_seconds = file_seconds  # time one file may take before it is given up
         self._seen_dirs: set[tuple[int, int]] = set()
         self._output_scripts: dict[str, Script] = {}  # Trainer output folder -> the script that wrote it
+        self._root = ""  # the root being scanned (tests/ and bench/ count below it)
         self._companions: dict[str, list[Attempt]] = {}  # Trainer output folder -> its run's logs, notebooks
 
     def scan(self, paths: Iterable[str], progress: Progress | None = None) -> Iterator[Attempt]:
@@ -75,6 +76,7 @@ class Scanner:
 
     def _attempts(self, roots: list[str]) -> Iterator[Attempt]:
         for root in roots:
+            self._root = root if os.path.isdir(root) else os.path.dirname(root)
             folders = walk_tree(root, self.stats, self._seen_dirs) if os.path.isdir(root) \
                 else [single_file(root, self.stats)]
             for folder in folders:
@@ -95,7 +97,9 @@ class Scanner:
             kind = file_kind(entry.name)
             if kind == "script":
                 facts = self._guarded(entry.path, read_script, entry, self.stats)
-                scripts += [(entry, facts)] if facts and facts.role else []
+                if facts and facts.role:
+                    facts.incidental = incidental(entry.path, self._root)
+                    scripts.append((entry, facts))
             elif kind == "notebook":
                 notebooks.append(self._guarded(entry.path, read_notebook, entry, self.stats))
             elif kind is not None:
@@ -133,7 +137,7 @@ class Scanner:
     def _own_script(found: list[Attempt], scripts: list[Script]) -> set[str]:
         """A Trainer output saved into the script's own folder: the folder's one training script wrote it
         (it lends its settings and is not an attempt of its own). Returns the path of the script used."""
-        own = [script for script in scripts if script[1].role == "trainer" and not incidental(script[0].path)]
+        own = [script for script in scripts if script[1].role == "trainer" and not script[1].incidental]
         if len(found) != 1 or found[0].source != "hf-trainer" or len(own) != 1:
             return set()
         apply_facts(found[0], own[0][1], own[0][0].path)

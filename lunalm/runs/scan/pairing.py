@@ -39,7 +39,7 @@ def pair(scripts: list[Script], logs: list[Attempt], stats: ScanStats,
         for _, helper in helpers:
             _fill(facts, helper)
     candidates = trainers or helpers
-    used = set(claimed) | {entry.path for entry, _ in candidates if incidental(entry.path)}
+    used = set(claimed) | {entry.path for entry, facts in candidates if facts.incidental}
     for log in logs:
         script = _script_for(log, candidates)
         if script is not None:
@@ -50,13 +50,14 @@ def pair(scripts: list[Script], logs: list[Attempt], stats: ScanStats,
     return logs + [script_attempt(entry, facts) for entry, facts in trainers if entry.path not in used]
 
 
-def incidental(path: str) -> bool:
+def incidental(path: str, root: str) -> bool:
     """Tests and benchmarks: they train only to check or time something, so they are attempts only when a
-    log of their own (``bench.log`` beside ``bench.py``) shows a run."""
+    log of their own (``bench.log`` beside ``bench.py``) shows a run. Folders count below the scan's
+    ``root`` only (the root itself may well be called ``tests``)."""
     name = os.path.basename(path).lower()
-    folder = os.path.basename(os.path.dirname(path)).lower()  # only the nearest: the scan root may be in tests/
+    folders = os.path.relpath(os.path.dirname(path), root).lower().split(os.sep)
     return (name.startswith(("test_", "bench", "conftest")) or name.endswith("_test.py")
-            or folder in ("tests", "test", "bench", "benchmarks", "benchmark"))
+            or bool({"tests", "test", "bench", "benchmarks", "benchmark"} & set(folders)))
 
 
 def _script_for(log: Attempt, scripts: list[Script]) -> Script | None:
@@ -66,7 +67,7 @@ def _script_for(log: Attempt, scripts: list[Script]) -> Script | None:
         longest = max(len(script[0].name) for script in named)
         best = [script for script in named if len(script[0].name) == longest]
         return best[0] if len(best) == 1 else None
-    ordinary = [script for script in scripts if not incidental(script[0].path)]
+    ordinary = [script for script in scripts if not script[1].incidental]
     return ordinary[0] if len(ordinary) == 1 else None
 
 

@@ -59,6 +59,7 @@ class ScriptFacts:
     fields: dict = field(default_factory=dict)  # Attempt field -> value
     extra: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)  # every resolved value of every name (``named_values``)
+    incidental: bool = False  # a test or benchmark (set by the scanner, see ``pairing.incidental``)
 
 
 @dataclass
