@@ -234,3 +234,16 @@ def test_benchmarks_nested_below_a_benchmarks_folder_are_not_attempts_but_a_test
     (tmp_path / "tests" / "exp").mkdir(parents=True)
     (tmp_path / "tests" / "exp" / "train.py").write_text(trains)
     assert [a.name for a in scan([str(tmp_path / "tests" / "exp")])] == ["exp/train.py"]
+
+
+def test_a_notebook_and_the_trainer_state_it_wrote_are_one_attempt(tmp_path):
+    source = ("from transformers import Trainer, TrainingArguments\n"
+              "args = TrainingArguments(output_dir='out', learning_rate=5e-4, per_device_train_batch_size=4)\n"
+              "trainer = Trainer(model=model, args=args)\ntrainer.train()")
+    (tmp_path / "finetune.ipynb").write_text(json.dumps(notebook((source, stream("{'loss': '3.618'}\n")))))
+    (tmp_path / "out" / "checkpoint-30").mkdir(parents=True)
+    state = SET / "runs" / "transformers5" / "out" / "checkpoint-30" / "trainer_state.json"
+    (tmp_path / "out" / "checkpoint-30" / "trainer_state.json").write_bytes(state.read_bytes())
+    (run,) = scan([str(tmp_path)])
+    assert (run.source, run.lr, run.outcome, run.steps) == ("hf-trainer", 5e-4, "success", 30)
+    assert run.extra["paired"] == [str(tmp_path / "finetune.ipynb")]
