@@ -247,3 +247,10 @@ def test_a_notebook_and_the_trainer_state_it_wrote_are_one_attempt(tmp_path):
     (run,) = scan([str(tmp_path)])
     assert (run.source, run.lr, run.outcome, run.steps) == ("hf-trainer", 5e-4, "success", 30)
     assert run.extra["paired"] == [str(tmp_path / "finetune.ipynb")]
+
+
+@pytest.mark.parametrize("update", ["p.data -= 0.1 * p.grad", "p.data.add_(p.grad, alpha=-0.1)"])
+def test_an_optimizer_step_written_out_by_hand_is_an_attempt(tmp_path, update):
+    (tmp_path / "micro.py").write_text(f"for step in range(10):\n    loss.backward()\n    for p in params:\n"
+                                       f"        {update}\n")
+    assert [a.name for a in scan([str(tmp_path)])] == [f"{tmp_path.name}/micro.py"]

@@ -171,10 +171,19 @@ def _inspect_other(call: ast.Call, name: str, receiver: str, last: str, constant
 
 
 def _updates_by_hand(tree: ast.Module) -> bool:
-    """``p.data -= lr * p.grad`` (micrograd, from-scratch tutorials): an optimizer step written out."""
-    return any(isinstance(node, ast.AugAssign) and any(isinstance(part, ast.Attribute) and part.attr == "grad"
-                                                       for part in ast.walk(node.value))
-               for node in ast.walk(tree))
+    """``p.data -= lr * p.grad`` or ``p.data.add_(p.grad, alpha=-lr)`` (micrograd, from-scratch tutorials):
+    an optimizer step written out."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AugAssign) and _mentions_grad(node.value):
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("add_", "sub_") \
+                and any(_mentions_grad(argument) for argument in node.args):
+            return True
+    return False
+
+
+def _mentions_grad(node: ast.AST) -> bool:
+    return any(isinstance(part, ast.Attribute) and part.attr == "grad" for part in ast.walk(node))
 
 
 def _steps_optimizer(receiver: str, call: ast.Call) -> bool:
