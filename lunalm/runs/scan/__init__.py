@@ -7,12 +7,12 @@ unpickled (``training_args.bin`` and checkpoints are never opened).
         registry.upsert(attempt)          # attempt.fingerprint is stable: a rescan updates, never duplicates
     print(scanner.stats.files_seen, scanner.stats.skipped)
 
-Each folder is handled on its own, in name order (see ``walk``): a lunalm run directory or a Trainer
-output folder is one attempt; the other files are read by kind (``.py`` scripts, ``.ipynb`` notebooks,
-``.log``/``.out``/``.err`` logs, and ``.txt``/``.jsonl``/extensionless files probed for log lines); logs
-are then paired with the script beside them (``pairing``). Files that cannot be read (binary, permission
-denied, malformed, too large) are recorded in ``stats.skipped`` with the reason, and the scan goes on.
-"""
+Each folder is handled on its own, in name order (see ``walk``): a lunalm run directory, a Trainer output
+folder or a Lightning ``version_N`` folder is one attempt; the other files are read by kind (``.py``
+scripts, ``.ipynb`` notebooks, ``.log``/``.out``/``.err`` logs, and ``.txt``/``.jsonl``/extensionless files
+probed for log lines); logs are then paired with the script beside them (``pairing``). Files that cannot be
+read (binary, permission denied, malformed, too large) are recorded in ``stats.skipped`` with the reason,
+and the scan goes on. """
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from lunalm.errors import ConfigError
 from lunalm.runs.attempt import Attempt
-from lunalm.runs.scan import hf_trainer, lunalm_runs
+from lunalm.runs.scan import hf_trainer, lightning, lunalm_runs
 from lunalm.runs.scan.logs import read_log
 from lunalm.runs.scan.notebooks import read_notebook
 from lunalm.runs.scan.pairing import Script, claim_output_dirs, incidental, merge, output_target, pair
@@ -106,13 +106,15 @@ class Scanner:
                 logs.append(self._guarded(entry.path, read_log, entry, self.stats, kind == "probe"))
         claims = claim_output_dirs(folder.path, scripts, hf_trainer.has_state)
         self._output_scripts.update(claims)
-        claimed = {entry.path for entry, _ in claims.values()} | self._own_script(found, scripts)
+        newest_runs = self._lightning_claims(folder.path, scripts)
+        claimed = {entry.path for entry, _ in claims.values()} | self._own_script(found, scripts) | set(newest_runs)
         for trainer in found:
             hf_trainer.settle_lr(trainer)
         attempts = pair(scripts, [log for log in logs if log], self.stats, claimed) + [book for book in notebooks if book]
         kept = []
         for attempt in attempts:  # a log or notebook of a run whose Trainer output folder is below: one attempt
-            target = output_target(folder.path, attempt, hf_trainer.has_state)
+            target = output_target(folder.path, attempt, hf_trainer.has_state) \
+                or newest_runs.get(attempt.extra.get("script"))
             if target is None:
                 kept.append(attempt)
             else:
@@ -125,6 +127,9 @@ class Scanner:
         script = self._output_scripts.pop(folder.path, None)
         companions = self._companions.pop(folder.path, [])
         trainer = self._guarded(state, hf_trainer.read_output_dir, folder, state, self.stats) if state else None
+        if state is None and lightning.is_run_dir(folder):
+            trainer = self._guarded(os.path.join(folder.path, "metrics.csv"), lightning.read_run_dir, folder,
+                                    self.stats)
         if trainer is None:  # the claim failed: report the script, logs and notebooks themselves
             return ([script_attempt(*script)] if script and not companions else []) + companions
         for companion in companions:
@@ -132,6 +137,16 @@ class Scanner:
         if script is not None:
             apply_facts(trainer, script[1], script[0].path)
         return [trainer]
+
+    def _lightning_claims(self, path: str, scripts: list[Script]) -> dict[str, str]:
+        """The folder's one Lightning script lends its settings to the run folders below it; its log joins
+        the newest of them. Returns ``{script path: newest run folder}``."""
+        own = [script for script in scripts if script[1].role == "trainer" and not script[1].incidental
+               and script[1].extra.get("trainer") == "Trainer" and script[1].extra.get("lightning")]
+        runs = lightning.run_dirs(path) if len(own) == 1 else []
+        for run in runs:
+            self._output_scripts[run] = own[0]
+        return {own[0][0].path: runs[-1]} if runs else {}
 
     @staticmethod
     def _own_script(found: list[Attempt], scripts: list[Script]) -> set[str]:

@@ -65,7 +65,7 @@ def read_run(folder: Folder, stats: ScanStats) -> Attempt | None:
 def _config(path: str, stats: ScanStats) -> dict | None:
     data = read_bytes(path, stats, MAX_SMALL_BYTES, "config.yaml")
     try:
-        _check_expansion(data)
+        check_expansion(data)
         config = yaml.load(data, Loader=_Loader)
     except yaml.YAMLError as error:
         raise Unreadable(f"invalid YAML: {str(error).splitlines()[0]}") from None
@@ -73,7 +73,7 @@ def _config(path: str, stats: ScanStats) -> dict | None:
     return config if shaped else None
 
 
-def _check_expansion(data: bytes) -> None:
+def check_expansion(data: bytes) -> None:
     """Refuse YAML whose aliases expand to more than MAX_YAML_NODES nodes, counted on the parser's events
     (linear in the file's size; nothing is built): each alias counts the size of the node it repeats."""
     anchors: dict[str, int] = {}
@@ -97,6 +97,11 @@ def _check_expansion(data: bytes) -> None:
         stack[-1][1] += size
         if stack[-1][1] > MAX_YAML_NODES:
             raise Unreadable(f"YAML aliases expand to more than {MAX_YAML_NODES:,} nodes (an alias bomb?)")
+
+
+def safe_loader():
+    """The YAML loader the scan uses: builds plain dicts and lists, never objects."""
+    return _Loader
 
 
 def _section(config: dict, name: str) -> dict:

@@ -77,6 +77,8 @@ class _Calls:
     trains: bool = False  # an optimizer step: optimizer.step / trainer.train / fit
     builds: bool = False  # an optimizer, model.train(), loss.backward() without a step
     calls_train: bool = False  # a call to train_*(...) with arguments
+    fits: bool = False  # trainer.fit(...)
+    opened: list[str] = field(default_factory=list)  # data files the code opens
 
 
 def parse(source: bytes | str, filename: str) -> ast.Module:
@@ -144,6 +146,8 @@ def _inspect_call(call: ast.Call, constants: dict, found: _Calls) -> None:
         corpus = _argument(call, 0, "path", constants)
         if isinstance(corpus, str):
             found.corpora.append(corpus)
+    elif name == "open" and _is_data_file(_argument(call, 0, "file", constants)):
+        found.opened.append(_argument(call, 0, "file", constants))  # text = open("input.txt").read()
     else:
         _inspect_other(call, name, receiver, last, constants, found)
 
@@ -162,6 +166,7 @@ def _inspect_other(call: ast.Call, name: str, receiver: str, last: str, constant
         found.builds = True  # gradients alone (an autograd demo) train nothing
     elif last in ("train", "fit") and "trainer" in receiver.lower():
         found.trains = True
+        found.fits = found.fits or last == "fit"  # trainer.fit(model): Lightning (HF's Trainer has .train())
     elif last == "train" and not call.args:
         found.builds = True  # model.train(): a training mode switch
     elif last.startswith("train") and call.args or call.keywords and last.startswith("train"):
@@ -269,7 +274,8 @@ def _fields(found: _Calls, values: dict[str, list], constants: dict | None = Non
         "lora": found.lora,
         "device": _device(found, values),
         "corpus": found.corpora[0] if found.corpora else _first(values, _ALIASES["corpus"], _is_text)
-        or _first(values, ("file_path", "data_file", "text_file", "data_file_path"), _is_data_file),
+        or _first(values, ("file_path", "data_file", "text_file", "data_file_path"), _is_data_file)
+        or (found.opened[0] if found.opened else None),
     }
     return {name: value for name, value in fields.items() if value is not None}
 
@@ -314,7 +320,7 @@ def _device(found: _Calls, values: dict[str, list]) -> str | None:
     if True in values.get("use_cpu", ()) or True in values.get("no_cuda", ()):  # TrainingArguments(use_cpu=True)
         return "cpu"
     candidates = found.devices + [v for v in values.get("device", ()) if isinstance(v, str)]
-    candidates += ["cuda" for v in values.get("accelerator", ()) if v in ("gpu", "cuda")]
+    candidates += [v for v in values.get("accelerator", ()) if v in ("gpu", "cuda", "cpu", "mps", "tpu")]
     normal = {_normal_device(value) for value in candidates} - {None}
     return max(normal, key=_DEVICE_RANK.__getitem__) if normal else None
 
@@ -336,6 +342,8 @@ def _extras(found: _Calls, values: dict[str, list]) -> dict:
             extra[key] = value
     if found.trainers:
         extra["trainer"] = found.trainers[0]
+    if found.fits:
+        extra["lightning"] = True
     if True in values.get("gradient_checkpointing", ()):
         extra["gradient_checkpointing"] = True
     for key, names in (("quant_type", ("bnb_4bit_quant_type",)), ("device_map", ("device_map",))):
