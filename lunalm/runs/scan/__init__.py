@@ -12,7 +12,8 @@ folder or a Lightning ``version_N`` folder is one attempt; the other files are r
 scripts, ``.ipynb`` notebooks, ``.log``/``.out``/``.err`` logs, and ``.txt``/``.jsonl``/extensionless files
 probed for log lines); logs are then paired with the script beside them (``pairing``). Files that cannot be
 read (binary, permission denied, malformed, too large) are recorded in ``stats.skipped`` with the reason,
-and the scan goes on. """
+and the scan goes on.
+"""
 
 from __future__ import annotations
 
