@@ -281,3 +281,11 @@ def test_a_lightning_run_its_script_and_its_log_are_one_attempt(tmp_path):
     assert run.extra["checkpoints"] == ["epoch=3-step=40.ckpt"] and not marker.exists()
     assert run.evidence.startswith("metrics.csv:25: val loss 3.35 → 2.57 over steps 9–39")
     assert len([row for row in run.metrics if row[1] == "val"]) == 4
+
+
+def test_settings_under_a_test_mode_branch_are_not_the_runs(tmp_path):
+    (tmp_path / "train.py").write_text(
+        "import torch\nif args.test_mode:\n    model_name = 'tiny-test'\n    batch_size = 2\nelse:\n"
+        "    model_name = 'gpt2-medium'\n    batch_size = 32\nopt = torch.optim.AdamW([], lr=1e-4)\nopt.step()\n")
+    (run,) = scan([str(tmp_path)])
+    assert (run.model, run.batch_size) == ("gpt2-medium", 32)

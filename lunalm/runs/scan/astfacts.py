@@ -23,6 +23,7 @@ _MAX_DEPTH = 30  # nested expressions resolved at most this deep
 _MAX_STRING = 500
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_TEST_WORDS = ("test_mode", "'test'", "debug", "smoke", "dry_run", "quick")
 _TORCH_DTYPES = {"float16", "half", "bfloat16", "float32", "float", "float64"}
 
 
@@ -97,7 +98,10 @@ def collect(tree: ast.Module) -> tuple[list[ast.Call], list[tuple[str, ast.AST, 
     """Calls and (name, value node, is_assignment) triples in source order, and the names of the functions
     the code defines."""
     calls, pairs, functions = [], [], set()
+    test_only = _test_only(tree)
     for node in ast.walk(tree):
+        if id(node) in test_only:
+            continue
         if isinstance(node, ast.Call):
             calls.append(node)
             pairs.extend((_position(node), keyword.arg, keyword.value, False) for keyword in node.keywords
@@ -115,6 +119,17 @@ def collect(tree: ast.Module) -> tuple[list[ast.Call], list[tuple[str, ast.AST, 
     calls.sort(key=_position)
     pairs.sort(key=lambda pair: pair[0])
     return calls, [pair[1:] for pair in pairs], functions
+
+
+def _test_only(tree: ast.Module) -> set[int]:
+    """Ids of the assignments under ``if args.test_mode:`` / ``if DEBUG:`` (the settings of a smoke test, not
+    of the run; the ``else`` branch is kept)."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and any(word in ast.dump(node.test).lower() for word in _TEST_WORDS):
+            skipped.update(id(inner) for statement in node.body for inner in ast.walk(statement)
+                           if isinstance(inner, (ast.Assign, ast.AnnAssign)))
+    return skipped
 
 
 def _held_out(node: ast.AST) -> bool:
