@@ -289,3 +289,28 @@ def test_settings_under_a_test_mode_branch_are_not_the_runs(tmp_path):
         "    model_name = 'gpt2-medium'\n    batch_size = 32\nopt = torch.optim.AdamW([], lr=1e-4)\nopt.step()\n")
     (run,) = scan([str(tmp_path)])
     assert (run.model, run.batch_size) == ("gpt2-medium", 32)
+
+
+LIBRARY_TRAINER = """\
+import torch
+
+class Trainer:
+    def __init__(self, model, lr=3e-4):
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+
+    def run(self, batches):
+        for batch in batches:
+            self.optimizer.zero_grad()
+            self.model(batch).backward()
+            self.optimizer.step()
+"""
+
+
+def test_a_library_module_with_a_training_loop_is_not_an_attempt_until_something_runs_it(tmp_path):
+    """minGPT's mingpt/trainer.py defines the loop; projects/chargpt/chargpt.py runs it."""
+    (tmp_path / "trainer.py").write_text(LIBRARY_TRAINER)
+    assert list(scan([str(tmp_path)])) == []
+    (tmp_path / "trainer.py").write_text(LIBRARY_TRAINER + "\nif __name__ == '__main__':\n    Trainer(m).run(b)\n")
+    assert len(list(scan([str(tmp_path)]))) == 1
+    (tmp_path / "trainer.py").write_text(LIBRARY_TRAINER + "\ndef main():\n    Trainer(m).run(b)\n\nfire.Fire(main)\n")
+    assert len(list(scan([str(tmp_path)]))) == 1

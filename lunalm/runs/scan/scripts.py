@@ -50,6 +50,7 @@ _ALIASES = {  # Attempt field (or extra key) -> names that carry it, most specif
 _PRECISION_WORDS = {"bfloat16": "bf16", "bf16": "bf16", "bf16-mixed": "bf16", "float16": "fp16", "half": "fp16",
                     "fp16": "fp16", "16": "fp16", "16-mixed": "fp16", "float32": "fp32", "fp32": "fp32",
                     "32": "fp32", "float": "fp32"}
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
 _DEVICE_RANK = {"cuda": 3, "tpu": 2, "mps": 1, "cpu": 0}
 
 
@@ -105,7 +106,7 @@ def facts(tree: ast.Module) -> ScriptFacts:
     for call in calls:
         _inspect_call(call, constants, found)
     found.trains = found.trains or _updates_by_hand(tree)
-    result = ScriptFacts(role=_role(found, functions))
+    result = ScriptFacts(role=_role(found, functions, _runs_at_top(tree, constants, functions)))
     result.fields = _fields(found, values, constants)
     result.extra = _extras(found, values)
     result.values = values
@@ -227,9 +228,26 @@ def _lora(call: ast.Call, constants: dict) -> dict | None:
     return lora if ("r" in lora or "alpha" in lora) else None
 
 
-def _role(found: _Calls, functions: set[str]) -> str | None:
+def _runs_at_top(tree: ast.Module, constants: dict, functions: set[str]) -> bool:
+    """Whether running the file trains: a training call in its top-level code (a notebook's cells are
+    top-level), or top-level code that uses a function or class the file defines (``main()``,
+    ``fire.Fire(train)``). A module whose training loop only sits in definitions is a library."""
+    top = [statement for statement in tree.body if not isinstance(statement, _DEFINITIONS)]
+    classes = {statement.name for statement in tree.body if isinstance(statement, ast.ClassDef)}
+    if any(isinstance(node, ast.Name) and node.id in functions | classes
+           for statement in top for node in ast.walk(statement)):
+        return True
+    found = _Calls()
+    for node in (node for statement in top for node in ast.walk(statement)):
+        if isinstance(node, ast.Call):
+            _inspect_call(node, constants, found)
+    return found.trains or bool(found.optimizers and found.calls_train) \
+        or _updates_by_hand(ast.Module(body=top, type_ignores=[]))
+
+
+def _role(found: _Calls, functions: set[str], runs: bool = True) -> str | None:
     if found.trains or (found.optimizers and found.calls_train):
-        return "trainer"
+        return "trainer" if runs else "helper"  # a library's training loop: a helper until something runs it
     if found.builds or found.trainers or functions & TRAIN_FUNCTIONS:
         return "helper"
     return None
