@@ -122,13 +122,18 @@ def collect(tree: ast.Module) -> tuple[list[ast.Call], list[tuple[str, ast.AST, 
 
 
 def _test_only(tree: ast.Module) -> set[int]:
-    """Ids of the assignments under ``if args.test_mode:`` / ``if DEBUG:`` (the settings of a smoke test, not
-    of the run; the ``else`` branch is kept)."""
+    """Ids of the nodes whose settings are not the run's: assignments under ``if args.test_mode:`` /
+    ``if DEBUG:`` (a smoke test; the ``else`` branch is kept), and everything inside a function named for
+    evaluation (``eval_split``, ``evaluate``, ``test_step``: its DataLoader's batch is not the training one)."""
     skipped: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and any(word in ast.dump(node.test).lower() for word in _TEST_WORDS):
             skipped.update(id(inner) for statement in node.body for inner in ast.walk(statement)
                            if isinstance(inner, (ast.Assign, ast.AnnAssign)))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and any(word in node.name.lower() for word in ("eval", "test", "valid")):
+            skipped.update(id(inner) for statement in node.body for inner in ast.walk(statement)
+                           if isinstance(inner, (ast.Assign, ast.AnnAssign, ast.Call)))
     return skipped
 
 

@@ -60,7 +60,7 @@ _SETTINGS = [  # (field, pattern): what trainers print about the run before it s
     ("batch_size", re.compile(r"instantaneous batch size per device\s*=\s*([\d,]+)")),
     ("grad_accum", re.compile(r"gradient accumulation steps\s*=\s*([\d,]+)")),
     ("max_steps", re.compile(r"total optimization steps\s*=\s*([\d,]+)")),
-    ("device", re.compile(r"\busing device\s*[:=]?\s*['\"]?(cuda|cpu|mps)\b")),
+    ("device", re.compile(r"\b(?:using|running on) device\s*[:=]?\s*['\"]?(cuda|cpu|mps)\b")),
 ]
 _SCALE = {"k": 1e3, "m": 1e6, "b": 1e9}
 

@@ -43,7 +43,7 @@ _ALIASES = {  # Attempt field (or extra key) -> names that carry it, most specif
     "max_steps": ("max_steps", "max_iters", "num_training_steps", "total_steps"),
     "corpus": ("dataset_name", "dataset", "dataset_id", "train_file", "data_path", "data_root"),
     "model_name": ("model_name_or_path", "model_name", "model_id", "base_model", "model_checkpoint", "init_from",
-                   "choose_model"),
+                   "choose_model", "model_type"),  # model_type last: an architecture, not a checkpoint
     "context_length": ("max_seq_length", "block_size", "context_length", "seq_len", "max_length"),
     "output_dir": ("output_dir", "out_dir"),
 }
@@ -110,7 +110,8 @@ def facts(tree: ast.Module) -> ScriptFacts:
     result.fields = _fields(found, values, constants)
     result.extra = _extras(found, values)
     result.values = values
-    pretrained = result.fields.get("model") not in (None, *FROM_SCRATCH)
+    pretrained = any(rank == 0 and name not in FROM_SCRATCH for rank, name in found.models) or _first(
+        values, _ALIASES["model_name"][:-1], lambda v: _is_text(v) and v not in FROM_SCRATCH) is not None
     task = task_of([dotted(call.func) for call in calls], functions, values, pretrained)
     if task:
         result.extra["task"] = task
