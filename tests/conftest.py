@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Real public code kept as scanner fixtures (tests/runs/scan_set/README.md): read by `luna scan`, never run.
+collect_ignore_glob = ["runs/scan_set/*"]
+
 TURKISH = [
     "Türkiye'nin başkenti Ankara'dır. Ankara'da her sabah güneş doğarken şehir yavaş yavaş uyanır.\n"
     "Çocuklar okula gider, öğretmenler derse hazırlanır; İstanbul'dan gelen tren ıslık çalar.\n",

@@ -65,9 +65,11 @@ def _show(registry, args) -> int:
               "best_val_loss", "best_val_bpb", "final_train_loss", "wall_seconds", "tokens_per_s",
               "error_kind", "error_message")
     print(f"run {row['id']}")
+    extra = row.get("extra") if isinstance(row.get("extra"), dict) else {}
+    sources = extra.get("sources") if isinstance(extra.get("sources"), dict) else {}
     for key in fields:
         if row.get(key) not in (None, ""):
-            print(f"  {key:<17} {row[key]}")
+            print(f"  {key:<17} {row[key]}" + (f"   (from {sources[key]})" if key in sources else ""))
     print(f"  {'started':<17} {_date(row['started'])}   ended {_date(row['ended'])}")
     plan = row.get("plan")
     if isinstance(plan, dict):

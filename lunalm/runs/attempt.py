@@ -18,7 +18,7 @@ ERROR_KINDS = ("cuda-oom", "cpu-oom", "nan-loss", "keyboard-interrupt", "killed"
 
 @dataclass
 class Attempt:
-    source: str  # "lunalm" | "hf-trainer" | "log" | "notebook" | "script"
+    source: str  # "lunalm" | "hf-trainer" | "lightning" | "log" | "notebook" | "script"
     path: str  # absolute path of the file or directory it was read from
     fingerprint: str  # stable identity (see fingerprint()); the registry upserts on it
     outcome: str = "unknown"  # one of OUTCOMES

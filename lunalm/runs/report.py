@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lunalm.runs.fixes import fix_for
+from lunalm.runs.scan.task import FINE_TUNING, PRETRAINING, TASKS
+
+UNKNOWN_TASK = "task not known"
 
 
 @dataclass
@@ -55,6 +59,9 @@ def _overview(rows, scans) -> Section:
             + (f", {files:,} files ({size / 1e6:,.1f} MB) read by `luna scan`" if scans else "") + "."]
     if by_source:
         text.append("By source: " + ", ".join(f"{name} {count:,}" for name, count in by_source.most_common()) + ".")
+    by_task = Counter(task_of_row(r) for r in rows)
+    if by_task:
+        text.append("By task: " + ", ".join(f"{name} {count:,}" for name, count in by_task.most_common()) + ".")
     return Section("Overview", text)
 
 
@@ -119,16 +126,42 @@ def _ranges(rows, out_dir) -> Section:
 
 
 def _best(rows) -> Section:
+    """The best runs of each task, ranked by validation loss within the task only: the loss of a 2-class
+    classifier, of a DPO policy and of a language model are not the same quantity."""
     done = [r for r in rows if r.get("best_val_loss") is not None and r["outcome"] == "success"]
-    done.sort(key=lambda r: r["best_val_loss"])
-    table = [[r["name"] or r["id"], r.get("model") or "-", _fmt(r.get("n_params"), "params"),
-              _fmt(r.get("tokens_seen"), "params"), _fmt(r.get("lr")), str(r.get("batch_size") or "-"),
-              f"{r['best_val_loss']:.4f}", _fmt(r.get("best_val_bpb"))] for r in done[:10]]
-    note = ["Validation losses compare only runs on the same corpus and tokenizer; bits per byte compares "
-            "across tokenizers."]
-    return Section("Best configurations", note if table else ["No completed run with a validation loss yet."],
-                   tables=[(["run", "model", "params", "tokens", "lr", "batch", "val loss", "bits/byte"], table)]
-                   if table else [])
+    if not done:
+        return Section("Best configurations", ["No completed run with a validation loss yet."])
+    groups = defaultdict(list)
+    for row in done:
+        groups[task_of_row(row)].append(row)
+    section = Section("Best configurations, by task", [
+        "Ranked by validation loss within one task only; across tasks the losses are different quantities. "
+        "Within a task, validation losses compare runs on the same corpus and tokenizer; bits per byte compares "
+        "across tokenizers."])
+    for task in sorted(groups, key=_task_order):
+        members = sorted(groups[task], key=lambda r: r["best_val_loss"])
+        section.text.append(f"- **{task}**: {len(members)} run(s)")
+        header = [f"{task}: run", "model", "params", "tokens", "lr", "batch", "val loss", "bits/byte"]
+        section.tables.append((header, [[r["name"] or r["id"], r.get("model") or "-", _fmt(r.get("n_params"), "params"),
+                                         _fmt(r.get("tokens_seen"), "params"), _fmt(r.get("lr")),
+                                         str(r.get("batch_size") or "-"), f"{r['best_val_loss']:.4f}",
+                                         _fmt(r.get("best_val_bpb"))] for r in members[:10]]))
+    return section
+
+
+def task_of_row(row: dict) -> str:
+    """The task a registry row trained for: what the scan recorded, else a lunalm run's own config."""
+    extra = row.get("extra") if isinstance(row.get("extra"), dict) else {}
+    if extra.get("task") in TASKS:
+        return extra["task"]
+    if row.get("source") == "lunalm":
+        config = row.get("config") if isinstance(row.get("config"), dict) else {}
+        return FINE_TUNING if config.get("finetune") else PRETRAINING
+    return UNKNOWN_TASK
+
+
+def _task_order(task: str) -> int:
+    return TASKS.index(task) if task in TASKS else len(TASKS)
 
 
 def _scaling(rows, out_dir) -> Section | None:
@@ -233,16 +266,45 @@ def to_markdown(sections: list[Section], title: str) -> str:
 
 
 def to_html(sections: list[Section], title: str) -> str:
+    """A standalone page: the same sections as the Markdown, written as HTML (not Markdown shown raw)."""
     parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
              "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}img{max-width:100%}</style>",
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}img{max-width:100%}"
+             "code{background:#f4f4f4;padding:0 3px}</style>",
              f"<h1>{html.escape(title)}</h1>"]
     for section in sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
-        parts += [f"<p>{html.escape(text).replace('**', '')}</p>" for text in section.text]
+        parts += _html_text(section.text)
         for header, table in section.tables:
             parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
-            parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table]
+            parts += ["<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in table]
             parts.append("</table>")
         parts += [f"<img src='{html.escape(chart)}' alt='{html.escape(chart)}'>" for chart in section.charts]
     return "\n".join(parts)
+
+
+def _html_text(lines: list[str]) -> list[str]:
+    """Paragraphs, and runs of "- " lines as one list."""
+    parts, items = [], []
+    for line in [*lines, ""]:
+        if line.startswith("- "):
+            items.append(f"<li>{_inline(line[2:])}</li>")
+            continue
+        if items:
+            parts.append("<ul>" + "".join(items) + "</ul>")
+            items = []
+        if line:
+            parts.append(f"<p>{_inline(line)}</p>")
+    return parts
+
+
+_CODE = re.compile(r"`([^`]+)`")
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def _inline(text: str) -> str:
+    """The report's inline Markdown (``code`` and **bold**) as HTML, everything else escaped."""
+    pieces = _CODE.split(text)  # odd pieces are code spans
+    return "".join(f"<code>{html.escape(piece)}</code>" if index % 2 else _BOLD.sub(r"<strong>\1</strong>",
+                                                                                   html.escape(piece))
+                   for index, piece in enumerate(pieces))

@@ -78,3 +78,53 @@ def test_scan_then_runs_and_report_from_the_command_line(tmp_path):
     assert report.returncode == 0 and "| cuda-oom | 1 |" in (tmp_path / "r.md").read_text(encoding="utf-8")
     missing = run_luna("scan", str(tmp_path / "absent"), "--registry", registry)
     assert missing.returncode == 2 and "absent" in missing.stderr
+
+
+def test_best_configurations_rank_only_within_one_task(tmp_path):
+    """A toy classifier (val 0.0) and a DPO run (val 0.3) are not ranked above language models."""
+    registry = Registry(tmp_path / "runs" / "registry.sqlite")
+    fill(registry)  # three lunalm runs: causal-LM pretraining by their own config
+    for name, task, loss in (("toy-cls", "classification", 0.0), ("spam-cls", "classification", 0.08),
+                             ("dpo", "preference tuning", 0.3), ("sft", "fine-tuning", 1.7)):
+        registry.upsert(f"notebook:{name}", source="notebook", name=name, outcome="success", best_val_loss=loss,
+                        extra={"task": task}, started=time.time())
+    registry.upsert("log:what", source="log", name="what", outcome="success", best_val_loss=0.01, started=time.time())
+    out = tmp_path / "report.md"
+    assert run_luna("report", "--runs-dir", str(tmp_path / "runs"), "--out", str(out)).returncode == 0
+    best = out.read_text(encoding="utf-8").split("## Best configurations, by task")[1]
+    text, *tables = best.split("\n\n| ")
+    assert [table.split(":")[0] for table in tables] == ["causal-LM pretraining", "fine-tuning", "classification",
+                                                        "preference tuning", "task not known"]
+    assert [line.split(":")[0] for line in text.splitlines() if line.startswith("- ")] == [
+        "- **causal-LM pretraining**", "- **fine-tuning**", "- **classification**", "- **preference tuning**",
+        "- **task not known**"]
+    names = [[row.split(" | ")[0].strip("| ") for row in table.splitlines()[2:] if row.startswith("|")]
+             for table in tables]
+    assert names == [["ok2", "ok1", "ok0"], ["sft"], ["toy-cls", "spam-cls"], ["dpo"], ["what"]]
+
+
+def test_report_html_is_rendered_not_raw_markdown(tmp_path):
+    from html.parser import HTMLParser
+
+    class Page(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.text, self.stack = [], [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    registry = Registry(tmp_path / "runs" / "registry.sqlite")
+    fill(registry)
+    out = tmp_path / "report.md"
+    assert run_luna("report", "--runs-dir", str(tmp_path / "runs"), "--out", str(out), "--html").returncode == 0
+    page = Page()
+    page.feed((tmp_path / "report.html").read_text(encoding="utf-8"))
+    text = "".join(page.text)
+    assert "**" not in text and "`" not in text and "\n- " not in text  # no Markdown left showing
+    assert page.tags.count("li") >= 2 and "ul" in page.tags  # the error examples are a list
+    assert page.tags.count("strong") >= 3 and "code" in page.tags  # **3 success** and `luna scan`
+    assert "3 success" in text and "luna scan" in text

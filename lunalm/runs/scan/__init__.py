@@ -7,26 +7,28 @@ unpickled (``training_args.bin`` and checkpoints are never opened).
         registry.upsert(attempt)          # attempt.fingerprint is stable: a rescan updates, never duplicates
     print(scanner.stats.files_seen, scanner.stats.skipped)
 
-Each folder is handled on its own, in name order (see ``walk``): a lunalm run directory or a Trainer
-output folder is one attempt; the other files are read by kind (``.py`` scripts, ``.ipynb`` notebooks,
-``.log``/``.out``/``.err`` logs, and ``.txt``/``.jsonl``/extensionless files probed for log lines); logs
-are then paired with the script beside them (``pairing``). Files that cannot be read (binary, permission
-denied, malformed, too large) are recorded in ``stats.skipped`` with the reason, and the scan goes on.
+Each folder is handled on its own, in name order (see ``walk``): a lunalm run directory, a Trainer output
+folder or a Lightning ``version_N`` folder is one attempt; the other files are read by kind (``.py``
+scripts, ``.ipynb`` notebooks, ``.log``/``.out``/``.err`` logs, and ``.txt``/``.jsonl``/extensionless files
+probed for log lines); logs are then paired with the script beside them (``pairing``). Files that cannot be
+read (binary, permission denied, malformed, too large) are recorded in ``stats.skipped`` with the reason,
+and the scan goes on.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 
 from lunalm.errors import ConfigError
 from lunalm.runs.attempt import Attempt
-from lunalm.runs.scan import hf_trainer, lunalm_runs
+from lunalm.runs.scan import hf_trainer, lightning, lunalm_runs
 from lunalm.runs.scan.logs import read_log
 from lunalm.runs.scan.notebooks import read_notebook
-from lunalm.runs.scan.pairing import Script, claim_output_dirs, pair
-from lunalm.runs.scan.reading import ScanStats, Unreadable
+from lunalm.runs.scan.pairing import Script, claim_output_dirs, incidental, merge, output_target, pair
+from lunalm.runs.scan.reading import SECONDS_PER_FILE, ScanStats, Unreadable
 from lunalm.runs.scan.scripts import apply_facts, read_script, script_attempt
 from lunalm.runs.scan.walk import Folder, single_file, walk as walk_tree
 
@@ -58,11 +60,14 @@ class Scanner:
     """Scans paths into attempts; ``stats`` counts what it saw. ``progress(path, size)`` is called once for
     every regular file met (read or not), after its folder was handled."""
 
-    def __init__(self, progress: Progress | None = None):
+    def __init__(self, progress: Progress | None = None, file_seconds: float = SECONDS_PER_FILE):
         self.stats = ScanStats()
         self.progress = progress
+        self.file_seconds = file_seconds  # time one file may take before it is given up
         self._seen_dirs: set[tuple[int, int]] = set()
         self._output_scripts: dict[str, Script] = {}  # Trainer output folder -> the script that wrote it
+        self._root = ""  # the root being scanned (tests/ and bench/ count below it)
+        self._companions: dict[str, list[Attempt]] = {}  # Trainer output folder -> its run's logs, notebooks
 
     def scan(self, paths: Iterable[str], progress: Progress | None = None) -> Iterator[Attempt]:
         """Attempts under ``paths`` (files or directories), lazily; a missing path fails at once."""
@@ -72,6 +77,7 @@ class Scanner:
 
     def _attempts(self, roots: list[str]) -> Iterator[Attempt]:
         for root in roots:
+            self._root = root if os.path.isdir(root) else os.path.dirname(root)
             folders = walk_tree(root, self.stats, self._seen_dirs) if os.path.isdir(root) \
                 else [single_file(root, self.stats)]
             for folder in folders:
@@ -92,29 +98,71 @@ class Scanner:
             kind = file_kind(entry.name)
             if kind == "script":
                 facts = self._guarded(entry.path, read_script, entry, self.stats)
-                scripts += [(entry, facts)] if facts and facts.role else []
+                if facts and facts.role:
+                    facts.incidental = incidental(entry.path, self._root)
+                    scripts.append((entry, facts))
             elif kind == "notebook":
                 notebooks.append(self._guarded(entry.path, read_notebook, entry, self.stats))
             elif kind is not None:
                 logs.append(self._guarded(entry.path, read_log, entry, self.stats, kind == "probe"))
         claims = claim_output_dirs(folder.path, scripts, hf_trainer.has_state)
         self._output_scripts.update(claims)
-        claimed = {entry.path for entry, _ in claims.values()}
-        return found + pair(scripts, [log for log in logs if log], claimed) + [book for book in notebooks if book]
+        newest_runs = self._lightning_claims(folder.path, scripts)
+        claimed = {entry.path for entry, _ in claims.values()} | self._own_script(found, scripts) | set(newest_runs)
+        for trainer in found:
+            hf_trainer.settle_lr(trainer)
+        attempts = pair(scripts, [log for log in logs if log], self.stats, claimed) + [book for book in notebooks if book]
+        kept = []
+        for attempt in attempts:  # a log or notebook of a run whose Trainer output folder is below: one attempt
+            target = output_target(folder.path, attempt, hf_trainer.has_state) \
+                or newest_runs.get(attempt.extra.get("script"))
+            if target is None:
+                kept.append(attempt)
+            else:
+                self._companions.setdefault(target, []).append(attempt)
+        return found + kept
 
     def _trainer_output(self, folder: Folder) -> list[Attempt]:
         """The Trainer output folder's attempt, with the settings of the script that named it, if any."""
         state = hf_trainer.state_file(folder)
         script = self._output_scripts.pop(folder.path, None)
+        companions = self._companions.pop(folder.path, [])
         trainer = self._guarded(state, hf_trainer.read_output_dir, folder, state, self.stats) if state else None
-        if trainer is None:
-            return [script_attempt(*script)] if script else []  # the claim failed: report the script itself
+        if state is None and lightning.is_run_dir(folder):
+            trainer = self._guarded(os.path.join(folder.path, "metrics.csv"), lightning.read_run_dir, folder,
+                                    self.stats)
+        if trainer is None:  # the claim failed: report the script, logs and notebooks themselves
+            return ([script_attempt(*script)] if script and not companions else []) + companions
+        for companion in companions:
+            merge(trainer, companion)
         if script is not None:
             apply_facts(trainer, script[1], script[0].path)
         return [trainer]
 
+    def _lightning_claims(self, path: str, scripts: list[Script]) -> dict[str, str]:
+        """The folder's one Lightning script lends its settings to the run folders below it; its log joins
+        the newest of them. Returns ``{script path: newest run folder}``."""
+        own = [script for script in scripts if script[1].role == "trainer" and not script[1].incidental
+               and script[1].extra.get("trainer") == "Trainer" and script[1].extra.get("lightning")]
+        runs = lightning.run_dirs(path) if len(own) == 1 else []
+        for run in runs:
+            self._output_scripts[run] = own[0]
+        return {own[0][0].path: runs[-1]} if runs else {}
+
+    @staticmethod
+    def _own_script(found: list[Attempt], scripts: list[Script]) -> set[str]:
+        """A Trainer output saved into the script's own folder: the folder's one training script wrote it
+        (it lends its settings and is not an attempt of its own). Returns the path of the script used."""
+        own = [script for script in scripts if script[1].role == "trainer" and not script[1].incidental]
+        if len(found) != 1 or found[0].source != "hf-trainer" or len(own) != 1:
+            return set()
+        apply_facts(found[0], own[0][1], own[0][0].path)
+        return {own[0][0].path}
+
     def _guarded(self, path: str, reader, *args):
-        """``reader(*args)``, or None with the reason in ``stats.skipped`` when the file cannot be read."""
+        """``reader(*args)``, or None with the reason in ``stats.skipped`` when the file cannot be read (or
+        reading it takes longer than ``file_seconds``)."""
+        self.stats.deadline = time.monotonic() + self.file_seconds
         try:
             return reader(*args)
         except Unreadable as error:
@@ -126,6 +174,8 @@ class Scanner:
         except _MALFORMED as error:
             logger.debug("scan: %s could not be parsed", path, exc_info=True)
             reason = f"could not be parsed ({type(error).__name__}: {str(error)[:200]})"
+        finally:
+            self.stats.deadline = None
         self.stats.skip(path, reason)
         return None
 

@@ -10,7 +10,7 @@ What a training script says about its run is spread over three habits, all read 
 * ``argparse`` defaults (``add_argument("--lr", default=3e-4)``) and dict literals (``{"lr": 3e-4}``).
 
 Values are resolved only from literals, arithmetic on literals (with size guards) and names assigned such
-values earlier; ``a if cond else b`` resolves to ``a``, the branch the author wrote as the preferred one
+values earlier (``Path(anything) / "data.tsv"`` resolves to its last part, ``"data.tsv"``); ``a if cond else b`` resolves to ``a``, the branch the author wrote as the preferred one
 (``"cuda" if torch.cuda.is_available() else "cpu"``). Anything else is left unknown rather than guessed.
 """
 
@@ -23,6 +23,7 @@ _MAX_DEPTH = 30  # nested expressions resolved at most this deep
 _MAX_STRING = 500
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_TEST_WORDS = ("test_mode", "'test'", "debug", "smoke", "dry_run", "quick")
 _TORCH_DTYPES = {"float16", "half", "bfloat16", "float32", "float", "float64"}
 
 
@@ -74,6 +75,8 @@ def _binary(node: ast.BinOp, constants: dict, depth: int):
     if isinstance(left, str) and isinstance(right, str) and isinstance(node.op, ast.Add):
         joined = left + right
         return joined if len(joined) <= _MAX_STRING else None
+    if isinstance(node.op, ast.Div) and isinstance(right, str):  # Path(folder) / "data.tsv": the file's name
+        return right
     if function is None or not (_is_number(left) and _is_number(right)):
         return None
     if isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > 1e6):
@@ -95,11 +98,14 @@ def collect(tree: ast.Module) -> tuple[list[ast.Call], list[tuple[str, ast.AST, 
     """Calls and (name, value node, is_assignment) triples in source order, and the names of the functions
     the code defines."""
     calls, pairs, functions = [], [], set()
+    test_only = _test_only(tree)
     for node in ast.walk(tree):
+        if id(node) in test_only:
+            continue
         if isinstance(node, ast.Call):
             calls.append(node)
             pairs.extend((_position(node), keyword.arg, keyword.value, False) for keyword in node.keywords
-                         if keyword.arg)
+                         if keyword.arg and not _held_out(keyword.value))
             pairs.extend((_position(node), name, value, False) for name, value in _argparse_default(node))
         elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -113,6 +119,27 @@ def collect(tree: ast.Module) -> tuple[list[ast.Call], list[tuple[str, ast.AST, 
     calls.sort(key=_position)
     pairs.sort(key=lambda pair: pair[0])
     return calls, [pair[1:] for pair in pairs], functions
+
+
+def _test_only(tree: ast.Module) -> set[int]:
+    """Ids of the nodes whose settings are not the run's: assignments under ``if args.test_mode:`` /
+    ``if DEBUG:`` (a smoke test; the ``else`` branch is kept), and everything inside a function named for
+    evaluation (``eval_split``, ``evaluate``, ``test_step``: its DataLoader's batch is not the training one)."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and any(word in ast.dump(node.test).lower() for word in _TEST_WORDS):
+            skipped.update(id(inner) for statement in node.body for inner in ast.walk(statement)
+                           if isinstance(inner, (ast.Assign, ast.AnnAssign)))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and any(word in node.name.lower() for word in ("eval", "test", "valid")):
+            skipped.update(id(inner) for statement in node.body for inner in ast.walk(statement)
+                           if isinstance(inner, (ast.Assign, ast.AnnAssign, ast.Call)))
+    return skipped
+
+
+def _held_out(node: ast.AST) -> bool:
+    """``DataLoader(val_set, batch_size=EVAL_BATCH_SIZE)``: a setting of evaluation, not of training."""
+    return isinstance(node, ast.Name) and any(word in node.id.lower() for word in ("eval", "test", "valid"))
 
 
 def _target_name(target: ast.AST) -> str | None:

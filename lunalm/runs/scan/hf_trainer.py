@@ -14,6 +14,7 @@ import re
 
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.reading import ScanStats, Unreadable, read_bytes, read_json
+from lunalm.runs.scan.task import task_of_architecture
 from lunalm.runs.scan.series import LossSeries, describe_trend, metric_rows
 from lunalm.runs.scan.walk import Folder
 
@@ -58,7 +59,7 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
         raise Unreadable("trainer_state.json is not a JSON object")
     train, val, end, peak_lr = _history(state.get("log_history"))
     attempt = Attempt(source="hf-trainer", path=folder.path, fingerprint=fingerprint("hf-trainer", folder.path),
-                      name=os.path.basename(os.path.abspath(folder.path)), started=os.path.getmtime(state_path))
+                      name=_name(folder.path), started=os.path.getmtime(state_path))
     attempt.metrics = metric_rows(train, val)
     attempt.steps = _int(state.get("global_step"))
     attempt.epochs = _number(state.get("num_train_epochs"))
@@ -71,9 +72,27 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
     for directory in dict.fromkeys([folder.path, os.path.dirname(state_path)]):
         _model_files(attempt, directory, stats)
     _model_card(attempt, folder, stats)
-    attempt.lr = attempt.lr or peak_lr  # the card's exact value, else the highest lr logged
+    if peak_lr is not None:  # not the configured lr (warmup and decay keep it below): a last resort
+        attempt.extra["peak_logged_lr"] = peak_lr
     _extras(attempt, state, folder, state_path)
     return attempt
+
+
+def _name(path: str) -> str:
+    """``transformers5/out``: output folders are often called "out" or "results", so the parent comes too."""
+    folder = os.path.abspath(path)
+    parent = os.path.basename(os.path.dirname(folder))
+    return f"{parent}/{os.path.basename(folder)}" if parent else os.path.basename(folder)
+
+
+def settle_lr(attempt: Attempt) -> None:
+    """The configured lr comes from the model card or the script; only without either is the highest
+    logged lr used, and ``extra["sources"]`` says so."""
+    peak = attempt.extra.get("peak_logged_lr")
+    if attempt.lr is None and peak is not None:
+        attempt.lr = peak
+        attempt.extra.setdefault("sources", {})["lr"] = "trainer_state.json: highest logged learning_rate " \
+                                                        "(the configured value was not found)"
 
 
 def _history(history) -> tuple[LossSeries, LossSeries, dict | None, float | None]:
@@ -136,6 +155,9 @@ def _model_files(attempt: Attempt, directory: str, stats: ScanStats) -> None:
         name = config.get("_name_or_path") or config.get("model_type")
         attempt.model = attempt.model or (name if isinstance(name, str) and name else None)
         attempt.extra.setdefault("model_type", config.get("model_type"))
+        task = task_of_architecture(config.get("architectures"), bool(config.get("_name_or_path")))
+        if task:
+            attempt.extra.setdefault("task", task)
         quantization = config.get("quantization_config")
         if isinstance(quantization, dict) and not attempt.quantization:
             bits = "4bit" if quantization.get("load_in_4bit") else "8bit" if quantization.get("load_in_8bit") else None

@@ -23,6 +23,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 
 from lunalm.runs.attempt import Attempt, fingerprint
+from lunalm.runs.scan.effective import LogSettings
 from lunalm.runs.scan.classify import HINT_WORDS, any_word, classify_line, exception_name, status_for
 from lunalm.runs.scan.reading import ScanStats, TextLines
 from lunalm.runs.scan.series import LossSeries, describe_trend, metric_rows
@@ -40,7 +41,8 @@ _LOSS_PREFIX = re.compile(r"(?:^|[^a-z0-9])([a-z]+)[ _/-]$")  # "train " in "ste
 # Only a step the log names: a tqdm/Keras counter ("450/1000 [") restarts every epoch, so those lines are
 # counted instead (a step that goes back means a rerun, see LossSeries).
 _STEP = re.compile(r"\b(?:global[ _]step|step|iter(?:ation)?)\s*[:=#]?\s*(\d+)")
-_DICT_PAIR = re.compile(r"[\"'](\w+)[\"']\s*:\s*(" + _NUMBER + r")(?!\w)")
+# transformers 5.x prints the values as strings: {'loss': '6.799', 'learning_rate': '4.8e-05'}
+_DICT_PAIR = re.compile(r"[\"'](\w+)[\"']\s*:\s*[\"']?(" + _NUMBER + r")(?![\w.])[\"']?")
 _TRAIN_KEYS = {"", "train", "training", "avg", "average", "mean", "running", "total", "lm", "batch"}
 _VAL_KEYS = {"val", "valid", "validation", "eval", "dev"}
 _DONE = re.compile(r"\btraining (?:is )?(?:complete|completed|finished|done)\b|\b(?:finished|done) training\b|"
@@ -58,7 +60,7 @@ _SETTINGS = [  # (field, pattern): what trainers print about the run before it s
     ("batch_size", re.compile(r"instantaneous batch size per device\s*=\s*([\d,]+)")),
     ("grad_accum", re.compile(r"gradient accumulation steps\s*=\s*([\d,]+)")),
     ("max_steps", re.compile(r"total optimization steps\s*=\s*([\d,]+)")),
-    ("device", re.compile(r"\busing device\s*[:=]?\s*['\"]?(cuda|cpu|mps)\b")),
+    ("device", re.compile(r"\b(?:using|running on) device\s*[:=]?\s*['\"]?(cuda|cpu|mps)\b")),
 ]
 _SCALE = {"k": 1e3, "m": 1e6, "b": 1e9}
 
@@ -94,8 +96,10 @@ class LogParser:
         self.losses_since_error = 0
         self.completed: Hit | None = None
         self.settings: dict[str, object] = {}
+        self.log_settings = LogSettings()  # overrides and config files the log prints (see ``effective``)
         self.real_steps = False  # steps were read from the log, not counted
         self._last_train_number: int | None = None  # line of the newest train loss
+        self.loss_where: dict[str, str] = {}  # "train"/"val" -> where its newest value is ("x.ipynb cell 78 output:3")
         self.loss_lines = 0  # lines mentioning a loss (parsed or not)
         self._parse_every = 1
         self._unparsed: tuple[int | None, str] | None = None  # the newest loss line not parsed yet
@@ -120,6 +124,9 @@ class LogParser:
         if line[:1] == "[":
             line = _RANK_PREFIX.sub("", line)
         lower = line.lower()
+        if lower.startswith("overriding") or self.log_settings.capturing or "Namespace(" in line \
+                or line.endswith("("):
+            self.log_settings.feed(self.where(number), line)
         kind = None
         if self._traceback is not None or _ATTENTION.search(lower):  # one search rules out most lines
             if "traceback (most recent call last)" in lower:
@@ -168,6 +175,7 @@ class LogParser:
         else:
             self.real_steps = True
         series.add(step, value)
+        self.loss_where[kind] = f"{self.label}:{number}" if number else self.label
         if kind == "train":
             self.losses_since_error += 1
             self._last_train_number = number
@@ -230,10 +238,11 @@ class LogParser:
             return Verdict("success", f"{self.completed.where}: {self.completed.line}", "completed")
         series, what = (self.val, "val loss") if len(self.val) >= 2 else (self.train, "train loss")
         trend = series.trend()
+        where = self.loss_where.get("val" if series is self.val else "train", self.label)
         if trend and trend[1] < trend[0] and len(series) >= 2:
-            return Verdict("success", f"{self.label}: {describe_trend(series, what)}, no error")
+            return Verdict("success", f"{where}: {describe_trend(series, what)}, no error")
         if trend:
-            return Verdict("unknown", f"{self.label}: {describe_trend(series, what)}: no improvement, no error")
+            return Verdict("unknown", f"{where}: {describe_trend(series, what)}: no improvement, no error")
         return Verdict("unknown", f"{self.label}: {self.loss_lines} loss line(s), no error and no sign the run "
                                   "finished")
 
@@ -255,6 +264,7 @@ class LogParser:
             elif not hasattr(attempt, name):
                 attempt.extra[name] = value
         self._extras(attempt.extra)
+        self.log_settings.record(attempt.extra)
         return attempt
 
     def _extras(self, extra: dict) -> None:

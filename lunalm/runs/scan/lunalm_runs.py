@@ -18,9 +18,13 @@ import yaml
 from lunalm.runs.attempt import Attempt, run_fingerprint
 from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, read_bytes, read_json
 from lunalm.runs.scan.series import LossSeries, metric_rows
+from lunalm.runs.scan.task import FINE_TUNING, PRETRAINING
 from lunalm.runs.scan.walk import Folder
 
 MAX_SMALL_BYTES = 1 << 20  # config.yaml, summary.json
+# Nodes a config.yaml may hold once its aliases are expanded: a resolved lunalm config has about 60, and a
+# 554-byte "billion laughs" alias bomb expands to ~10^9 (the registry's JSON of it would never finish).
+MAX_YAML_NODES = 100_000
 _OUTCOMES = {"completed": "success", "stopped-early": "success", "diverged": "failure", "oom": "failure",
              "crashed": "failure", "interrupted": "unknown", "running": "unknown"}
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe: builds plain dicts/lists, never objects
@@ -59,12 +63,45 @@ def read_run(folder: Folder, stats: ScanStats) -> Attempt | None:
 
 
 def _config(path: str, stats: ScanStats) -> dict | None:
+    data = read_bytes(path, stats, MAX_SMALL_BYTES, "config.yaml")
     try:
-        config = yaml.load(read_bytes(path, stats, MAX_SMALL_BYTES, "config.yaml"), Loader=_Loader)
+        check_expansion(data)
+        config = yaml.load(data, Loader=_Loader)
     except yaml.YAMLError as error:
         raise Unreadable(f"invalid YAML: {str(error).splitlines()[0]}") from None
     shaped = isinstance(config, dict) and all(isinstance(config.get(key), dict) for key in ("model", "train"))
     return config if shaped else None
+
+
+def check_expansion(data: bytes) -> None:
+    """Refuse YAML whose aliases expand to more than MAX_YAML_NODES nodes, counted on the parser's events
+    (linear in the file's size; nothing is built): each alias counts the size of the node it repeats."""
+    anchors: dict[str, int] = {}
+    stack = [[None, 0]]  # [anchor, nodes so far] of each open collection; the bottom one is the stream
+    for event in yaml.parse(data, Loader=_Loader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            stack.append([event.anchor, 1])
+            continue
+        if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, size = stack.pop()
+        elif isinstance(event, yaml.AliasEvent):
+            if any(event.anchor == open_anchor for open_anchor, _ in stack):
+                raise Unreadable("YAML alias refers to a node that contains it (a recursive structure)")
+            anchor, size = None, anchors.get(event.anchor, 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, size = event.anchor, 1
+        else:
+            continue
+        if anchor:
+            anchors[anchor] = size
+        stack[-1][1] += size
+        if stack[-1][1] > MAX_YAML_NODES:
+            raise Unreadable(f"YAML aliases expand to more than {MAX_YAML_NODES:,} nodes (an alias bomb?)")
+
+
+def safe_loader():
+    """The YAML loader the scan uses: builds plain dicts and lists, never objects."""
+    return _Loader
 
 
 def _section(config: dict, name: str) -> dict:
@@ -87,6 +124,7 @@ def _settings(attempt: Attempt, config: dict, summary: dict) -> None:
     attempt.wall_seconds = _number(summary.get("wall_time_s"))
     overrides = {key: value for key, value in model.items() if key != "preset" and value is not None}
     attempt.extra.update(model_overrides=overrides, context_length=_section(config, "data").get("context_length"))
+    attempt.extra["task"] = FINE_TUNING if config.get("finetune") else PRETRAINING
     for key in ("total_steps", "tokens_per_s", "best_step", "rollbacks", "skipped_steps"):
         if summary.get(key) is not None:
             attempt.extra[key] = summary[key]

@@ -13,42 +13,93 @@ import re
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.logs import LogParser
 from lunalm.runs.scan.reading import ScanStats, Unreadable, read_json
-from lunalm.runs.scan.scripts import apply_facts, facts, parse
+from lunalm.runs.scan.astfacts import dotted
+from lunalm.runs.scan.scripts import TRAIN_FUNCTIONS, apply_facts, facts, parse
 from lunalm.runs.scan.walk import FileEntry
 
 MAX_NOTEBOOK_BYTES = 32 << 20  # outputs with embedded images make notebooks big; this is plenty
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "writefile", "prun", "debug"}  # the body is Python
 _SHELL_LINE = re.compile(r"^(\s*)(?:[!%?]|\w+\s*=\s*[!%])")  # !pip install, %matplotlib, files = !ls
-_ROW = re.compile(r"<tr[^>]*>(.*?)</tr>", re.DOTALL | re.IGNORECASE)
-_CELL = re.compile(r"<t[hd][^>]*>(.*?)</t[hd]>", re.DOTALL | re.IGNORECASE)
-_TAG = re.compile(r"<[^>]+>")
+MAX_TABLE_CHARS = 4 << 20  # of one output's HTML; the Trainer's table of 10,000 logged steps is ~1 MB
+# A tag ends at the next ">" and cannot contain "<", so splitting on tags is one linear pass even over
+# "<tr<tr<tr..." (the lazy "<tr>(.*?)</tr>" pattern this replaced rescanned to the end from every "<tr").
+_TAG = re.compile(r"(<[^<>]*>)")
+_RUN_SCRIPT = re.compile(r"^\s*[!%](?:run\b|.*\b(?:python3?|torchrun|accelerate launch)\s+\S+\.py\b)")
 
 
 def read_notebook(entry: FileEntry, stats: ScanStats) -> Attempt | None:
-    """The attempt a notebook records, or None when it neither trains nor shows training output."""
+    """The attempt a notebook records, or None when it does not train: no cell steps an optimizer (or
+    builds one and calls a ``train*()`` loop), and none runs a training script with losses in its output.
+    A calculator, a plot or an autograd demo with "loss" in its output is not a training attempt."""
     document = read_json(entry.path, stats, MAX_NOTEBOOK_BYTES, "notebook")
-    cells = _cells(document)
-    parser = LogParser(entry.name)
-    bodies: list[ast.stmt] = []
-    unparsable, executed = [], 0
-    for index, cell in enumerate(cells, start=1):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        executed += bool(cell.get("execution_count"))
-        try:
-            bodies.extend(_cell_tree(cell, f"{entry.name} cell {index}"))
-        except Unreadable as error:
-            unparsable.append(f"cell {index}: {error}")
-        parser.label = f"{entry.name} cell {index} output"
-        _feed_outputs(parser, cell.get("outputs"))
-    script = facts(ast.Module(body=bodies, type_ignores=[]))
-    if not (parser.signals or script.role):
+    book = _Book(entry.name)
+    for index, cell in enumerate(_cells(document), start=1):
+        stats.check_time()
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            book.cell(index, cell)
+    script = facts(ast.Module(body=book.bodies, type_ignores=[]))
+    if script.role != "trainer" and not (book.runs_script and book.parser.signals):
         return None
-    attempt = _attempt(entry, parser, executed)
-    apply_facts(attempt, script)
+    attempt = _attempt(entry, book.parser, book.executed)
+    # Settings are read from the cells up to the last one that trains: later cells (loading other
+    # weights for a demo, the next exercise's data) describe something else.
+    apply_facts(attempt, facts(ast.Module(body=book.bodies[:book.trained_upto], type_ignores=[]))
+                if book.trained_upto else script)
     attempt.device = _gpu_name(document) or attempt.device
-    attempt.extra.update(executed_cells=executed, **({"unparsable_cells": unparsable} if unparsable else {}))
+    attempt.extra["executed_cells"] = book.executed
+    for key, value in (("unparsable_cells", book.unparsable), ("errors_outside_training", book.side_errors)):
+        if value:
+            attempt.extra[key] = value
     return attempt
+
+
+class _Book:
+    """The cells read so far: their code (one tree), and their outputs fed to one log parser. An error
+    in a cell that neither trains nor calls a function that does is a demo or a typo, not the end of a
+    training attempt: it is listed in ``side_errors`` instead (memory errors always count)."""
+
+    def __init__(self, name: str):
+        self.name, self.parser = name, LogParser(name)
+        self.bodies: list[ast.stmt] = []
+        self.unparsable: list[str] = []
+        self.side_errors: list[str] = []
+        self.executed = 0
+        self.lines = 0  # source lines of the cells read so far
+        self.trained_upto = 0  # statements in ``bodies`` up to the end of the last training cell
+        self.runs_script = False  # a "!python train.py" cell: the training ran outside the notebook
+        self.training_functions: set[str] = set(TRAIN_FUNCTIONS)
+
+    def cell(self, index: int, cell: dict) -> None:
+        self.executed += bool(cell.get("execution_count"))
+        label = f"{self.name} cell {index}"
+        try:
+            body = _cell_tree(cell, label)
+        except Unreadable as error:
+            self.unparsable.append(f"cell {index}: {error}")
+            body = []
+        for statement in body:  # line numbers run on through the notebook, so source order is cell order
+            ast.increment_lineno(statement, self.lines)
+        self.lines += _text(cell.get("source")).count("\n") + 1
+        self.bodies.extend(body)
+        self.runs_script = self.runs_script or _runs_script(cell)
+        self.parser.label = f"{label} output"
+        trains = self._trains(body) or _runs_script(cell)
+        self.trained_upto = len(self.bodies) if trains else self.trained_upto
+        _feed_outputs(self.parser, cell.get("outputs"), trains, self.side_errors, index)
+
+    def _trains(self, body: list[ast.stmt]) -> bool:
+        """Whether this cell trains, or calls a function that trains; remembers the functions it defines."""
+        tree = ast.Module(body=body, type_ignores=[])
+        role = facts(tree).role
+        defined = {node.name for node in body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        if role is not None:
+            self.training_functions |= defined
+        called = {dotted(node.func).rpartition(".")[2] for node in ast.walk(tree) if isinstance(node, ast.Call)}
+        return role == "trainer" or bool(called & self.training_functions)
+
+
+def _runs_script(cell: dict) -> bool:
+    return any(_RUN_SCRIPT.match(line) for line in _text(cell.get("source")).split("\n"))
 
 
 def _attempt(entry: FileEntry, parser: LogParser, executed: int) -> Attempt:
@@ -91,13 +142,15 @@ def _cell_tree(cell: dict, label: str) -> list[ast.stmt]:
     return parse("\n".join(cleaned), label).body
 
 
-def _feed_outputs(parser: LogParser, outputs) -> None:
+def _feed_outputs(parser: LogParser, outputs, trains: bool, side_errors: list[str], index: int) -> None:
     for output in outputs if isinstance(outputs, list) else []:
         if not isinstance(output, dict):
             continue
         kind = output.get("output_type")
         if kind == "stream":
             _feed_text(parser, _text(output.get("text")))
+        elif kind == "error" and not trains and "memory" not in str(output.get("ename")).lower():
+            side_errors.append(f"cell {index}: {output.get('ename')}: {str(output.get('evalue'))[:200]}")
         elif kind == "error":
             frames = [line for frame in output.get("traceback") or [] if isinstance(frame, str)
                       for line in frame.split("\n")]
@@ -118,8 +171,7 @@ def _feed_loss_table(parser: LogParser, markup: str) -> None:
     """The Trainer's notebook progress table: Step (or Epoch) | Training Loss | Validation Loss | ..."""
     if "Training Loss" not in markup:
         return
-    rows = [[html.unescape(_TAG.sub("", cell)).strip() for cell in _CELL.findall(row)]
-            for row in _ROW.findall(markup)]
+    rows = _table_rows(markup[:MAX_TABLE_CHARS])
     header = next((row for row in rows if "Training Loss" in row), None)
     if header is None:
         return
@@ -130,6 +182,26 @@ def _feed_loss_table(parser: LogParser, markup: str) -> None:
             value = _number(row, columns.get(name))
             if value is not None:
                 parser.add_loss(kind, int(step) if step is not None else None, value, None)
+
+
+def _table_rows(markup: str) -> list[list[str]]:
+    """The text of each ``<td>``/``<th>`` cell, row by row, in one pass over the tags."""
+    rows: list[list[str]] = []
+    cell: list[str] | None = None
+    for index, piece in enumerate(_TAG.split(markup)):
+        if index % 2 == 0:  # text between tags
+            if cell is not None:
+                cell.append(piece)
+            continue
+        name = piece[1:-1].strip().split(maxsplit=1)[0].lower() if piece[1:-1].strip() else ""
+        if name in ("/td", "/th", "/tr", "td", "th", "tr") and cell is not None and rows:
+            rows[-1].append(html.unescape("".join(cell)).strip())
+            cell = None
+        if name == "tr":
+            rows.append([])
+        elif name in ("td", "th") and rows:
+            cell = []
+    return rows
 
 
 def _number(row: list[str], column: int | None) -> float | None:

@@ -8,7 +8,9 @@ Kept deliberately simple and deterministic (a rescan pairs the same way):
 * a trainer script whose ``output_dir`` (``TrainingArguments(output_dir="out")``) is a Trainer output
   folder below it lends its settings to that folder's attempt (model, LoRA, optimizer, ...);
 * a script whose settings went into a log or an output folder is not reported again on its own (they are
-  the evidence that it ran); one with neither stays an attempt of its own with outcome "unknown".
+  the evidence that it ran); a trainer script with neither stays an attempt of its own with outcome
+  "unknown"; a helper alone (a ``train()`` method that steps no optimizer: a tokenizer trainer) is none;
+* tests and benchmarks (:func:`incidental`) are attempts only through a log of their own.
 
 Notebooks carry their own code and outputs, so they are never paired.
 """
@@ -18,13 +20,17 @@ from __future__ import annotations
 import os
 
 from lunalm.runs.attempt import Attempt
+from lunalm.runs.scan.effective import settle
+from lunalm.runs.scan.reading import ScanStats
+from lunalm.runs.scan.task import with_model
 from lunalm.runs.scan.scripts import ScriptFacts, apply_facts, script_attempt
 from lunalm.runs.scan.walk import SKIP_DIRS, FileEntry
 
 Script = tuple[FileEntry, ScriptFacts]
 
 
-def pair(scripts: list[Script], logs: list[Attempt], claimed: set[str] = frozenset()) -> list[Attempt]:
+def pair(scripts: list[Script], logs: list[Attempt], stats: ScanStats,
+         claimed: set[str] = frozenset()) -> list[Attempt]:
     """The folder's log attempts (with their scripts' settings), then its unpaired scripts (those whose
     path is in ``claimed`` went to an output folder, see :func:`claim_output_dirs`)."""
     trainers = [script for script in scripts if script[1].role == "trainer"]
@@ -33,37 +39,25 @@ def pair(scripts: list[Script], logs: list[Attempt], claimed: set[str] = frozens
         for _, helper in helpers:
             _fill(facts, helper)
     candidates = trainers or helpers
-    used = set(claimed)
+    used = set(claimed) | {entry.path for entry, facts in candidates if facts.incidental}
     for log in logs:
         script = _script_for(log, candidates)
         if script is not None:
+            settle(log, script[1].fields, os.path.dirname(script[0].path), script[0].name, stats)
             apply_facts(log, script[1], script[0].path)
+            log.extra["task"] = with_model(log.extra.get("task"), log.model)
             used.add(script[0].path)
-    return logs + [script_attempt(entry, facts) for entry, facts in candidates if entry.path not in used]
+    return logs + [script_attempt(entry, facts) for entry, facts in trainers if entry.path not in used]
 
 
-def claim_output_dirs(folder: str, scripts: list[Script], has_state) -> dict[str, Script]:
-    """``{output folder path: script}`` for trainer scripts whose ``output_dir`` is a folder below
-    ``folder`` for which ``has_state(path)`` holds (and that the walk will visit: no hidden parts)."""
-    claims: dict[str, Script] = {}
-    for script in scripts:
-        relative = script[1].extra.get("output_dir")
-        if script[1].role != "trainer" or not isinstance(relative, str) or os.path.isabs(relative):
-            continue
-        target = os.path.normpath(os.path.join(folder, relative))
-        parts = os.path.relpath(target, folder).split(os.sep)
-        if parts[0] in (".", "..") or any(part.startswith(".") or part in SKIP_DIRS for part in parts):
-            continue
-        if target not in claims and has_state(target):
-            claims[target] = script
-    return claims
-
-
-def _fill(target: ScriptFacts, source: ScriptFacts) -> None:
-    for name, value in source.fields.items():
-        target.fields.setdefault(name, value)
-    for key, value in source.extra.items():
-        target.extra.setdefault(key, value)
+def incidental(path: str, root: str) -> bool:
+    """Tests and benchmarks: they train only to check or time something, so they are attempts only when a
+    log of their own (``bench.log`` beside ``bench.py``) shows a run. Folders count below the scan's
+    ``root`` only (the root itself may well be called ``tests``)."""
+    name = os.path.basename(path).lower()
+    folders = os.path.relpath(os.path.dirname(path), root).lower().split(os.sep)
+    return (name.startswith(("test_", "bench", "conftest")) or name.endswith("_test.py")
+            or bool({"tests", "test", "bench", "benchmarks", "benchmark"} & set(folders)))
 
 
 def _script_for(log: Attempt, scripts: list[Script]) -> Script | None:
@@ -73,4 +67,57 @@ def _script_for(log: Attempt, scripts: list[Script]) -> Script | None:
         longest = max(len(script[0].name) for script in named)
         best = [script for script in named if len(script[0].name) == longest]
         return best[0] if len(best) == 1 else None
-    return scripts[0] if len(scripts) == 1 else None
+    ordinary = [script for script in scripts if not script[1].incidental]
+    return ordinary[0] if len(ordinary) == 1 else None
+
+
+def claim_output_dirs(folder: str, scripts: list[Script], has_state) -> dict[str, Script]:
+    """``{output folder path: script}`` for trainer scripts whose ``output_dir`` is a folder below
+    ``folder`` for which ``has_state(path)`` holds (and that the walk will visit: no hidden parts)."""
+    claims: dict[str, Script] = {}
+    for script in scripts:
+        target = _below(folder, script[1].extra.get("output_dir"), has_state)
+        if script[1].role == "trainer" and target is not None and target not in claims:
+            claims[target] = script
+    return claims
+
+
+def output_target(folder: str, attempt: Attempt, has_state) -> str | None:
+    """The Trainer output folder below ``folder`` that a log's or notebook's run wrote (its
+    ``output_dir``), when there is one; the two are then one attempt (see :func:`merge`)."""
+    if attempt.source not in ("log", "notebook"):
+        return None
+    return _below(folder, attempt.extra.get("output_dir"), has_state)
+
+
+def _below(folder: str, relative, has_state) -> str | None:
+    """``folder/relative`` when it is a Trainer output folder below ``folder`` that the walk will visit."""
+    if not isinstance(relative, str) or os.path.isabs(relative):
+        return None
+    target = os.path.normpath(os.path.join(folder, relative))
+    parts = os.path.relpath(target, folder).split(os.sep)
+    if parts[0] in (".", "..") or any(part.startswith(".") or part in SKIP_DIRS for part in parts):
+        return None
+    return target if has_state(target) else None
+
+
+def merge(trainer: Attempt, companion: Attempt) -> None:
+    """One run seen twice: its Trainer output (``trainer``) and its log or notebook. The output folder's
+    facts stand; the companion fills the gaps, and its failure (a crash after the last checkpoint) wins."""
+    for name in ("model", "corpus", "optimizer", "lr", "batch_size", "grad_accum", "epochs", "precision",
+                 "quantization", "lora", "device", "n_params", "wall_seconds"):
+        if getattr(trainer, name) is None and getattr(companion, name) is not None:
+            setattr(trainer, name, getattr(companion, name))
+    for key, value in companion.extra.items():
+        trainer.extra.setdefault(key, value)
+    if companion.outcome == "failure":
+        for name in ("outcome", "status", "error_kind", "error_message", "evidence"):
+            setattr(trainer, name, getattr(companion, name))
+    trainer.extra.setdefault("paired", []).append(companion.path)
+
+
+def _fill(target: ScriptFacts, source: ScriptFacts) -> None:
+    for name, value in source.fields.items():
+        target.fields.setdefault(name, value)
+    for key, value in source.extra.items():
+        target.extra.setdefault(key, value)

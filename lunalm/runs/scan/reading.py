@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ MAX_LINE_CHARS = 16_384  # a longer line is cut to its start (a minified blob is
 LOG_HEAD_BYTES = 8 << 20  # a huge log is read at its start ...
 LOG_TAIL_BYTES = 8 << 20  # ... and at its end (where a crash is); the middle is skipped
 MAX_SKIPPED_LISTED = 1000  # ScanStats.skipped keeps this many entries; skipped_total counts them all
+SECONDS_PER_FILE = 20.0  # a file that takes longer to read is given up (the scan goes on with the next)
+_CHECK_EVERY = 4096  # lines between two looks at the clock
 
 # Bytes that occur in text: printable ASCII and every byte >= 0x80 (UTF-8 and code pages), plus
 # BEL, BS, TAB, LF, FF, CR, ESC (ANSI colours in logs). Whatever is left after deleting them is binary.
@@ -39,6 +42,12 @@ class ScanStats:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason), the first 1000
     skipped_total: int = 0  # all skips, including those beyond the list
     dirs_seen: int = 0
+    deadline: float | None = None  # time.monotonic() by which the file being read must be done
+
+    def check_time(self) -> None:
+        """Raise ``Unreadable`` when the file being read has used up its time (see ``SECONDS_PER_FILE``)."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise Unreadable("gave up: reading it took too long (a hostile or pathological file?)")
 
     def skip(self, path: str, reason: str) -> None:
         self.skipped_total += 1
@@ -113,7 +122,8 @@ class TextLines:
             size = os.fstat(handle.fileno()).st_size
             whole = size <= self.head_bytes + self.tail_bytes
             first = self.head_bytes if not whole else size
-            yield from _numbered(_decoded(head, handle, first - len(head), encoding, self.stats))
+            yield from _timed(_numbered(_decoded(head, handle, first - len(head), encoding, self.stats)),
+                              self.stats)
             if whole:
                 return
             start = size - self.tail_bytes
@@ -122,7 +132,15 @@ class TextLines:
             handle.seek(start)
             lines = _numbered(_decoded(b"", handle, size - start, encoding.replace("-sig", ""), self.stats))
             next(lines, None)  # the first tail line starts somewhere inside a line
-            yield from ((None, text) for _, text in lines)
+            yield from ((None, text) for _, text in _timed(lines, self.stats))
+
+
+def _timed(lines: Iterator[tuple[int, str]], stats: ScanStats) -> Iterator[tuple[int, str]]:
+    """``lines``, looking at the clock every few thousand of them (see ``ScanStats.check_time``)."""
+    for count, item in enumerate(lines):
+        if count % _CHECK_EVERY == 0:
+            stats.check_time()
+        yield item
 
 
 def _decoded(first: bytes, handle, limit: int, encoding: str, stats: ScanStats) -> Iterator[str]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.astfacts import collect, dotted, named_values, resolve
 from lunalm.runs.scan.reading import ScanStats, Unreadable, read_bytes
+from lunalm.runs.scan.task import FROM_SCRATCH, task_of
 from lunalm.runs.scan.walk import FileEntry
 
 MAX_SCRIPT_BYTES = 2 << 20  # bigger .py files are generated code, not training scripts
@@ -35,19 +36,21 @@ _NOT_A_MODEL = ("Tokenizer", "Processor", "Config", "FeatureExtractor", "PeftMod
 _ALIASES = {  # Attempt field (or extra key) -> names that carry it, most specific first
     "lr": ("learning_rate", "lr", "max_lr", "peak_lr", "base_lr"),
     "batch_size": ("per_device_train_batch_size", "micro_batch_size", "train_micro_batch_size_per_gpu",
-                   "per_gpu_train_batch_size", "train_batch_size", "batch_size"),
+                   "per_gpu_train_batch_size", "train_batch_size", "batch_size", "B"),  # B: llm.c/build-nanogpt
     "grad_accum": ("gradient_accumulation_steps", "grad_accum_steps", "accumulate_grad_batches", "grad_accum",
                    "accumulation_steps"),
     "epochs": ("num_train_epochs", "num_epochs", "max_epochs", "epochs", "n_epochs"),
     "max_steps": ("max_steps", "max_iters", "num_training_steps", "total_steps"),
-    "corpus": ("dataset_name", "dataset", "dataset_id", "train_file", "data_path"),
-    "model_name": ("model_name_or_path", "model_name", "model_id", "base_model", "model_checkpoint", "init_from"),
+    "corpus": ("dataset_name", "dataset", "dataset_id", "train_file", "data_path", "data_root"),
+    "model_name": ("model_name_or_path", "model_name", "model_id", "base_model", "model_checkpoint", "init_from",
+                   "choose_model", "model_type"),  # model_type last: an architecture, not a checkpoint
     "context_length": ("max_seq_length", "block_size", "context_length", "seq_len", "max_length"),
     "output_dir": ("output_dir", "out_dir"),
 }
 _PRECISION_WORDS = {"bfloat16": "bf16", "bf16": "bf16", "bf16-mixed": "bf16", "float16": "fp16", "half": "fp16",
                     "fp16": "fp16", "16": "fp16", "16-mixed": "fp16", "float32": "fp32", "fp32": "fp32",
                     "32": "fp32", "float": "fp32"}
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
 _DEVICE_RANK = {"cuda": 3, "tpu": 2, "mps": 1, "cpu": 0}
 
 
@@ -56,6 +59,8 @@ class ScriptFacts:
     role: str | None = None  # "trainer" | "helper" | None (see the module docstring)
     fields: dict = field(default_factory=dict)  # Attempt field -> value
     extra: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)  # every resolved value of every name (``named_values``)
+    incidental: bool = False  # a test or benchmark (set by the scanner, see ``pairing.incidental``)
 
 
 @dataclass
@@ -70,8 +75,11 @@ class _Calls:
     trainers: list[str] = field(default_factory=list)
     lora: dict | None = None
     grad_scaler: bool = False
-    trains: bool = False  # backward / optimizer.step / trainer.train
-    builds: bool = False  # an optimizer, model.train()
+    trains: bool = False  # an optimizer step: optimizer.step / trainer.train / fit
+    builds: bool = False  # an optimizer, model.train(), loss.backward() without a step
+    calls_train: bool = False  # a call to train_*(...) with arguments
+    fits: bool = False  # trainer.fit(...)
+    opened: list[str] = field(default_factory=list)  # data files the code opens
 
 
 def parse(source: bytes | str, filename: str) -> ast.Module:
@@ -97,10 +105,22 @@ def facts(tree: ast.Module) -> ScriptFacts:
     found = _Calls()
     for call in calls:
         _inspect_call(call, constants, found)
-    result = ScriptFacts(role=_role(found, functions))
-    result.fields = _fields(found, values)
+    found.trains = found.trains or _updates_by_hand(tree)
+    result = ScriptFacts(role=_role(found, functions, _runs_at_top(tree, constants, functions)))
+    result.fields = _fields(found, values, constants)
     result.extra = _extras(found, values)
+    result.values = values
+    pretrained = any(rank == 0 and name not in FROM_SCRATCH for rank, name in found.models) or _first(
+        values, _ALIASES["model_name"][:-1], lambda v: _is_text(v) and v not in FROM_SCRATCH) is not None
+    task = task_of([dotted(call.func) for call in calls], functions, values, pretrained)
+    if task:
+        result.extra["task"] = task
     return result
+
+
+def fields_from_values(values: dict[str, list]) -> dict:
+    """Attempt fields that named values alone give (a config file's or a log's ``{name: [value]}``)."""
+    return _fields(_Calls(), values)
 
 
 def _inspect_call(call: ast.Call, constants: dict, found: _Calls) -> None:
@@ -128,6 +148,8 @@ def _inspect_call(call: ast.Call, constants: dict, found: _Calls) -> None:
         corpus = _argument(call, 0, "path", constants)
         if isinstance(corpus, str):
             found.corpora.append(corpus)
+    elif name == "open" and _is_data_file(_argument(call, 0, "file", constants)):
+        found.opened.append(_argument(call, 0, "file", constants))  # text = open("input.txt").read()
     else:
         _inspect_other(call, name, receiver, last, constants, found)
 
@@ -140,14 +162,35 @@ def _inspect_other(call: ast.Call, name: str, receiver: str, last: str, constant
             found.devices.append(device)
     elif last == "cuda" and receiver and not call.args:
         found.devices.append("cuda")
-    elif last == "backward" or (last == "step" and _steps_optimizer(receiver, call)):
+    elif last == "step" and _steps_optimizer(receiver, call):
         found.trains = True
+    elif last == "backward":
+        found.builds = True  # gradients alone (an autograd demo) train nothing
     elif last in ("train", "fit") and "trainer" in receiver.lower():
         found.trains = True
+        found.fits = found.fits or last == "fit"  # trainer.fit(model): Lightning (HF's Trainer has .train())
     elif last == "train" and not call.args:
         found.builds = True  # model.train(): a training mode switch
+    elif last.startswith("train") and call.args or call.keywords and last.startswith("train"):
+        found.calls_train = True  # train_model_simple(model, loader, optimizer, ...): a loop defined elsewhere
     elif last == "GradScaler":
         found.grad_scaler = True
+
+
+def _updates_by_hand(tree: ast.Module) -> bool:
+    """``p.data -= lr * p.grad`` or ``p.data.add_(p.grad, alpha=-lr)`` (micrograd, from-scratch tutorials):
+    an optimizer step written out."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AugAssign) and _mentions_grad(node.value):
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("add_", "sub_") \
+                and any(_mentions_grad(argument) for argument in node.args):
+            return True
+    return False
+
+
+def _mentions_grad(node: ast.AST) -> bool:
+    return any(isinstance(part, ast.Attribute) and part.attr == "grad" for part in ast.walk(node))
 
 
 def _steps_optimizer(receiver: str, call: ast.Call) -> bool:
@@ -186,17 +229,36 @@ def _lora(call: ast.Call, constants: dict) -> dict | None:
     return lora if ("r" in lora or "alpha" in lora) else None
 
 
-def _role(found: _Calls, functions: set[str]) -> str | None:
-    if found.trains:
-        return "trainer"
+def _runs_at_top(tree: ast.Module, constants: dict, functions: set[str]) -> bool:
+    """Whether running the file trains: a training call in its top-level code (a notebook's cells are
+    top-level), or top-level code that uses a function or class the file defines (``main()``,
+    ``fire.Fire(train)``). A module whose training loop only sits in definitions is a library."""
+    top = [statement for statement in tree.body if not isinstance(statement, _DEFINITIONS)]
+    classes = {statement.name for statement in tree.body if isinstance(statement, ast.ClassDef)}
+    if any(isinstance(node, ast.Name) and node.id in functions | classes
+           for statement in top for node in ast.walk(statement)):
+        return True
+    found = _Calls()
+    for node in (node for statement in top for node in ast.walk(statement)):
+        if isinstance(node, ast.Call):
+            _inspect_call(node, constants, found)
+    return found.trains or bool(found.optimizers and found.calls_train) \
+        or _updates_by_hand(ast.Module(body=top, type_ignores=[]))
+
+
+def _role(found: _Calls, functions: set[str], runs: bool = True) -> str | None:
+    if found.trains or (found.optimizers and found.calls_train):
+        return "trainer" if runs else "helper"  # a library's training loop: a helper until something runs it
     if found.builds or found.trainers or functions & TRAIN_FUNCTIONS:
         return "helper"
     return None
 
 
 def _first(values: dict[str, list], names: tuple[str, ...], accept) -> object | None:
+    """The first accepted value of the first name that has one (``LEARNING_RATE`` counts as
+    ``learning_rate``: module constants are often upper case)."""
     for name in names:
-        for value in values.get(name, ()):
+        for value in values.get(name, ()) or values.get(name.upper(), ()):
             if accept(value):
                 return value
     return None
@@ -210,7 +272,10 @@ def _positive_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
-def _fields(found: _Calls, values: dict[str, list]) -> dict:
+def _fields(found: _Calls, values: dict[str, list], constants: dict | None = None) -> dict:
+    """Attempt fields from the calls and named values; ``constants`` (names assigned at the top level of
+    the code) state the micro-batch ahead of keyword arguments, which may belong to a demo DataLoader."""
+    assigned = {name: [value] for name, value in (constants or {}).items()}
     lr = found.optimizer_lr[0] if found.optimizer_lr else _first(values, _ALIASES["lr"],
                                                                  lambda v: _positive_number(v) and v <= 10)
     optim = _first(values, ("optim", "optimizer"), lambda v: isinstance(v, str) and v.isidentifier())
@@ -219,16 +284,24 @@ def _fields(found: _Calls, values: dict[str, list]) -> dict:
         "model": _model(found, values),
         "optimizer": found.optimizers[0] if found.optimizers else optim,
         "lr": float(lr) if lr is not None else None,
-        "batch_size": _first(values, _ALIASES["batch_size"], _positive_int),
-        "grad_accum": _first(values, _ALIASES["grad_accum"], _positive_int),
+        "batch_size": _first(assigned, _ALIASES["batch_size"], _positive_int)
+        or _first(values, _ALIASES["batch_size"], _positive_int),
+        "grad_accum": _first(values, _ALIASES["grad_accum"], _positive_int) or (1 if found.trainers else None),
         "epochs": float(epochs) if epochs is not None else None,
         "precision": _precision(found, values),
         "quantization": _quantization(values),
         "lora": found.lora,
         "device": _device(found, values),
-        "corpus": found.corpora[0] if found.corpora else _first(values, _ALIASES["corpus"], _is_text),
+        "corpus": found.corpora[0] if found.corpora else _first(values, _ALIASES["corpus"], _is_text)
+        or _first(values, ("file_path", "data_file", "text_file", "data_file_path"), _is_data_file)
+        or (found.opened[0] if found.opened else None),
     }
     return {name: value for name, value in fields.items() if value is not None}
+
+
+def _is_data_file(value) -> bool:
+    """A path to a data file (``file_path = "instruction-data.json"``), not any string named like one."""
+    return isinstance(value, str) and value.lower().endswith((".txt", ".json", ".jsonl", ".tsv", ".csv", ".parquet"))
 
 
 def _is_text(value) -> bool:
@@ -238,7 +311,7 @@ def _is_text(value) -> bool:
 def _model(found: _Calls, values: dict[str, list]) -> str | None:
     if found.models:
         return min(found.models, key=lambda item: item[0])[1]  # stable: the first of the best kind
-    return _first(values, _ALIASES["model_name"], lambda v: _is_text(v) and v not in ("scratch", "resume"))
+    return _first(values, _ALIASES["model_name"], lambda v: _is_text(v) and v not in FROM_SCRATCH)
 
 
 def _precision(found: _Calls, values: dict[str, list]) -> str | None:
@@ -249,7 +322,9 @@ def _precision(found: _Calls, values: dict[str, list]) -> str | None:
                    lambda v: str(v).lower() in _PRECISION_WORDS)
     if words is not None:
         return _PRECISION_WORDS[str(words).lower()]
-    return "fp16" if found.grad_scaler else None
+    if found.grad_scaler:
+        return "fp16"
+    return "fp32" if found.trainers else None  # a Trainer without fp16=/bf16= trains in fp32
 
 
 def _quantization(values: dict[str, list]) -> str | None:
@@ -261,8 +336,10 @@ def _quantization(values: dict[str, list]) -> str | None:
 
 def _device(found: _Calls, values: dict[str, list]) -> str | None:
     """The most capable device the script moves work to (it was written for that one)."""
+    if True in values.get("use_cpu", ()) or True in values.get("no_cuda", ()):  # TrainingArguments(use_cpu=True)
+        return "cpu"
     candidates = found.devices + [v for v in values.get("device", ()) if isinstance(v, str)]
-    candidates += ["cuda" for v in values.get("accelerator", ()) if v in ("gpu", "cuda")]
+    candidates += [v for v in values.get("accelerator", ()) if v in ("gpu", "cuda", "cpu", "mps", "tpu")]
     normal = {_normal_device(value) for value in candidates} - {None}
     return max(normal, key=_DEVICE_RANK.__getitem__) if normal else None
 
@@ -284,6 +361,8 @@ def _extras(found: _Calls, values: dict[str, list]) -> dict:
             extra[key] = value
     if found.trainers:
         extra["trainer"] = found.trainers[0]
+    if found.fits:
+        extra["lightning"] = True
     if True in values.get("gradient_checkpointing", ()):
         extra["gradient_checkpointing"] = True
     for key, names in (("quant_type", ("bnb_4bit_quant_type",)), ("device_map", ("device_map",))):

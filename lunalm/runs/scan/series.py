@@ -76,8 +76,15 @@ def metric_rows(train: LossSeries, val: LossSeries) -> list[tuple[int, str, floa
 
 
 def describe_trend(series: LossSeries, what: str) -> str:
-    """``"val loss 2.50 → 1.90 over steps 0–5000"`` for an evidence line."""
+    """``"val loss 2.61 → 1.87 over steps 0–5000 (first and last logged; smoothed, means of 5: 2.50 →
+    1.90)"`` for an evidence line: observed values first, smoothed ones labelled as such."""
     start, end = series.trend() or (math.nan, math.nan)
-    first, last = series.first, series.last
-    span = f" over steps {first[0]}–{last[0]}" if first and last else ""
-    return f"{what} {start:.3g} → {end:.3g}{span}"
+    finite = [point for point in series.all_points() if math.isfinite(point[1])]
+    if not finite:
+        return f"{what}: no finite value"
+    (first_step, first), (last_step, last) = finite[0], finite[-1]
+    text = f"{what} {first:.3g} → {last:.3g} over steps {first_step}–{last_step}"
+    width = max(1, min(5, len(finite) // 3))
+    if width > 1:
+        text += f" (first and last logged; smoothed, means of {width}: {start:.3g} → {end:.3g})"
+    return text

@@ -19,6 +19,7 @@ from lunalm.runs.scan.reading import ScanStats
 # Tool state and installed packages: never training attempts, often huge.
 # Hidden directories (.git, .venv, .ipynb_checkpoints, ...) are skipped too, and so is any virtualenv.
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "dist-packages"})
+_NOT_REGULAR = "not a regular file (FIFO, socket or device)"
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,16 @@ def walk(root: str, stats: ScanStats, seen: set[tuple[int, int]]) -> Iterator[Fo
 
 
 def single_file(path: str, stats: ScanStats) -> Folder:
-    """A folder holding just ``path`` (a file named on the command line is scanned alone)."""
+    """A folder holding just ``path`` (a file named on the command line is scanned alone); empty, with the
+    reason in ``stats.skipped``, when ``path`` is not a regular file (opening a FIFO would block)."""
     info = os.stat(path)
+    folder = Folder(os.path.dirname(path) or ".")
+    if not stat.S_ISREG(info.st_mode):
+        stats.skip(path, _NOT_REGULAR)
+        return folder
     stats.files_seen += 1
-    name = os.path.basename(path)
-    return Folder(os.path.dirname(path) or ".", [FileEntry(name, path, info.st_size, info.st_mtime)])
+    folder.files.append(FileEntry(os.path.basename(path), path, info.st_size, info.st_mtime))
+    return folder
 
 
 def _list(path: str, stats: ScanStats, seen: set[tuple[int, int]]) -> Folder | None:
@@ -107,7 +113,7 @@ def _add(folder: Folder, entry: os.DirEntry, stats: ScanStats) -> None:
         stats.files_seen += 1
         folder.files.append(FileEntry(entry.name, entry.path, info.st_size, info.st_mtime))
     else:  # opening a FIFO would block the scan forever
-        stats.skip(entry.path, "not a regular file (FIFO, socket or device)")
+        stats.skip(entry.path, _NOT_REGULAR)
 
 
 def _link_kind(entry: os.DirEntry) -> str:

@@ -1,0 +1,183 @@
+"""The settings a run actually used, from what its log says ran rather than the script's defaults.
+
+Layers, weakest first (each later one wins, and ``Attempt.extra["sources"]`` says where each value came
+from):
+
+1. the script's own values (module constants, argparse defaults, keyword arguments);
+2. config files the log names (nanoGPT's ``python train.py config/x.py`` prints "Overriding config with
+   config/x.py:" and the file), read from the printed text, else from disk beside the script;
+3. values the log prints: ``Overriding: batch_size = 8`` (nanoGPT's configurator), argparse's
+   ``Namespace(lr=0.001, ...)`` and a printed ``TrainingArguments(`` (one ``name=value,`` a line).
+
+Nothing is executed: printed and on-disk config files are parsed with ``ast``, values with
+``ast.literal_eval``.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+
+from lunalm.runs.attempt import Attempt
+from lunalm.runs.scan.astfacts import collect, named_values
+from lunalm.runs.scan.reading import ScanStats, Unreadable, read_bytes
+from lunalm.runs.scan.scripts import fields_from_values
+
+MAX_CONFIG_LINES = 300  # a printed config file longer than this is cut (nanoGPT's are ~40 lines)
+MAX_CONFIG_BYTES = 256 << 10
+MAX_SETTINGS = 2000  # names kept from one log (a hostile log may print a million "Overriding:" lines)
+MAX_CONFIG_FILES = 20
+_OVERRIDE = re.compile(r"^overriding:\s*(\w+)\s*=\s*(.*)$", re.IGNORECASE)
+_CONFIG_FILE = re.compile(r"^overriding config with (.+?):?$", re.IGNORECASE)
+_NAMESPACE = re.compile(r"\bNamespace\((.*)\)\s*$")
+_ARGUMENTS = re.compile(r"^\w*(?:Arguments|Config)\($")  # TrainingArguments(, SFTConfig(, DPOConfig(
+_ARGUMENT = re.compile(r"^(\w+)=(.*?),?$")
+
+
+class LogSettings:
+    """Fed every stripped log line by ``LogParser``; keeps the overrides and config files it prints."""
+
+    def __init__(self):
+        self.overrides: dict[str, list] = {}  # name -> [value, "train.log:45"]
+        self.config_files: list[dict] = []  # {"path", "where", "values": {name: value}}
+        self._printed: list[str] | None = None  # lines of the config file being printed
+        self._arguments: str | None = None  # where a printed TrainingArguments( began, while inside it
+        self._argument_count = 0
+
+    def _argument_line(self, where: str, line: str) -> None:
+        """``print(training_args)``: "TrainingArguments(", then one ``name=value,`` a line, then ")"."""
+        if self._arguments is None:
+            self._arguments, self._argument_count = where, 0
+            return
+        pair = _ARGUMENT.match(line)
+        self._argument_count += 1
+        if pair is None or self._argument_count > MAX_CONFIG_LINES:
+            self._arguments = None  # ")" or anything else ends it
+            return
+        self._set(pair.group(1), _literal(pair.group(2)), self._arguments, replace=False)
+
+    def _set(self, name: str, value, where: str, replace: bool) -> None:
+        if (replace or name not in self.overrides) and (name in self.overrides or len(self.overrides) < MAX_SETTINGS):
+            self.overrides[name] = [value, where]
+
+    @property
+    def capturing(self) -> bool:
+        return self._printed is not None or self._arguments is not None
+
+    def feed(self, where: str, line: str) -> None:
+        if self._arguments is not None or _ARGUMENTS.match(line):
+            self._argument_line(where, line)
+            return
+        override = _OVERRIDE.match(line) if line[:1] in "Oo" else None
+        if override or _CONFIG_FILE.match(line):
+            self._close()
+        if override:
+            self._set(override.group(1), _literal(override.group(2).strip()), where, replace=True)
+        elif (config := _CONFIG_FILE.match(line)) is not None and len(self.config_files) < MAX_CONFIG_FILES:
+            self.config_files.append({"path": config.group(1).strip(), "where": where, "values": {}})
+            self._printed = []
+        elif self._printed is not None:
+            self._printed.append(line)
+            if len(self._printed) >= MAX_CONFIG_LINES:
+                self._close()
+        elif "Namespace(" in line and (namespace := _NAMESPACE.search(line)):
+            for name, value in _keywords(namespace.group(0)).items():
+                self._set(name, value, where, replace=False)
+
+    def _close(self) -> None:
+        """The printed config file ended: keep the assignments of its longest parsable start."""
+        lines, self._printed = self._printed, None
+        if lines is None:
+            return
+        while lines:
+            try:
+                tree = ast.parse("\n".join(lines))
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                lines = lines[:-1]  # the program's own output after the file: drop it
+                continue
+            self.config_files[-1]["values"] = assigned(tree)
+            return
+
+    def record(self, extra: dict) -> None:
+        """Into an attempt's ``extra`` (JSON): what the log says ran."""
+        self._close()
+        if self.overrides:
+            extra["log_overrides"] = self.overrides
+        if self.config_files:
+            extra["config_files"] = self.config_files
+
+
+def assigned(tree: ast.Module) -> dict:
+    """``{name: value}`` of the literal assignments in a config file (the last assignment wins, as when run)."""
+    _, pairs, _ = collect(tree)
+    _, values = named_values([pair for pair in pairs if pair[2]])
+    return {name: found[-1] for name, found in values.items()}
+
+
+def settle(attempt: Attempt, script_fields: dict, script_dir: str, script_name: str, stats: ScanStats) -> None:
+    """Set the attempt's fields from the layers (see the module docstring) and record their sources.
+
+    Fields the log itself stated (``Instantaneous batch size per device = 8``) stay as they are."""
+    chosen = {name: (value, f"{script_name} (in the script)") for name, value in script_fields.items()}
+    layers = []
+    for config in attempt.extra.get("config_files", []):
+        values = config["values"] or _from_disk(os.path.join(script_dir, config["path"]), stats)
+        layers.append((f"{config['path']} (named at {config['where']})", {k: [v] for k, v in values.items()}))
+    overrides = attempt.extra.get("log_overrides", {})
+    layers += [(where, {name: [value]}) for name, (value, where) in overrides.items()]
+    for source, values in layers:
+        for name, value in fields_from_values(values).items():
+            chosen[name] = (value, source)
+    _cpu_precision(chosen, script_name)
+    sources = attempt.extra.setdefault("sources", {})
+    for name, (value, source) in chosen.items():
+        if getattr(attempt, name) is None:
+            setattr(attempt, name, value)
+            sources[name] = source
+
+
+def _cpu_precision(chosen: dict[str, tuple[object, str]], script_name: str) -> None:
+    """A script's half-precision setting is written for CUDA: when the log or a config moved the run to the
+    CPU, it trained in fp32 (nanoGPT, for one, wraps the CPU forward in ``nullcontext``)."""
+    device, precision = chosen.get("device"), chosen.get("precision")
+    if device and device[0] == "cpu" and not device[1].endswith("(in the script)") and precision \
+            and precision[1].endswith("(in the script)"):
+        chosen["precision"] = ("fp32", f"{device[1]}: device cpu (the half-precision default of "
+                                       f"{script_name} applies to CUDA)")
+
+
+def _from_disk(path: str, stats: ScanStats) -> dict:
+    if not os.path.isfile(path) or os.path.islink(path):
+        return {}
+    try:
+        return assigned(ast.parse(read_bytes(path, stats, MAX_CONFIG_BYTES, "config file")))
+    except (Unreadable, OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+
+
+def _literal(text: str):
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, RecursionError, MemoryError):
+        return text
+    return value if isinstance(value, (bool, int, float, str)) else text
+
+
+def _keywords(call: str) -> dict:
+    """Literal keyword values of a printed ``Namespace(a=1, b='x')``."""
+    try:
+        node = ast.parse(call[:20_000], mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    if not isinstance(node, ast.Call):
+        return {}
+    found = {}
+    for keyword in node.keywords:
+        try:
+            value = ast.literal_eval(keyword.value)
+        except (ValueError, SyntaxError, RecursionError, MemoryError):
+            continue
+        if keyword.arg and isinstance(value, (bool, int, float, str)):
+            found[keyword.arg] = value
+    return found
