@@ -166,10 +166,10 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str,
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--batch-size", type=int, metavar="B", help="micro-batch in sequences (default 16)")
     optim.add_argument("--grad-accum", type=int, metavar="K", help="micro-batches per step (default 1)")
-    optim.add_argument("--optimizer", choices=["adamw", "muon"],
-                       help="adamw (default), or muon: Muon on the transformer blocks' matrices and AdamW on "
-                            "embeddings, head and norms; the same lr, schedule and decay (from-scratch "
-                            "training and full fine-tunes; not LoRA or --shard)")
+    optim.add_argument("--optimizer", choices=["auto", "adamw", "muon"],
+                       help="auto (default): muon when training from scratch, adamw for fine-tunes and --shard. "
+                            "muon: Muon on the transformer blocks' matrices and AdamW on embeddings, head and "
+                            "norms, with the same lr, schedule and decay (not LoRA or --shard)")
     optim.add_argument("--lr", type=float, help=lr_help)
     optim.add_argument("--warmup-steps", type=int)
     optim.add_argument("--seed", type=int)

@@ -126,8 +126,10 @@ def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bo
 
     ``train.optimizer == "muon"``: Muon on the transformer blocks' matrices and that AdamW on the rest,
     as one optimizer (``lunalm.train.optim.MuonAdamW``)."""
+    from lunalm.config import resolve_optimizer
+
     muon, chosen = None, frozenset()
-    if train.optimizer == "muon":
+    if resolve_optimizer(train) == "muon":  # a RunConfig has resolved "auto" already (fine-tunes: adamw)
         from lunalm.train.optim import Muon, muon_parameters
 
         chosen = frozenset(muon_parameters(model))

@@ -173,7 +173,7 @@ def test_naive_mean_of_micro_batch_means_would_differ():
 # --- optimizer -----------------------------------------------------------------------------------
 def test_adamw_decays_matrices_only_with_llm_betas_and_fused_kernel():
     model = tiny_model()
-    train = TrainConfig(weight_decay=0.1)
+    train = TrainConfig(weight_decay=0.1, optimizer="adamw")
     optimizer = build_optimizer(model, train, resolve("cpu", "fp32"))
     assert isinstance(optimizer, torch.optim.AdamW)
     seen = {}

@@ -167,13 +167,30 @@ def test_muon_is_refused_with_fsdp_lora_and_on_resume_of_an_adamw_run():
     with pytest.raises(ConfigError, match="LoRA"):
         RunConfig(train=TrainConfig(optimizer="muon"), finetune=FinetuneConfig(base="x", lora=True))
     with pytest.raises(ConfigError, match="train.optimizer: 'adamw' -> 'muon'"):
-        _check_compatible(RunConfig(), RunConfig(train=TrainConfig(optimizer="muon")), SilentUI())
+        _check_compatible(RunConfig(train=TrainConfig(optimizer="adamw")), RunConfig(train=TrainConfig(optimizer="muon")),
+                          SilentUI())
 
 
-def test_cli_flag_reaches_the_config_and_adamw_stays_the_default(tmp_path):
+def test_cli_flag_reaches_the_config_and_muon_is_the_default_from_scratch(tmp_path):
     from lunalm.cli import build_parser
     from lunalm.cli.train import build_config
 
     args = build_parser().parse_args(["train", str(tmp_path), "--optimizer", "muon"])
     assert build_config(args).train.optimizer == "muon"
-    assert build_config(build_parser().parse_args(["train", str(tmp_path)])).train.optimizer == "adamw"
+    assert build_config(build_parser().parse_args(["train", str(tmp_path)])).train.optimizer == "muon"
+    args = build_parser().parse_args(["train", str(tmp_path), "--optimizer", "adamw"])
+    assert build_config(args).train.optimizer == "adamw"
+
+
+def test_auto_is_muon_from_scratch_and_adamw_for_fine_tunes_and_fsdp():
+    from lunalm.config import FinetuneConfig, RunConfig, TrainConfig, run_config_to_dict
+
+    assert TrainConfig().optimizer == "auto"
+    assert RunConfig().train.optimizer == "muon"  # resolved: config.yaml records what ran
+    assert RunConfig(train=TrainConfig(shard=True)).train.optimizer == "adamw"
+    assert RunConfig(finetune=FinetuneConfig(base="x")).train.optimizer == "adamw"
+    assert RunConfig(finetune=FinetuneConfig(base="x", lora=True)).train.optimizer == "adamw"
+    assert RunConfig(train=TrainConfig(optimizer="adamw")).train.optimizer == "adamw"
+    assert run_config_to_dict(RunConfig())["train"]["optimizer"] == "muon"
+    model = LunaLM(ModelConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=32))
+    assert isinstance(build_optimizer(model, TrainConfig(), resolve("cpu", "fp32")), MuonAdamW)
