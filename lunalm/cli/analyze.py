@@ -122,9 +122,14 @@ def _print_tables(analysis: Analysis, show_files: bool) -> None:
     rows += [("duplicate documents", f"{report.total('duplicates'):,} dropped "
                                      f"(and {report.total('empty'):,} empty ones)"),
              ("encoding", ", ".join(encodings)),
-             ("repaired", f"{report.total('repaired_chars'):,} chars of mojibake, "
+             ("repaired", f"{report.total('repaired_chars'):,} chars of mojibake "
+                          f"({_repair_summary(report.files.values())}), "
                           f"{report.total('controls_removed'):,} control chars removed")]
     _table(rows)
+    for name, file_report in report.files.items():
+        if file_report.unrecoverable_lines:
+            print(f"  {name}: {len(file_report.unrecoverable_lines):,} lost-byte sites left as they were, "
+                  f"lines {_lines(file_report.unrecoverable_lines)}")
     print(f"tokenizer: {analysis.tokenizer}")
     if analysis.examples:
         print("\nnot prose (examples; --filter drops such text):")
@@ -136,8 +141,23 @@ def _print_tables(analysis: Analysis, show_files: bool) -> None:
             print(f"\nfile: {name}")
             _table(_rows(stats, analysis) + [
                 ("encoding", file_report.encoding),
-                ("repaired", f"{file_report.repaired_chars:,} chars"),
+                ("repaired", f"{file_report.repaired_chars:,} chars ({_repair_summary([file_report])})"),
                 ("duplicate documents", f"{file_report.duplicates:,}")])
+
+
+def _repair_summary(reports) -> str:
+    reports = list(reports)
+    sequences = sum(r.repaired_sequences for r in reports)
+    recovered = sum(r.recovered_bytes for r in reports)
+    unrecoverable = sum(len(r.unrecoverable_lines) for r in reports)
+    return (f"{sequences:,} sequences, {recovered:,} lost bytes rebuilt, "
+            f"{unrecoverable:,} sites unrecoverable")
+
+
+def _lines(numbers: list[int], shown: int = 20) -> str:
+    unique = sorted(set(numbers))
+    more = f" … (+{len(unique) - shown:,} more)" if len(unique) > shown else ""
+    return ", ".join(map(str, unique[:shown])) + more
 
 
 def _table(rows: list[tuple[str, str]]) -> None:

@@ -33,6 +33,9 @@ class FileReport:
     documents: int = 0
     duplicates: int = 0  # exact-duplicate documents dropped
     repaired_chars: int = 0  # characters changed by mojibake repair
+    repaired_sequences: int = 0  # mojibake sequences undone (lost-byte sites included)
+    recovered_bytes: int = 0  # bytes a code page had dropped, rebuilt
+    unrecoverable_lines: list[int] = field(default_factory=list)  # line of each lost-byte site left as it was
     controls_removed: int = 0  # control characters dropped
     empty: int = 0  # documents with no text (skipped)
     non_prose_chars: int = 0  # characters flagged as not prose (removed with filter_non_prose)
@@ -98,6 +101,9 @@ class Corpus:
             report = self.report.file(source)
             report.encoding = report.encoding or raw.encoding
             report.repaired_chars += raw.repaired_chars
+            report.repaired_sequences += raw.repaired_sequences
+            report.recovered_bytes += raw.recovered_bytes
+            report.unrecoverable_lines += raw.unrecoverable_lines
             text, removed = clean_text(raw.text)
             report.controls_removed += removed
             if not text.strip():

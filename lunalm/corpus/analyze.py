@@ -102,9 +102,11 @@ class Analysis:
         files = {name: {**stats.summary(), **asdict(self.report.files[name])}
                  for name, stats in self.files.items()}
         totals = self.corpus.summary()
-        for key in ("duplicates", "repaired_chars", "controls_removed", "empty"):
+        for key in ("duplicates", "repaired_chars", "repaired_sequences", "recovered_bytes", "controls_removed",
+                    "empty"):
             totals[{"duplicates": "duplicate_documents", "empty": "empty_documents"}.get(key, key)] = \
                 self.report.total(key)
+        totals["unrecoverable_sites"] = sum(len(f.unrecoverable_lines) for f in self.report.files.values())
         return {"corpus": totals, "files": files, "non_prose_examples": self.examples,
                 "tokenizer": self.tokenizer}
 
