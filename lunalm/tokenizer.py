@@ -201,6 +201,15 @@ def train_char(texts: Iterable[str]) -> Tokenizer:
     return Tokenizer(inner, "char", pad_token=PAD_TOKEN)
 
 
+BUILTIN_CHARS = 2_276_672  # the built-in corpus, for the automatic vocabulary size
+
+
+def corpus_vocab_size(files) -> int:
+    """The BPE vocabulary ``luna train`` builds for these corpus files (the built-in corpus when none):
+    ``default_vocab_size`` of their size in bytes (~ characters for mostly-Latin text)."""
+    return default_vocab_size(sum(file.stat().st_size for file in files) if files else BUILTIN_CHARS)
+
+
 # (corpus characters, vocabulary size) anchors; log-log interpolation between them.
 _VOCAB_ANCHORS = [(1e5, 512), (1e6, 2048), (4e6, 8192), (5e7, 16384), (3e8, 32768)]
 

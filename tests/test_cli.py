@@ -79,6 +79,22 @@ def test_analyze_reports_lost_byte_repairs_per_file(tmp_path: Path):
     assert "1 lost-byte sites left as they were, lines 3" in table.stdout
 
 
+def test_analyze_names_language_and_counts_english_words_with_english_casing(tmp_path: Path):
+    english = tmp_path / "en.txt"
+    english.write_text("It was in Istanbul that it rained. Istanbul is where it is. The city and the sea.\n"
+                       * 3, encoding="utf-8")
+    result = run_luna("analyze", str(english), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["corpus"]["language"] == "en"
+    # it was in istanbul that rained is where the city and sea; Turkish rules would count 13 ("ıt" beside "it")
+    assert report["corpus"]["unique_words"] == 12
+    from lunalm.tokenizer import corpus_vocab_size
+    assert f"BPE vocab {corpus_vocab_size([english])}, the size `luna train` builds" in report["tokenizer"]
+    table = run_luna("analyze", str(english)).stdout
+    assert "language" in table and "en (English)" in table
+
+
 def test_bad_input_is_one_clear_line(tmp_path: Path):
     result = run_luna("analyze", str(tmp_path / "missing"))
     assert result.returncode == 2

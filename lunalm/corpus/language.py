@@ -33,6 +33,15 @@ _WORDS = {language: frozenset(words.split()) for language, words in FUNCTION_WOR
 _WORD = re.compile(r"[^\W\d_]+")
 
 
+NAMES = {"tr": "Turkish", "az": "Azerbaijani", "en": "English", "de": "German", "fr": "French",
+         "es": "Spanish", UNDETERMINED: "undetermined"}
+
+
+def language_name(code: str) -> str:
+    """"tr" -> "tr (Turkish)"."""
+    return f"{code} ({NAMES.get(code, code)})"
+
+
 def lower(text: str, language: str) -> str:
     """Lower-case with the language's rules: Turkish and Azerbaijani map I -> ı and İ -> i."""
     if language in ("tr", "az"):
