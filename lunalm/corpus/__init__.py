@@ -23,6 +23,8 @@ from lunalm.corpus.prose import ProseDetector, Span, remove_spans
 from lunalm.corpus.read import RawDocument, discover, read_file
 from lunalm.errors import CorpusError
 
+PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characters before judging
+
 
 @dataclass
 class FileReport:
@@ -95,6 +97,8 @@ class Corpus:
     def documents(self) -> Iterator[Document]:
         seen: set[bytes] = set()
         detector = ProseDetector() if self.detect_non_prose else None
+        if detector:
+            detector.prime(self._first_texts())
         produced = 0
         for raw in self.raw_documents():
             source = raw.source
@@ -125,6 +129,21 @@ class Corpus:
         if produced == 0:
             raise CorpusError(f"{self.name}: no text found (every file empty, duplicate or filtered out); "
                               "check the path and --include patterns")
+
+
+    def _first_texts(self) -> Iterator[str]:
+        """The cleaned, de-duplicated texts ``documents`` will judge first (up to PRIME_CHARS), in order:
+        boilerplate shared by many documents is counted before the first one is judged."""
+        seen: set[bytes] = set()
+        chars = 0
+        for raw in self.raw_documents():
+            text = clean_text(raw.text)[0]
+            if not text.strip() or (self.config.dedup and not _first_time(text, seen)):
+                continue
+            yield text
+            chars += len(text)
+            if chars >= PRIME_CHARS:
+                return
 
 
 def _first_time(text: str, seen: set[bytes]) -> bool:
