@@ -95,14 +95,20 @@ def _sentence_like(unit: str, words: list[str]) -> bool:
 
 def _is_code(unit: str, words: list[str], rules: ProseRules) -> bool:
     line = unit.strip()
-    signs = sum(bool(sign.search(line)) for sign in _CODE_SIGNS)
-    return signs >= rules.code_signs + (1 if _sentence_like(line, words) else 0)
+    signs = 0
+    for sign in _CODE_SIGNS:
+        signs += bool(sign.search(line))
+        if signs >= rules.code_signs + 1:
+            return True
+    return signs >= rules.code_signs and not _sentence_like(line, words)
 
 
-def _judge(unit: str, rules: ProseRules) -> str | None:
+def _judge(unit: str, rules: ProseRules, whole: bool = True) -> str | None:
+    """Why ``unit`` is not prose, or None. ``whole``: the unit is a whole sentence or line (a piece of a
+    long sentence starts in lower case and ends anywhere, so it is not judged as code)."""
     chars = [c for c in unit if not c.isspace() and c not in _QUOTES]
     words = unit.split()
-    if len(chars) >= 8 and _is_code(unit, words, rules):
+    if whole and len(chars) >= 8 and _is_code(unit, words, rules):
         return "code"
     if len(chars) < 20:
         return None  # too little to judge ("“Oku” dedi."); runs of short lines are caught as lists
@@ -110,16 +116,15 @@ def _judge(unit: str, rules: ProseRules) -> str | None:
     digits = sum(c.isdigit() for c in chars)
     if unit.count("|") >= rules.table_separators or unit.count("\t") >= 2:
         return "table"
-    prose_like = _sentence_like(unit, words)
-    if digits > rules.max_digit_share * len(chars) and not prose_like:
+    if digits > rules.max_digit_share * len(chars) and not _sentence_like(unit, words):
         return "digits"
     if len(chars) - letters - digits > rules.max_symbol_share * len(chars):
         return "symbols"
     if letters < rules.min_letter_share * len(chars):
         return "no-letters"
-    numbered = sum(any(c.isdigit() for c in word) for word in words)
+    numbered = sum(any(c.isdigit() for c in word) for word in words) if digits else 0
     if numbered >= rules.min_numbered_words and numbered > rules.max_numbered_words * len(words) \
-            and not prose_like:
+            and not _sentence_like(unit, words):
         return "references"
     return None
 
@@ -147,7 +152,9 @@ class ProseDetector:
 
     def _judge_sentence(self, text: str, start: int, end: int) -> list[Span]:
         """A sentence is flagged whole when at least half of it (by characters) is, else not at all."""
-        verdicts = [(s, e, reason) for s, e in _pieces(text, start, end) if (reason := _judge(text[s:e], self.rules))]
+        pieces = list(_pieces(text, start, end))
+        verdicts = [(s, e, reason) for s, e in pieces
+                    if (reason := _judge(text[s:e], self.rules, whole=len(pieces) == 1))]
         if 2 * sum(e - s for s, e, _ in verdicts) < end - start:
             return []
         weights = Counter()
