@@ -16,7 +16,7 @@ from lunalm.config import RunConfig, to_dict
 from lunalm.corpus import Corpus
 from lunalm.data.shards import ShardSet, build_shards, cache_key
 from lunalm.errors import DataError
-from lunalm.tokenizer import Tokenizer, corpus_vocab_size, train_bpe, train_char
+from lunalm.tokenizer import TURKISH_SPLIT_PATTERN, Tokenizer, corpus_vocab_size, train_bpe, train_char
 
 
 @dataclass
@@ -66,7 +66,9 @@ def _tokenizer(config: RunConfig, corpus: Corpus, cache: Path, log) -> Tokenizer
     settings = config.tokenizer
     if settings.kind == "pretrained":
         return Tokenizer.load(settings.path)
-    blob = json.dumps({"corpus": corpus.fingerprint(), "tokenizer": to_dict(settings)}, sort_keys=True)
+    # the split rule is part of the key: a tokenizer cached under an older rule is not reused
+    blob = json.dumps({"corpus": corpus.fingerprint(), "tokenizer": to_dict(settings),
+                       "split": TURKISH_SPLIT_PATTERN}, sort_keys=True)
     directory = cache / "tokenizers" / hashlib.sha256(blob.encode()).hexdigest()[:16]
     if (directory / "tokenizer.json").is_file():
         return Tokenizer.load(directory / "tokenizer.json")
