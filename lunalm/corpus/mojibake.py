@@ -146,6 +146,33 @@ def _written_correctly(line: str) -> bool:
                for c in line)
 
 
+def _deeper_char(before: str, candidate: str, after: str) -> str | None:
+    """In text mis-decoded twice, a lost byte's completion is itself a mis-decoded character ("„" of
+    "ðŸ”„"): the character the deeper layer spells with it and its neighbours, if they form one UTF-8
+    sequence (a lead and at least one continuation before it, the rest after)."""
+    for start in range(max(0, len(before) - 3), len(before) - 1):
+        chars = before[start:] + candidate
+        if any(ord(c) not in _TO_BYTE and not c.isascii() for c in chars):
+            continue
+        data = chars.translate(_TO_BYTE).encode("latin-1", "replace")
+        missing = lostbytes.needed_length(data[0]) - len(data)
+        if missing >= 0 and all(0x80 <= b <= 0xBF for b in data[1:]):
+            rest = after[:missing].translate(_TO_BYTE).encode("latin-1", "replace")
+            try:
+                return (data + rest).decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def _choose_deeper(candidates: tuple[str, ...], before: str, after: str, recovery: _Recovery) -> str | None:
+    """Choose by what each candidate becomes one layer deeper, when the neighbours are themselves
+    mis-decoded (see _deeper_char); None when they are not."""
+    deeper = {c: d for c in candidates if (d := _deeper_char(before, c, after)) is not None}
+    best = lostbytes.choose(tuple(deeper.values()), "", "", recovery.language, recovery.seen) if deeper else None
+    return next((c for c, d in deeper.items() if d == best), None)
+
+
 def _recover(parts: list[str], index: int, recovery: _Recovery) -> _Layer:
     """Rebuild the lost bytes of every orphaned lead in ``parts[index]`` (text between undone sequences,
     which are the neighbours ``parts[index ± 1]``)."""
@@ -153,10 +180,11 @@ def _recover(parts: list[str], index: int, recovery: _Recovery) -> _Layer:
     sites = recovered = unrecoverable = replaced = 0
     for match in _ORPHAN_RE.finditer(part):
         present = match.group().translate(_TO_BYTE).encode("latin-1")
-        before = ((parts[index - 1] if index else "") + "".join(pieces[-2:]) + part[done:match.start()])[-20:]
+        before = ("".join(parts[max(0, index - 4):index]) + "".join(pieces[-6:]) + part[done:match.start()])[-20:]
         after = part[match.end():match.end() + 20] + (parts[index + 1] if index + 1 < len(parts) else "")
-        choice = lostbytes.choose(lostbytes.completions(present, recovery.lost), before, after,
-                                  recovery.language, recovery.seen)
+        candidates = lostbytes.completions(present, recovery.lost)
+        choice = _choose_deeper(candidates, before, after, recovery) or lostbytes.choose(
+            candidates, before, after, recovery.language, recovery.seen)
         if choice is None:
             unrecoverable += 1
             continue

@@ -54,15 +54,22 @@ def test_letters_all_and_emoji_nearly_all_come_back(chain: tuple[str, ...]) -> N
     repair = repair_text(broken)
     letters, emoji = recovered_shares(FIXTURE, repair.text)
     assert letters == 1.0
-    # Measured 0.925-0.9375 through cp1254/cp1252 (1.0 through ISO-8859-9, which drops nothing): the misses
-    # are the rarer of two emoji with the same surviving bytes (👏/👍, 🏖/🖐, 🍵/🎵, 🤝/🤞, 😎/😍)
-    assert emoji >= 0.92
+    # Measured 0.9375 through cp1254/cp1252 once and twice (1.0 through ISO-8859-9, which drops nothing): the
+    # misses are the rarer of two emoji with the same surviving bytes (👏/👍, 🏖/🖐, 🍵/🎵, 🤝/🤞, 😎/😍)
+    assert emoji >= 0.93
     assert (repair.recovered_bytes > 0) == any(DROPPED[code_page] for code_page in chain)
 
 
 def test_the_issue_examples_are_rebuilt() -> None:
     line = "BAŞARISIZ: Şimdi Əvvəlki planı 🎯 bırakıyoruz ❌ ⚠️ çünkü “yeni” olan daha iyi."
     assert repair_text(lose_bytes(line, "cp1254")).text == line
+
+
+def test_twice_mis_decoded_emoji_is_chosen_by_what_the_deeper_layer_spells() -> None:
+    # 🔄 = F0 9F 94 84: its cp1254 reading "ğŸ”„" loses the last bytes of ” and „ the second time; the
+    # completion is chosen by the emoji each candidate makes one layer down (🔄, not 🔔)
+    line = "Sonuç: 🔄 tekrar, 📌 not"
+    assert repair_text(lose_bytes(line, "cp1254", "cp1254")).text == line
 
 
 def test_report_counts_sequences_bytes_and_unrecoverable_lines() -> None:
