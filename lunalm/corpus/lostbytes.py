@@ -96,9 +96,8 @@ def _context_weight(char: str, before: str, after: str) -> float:
         return _CONTEXT_WEIGHT if unicodedata.category(before or " ") == "So" else 0.0
     if char == _ZWJ:
         return _CONTEXT_WEIGHT if _is_pictograph(before) and _is_pictograph(after) else 0.0
-    if char in (_VS16, _VS15):
-        wanted = _VS16 if char == _VS16 else _VS15
-        return _CONTEXT_WEIGHT * (1.0 if wanted == _VS16 else 0.1) if _is_pictograph(before) else 0.0
+    if char in (_VS16, _VS15):  # emoji presentation (VS16) is far commoner than text presentation
+        return (_CONTEXT_WEIGHT if char == _VS16 else _CONTEXT_WEIGHT / 10) if _is_pictograph(before) else 0.0
     if char == "”":
         return _CONTEXT_WEIGHT if before and not before.isspace() else 0.0
     if char == "„":
@@ -113,19 +112,6 @@ def _weight(char: str, before: str, after: str, language: str) -> float:
     return _context_weight(char, before, after) or _SYMBOL_WEIGHT.get(char, 0.0)
 
 
-def _pick_case(upper: str, lower: str, before: str, after: str) -> str:
-    """Both cases fit the bytes: follow the word's other letters, or capitalise at a sentence start."""
-    word_before = before.split()[-1] if before.strip() else ""
-    word_after = after.split()[0] if after.strip() else ""
-    letters = [c for c in word_before + word_after if c.isascii() and c.isalpha()]
-    if sum(c.isupper() for c in letters) >= 2 or (letters and all(c.isupper() for c in letters)):
-        return upper
-    if not word_before:
-        previous = before.rstrip()[-1:]
-        return upper if not previous or previous in ".!?:…\"“”'" else lower
-    return lower
-
-
 def choose(candidates: tuple[str, ...], before: str, after: str, language: str,
            seen: frozenset[str] = frozenset()) -> str | None:
     """The completion that fits best, or None when none is plausible here. ``before``/``after``: the
@@ -134,10 +120,4 @@ def choose(candidates: tuple[str, ...], before: str, after: str, language: str,
     weights = {c: _weight(c, before[-1:], after[:1], language) + (_SEEN_WEIGHT if c in seen else 0.0)
                for c in candidates}
     best = max(candidates, key=weights.__getitem__, default=None)
-    if best is None or weights[best] <= 0:
-        return None
-    if best.isalpha() and best.upper() != best.lower():
-        upper, lower = best.upper(), best.lower()
-        if upper in candidates and lower in candidates:
-            return _pick_case(upper, lower, before, after)
-    return best
+    return None if best is None or weights[best] <= 0 else best
