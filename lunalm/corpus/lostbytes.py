@@ -70,20 +70,34 @@ def needed_length(lead: int) -> int:
 @functools.lru_cache(maxsize=1 << 14)
 def completions(present: bytes, lost: bytes) -> tuple[str, ...]:
     """Every character that ``present`` (a lead byte and the continuation bytes that survived, in order)
-    spells once the missing bytes, drawn from ``lost``, are put back at any position."""
+    spells once the missing bytes, drawn from ``lost``, are put back at any position. A byte 0x00 in
+    ``present`` marks a byte that was replaced (U+FFFD) rather than dropped: only that position is filled."""
     missing = needed_length(present[0]) - len(present)
+    if 0 in present:
+        holes = [tuple(i for i, b in enumerate(present) if b == 0)] if missing == 0 else []
+        template = present
+    else:
+        holes = list(itertools.combinations(range(1, len(present) + missing), missing))
+        template = None
     found: dict[str, None] = {}
-    for positions in itertools.combinations(range(1, len(present) + missing), missing):
-        for fill in itertools.product(lost, repeat=missing):
-            sequence, present_rest = bytearray(present[:1]), iter(present[1:])
-            fills = iter(fill)
-            for index in range(1, len(present) + missing):
-                sequence.append(next(fills) if index in positions else next(present_rest))
+    for positions in holes:
+        base = template or _with_holes(present, positions)
+        for fill in itertools.product(lost, repeat=len(positions)):
+            sequence = bytearray(base)
+            for position, byte in zip(positions, fill):
+                sequence[position] = byte
             try:
                 found[bytes(sequence).decode("utf-8")] = None
             except UnicodeDecodeError:
                 continue
     return tuple(found)
+
+
+def _with_holes(present: bytes, positions: tuple[int, ...]) -> bytes:
+    """``present`` widened with a 0x00 at each position (in the widened sequence)."""
+    rest = iter(present[1:])
+    return present[:1] + bytes(0 if index in positions else next(rest)
+                               for index in range(1, len(present) + len(positions)))
 
 
 def _is_pictograph(char: str) -> bool:

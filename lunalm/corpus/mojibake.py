@@ -90,11 +90,13 @@ _HINT_RE = re.compile(f"[{_CONT}](?<=[{_LEADS}][{_CONT}])")
 _MAX_LAYERS = 3
 
 
-# A lead followed by too few continuation characters: bytes the code page dropped (see lostbytes). "Â" is
-# left out: its completions are C1 controls, never text.
+# A lead followed by too few continuation characters, or by U+FFFD where one was: bytes the code page
+# dropped or replaced (see lostbytes). "Â" is left out: its completions are C1 controls, never text.
+_L3, _L4 = _chars(_span(0xE0, 0xEF)), _chars(_span(0xF0, 0xF4))
 _ORPHAN_RE = re.compile(
-    f"[{_LEAD2}](?![{_CONT}])|[{_chars(_span(0xE0, 0xEF))}][{_CONT}](?![{_CONT}])"
-    f"|[{_chars(_span(0xF0, 0xF4))}][{_CONT}]{{1,2}}(?![{_CONT}])")
+    f"[{_LEAD2}]\ufffd|[{_L3}](?:[{_CONT}]\ufffd|\ufffd[{_CONT}\ufffd])"
+    f"|[{_L4}](?=[{_CONT}\ufffd]{{0,2}}\ufffd)[{_CONT}\ufffd]{{3}}"
+    f"|[{_LEAD2}](?![{_CONT}])|[{_L3}][{_CONT}](?![{_CONT}])|[{_L4}][{_CONT}]{{1,2}}(?![{_CONT}])")
 # What a mis-decoding never produces: the bytes UTF-8 never uses (C0 C1 F5..FF: ı ş ö ü ÷ …). A line
 # holding one, or a letter outside the code pages (ə, Cyrillic), was written correctly: nothing is lost there.
 _NEVER_IN_MOJIBAKE = frozenset(bytes([b]).decode(cp, _C1) for cp in _MOJIBAKE_CODE_PAGES
@@ -179,7 +181,7 @@ def _recover(parts: list[str], index: int, recovery: _Recovery) -> _Layer:
     part, pieces, done = parts[index], [], 0
     sites = recovered = unrecoverable = replaced = 0
     for match in _ORPHAN_RE.finditer(part):
-        present = match.group().translate(_TO_BYTE).encode("latin-1")
+        present = match.group().replace("\ufffd", "\x00").translate(_TO_BYTE).encode("latin-1")
         before = ("".join(parts[max(0, index - 4):index]) + "".join(pieces[-6:]) + part[done:match.start()])[-20:]
         after = part[match.end():match.end() + 20] + (parts[index + 1] if index + 1 < len(parts) else "")
         candidates = lostbytes.completions(present, recovery.lost)
@@ -191,7 +193,7 @@ def _recover(parts: list[str], index: int, recovery: _Recovery) -> _Layer:
         pieces += [part[done:match.start()], choice]
         done = match.end()
         sites, replaced = sites + 1, replaced + len(match.group())
-        recovered += lostbytes.needed_length(present[0]) - len(present)
+        recovered += lostbytes.needed_length(present[0]) - len(present) + present.count(0)
     pieces.append(part[done:])
     return _Layer("".join(pieces), sites, replaced, recovered, unrecoverable)
 

@@ -24,9 +24,13 @@ CHAINS = [("cp1254",), ("cp1252",), ("iso-8859-9",), ("cp1254", "cp1254"), ("cp1
           ("cp1254", "cp1252"), ("iso-8859-9", "iso-8859-9")]
 
 
-def lose_bytes(text: str, *code_pages: str) -> str:
-    """UTF-8 decoded through each code page in turn, the bytes it does not define dropped."""
+def lose_bytes(text: str, *code_pages: str, replace: bool = False) -> str:
+    """UTF-8 decoded through each code page in turn, the bytes it does not define dropped (or, with
+    ``replace``, decoded as U+FFFD as Python's errors="replace" does)."""
     for code_page in code_pages:
+        if replace:
+            text = text.encode("utf-8").decode(code_page, errors="replace")
+            continue
         data = bytes(b for b in text.encode("utf-8") if b not in DROPPED[code_page])
         text = data.decode(code_page)
     return text
@@ -63,6 +67,14 @@ def test_letters_all_and_emoji_nearly_all_come_back(chain: tuple[str, ...]) -> N
 def test_the_issue_examples_are_rebuilt() -> None:
     line = "BAŞARISIZ: Şimdi Əvvəlki planı 🎯 bırakıyoruz ❌ ⚠️ çünkü “yeni” olan daha iyi."
     assert repair_text(lose_bytes(line, "cp1254")).text == line
+
+
+@pytest.mark.parametrize("chain", [c for c in CHAINS if "iso-8859-9" not in c], ids="+".join)
+def test_bytes_replaced_by_u_fffd_come_back_too(chain: tuple[str, ...]) -> None:
+    repair = repair_text(lose_bytes(FIXTURE, *chain, replace=True))
+    letters, emoji = recovered_shares(FIXTURE, repair.text)
+    assert (letters, "\ufffd" in repair.text) == (1.0, False)
+    assert emoji >= 0.95  # measured 0.95: the position of each lost byte is known here
 
 
 def test_twice_mis_decoded_emoji_is_chosen_by_what_the_deeper_layer_spells() -> None:
