@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lunalm.corpus.encoding import decode_bytes
-from lunalm.corpus.mojibake import repair_text
+from lunalm.corpus.mojibake import Repair, repair_text
 
 FIXTURE = (Path(__file__).parent / "data" / "tr_az_letters.txt").read_text(encoding="utf-8")
 DROPPED = {"cp1254": bytes([0x81, 0x8D, 0x8E, 0x8F, 0x90, 0x9D, 0x9E]),
@@ -98,6 +98,13 @@ def test_report_counts_sequences_bytes_and_unrecoverable_lines() -> None:
 def test_clean_text_is_never_changed(clean: str) -> None:
     assert repair_text(clean).text == clean
     assert decode_bytes(clean.encode("utf-8")).text == clean
+
+
+def test_builtin_corpus_is_left_exactly_as_it_is() -> None:
+    from lunalm.corpus import builtin
+
+    for _, text in builtin.iter_speeches():
+        assert repair_text(text) == Repair(text)
 
 
 def test_a_clean_line_beside_mojibake_keeps_its_letters() -> None:
