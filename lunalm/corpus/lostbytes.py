@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import unicodedata
 
 LOST = bytes([0x81, 0x8D, 0x8E, 0x8F, 0x90, 0x9D, 0x9E])  # cp1254's holes (cp1252's are a subset)
@@ -60,6 +61,27 @@ _ZWJ, _VS16, _VS15 = "\u200d", "\ufe0f", "\ufe0e"
 _SKIN_TONES = "🏻🏼🏽🏾🏿"
 _CONTEXT_WEIGHT = 10.0  # a joiner or quote that its neighbours call for beats any table entry
 _SEEN_WEIGHT = 1.0  # a symbol the text uses intact elsewhere beats any table entry, not a context rule
+
+
+_NATIVE_LETTERS = frozenset("abcçdefgğhıijklmnoöprsştuüvyzâîûəqxw")  # Turkish and Azerbaijani
+_VOWELS = frozenset("aeıioöuüâîûə")
+_SURE_LETTER = 0.5  # per 100 letters: Ş Ğ Ə and the like, not the rare Î
+
+
+def fits_word(char: str, before: str, after: str, language: str) -> bool:
+    """In Turkish or Azerbaijani text with no other mojibake, is ``char`` (a rebuilt letter) evidence on its
+    own? Only if it is a common letter of the language and makes a native word: native letters only, no
+    word-initial ğ, no two consonants at the start ("BAŞARISIZ", "Əvvəlki"; not "Şse" from "Åse")."""
+    from lunalm.corpus.language import lower
+
+    if LETTER_FREQUENCY.get(language, {}).get(lower(char, language), 0.0) < _SURE_LETTER:
+        return False
+    head = re.search(r"[^\W\d_]*$", before).group()
+    word = lower(head + char + re.match(r"[^\W\d_]*", after).group(), language)
+    if not set(word) <= _NATIVE_LETTERS:
+        return False
+    start = word[:2]
+    return bool(head) or (start[0] != "ğ" and (len(start) < 2 or bool(set(start) & _VOWELS)))
 
 
 def needed_length(lead: int) -> int:

@@ -97,6 +97,7 @@ _ORPHAN_RE = re.compile(
     f"[{_LEAD2}]\ufffd|[{_L3}](?:[{_CONT}]\ufffd|\ufffd[{_CONT}\ufffd])"
     f"|[{_L4}](?=[{_CONT}\ufffd]{{0,2}}\ufffd)[{_CONT}\ufffd]{{3}}"
     f"|[{_LEAD2}](?![{_CONT}])|[{_L3}][{_CONT}](?![{_CONT}])|[{_L4}][{_CONT}]{{1,2}}(?![{_CONT}])")
+_LETTER_ORPHAN_RE = re.compile(f"[{_LEAD2}](?![{_CONT}])")  # what text without other mojibake is searched for
 # What a mis-decoding never produces: the bytes UTF-8 never uses (C0 C1 F5..FF: ı ş ö ü ÷ …). A line
 # holding one, or a letter outside the code pages (ə, Cyrillic), was written correctly: nothing is lost there.
 _NEVER_IN_MOJIBAKE = frozenset(bytes([b]).decode(cp, _C1) for cp in _MOJIBAKE_CODE_PAGES
@@ -120,6 +121,7 @@ class _Recovery:
     lost: bytes  # the bytes that may have been dropped
     language: str  # chooses between letter completions
     seen: frozenset[str]  # symbols the text holds intact
+    orphans_only: bool = False  # no mojibake left besides lost-byte sites (repaired by another tool)
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,8 @@ def _recover(parts: list[str], index: int, recovery: _Recovery) -> _Layer:
         candidates = lostbytes.completions(present, recovery.lost)
         choice = _choose_deeper(candidates, before, after, recovery) or lostbytes.choose(
             candidates, before, after, recovery.language, recovery.seen)
+        if recovery.orphans_only and not (choice and lostbytes.fits_word(choice, before, after, recovery.language)):
+            continue  # without other mojibake around, only a letter that makes a native word is evidence
         if choice is None:
             unrecoverable += 1
             continue
@@ -207,7 +211,7 @@ def _undo_layer(text: str, recovery: _Recovery | None) -> _Layer:
     replaced = sum(map(len, parts[1::2]))
     parts[1::2] = map(_undo, parts[1::2])
     score, recovered, unrecoverable = len(parts) // 2, 0, 0
-    if recovery is not None and not _written_correctly(text):
+    if recovery is not None and (recovery.orphans_only or not _written_correctly(text)):
         for index in range(0, len(parts), 2):
             layer = _recover(parts, index, recovery)
             parts[index] = layer.text
@@ -265,16 +269,20 @@ def repair_text(text: str) -> Repair:
     rebuild the bytes such a code page dropped.
 
     Visits only the lines that contain mojibake, each on its own, so a document mixing correct and broken
-    lines keeps the correct ones as they are. Lost bytes are rebuilt only in text that shows mojibake
-    elsewhere too, so clean text ("Åse", "Ærø", "São Paulo") is never touched.
+    lines keeps the correct ones as they are. Lost bytes are rebuilt in text that shows mojibake elsewhere
+    too; in Turkish or Azerbaijani text that shows none (another tool repaired the rest: "BAÅARISIZ",
+    "Ævvəlki"), only letters that make a native word are. Clean text ("Åse", "Ærø", "São Paulo") is never
+    touched.
     """
-    if text.isascii() or not _HINT_RE.search(text):
+    if text.isascii():
         return Repair(text)
-    first = _repair(text, None)
-    if not first.layers:
-        return first
+    first = _repair(text, None) if _HINT_RE.search(text) else Repair(text)
     from lunalm.corpus.language import detect_language
 
+    if not first.layers:
+        if not _LETTER_ORPHAN_RE.search(text) or (language := detect_language([text])) not in ("tr", "az"):
+            return first
+        return _repair(text, _Recovery(lostbytes.LOST, language, frozenset(), orphans_only=True))
     seen = frozenset(c for c in first.text if ord(c) > 0x2000 and ord(c) not in _TO_BYTE)
     recovery = _Recovery(lostbytes.LOST, detect_language([first.text]), seen)
     return _repair(text, recovery)

@@ -100,6 +100,25 @@ def test_clean_text_is_never_changed(clean: str) -> None:
     assert decode_bytes(clean.encode("utf-8")).text == clean
 
 
+@pytest.mark.parametrize(("broken", "fixed"), [
+    ("Bu rapor BAÅARISIZ oldu, şimdi yeniden deneyeceğiz.", "Bu rapor BAŞARISIZ oldu, şimdi yeniden deneyeceğiz."),
+    ("Åimdi gidiyoruz ve bu çok güzel bir gün.", "Şimdi gidiyoruz ve bu çok güzel bir gün."),
+    ("Ævvəlki qərar ləğv edildi və yeni qərar qəbul olundu.", "Əvvəlki qərar ləğv edildi və yeni qərar qəbul olundu."),
+])
+def test_lost_bytes_left_by_another_repair_tool_are_rebuilt_in_turkic_text(broken: str, fixed: str) -> None:
+    # the sites as a user sees them after ftfy or an older lunalm: no other mojibake is left
+    assert repair_text(broken).text == fixed
+
+
+@pytest.mark.parametrize("clean", [
+    "Åse'nin evi Ærø adasında, Ålesund'a yakın; São Paulo'dan SÃO PAULO diye yazıldı ve çok güzel.",
+    "“Bekliyorum hâlâ…” dedi ve hâlâ” diye yazdı; bu çok güzel bir gün.",
+    "Åse and Ærø are names; Ã is a letter in Portuguese and Ålesund is a town in Norway.",
+])
+def test_foreign_names_in_clean_text_are_not_mistaken_for_lost_bytes(clean: str) -> None:
+    assert repair_text(clean) == Repair(clean)
+
+
 def test_builtin_corpus_is_left_exactly_as_it_is() -> None:
     from lunalm.corpus import builtin
 
