@@ -62,6 +62,40 @@ def test_analyze_fix_writes_repaired_corpus(tmp_path: Path):
     assert again.returncode == 2 and "not empty" in again.stderr
 
 
+def test_analyze_reports_lost_byte_repairs_per_file(tmp_path: Path):
+    source = tmp_path / "in"
+    source.mkdir()
+    text = "Türkçe ve doğru.\nBAŞARISIZ oldu, Şimdi 🎯.\nÇok güzel 乍.\n"  # 乍 = E4 B9 8D: not rebuildable
+    lost = bytes(b for b in text.encode() if b not in (0x81, 0x8D, 0x8E, 0x8F, 0x90, 0x9D, 0x9E))
+    (source / "notes.txt").write_text(lost.decode("cp1254"), encoding="utf-8")
+    result = run_luna("analyze", str(source), "--json", "--files")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    file = report["files"][str(source / "notes.txt")]
+    assert (file["recovered_bytes"], file["unrecoverable_lines"]) == (3, [3])  # Ş Ş 🎯 rebuilt
+    assert file["repaired_sequences"] == 8  # ü ç ğ Ş Ş 🎯 Ç ü
+    assert report["corpus"]["unrecoverable_sites"] == 1
+    table = run_luna("analyze", str(source))
+    assert "3 lost bytes rebuilt, 1 sites unrecoverable" in table.stdout
+    assert "1 lost-byte sites left as they were, lines 3" in table.stdout
+
+
+def test_analyze_names_language_and_counts_english_words_with_english_casing(tmp_path: Path):
+    english = tmp_path / "en.txt"
+    english.write_text("It was in Istanbul that it rained. Istanbul is where it is. The city and the sea.\n"
+                       * 3, encoding="utf-8")
+    result = run_luna("analyze", str(english), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["corpus"]["language"] == "en"
+    # it was in istanbul that rained is where the city and sea; Turkish rules would count 13 ("ıt" beside "it")
+    assert report["corpus"]["unique_words"] == 12
+    from lunalm.tokenizer import corpus_vocab_size
+    assert f"BPE vocab {corpus_vocab_size([english])}, the size `luna train` builds" in report["tokenizer"]
+    table = run_luna("analyze", str(english)).stdout
+    assert "language" in table and "en (English)" in table
+
+
 def test_bad_input_is_one_clear_line(tmp_path: Path):
     result = run_luna("analyze", str(tmp_path / "missing"))
     assert result.returncode == 2

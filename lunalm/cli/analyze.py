@@ -9,9 +9,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lunalm.config import CorpusConfig
+from lunalm.config import CorpusConfig, TokenizerConfig
 from lunalm.corpus import Corpus
 from lunalm.corpus.analyze import Analysis, Stats, analyze
+from lunalm.corpus.language import detect_language, language_name
 from lunalm.errors import CorpusError
 
 SAMPLE_CHARS = 4_000_000  # the quick default tokenizer is trained on the first ~4 M characters
@@ -22,7 +23,9 @@ def run_analyze(config: CorpusConfig, show_files: bool, as_json: bool, fix_dir: 
     from tqdm import tqdm
 
     corpus = Corpus(config, detect_non_prose=True)
-    tokenizer, tokenizer_name = _tokenizer(corpus, tokenizer_path)
+    sample = _sample(corpus)
+    language = detect_language(sample)
+    tokenizer, tokenizer_name = _tokenizer(corpus, sample, tokenizer_path)
     writer = _FixWriter(fix_dir) if fix_dir else None
     size = _estimated_bytes(corpus)
     with tqdm(total=size, unit="B", unit_scale=True, desc="analyzing", file=sys.stderr,
@@ -33,7 +36,7 @@ def run_analyze(config: CorpusConfig, show_files: bool, as_json: bool, fix_dir: 
             return [len(ids) for ids in tokenizer.encode_batch(texts)]
 
         try:
-            result = analyze(corpus, count, tokenizer_name, progress=bar.update)
+            result = analyze(corpus, count, tokenizer_name, language, progress=bar.update)
         except BaseException:
             if writer:
                 writer.abort()  # nothing half-written is left behind
@@ -55,21 +58,30 @@ def _estimated_bytes(corpus: Corpus) -> int:
     return sum(file.stat().st_size for file in corpus.files)
 
 
-def _tokenizer(corpus: Corpus, path: str | None):
-    from lunalm import tokenizer as tok
-
-    if path:
-        loaded = tok.Tokenizer.load(path)
-        return loaded, f"{path} ({loaded.kind}, vocab {loaded.vocab_size})"
+def _sample(corpus: Corpus) -> list[str]:
+    """The first ~SAMPLE_CHARS characters of documents: language detection and the tokenizer."""
     sample, chars = [], 0
     for document in Corpus(corpus.config).documents():
         sample.append(document.text)
         chars += len(document.text)
         if chars >= SAMPLE_CHARS:
             break
-    vocab = tok.default_vocab_size(_estimated_bytes(corpus))
-    trained = tok.train_bpe(sample, vocab_size=vocab)
-    return trained, f"quick BPE trained on the first {chars:,} characters (vocab {trained.vocab_size})"
+    return sample
+
+
+def _tokenizer(corpus: Corpus, sample: list[str], path: str | None):
+    """The given tokenizer, else the BPE ``luna train`` builds for this corpus by default (same vocabulary
+    rule and minimum frequency; trained on the sample, which is the whole corpus up to 4 M characters)."""
+    from lunalm import tokenizer as tok
+
+    if path:
+        loaded = tok.Tokenizer.load(path)
+        return loaded, f"{path} ({loaded.kind}, vocab {loaded.vocab_size})"
+    vocab = tok.corpus_vocab_size(corpus.files)
+    trained = tok.train_bpe(sample, vocab_size=vocab, min_frequency=TokenizerConfig().min_frequency)
+    chars = sum(map(len, sample))
+    return trained, (f"BPE vocab {vocab:,}, the size `luna train` builds for this corpus "
+                     f"(trained on {chars:,} characters; {trained.vocab_size:,} tokens learned)")
 
 
 class _FixWriter:
@@ -122,9 +134,15 @@ def _print_tables(analysis: Analysis, show_files: bool) -> None:
     rows += [("duplicate documents", f"{report.total('duplicates'):,} dropped "
                                      f"(and {report.total('empty'):,} empty ones)"),
              ("encoding", ", ".join(encodings)),
-             ("repaired", f"{report.total('repaired_chars'):,} chars of mojibake, "
+             ("repaired", f"{report.total('repaired_chars'):,} chars of mojibake "
+                          f"({_repair_summary(report.files.values())}), "
                           f"{report.total('controls_removed'):,} control chars removed")]
+    rows.insert(0, ("language", language_name(analysis.language)))
     _table(rows)
+    for name, file_report in report.files.items():
+        if file_report.unrecoverable_lines:
+            print(f"  {name}: {len(file_report.unrecoverable_lines):,} lost-byte sites left as they were, "
+                  f"lines {_lines(file_report.unrecoverable_lines)}")
     print(f"tokenizer: {analysis.tokenizer}")
     if analysis.examples:
         print("\nnot prose (examples; --filter drops such text):")
@@ -136,8 +154,23 @@ def _print_tables(analysis: Analysis, show_files: bool) -> None:
             print(f"\nfile: {name}")
             _table(_rows(stats, analysis) + [
                 ("encoding", file_report.encoding),
-                ("repaired", f"{file_report.repaired_chars:,} chars"),
+                ("repaired", f"{file_report.repaired_chars:,} chars ({_repair_summary([file_report])})"),
                 ("duplicate documents", f"{file_report.duplicates:,}")])
+
+
+def _repair_summary(reports) -> str:
+    reports = list(reports)
+    sequences = sum(r.repaired_sequences for r in reports)
+    recovered = sum(r.recovered_bytes for r in reports)
+    unrecoverable = sum(len(r.unrecoverable_lines) for r in reports)
+    return (f"{sequences:,} sequences, {recovered:,} lost bytes rebuilt, "
+            f"{unrecoverable:,} sites unrecoverable")
+
+
+def _lines(numbers: list[int], shown: int = 20) -> str:
+    unique = sorted(set(numbers))
+    more = f" … (+{len(unique) - shown:,} more)" if len(unique) > shown else ""
+    return ", ".join(map(str, unique[:shown])) + more
 
 
 def _table(rows: list[tuple[str, str]]) -> None:

@@ -23,6 +23,8 @@ from lunalm.corpus.prose import ProseDetector, Span, remove_spans
 from lunalm.corpus.read import RawDocument, discover, read_file
 from lunalm.errors import CorpusError
 
+PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characters before judging
+
 
 @dataclass
 class FileReport:
@@ -33,6 +35,9 @@ class FileReport:
     documents: int = 0
     duplicates: int = 0  # exact-duplicate documents dropped
     repaired_chars: int = 0  # characters changed by mojibake repair
+    repaired_sequences: int = 0  # mojibake sequences undone (lost-byte sites included)
+    recovered_bytes: int = 0  # bytes a code page had dropped, rebuilt
+    unrecoverable_lines: list[int] = field(default_factory=list)  # line of each lost-byte site left as it was
     controls_removed: int = 0  # control characters dropped
     empty: int = 0  # documents with no text (skipped)
     non_prose_chars: int = 0  # characters flagged as not prose (removed with filter_non_prose)
@@ -92,12 +97,17 @@ class Corpus:
     def documents(self) -> Iterator[Document]:
         seen: set[bytes] = set()
         detector = ProseDetector() if self.detect_non_prose else None
+        if detector:
+            detector.prime(self._first_texts())
         produced = 0
         for raw in self.raw_documents():
             source = raw.source
             report = self.report.file(source)
             report.encoding = report.encoding or raw.encoding
             report.repaired_chars += raw.repaired_chars
+            report.repaired_sequences += raw.repaired_sequences
+            report.recovered_bytes += raw.recovered_bytes
+            report.unrecoverable_lines += raw.unrecoverable_lines
             text, removed = clean_text(raw.text)
             report.controls_removed += removed
             if not text.strip():
@@ -119,6 +129,21 @@ class Corpus:
         if produced == 0:
             raise CorpusError(f"{self.name}: no text found (every file empty, duplicate or filtered out); "
                               "check the path and --include patterns")
+
+
+    def _first_texts(self) -> Iterator[str]:
+        """The cleaned, de-duplicated texts ``documents`` will judge first (up to PRIME_CHARS), in order:
+        boilerplate shared by many documents is counted before the first one is judged."""
+        seen: set[bytes] = set()
+        chars = 0
+        for raw in self.raw_documents():
+            text = clean_text(raw.text)[0]
+            if not text.strip() or (self.config.dedup and not _first_time(text, seen)):
+                continue
+            yield text
+            chars += len(text)
+            if chars >= PRIME_CHARS:
+                return
 
 
 def _first_time(text: str, seen: set[bytes]) -> bool:

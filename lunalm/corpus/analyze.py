@@ -13,17 +13,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from lunalm.corpus import Corpus, Document
+from lunalm.corpus.language import lower
 
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
 TURKISH_LETTERS = frozenset("çÇğĞıİöÖşŞüÜ")
 UNIQUE_CAP = 2_000_000  # distinct words tracked exactly
 LINE_CAP = 5_000_000  # distinct lines tracked for duplicate counting
 EXAMPLES = 5
-
-
-def turkish_lower(text: str) -> str:
-    """Lower-case with Turkish dotted/dotless i rules (I -> ı, İ -> i)."""
-    return text.replace("I", "ı").replace("İ", "i").lower()
 
 
 @dataclass
@@ -46,6 +42,7 @@ class Stats:
     non_prose_chars: int = 0
     vocabulary: set[str] = field(default_factory=set, repr=False)
     unique_words_capped: bool = False
+    language: str = field(default="tr", repr=False)  # casing rules for unique words (Turkish only for tr/az)
 
     def add(self, document: Document, n_tokens: int, words: list[str]) -> None:
         text = document.text
@@ -62,13 +59,13 @@ class Stats:
         if len(text) > self.longest_document_chars:
             self.longest_document_chars, self.longest_document_source = len(text), document.name
         if len(self.vocabulary) < UNIQUE_CAP:
-            self.vocabulary.update(turkish_lower(w) for w in words)
+            self.vocabulary.update(lower(w, self.language) for w in words)
         else:
             self.unique_words_capped = True
 
     def summary(self) -> dict:
         """Derived figures, JSON-ready."""
-        out = {k: v for k, v in asdict(self).items() if k != "vocabulary"}
+        out = {k: v for k, v in asdict(self).items() if k not in ("vocabulary", "language")}
         out["unique_words"] = len(self.vocabulary)
         out["chars_per_token"] = _ratio(self.characters, self.tokens)
         out["tokens_per_word"] = _ratio(self.tokens, self.words)
@@ -97,22 +94,27 @@ class Analysis:
     report: dict  # per-file encoding / repair / duplicate figures from Corpus.report
     examples: list[dict]  # non-prose examples: source, reason, text
     tokenizer: str
+    language: str  # ISO 639-1 code of the corpus language ("und" when undetermined)
 
     def to_json(self) -> dict:
         files = {name: {**stats.summary(), **asdict(self.report.files[name])}
                  for name, stats in self.files.items()}
         totals = self.corpus.summary()
-        for key in ("duplicates", "repaired_chars", "controls_removed", "empty"):
+        for key in ("duplicates", "repaired_chars", "repaired_sequences", "recovered_bytes", "controls_removed",
+                    "empty"):
             totals[{"duplicates": "duplicate_documents", "empty": "empty_documents"}.get(key, key)] = \
                 self.report.total(key)
+        totals["language"] = self.language
+        totals["unrecoverable_sites"] = sum(len(f.unrecoverable_lines) for f in self.report.files.values())
         return {"corpus": totals, "files": files, "non_prose_examples": self.examples,
                 "tokenizer": self.tokenizer}
 
 
 def analyze(corpus: Corpus, count_tokens: Callable[[list[str]], list[int]], tokenizer_name: str,
-            progress: Callable[[int], None] | None = None) -> Analysis:
-    """Stream the corpus once; ``count_tokens`` maps a batch of texts to their token counts."""
-    total = Stats(corpus.name)
+            language: str, progress: Callable[[int], None] | None = None) -> Analysis:
+    """Stream the corpus once; ``count_tokens`` maps a batch of texts to their token counts; ``language``
+    (see ``lunalm.corpus.language``) sets the casing rules of unique-word counts."""
+    total = Stats(corpus.name, language=language)
     files: dict[str, Stats] = {}
     line_hashes: set[bytes] = set()
     examples: list[dict] = []
@@ -122,7 +124,8 @@ def analyze(corpus: Corpus, count_tokens: Callable[[list[str]], list[int]], toke
         for document, n_tokens in zip(batch, count_tokens([d.text for d in batch])):
             words = _WORD.findall(document.text)
             total.add(document, n_tokens, words)
-            files.setdefault(document.source, Stats(document.source)).add(document, n_tokens, words)
+            files.setdefault(document.source, Stats(document.source, language=language)).add(
+                document, n_tokens, words)
             duplicates = _count_duplicate_lines(document.text, line_hashes)
             total.duplicate_lines += duplicates
             files[document.source].duplicate_lines += duplicates
@@ -137,7 +140,7 @@ def analyze(corpus: Corpus, count_tokens: Callable[[list[str]], list[int]], toke
             flush()
     flush()
     total.unique_words_capped = total.unique_words_capped or len(total.vocabulary) >= UNIQUE_CAP
-    return Analysis(total, files, corpus.report, examples, tokenizer_name)
+    return Analysis(total, files, corpus.report, examples, tokenizer_name, language)
 
 
 def _count_duplicate_lines(text: str, seen: set[bytes]) -> int:

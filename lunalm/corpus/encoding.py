@@ -3,7 +3,7 @@
 Why our own code: charset-normalizer often mislabels short Turkish text (cp1254 read as cp1252 turns
 ı ş ğ into ý þ ð), and ftfy leaves short Turkish mojibake such as "DoÄŸu" or "ÅŸiÅŸe" alone. Turkish is
 first-class here, so detection scores the Turkish and Western code pages itself and repair undoes UTF-8
-that was read through cp1254 / cp1252 / latin-1 (once or twice).
+that was read through cp1254 / cp1252 / latin-1 (once or twice): see ``mojibake``.
 
 Speed: valid UTF-8 without mojibake costs one ``bytes.decode`` plus one precompiled regex search; only
 files or lines that look wrong take the slow paths.
@@ -12,10 +12,10 @@ files or lines that look wrong take the slow paths.
 from __future__ import annotations
 
 import codecs
-import functools
 import re
 from dataclasses import dataclass
 
+from lunalm.corpus.mojibake import _C1, mojibake_score, repair_mojibake, repair_text  # noqa: F401
 from lunalm.errors import CorpusError
 
 
@@ -27,142 +27,9 @@ class Decoded:
     encoding: str  # detected, e.g. "utf-8", "utf-16", "cp1254", "iso-8859-9", or "utf-8+cp1254" if mixed
     repaired_chars: int  # input characters replaced by mojibake repair (0 when none)
     mojibake_layers: int  # how many wrong decode/encode round trips were undone (0 = clean)
-
-
-_C1 = "lunalm-c1"
-
-
-def _c1_decode(error: UnicodeDecodeError) -> tuple[str, int]:
-    """Decode a byte the code page leaves undefined (0x81 0x8D 0x8F 0x90 0x9D …) as the C1 control of
-    the same number, as Windows and most editors do; real mojibake therefore contains U+0081 … U+009D."""
-    return chr(error.object[error.start]), error.start + 1
-
-
-codecs.register_error(_C1, _c1_decode)
-
-# --- mojibake tables ---------------------------------------------------------------------------------
-# Every character that a byte 0x80..0xFF becomes under cp1254, cp1252 or latin-1 (C1-preserving), mapped
-# back to that byte. The three code pages never give one character two different bytes, so a single table
-# reverses all of them at once -- including text that went through cp1254 first and cp1252 second.
-_MOJIBAKE_CODE_PAGES = ("cp1254", "cp1252", "latin-1")
-_TO_BYTE: dict[int, str] = {}
-for _cp in _MOJIBAKE_CODE_PAGES:
-    for _byte in range(0x80, 0x100):
-        _char = bytes([_byte]).decode(_cp, _C1)
-        assert _TO_BYTE.get(ord(_char), chr(_byte)) == chr(_byte), (_cp, _byte)
-        _TO_BYTE[ord(_char)] = chr(_byte)
-
-
-def _chars(byte_values: bytes, code_pages: tuple[str, ...] = _MOJIBAKE_CODE_PAGES) -> str:
-    """A regex class body: every character these bytes become under the given code pages."""
-    chars = {bytes([b]).decode(cp, _C1) for b in byte_values for cp in code_pages}
-    return re.escape("".join(sorted(chars)))
-
-
-def _span(first: int, last: int) -> bytes:
-    return bytes(range(first, last + 1))
-
-
-def _class(first: int, last: int) -> str:
-    """A regex class: every character the bytes first..last become under the mojibake code pages."""
-    return f"[{_chars(_span(first, last))}]"
-
-
-# UTF-8 lead bytes of 2-byte characters whose mojibake is common: Latin-1 supplement and Latin Extended-A
-# (Turkish, Western), Romanian / Azerbaijani letters, combining marks (decomposed İ), Greek, Cyrillic,
-# Arabic. Read through cp1252 only: Ç Ö Ü and cp1254's Ğ İ Ş are left out, because a legitimate "KOÇ’un"
-# or "DAĞ’a" would otherwise look like mojibake. All 3- and 4-byte leads count (punctuation, €, ✨, emoji).
-_LEAD2 = _chars(bytes([0xC3, 0xC4, 0xC5, 0xC6, 0xC8, 0xC9, 0xCA, 0xCB, 0xCC, 0xCD, 0xCE, 0xCF, 0xD0, 0xD1,
-                       0xD8, 0xD9]), ("cp1252",))
-_CONT = _chars(_span(0x80, 0xBF))
-# Valid UTF-8 only (RFC 3629 table 3-7), as (lookbehind over lead + second byte, continuation bytes after).
-# "Â" + 0x80..0x9F spells a C1 control, which is never text: accept it only inside a deeper layer, where
-# the previous sequence ends in a continuation character -- so "HÂLÂ”" stays as written.
-_SHAPES = (
-    (f"[{_CONT}]Â" + _class(0x80, 0x9F), 0), ("Â" + _class(0xA0, 0xBF), 0), (f"[{_LEAD2}][{_CONT}]", 0),
-    (_class(0xE0, 0xE0) + _class(0xA0, 0xBF), 1), (_class(0xED, 0xED) + _class(0x80, 0x9F), 1),
-    (_class(0xE1, 0xEC) + _class(0x80, 0xBF), 1), (_class(0xEE, 0xEF) + _class(0x80, 0xBF), 1),
-    (_class(0xF0, 0xF0) + _class(0x90, 0xBF), 2), (_class(0xF1, 0xF3) + _class(0x80, 0xBF), 2),
-    (_class(0xF4, 0xF4) + _class(0x80, 0x8F), 2),
-)
-_LEADS = "Â" + _LEAD2 + _chars(_span(0xE0, 0xF4))
-# 3- and 4-byte leads are letters (â î ç é ğ …); followed only by punctuation they are far likelier clean
-# prose ("hâlâ…”", "ağaç…”") than mojibake of a box-drawing sign or a CJK character: left alone.
-_PUNCTUATION_AFTER_LETTER = re.escape("…”’“‘–—»«•°©®·\u00a0")
-
-
-def _shape(behind: str, more: int) -> str:
-    pattern = f"(?<={behind})[{_CONT}]{{{more}}}"
-    return pattern + f"(?<!.[{_PUNCTUATION_AFTER_LETTER}]{{{more + 1}}})" if more else pattern
-
-
-# Any lead, any continuation, then a lookbehind picks the shape. Leading with plain classes rather than
-# an alternation matters: `re` scans for a class about 8x faster.
-_MOJIBAKE_RE = re.compile(f"([{_LEADS}][{_CONT}](?:{'|'.join(_shape(*shape) for shape in _SHAPES)}))")
-# The fast check: a continuation character right after a lead. Continuation characters are rare in clean
-# prose (punctuation only), so this search costs about as much as the bytes.decode before it.
-_HINT_RE = re.compile(f"[{_CONT}](?<=[{_LEADS}][{_CONT}])")
-_MAX_LAYERS = 3
-
-
-@functools.lru_cache(maxsize=1 << 16)  # a corpus repeats the same few hundred sequences
-def _undo(sequence: str) -> str:
-    """One mojibake sequence -> the character its code-page bytes spell (always valid UTF-8: see above)."""
-    return sequence.translate(_TO_BYTE).encode("latin-1").decode("utf-8")
-
-
-def mojibake_score(text: str) -> int:
-    """Count the tell-tale mojibake sequences in ``text`` (e.g. "Ã¼", "ÅŸ", "ðŸ˜€"): character sequences
-    whose cp1254 / cp1252 / latin-1 bytes form one valid UTF-8 character. 0 for clean text."""
-    return len(_MOJIBAKE_RE.findall(text)) if _HINT_RE.search(text) else 0
-
-
-def _undo_layer(text: str) -> tuple[str, int, int]:
-    """Undo one layer everywhere in ``text``: (result, sequences undone, characters they replaced).
-    The sequences undone are ``mojibake_score(text)``, so scoring costs no extra pass; each becomes one
-    character, so the lengths give the characters replaced."""
-    if not _HINT_RE.search(text):
-        return text, 0, 0
-    parts = _MOJIBAKE_RE.split(text)  # [text, sequence, text, sequence, …, text]: no Python call per match
-    parts[1::2] = map(_undo, parts[1::2])
-    fixed, undone = "".join(parts), len(parts) // 2
-    return fixed, undone, len(text) - len(fixed) + undone
-
-
-def _repair_line(line: str) -> tuple[str, int, int]:
-    """Undo up to three layers in one line, keeping a layer only if it lowers the mojibake score.
-    Only matched sequences change, so correct text beside a broken word is untouched."""
-    candidate, score, replaced = _undo_layer(line)
-    repaired_chars, layers = replaced, 0
-    while score and layers < _MAX_LAYERS:
-        next_candidate, next_score, replaced = _undo_layer(candidate)  # next_score = score of candidate
-        if next_score >= score:
-            break
-        line, layers = candidate, layers + 1
-        candidate, score = next_candidate, next_score
-    return line, (repaired_chars if layers else 0), layers
-
-
-def repair_mojibake(text: str) -> tuple[str, int, int]:
-    """Undo UTF-8 that was wrongly decoded as cp1254 / cp1252 / latin-1 (and saved) once or twice.
-
-    Visits only the lines that contain mojibake, each on its own, so a document mixing correct and broken
-    lines keeps the correct ones as they are. Returns (fixed text, input characters replaced, layers
-    undone -- the most any line needed).
-    """
-    if text.isascii() or not (hint := _HINT_RE.search(text)):
-        return text, 0, 0
-    pieces, done, repaired_chars, max_layers = [], 0, 0, 0
-    while hint:
-        start = text.rfind("\n", 0, hint.start()) + 1
-        end = text.find("\n", hint.end())
-        end = len(text) if end < 0 else end
-        fixed, repaired, layers = _repair_line(text[start:end])
-        pieces += [text[done:start], fixed]
-        done, repaired_chars, max_layers = end, repaired_chars + repaired, max(max_layers, layers)
-        hint = _HINT_RE.search(text, end)
-    pieces.append(text[done:])
-    return "".join(pieces), repaired_chars, max_layers
+    repaired_sequences: int = 0  # mis-decoded sequences undone (lost-byte sites included)
+    recovered_bytes: int = 0  # bytes the code page had dropped, rebuilt
+    unrecoverable_lines: tuple[int, ...] = ()  # 1-based line of each lost-byte site left as it was
 
 
 # --- encoding detection ------------------------------------------------------------------------------
@@ -321,5 +188,6 @@ def decode_bytes(data: bytes, source: str = "<bytes>") -> Decoded:
     we accept (a damaged UTF-16 file, a NUL byte in non-UTF-8 data).
     """
     text, encoding = _decode(data, source)
-    fixed, repaired_chars, layers = repair_mojibake(text)
-    return Decoded(fixed, encoding, repaired_chars, layers)
+    repair = repair_text(text)
+    return Decoded(repair.text, encoding, repair.repaired_chars, repair.layers, repair.sequences,
+                   repair.recovered_bytes, repair.unrecoverable_lines)

@@ -4,18 +4,32 @@ A language model learns whatever it is fed; a 20 KB page-number index ("(C-II)10
 the built-in corpus contains inside one speech) teaches it nothing useful and skews every statistic.
 Text is cut into *units* (lines; long lines into sentences; long sentences into ~400-character
 pieces, so an index inside a paragraph is still found) and each unit is judged by simple, explainable
-rules. ``--filter`` removes the flagged units.
+rules. A sentence is removed whole or not at all: its pieces vote. ``--filter`` removes the flagged units.
+Boilerplate is a unit (a line, or a sentence inside one) that many documents share; ``prime`` counts them
+over a sample first, so even the first documents lose theirs. Measured by ``bench/bench_prose.py``.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_UNIT = 400  # characters: longer sentences are judged piece by piece
-_SENTENCE = re.compile(r"[^.!?…\n]*(?:[.!?…]+\s*|\n|$)")
+# A sentence ends at . ! ? … followed by a space or the end ("json.decoder" and "3.14" are not ends), or at
+# a newline.
+_SENTENCE = re.compile(r"[^\n]*?(?:[.!?…]+(?:\s+|\Z)|\n|\Z)")
+_CODE_SIGNS = (
+    re.compile(r"^(?:def|class|return|import|from|if|elif|else|for|while|try|except|finally|with|raise|yield|"
+               r"lambda|assert|pass|break|continue|const|let|var|function|public|private|static)\b"),
+    re.compile(r"[\w\])]\s*(?:[-+*/%|&^]|//|<<|>>)?=\s*[^=\s]"),  # assignment (not ==)
+    re.compile(r"\w\("),  # a call or definition: name( without a space
+    re.compile(r"\b[a-z]+_\w+|\b__\w+|\w\.\w+\(|\bself\.|\bthis\."),  # snake_case, dotted calls
+    re.compile(r"[\[\]{};]|[:({,\\]$"),  # brackets, braces, a line ending like code
+    re.compile(r"\b[A-Za-z_]\w+\.[A-Za-z_]\w+"),  # dotted names: re.VERBOSE, zlib.crc32
+    re.compile(r"^[a-z_][^.!?…]*$"),  # starts in lower case and never ends a sentence
+)
 _TERMINAL = ".!?…:;\"'”’»)"
 _QUOTES = "\"'“”‘’«»"  # quotation marks are ordinary in prose, never count them as symbols
 
@@ -32,69 +46,126 @@ class ProseRules:
     table_separators: int = 3  # this many '|' or 2 tabs in one line: a table row
     short_words: int = 3  # a line of at most this many words without final punctuation is "short"
     short_run: int = 3  # this many short lines in a row: a list or an index
-    repeat_limit: int = 5  # a line (< 100 chars) seen this many times: boilerplate
-    repeat_memory: int = 200_000  # distinct lines remembered for repeat counting (bounds memory)
+    repeat_limit: int = 3  # a unit found in this many documents: boilerplate ...
+    repeat_min_sentence: int = 25  # ... if it has no final punctuation, or is at least this long
+    repeat_memory: int = 200_000  # distinct units remembered for repeat counting (bounds memory)
+    code_signs: int = 2  # this many signs of code (assignment, call, snake_case, keyword start …): code
 
 
 @dataclass(frozen=True)
 class Span:
     start: int
     end: int
-    reason: str  # "digits" | "symbols" | "no-letters" | "references" | "table" | "list" | "repeated"
+    reason: str  # "digits" | "symbols" | "no-letters" | "references" | "table" | "list" | "repeated" | "code"
+
+
+def sentences(text: str) -> Iterator[tuple[int, int]]:
+    """Yield (start, end) of sentences (or lines) that tile ``text`` exactly."""
+    for match in _SENTENCE.finditer(text):
+        if match.start() < match.end():
+            yield match.span()
+
+
+def _pieces(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """One sentence in pieces of at most MAX_UNIT characters, cut at spaces."""
+    while end - start > MAX_UNIT:
+        cut = text.rfind(" ", start + MAX_UNIT // 2, start + MAX_UNIT) + 1 or start + MAX_UNIT
+        yield start, cut
+        start = cut
+    yield start, end
 
 
 def units(text: str) -> Iterator[tuple[int, int]]:
-    """Yield (start, end) of units that tile ``text`` exactly."""
+    """Yield (start, end) of units (sentences, long ones in pieces) that tile ``text`` exactly."""
     position = 0
-    for match in _SENTENCE.finditer(text):
-        start, end = match.span()
-        if start == end:
-            continue
-        while end - start > MAX_UNIT:
-            cut = text.rfind(" ", start + MAX_UNIT // 2, start + MAX_UNIT) + 1 or start + MAX_UNIT
-            yield start, cut
-            start = cut
-        yield start, end
+    for start, end in sentences(text):
+        for piece in _pieces(text, start, end):
+            yield piece
         position = end
     assert position == len(text) or not text, "units must tile the text"
 
 
-def _judge(unit: str, rules: ProseRules) -> str | None:
+def _sentence_like(unit: str, words: list[str]) -> bool:
+    """Ends like a sentence and is mostly words: prose, however many numbers it holds
+    ("Yen 144'ten 131'e yükseldi.", "1 milyon 376 bin 588'i kadın.")."""
+    alphabetic = sum(sum(c.isalpha() for c in w) >= 2 and not any(c.isdigit() for c in w) for w in words)
+    ending = unit.rstrip().rstrip(_QUOTES + ")")
+    return ending.endswith(tuple(".!?…")) and len(words) >= 4 and alphabetic >= 0.5 * len(words)
+
+
+def _is_code(unit: str, words: list[str], rules: ProseRules) -> bool:
+    line = unit.strip()
+    signs = 0
+    for sign in _CODE_SIGNS:
+        signs += bool(sign.search(line))
+        if signs >= rules.code_signs + 1:
+            return True
+    return signs >= rules.code_signs and not _sentence_like(line, words)
+
+
+def _judge(unit: str, rules: ProseRules, whole: bool = True) -> str | None:
+    """Why ``unit`` is not prose, or None. ``whole``: the unit is a whole sentence or line (a piece of a
+    long sentence starts in lower case and ends anywhere, so it is not judged as code)."""
     chars = [c for c in unit if not c.isspace() and c not in _QUOTES]
+    words = unit.split()
+    if whole and len(chars) >= 8 and _is_code(unit, words, rules):
+        return "code"
     if len(chars) < 20:
         return None  # too little to judge ("“Oku” dedi."); runs of short lines are caught as lists
     letters = sum(c.isalpha() for c in chars)
     digits = sum(c.isdigit() for c in chars)
     if unit.count("|") >= rules.table_separators or unit.count("\t") >= 2:
         return "table"
-    if digits > rules.max_digit_share * len(chars):
+    if digits > rules.max_digit_share * len(chars) and not _sentence_like(unit, words):
         return "digits"
     if len(chars) - letters - digits > rules.max_symbol_share * len(chars):
         return "symbols"
     if letters < rules.min_letter_share * len(chars):
         return "no-letters"
-    words = unit.split()
-    numbered = sum(any(c.isdigit() for c in word) for word in words)
-    if numbered >= rules.min_numbered_words and numbered > rules.max_numbered_words * len(words):
+    numbered = sum(any(c.isdigit() for c in word) for word in words) if digits else 0
+    if numbered >= rules.min_numbered_words and numbered > rules.max_numbered_words * len(words) \
+            and not _sentence_like(unit, words):
         return "references"
     return None
 
 
 class ProseDetector:
-    """Finds non-prose spans; remembers line counts across documents to spot boilerplate."""
+    """Finds non-prose spans; counts units across documents to spot boilerplate."""
 
     def __init__(self, rules: ProseRules | None = None):
         self.rules = rules or ProseRules()
-        self.line_counts: Counter[str] = Counter()
+        self.unit_documents: Counter[str] = Counter()  # unit -> documents holding it
+        self._primed = 0  # documents counted by ``prime`` that ``spans`` must not count again
+
+    def prime(self, texts: Iterable[str]) -> None:
+        """Count shared units over the corpus' first documents (the same ones, in the same order, that
+        ``spans`` will see first), so boilerplate is known before the first document is judged."""
+        for text in texts:
+            self._count(text)
+            self._primed += 1
 
     def spans(self, text: str) -> list[Span]:
-        flagged = [Span(s, e, r) for s, e in units(text) if (r := _judge(text[s:e], self.rules))]
-        flagged += self._line_spans(text)
+        """Non-prose spans of one document (call once per document, in corpus order)."""
+        flagged = [span for start, end in sentences(text) for span in self._judge_sentence(text, start, end)]
+        flagged += self._line_spans(text) + self._repeated_spans(text)
         return _merge(flagged)
+
+    def _judge_sentence(self, text: str, start: int, end: int) -> list[Span]:
+        """A sentence is flagged whole when at least half of it (by characters) is, else not at all."""
+        pieces = list(_pieces(text, start, end))
+        verdicts = [(s, e, reason) for s, e in pieces
+                    if (reason := _judge(text[s:e], self.rules, whole=len(pieces) == 1))]
+        if 2 * sum(e - s for s, e, _ in verdicts) < end - start:
+            return []
+        weights = Counter()
+        for s, e, reason in verdicts:
+            weights[reason] += e - s
+        return [Span(start, end, weights.most_common(1)[0][0])]  # the reason covering most of it
 
     def _line_spans(self, text: str) -> list[Span]:
         found: list[Span] = []
-        run: list[tuple[int, int]] = []
+        short: list[tuple[int, int]] = []
+        tabbed: list[tuple[int, int]] = []
         position = 0
         for line in text.splitlines(keepends=True):
             start, end = position, position + len(line)
@@ -102,26 +173,61 @@ class ProseDetector:
             stripped = line.strip()
             if not stripped:
                 continue
-            if self._repeated(stripped):
-                found.append(Span(start, end, "repeated"))
+            if stripped.startswith("|") and stripped.endswith("|"):
+                found.append(Span(start, end, "table"))  # a Markdown table row
+            if "\t" in stripped:
+                tabbed.append((start, end))
+            else:
+                found += self._run(tabbed, "table")
+                tabbed = []
             if len(stripped.split()) <= self.rules.short_words and not stripped.endswith(tuple(_TERMINAL)):
-                run.append((start, end))
+                short.append((start, end))
                 continue
-            found += self._close_run(run)
-            run = []
-        return found + self._close_run(run)
+            found += self._run(short, "list")
+            short = []
+        return found + self._run(short, "list") + self._run(tabbed, "table")
 
-    def _close_run(self, run: list[tuple[int, int]]) -> list[Span]:
-        if len(run) >= self.rules.short_run:
-            return [Span(s, e, "list") for s, e in run]
-        return []
+    def _run(self, run: list[tuple[int, int]], reason: str) -> list[Span]:
+        return [Span(s, e, reason) for s, e in run] if len(run) >= self.rules.short_run else []
 
-    def _repeated(self, line: str) -> bool:
-        if not 25 <= len(line) < 100:  # short salutations ("Arkadaşlar!") repeat in honest prose
-            return False
-        if line in self.line_counts or len(self.line_counts) < self.rules.repeat_memory:
-            self.line_counts[line] += 1
-        return self.line_counts[line] >= self.rules.repeat_limit
+    def _count(self, text: str) -> None:
+        for key in {_key(text[s:e]) for s, e in sentences(text)}:
+            if 4 <= len(key) <= 300 and (key in self.unit_documents
+                                         or len(self.unit_documents) < self.rules.repeat_memory):
+                self.unit_documents[key] += 1
+
+    def _repeated_spans(self, text: str) -> list[Span]:
+        """Boilerplate: a line whose every sentence many documents share, or a shared sentence inside a line
+        ("… yükseldi. PAYLAŞ Yorum yaz A"); one- or two-word salutations ("Efendiler,", "Teşekkür
+        ederim.") and exclamations are spared."""
+        if self._primed:
+            self._primed -= 1
+        else:
+            self._count(text)
+        found, position = [], 0
+        for line in text.splitlines(keepends=True):
+            start, position = position, position + len(line)
+            if not line.strip():
+                continue
+            shared = [(start + s, start + e) for s, e in sentences(line) if self._shared(line[s:e])]
+            if len(shared) == len(list(sentences(line))) and len(line.split()) >= 3:
+                found.append(Span(start, position, "repeated"))
+                continue
+            for s, e in shared:
+                key = _key(text[s:e])
+                if len(key) >= self.rules.repeat_min_sentence or len(key.split()) >= 3 \
+                        or not key.endswith(tuple(".!?…,;:")):
+                    found.append(Span(s, e, "repeated"))
+        return found
+
+    def _shared(self, unit: str) -> bool:
+        """Many documents hold it, and it is no exclamation: "Muhterem Milletvekilleri!" opens speeches."""
+        key = _key(unit)
+        return self.unit_documents.get(key, 0) >= self.rules.repeat_limit and not key.endswith("!")
+
+
+def _key(unit: str) -> str:
+    return " ".join(unit.split())
 
 
 def _merge(spans: list[Span]) -> list[Span]:

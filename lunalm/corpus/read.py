@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from lunalm.corpus.encoding import decode_bytes, repair_mojibake
+from lunalm.corpus.encoding import Decoded, decode_bytes, repair_text
 from lunalm.errors import CorpusError
 
 BLOCK_BYTES = 4 << 20  # decode in ~4 MB blocks cut at a newline
@@ -40,6 +40,9 @@ class RawDocument:
     encoding: str
     repaired_chars: int = 0
     name: str = ""  # a finer label for reports: "file:line" for JSONL, the speech id for the built-in corpus
+    repaired_sequences: int = 0  # mojibake sequences undone (lost-byte sites included)
+    recovered_bytes: int = 0  # bytes a code page had dropped, rebuilt
+    unrecoverable_lines: tuple[int, ...] = ()  # line in the file of each lost-byte site left as it was
 
 
 def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> list[Path]:
@@ -141,24 +144,46 @@ def _read_text(handle: BinaryIO, path: Path, head: bytes, max_chars: int) -> Ite
     else:
         blocks = _read_blocks(handle, path)
     pending: list[str] = []
-    pending_chars, encoding, repaired = 0, "", 0
-    offset = 0
+    pending_chars, encoding, repairs = 0, "", _Repairs()
+    offset = lines_before = 0
     for block in blocks:
         decoded = decode_bytes(block, source=f"{path} (block at byte {offset})")
         offset += len(block)
         encoding = encoding or decoded.encoding  # the first block (with any BOM) names the file's encoding
-        repaired += decoded.repaired_chars
+        repairs.add(decoded, lines_before)
+        lines_before += decoded.text.count("\n")
         pending.append(decoded.text)
         pending_chars += len(decoded.text)
         while pending_chars > max_chars:
             text = "".join(pending)
             cut = _paragraph_cut(text, max_chars)
-            yield RawDocument(text[:cut], str(path), encoding, repaired)
-            repaired = 0
+            yield RawDocument(text[:cut], str(path), encoding, **repairs.take())
             pending, pending_chars = [text[cut:]], len(text) - cut
     text = "".join(pending)
     if text.strip():
-        yield RawDocument(text, str(path), encoding, repaired)
+        yield RawDocument(text, str(path), encoding, **repairs.take())
+
+
+@dataclass
+class _Repairs:
+    """Repair figures gathered over a file's blocks until the next document takes them."""
+
+    chars: int = 0
+    sequences: int = 0
+    recovered: int = 0
+    unrecoverable: tuple[int, ...] = ()
+
+    def add(self, decoded: Decoded, lines_before: int) -> None:
+        self.chars += decoded.repaired_chars
+        self.sequences += decoded.repaired_sequences
+        self.recovered += decoded.recovered_bytes
+        self.unrecoverable += tuple(lines_before + line for line in decoded.unrecoverable_lines)
+
+    def take(self) -> dict:
+        taken = {"repaired_chars": self.chars, "repaired_sequences": self.sequences,
+                 "recovered_bytes": self.recovered, "unrecoverable_lines": self.unrecoverable}
+        self.__init__()
+        return taken
 
 
 def _paragraph_cut(text: str, max_chars: int) -> int:
@@ -185,5 +210,6 @@ def _read_jsonl(handle: BinaryIO, path: Path, text_field: str) -> Iterator[RawDo
         value = record[text_field]
         if not isinstance(value, str):
             raise CorpusError(f"{path}:{number}: field '{text_field}' is {type(value).__name__}, expected a string")
-        fixed, repaired, _layers = repair_mojibake(value)
-        yield RawDocument(fixed, str(path), "utf-8", repaired, f"{path}:{number}")
+        repair = repair_text(value)
+        yield RawDocument(repair.text, str(path), "utf-8", repair.repaired_chars, f"{path}:{number}",
+                          repair.sequences, repair.recovered_bytes, (number,) * len(repair.unrecoverable_lines))

@@ -16,9 +16,7 @@ from lunalm.config import RunConfig, to_dict
 from lunalm.corpus import Corpus
 from lunalm.data.shards import ShardSet, build_shards, cache_key
 from lunalm.errors import DataError
-from lunalm.tokenizer import Tokenizer, default_vocab_size, train_bpe, train_char
-
-BUILTIN_CHARS = 2_276_672  # the built-in corpus, for the automatic vocabulary size
+from lunalm.tokenizer import TURKISH_SPLIT_PATTERN, Tokenizer, corpus_vocab_size, train_bpe, train_char
 
 
 @dataclass
@@ -68,7 +66,9 @@ def _tokenizer(config: RunConfig, corpus: Corpus, cache: Path, log) -> Tokenizer
     settings = config.tokenizer
     if settings.kind == "pretrained":
         return Tokenizer.load(settings.path)
-    blob = json.dumps({"corpus": corpus.fingerprint(), "tokenizer": to_dict(settings)}, sort_keys=True)
+    # the split rule is part of the key: a tokenizer cached under an older rule is not reused
+    blob = json.dumps({"corpus": corpus.fingerprint(), "tokenizer": to_dict(settings),
+                       "split": TURKISH_SPLIT_PATTERN}, sort_keys=True)
     directory = cache / "tokenizers" / hashlib.sha256(blob.encode()).hexdigest()[:16]
     if (directory / "tokenizer.json").is_file():
         return Tokenizer.load(directory / "tokenizer.json")
@@ -77,15 +77,8 @@ def _tokenizer(config: RunConfig, corpus: Corpus, cache: Path, log) -> Tokenizer
         log(f"training a character-level tokenizer on {corpus.name}")
         trained = train_char(texts)
     else:
-        vocab = settings.vocab_size or default_vocab_size(_corpus_chars(corpus))
+        vocab = settings.vocab_size or corpus_vocab_size(corpus.files)
         log(f"training a BPE tokenizer (vocab {vocab:,}) on {corpus.name}")
         trained = train_bpe(texts, vocab_size=vocab, min_frequency=settings.min_frequency)
     trained.save(directory)
     return trained
-
-
-def _corpus_chars(corpus: Corpus) -> int:
-    """Characters, estimated from file sizes (bytes ~ characters for mostly-Latin text)."""
-    if not corpus.files:
-        return BUILTIN_CHARS
-    return sum(file.stat().st_size for file in corpus.files)

@@ -127,3 +127,12 @@ def test_unreadable_file(tmp_path: Path, monkeypatch):
         monkeypatch.setattr("lunalm.corpus.read.open", denied, raising=False)
     with pytest.raises(CorpusError, match="permission denied"):
         texts([path])
+
+
+def test_boilerplate_is_dropped_from_the_first_document_too(tmp_path: Path):
+    bodies = ["Yen 144'ten 131'e yükseldi.", "Kentte 1 milyon 376 bin 588'i kadın.", "Dolar 32,41 oldu.",
+              "Maç 1-1 bitti."]
+    for number, body in enumerate(bodies):
+        (tmp_path / f"{number}.txt").write_text(f"SON DAKİKA\n{body} PAYLAŞ Yorum yaz A\n", encoding="utf-8")
+    corpus = Corpus(CorpusConfig(paths=(str(tmp_path),), filter_non_prose=True))
+    assert [d.text.strip() for d in corpus.documents()] == bodies
