@@ -36,6 +36,7 @@ GOALS = {  # epochs worth doing, tokens per parameter wanted, minimum optimizer 
     "balanced": dict(epochs=4.0, tokens_per_param=5.0, min_steps=1000, patience=5),
     "best": dict(epochs=10.0, tokens_per_param=1.0, min_steps=2000, patience=8),
 }
+MIN_LEARNING_STEPS = 300  # optimizer steps below which a run learns little beyond word frequencies
 MAX_USEFUL_EPOCHS = 16  # repeating the same text past ~16 passes adds nothing (Muennighoff et al. 2023)
 FAR_TOO_SMALL = 0.2  # unique training tokens per non-embedding parameter below which a model memorises
 SAMPLE_CHARS = 8_000_000  # characters used to train the planning tokenizer and measure chars/token
@@ -200,7 +201,8 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
 
     time_epochs = _epochs_in_time(request, cfg, machine, context, train_tokens, measured_tokens_per_s,
                                   speed_factor[0])
-    repeats = (request.epochs or time_epochs or goal["epochs"]) > 1
+    goal_epochs = _goal_epochs(goal, train_tokens, machine)
+    repeats = (request.epochs or time_epochs or goal_epochs) > 1
     dropout = 0.0 if not repeats else 0.2 if unique_ratio < 0.3 else 0.1 if unique_ratio < 3 else 0.0
     why["model.dropout"] = (f"{unique_ratio:.1f} unique training tokens per parameter: "
                             + ("strong regularisation against memorising repeated text" if dropout == 0.2 else
@@ -209,7 +211,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
                                "enough data that dropout would only slow learning"))
 
     # epochs: a requested number, as many as --hours fills (up to MAX_USEFUL_EPOCHS), or the goal's
-    epochs = request.epochs or time_epochs or goal["epochs"]
+    epochs = request.epochs or time_epochs or goal_epochs
     if time_epochs and not request.epochs:
         why["train.epochs"] = (f"{epochs:.2f}: as many passes as --hours {request.hours:g} fills on {machine.name}"
                                + (f" (at most {MAX_USEFUL_EPOCHS}: more repeats of the same text teach nothing "
@@ -220,6 +222,10 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
             warnings.append(f"{request.epochs:g} epochs: each pass over the same text teaches less (past ~4 "
                             "passes returns fall, past ~16 they vanish; Muennighoff et al. 2023); early "
                             "stopping will likely end the run sooner — dropout is set for it")
+    elif goal_epochs > goal["epochs"]:
+        why["train.epochs"] = (f"{goal_epochs:g}: a small corpus needs more passes than goal {request.goal}'s "
+                               f"{goal['epochs']:g} to give the schedule ~{MIN_LEARNING_STEPS} steps (dropout and "
+                               "early stopping keep it from memorising)")
     else:
         why["train.epochs"] = {"fast": "one pass: the cheapest useful run",
                                "balanced": "up to 4 passes: repeated text is nearly as good as new up to ~4",
@@ -256,9 +262,14 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
         if not time_epochs:
             why["train.epochs"] = f"{epochs:.2f}: as many passes as --hours {request.hours:g} allows"
         hours = _hours(steps, global_batch * context, tokens_per_s, cfg, micro)
+    if steps < MIN_LEARNING_STEPS // 3:
+        raise CorpusError(f"{facts.name}: this plan gives only ~{steps} optimizer steps ({train_tokens:,} training "
+                          f"tokens, {epochs:g} passes, batch {global_batch * context:,} tokens): too few to learn "
+                          "more than word frequencies. Allow more time (--hours) or add text (at least "
+                          f"~{MIN_LEARNING_STEPS * 1024 / MAX_USEFUL_EPOCHS * facts.chars_per_token / 1e3:,.0f} KB)")
     aim = (f"aiming at >= {goal['min_steps']:,} steps for the schedule" if full_steps >= goal["min_steps"] else
-           f"the smallest batch used on {machine.kind.upper()} (a smaller one is noisier and slower per token); "
-           f"too few tokens for the {goal['min_steps']:,} steps aimed at, so ~{full_steps:,} steps")
+           f"a small batch for a small corpus: the goal's {goal['min_steps']:,} steps are out of reach, "
+           f"so ~{full_steps:,} steps")
     why["train.grad_accum_steps"] = (f"global batch {global_batch} sequences = {global_batch * context:,} tokens "
                                      f"per step{f' over {request.nproc} processes' if request.nproc > 1 else ''}: "
                                      f"{aim}")
@@ -273,12 +284,14 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     eval_batches = max(2, min(eval_batches, val_batches))
     train_cfg = TrainConfig(
         minutes=round(request.hours * 60, 3) if request.hours else None, epochs=round(epochs, 3), micro_batch_size=micro, grad_accum_steps=accum, lr=float(f"{lr:.3g}"),
-        warmup_steps=warmup, eval_every=eval_every, eval_batches=eval_batches, sample_every=eval_every * 5,
+        warmup_steps=None if request.hours else warmup, eval_every=eval_every, eval_batches=eval_batches, sample_every=eval_every * 5,
         checkpoint_every=eval_every * 2, patience=goal["patience"],
         compile=machine.kind == "cuda" and steps >= 1000)
-    why["train.lr"] = f"peak AdamW learning rate {lr_note}; cosine decay to 10 %"
-    why["train.warmup_steps"] = "5 % of the steps (at most 1,000)"
-    why["train.eval_every"] = "about 20 validation passes over the run: enough points for the curve and early stopping"
+    why["train.lr"] = f"peak learning rate {lr_note}; cosine decay to 10 %"
+    why["train.warmup_steps"] = ("5 % of the steps the run times at its start (at most 1,000)" if request.hours
+                                 else "5 % of the steps (at most 1,000)")
+    why["train.eval_every"] = (f"{max(1, steps // eval_every)} validation passes over ~{steps:,} steps: enough "
+                               "points for the curve and early stopping")
     why["train.eval_batches"] = "validation costs at most ~10 % of the training time"
     why["train.sample_every"] = "samples at every 5th evaluation"
     why["train.checkpoint_every"] = "a resumable checkpoint every second evaluation"
@@ -340,8 +353,25 @@ def _context_for(facts: CorpusFacts, machine: Machine) -> int:
     return min(256 if machine.kind == "cpu" else 1024, max(128, target))
 
 
+def _goal_epochs(goal: dict, train_tokens: int, machine: Machine) -> float:
+    """The goal's passes, raised (up to MAX_USEFUL_EPOCHS) until the run gets ~MIN_LEARNING_STEPS steps at
+    the smallest usual batch: a 100-step run ends at word frequencies (unigram level), whatever the epochs."""
+    floor = _batch_floor(machine)
+    if train_tokens * goal["epochs"] / floor >= MIN_LEARNING_STEPS:
+        return goal["epochs"]
+    return float(min(MAX_USEFUL_EPOCHS, math.ceil(MIN_LEARNING_STEPS * floor / max(1, train_tokens))))
+
+
+def _batch_floor(machine: Machine) -> int:
+    return 8192 if machine.kind != "cpu" else 4096
+
+
 def _global_batch_tokens(tokens_seen: float, min_steps: int, machine: Machine) -> int:
-    low = 8192 if machine.kind != "cpu" else 4096
+    """A power of two: enough steps for the goal, at least the device's usual floor, and below that floor
+    (down to 1,024 tokens) only when even MAX_USEFUL_EPOCHS would leave fewer than MIN_LEARNING_STEPS steps."""
+    low = _batch_floor(machine)
+    if tokens_seen / low < MIN_LEARNING_STEPS:
+        low = max(1024, 2 ** math.floor(math.log2(max(1.0, tokens_seen / MIN_LEARNING_STEPS))))
     target = max(low, tokens_seen / min_steps)
     return int(min(524_288, 2 ** math.floor(math.log2(target))))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -93,7 +94,24 @@ def test_errors_name_the_problem():
     assert parse_size("4GB") == parse_size("4 GiB") == 4 * GiB and parse_size("512MB") == GiB // 2
 
 
-def test_cli_writes_yaml_that_train_reads_unchanged(tmp_path, turkish_dir):
+def test_a_plan_too_short_to_learn_is_refused_with_what_would_help(tmp_path, turkish_dir):
+    proc = run_luna("plan", str(turkish_dir), "--device", "cpu", "--context", "16", "--out",
+                    str(tmp_path / "plan.yaml"), cwd=tmp_path)
+    assert proc.returncode == 2 and not (tmp_path / "plan.yaml").exists()
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "optimizer steps" in line and "too few to learn more than word frequencies" in line and "add text" in line
+
+
+def test_cli_writes_yaml_that_train_reads_unchanged(tmp_path):
+    from tests.conftest import TURKISH
+
+    turkish_dir = tmp_path / "corpus"
+    turkish_dir.mkdir()
+    words = " ".join(TURKISH).split()
+    for index in range(40):  # ~10K tokens of distinct sentences: a plan that learns (see the refusal above)
+        shuffled = random.Random(index).sample(words, len(words))
+        sentences = [" ".join(shuffled[i:i + 12]) + "." for i in range(0, len(shuffled), 12)]
+        (turkish_dir / f"doc{index}.txt").write_text(" ".join(sentences), encoding="utf-8")
     out = tmp_path / "plan.yaml"
     proc = run_luna("plan", str(turkish_dir), "--device", "cpu", "--context", "16", "--explain",
                     "--out", str(out), cwd=tmp_path)
