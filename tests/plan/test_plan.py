@@ -169,10 +169,11 @@ def test_durations_read_like_a_person_would_say_them():
 def test_batch_reason_matches_the_steps_it_gives():
     """A corpus too short for the aimed-at steps says so, with the steps the plan actually gets."""
     cpu = cpu_machine()
-    short = plan_for(500_000, cpu, preset="nano", epochs=4)
+    short = plan_for(100_000, cpu, preset="nano", epochs=4)
     reason = short.why["train.grad_accum_steps"]
     assert short.estimates["steps"] < 1000
-    assert "the smallest batch used on CPU" in reason and f"so ~{short.estimates['steps']:,} steps" in reason
+    assert "a small batch for a small corpus" in reason and f"so ~{short.estimates['steps']:,} steps" in reason
+    assert "1,024 tokens per step" in reason  # the CPU floor
     long = plan_for(5e8, cpu, preset="nano", epochs=1)
     assert "aiming at >= 1,000 steps" in long.why["train.grad_accum_steps"]
     assert long.estimates["steps"] >= 1000

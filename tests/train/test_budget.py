@@ -74,3 +74,9 @@ def test_luna_train_with_no_budget_trains_for_the_default_minutes(tmp_path):
     assert build_config(parser.parse_args(["train", "--minutes", "2"])).train.minutes == 2
     explicit = build_config(parser.parse_args(["train", "--max-steps", "50"])).train
     assert explicit.minutes is None and explicit.max_steps == 50
+    on_cpu = build_config(parser.parse_args(["train", "--device", "cpu"]))  # short windows, small batches
+    assert (on_cpu.data.context_length, on_cpu.train.micro_batch_size) == (128, 8)
+    chosen = build_config(parser.parse_args(["train", "--device", "cpu", "--context", "64", "--batch-size", "4"]))
+    assert (chosen.data.context_length, chosen.train.micro_batch_size) == (64, 4)
+    on_gpu = build_config(parser.parse_args(["train", "--device", "cuda"]))
+    assert (on_gpu.data.context_length, on_gpu.train.micro_batch_size) == (256, 16)
