@@ -280,9 +280,24 @@ class RunConfig:
     finetune: FinetuneConfig | None = None  # `luna finetune`: the base model and how to adapt it
 
     def __post_init__(self) -> None:
+        check_run_name(self.name)
+        if not isinstance(self.runs_dir, str) or not self.runs_dir:
+            raise ConfigError(f"runs_dir = {self.runs_dir!r}: expected a folder path, e.g. runs")
         if self.train.optimizer == "muon" and self.finetune is not None and self.finetune.lora:
             raise ConfigError("train.optimizer: muon trains whole weight matrices; LoRA adapters are low-rank "
                               "factors, so use --optimizer adamw (the default) with --lora/--qlora")
+
+
+def check_run_name(name: Any) -> None:
+    """A run name is one plain path component: ``runs_dir/name`` must stay inside ``runs_dir``."""
+    if name is None:
+        return
+    plain = isinstance(name, str) and name.strip() not in ("", ".", "..") and not any(
+        c in name for c in "/\\\0") and not (len(name) > 1 and name[1] == ":")  # no Windows drive either
+    if not plain:
+        raise ConfigError(f"name = {name!r}: expected one plain folder name (letters, digits, '-', '_', '.'), "
+                          "not a path; the run folder is always created inside --runs-dir, so pass e.g. "
+                          "--name my-run and choose the place with --runs-dir")
 
 
 SECTIONS = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "data": DataConfig,

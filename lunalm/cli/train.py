@@ -81,7 +81,7 @@ def build_config(args) -> RunConfig:
         merged[section].update({k: v for k, v in fields.items() if v is not None})
     if args.tokenizer_path and not args.tokenizer:
         merged["tokenizer"]["kind"] = "pretrained"
-    merged["name"] = args.name or merged["name"]
+    merged["name"] = args.name if args.name is not None else merged["name"]
     merged["runs_dir"] = args.runs_dir or merged["runs_dir"]
     return run_config_from_dict(merged)
 
