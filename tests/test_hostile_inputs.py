@@ -41,3 +41,59 @@ def test_run_name_from_a_config_file_is_checked_too(tmp_path: Path):
     with pytest.raises(ConfigError, match="name = '../escape'"):
         run_config_from_dict({"name": "../escape"})
     assert run_config_from_dict({"name": "nano-2026.11.27_a"}).name == "nano-2026.11.27_a"
+
+
+def _train_config(tmp_path: Path, *argv: str):
+    from lunalm.cli import build_parser
+    from lunalm.cli.train import build_config
+
+    return build_config(build_parser().parse_args(["train", *argv]))
+
+
+def test_train_corpus_flags_take_effect(tmp_path: Path):
+    corpus = _train_config(tmp_path, "d/", "--include", "*.jsonl", "--exclude", "skip/*", "--exclude", "*.md",
+                           "--text-field", "body", "--no-dedup").corpus
+    assert (corpus.paths, corpus.include, corpus.exclude) == (("d/",), ("*.jsonl",), ("skip/*", "*.md"))
+    assert (corpus.text_field, corpus.dedup, corpus.filter_non_prose) == ("body", False, True)
+    plain = _train_config(tmp_path).corpus
+    assert (plain.text_field, plain.dedup, plain.exclude, plain.filter_non_prose) == ("text", True, (), True)
+
+
+def test_filter_is_one_switch_that_overrides_the_config_file(tmp_path: Path):
+    off, on = tmp_path / "off.yaml", tmp_path / "on.yaml"
+    off.write_text("corpus: {filter_non_prose: false, text_field: content}\n", encoding="utf-8")
+    on.write_text("corpus: {filter_non_prose: true}\n", encoding="utf-8")
+    assert _train_config(tmp_path, "--config", str(off)).corpus.filter_non_prose is False
+    assert _train_config(tmp_path, "--config", str(off)).corpus.text_field == "content"
+    assert _train_config(tmp_path, "--config", str(off), "--filter").corpus.filter_non_prose is True
+    assert _train_config(tmp_path, "--config", str(on)).corpus.filter_non_prose is True
+    assert _train_config(tmp_path, "--config", str(on), "--no-filter").corpus.filter_non_prose is False
+    assert _train_config(tmp_path, "--no-filter").corpus.filter_non_prose is False
+
+
+def test_char_tokenizer_with_a_tokenizer_path_is_refused(tmp_path: Path, turkish_dir: Path):
+    result = run_luna("train", str(turkish_dir), "--tokenizer", "char", "--tokenizer-path", "tok.json",
+                      "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert "--tokenizer char" in _clear_error(result) and "tok.json" in result.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / ".cache").exists()
+
+
+def test_train_reads_the_named_jsonl_field_and_skips_excluded_files(tmp_path: Path):
+    import json
+
+    from tests.conftest import TURKISH
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with open(data / "docs.jsonl", "w", encoding="utf-8") as handle:
+        for text in TURKISH * 3:
+            handle.write(json.dumps({"id": 1, "body": text}, ensure_ascii=False) + "\n")
+    (data / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))  # unreadable unless excluded
+    result = run_luna("train", str(data), "--text-field", "body", "--exclude", "photo.txt", "--tokenizer", "char",
+                      "--preset", "nano", "--context", "32", "--max-steps", "1", "--batch-size", "2",
+                      "--device", "cpu", "--name", "r", "--runs-dir", str(tmp_path / "runs"), "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    import yaml
+
+    saved = yaml.safe_load((tmp_path / "runs" / "r" / "config.yaml").read_text(encoding="utf-8"))["corpus"]
+    assert saved["text_field"] == "body" and saved["exclude"] == ["photo.txt"]

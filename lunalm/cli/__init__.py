@@ -55,27 +55,36 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 
 
-def _add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_corpus_arguments(parser: argparse.ArgumentParser, *, filtered: bool = False) -> None:
+    """The corpus flags; each left out keeps the config file's value (``filtered``: prose filter on by default)."""
     group = parser.add_argument_group("corpus")
     group.add_argument("paths", nargs="*", metavar="PATH",
                        help="text files or folders (.txt .md .jsonl, optionally .gz); none = built-in corpus")
     group.add_argument("--include", action="append", metavar="GLOB",
                        help="file-name pattern to read inside folders (repeatable; default: *.txt *.md *.jsonl and .gz)")
-    group.add_argument("--exclude", action="append", metavar="GLOB", default=[],
+    group.add_argument("--exclude", action="append", metavar="GLOB",
                        help="file-name or relative-path pattern to skip (repeatable)")
-    group.add_argument("--text-field", default="text", metavar="NAME",
-                       help="JSONL field holding the text (default: text)")
-    group.add_argument("--filter", action="store_true",
-                       help="drop text that is not prose: indexes, tables, lists, boilerplate")
+    group.add_argument("--text-field", metavar="NAME", help="JSONL field holding the text (default: text)")
+    group.add_argument("--filter", action=argparse.BooleanOptionalAction,
+                       help="drop text that is not prose: indexes, tables, lists, boilerplate ("
+                            + ("default: on, or the --config file's corpus.filter_non_prose; --no-filter keeps "
+                               "everything" if filtered else "default: off") + ")")
     group.add_argument("--no-dedup", action="store_true", help="keep exact-duplicate documents")
 
 
-def _corpus_config(args: argparse.Namespace):
-    from lunalm.config import DEFAULT_INCLUDE, CorpusConfig
+def corpus_overrides(args: argparse.Namespace) -> dict:
+    """The CorpusConfig fields the corpus flags set (flags left out set nothing)."""
+    values = {"paths": tuple(args.paths or ()), "include": tuple(getattr(args, "include", None) or ()),
+              "exclude": tuple(getattr(args, "exclude", None) or ()), "text_field": getattr(args, "text_field", None),
+              "filter_non_prose": getattr(args, "filter", None),
+              "dedup": False if getattr(args, "no_dedup", False) else None}
+    return {name: value for name, value in values.items() if value not in (None, ())}
 
-    return CorpusConfig(paths=tuple(args.paths), include=tuple(args.include or DEFAULT_INCLUDE),
-                        exclude=tuple(args.exclude), text_field=args.text_field,
-                        filter_non_prose=args.filter, dedup=not args.no_dedup)
+
+def _corpus_config(args: argparse.Namespace, *, filtered: bool = False):
+    from lunalm.config import CorpusConfig
+
+    return CorpusConfig(**{"filter_non_prose": filtered, **corpus_overrides(args)})
 
 
 def _add_analyze(commands) -> None:
@@ -125,9 +134,7 @@ def _add_train(commands) -> None:
               luna train data.jsonl --tokenizer char --context 256 --max-steps 2000
               luna train --config plan.yaml                 a config written by `luna plan`
               luna train books/ --preset small --nproc 2    data-parallel on 2 GPUs (or CPU processes)"""))
-    _add_corpus_arguments(parser)
-    parser.add_argument("--no-filter", action="store_true",
-                        help="keep text that is not prose (filtered out by default when training)")
+    _add_corpus_arguments(parser, filtered=True)
     parser.add_argument("--config", metavar="YAML", help="run config file; flags below override it")
     parser.add_argument("--name", help="run folder name under --runs-dir (default: PRESET-DATE-TIME)")
     parser.add_argument("--runs-dir", metavar="DIR", help="where run folders go (default: runs)")
@@ -250,9 +257,7 @@ def _add_plan(commands) -> None:
               luna plan books/ --preset small --epochs 15   check a plan you had in mind
               luna plan --device cpu --probe --explain   measure this CPU; show the memory table
               luna train --config plan.yaml              then train it"""))
-    _add_corpus_arguments(parser)
-    parser.add_argument("--no-filter", action="store_true",
-                        help="keep text that is not prose (filtered out by default, as in training)")
+    _add_corpus_arguments(parser, filtered=True)
     hw = parser.add_argument_group("hardware")
     hw.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                     help="plan for this machine's CPU or GPU (default: the GPU if PyTorch sees one)")
