@@ -312,7 +312,8 @@ def _add_runs(commands) -> None:
     parser.add_argument("ids", nargs="*", metavar="RUN", help="run ids (or unique prefixes), names or paths")
     _add_registry_arguments(parser)
     filters = parser.add_argument_group("filters (list)")
-    filters.add_argument("--status", help="running, completed, stopped-early, diverged, oom, interrupted, crashed")
+    filters.add_argument("--status", help="running, completed, stopped-early, diverged, oom, interrupted, crashed, "
+                                          "disk-full")
     filters.add_argument("--outcome", choices=["success", "failure", "unknown"])
     filters.add_argument("--model", help="preset or model id (substring)")
     filters.add_argument("--corpus", help="corpus path (substring)")
@@ -405,6 +406,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - only a full disk is turned into one line, the rest re-raised
+        from lunalm.errors import DiskFullError, is_disk_full
+
+        if not is_disk_full(error):
+            raise
+        where = getattr(error, "filename", None) or "."
+        print(f"error: {DiskFullError(where, f'writing {where}', 'run the command again')}", file=sys.stderr)
+        return DiskFullError.exit_code
     except BrokenPipeError:
         return 0
 

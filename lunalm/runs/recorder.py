@@ -84,11 +84,13 @@ class RunRecorder:
                     error_kind={"oom": "cuda-oom", "diverged": "nan-loss"}.get(status))
 
     def crashed(self, error: BaseException) -> None:
+        from lunalm.errors import is_disk_full
         from lunalm.train.device import is_oom
 
         kind = "cuda-oom" if is_oom(error) else "keyboard-interrupt" if isinstance(error, KeyboardInterrupt) \
-            else "other-exception"
-        self._write(status="interrupted" if kind == "keyboard-interrupt" else "crashed",
+            else "disk-full" if is_disk_full(error) else "other-exception"
+        status = {"keyboard-interrupt": "interrupted", "disk-full": "disk-full"}.get(kind, "crashed")
+        self._write(status=status,
                     outcome="unknown" if kind == "keyboard-interrupt" else "failure",
                     evidence=f"{type(error).__name__}: {str(error)[:200]}", ended=time.time(),
                     error_kind=kind, error_message=f"{type(error).__name__}: {str(error)[:300]}",

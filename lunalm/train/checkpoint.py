@@ -28,7 +28,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from lunalm.errors import LunaError
+from lunalm.errors import DiskFullError, LunaError, is_disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +68,14 @@ def save_checkpoint(target: Path, model, tokenizer, meta: dict, train_state: dic
         temp.mkdir(parents=True)
         _write_files(temp, model, tokenizer, meta_text, train_state, model_state)
         install_directory(temp, target)
-    except OSError as error:
+    except BaseException as error:
         _remove_quietly(temp)
-        raise CheckpointError(f"Could not write checkpoint {target} ({error}); make sure its folder is "
-                              "writable and has free space, then try again.") from error
-    except BaseException:
-        _remove_quietly(temp)
+        if is_disk_full(error):  # torch, safetensors and plain writes each say it differently
+            raise DiskFullError(target.parent, f"writing checkpoint {target.name}", "try again (the checkpoints "
+                                "already there are intact)") from error
+        if isinstance(error, OSError):
+            raise CheckpointError(f"Could not write checkpoint {target} ({error}); make sure its folder is "
+                                  "writable and has free space, then try again.") from error
         raise
     return target
 
@@ -87,7 +89,8 @@ def _write_files(directory: Path, model, tokenizer, meta_text: str, train_state:
     tokenizer.save(directory)
     (directory / META).write_text(meta_text, encoding="utf-8")
     if train_state is not None:
-        torch.save(train_state, directory / TRAIN_STATE)
+        with open(directory / TRAIN_STATE, "wb") as handle:  # a file object: a full disk is OSError 28, not
+            torch.save(train_state, handle)                   # torch's "[enforce fail at inline_container.cc]"
     records = {}
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         fsync_file(path)

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from lunalm.config import RunConfig, load_yaml, run_config_from_dict, run_config_to_dict
-from lunalm.errors import ConfigError, LunaError
+from lunalm.errors import ConfigError, DiskFullError, LunaError, is_disk_full
 from lunalm.tokenizer import Tokenizer
 from lunalm.train import checkpoint as ckpt
 from lunalm.train import distributed
@@ -74,6 +74,10 @@ def _recorded_loop(run: Run, ui, faults: Faults | None) -> str:
         status = train_loop(run, recorder, faults)
     except BaseException as error:
         recorder.crashed(error)
+        if is_disk_full(error):  # one line that names the disk and says how to go on, never a traceback
+            doing = error.doing if isinstance(error, DiskFullError) else f"writing the run's files at step {run.state.step}"
+            raise DiskFullError(run.run_dir, doing, f"`luna resume {run.run_dir}` continues from the last complete "
+                                "checkpoint") from error
         raise
     recorder.finished(status)
     return status

@@ -123,11 +123,34 @@ def test_crash_mid_write_leaves_no_target_and_old_best_intact(tmp_path, model, t
 
 
 def test_disk_error_during_write_is_a_checkpoint_error(tmp_path, model, tokenizer, monkeypatch):
-    def disk_full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
 
-    monkeypatch.setattr(torch, "save", disk_full)
-    with pytest.raises(CheckpointError, match="No space left.*free space"):
+    monkeypatch.setattr(torch, "save", read_only)
+    with pytest.raises(CheckpointError, match="Read-only.*writable"):
+        save_step(tmp_path, model, tokenizer, 10)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_one_line_naming_the_folder(tmp_path, model, tokenizer, monkeypatch):
+    """torch.save into a full disk: every write answers ENOSPC, as the OS does."""
+    import errno
+    import io
+    import os
+
+    from lunalm.errors import DiskFullError
+
+    class FullDisk(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda obj, handle: real_save(obj, FullDisk()))
+    with pytest.raises(DiskFullError, match=f"no space left on the disk holding {tmp_path} \\([0-9.,]+ MB free "
+                                            "now\\) while writing checkpoint step-000010; free some space"):
         save_step(tmp_path, model, tokenizer, 10)
     assert list(tmp_path.iterdir()) == []
 
