@@ -97,3 +97,34 @@ def test_train_reads_the_named_jsonl_field_and_skips_excluded_files(tmp_path: Pa
 
     saved = yaml.safe_load((tmp_path / "runs" / "r" / "config.yaml").read_text(encoding="utf-8"))["corpus"]
     assert saved["text_field"] == "body" and saved["exclude"] == ["photo.txt"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny finished run (char tokenizer, 2 layers x 32), shared by the checks below."""
+    from tests.train.runhelp import write_corpus, write_yaml
+
+    root = tmp_path_factory.mktemp("trained")
+    corpus = write_corpus(root / "corpus")
+    config = write_yaml(root / "tiny.yaml", root / "cache", max_steps=4, checkpoint_every=2)
+    result = run_luna("train", str(corpus), "--config", str(config), "--name", "r", "--runs-dir", str(root / "runs"),
+                      "--quiet", cwd=root)
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+def test_eval_refuses_an_unsealed_lunalm_checkpoint_unless_trusted(trained, tmp_path: Path):
+    import shutil
+
+    checkpoint = tmp_path / "best"
+    shutil.copytree(trained / "runs" / "r" / "checkpoints" / "best", checkpoint)
+    (checkpoint / "manifest.json").unlink()
+    text = tmp_path / "t.txt"
+    text.write_text("Ankara'da her sabah güneş doğar.\n" * 4, encoding="utf-8")
+    for command in (["eval", str(checkpoint), str(text)], ["generate", str(checkpoint), "--max-new-tokens", "2"],
+                    ["export", str(checkpoint), "--to", "hf", str(tmp_path / "out")]):
+        line = _clear_error(run_luna(*command, cwd=tmp_path))
+        assert "no manifest.json" in line and "--trust-unverified" in line
+    assert not (tmp_path / "out").exists()
+    trusted = run_luna("eval", str(checkpoint), str(text), "--json", "--trust-unverified", cwd=tmp_path)
+    assert trusted.returncode == 0, trusted.stderr

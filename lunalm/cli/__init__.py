@@ -219,6 +219,14 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: i
     parser.add_argument("--repetition-penalty", type=float, default=1.1)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", default="auto")
+    add_trust_argument(parser)
+
+
+def add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    """``--trust-unverified``: commands that load a checkpoint (generate, chat, eval, export)."""
+    parser.add_argument("--trust-unverified", action="store_true",
+                        help="load a lunalm checkpoint whose manifest.json (sha256 of every file) is missing; "
+                             "its files may be damaged")
 
 
 def _add_eval(commands) -> None:
@@ -236,6 +244,7 @@ def _add_eval(commands) -> None:
     parser.add_argument("--max-batches", type=int, default=50, help="at most this many batches")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true")
+    add_trust_argument(parser)
     parser.set_defaults(run=_lazy("lunalm.cli.generate", "run_eval"))
 
 

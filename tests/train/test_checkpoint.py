@@ -284,3 +284,32 @@ def test_run_directory_gets_a_pointer_to_its_checkpoints(tmp_path, model, tokeni
         load_checkpoint(run)
     with pytest.raises(CheckpointError, match="checkpoints folder"):
         load_checkpoint(run / "checkpoints")
+
+
+def test_lunalm_checkpoint_without_manifest_is_refused_unless_trusted(tmp_path, model, tokenizer, caplog):
+    target = save_checkpoint(tmp_path / "best", model, tokenizer, {"step": 3})
+    (target / "manifest.json").unlink()
+    with pytest.raises(CheckpointError, match="lunalm checkpoint .lunalm.json. with no manifest.json.*"
+                                              "--trust-unverified"):
+        load_checkpoint(target)
+    loaded, _, meta = load_checkpoint(target, trust_unverified=True)
+    assert meta == {"step": 3} and "unverified" in caplog.text
+    assert torch.equal(loaded.lm_head.weight, model.lm_head.weight)
+
+
+@pytest.mark.parametrize("meta_text", ["{not json", "[1, 2]", '{"model": "hf"}'])
+def test_tampered_lunalm_json_is_a_checkpoint_error(tmp_path, model, tokenizer, meta_text):
+    target = save_checkpoint(tmp_path / "best", model, tokenizer, {"step": 3})
+    (target / "manifest.json").unlink()
+    (target / "lunalm.json").write_text(meta_text, encoding="utf-8")
+    with pytest.raises(CheckpointError, match="lunalm.json .*damaged"):
+        load_checkpoint(target, trust_unverified=True)
+
+
+def test_a_model_safetensors_that_is_not_safetensors_is_a_checkpoint_error(tmp_path, model, tokenizer):
+    folder = tmp_path / "hf"
+    save_pretrained(model, folder, eos_token_id=tokenizer.eot_id)
+    tokenizer.save(folder)
+    (folder / "model.safetensors").write_bytes(b"\x00" * 64 + b"not safetensors at all")
+    with pytest.raises(CheckpointError, match="cannot be loaded as a model"):
+        load_checkpoint(folder)
