@@ -305,7 +305,7 @@ def _add_registry_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_runs(commands) -> None:
     parser = commands.add_parser(
-        "runs", formatter_class=_formatter, help="the run registry: list, show, compare, rm",
+        "runs", formatter_class=_formatter, help="the run registry: list, show, compare, rm, repair",
         description=textwrap.dedent("""\
             Every `luna train` registers itself in a SQLite registry (status, config, device,
             parameters, tokens, best metrics, time, the plan's estimate beside the actual figures);
@@ -316,8 +316,9 @@ def _add_runs(commands) -> None:
               luna runs list --status crashed --since 2026-11-01
               luna runs show nano-20261123-120000      one run (id prefix, name or path)
               luna runs compare RUN1 RUN2 --plot curves.png   config differences, metrics, curves
-              luna runs rm RUN                         forget a run (its files stay)"""))
-    parser.add_argument("action", choices=["list", "show", "compare", "rm"])
+              luna runs rm RUN                         forget a run (its files stay)
+              luna runs repair                         rebuild a damaged registry (the old file is kept)"""))
+    parser.add_argument("action", choices=["list", "show", "compare", "rm", "repair"])
     parser.add_argument("ids", nargs="*", metavar="RUN", help="run ids (or unique prefixes), names or paths")
     _add_registry_arguments(parser)
     filters = parser.add_argument_group("filters (list)")
