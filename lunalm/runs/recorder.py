@@ -75,7 +75,7 @@ class RunRecorder:
         last_eval = summary.get("last_eval") or {}
         evidence = {"completed": f"completed all {summary.get('steps')} steps",
                     "stopped-early": "early stopping: validation loss stopped improving",
-                    "diverged": "diverged: non-finite losses persisted after rollbacks",
+                    "diverged": "diverged: non-finite or exploding losses persisted after rollbacks",
                     "oom": "out of memory even at micro-batch 1",
                     "interrupted": "interrupted (Ctrl-C / SIGTERM); a checkpoint was saved"}.get(status, status)
         train = [loss for _, split, loss in self._metrics() if split == "train"]
