@@ -97,7 +97,10 @@ class DataConfig:
 
 
 def from_dict(cls: type, values: dict[str, Any] | None, section: str):
-    """Build dataclass ``cls`` from a plain dict, rejecting unknown keys by name."""
+    """Build dataclass ``cls`` from a plain dict, rejecting unknown keys and wrongly typed values by name."""
+    if values is not None and not isinstance(values, dict):
+        raise ConfigError(f"section '{section}' = {values!r}: expected a mapping of keys, e.g. {section}: "
+                          f"{{{dataclasses.fields(cls)[0].name}: ...}}")
     values = dict(values or {})
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
@@ -109,10 +112,32 @@ def from_dict(cls: type, values: dict[str, Any] | None, section: str):
     for name, value in values.items():
         if isinstance(value, list):  # YAML lists -> tuples for frozen dataclasses
             values[name] = tuple(value)
+    _check_types(values, known, section)
     try:
         return cls(**values)
     except TypeError as exc:  # wrong value types that the dataclass itself rejects
         raise ConfigError(f"section '{section}': {exc}") from None
+
+
+# Field annotations (strings: ``from __future__ import annotations``) -> the YAML value they need.
+_TYPES = {"str": (str, "a string"), "int": (int, "a whole number"), "float": ((int, float), "a number"),
+          "bool": (bool, "true or false"), "tuple[str, ...]": (tuple, "a list of strings")}
+
+
+def _check_types(values: dict[str, Any], fields: dict[str, dataclasses.Field], section: str) -> None:
+    """Every value of the type its field declares (YAML's ``yes`` is no step count, ``5`` no device)."""
+    check = _Checks(section)
+    for name, value in values.items():
+        annotation = str(fields[name].type)
+        expected = _TYPES.get(annotation.replace(" | None", ""))
+        if expected is None or (value is None and annotation.endswith("| None")):
+            continue
+        python_type, words = expected
+        right = isinstance(value, python_type) and (python_type is bool or not isinstance(value, bool))
+        if right and python_type is tuple:
+            right = all(isinstance(item, str) for item in value)
+        check.require(right, name, value, words)
+    check.raise_if_any()
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
@@ -316,6 +341,9 @@ def run_config_from_dict(values: dict[str, Any]) -> RunConfig:
     sections = {name: from_dict(cls, values.get(name), name) for name, cls in SECTIONS.items()}
     top = {k: values[k] for k in ("name", "runs_dir", "plan") if k in values}
     if values.get("finetune") is not None:
+        if not isinstance(values["finetune"], dict):
+            raise ConfigError(f"section 'finetune' = {values['finetune']!r}: expected a mapping (base, format, "
+                              "lora, …)")
         finetune = dict(values["finetune"])
         finetune["lora_targets"] = tuple(finetune.get("lora_targets") or ())
         top["finetune"] = from_dict(FinetuneConfig, finetune, "finetune")
@@ -342,6 +370,11 @@ def load_yaml(path: str) -> dict[str, Any]:
             values = yaml.safe_load(handle) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; --config takes a YAML file such as plan.yaml") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text YAML file (byte {exc.start} is not UTF-8); --config takes a YAML "
+                          "file such as the plan.yaml that `luna plan` writes") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(values, dict):

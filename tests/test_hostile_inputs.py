@@ -128,3 +128,32 @@ def test_eval_refuses_an_unsealed_lunalm_checkpoint_unless_trusted(trained, tmp_
     assert not (tmp_path / "out").exists()
     trusted = run_luna("eval", str(checkpoint), str(text), "--json", "--trust-unverified", cwd=tmp_path)
     assert trusted.returncode == 0, trusted.stderr
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("train: {device: 5}\n", "train.device = 5: expected a string"),
+    ("train: 5\n", "section 'train' = 5: expected a mapping"),
+    ("train: {max_steps: yes}\n", "train.max_steps = True: expected a whole number"),
+    ("corpus: {exclude: [1, 2]}\n", "corpus.exclude = (1, 2): expected a list of strings"),
+    ("finetune: 7\n", "section 'finetune' = 7: expected a mapping"),
+])
+def test_wrongly_typed_config_values_are_one_line_naming_the_field(tmp_path: Path, text: str, expected: str):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text, encoding="utf-8")
+    line = _clear_error(run_luna("train", "--config", str(config), "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path))
+    assert expected in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_binary_config_file_and_a_runs_dir_that_is_a_file_are_one_line(tmp_path: Path, turkish_dir: Path):
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    line = _clear_error(run_luna("train", "--config", str(binary), cwd=tmp_path))
+    assert str(binary) in line and "not a text YAML file" in line
+    taken = tmp_path / "runs.txt"
+    taken.write_text("not a folder", encoding="utf-8")
+    for runs_dir in (taken, taken / "below"):
+        line = _clear_error(run_luna("train", str(turkish_dir), "--runs-dir", str(runs_dir), "--max-steps", "1",
+                                     cwd=tmp_path))
+        assert f"{taken} is a file, not a folder" in line
+    assert not (tmp_path / ".cache").exists()  # refused before the tokenizer and shards

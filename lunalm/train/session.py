@@ -25,6 +25,7 @@ FIXED_SECTIONS = ("corpus", "tokenizer", "data", "model")
 
 def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = True) -> tuple[Run, str]:
     """A new run: data, model, then the loop (in every process of a torchrun job; rank 0 writes)."""
+    _check_runs_dir(Path(config.runs_dir))
     d = distributed.from_env(config.train.device)
     distributed.check_same_config(run_config_to_dict(config), d)
     name = distributed.broadcast(config.name or f"{config.model.preset}-{time.strftime('%Y%m%d-%H%M%S')}", d)
@@ -50,6 +51,16 @@ def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = 
         data.tokenizer.save(run_dir / "tokenizer")
     run.model.train()
     return run, _recorded_loop(run, ui, faults)
+
+
+def _check_runs_dir(runs_dir: Path) -> None:
+    """The runs folder, or the first part of its path that exists, must be a folder (not a file)."""
+    existing = runs_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise ConfigError(f"--runs-dir {runs_dir}: {existing} is a file, not a folder; give a folder for the runs "
+                          "(it is created if missing), e.g. --runs-dir runs")
 
 
 def _prepare_in_turn(config: RunConfig, d, ui, progress: bool, tokenizer=None):
