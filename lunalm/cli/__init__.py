@@ -399,6 +399,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sigterm_as_ctrl_c() -> None:
+    """SIGTERM (``kill``, a scheduler's stop) during start-up ends the command as Ctrl-C does: the message
+    and exit code 130, not a silent death. The training loop installs its own handler (save, then stop)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (main() called from a thread): leave signals alone
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     from lunalm.errors import LunaError
 
@@ -408,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 0
+    _sigterm_as_ctrl_c()
     try:
         return args.run(args)
     except LunaError as error:

@@ -246,11 +246,15 @@ def _restore_aside(aside: Path, original: Path) -> bool:
     return True
 
 
-def latest_good_checkpoint(checkpoints_dir: Path,
-                           on_skip: Callable[[Path, str], None] | None = None) -> Path | None:
-    """The newest step checkpoint that verifies; ``on_skip(path, reason)`` for each newer one that fails."""
+def latest_good_checkpoint(checkpoints_dir: Path, on_skip: Callable[[Path, str], None] | None = None,
+                           older_than: Path | None = None) -> Path | None:
+    """The newest step checkpoint (before ``older_than``, if given) that verifies; ``on_skip(path, reason)``
+    for each newer one that fails."""
     recover_interrupted_writes(checkpoints_dir)
-    for path in reversed(step_checkpoints(checkpoints_dir)):
+    candidates = step_checkpoints(checkpoints_dir)
+    if older_than is not None:
+        candidates = candidates[:[p.name for p in candidates].index(Path(older_than).name)]
+    for path in reversed(candidates):
         try:
             verify_checkpoint(path)
             return path
