@@ -331,6 +331,8 @@ SECTIONS = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "data": DataCo
 
 def run_config_from_dict(values: dict[str, Any]) -> RunConfig:
     """A RunConfig from the YAML layout {name, runs_dir, corpus: {...}, tokenizer: {...}, ...}."""
+    if values is not None and not isinstance(values, dict):
+        raise ConfigError(f"run config = {values!r:.80}: expected a mapping of sections (corpus, model, train, …)")
     values = dict(values or {})
     unknown = sorted(set(values) - set(SECTIONS) - {"name", "runs_dir", "plan", "finetune"})
     if unknown:

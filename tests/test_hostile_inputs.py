@@ -40,6 +40,8 @@ def test_run_name_from_a_config_file_is_checked_too(tmp_path: Path):
 
     with pytest.raises(ConfigError, match="name = '../escape'"):
         run_config_from_dict({"name": "../escape"})
+    with pytest.raises(ConfigError, match="run config = 5: expected a mapping"):  # e.g. a tampered lunalm.json
+        run_config_from_dict(5)
     assert run_config_from_dict({"name": "nano-2026.11.27_a"}).name == "nano-2026.11.27_a"
 
 
