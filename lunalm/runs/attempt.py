@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 OUTCOMES = ("success", "failure", "unknown")
 STATUSES = ("running", "completed", "stopped-early", "diverged", "oom", "interrupted", "crashed", "disk-full")
 ERROR_KINDS = ("cuda-oom", "cpu-oom", "nan-loss", "keyboard-interrupt", "killed", "import-error",
-               "shape-error", "dtype-error", "file-not-found", "disk-full", "other-exception")
+               "shape-error", "dtype-error", "file-not-found", "other-exception")
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 GENERIC = "read the error message and the last lines of the log; `luna runs show RUN` keeps them"
 
 
-# Kinds only lunalm's own runs record (the scan classifier never assigns them).
+# Error kinds only lunalm's own runs record (not in attempt.ERROR_KINDS: the scan classifier never assigns them).
 OWN = {"disk-full": "free space on the run's disk (old runs, the token cache), then `luna resume RUN`: "
                     "the checkpoints written before the disk filled are intact"}
 
