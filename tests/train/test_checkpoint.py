@@ -313,3 +313,13 @@ def test_a_model_safetensors_that_is_not_safetensors_is_a_checkpoint_error(tmp_p
     (folder / "model.safetensors").write_bytes(b"\x00" * 64 + b"not safetensors at all")
     with pytest.raises(CheckpointError, match="cannot be loaded as a model"):
         load_checkpoint(folder)
+
+
+def test_finetune_base_refuses_an_unsealed_lunalm_checkpoint(tmp_path, model, tokenizer):
+    from lunalm.finetune.base import FinetuneError, inspect_base
+
+    target = save_checkpoint(tmp_path / "best", model, tokenizer, {"step": 3})
+    assert inspect_base(str(target)).kind == "lunalm"
+    (target / "manifest.json").unlink()
+    with pytest.raises(FinetuneError, match="lunalm checkpoint without its manifest.json"):
+        inspect_base(str(target))
