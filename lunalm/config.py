@@ -97,7 +97,10 @@ class DataConfig:
 
 
 def from_dict(cls: type, values: dict[str, Any] | None, section: str):
-    """Build dataclass ``cls`` from a plain dict, rejecting unknown keys by name."""
+    """Build dataclass ``cls`` from a plain dict, rejecting unknown keys and wrongly typed values by name."""
+    if values is not None and not isinstance(values, dict):
+        raise ConfigError(f"section '{section}' = {values!r}: expected a mapping of keys, e.g. {section}: "
+                          f"{{{dataclasses.fields(cls)[0].name}: ...}}")
     values = dict(values or {})
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
@@ -109,10 +112,32 @@ def from_dict(cls: type, values: dict[str, Any] | None, section: str):
     for name, value in values.items():
         if isinstance(value, list):  # YAML lists -> tuples for frozen dataclasses
             values[name] = tuple(value)
+    _check_types(values, known, section)
     try:
         return cls(**values)
     except TypeError as exc:  # wrong value types that the dataclass itself rejects
         raise ConfigError(f"section '{section}': {exc}") from None
+
+
+# Field annotations (strings: ``from __future__ import annotations``) -> the YAML value they need.
+_TYPES = {"str": (str, "a string"), "int": (int, "a whole number"), "float": ((int, float), "a number"),
+          "bool": (bool, "true or false"), "tuple[str, ...]": (tuple, "a list of strings")}
+
+
+def _check_types(values: dict[str, Any], fields: dict[str, dataclasses.Field], section: str) -> None:
+    """Every value of the type its field declares (YAML's ``yes`` is no step count, ``5`` no device)."""
+    check = _Checks(section)
+    for name, value in values.items():
+        annotation = str(fields[name].type)
+        expected = _TYPES.get(annotation.replace(" | None", ""))
+        if expected is None or (value is None and annotation.endswith("| None")):
+            continue
+        python_type, words = expected
+        right = isinstance(value, python_type) and (python_type is bool or not isinstance(value, bool))
+        if right and python_type is tuple:
+            right = all(isinstance(item, str) for item in value)
+        check.require(right, name, value, words)
+    check.raise_if_any()
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
@@ -299,6 +324,9 @@ class RunConfig:
     finetune: FinetuneConfig | None = None  # `luna finetune`: the base model and how to adapt it
 
     def __post_init__(self) -> None:
+        check_run_name(self.name)
+        if not isinstance(self.runs_dir, str) or not self.runs_dir:
+            raise ConfigError(f"runs_dir = {self.runs_dir!r}: expected a folder path, e.g. runs")
         if self.train.optimizer == "auto":  # config.yaml records what ran
             chosen = resolve_optimizer(self.train, finetune=self.finetune is not None)
             object.__setattr__(self, "train", dataclasses.replace(self.train, optimizer=chosen))
@@ -307,12 +335,26 @@ class RunConfig:
                               "factors, so use --optimizer adamw (the default) with --lora/--qlora")
 
 
+def check_run_name(name: Any) -> None:
+    """A run name is one plain path component: ``runs_dir/name`` must stay inside ``runs_dir``."""
+    if name is None:
+        return
+    plain = isinstance(name, str) and name.strip() not in ("", ".", "..") and not any(
+        c in name for c in "/\\\0") and not (len(name) > 1 and name[1] == ":")  # no Windows drive either
+    if not plain:
+        raise ConfigError(f"name = {name!r}: expected one plain folder name (letters, digits, '-', '_', '.'), "
+                          "not a path; the run folder is always created inside --runs-dir, so pass e.g. "
+                          "--name my-run and choose the place with --runs-dir")
+
+
 SECTIONS = {"corpus": CorpusConfig, "tokenizer": TokenizerConfig, "data": DataConfig,
             "model": ModelChoice, "train": TrainConfig}
 
 
 def run_config_from_dict(values: dict[str, Any]) -> RunConfig:
     """A RunConfig from the YAML layout {name, runs_dir, corpus: {...}, tokenizer: {...}, ...}."""
+    if values is not None and not isinstance(values, dict):
+        raise ConfigError(f"run config = {values!r:.80}: expected a mapping of sections (corpus, model, train, …)")
     values = dict(values or {})
     unknown = sorted(set(values) - set(SECTIONS) - {"name", "runs_dir", "plan", "finetune"})
     if unknown:
@@ -323,6 +365,9 @@ def run_config_from_dict(values: dict[str, Any]) -> RunConfig:
     sections = {name: from_dict(cls, values.get(name), name) for name, cls in SECTIONS.items()}
     top = {k: values[k] for k in ("name", "runs_dir", "plan") if k in values}
     if values.get("finetune") is not None:
+        if not isinstance(values["finetune"], dict):
+            raise ConfigError(f"section 'finetune' = {values['finetune']!r}: expected a mapping (base, format, "
+                              "lora, …)")
         finetune = dict(values["finetune"])
         finetune["lora_targets"] = tuple(finetune.get("lora_targets") or ())
         top["finetune"] = from_dict(FinetuneConfig, finetune, "finetune")
@@ -349,6 +394,11 @@ def load_yaml(path: str) -> dict[str, Any]:
             values = yaml.safe_load(handle) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder; --config takes a YAML file such as plan.yaml") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text YAML file (byte {exc.start} is not UTF-8); --config takes a YAML "
+                          "file such as the plan.yaml that `luna plan` writes") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(values, dict):

@@ -29,9 +29,18 @@ def test_help_is_fast_and_teaches():
 
 
 def test_every_subcommand_help_has_an_example():
-    for command in ("analyze",):
-        result = run_luna(command, "--help")
-        assert result.returncode == 0 and "examples:" in result.stdout and f"luna {command}" in result.stdout
+    from lunalm.cli import build_parser
+
+    (commands,) = [action for action in build_parser()._actions if action.choices and action.dest != "help"]
+    assert set(commands.choices) >= {"plan", "train", "resume", "generate", "eval", "analyze", "runs", "scan",
+                                     "report", "finetune", "chat", "export"}
+    for name, parser in commands.choices.items():
+        help_text = parser.format_help()
+        assert "examples:" in help_text, name
+        examples = help_text.split("examples:", 1)[1]
+        assert f"luna {name}" in examples, name
+    result = run_luna("export", "--help")  # and as a user sees it
+    assert result.returncode == 0 and "examples:" in result.stdout and "luna export" in result.stdout
 
 
 def test_analyze_json_numbers(turkish_dir: Path):

@@ -55,27 +55,36 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 
 
-def _add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_corpus_arguments(parser: argparse.ArgumentParser, *, filtered: bool = False) -> None:
+    """The corpus flags; each left out keeps the config file's value (``filtered``: prose filter on by default)."""
     group = parser.add_argument_group("corpus")
     group.add_argument("paths", nargs="*", metavar="PATH",
                        help="text files or folders (.txt .md .jsonl, optionally .gz); none = built-in corpus")
     group.add_argument("--include", action="append", metavar="GLOB",
                        help="file-name pattern to read inside folders (repeatable; default: *.txt *.md *.jsonl and .gz)")
-    group.add_argument("--exclude", action="append", metavar="GLOB", default=[],
+    group.add_argument("--exclude", action="append", metavar="GLOB",
                        help="file-name or relative-path pattern to skip (repeatable)")
-    group.add_argument("--text-field", default="text", metavar="NAME",
-                       help="JSONL field holding the text (default: text)")
-    group.add_argument("--filter", action="store_true",
-                       help="drop text that is not prose: indexes, tables, lists, boilerplate")
+    group.add_argument("--text-field", metavar="NAME", help="JSONL field holding the text (default: text)")
+    group.add_argument("--filter", action=argparse.BooleanOptionalAction,
+                       help="drop text that is not prose: indexes, tables, lists, boilerplate ("
+                            + ("default: on, or the --config file's corpus.filter_non_prose; --no-filter keeps "
+                               "everything" if filtered else "default: off") + ")")
     group.add_argument("--no-dedup", action="store_true", help="keep exact-duplicate documents")
 
 
-def _corpus_config(args: argparse.Namespace):
-    from lunalm.config import DEFAULT_INCLUDE, CorpusConfig
+def corpus_overrides(args: argparse.Namespace) -> dict:
+    """The CorpusConfig fields the corpus flags set (flags left out set nothing)."""
+    values = {"paths": tuple(args.paths or ()), "include": tuple(getattr(args, "include", None) or ()),
+              "exclude": tuple(getattr(args, "exclude", None) or ()), "text_field": getattr(args, "text_field", None),
+              "filter_non_prose": getattr(args, "filter", None),
+              "dedup": False if getattr(args, "no_dedup", False) else None}
+    return {name: value for name, value in values.items() if value not in (None, ())}
 
-    return CorpusConfig(paths=tuple(args.paths), include=tuple(args.include or DEFAULT_INCLUDE),
-                        exclude=tuple(args.exclude), text_field=args.text_field,
-                        filter_non_prose=args.filter, dedup=not args.no_dedup)
+
+def _corpus_config(args: argparse.Namespace, *, filtered: bool = False):
+    from lunalm.config import CorpusConfig
+
+    return CorpusConfig(**{"filter_non_prose": filtered, **corpus_overrides(args)})
 
 
 def _add_analyze(commands) -> None:
@@ -128,9 +137,7 @@ def _add_train(commands) -> None:
               luna train data.jsonl --tokenizer char --context 256 --max-steps 2000
               luna train --config plan.yaml                 a config written by `luna plan`
               luna train books/ --preset small --nproc 2    data-parallel on 2 GPUs (or CPU processes)"""))
-    _add_corpus_arguments(parser)
-    parser.add_argument("--no-filter", action="store_true",
-                        help="keep text that is not prose (filtered out by default when training)")
+    _add_corpus_arguments(parser, filtered=True)
     parser.add_argument("--config", metavar="YAML", help="run config file; flags below override it")
     parser.add_argument("--name", help="run folder name under --runs-dir (default: PRESET-DATE-TIME)")
     parser.add_argument("--runs-dir", metavar="DIR", help="where run folders go (default: runs)")
@@ -221,6 +228,14 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: i
     parser.add_argument("--repetition-penalty", type=float, default=1.1)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", default="auto")
+    add_trust_argument(parser)
+
+
+def add_trust_argument(parser: argparse.ArgumentParser) -> None:
+    """``--trust-unverified``: commands that load a checkpoint (generate, chat, eval, export)."""
+    parser.add_argument("--trust-unverified", action="store_true",
+                        help="load a lunalm checkpoint whose manifest.json (sha256 of every file) is missing; "
+                             "its files may be damaged")
 
 
 def _add_eval(commands) -> None:
@@ -245,6 +260,7 @@ def _add_eval(commands) -> None:
                         help="score whole documents until this many tokens (default: %(default)s)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_trust_argument(parser)
     parser.set_defaults(run=_lazy("lunalm.cli.generate", "run_eval"))
 
 
@@ -266,9 +282,7 @@ def _add_plan(commands) -> None:
               luna plan books/ --preset small --epochs 15   check a plan you had in mind
               luna plan --device cpu --probe --explain   measure this CPU; show the memory table
               luna train --config plan.yaml              then train it"""))
-    _add_corpus_arguments(parser)
-    parser.add_argument("--no-filter", action="store_true",
-                        help="keep text that is not prose (filtered out by default, as in training)")
+    _add_corpus_arguments(parser, filtered=True)
     hw = parser.add_argument_group("hardware")
     hw.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                     help="plan for this machine's CPU or GPU (default: the GPU if PyTorch sees one)")
@@ -307,7 +321,7 @@ def _add_registry_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_runs(commands) -> None:
     parser = commands.add_parser(
-        "runs", formatter_class=_formatter, help="the run registry: list, show, compare, rm",
+        "runs", formatter_class=_formatter, help="the run registry: list, show, compare, rm, repair",
         description=textwrap.dedent("""\
             Every `luna train` registers itself in a SQLite registry (status, config, device,
             parameters, tokens, best metrics, time, the plan's estimate beside the actual figures);
@@ -318,12 +332,14 @@ def _add_runs(commands) -> None:
               luna runs list --status crashed --since 2026-11-01
               luna runs show nano-20261123-120000      one run (id prefix, name or path)
               luna runs compare RUN1 RUN2 --plot curves.png   config differences, metrics, curves
-              luna runs rm RUN                         forget a run (its files stay)"""))
-    parser.add_argument("action", choices=["list", "show", "compare", "rm"])
+              luna runs rm RUN                         forget a run (its files stay)
+              luna runs repair                         rebuild a damaged registry (the old file is kept)"""))
+    parser.add_argument("action", choices=["list", "show", "compare", "rm", "repair"])
     parser.add_argument("ids", nargs="*", metavar="RUN", help="run ids (or unique prefixes), names or paths")
     _add_registry_arguments(parser)
     filters = parser.add_argument_group("filters (list)")
-    filters.add_argument("--status", help="running, completed, stopped-early, diverged, oom, interrupted, crashed")
+    filters.add_argument("--status", help="running, completed, stopped-early, diverged, oom, interrupted, crashed, "
+                                          "disk-full")
     filters.add_argument("--outcome", choices=["success", "failure", "unknown"])
     filters.add_argument("--model", help="preset or model id (substring)")
     filters.add_argument("--corpus", help="corpus path (substring)")
@@ -399,6 +415,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sigterm_as_ctrl_c() -> None:
+    """SIGTERM (``kill``, a scheduler's stop) during start-up ends the command as Ctrl-C does: the message
+    and exit code 130, not a silent death. The training loop installs its own handler (save, then stop)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (main() called from a thread): leave signals alone
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     from lunalm.errors import LunaError
 
@@ -408,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 0
+    _sigterm_as_ctrl_c()
     try:
         return args.run(args)
     except LunaError as error:
@@ -416,6 +447,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - only a full disk is turned into one line, the rest re-raised
+        from lunalm.errors import DiskFullError, is_disk_full
+
+        if not is_disk_full(error):
+            raise
+        where = getattr(error, "filename", None) or "."
+        print(f"error: {DiskFullError(where, f'writing {where}', 'run the command again')}", file=sys.stderr)
+        return DiskFullError.exit_code
     except BrokenPipeError:
         return 0
 

@@ -40,7 +40,7 @@ def run_chat(args) -> int:
 
     cfg = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
                          top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed)
-    model, tokenizer, _meta, hw = _load(args.checkpoint, args.device)
+    model, tokenizer, _meta, hw = _load(args.checkpoint, args.device, args.trust_unverified)
     chat = chat_template_of(tokenizer)
     if chat.is_default:
         _note(f"warning: {args.checkpoint} stores no chat template (tokenizer_config.json); using lunalm's "

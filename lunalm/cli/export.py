@@ -8,7 +8,7 @@ import textwrap
 
 def add_export_parser(commands) -> None:
     """The ``export`` subcommand (argparse only: the exporters are imported when it runs)."""
-    from lunalm.cli import _formatter
+    from lunalm.cli import _formatter, add_trust_argument
 
     parser = commands.add_parser(
         "export", formatter_class=_formatter, help="export a checkpoint for transformers, llama.cpp, Ollama",
@@ -30,13 +30,15 @@ def add_export_parser(commands) -> None:
     parser.add_argument("--dtype", default="f32", choices=["f32", "f16", "bf16"],
                         help="weight precision (default f32; gguf: f32 or f16)")
     parser.add_argument("--force", action="store_true", help="replace OUT (and a gguf's Modelfile) if it exists")
+    add_trust_argument(parser)
     parser.set_defaults(run=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
     from lunalm.export import export_checkpoint
 
-    result = export_checkpoint(args.checkpoint, args.to, args.out, dtype=args.dtype, force=args.force)
+    result = export_checkpoint(args.checkpoint, args.to, args.out, dtype=args.dtype, force=args.force,
+                               trust_unverified=args.trust_unverified)
     print(f"wrote {result.path} ({result.format}, {result.dtype}, {result.n_parameters:,} parameters, "
           f"{_size(result.size_bytes)})")
     for note in result.notes:

@@ -62,7 +62,7 @@ def add_finetune_parser(commands) -> None:
     quant.add_argument("--load-8bit", action="store_true", help="8-bit base (CUDA, bitsandbytes)")
     lora.add_argument("--gradient-checkpointing", action="store_true", help="less memory, ~30%% slower")
     _add_training_flags(parser)
-    parser.set_defaults(run=run_finetune, no_filter=True, tokenizer=None, vocab_size=None, preset=None,
+    parser.set_defaults(run=run_finetune, filter=False, tokenizer=None, vocab_size=None, preset=None,
                         dropout=None, activation_checkpointing=False, compile=False, nproc=None)
 
 

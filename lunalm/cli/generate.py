@@ -7,19 +7,19 @@ import sys
 from pathlib import Path
 
 
-def _load(path: str, device: str):
+def _load(path: str, device: str, trust_unverified: bool = False):
     from lunalm.train import checkpoint as ckpt
     from lunalm.train.device import resolve
 
     hw = resolve(device, "auto")
-    model, tokenizer, meta = ckpt.load_checkpoint(Path(path), device=str(hw.device))
+    model, tokenizer, meta = ckpt.load_checkpoint(Path(path), device=str(hw.device), trust_unverified=trust_unverified)
     return model, tokenizer, meta, hw
 
 
 def run_generate(args) -> int:
     from lunalm.generate import SamplingConfig, generate
 
-    model, tokenizer, _meta, hw = _load(args.checkpoint, args.device)
+    model, tokenizer, _meta, hw = _load(args.checkpoint, args.device, args.trust_unverified)
     cfg = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
                          top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed)
     for index, prompt in enumerate(args.prompt or [""]):
@@ -43,7 +43,7 @@ def run_eval(args) -> int:
     from lunalm.errors import LunaError
     from lunalm.heldout import score_documents
 
-    model, tokenizer, meta, hw = _load(args.checkpoint, args.device)
+    model, tokenizer, meta, hw = _load(args.checkpoint, args.device, args.trust_unverified)
     documents, source = _eval_documents(args, tokenizer, meta)
     context = model.config.context_length
     stride = args.stride or max(1, context // 2)

@@ -22,7 +22,7 @@ def run_plan(args) -> int:
     if (args.probe or args.lr_test) and not local:
         raise ConfigError(f"--probe/--lr-test measure this machine; they cannot measure {machine.name}, "
                           "which is not here. Leave them out (tables are used) or run the plan on that machine")
-    corpus = dataclasses.replace(_corpus_config(args), filter_non_prose=not args.no_filter)
+    corpus = _corpus_config(args, filtered=True)
     kind = "pretrained" if args.tokenizer_path else args.tokenizer
     tokenizer = TokenizerConfig(kind=kind, vocab_size=args.vocab_size, path=args.tokenizer_path)
     request = Request(goal=args.goal, hours=args.hours, preset=args.preset, epochs=args.epochs,

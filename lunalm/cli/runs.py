@@ -19,9 +19,33 @@ def open_registry(args, create: bool = False):
 
 
 def run_runs(args) -> int:
-    registry = open_registry(args)
-    action = {"list": _list, "show": _show, "compare": _compare, "rm": _remove}[args.action]
-    return action(registry, args)
+    import sqlite3
+
+    if args.action == "repair":
+        return _repair(args)
+    try:
+        registry = open_registry(args)
+        action = {"list": _list, "show": _show, "compare": _compare, "rm": _remove}[args.action]
+        return action(registry, args)
+    except sqlite3.DatabaseError as error:  # a page damaged past the first one shows only when read
+        from lunalm.runs.registry import default_path
+
+        path = args.registry or default_path(args.runs_dir)
+        raise ConfigError(f"{path}: the run registry is damaged ({error}); `luna runs repair` moves it aside and "
+                          "rebuilds it from the rows still readable and the runs' side logs") from None
+
+
+def _repair(args) -> int:
+    from lunalm.runs.registry import default_path
+    from lunalm.runs.repair import repair_registry
+
+    report = repair_registry(Path(args.registry or default_path(args.runs_dir)), Path(args.runs_dir))
+    if report.moved_to is not None:
+        print(f"moved the damaged registry to {report.moved_to}")
+    print(f"rebuilt {report.path}: {report.rows_salvaged} run(s) and {report.metrics_salvaged} metric value(s) "
+          f"read back, {report.writes_replayed} write(s) replayed from {report.side_logs} side log(s) in "
+          f"{args.runs_dir}")
+    return 0
 
 
 def _since(text: str | None) -> float | None:

@@ -9,7 +9,9 @@ import re
 import sys
 from pathlib import Path
 
+from lunalm.cli import corpus_overrides
 from lunalm.config import (RunConfig, load_yaml, run_config_from_dict, run_config_to_dict)
+from lunalm.errors import ConfigError
 
 
 class ConsoleUI:
@@ -56,13 +58,12 @@ def build_config(args) -> RunConfig:
     """YAML file (if any), then command-line overrides, into one validated RunConfig."""
     values = load_yaml(args.config) if args.config else {}
     config = run_config_from_dict(values)
-    corpus = config.corpus
-    if args.paths:
-        corpus = dataclasses.replace(corpus, paths=tuple(args.paths))
-    if args.no_filter:
-        corpus = dataclasses.replace(corpus, filter_non_prose=False)
-    elif not args.config:
-        corpus = dataclasses.replace(corpus, filter_non_prose=True)
+    filtered = config.corpus.filter_non_prose if args.config else True  # training filters unless told otherwise
+    corpus = dataclasses.replace(config.corpus, **{"filter_non_prose": filtered, **corpus_overrides(args)})
+    if args.tokenizer_path and args.tokenizer in ("bpe", "char"):
+        raise ConfigError(f"--tokenizer {args.tokenizer} trains its own tokenizer, so --tokenizer-path "
+                          f"{args.tokenizer_path} would be ignored; drop one of them (--tokenizer-path alone "
+                          "uses that tokenizer)")
     overrides = {
         "tokenizer": {"kind": args.tokenizer, "vocab_size": args.vocab_size, "path": args.tokenizer_path},
         "data": {"context_length": args.context},
@@ -88,7 +89,7 @@ def build_config(args) -> RunConfig:
         if _trains_on_cpu(merged["train"]["device"]):  # short windows, small batches: more steps per minute
             merged["data"]["context_length"] = args.context or CPU_CONTEXT
             merged["train"]["micro_batch_size"] = args.batch_size or CPU_MICRO_BATCH
-    merged["name"] = args.name or merged["name"]
+    merged["name"] = args.name if args.name is not None else merged["name"]
     merged["runs_dir"] = args.runs_dir or merged["runs_dir"]
     return run_config_from_dict(merged)
 

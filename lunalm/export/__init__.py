@@ -21,7 +21,7 @@ __all__ = ["DTYPES", "FORMATS", "ExportError", "ExportResult", "Source", "export
 
 
 def export_checkpoint(checkpoint: str | Path, to: str, out: str | Path, *, dtype: str = "f32",
-                      force: bool = False) -> ExportResult:
+                      force: bool = False, trust_unverified: bool = False) -> ExportResult:
     """Export the checkpoint folder ``checkpoint`` as format ``to`` ("hf" or "gguf") to ``out``."""
     if to not in FORMATS:
         raise ExportError(f"--to {to}: unknown format; choose one of {', '.join(FORMATS)}.")
@@ -30,12 +30,12 @@ def export_checkpoint(checkpoint: str | Path, to: str, out: str | Path, *, dtype
         from lunalm.export.hf import check_hf_request, export_hf
 
         check_hf_request(checkpoint, out, dtype=dtype, force=force)  # cheap checks before loading
-        return export_hf(load_source(checkpoint), out, dtype=dtype, force=force)
+        return export_hf(load_source(checkpoint, trust_unverified), out, dtype=dtype, force=force)
     _require_gguf()
     from lunalm.export.gguf import check_gguf_request, export_gguf
 
     check_gguf_request(checkpoint, out, dtype=dtype, force=force)
-    return export_gguf(load_source(checkpoint), out, dtype=dtype, force=force)
+    return export_gguf(load_source(checkpoint, trust_unverified), out, dtype=dtype, force=force)
 
 
 def _require_gguf() -> None:

@@ -64,7 +64,7 @@ class ExportResult:
     modelfile_text: str = ""
 
 
-def load_source(checkpoint: str | Path) -> Source:
+def load_source(checkpoint: str | Path, trust_unverified: bool = False) -> Source:
     """Load and verify a lunalm checkpoint (or an unverified HF Llama folder) for export.
 
     A missing path, a run folder, a foreign or damaged folder raise the checkpoint reader's own
@@ -72,7 +72,7 @@ def load_source(checkpoint: str | Path) -> Source:
     """
     from lunalm.train.checkpoint import load_checkpoint
 
-    model, tokenizer, meta = load_checkpoint(Path(checkpoint), device="cpu")
+    model, tokenizer, meta = load_checkpoint(Path(checkpoint), device="cpu", trust_unverified=trust_unverified)
     model.eval()
     return Source(directory=Path(checkpoint), model=model, tokenizer=tokenizer, meta=meta)
 

@@ -58,7 +58,10 @@ def inspect_base(base: str) -> BaseInfo:
     if not (path / "tokenizer.json").is_file():
         raise FinetuneError(f"--base {base}: no tokenizer.json; save the model's tokenizer into the same "
                             "folder (AutoTokenizer.from_pretrained(...).save_pretrained(DIR))")
-    kind = "lunalm" if (path / "lunalm.json").is_file() and (path / "manifest.json").is_file() else "hf"
+    if (path / "lunalm.json").is_file() and not (path / "manifest.json").is_file():
+        raise FinetuneError(f"--base {base} is a lunalm checkpoint without its manifest.json, so its files cannot "
+                            "be verified (an interrupted write or a partial copy); pass another checkpoint")
+    kind = "lunalm" if (path / "lunalm.json").is_file() else "hf"
     positions = config.get("n_positions") or config.get("max_position_embeddings") or 2048
     return BaseInfo(path, kind, model_type, int(positions))
 

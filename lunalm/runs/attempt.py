@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 OUTCOMES = ("success", "failure", "unknown")
-STATUSES = ("running", "completed", "stopped-early", "diverged", "oom", "interrupted", "crashed")
+STATUSES = ("running", "completed", "stopped-early", "diverged", "oom", "interrupted", "crashed", "disk-full")
 ERROR_KINDS = ("cuda-oom", "cpu-oom", "nan-loss", "keyboard-interrupt", "killed", "import-error",
                "shape-error", "dtype-error", "file-not-found", "other-exception")
 

@@ -15,6 +15,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from lunalm.errors import LunaError
 from lunalm.runs.attempt import run_fingerprint
 from lunalm.runs.registry import HEARTBEAT_EVERY_S, Registry, default_path
 
@@ -30,6 +31,8 @@ class RunRecorder:
         self.path = Path(path) if path else default_path(run.config.runs_dir)
         self.registry: Registry | None = None
         self.last_beat = 0.0
+        self.pending: dict = {}  # columns not yet written because the registry failed
+        self.warned = False
 
     # --- the UI protocol ----------------------------------------------------------------------------
 
@@ -72,7 +75,7 @@ class RunRecorder:
         last_eval = summary.get("last_eval") or {}
         evidence = {"completed": f"completed all {summary.get('steps')} steps",
                     "stopped-early": "early stopping: validation loss stopped improving",
-                    "diverged": "diverged: non-finite losses persisted after rollbacks",
+                    "diverged": "diverged: non-finite or exploding losses persisted after rollbacks",
                     "oom": "out of memory even at micro-batch 1",
                     "interrupted": "interrupted (Ctrl-C / SIGTERM); a checkpoint was saved"}.get(status, status)
         train = [loss for _, split, loss in self._metrics() if split == "train"]
@@ -84,11 +87,13 @@ class RunRecorder:
                     error_kind={"oom": "cuda-oom", "diverged": "nan-loss"}.get(status))
 
     def crashed(self, error: BaseException) -> None:
+        from lunalm.errors import is_disk_full
         from lunalm.train.device import is_oom
 
         kind = "cuda-oom" if is_oom(error) else "keyboard-interrupt" if isinstance(error, KeyboardInterrupt) \
-            else "other-exception"
-        self._write(status="interrupted" if kind == "keyboard-interrupt" else "crashed",
+            else "disk-full" if is_disk_full(error) else "other-exception"
+        status = {"keyboard-interrupt": "interrupted", "disk-full": "disk-full"}.get(kind, "crashed")
+        self._write(status=status,
                     outcome="unknown" if kind == "keyboard-interrupt" else "failure",
                     evidence=f"{type(error).__name__}: {str(error)[:200]}", ended=time.time(),
                     error_kind=kind, error_message=f"{type(error).__name__}: {str(error)[:300]}",
@@ -98,14 +103,31 @@ class RunRecorder:
     # --- helpers ------------------------------------------------------------------------------------
 
     def _write(self, **values) -> None:
+        """Upsert this run's row; a registry that fails costs a warning (once) and a side-log line, never
+        the run. Writes that failed are replayed first when the registry works again."""
         try:
             if self.registry is None:
                 self.registry = Registry(self.path)
-            self.registry.upsert(self.id, **values)
-            self.last_beat = time.time()
-        except (sqlite3.Error, OSError) as error:
-            self.ui.warning(f"warning: run registry {self.path} not updated ({error}); training goes on")
-            self.last_beat = time.time()  # do not retry every step
+            self.registry.upsert(self.id, **{**self.pending, **values})
+            self.pending = {}
+        except (sqlite3.Error, OSError, LunaError) as error:
+            self.pending.update(values)
+            self._keep_aside(values, error)
+        self.last_beat = time.time()  # a failing registry is retried at the next heartbeat, not every step
+
+    def _keep_aside(self, values: dict, error: BaseException) -> None:
+        from lunalm.runs.repair import SIDE_LOG, append_side_log
+
+        side_log = Path(self.run.run_dir) / SIDE_LOG
+        try:
+            append_side_log(self.run.run_dir, self.id, values)
+        except OSError:
+            side_log = None
+        if not self.warned:
+            self.warned = True
+            kept = f"its row is kept in {side_log}" if side_log else "its row could not be kept either"
+            self.ui.warning(f"warning: run registry {self.path} not updated ({str(error)[:160]}); training goes "
+                            f"on, {kept}; `luna runs repair --runs-dir {self.run.config.runs_dir}` rebuilds it")
 
     def _metrics(self) -> list[tuple[int, str, float]]:
         """Copy the run's loss series (metrics.jsonl, the last value of each step) into the registry."""
@@ -117,7 +139,7 @@ class RunRecorder:
         try:
             if self.registry is not None and rows:
                 self.registry.add_metrics(self.id, rows)
-        except sqlite3.Error as error:
+        except sqlite3.Error as error:  # the series stays in metrics.jsonl; `luna scan` can import it later
             self.ui.warning(f"warning: metrics not copied into the run registry ({error})")
         return rows
 

@@ -57,8 +57,8 @@ class Registry:
             self.db.execute("PRAGMA busy_timeout=30000")
             self._create()
         except sqlite3.DatabaseError as error:
-            raise ConfigError(f"{self.path}: not a usable lunalm registry ({error}); move it aside and "
-                              "a new one is created") from None
+            raise ConfigError(f"{self.path}: not a usable lunalm registry ({error}); `luna runs repair` moves it "
+                              "aside and rebuilds it") from None
 
     def close(self) -> None:
         self.db.close()

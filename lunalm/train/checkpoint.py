@@ -28,7 +28,8 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from lunalm.errors import LunaError
+from lunalm.errors import DiskFullError, LunaError, is_disk_full
+from lunalm.train.rng import restore_rng_state, rng_state  # noqa: F401 - part of the checkpoint's interface
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +69,14 @@ def save_checkpoint(target: Path, model, tokenizer, meta: dict, train_state: dic
         temp.mkdir(parents=True)
         _write_files(temp, model, tokenizer, meta_text, train_state, model_state)
         install_directory(temp, target)
-    except OSError as error:
+    except BaseException as error:
         _remove_quietly(temp)
-        raise CheckpointError(f"Could not write checkpoint {target} ({error}); make sure its folder is "
-                              "writable and has free space, then try again.") from error
-    except BaseException:
-        _remove_quietly(temp)
+        if is_disk_full(error):  # torch, safetensors and plain writes each say it differently
+            raise DiskFullError(target.parent, f"writing checkpoint {target.name}", "try again (the checkpoints "
+                                "already there are intact)") from error
+        if isinstance(error, OSError):
+            raise CheckpointError(f"Could not write checkpoint {target} ({error}); make sure its folder is "
+                                  "writable and has free space, then try again.") from error
         raise
     return target
 
@@ -87,7 +90,8 @@ def _write_files(directory: Path, model, tokenizer, meta_text: str, train_state:
     tokenizer.save(directory)
     (directory / META).write_text(meta_text, encoding="utf-8")
     if train_state is not None:
-        torch.save(train_state, directory / TRAIN_STATE)
+        with open(directory / TRAIN_STATE, "wb") as handle:  # a file object: a full disk is OSError 28, not
+            torch.save(train_state, handle)                   # torch's "[enforce fail at inline_container.cc]"
     records = {}
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         fsync_file(path)
@@ -242,11 +246,15 @@ def _restore_aside(aside: Path, original: Path) -> bool:
     return True
 
 
-def latest_good_checkpoint(checkpoints_dir: Path,
-                           on_skip: Callable[[Path, str], None] | None = None) -> Path | None:
-    """The newest step checkpoint that verifies; ``on_skip(path, reason)`` for each newer one that fails."""
+def latest_good_checkpoint(checkpoints_dir: Path, on_skip: Callable[[Path, str], None] | None = None,
+                           older_than: Path | None = None) -> Path | None:
+    """The newest step checkpoint (before ``older_than``, if given) that verifies; ``on_skip(path, reason)``
+    for each newer one that fails."""
     recover_interrupted_writes(checkpoints_dir)
-    for path in reversed(step_checkpoints(checkpoints_dir)):
+    candidates = step_checkpoints(checkpoints_dir)
+    if older_than is not None:
+        candidates = candidates[:[p.name for p in candidates].index(Path(older_than).name)]
+    for path in reversed(candidates):
         try:
             verify_checkpoint(path)
             return path
@@ -278,16 +286,14 @@ def load_train_state(directory: Path) -> dict:
             from error
 
 
-def load_checkpoint(directory: Path, device="cpu"):
+def load_checkpoint(directory: Path, device="cpu", trust_unverified: bool = False):
     """``(model, tokenizer, meta)`` from a verified checkpoint.
 
-    A Hugging Face Llama directory without a manifest (config.json with model_type llama,
-    model.safetensors, tokenizer.json) loads too, with a warning that it is unverified. Pickle weights
-    are never loaded.
+    A plain Hugging Face Llama directory (config.json with model_type llama, model.safetensors,
+    tokenizer.json, and no lunalm.json) loads too, with a warning that it is unverified. A lunalm checkpoint
+    (it has lunalm.json) whose manifest is missing is damaged and refused unless ``trust_unverified``.
+    Pickle weights are never loaded.
     """
-    from lunalm.model import load_pretrained
-    from lunalm.tokenizer import Tokenizer
-
     directory = Path(directory)
     if not directory.exists():  # a crash between the two renames of a replace: put the old one back
         for aside in sorted(directory.parent.glob(f"{ASIDE_PREFIX}*")):
@@ -296,13 +302,44 @@ def load_checkpoint(directory: Path, device="cpu"):
                 break
     if directory.is_file():
         raise CheckpointError(_not_a_directory(directory))
-    if (directory / MANIFEST).is_file() or not _looks_like_hf_llama(directory):
+    unsealed_lunalm = (directory / META).is_file() and not (directory / MANIFEST).is_file()
+    if unsealed_lunalm and trust_unverified:
+        logger.warning("%s has no %s: loading it unverified (--trust-unverified)", directory, MANIFEST)
+    elif (directory / MANIFEST).is_file() or unsealed_lunalm or not _looks_like_hf_llama(directory):
         verify_checkpoint(directory)
     else:
         logger.warning("%s has no %s: loading it as an unverified Hugging Face Llama directory",
                        directory, MANIFEST)
-    meta_path = directory / META
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    from safetensors import SafetensorError
+
+    meta = _read_meta(directory)
+    try:
+        return _load_model(directory, meta, device)
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+        raise CheckpointError(f"{directory} cannot be loaded as a model ({type(error).__name__}: "
+                              f"{str(error)[:200]}); use another checkpoint.") from error
+
+
+def _read_meta(directory: Path) -> dict:
+    """lunalm.json as a dict ({} when absent); anything else is a damaged checkpoint, said in one line."""
+    path = directory / META
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is not readable JSON ({error}); the checkpoint is damaged, use another "
+                              "checkpoint.") from error
+    if not isinstance(meta, dict) or not isinstance(meta.get("model") or {}, dict):
+        raise CheckpointError(f"{path} does not hold lunalm's metadata (a JSON object with a 'model' object); "
+                              "the checkpoint is damaged, use another checkpoint.")
+    return meta
+
+
+def _load_model(directory: Path, meta: dict, device):
+    from lunalm.model import load_pretrained
+    from lunalm.tokenizer import Tokenizer
+
     if (meta.get("model") or {}).get("kind") == "hf":  # a fine-tuned Hugging Face model (luna finetune)
         from lunalm.finetune.adapter import load_hf_checkpoint
 
@@ -352,6 +389,10 @@ def _describe_unsealed(directory: Path) -> str:
     pickles = sorted(n for n in names if n.endswith(PICKLE_SUFFIXES))
     if pickles and not any(n.endswith(".safetensors") for n in names):
         return _pickle_message(directory / pickles[0])
+    if META in names:
+        return f"{directory} is a lunalm checkpoint ({META}) with no {MANIFEST}, so its files cannot be " \
+               "verified (an interrupted write, a partial copy or tampering); use another checkpoint (an " \
+               "earlier step-*/), or pass --trust-unverified to load it anyway."
     if _looks_like_hf_llama(directory):
         return f"{directory} has no {MANIFEST}: it looks like a Hugging Face Llama model directory " \
                "(load_checkpoint reads it unverified), not a lunalm checkpoint."
@@ -359,55 +400,6 @@ def _describe_unsealed(directory: Path) -> str:
     detail = f" and lacks {', '.join(missing)}" if missing else ""
     return f"{directory} has no {MANIFEST}{detail}, so it is not a complete lunalm checkpoint (an " \
            "interrupted write, or another kind of folder); pass another checkpoint."
-
-
-# --- random number generator state ---------------------------------------------------------------
-def rng_state() -> dict:
-    """State of every RNG a training step draws from, as weights_only-safe values.
-
-    numpy's global state is kept as a tensor plus plain numbers (its key array would not load with
-    weights_only=True as an ndarray).
-    """
-    import random
-
-    import torch
-
-    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    try:
-        import numpy as np
-    except ImportError:
-        return state
-    kind, key, pos, has_gauss, cached = np.random.get_state()
-    state["numpy"] = {"kind": str(kind), "key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
-    return state
-
-
-def restore_rng_state(state: dict) -> None:
-    """Put back what :func:`rng_state` captured; parts absent from ``state`` are left alone."""
-    import random
-
-    import torch
-
-    if "python" in state:
-        version, internal, gauss = state["python"]
-        random.setstate((version, tuple(internal), gauss))
-    if "torch" in state:
-        torch.set_rng_state(state["torch"].cpu())
-    if state.get("cuda") and torch.cuda.is_available():
-        saved, present = len(state["cuda"]), torch.cuda.device_count()
-        if saved != present:
-            logger.warning("checkpoint has RNG state for %d CUDA devices, %d present", saved, present)
-        for index, cuda_state in enumerate(state["cuda"][:present]):
-            torch.cuda.set_rng_state(cuda_state.cpu(), index)
-    if "numpy" in state:
-        import numpy as np  # present whenever the state was captured with it
-
-        saved = state["numpy"]
-        np.random.set_state((saved["kind"], saved["key"].numpy().astype(np.uint32), saved["pos"],
-                             saved["has_gauss"], saved["cached_gaussian"]))
 
 
 # --- file helpers --------------------------------------------------------------------------------

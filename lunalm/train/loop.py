@@ -145,9 +145,11 @@ def one_step(run: Run, faults: Faults, ui: UI) -> dict:
     lr = lr_at(run.state.step, peak=run.peak_lr, warmup=run.warmup_steps, total=run.total_steps,
                min_ratio=run.config.train.min_lr_ratio) * run.state.lr_scale
     finite = math.isfinite(loss) and (math.isfinite(grad_norm) or run.hw.precision == "fp16")
-    if finite:
+    good = finite and not run.state.loss_exploded(loss, run.data.tokenizer.vocab_size)
+    if good:
         _apply_update(run, lr)
-    rolled_back = not finite and _skip_update(run, loss, grad_norm, ui)
+        run.state.track_loss(loss)
+    rolled_back = not good and _skip_update(run, loss, grad_norm, ui)
     run.optimizer.zero_grad(set_to_none=True)
     if rolled_back:  # the state is the checkpoint's now: this batch does not count
         return {"loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": 0.0,
@@ -231,7 +233,8 @@ def _apply_update(run: Run, lr: float) -> None:
 
 
 def _skip_update(run: Run, loss: float, grad_norm: float, ui: UI) -> bool:
-    """A non-finite loss or gradient: no update; several in a row roll back with half the lr.
+    """A non-finite loss or gradient, or an exploding loss: no update; several in a row roll back with half
+    the lr.
 
     Returns True when it rolled back (step, data position and optimizer are the checkpoint's)."""
     from lunalm.train.milestones import rollback
@@ -240,8 +243,11 @@ def _skip_update(run: Run, loss: float, grad_norm: float, ui: UI) -> bool:
     state.bad_steps += 1
     state.skipped_steps += 1
     run.scaler.update()
-    run.logger.event("nonfinite", state.step, f"non-finite loss {loss} / grad norm {grad_norm}: update "
-                     f"skipped ({state.bad_steps} in a row)", loss=loss, grad_norm=grad_norm)
+    finite = math.isfinite(loss) and math.isfinite(grad_norm)
+    what = f"exploding loss {loss:.4g} (lowest smoothed {state.loss_floor:.4g})" if finite \
+        else f"non-finite loss {loss} / grad norm {grad_norm}"
+    run.logger.event("exploding" if finite else "nonfinite", state.step,
+                     f"{what}: update skipped ({state.bad_steps} in a row)", loss=loss, grad_norm=grad_norm)
     if state.bad_steps >= run.config.train.max_bad_steps:
         rollback(run, ui)
         return True

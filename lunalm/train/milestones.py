@@ -130,16 +130,17 @@ def rollback(run: Run, ui) -> None:
     restore(run, good)
     state.lr_scale, state.rollbacks, state.skipped_steps, state.bad_steps = lr_scale, rollbacks, skipped, 0
     state.elapsed_s, run.started = seconds, time.time()  # wall time keeps running across a rollback
-    message = f"{run.config.train.max_bad_steps} non-finite steps in a row: rolled back to {good.name} " \
-              f"with the learning rate halved (x{lr_scale:g})"
+    message = f"{run.config.train.max_bad_steps} non-finite or exploding steps in a row: rolled back to " \
+              f"{good.name} with the learning rate halved (x{lr_scale:g})"
     run.logger.event("rollback", state.step, message, checkpoint=good.name, lr_scale=lr_scale)
     ui.warning(message)
 
 
 def _advice(run: Run, no_checkpoint: bool) -> str:
     where = "before the first checkpoint" if no_checkpoint else f"after {run.state.rollbacks} rollbacks"
-    return (f"training diverged {where} (loss or gradients not finite). Try: a lower learning rate "
-            f"(--lr {run.peak_lr * run.state.lr_scale / 3:.2g}), a longer warmup (--warmup-steps "
+    clip = "gradient clipping (train.grad_clip: 1.0), " if not run.config.train.grad_clip else ""
+    return (f"training diverged {where} (loss or gradients not finite, or the loss exploding). Try: {clip}a "
+            f"lower learning rate (--lr {run.peak_lr * run.state.lr_scale / 3:.2g}), a longer warmup (--warmup-steps "
             f"{max(100, 2 * run.warmup_steps)}), fp32 or bf16 instead of fp16 (--precision), and check the "
             "corpus for garbage with `luna analyze --filter`")
 

@@ -10,13 +10,14 @@ from pathlib import Path
 import yaml
 
 from lunalm.config import RunConfig, load_yaml, run_config_from_dict, run_config_to_dict
-from lunalm.errors import ConfigError, LunaError
+from lunalm.errors import ConfigError, DiskFullError, LunaError, is_disk_full
 from lunalm.tokenizer import Tokenizer
 from lunalm.train import checkpoint as ckpt
 from lunalm.train import distributed
 from lunalm.train.loop import Faults, SilentUI, train_loop
 from lunalm.train.milestones import restore
 from lunalm.train.prepare import prepare_data
+from lunalm.train.runlock import hold_run_lock, release_run_lock
 from lunalm.train.setup import Run, build_run, resolve_model_config
 
 # Sections whose change makes the saved weights or data position meaningless.
@@ -25,11 +26,15 @@ FIXED_SECTIONS = ("corpus", "tokenizer", "data", "model")
 
 def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = True) -> tuple[Run, str]:
     """A new run: data, model, then the loop (in every process of a torchrun job; rank 0 writes)."""
+    _check_runs_dir(Path(config.runs_dir))
     d = distributed.from_env(config.train.device)
     distributed.check_same_config(run_config_to_dict(config), d)
     name = distributed.broadcast(config.name or f"{config.model.preset}-{time.strftime('%Y%m%d-%H%M%S')}", d)
     run_dir = Path(config.runs_dir) / name
     exists = distributed.broadcast((run_dir / "checkpoints").exists(), d)
+    if exists and not _has_checkpoint(run_dir / "checkpoints"):
+        raise LunaError(f"{run_dir} holds a run that stopped before its first complete checkpoint. "
+                        f"{_start_again(run_dir)}")
     if exists:
         raise LunaError(f"{run_dir} already holds a run; continue it with `luna resume {run_dir}` or "
                         "pick another --name")
@@ -47,11 +52,28 @@ def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = 
                    f"({100 * trainable / max(run.n_params, 1):.2f}%)")
     if d.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        hold_run_lock(run_dir)  # a second `luna train --name` of the same name started at the same moment
         (run_dir / "config.yaml").write_text(yaml.safe_dump(run_config_to_dict(run.config), sort_keys=False,
                                                             allow_unicode=True), encoding="utf-8")
         data.tokenizer.save(run_dir / "tokenizer")
     run.model.train()
-    return run, _recorded_loop(run, ui, faults)
+    return run, _locked_loop(run, ui, faults)
+
+
+def _has_checkpoint(checkpoints: Path) -> bool:
+    """A sealed step checkpoint, or best/ or final/: something `luna resume` or `luna generate` can use."""
+    sealed = any((path / ckpt.MANIFEST).is_file() for path in ckpt.step_checkpoints(checkpoints))
+    return sealed or (checkpoints / "best").is_dir() or (checkpoints / "final").is_dir()
+
+
+def _check_runs_dir(runs_dir: Path) -> None:
+    """The runs folder, or the first part of its path that exists, must be a folder (not a file)."""
+    existing = runs_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise ConfigError(f"--runs-dir {runs_dir}: {existing} is a file, not a folder; give a folder for the runs "
+                          "(it is created if missing), e.g. --runs-dir runs")
 
 
 def _prepare_in_turn(config: RunConfig, d, ui, progress: bool, tokenizer=None):
@@ -62,6 +84,14 @@ def _prepare_in_turn(config: RunConfig, d, ui, progress: bool, tokenizer=None):
     if not d.is_main:
         data = prepare_data(config, tokenizer=tokenizer, progress=False, log=ui.message)
     return data
+
+
+def _locked_loop(run: Run, ui, faults: Faults | None) -> str:
+    """The recorded loop; the run folder's lock is let go when it ends (the process may train another)."""
+    try:
+        return _recorded_loop(run, ui, faults)
+    finally:
+        release_run_lock(run.run_dir)
 
 
 def _recorded_loop(run: Run, ui, faults: Faults | None) -> str:
@@ -76,6 +106,10 @@ def _recorded_loop(run: Run, ui, faults: Faults | None) -> str:
         status = train_loop(run, recorder, faults)
     except BaseException as error:
         recorder.crashed(error)
+        if is_disk_full(error):  # one line that names the disk and says how to go on, never a traceback
+            doing = error.doing if isinstance(error, DiskFullError) else f"writing the run's files at step {run.state.step}"
+            raise DiskFullError(run.run_dir, doing, f"`luna resume {run.run_dir}` continues from the last complete "
+                                "checkpoint") from error
         raise
     recorder.finished(status)
     return status
@@ -120,6 +154,8 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
     d = distributed.from_env(config.train.device)
     distributed.check_same_config(run_config_to_dict(config), d)
     ui = ui if d.is_main else SilentUI()
+    if d.is_main:
+        hold_run_lock(run_dir)  # before anything is read for resuming, let alone written
 
     def skipped(path: Path, reason: str) -> None:
         ui.warning(f"checkpoint {path.name} is damaged ({reason}); falling back to the previous one")
@@ -127,15 +163,14 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
     good = ckpt.latest_good_checkpoint(run_dir / "checkpoints", on_skip=skipped)
     if good is None:
         raise LunaError(f"{run_dir}: no complete step checkpoint to resume from (they are written every "
-                        f"train.checkpoint_every = {config.train.checkpoint_every} steps); start again with "
-                        "`luna train` (or `--name` for a new run)")
+                        f"train.checkpoint_every = {config.train.checkpoint_every} steps). {_start_again(run_dir)}")
     saved_meta = json.loads((good / ckpt.META).read_text(encoding="utf-8"))
     saved_config = run_config_from_dict(saved_meta["config"])
     _check_compatible(saved_config, config, ui)
     tokenizer = Tokenizer.load(run_dir / "tokenizer" / "tokenizer.json")
     data = _prepare_in_turn(config, d, ui, progress, tokenizer)
     run = build_run(config, run_dir, data, d)
-    saved_batch = restore(run, good)
+    saved_batch, good = _restore_loadable(run, good, skipped)
     run.started = time.time()  # elapsed_s restored from the checkpoint covers the time before
     if (saved_config.train.micro_batch_size, saved_config.train.grad_accum_steps) != \
             (config.train.micro_batch_size, config.train.grad_accum_steps):  # the user's edit wins
@@ -148,7 +183,28 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
     run.model.train()
     run.logger.event("resume", run.state.step, f"resumed from {good.name}")
     ui.message(f"resuming {run_dir} from {good.name} (step {run.state.step} of {run.total_steps})")
-    return run, _recorded_loop(run, ui, faults)
+    return run, _locked_loop(run, ui, faults)
+
+
+def _start_again(run_dir: Path) -> str:
+    """The one advice `luna train` and `luna resume` give for a run with no checkpoint to continue."""
+    return (f"Nothing can be continued: delete {run_dir} and run the same `luna train ... --name "
+            f"{run_dir.name}` again, or train under another --name")
+
+
+def _restore_loadable(run: Run, good: Path, skipped) -> tuple[int | None, Path]:
+    """Restore from ``good``; a checkpoint whose files verify but whose training state does not load safely
+    (e.g. a sealed but malicious train_state.pt) falls back to the one before, like any other damage."""
+    while True:
+        try:
+            return restore(run, good), good
+        except ckpt.CheckpointError as error:
+            skipped(good, str(error))
+            older = ckpt.latest_good_checkpoint(run.checkpoints, on_skip=skipped, older_than=good)
+            if older is None:
+                raise LunaError(f"{run.run_dir}: no step checkpoint older than {good.name} loads either. "
+                                f"{_start_again(run.run_dir)}") from error
+            good = older
 
 
 def _finished(run_dir: Path, config: RunConfig) -> str | None:

@@ -8,6 +8,9 @@ import math
 from dataclasses import dataclass, field
 
 
+LOSS_BETA = 0.9  # smoothing of the train loss that divergence detection compares against
+
+
 @dataclass
 class TrainState:
     step: int = 0  # optimizer steps done (skipped non-finite steps included: their batch was consumed)
@@ -24,6 +27,21 @@ class TrainState:
     skipped_steps: int = 0  # all non-finite steps, for the summary
     elapsed_s: float = 0.0  # training wall time before this process (resumed runs)
     last_eval: dict = field(default_factory=dict)  # the latest validation metrics
+    loss_ema: float = math.nan  # train loss smoothed over accepted steps (EMA, beta LOSS_BETA)
+    loss_floor: float = math.inf  # the lowest loss_ema so far: divergence is measured against it
+
+    def loss_exploded(self, loss: float, vocab_size: int) -> bool:
+        """A finite loss that says the run is diverging: worse than guessing uniformly (ln V nats) by half
+        again, or grown to twice its lowest smoothed value and 3 nats above it (a spike of a healthy run is
+        far smaller; lr 0.99 without clipping took a 4.9-nat run to 205)."""
+        uniform = math.log(max(vocab_size, 2))
+        grown = math.isfinite(self.loss_floor) and loss > max(2 * self.loss_floor, self.loss_floor + 3.0)
+        return loss > 1.5 * uniform + 1.0 or grown
+
+    def track_loss(self, loss: float) -> None:
+        """Fold an accepted step's loss into the smoothed loss and its floor."""
+        self.loss_ema = loss if math.isnan(self.loss_ema) else LOSS_BETA * self.loss_ema + (1 - LOSS_BETA) * loss
+        self.loss_floor = min(self.loss_floor, self.loss_ema)
 
     def state_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -13,6 +13,11 @@ from tests.finetune.fthelp import ALPACA, tiny_base, tiny_tokenizer, write_jsonl
 from tests.finetune.test_finetune import _error, _start
 
 
+# Every test here needs the `trained` fixture: three bases and a LoRA fine-tune (55 s, then 45 s for the
+# continued fine-tune on the 2-core CPU).
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> dict[str, Path]:
     """Bases (gpt2, llama, a wider gpt2) and the adapter of a 3-step rank-4 LoRA fine-tune of gpt2."""

@@ -94,6 +94,7 @@ def test_trimming_drops_the_oldest_turn_first():
     assert (too_long.history, too_long.dropped_turns, too_long.fits) == (history[4:], 2, False)
 
 
+@pytest.mark.slow  # the chat fixture trains a LoRA fine-tune (29 s), each chat 13-16 s
 def test_a_tokenizer_without_template_gets_the_default(checkpoint):
     from lunalm.finetune.chat import chat_template_of
     from lunalm.finetune.instructions import DEFAULT_TEMPLATE
@@ -108,6 +109,7 @@ def test_a_tokenizer_without_template_gets_the_default(checkpoint):
 
 
 # --- the CLI -------------------------------------------------------------------------------------
+@pytest.mark.slow  # the chat fixture trains a LoRA fine-tune (29 s), each chat 13-16 s
 def test_chat_answers_resets_and_matches_generate(checkpoint):
     done = _chat(checkpoint, ["Merhaba", "/reset", "Nasılsın?", "/exit", "never read"])
     assert done.returncode == 0, done.stderr
@@ -118,6 +120,7 @@ def test_chat_answers_resets_and_matches_generate(checkpoint):
     assert "reset" in done.stderr and "warning" not in done.stderr
 
 
+@pytest.mark.slow  # the chat fixture trains a LoRA fine-tune (29 s), each chat 13-16 s
 def test_second_turn_sees_the_first_and_eof_exits_cleanly(checkpoint):
     done = _chat(checkpoint, ["Merhaba", "Nasılsın?"], "--system", "Kısa cevap ver.")
     assert done.returncode == 0, done.stderr
@@ -134,6 +137,7 @@ def test_second_turn_sees_the_first_and_eof_exits_cleanly(checkpoint):
     assert done.stdout == f"{first}\n{second}\n"
 
 
+@pytest.mark.slow  # the chat fixture trains a LoRA fine-tune (29 s), each chat 13-16 s
 def test_long_conversation_drops_oldest_turns_and_says_so(checkpoint):
     long_line = " ".join(["Merhaba nasılsın bugün hava çok güzel"] * 3)
     done = _chat(checkpoint, [long_line] * 4, "--max-new-tokens", "40")

@@ -103,6 +103,7 @@ def test_chat_masks_everything_but_assistant_turns_and_template_is_saved(bases, 
 
 
 # --- training ------------------------------------------------------------------------------------
+@pytest.mark.slow  # trains a fine-tune (measured 21 s on the 2-core CPU)
 def test_continued_pretraining_lowers_loss_loads_in_transformers_and_resumes(bases, tmp_path, monkeypatch):
     from lunalm.train.session import resume
     from lunalm.train.loop import SilentUI
@@ -128,6 +129,7 @@ def test_continued_pretraining_lowers_loss_loads_in_transformers_and_resumes(bas
     assert_same_weights(tmp_path / "first-final", final)
 
 
+@pytest.mark.slow  # trains a fine-tune (measured 22 s on the 2-core CPU)
 def test_lora_alpaca_trains_only_adapters_and_merges(bases, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
@@ -175,6 +177,7 @@ def test_other_architectures_get_default_lora_targets(tmp_path):
         model(torch.randint(0, 100, (1, 8)), labels).loss_sum.backward()
 
 
+@pytest.mark.slow  # trains a fine-tune (measured 25 s on the 2-core CPU)
 def test_cli_prints_trainable_count_and_generate_reads_the_result(bases, tmp_path):
     data = write_jsonl(tmp_path / "chat.jsonl", CHAT)
     args = ["--context", "96", "--batch-size", "4", "--device", "cpu", "--sample-every", "0"]

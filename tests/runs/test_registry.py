@@ -101,3 +101,25 @@ class _Quiet:
     def message(self, text): ...
     def warning(self, text): ...
     def sample(self, step, prompt, text): ...
+
+
+def test_readers_see_committed_rows_while_a_writer_holds_the_write_lock(tmp_path):
+    """WAL: `luna runs list` reads while a training run is in the middle of writing its row (in the
+    rollback-journal mode an exclusive writer would block every reader until it commits)."""
+    import sqlite3
+
+    path = tmp_path / "registry.sqlite"
+    registry = Registry(path)
+    registry.upsert("done", source="lunalm", status="completed", steps=10)
+    reader = Registry(path)
+    reader.db.execute("PRAGMA busy_timeout=200")  # fail fast instead of waiting for the writer
+    assert reader.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    writer.execute("INSERT INTO runs (id, source, status) VALUES ('live', 'lunalm', 'running')")
+    try:
+        assert [(r["id"], r["status"]) for r in reader.find()] == [("done", "completed")]
+        assert reader.get("live", exact=True) is None  # not committed yet
+    finally:
+        writer.execute("COMMIT")
+    assert {r["id"] for r in reader.find()} == {"done", "live"}

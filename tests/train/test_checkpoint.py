@@ -123,11 +123,34 @@ def test_crash_mid_write_leaves_no_target_and_old_best_intact(tmp_path, model, t
 
 
 def test_disk_error_during_write_is_a_checkpoint_error(tmp_path, model, tokenizer, monkeypatch):
-    def disk_full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
 
-    monkeypatch.setattr(torch, "save", disk_full)
-    with pytest.raises(CheckpointError, match="No space left.*free space"):
+    monkeypatch.setattr(torch, "save", read_only)
+    with pytest.raises(CheckpointError, match="Read-only.*writable"):
+        save_step(tmp_path, model, tokenizer, 10)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_one_line_naming_the_folder(tmp_path, model, tokenizer, monkeypatch):
+    """torch.save into a full disk: every write answers ENOSPC, as the OS does."""
+    import errno
+    import io
+    import os
+
+    from lunalm.errors import DiskFullError
+
+    class FullDisk(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda obj, handle: real_save(obj, FullDisk()))
+    with pytest.raises(DiskFullError, match=f"no space left on the disk holding {tmp_path} \\([0-9.,]+ MB free "
+                                            "now\\) while writing checkpoint step-000010; free some space"):
         save_step(tmp_path, model, tokenizer, 10)
     assert list(tmp_path.iterdir()) == []
 
@@ -261,3 +284,42 @@ def test_run_directory_gets_a_pointer_to_its_checkpoints(tmp_path, model, tokeni
         load_checkpoint(run)
     with pytest.raises(CheckpointError, match="checkpoints folder"):
         load_checkpoint(run / "checkpoints")
+
+
+def test_lunalm_checkpoint_without_manifest_is_refused_unless_trusted(tmp_path, model, tokenizer, caplog):
+    target = save_checkpoint(tmp_path / "best", model, tokenizer, {"step": 3})
+    (target / "manifest.json").unlink()
+    with pytest.raises(CheckpointError, match="lunalm checkpoint .lunalm.json. with no manifest.json.*"
+                                              "--trust-unverified"):
+        load_checkpoint(target)
+    loaded, _, meta = load_checkpoint(target, trust_unverified=True)
+    assert meta == {"step": 3} and "unverified" in caplog.text
+    assert torch.equal(loaded.lm_head.weight, model.lm_head.weight)
+
+
+@pytest.mark.parametrize("meta_text", ["{not json", "[1, 2]", '{"model": "hf"}'])
+def test_tampered_lunalm_json_is_a_checkpoint_error(tmp_path, model, tokenizer, meta_text):
+    target = save_checkpoint(tmp_path / "best", model, tokenizer, {"step": 3})
+    (target / "manifest.json").unlink()
+    (target / "lunalm.json").write_text(meta_text, encoding="utf-8")
+    with pytest.raises(CheckpointError, match="lunalm.json .*damaged"):
+        load_checkpoint(target, trust_unverified=True)
+
+
+def test_a_model_safetensors_that_is_not_safetensors_is_a_checkpoint_error(tmp_path, model, tokenizer):
+    folder = tmp_path / "hf"
+    save_pretrained(model, folder, eos_token_id=tokenizer.eot_id)
+    tokenizer.save(folder)
+    (folder / "model.safetensors").write_bytes(b"\x00" * 64 + b"not safetensors at all")
+    with pytest.raises(CheckpointError, match="cannot be loaded as a model"):
+        load_checkpoint(folder)
+
+
+def test_finetune_base_refuses_an_unsealed_lunalm_checkpoint(tmp_path, model, tokenizer):
+    from lunalm.finetune.base import FinetuneError, inspect_base
+
+    target = save_checkpoint(tmp_path / "best", model, tokenizer, {"step": 3})
+    assert inspect_base(str(target)).kind == "lunalm"
+    (target / "manifest.json").unlink()
+    with pytest.raises(FinetuneError, match="lunalm checkpoint without its manifest.json"):
+        inspect_base(str(target))

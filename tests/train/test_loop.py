@@ -292,6 +292,29 @@ def test_diverges_after_max_rollbacks(tmp_path, corpus):
     assert "after 1 rollbacks" in events(run, "diverged")[0]["message"]
 
 
+def test_an_exploding_but_finite_loss_is_divergence_not_success(tmp_path, corpus):
+    """lr 0.99 without clipping: every loss stays finite, but the loss grows far past where it started."""
+    run, status = train(tmp_path, corpus, max_steps=40, lr=0.99, grad_clip=0.0, warmup_steps=0,
+                        checkpoint_every=5)
+    assert status == "diverged"
+    exploding = events(run, "exploding")
+    assert exploding and all(math.isfinite(e["loss"]) for e in exploding)
+    assert "gradient clipping" in events(run, "diverged")[0]["message"]
+    assert json.loads((run.run_dir / "summary.json").read_text())["status"] == "diverged"
+
+
+def test_loss_explosion_rule_against_uniform_guessing_and_the_smoothed_floor():
+    state = TrainState()
+    vocab = 64  # uniform guessing: ln 64 = 4.16 nats; the bound is 1.5 x 4.16 + 1 = 7.24
+    assert not state.loss_exploded(7.2, vocab) and state.loss_exploded(7.3, vocab)
+    for loss in (4.0, 3.0, 2.0, 1.0, 1.0, 1.0):
+        state.track_loss(loss)
+    assert state.loss_ema == pytest.approx(0.9 ** 5 * 4.0 + 0.1 * (0.9 ** 4 * 3 + 0.9 ** 3 * 2 + 0.9 ** 2 + 0.9 + 1))
+    floor = state.loss_floor
+    assert floor == state.loss_ema  # still falling: the floor follows
+    assert not state.loss_exploded(floor + 2.9, vocab) and state.loss_exploded(floor + 3.1, vocab)
+
+
 # --- guards: out of memory -----------------------------------------------------------------------
 def final_weights(run) -> dict:
     return {k: v.detach().clone() for k, v in run.model.state_dict().items()}

@@ -242,3 +242,74 @@ def test_generate_refuses_pickle_weights_without_unpickling(tmp_path):
     line = one_error_line(run_luna("generate", str(folder), "--prompt", "x"))
     assert "pickle" in line and "pytorch_model.bin" in line and "safetensors" in line
     assert not marker.exists()
+
+
+# --- hostile situations (issue 19) -----------------------------------------------------------------
+def test_a_second_process_on_the_same_run_is_refused(finished_run):
+    import fcntl
+
+    edit_config(finished_run, "train", max_steps=6)
+    with open(finished_run / ".lock", "a+") as held:  # another `luna resume` of this run, mid-training
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = run_luna("resume", str(finished_run), "--quiet")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{finished_run} is being trained right now" in result.stderr
+    assert not list(finished_run.glob("checkpoints/step-00000006"))
+
+
+def test_sealed_but_unloadable_train_state_falls_back_to_the_previous_checkpoint(finished_run, tmp_path):
+    from lunalm.train.checkpoint import _sha256
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    newest = finished_run / "checkpoints" / "step-00000004"
+    (newest / "train_state.pt").write_bytes(pickle.dumps({"state": Payload()}))
+    manifest = json.loads((newest / "manifest.json").read_text())  # sealed again, as an attacker would
+    manifest["files"]["train_state.pt"] = {"size": (newest / "train_state.pt").stat().st_size,
+                                           "sha256": _sha256(newest / "train_state.pt")}
+    (newest / "manifest.json").write_text(json.dumps(manifest))
+    edit_config(finished_run, "train", max_steps=6)
+    result = run_luna("resume", str(finished_run), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "checkpoint step-00000004 is damaged" in result.stderr and "falling back" in result.stderr
+    assert not marker.exists()
+    events_seen = [r for r in read_jsonl(finished_run / "events.jsonl") if r["kind"] == "resume"]
+    assert events_seen[-1]["message"] == "resumed from step-00000002"
+    assert json.loads((finished_run / "summary.json").read_text())["steps"] == 6
+
+
+def test_train_and_resume_give_the_same_advice_for_a_run_without_a_checkpoint(finished_run):
+    checkpoints = finished_run / "checkpoints"
+    for path in list(checkpoints.iterdir()):
+        shutil.rmtree(path)
+    (checkpoints / "step-00000002").mkdir()  # killed during its first checkpoint: no manifest
+    advice = f"Nothing can be continued: delete {finished_run} and run the same `luna train ... --name run` again"
+    resumed = run_luna("resume", str(finished_run), "--quiet")
+    corpus = finished_run.parents[1] / "corpus"
+    trained = run_luna("train", str(corpus), "--name", "run", "--runs-dir", str(finished_run.parent), "--quiet")
+    for result in (resumed, trained):
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert advice in result.stderr and "continue it with `luna resume" not in result.stderr
+
+
+def test_sigterm_during_start_up_ends_like_ctrl_c(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus")
+    config = write_yaml(tmp_path / "tiny.yaml", tmp_path / "cache")
+    process = spawn_luna("train", str(corpus), "--config", str(config), "--runs-dir", str(tmp_path / "runs"),
+                         "--quiet", log=tmp_path / "log.txt")
+
+    def loading_torch():  # main() is running: the CLI imports torch only inside the command
+        try:
+            return "torch" in open(f"/proc/{process.pid}/maps").read()
+        except OSError:
+            return False
+
+    wait_for(loading_torch, process, "torch being imported", timeout=60)
+    os.kill(process.pid, signal.SIGTERM)
+    assert process.wait(timeout=60) == 130
+    log = (tmp_path / "log.txt").read_text()
+    assert log.strip().splitlines()[-1] == "interrupted" and "Traceback" not in log
