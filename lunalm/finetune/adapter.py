@@ -184,6 +184,8 @@ def _set_special_ids(hf_config, tokenizer) -> None:
 def load_hf_checkpoint(directory: Path, device="cpu") -> HFCausalLM:
     """A fine-tuned checkpoint (merged, full precision) for ``luna generate`` / ``luna eval``."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # only the CLI talks to the user
     model = AutoModelForCausalLM.from_pretrained(str(directory), use_safetensors=True, dtype=torch.float32)
     return HFCausalLM(model.to(device).eval(), base=str(directory), lora=False)
