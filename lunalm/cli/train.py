@@ -128,6 +128,8 @@ def _report(run, status: str, quiet: bool) -> int:
     summary = json.loads((Path(run.run_dir) / "summary.json").read_text(encoding="utf-8"))
     if not quiet:
         print_summary(summary, run)
+    else:  # scripts still learn where the run went
+        print(summary["run_dir"])
     return code
 
 
@@ -148,7 +150,8 @@ def print_summary(summary: dict, run) -> None:
         ("time", f"{duration_text(summary['wall_time_s'] / 3600)} on {summary['device']}, {summary['precision']}, "
                  f"{summary['tokens_per_s']:,} tokens/s"),
         ("run folder", summary["run_dir"]),
-        ("curves", f"{summary['run_dir']}/loss.png  (tensorboard --logdir {summary['run_dir']}/tb)"),
+        ("curves", (f"{summary['run_dir']}/loss.png  " if (Path(summary["run_dir"]) / "loss.png").is_file() else "")
+         + f"(tensorboard --logdir {summary['run_dir']}/tb)"),
         ("samples", f"{summary['run_dir']}/samples.md"),
     ]
     target = _newest_model(checkpoints)
@@ -158,7 +161,9 @@ def print_summary(summary: dict, run) -> None:
     print()
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
-    if target is not None:
+    if target is not None and _is_instruction_tuned(run.config):
+        print(f"\n  chat:      luna chat {target}")
+    elif target is not None:
         print(f"\n  generate:  luna generate {target} --prompt \"Türkiye\"")
     if summary["status"] == "interrupted":
         print(f"  continue:  luna resume {summary['run_dir']}")
@@ -171,6 +176,10 @@ def _best_bits_per_byte(checkpoints: Path, last: dict) -> str:
         return f"{float(meta['metrics']['bits_per_byte']):.3f} bits/byte"
     except (OSError, ValueError, KeyError, TypeError):
         return f"{last.get('bits_per_byte', float('nan')):.3f} bits/byte at the last evaluation"
+
+
+def _is_instruction_tuned(config) -> bool:
+    return config.finetune is not None and config.finetune.format in ("alpaca", "chat")
 
 
 def _model_name(config) -> str:

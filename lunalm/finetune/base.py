@@ -41,10 +41,11 @@ class BaseInfo:
 
 def inspect_base(base: str) -> BaseInfo:
     """Check that ``base`` is a local causal LM with safetensors weights and a tokenizer.json."""
-    path = Path(base)
+    path = Path(base).expanduser()
     if not path.is_dir():
         raise FinetuneError(f"--base {base}: no such folder; give a local Hugging Face model folder "
                             "(config.json, model.safetensors, tokenizer.json) or a lunalm checkpoint")
+    path = path.resolve()  # recorded in the run config and the LoRA adapter: valid from any folder
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

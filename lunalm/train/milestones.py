@@ -55,8 +55,14 @@ def maybe_sample(run: Run, ui, final: bool = False) -> None:
     cfg = SamplingConfig(max_new_tokens=run.config.train.sample_tokens, temperature=0.8, top_k=50,
                          top_p=0.95, seed=SAMPLE_SEED)
     lines = [f"## step {run.state.step}\n"]
-    for prompt in run.config.train.sample_prompts:
-        text = generate(run.model, run.data.tokenizer, prompt, cfg, device=run.hw.device)
+    if run.data.instructions is not None:  # instruction fine-tunes: held-out prompts through the chat template
+        from lunalm.finetune.instructions import sample_chat
+
+        pairs = sample_chat(run.model, run.data.tokenizer, run.data.instructions, cfg, run.hw.device)
+    else:
+        pairs = [(prompt, generate(run.model, run.data.tokenizer, prompt, cfg, device=run.hw.device))
+                 for prompt in run.config.train.sample_prompts]
+    for prompt, text in pairs:
         ui.sample(run.state.step, prompt, text)
         lines.append(f"**{prompt}**{text}\n")
     if run.dist.is_main:

@@ -1,0 +1,116 @@
+"""What a ``luna finetune`` leaves for its user: a LoRA adapter that loads from anywhere, validation on a
+single text file, a summary that names only files that exist, chat-template samples decoded with a KV
+cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import TURKISH, run_luna
+from tests.finetune.fthelp import ALPACA, CHAT, tiny_base, write_jsonl
+
+QUICK = ["--context", "32", "--batch-size", "4", "--device", "cpu", "--max-steps", "2", "--lr", "1e-2"]
+
+
+@pytest.fixture(scope="module")
+def gpt2(tmp_path_factory) -> Path:
+    return tiny_base(tmp_path_factory.mktemp("base") / "tiny-gpt2", "gpt2")
+
+
+def test_lora_adapter_records_an_absolute_base_that_loads_from_another_folder(gpt2, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "tiny-gpt2").symlink_to(gpt2)  # typed as a relative path: hf/tiny-gpt2
+    data = write_jsonl(tmp_path / "alpaca.jsonl", ALPACA)
+    done = run_luna("finetune", "--base", "hf/tiny-gpt2", str(data), "--lora", "--name", "ad", "--quiet",
+                    *QUICK, "--context", "96", "--sample-every", "0", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    final = tmp_path / "runs" / "ad" / "checkpoints" / "final"
+    config = json.loads((final / "adapter" / "adapter_config.json").read_text(encoding="utf-8"))
+    assert config["base_model_name_or_path"] == str((tmp_path / "hf" / "tiny-gpt2").resolve())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = ("import sys, torch\nfrom peft import AutoPeftModelForCausalLM\n"
+              "model = AutoPeftModelForCausalLM.from_pretrained(sys.argv[1]).eval()\n"
+              "torch.save(model(input_ids=torch.tensor([[5, 6, 7, 8]])).logits, sys.argv[2])\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(final / "adapter"), str(tmp_path / "logits.pt")],
+                          cwd=elsewhere, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    merged = AutoModelForCausalLM.from_pretrained(str(final)).eval()
+    with torch.no_grad():
+        expected = merged(input_ids=torch.tensor([[5, 6, 7, 8]])).logits
+    torch.testing.assert_close(torch.load(tmp_path / "logits.pt", weights_only=True), expected,
+                               rtol=0, atol=1e-5)
+
+
+def test_a_single_text_file_gets_a_validation_split_and_quiet_prints_the_run_folder(gpt2, tmp_path):
+    text = tmp_path / "book.txt"
+    text.write_text("\n\n".join(TURKISH * 3), encoding="utf-8")  # one file = one document
+    done = run_luna("finetune", "--base", str(gpt2), str(text), "--name", "one", "--quiet", "--eval-every", "2",
+                    "--sample-every", "0", *QUICK, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "runs/one\n"
+    summary = json.loads((tmp_path / "runs" / "one" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["best_val_loss"] is not None and summary["best_step"] == 2
+    assert (tmp_path / "runs" / "one" / "loss.png").is_file()
+
+
+def test_summary_names_loss_png_only_when_it_was_drawn(gpt2, tmp_path):
+    text = tmp_path / "word.txt"
+    text.write_text("Ankara" * 40, encoding="utf-8")  # one unbreakable document: no validation text
+    done = run_luna("finetune", "--base", str(gpt2), str(text), "--name", "nov", "--sample-every", "0", *QUICK,
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "runs" / "nov" / "loss.png").exists()
+    curves = [line for line in done.stdout.splitlines() if line.strip().startswith("curves")]
+    assert curves == ["  curves         (tensorboard --logdir runs/nov/tb)"]
+
+
+def test_instruction_finetune_samples_through_its_chat_template_and_suggests_luna_chat(gpt2, tmp_path):
+    data = write_jsonl(tmp_path / "chat.jsonl", CHAT)
+    done = run_luna("finetune", "--base", str(gpt2), str(data), "--lora", "--name", "ch", *QUICK,
+                    "--context", "96", "--sample-every", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    samples = (tmp_path / "runs" / "ch" / "samples.md").read_text(encoding="utf-8")
+    # the prompt of a training example, up to its first answer: system and user turns, then the
+    # generation prompt of lunalm's default template
+    assert "**### system:\nKısa cevap ver.<|endoftext|>\n### user:\nSelam!<|endoftext|>\n### assistant:\n**" \
+        in samples
+    assert "Türkiye" not in samples
+    assert "luna chat runs/ch/checkpoints/" in done.stdout and "luna generate" not in done.stdout
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_hf_models_decode_with_a_kv_cache_and_match_transformers_greedy(gpt2, lora):
+    from transformers import AutoModelForCausalLM
+
+    from lunalm.finetune.adapter import HFCausalLM
+    from lunalm.generate import SamplingConfig, generate_ids
+
+    inner = AutoModelForCausalLM.from_pretrained(str(gpt2)).eval()
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        inner = get_peft_model(inner, LoraConfig(r=4, target_modules=["c_attn"], fan_in_fan_out=True))
+    model = HFCausalLM(inner, base=str(gpt2), lora=lora)
+    seen = []
+    embedding = inner.get_input_embeddings()
+    handle = embedding.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[1]))
+    prompt = [5, 17, 42, 99, 3]
+    greedy = SamplingConfig(max_new_tokens=20, temperature=1.0, top_k=1)
+    ours = generate_ids(model, prompt, greedy, stop_id=None)
+    handle.remove()
+    assert seen == [len(prompt)] + [1] * 19  # one prefill, then one position per new token
+    with torch.no_grad():
+        theirs = inner.generate(input_ids=torch.tensor([prompt]), max_new_tokens=20, do_sample=False,
+                                eos_token_id=None, pad_token_id=0)[0, len(prompt):].tolist()
+    assert ours == theirs
