@@ -41,11 +41,11 @@ def add_finetune_parser(commands) -> None:
                                  description=textwrap.dedent(DESCRIPTION), epilog=textwrap.dedent(EPILOG))
     parser.add_argument("paths", nargs="+", metavar="PATH", help="text files/folders, or instruction .jsonl files")
     parser.add_argument("--base", required=True, metavar="DIR",
-                        help="local Hugging Face model folder or lunalm checkpoint to start from")
+                        help="local Hugging Face model folder or lunalm checkpoint to start from (required)")
     parser.add_argument("--format", choices=["auto", "text", "alpaca", "chat"], default="auto",
                         help="data format (default auto: from the first .jsonl record)")
     parser.add_argument("--text-field", default="text", metavar="NAME", help="JSONL text field for --format text")
-    parser.add_argument("--config", metavar="YAML", help="run config file; flags override it")
+    parser.add_argument("--config", metavar="YAML", help="run config file; flags override it (default: none)")
     parser.add_argument("--name", help="run folder name (default finetune-BASE-DATE-TIME)")
     parser.add_argument("--runs-dir", metavar="DIR", help="where run folders go (default: runs)")
     lora = parser.add_argument_group("LoRA and quantisation")
@@ -56,7 +56,7 @@ def add_finetune_parser(commands) -> None:
     lora.add_argument("--lora-targets", metavar="A,B", help="module names to adapt (default: per architecture)")
     lora.add_argument("--adapter", metavar="DIR",
                       help="continue training this LoRA adapter (the adapter/ folder of a LoRA fine-tune, made "
-                           "for the same base); its rank, alpha, dropout and targets are kept")
+                           "for the same base); its rank, alpha, dropout and targets are kept (default: a new one)")
     quant = lora.add_mutually_exclusive_group()
     quant.add_argument("--qlora", action="store_true", help="4-bit NF4 base with double quantisation (CUDA)")
     quant.add_argument("--load-8bit", action="store_true", help="8-bit base (CUDA, bitsandbytes)")

@@ -90,7 +90,7 @@ def test_instruction_finetune_samples_through_its_chat_template_and_suggests_lun
 
 
 @pytest.mark.parametrize("lora", [False, True])
-def test_hf_models_decode_with_a_kv_cache_and_match_transformers_greedy(gpt2, lora):
+def test_hf_models_decode_with_a_kv_cache_and_match_uncached_greedy(gpt2, lora):
     from transformers import AutoModelForCausalLM
 
     from lunalm.finetune.adapter import HFCausalLM
@@ -101,7 +101,7 @@ def test_hf_models_decode_with_a_kv_cache_and_match_transformers_greedy(gpt2, lo
         from peft import LoraConfig, get_peft_model
 
         inner = get_peft_model(inner, LoraConfig(r=4, target_modules=["c_attn"], fan_in_fan_out=True))
-    model = HFCausalLM(inner, base=str(gpt2), lora=lora)
+    model = HFCausalLM(inner, base=str(gpt2), lora=lora).eval()  # generate_ids restores this mode
     seen = []
     embedding = inner.get_input_embeddings()
     handle = embedding.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[1]))
@@ -110,7 +110,8 @@ def test_hf_models_decode_with_a_kv_cache_and_match_transformers_greedy(gpt2, lo
     ours = generate_ids(model, prompt, greedy, stop_id=None)
     handle.remove()
     assert seen == [len(prompt)] + [1] * 19  # one prefill, then one position per new token
+    ids = list(prompt)  # greedy without a cache: the whole text re-run at every step
     with torch.no_grad():
-        theirs = inner.generate(input_ids=torch.tensor([prompt]), max_new_tokens=20, do_sample=False,
-                                eos_token_id=None, pad_token_id=0)[0, len(prompt):].tolist()
-    assert ours == theirs
+        for _ in range(20):
+            ids.append(int(inner(input_ids=torch.tensor([ids]), use_cache=False).logits[0, -1].argmax()))
+    assert ours == ids[len(prompt):]
