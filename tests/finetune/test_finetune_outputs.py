@@ -87,6 +87,26 @@ def test_instruction_finetune_samples_through_its_chat_template_and_suggests_lun
         in samples
     assert "Türkiye" not in samples
     assert "luna chat runs/ch/checkpoints/" in done.stdout and "luna generate" not in done.stdout
+    # told apart from its base in the registry, the report and a scan of the run folder
+    listed = run_luna("runs", "list", cwd=tmp_path)
+    assert "tiny-gpt2 + LoRA on chat.jsonl" in listed.stdout, listed.stdout
+    assert run_luna("report", "--out", "report.md", cwd=tmp_path).returncode == 0
+    assert "tiny-gpt2 + LoRA on chat.jsonl" in (tmp_path / "report.md").read_text(encoding="utf-8")
+    scanned = run_luna("scan", "runs/ch", "--registry", "other.sqlite", "--quiet", cwd=tmp_path)
+    assert scanned.returncode == 0, scanned.stderr
+    rows = json.loads(run_luna("runs", "list", "--registry", "other.sqlite", "--json", cwd=tmp_path).stdout)
+    assert [row["model"] for row in rows] == ["tiny-gpt2 + LoRA on chat.jsonl"]
+
+
+def test_model_labels_tell_fine_tunes_from_their_base():
+    from lunalm.runs.attempt import model_label
+
+    assert model_label({"model": {"preset": "tiny"}, "corpus": {"paths": ["books"]}}) == "tiny"
+    tuned = {"model": {"preset": "nano"}, "corpus": {"paths": ["data/a.jsonl", "b/"]},
+             "finetune": {"base": "/m/gpt2", "lora": False, "quantize": "none"}}
+    assert model_label(tuned) == "gpt2 + full fine-tune on a.jsonl, b"
+    tuned["finetune"].update(lora=True, quantize="4bit")
+    assert model_label(tuned) == "gpt2 + QLoRA on a.jsonl, b"
 
 
 @pytest.mark.parametrize("lora", [False, True])

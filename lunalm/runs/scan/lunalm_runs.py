@@ -15,7 +15,7 @@ from collections import Counter
 
 import yaml
 
-from lunalm.runs.attempt import Attempt, run_fingerprint
+from lunalm.runs.attempt import Attempt, model_label, run_fingerprint
 from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, read_bytes, read_json
 from lunalm.runs.scan.series import LossSeries, metric_rows
 from lunalm.runs.scan.walk import Folder
@@ -74,7 +74,7 @@ def _section(config: dict, name: str) -> dict:
 
 def _settings(attempt: Attempt, config: dict, summary: dict) -> None:
     model, train, corpus = _section(config, "model"), _section(config, "train"), _section(config, "corpus")
-    attempt.model = model.get("preset")
+    attempt.model = model_label(config)
     paths = corpus.get("paths") or []
     attempt.corpus = ", ".join(map(str, paths)) if paths else "built-in"
     attempt.lr, attempt.epochs = _number(train.get("lr")), _number(train.get("epochs"))
