@@ -13,7 +13,9 @@ from typing import Any
 
 from lunalm.errors import ConfigError
 
-DEFAULT_INCLUDE = ("*.txt", "*.md", "*.jsonl", "*.txt.gz", "*.md.gz", "*.jsonl.gz")
+# Data-set files (Parquet, Arrow) too; CSV/TSV are read when named or with --include '*.csv' (a folder of
+# texts often holds unrelated spreadsheets)
+DEFAULT_INCLUDE = ("*.txt", "*.md", "*.jsonl", "*.txt.gz", "*.md.gz", "*.jsonl.gz", "*.parquet", "*.arrow")
 
 
 class _Checks:

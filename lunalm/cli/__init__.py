@@ -89,16 +89,30 @@ def _add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--exclude", action="append", metavar="GLOB", default=[],
                        help="file-name or relative-path pattern to skip (repeatable; default: none)")
     group.add_argument("--text-field", default="text", metavar="NAME",
-                       help="JSONL field holding the text (default: text)")
+                       help="JSONL field / Parquet, Arrow, CSV, TSV column holding the text (default: text)")
+    group.add_argument("--hf-dataset", metavar="NAME[:CONFIG][:SPLIT]", help=HF_DATASET_HELP)
     group.add_argument("--filter", action="store_true",
                        help="drop text that is not prose: indexes, tables, lists, boilerplate")
     group.add_argument("--no-dedup", action="store_true", help="keep exact-duplicate documents")
 
 
+HF_DATASET_HELP = ("a Hugging Face dataset, streamed: a folder saved with save_to_disk, or a Hub id through "
+                   "the HF cache; rows of --text-field are documents (default: none)")
+
+
+def corpus_paths(args: argparse.Namespace) -> tuple[str, ...]:
+    """PATH arguments plus the data files of --hf-dataset (lunalm.corpus.hf_dataset)."""
+    if not getattr(args, "hf_dataset", None):
+        return tuple(args.paths)
+    from lunalm.corpus.hf_dataset import hf_dataset_files
+
+    return (*args.paths, *hf_dataset_files(args.hf_dataset))
+
+
 def _corpus_config(args: argparse.Namespace):
     from lunalm.config import DEFAULT_INCLUDE, CorpusConfig
 
-    return CorpusConfig(paths=tuple(args.paths), include=tuple(args.include or DEFAULT_INCLUDE),
+    return CorpusConfig(paths=corpus_paths(args), include=tuple(args.include or DEFAULT_INCLUDE),
                         exclude=tuple(args.exclude), text_field=args.text_field,
                         filter_non_prose=args.filter, dedup=not args.no_dedup)
 

@@ -56,9 +56,12 @@ def build_config(args) -> RunConfig:
     """YAML file (if any), then command-line overrides, into one validated RunConfig."""
     values = load_yaml(args.config) if args.config else {}
     config = run_config_from_dict(values)
+    from lunalm.cli import corpus_paths
+
     corpus = config.corpus
-    if args.paths:
-        corpus = dataclasses.replace(corpus, paths=tuple(args.paths))
+    paths = corpus_paths(args)
+    if paths:
+        corpus = dataclasses.replace(corpus, paths=paths)
     if args.no_filter:
         corpus = dataclasses.replace(corpus, filter_non_prose=False)
     elif not args.config:

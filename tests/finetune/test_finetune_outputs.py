@@ -135,3 +135,18 @@ def test_hf_models_decode_with_a_kv_cache_and_match_uncached_greedy(gpt2, lora):
         for _ in range(20):
             ids.append(int(inner(input_ids=torch.tensor([ids]), use_cache=False).logits[0, -1].argmax()))
     assert ours == ids[len(prompt):]
+
+
+def test_finetune_reads_a_hub_dataset_from_the_hf_cache(gpt2, tmp_path):
+    pytest.importorskip("pyarrow")
+    from tests.corpus.test_tables import _hub_cache
+
+    _hub_cache(tmp_path / "hf", "lunalm-test/sozler")
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "lunalm", "finetune", "--base", str(gpt2), "--hf-dataset",
+                           "lunalm-test/sozler:tr", "--text-field", "content", "--name", "hub", "--quiet",
+                           "--sample-every", "0", *QUICK], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    config = json.loads((tmp_path / "runs" / "hub" / "checkpoints" / "final" / "lunalm.json").read_text())["config"]
+    assert [Path(p).name for p in config["corpus"]["paths"]] == ["train-00000-of-00001.parquet"]  # tr/train
