@@ -42,7 +42,8 @@ def add_finetune_parser(commands) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="text files/folders (.txt .md .jsonl .parquet .arrow .csv .tsv), or instruction .jsonl files")
     parser.add_argument("--base", required=True, metavar="DIR",
-                        help="local Hugging Face model folder or lunalm checkpoint to start from (required)")
+                        help="Hugging Face model folder or Hub id (through the HF cache), or a lunalm checkpoint, "
+                             "to start from (required)")
     parser.add_argument("--format", choices=["auto", "text", "alpaca", "chat"], default="auto",
                         help="data format (default auto: from the first .jsonl record)")
     parser.add_argument("--text-field", default="text", metavar="NAME",
@@ -98,7 +99,7 @@ def build_finetune_config(args):
     config = build_config(args)
     corpus = dataclasses.replace(config.corpus, text_field=args.text_field)
     finetune = FinetuneConfig(
-        base=str(info.path), format=fmt, lora=args.lora or args.qlora or args.load_8bit, lora_r=args.lora_r,
+        base=info.reference, format=fmt, lora=args.lora or args.qlora or args.load_8bit, lora_r=args.lora_r,
         lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
         lora_targets=tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip()),
         quantize="4bit" if args.qlora else "8bit" if args.load_8bit else "none",

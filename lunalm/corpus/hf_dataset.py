@@ -17,7 +17,6 @@ part is a config when a top-level folder has its name, else a split.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from lunalm.errors import CorpusError
@@ -65,7 +64,9 @@ def _json(path: Path) -> dict:
 
 # --- a Hub dataset through the Hugging Face cache ------------------------------------------------------
 def _hub_dataset_files(spec: str, repo_id: str, rest: list[str]) -> list[str]:
-    root = Path(_snapshot(spec, repo_id))
+    from lunalm.hub import snapshot
+
+    root = snapshot(repo_id, flag="--hf-dataset", error=CorpusError, repo_type="dataset")
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in DATA_SUFFIXES
                    and not any(part.startswith(".") for part in p.relative_to(root).parts))
     relative = [p.relative_to(root) for p in files]
@@ -93,31 +94,3 @@ def _config_and_split(rest: list[str], relative: list[Path]) -> tuple[str | None
 def _in_split(relative: Path, split: str) -> bool:
     names = [*relative.parts[:-1], relative.name]
     return any(name == split or name.startswith((f"{split}-", f"{split}.", f"{split}_")) for name in names)
-
-
-def _snapshot(spec: str, repo_id: str) -> str:
-    """The local snapshot folder of dataset ``repo_id`` (downloaded into the HF cache unless offline)."""
-    try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-    except ImportError:
-        raise CorpusError(f"--hf-dataset {spec}: Hub datasets need huggingface_hub: pip install huggingface_hub "
-                          "(or pass a folder saved with save_to_disk)") from None
-    try:
-        return snapshot_download(repo_id, repo_type="dataset")
-    except LocalEntryNotFoundError:
-        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-        raise CorpusError(
-            f"--hf-dataset {spec}: dataset {repo_id} is not in the Hugging Face cache ({_cache_dir()})"
-            + (" and HF_HUB_OFFLINE=1 forbids downloading it; run once online, or "
-               f"`huggingface-cli download --repo-type dataset {repo_id}`" if offline
-               else " and the Hub cannot be reached; check the name and the network")) from None
-    except (HfHubHTTPError, ValueError, OSError) as error:
-        raise CorpusError(f"--hf-dataset {spec}: cannot fetch dataset {repo_id} ({error}); check the name "
-                          "(owner/name) and the network") from None
-
-
-def _cache_dir() -> str:
-    from huggingface_hub import constants
-
-    return str(constants.HF_HUB_CACHE)

@@ -136,8 +136,9 @@ def test_hub_dataset_through_the_hf_cache_offline(tmp_path):
     missing = _luna_env(env, "analyze", "--hf-dataset", "nobody/nothing", "--text-field", "content")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     line = missing.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: --hf-dataset nobody/nothing: dataset nobody/nothing is not in the Hugging "
-                           f"Face cache ({tmp_path / 'hf' / 'hub'}) and HF_HUB_OFFLINE=1"), line
+    assert line == ("error: --hf-dataset nobody/nothing: no such local path, and dataset nobody/nothing is not in "
+                    f"the Hugging Face cache ({tmp_path / 'hf' / 'hub'}); HF_HUB_OFFLINE=1 forbids downloading it; "
+                    "run once online, or `huggingface-cli download --repo-type dataset nobody/nothing`"), line
 
 
 def _luna_env(env: dict, *args: str):

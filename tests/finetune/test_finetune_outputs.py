@@ -150,3 +150,63 @@ def test_finetune_reads_a_hub_dataset_from_the_hf_cache(gpt2, tmp_path):
     assert done.returncode == 0, done.stderr
     config = json.loads((tmp_path / "runs" / "hub" / "checkpoints" / "final" / "lunalm.json").read_text())["config"]
     assert [Path(p).name for p in config["corpus"]["paths"]] == ["train-00000-of-00001.parquet"]  # tr/train
+
+
+# --- Hub ids through the Hugging Face cache --------------------------------------------------------
+def _hub_model_cache(home: Path, repo_id: str, folder: Path) -> None:
+    """``folder``'s files laid out as huggingface_hub caches a downloaded model (refs/main -> snapshot)."""
+    import shutil
+
+    repo = home / "hub" / f"models--{repo_id.replace('/', '--')}"
+    commit = "89abcdef0123456789abcdef0123456789abcdef"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(folder, repo / "snapshots" / commit)
+
+
+def _offline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_HUB_CACHE", None)
+    return subprocess.run([sys.executable, "-m", "lunalm", *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def _error_line(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def test_base_as_a_hub_id_through_the_hf_cache_offline(gpt2, tmp_path):
+    _hub_model_cache(tmp_path / "hf", "lunalm-test/tiny-gpt2", gpt2)
+    data = write_jsonl(tmp_path / "alpaca.jsonl", ALPACA)
+    done = _offline(tmp_path, "finetune", "--base", "lunalm-test/tiny-gpt2", str(data), "--lora", "--name", "hub",
+                    "--quiet", "--sample-every", "0", *QUICK, "--context", "96")
+    assert done.returncode == 0, done.stderr
+    final = tmp_path / "runs" / "hub" / "checkpoints" / "final"
+    adapter = json.loads((final / "adapter" / "adapter_config.json").read_text(encoding="utf-8"))
+    assert adapter["base_model_name_or_path"] == "lunalm-test/tiny-gpt2"  # peft finds it the same way
+    config = json.loads((final / "lunalm.json").read_text(encoding="utf-8"))["config"]
+    assert config["finetune"]["base"] == "lunalm-test/tiny-gpt2"
+    line = _error_line(_offline(tmp_path, "finetune", "--base", "nobody/nothing", str(data), *QUICK))
+    assert line == (f"error: --base nobody/nothing: no such local path, and model nobody/nothing is not in the "
+                    f"Hugging Face cache ({tmp_path / 'hf' / 'hub'}); HF_HUB_OFFLINE=1 forbids downloading it; "
+                    "run once online, or `huggingface-cli download nobody/nothing`")
+
+
+def test_tokenizer_path_as_a_hub_id_through_the_hf_cache_offline(gpt2, tmp_path):
+    from tests.train.runhelp import write_corpus
+
+    _hub_model_cache(tmp_path / "hf", "lunalm-test/tiny-gpt2", gpt2)
+    corpus = write_corpus(tmp_path / "corpus")
+    done = _offline(tmp_path, "train", str(corpus), "--tokenizer-path", "lunalm-test/tiny-gpt2", "--name", "tok",
+                    "--max-steps", "1", "--context", "32", "--batch-size", "2", "--device", "cpu", "--quiet",
+                    "--sample-every", "0")
+    assert done.returncode == 0, done.stderr
+    saved = tmp_path / "runs" / "tok" / "checkpoints" / "final" / "tokenizer.json"
+    assert json.loads(saved.read_text(encoding="utf-8"))["model"]["vocab"] == \
+        json.loads((gpt2 / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+    line = _error_line(_offline(tmp_path, "train", str(corpus), "--tokenizer-path", "nobody/tok", "--max-steps", "1"))
+    assert line.startswith("error: --tokenizer-path nobody/tok: no such local path, and model nobody/tok is not "
+                           "in the Hugging Face cache") and "HF_HUB_OFFLINE=1" in line
