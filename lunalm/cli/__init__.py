@@ -10,6 +10,9 @@ import argparse
 import sys
 import textwrap
 
+from lunalm.cli.options import (HF_DATASET_HELP, HelpFormatter, config_default as _default,  # noqa: F401
+                               corpus_paths, help_with_default, tracker_list as _tracker_list)
+
 EPILOG = """\
 examples:
   luna train                           train a small model on the built-in Turkish corpus (CPU: minutes)
@@ -51,31 +54,6 @@ def process_count(text: str) -> int:
     return value
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions as written; every option's help ends with its default unless it already names one."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        return help_with_default(action)
-
-
-def help_with_default(action: argparse.Action) -> str:
-    """``action.help``, plus "(default X)" for a value-taking option whose default is set and unnamed."""
-    text = action.help or ""
-    if not action.option_strings or action.nargs == 0 or "default" in text or action.default in (None, [], ()) \
-            or action.default is argparse.SUPPRESS:
-        return text
-    return f"{text} (default %(default)s)".lstrip()
-
-
-def _default(config_class: str, field: str):
-    """A config field's default, for help texts that stay true when the default changes."""
-    import dataclasses
-
-    from lunalm import config
-
-    return next(f.default for f in dataclasses.fields(getattr(config, config_class)) if f.name == field)
-
-
 def _formatter(prog: str) -> argparse.HelpFormatter:
     return HelpFormatter(prog, max_help_position=32)
 
@@ -94,19 +72,6 @@ def _add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--filter", action="store_true",
                        help="drop text that is not prose: indexes, tables, lists, boilerplate")
     group.add_argument("--no-dedup", action="store_true", help="keep exact-duplicate documents")
-
-
-HF_DATASET_HELP = ("a Hugging Face dataset, streamed: a folder saved with save_to_disk, or a Hub id through "
-                   "the HF cache; rows of --text-field are documents (default: none)")
-
-
-def corpus_paths(args: argparse.Namespace) -> tuple[str, ...]:
-    """PATH arguments plus the data files of --hf-dataset (lunalm.corpus.hf_dataset)."""
-    if not getattr(args, "hf_dataset", None):
-        return tuple(args.paths)
-    from lunalm.corpus.hf_dataset import hf_dataset_files
-
-    return (*args.paths, *hf_dataset_files(args.hf_dataset))
 
 
 def _corpus_config(args: argparse.Namespace):
@@ -220,6 +185,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str):
     loop.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
                       help="auto: fp32 on CPU, bf16 on Ampere+, fp16 on older GPUs (default auto)")
     loop.add_argument("--quiet", action="store_true", help="no progress bar or samples on the console")
+    loop.add_argument("--report-to", metavar="A,B", type=_tracker_list,
+                      help="experiment trackers besides metrics.jsonl: tensorboard, wandb, mlflow, trackio, or none "
+                           "(default tensorboard)")
     return loop
 
 

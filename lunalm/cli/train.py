@@ -77,7 +77,8 @@ def build_config(args) -> RunConfig:
                   "warmup_steps": args.warmup_steps, "eval_every": args.eval_every,
                   "sample_every": args.sample_every, "checkpoint_every": args.checkpoint_every,
                   "device": args.device, "precision": args.precision, "compile": args.compile or None,
-                  "seed": args.seed, "patience": args.patience, "shard": getattr(args, "shard", None) or None},
+                  "seed": args.seed, "patience": args.patience, "shard": getattr(args, "shard", None) or None,
+                  "report_to": args.report_to},
     }
     merged = run_config_to_dict(dataclasses.replace(config, corpus=corpus))
     for section, fields in overrides.items():
@@ -86,7 +87,11 @@ def build_config(args) -> RunConfig:
         merged["tokenizer"]["kind"] = "pretrained"
     merged["name"] = args.name or merged["name"]
     merged["runs_dir"] = args.runs_dir or merged["runs_dir"]
-    return run_config_from_dict(merged)
+    config = run_config_from_dict(merged)
+    from lunalm.train.trackers import check_trackers
+
+    check_trackers(config.train.report_to)  # a tracker that is not installed: refused before any work
+    return config
 
 
 def run_train(args) -> int:

@@ -166,6 +166,7 @@ def finish(run: Run, status: str, ui) -> str:
     summary = run_summary(run, status)
     (run.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")
+    run.logger.summary(summary)  # the final numbers to wandb / mlflow / trackio
     run.logger.close()
     return status
 

@@ -98,7 +98,7 @@ def _metrics(path: str, stats: ScanStats) -> tuple[LossSeries, LossSeries]:
     train, val = LossSeries(), LossSeries()
     for _, line in TextLines(path, stats):
         record = _record(line)
-        if record is None or record.get("kind") not in ("train", "eval") or not isinstance(record.get("step"), int):
+        if record is None or record.get("kind") not in ("train", "val", "eval") or not isinstance(record.get("step"), int):
             continue
         loss = record.get("loss")
         marker = record.get("nonfinite")
