@@ -13,7 +13,10 @@ from typing import Any
 
 from lunalm.errors import ConfigError
 
-DEFAULT_INCLUDE = ("*.txt", "*.md", "*.jsonl", "*.txt.gz", "*.md.gz", "*.jsonl.gz")
+# Data-set files (Parquet, Arrow) too; CSV/TSV are read when named or with --include '*.csv' (a folder of
+# texts often holds unrelated spreadsheets)
+REPORT_TO = ("tensorboard", "wandb", "mlflow", "trackio")  # experiment trackers --report-to knows
+DEFAULT_INCLUDE = ("*.txt", "*.md", "*.jsonl", "*.txt.gz", "*.md.gz", "*.jsonl.gz", "*.parquet", "*.arrow")
 
 
 class _Checks:
@@ -227,6 +230,8 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     shard: bool = False  # with several processes: FSDP (shard weights, gradients, AdamW state) instead of DDP
     seed: int = 1337
+    # where metrics go besides metrics.jsonl: tensorboard, wandb, mlflow, trackio (lunalm.train.trackers)
+    report_to: tuple[str, ...] = ("tensorboard",)
 
     def __post_init__(self) -> None:
         check = _Checks("train")
@@ -259,6 +264,8 @@ class TrainConfig:
         check.require(self.precision in PRECISIONS, "precision", self.precision, f"one of {PRECISIONS}")
         check.require(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"),
                       "device", self.device, "auto, cpu, cuda, cuda:N or mps")
+        check.require(set(self.report_to) <= set(REPORT_TO), "report_to", self.report_to,
+                      f"a list of {', '.join(REPORT_TO)} (or empty)")
         check.raise_if_any()
 
 

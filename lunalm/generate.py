@@ -7,7 +7,8 @@ short context (the model then sees only the recent half of the text, as it did i
 Generation stops at the end-of-text token (not included in the output) or after ``max_new_tokens``.
 
 Logits processing follows the usual order (as in Hugging Face ``generate``): repetition penalty,
-temperature, top-k, top-p; temperature 0 means greedy decoding.
+temperature, top-k, top-p. Temperature 0 means greedy decoding and nothing else: the argmax of the raw
+logits, no repetition penalty, as Hugging Face ``generate(do_sample=False)`` with default settings.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class SamplingConfig:
     """How to pick each next token. Torch-free so it can live with the other configs."""
 
     max_new_tokens: int = 200  # tokens to generate at most (the end-of-text token stops earlier)
-    temperature: float = 0.8  # divides the logits; 0 = greedy (argmax), > 1 flatter, < 1 sharper
+    temperature: float = 0.8  # divides the logits; 0 = greedy (argmax, no other processing), > 1 flatter
     top_k: int = 50  # sample among the k most likely tokens; 0 = off
     top_p: float = 0.95  # nucleus: smallest set of tokens with this total probability; 1.0 = off
     repetition_penalty: float = 1.0  # CTRL (Keskar et al. 2019): > 1 discourages tokens in context
@@ -94,9 +95,9 @@ def next_token(logits, context_ids, cfg: SamplingConfig, generator) -> int:
     """Pick one token id from the last position's logits (V,) given the ids already in context."""
     import torch
 
-    logits = apply_repetition_penalty(logits.float(), context_ids, cfg.repetition_penalty)
-    if cfg.temperature == 0:
+    if cfg.temperature == 0:  # greedy: the raw argmax, no penalty (do_sample=False)
         return int(logits.argmax())
+    logits = apply_repetition_penalty(logits.float(), context_ids, cfg.repetition_penalty)
     logits = filter_top_p(filter_top_k(logits / cfg.temperature, cfg.top_k), cfg.top_p)
     return int(torch.multinomial(logits.softmax(-1), 1, generator=generator))
 

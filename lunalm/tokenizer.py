@@ -121,8 +121,13 @@ class Tokenizer:
 
     @classmethod
     def load(cls, path: str | Path) -> "Tokenizer":
-        """Load a ``tokenizer.json`` file or a directory (lunalm save or HF model dir) holding one."""
+        """Load a ``tokenizer.json`` file or a directory (lunalm save or HF model dir) holding one, or the
+        tokenizer of a Hub model id through the Hugging Face cache (``lunalm.hub``)."""
+        from lunalm.hub import TOKENIZER_FILES, looks_like_hub_id, snapshot
+
         path = Path(path)
+        if not path.exists() and looks_like_hub_id(str(path)):
+            path = snapshot(str(path), flag="--tokenizer-path", error=TokenizerError, patterns=TOKENIZER_FILES)
         file = path / "tokenizer.json" if path.is_dir() else path
         if not file.is_file():
             raise TokenizerError(f"No tokenizer found at {file}; pass a tokenizer.json file or a Hugging "

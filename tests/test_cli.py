@@ -43,6 +43,44 @@ def test_every_subcommand_help_has_an_example():
     assert result.returncode == 0 and "examples:" in result.stdout and "luna export" in result.stdout
 
 
+def _options(parser, path=("luna",)):
+    """(command path, action) for every option of every (sub)command."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, (*path, name))
+        elif action.option_strings and not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            yield " ".join(path), action
+
+
+def test_every_flag_has_help_and_a_value_flag_shows_its_default():
+    from lunalm.cli import build_parser, help_with_default
+
+    options = list(_options(build_parser()))
+    assert len(options) > 150  # every command's flags, runs' actions included
+    silent = [(path, a.option_strings[0]) for path, a in options if not a.help]
+    assert silent == []
+    undefaulted = [(path, a.option_strings[0]) for path, a in options
+                   if a.nargs != 0 and not a.required and "default" not in help_with_default(a)]
+    assert undefaulted == []
+    shown = run_luna("train", "--help").stdout
+    assert "--dropout P                   residual dropout probability (default 0.0)" in shown
+    shown = " ".join(run_luna("generate", "--help").stdout.split())
+    assert "--temperature TEMPERATURE 0 = greedy (default 0.8)" in shown and "1.0 = off (ignored when --temperature " \
+        "is 0) (default 1.1)" in shown
+
+
+def test_runs_actions_are_subcommands_with_their_own_help():
+    compare = run_luna("runs", "compare", "--help")
+    assert compare.returncode == 0 and compare.stdout.startswith("usage: luna runs compare")
+    assert "Compare runs" in compare.stdout and "--plot PNG" in compare.stdout and "--status" not in compare.stdout
+    listing = run_luna("runs", "list", "--help").stdout
+    assert "List recorded runs" in listing and "--status" in listing and "--plot" not in listing
+    assert "the following arguments are required: RUN" in run_luna("runs", "compare").stderr
+
+
 def test_analyze_json_numbers(turkish_dir: Path):
     result = run_luna("analyze", str(turkish_dir), "--json", "--files")
     assert result.returncode == 0, result.stderr

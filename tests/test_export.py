@@ -116,7 +116,7 @@ def test_hf_config_and_generation_config(checkpoints, tmp_path):
     assert (config["vocab_size"], config["hidden_size"], config["num_hidden_layers"]) == (320, 32, 2)
     assert config["tie_word_embeddings"] is True
     assert json.loads((out / "generation_config.json").read_text()) == {
-        "bos_token_id": 0, "eos_token_id": 0, "pad_token_id": 1, "do_sample": True, "max_length": 32,
+        "bos_token_id": 0, "eos_token_id": 0, "pad_token_id": 1, "do_sample": True,
         "temperature": 0.8, "top_k": 50, "top_p": 0.95, "repetition_penalty": 1.1}
     tokenizer_config = json.loads((out / "tokenizer_config.json").read_text())
     assert tokenizer_config["tokenizer_class"] == "PreTrainedTokenizerFast"
@@ -255,11 +255,11 @@ def test_gguf_writes_and_prints_the_ollama_modelfile(checkpoints, tmp_path, caps
     modelfile = ('FROM ./tr.gguf\nTEMPLATE """{{ .Prompt }}"""\nPARAMETER num_ctx 32\n'
                  "PARAMETER temperature 0.8\nPARAMETER top_k 50\nPARAMETER top_p 0.95\n"
                  'PARAMETER repeat_penalty 1.1\nPARAMETER stop "<|endoftext|>"\n')
-    assert (tmp_path / "Modelfile").read_text() == modelfile
+    assert (tmp_path / "tr.Modelfile").read_text() == modelfile
     printed = capsys.readouterr().out
     assert all(f"  {line}\n" in printed for line in modelfile.splitlines())
-    assert f"ollama create tr -f {tmp_path / 'Modelfile'}" in printed
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["Modelfile", "tr.gguf"]
+    assert f"ollama create tr -f {tmp_path / 'tr.Modelfile'}" in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tr.Modelfile", "tr.gguf"]
 
 
 def test_char_tokenizer_is_refused_for_gguf(checkpoints, tmp_path):

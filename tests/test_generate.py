@@ -143,6 +143,33 @@ def test_repetition_penalty_lowers_repeated_tokens():
     assert torch.equal(apply_repetition_penalty(logits, torch.tensor([0]), 1.0), logits)
 
 
+def test_temperature_zero_is_the_raw_argmax_whatever_the_penalty():
+    from lunalm.generate import next_token
+
+    logits = torch.tensor([2.0, 1.9, -1.0])  # token 0 is in context: a 1.1 penalty would make it 1.82
+    greedy = SamplingConfig(temperature=0, repetition_penalty=1.1, top_k=1, top_p=0.5)
+    assert next_token(logits, torch.tensor([0]), greedy, None) == 0
+
+
+def test_temperature_zero_with_the_cli_penalty_is_plain_greedy_of_a_transformers_model(tmp_path):
+    """`luna generate --temperature 0` (the CLI's penalty 1.1 included) = argmax of transformers' logits,
+    re-run on the whole text at every step (what greedy decoding means, without any cache)."""
+    from transformers import AutoModelForCausalLM
+
+    from tests.finetune.fthelp import tiny_base
+    from lunalm.finetune.adapter import HFCausalLM
+
+    inner = AutoModelForCausalLM.from_pretrained(str(tiny_base(tmp_path / "gpt2", "gpt2", seed=3))).eval()
+    prompt = [7, 8, 9]
+    ours = generate_ids(HFCausalLM(inner, base="", lora=False).eval(), prompt,
+                        SamplingConfig(temperature=0, repetition_penalty=1.1, max_new_tokens=12))
+    ids = list(prompt)
+    with torch.no_grad():
+        for _ in range(12):
+            ids.append(int(inner(input_ids=torch.tensor([ids]), use_cache=False).logits[0, -1].argmax()))
+    assert ours == ids[len(prompt):] and len(set(ours)) < len(ours)  # it repeats: no penalty applied
+
+
 def test_top_k_and_top_p_filters():
     logits = torch.tensor([1.0, 4.0, 3.0, 2.0])
     assert torch.isinf(filter_top_k(logits, 2)).tolist() == [True, False, False, True]

@@ -10,6 +10,9 @@ import argparse
 import sys
 import textwrap
 
+from lunalm.cli.options import (HF_DATASET_HELP, HelpFormatter, config_default as _default,  # noqa: F401
+                               corpus_paths, help_with_default, tracker_list as _tracker_list)
+
 EPILOG = """\
 examples:
   luna train                           train a small model on the built-in Turkish corpus (CPU: minutes)
@@ -52,7 +55,7 @@ def process_count(text: str) -> int:
 
 
 def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+    return HelpFormatter(prog, max_help_position=32)
 
 
 def _add_corpus_arguments(parser: argparse.ArgumentParser, *, filtered: bool = False) -> None:
@@ -63,8 +66,10 @@ def _add_corpus_arguments(parser: argparse.ArgumentParser, *, filtered: bool = F
     group.add_argument("--include", action="append", metavar="GLOB",
                        help="file-name pattern to read inside folders (repeatable; default: *.txt *.md *.jsonl and .gz)")
     group.add_argument("--exclude", action="append", metavar="GLOB",
-                       help="file-name or relative-path pattern to skip (repeatable)")
-    group.add_argument("--text-field", metavar="NAME", help="JSONL field holding the text (default: text)")
+                       help="file-name or relative-path pattern to skip (repeatable; default: none)")
+    group.add_argument("--text-field", metavar="NAME",
+                       help="JSONL field / Parquet, Arrow, CSV, TSV column holding the text (default: text)")
+    group.add_argument("--hf-dataset", metavar="NAME[:CONFIG][:SPLIT]", help=HF_DATASET_HELP)
     group.add_argument("--filter", action=argparse.BooleanOptionalAction,
                        help="drop text that is not prose: indexes, tables, lists, boilerplate ("
                             + ("default: on, or the --config file's corpus.filter_non_prose; --no-filter keeps "
@@ -74,7 +79,7 @@ def _add_corpus_arguments(parser: argparse.ArgumentParser, *, filtered: bool = F
 
 def corpus_overrides(args: argparse.Namespace) -> dict:
     """The CorpusConfig fields the corpus flags set (flags left out set nothing)."""
-    values = {"paths": tuple(args.paths or ()), "include": tuple(getattr(args, "include", None) or ()),
+    values = {"paths": corpus_paths(args) if hasattr(args, "paths") else (), "include": tuple(getattr(args, "include", None) or ()),
               "exclude": tuple(getattr(args, "exclude", None) or ()), "text_field": getattr(args, "text_field", None),
               "filter_non_prose": getattr(args, "filter", None),
               "dedup": False if getattr(args, "no_dedup", False) else None}
@@ -105,7 +110,7 @@ def _add_analyze(commands) -> None:
     parser.add_argument("--files", action="store_true", help="also print statistics per file")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
     parser.add_argument("--fix", metavar="OUT", help="write the repaired (and with --filter, filtered) "
-                        "UTF-8 corpus into the new folder OUT")
+                        "UTF-8 corpus into the new folder OUT (default: write nothing)")
     parser.add_argument("--tokenizer", metavar="PATH",
                         help="count tokens with this tokenizer.json / HF folder (default: a BPE trained "
                              "quickly on the corpus)")
@@ -138,23 +143,27 @@ def _add_train(commands) -> None:
               luna train --config plan.yaml                 a config written by `luna plan`
               luna train books/ --preset small --nproc 2    data-parallel on 2 GPUs (or CPU processes)"""))
     _add_corpus_arguments(parser, filtered=True)
-    parser.add_argument("--config", metavar="YAML", help="run config file; flags below override it")
+    parser.add_argument("--config", metavar="YAML", help="run config file; flags below override it (default: none)")
     parser.add_argument("--name", help="run folder name under --runs-dir (default: PRESET-DATE-TIME)")
     parser.add_argument("--runs-dir", metavar="DIR", help="where run folders go (default: runs)")
     model = parser.add_argument_group("model and data")
-    model.add_argument("--preset", help="nano | tiny (~10M) | small (~50M) | medium (~150M) | gpt2")
+    model.add_argument("--preset", help="nano | tiny (~10M) | small (~50M) | medium (~150M) | gpt2 "
+                       f"(default {_default('ModelChoice', 'preset')})")
     model.add_argument("--context", type=int, metavar="T", help="context length in tokens (default 256)")
     model.add_argument("--tokenizer", choices=["bpe", "char", "pretrained"], help="tokenizer kind (default bpe)")
-    model.add_argument("--tokenizer-path", metavar="PATH", help="tokenizer.json or HF folder (implies pretrained)")
+    model.add_argument("--tokenizer-path", metavar="PATH",
+                       help="tokenizer.json or HF folder (implies pretrained; default: none)")
     model.add_argument("--vocab-size", type=int, metavar="N", help="BPE vocabulary (default: by corpus size)")
-    model.add_argument("--dropout", type=float)
+    model.add_argument("--dropout", type=float, metavar="P",
+                       help=f"residual dropout probability (default {_default('ModelChoice', 'dropout')})")
     model.add_argument("--activation-checkpointing", action="store_true", help="less memory, ~30%% slower")
     loop = add_run_arguments(parser, lr_help="peak learning rate (default: by model size)",
                              budget_title=f"budget (the first reached ends the run; with none of them and no "
                                           f"--config: --minutes {DEFAULT_TRAIN_MINUTES:g})")
     loop.add_argument("--compile", action="store_true", help="torch.compile the model")
     loop.add_argument("--nproc", type=process_count, metavar="N",
-                      help="data-parallel over N processes with torchrun (DDP: one per GPU, gloo on CPU)")
+                      help="data-parallel over N processes with torchrun (DDP: one per GPU, gloo on CPU; "
+                           "default 1)")
     loop.add_argument("--shard", action="store_true",
                       help="with --nproc: FSDP, shard weights, gradients and AdamW state (models too big to replicate)")
     parser.set_defaults(run=_lazy("lunalm.cli.train", "run_train"), default_minutes=DEFAULT_TRAIN_MINUTES)
@@ -167,9 +176,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str,
     budget.add_argument("--minutes", type=float, metavar="M",
                         help="wall-clock minutes of training: the step count is measured on this machine at "
                              "the start and written to config.yaml (max_steps), so resume stays exact")
-    budget.add_argument("--epochs", type=float)
-    budget.add_argument("--max-steps", type=int)
-    budget.add_argument("--tokens", type=int, help="training tokens")
+    budget.add_argument("--epochs", type=float, help="passes over the training text (default: no limit)")
+    budget.add_argument("--max-steps", type=int, help="optimizer steps (default: no limit)")
+    budget.add_argument("--tokens", type=int, help="training tokens (default: no limit)")
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--batch-size", type=int, metavar="B", help="micro-batch in sequences (default 16)")
     optim.add_argument("--grad-accum", type=int, metavar="K", help="micro-batches per step (default 1)")
@@ -178,16 +187,24 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str,
                             "muon: Muon on the transformer blocks' matrices and AdamW on embeddings, head and "
                             "norms, with the same lr, schedule and decay (not LoRA or --shard)")
     optim.add_argument("--lr", type=float, help=lr_help)
-    optim.add_argument("--warmup-steps", type=int)
-    optim.add_argument("--seed", type=int)
+    optim.add_argument("--warmup-steps", type=int, help="linear warmup (default: 5%% of the run, at most 1000)")
+    optim.add_argument("--seed", type=int, help=f"weights, data order and sampling (default {_default('TrainConfig', 'seed')})")
     loop = parser.add_argument_group("evaluation, samples, checkpoints, hardware")
-    loop.add_argument("--eval-every", type=int, metavar="STEPS")
-    loop.add_argument("--sample-every", type=int, metavar="STEPS")
-    loop.add_argument("--checkpoint-every", type=int, metavar="STEPS")
-    loop.add_argument("--patience", type=int, help="evaluations without improvement before stopping")
-    loop.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
-    loop.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"])
+    loop.add_argument("--eval-every", type=int, metavar="STEPS",
+                      help=f"steps between evaluations (default {_default('TrainConfig', 'eval_every')})")
+    loop.add_argument("--sample-every", type=int, metavar="STEPS",
+                      help=f"steps between samples, 0 = only at the end (default {_default('TrainConfig', 'sample_every')})")
+    loop.add_argument("--checkpoint-every", type=int, metavar="STEPS",
+                      help=f"steps between checkpoints (default {_default('TrainConfig', 'checkpoint_every')})")
+    loop.add_argument("--patience", type=int, help="evaluations without improvement before stopping "
+                      f"(default {_default('TrainConfig', 'patience')})")
+    loop.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default auto)")
+    loop.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
+                      help="auto: fp32 on CPU, bf16 on Ampere+, fp16 on older GPUs (default auto)")
     loop.add_argument("--quiet", action="store_true", help="no progress bar or samples on the console")
+    loop.add_argument("--report-to", metavar="A,B", type=_tracker_list,
+                      help="experiment trackers besides metrics.jsonl: tensorboard, wandb, mlflow, trackio, or none "
+                           "(default tensorboard)")
     return loop
 
 
@@ -200,7 +217,7 @@ def _add_resume(commands) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder that `luna train` created")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or samples on the console")
     parser.add_argument("--nproc", type=process_count, metavar="N", help="continue with N processes (any number: "
-                        "checkpoints do not depend on it)")
+                        "checkpoints do not depend on it; default 1)")
     parser.set_defaults(run=_lazy("lunalm.cli.train", "run_resume"))
 
 
@@ -225,9 +242,10 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: i
     parser.add_argument("--temperature", type=float, default=temperature, help="0 = greedy")
     parser.add_argument("--top-k", type=int, default=50, help="0 = off")
     parser.add_argument("--top-p", type=float, default=0.95, help="1.0 = off")
-    parser.add_argument("--repetition-penalty", type=float, default=1.1)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--repetition-penalty", type=float, default=1.1,
+                        help="> 1 discourages repeating tokens; 1.0 = off (ignored when --temperature is 0)")
+    parser.add_argument("--seed", type=int, help="sampling seed (default: random)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
     add_trust_argument(parser)
 
 
@@ -286,20 +304,23 @@ def _add_plan(commands) -> None:
     hw = parser.add_argument_group("hardware")
     hw.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                     help="plan for this machine's CPU or GPU (default: the GPU if PyTorch sees one)")
-    hw.add_argument("--gpu", metavar="NAME", help='plan for a known card, e.g. "GTX 1650", T4, "RTX 3060", A100')
-    hw.add_argument("--vram", metavar="SIZE", help="GPU memory, e.g. 4GB (overrides the card's)")
+    hw.add_argument("--gpu", metavar="NAME", help='plan for a known card, e.g. "GTX 1650", T4, "RTX 3060", A100 '
+                    "(default: this machine's)")
+    hw.add_argument("--vram", metavar="SIZE", help="GPU memory, e.g. 4GB (default: the card's)")
     hw.add_argument("--nproc", type=process_count, default=1, metavar="N",
                     help="data-parallel processes, one per GPU (global batch and time account for it)")
     goal = parser.add_argument_group("what you want")
     goal.add_argument("--goal", default="balanced", choices=["fast", "balanced", "best"],
                       help="fast: 1 epoch, small model; best: up to 10 epochs, dropout (default balanced)")
-    goal.add_argument("--hours", type=float, help="time budget: fewer epochs when the plan would take longer")
-    goal.add_argument("--preset", help="a model size you have in mind (checked against the data)")
-    goal.add_argument("--epochs", type=float, help="epochs you have in mind")
-    goal.add_argument("--context", type=int, metavar="T", help="context length in tokens")
-    goal.add_argument("--tokenizer", choices=["bpe", "char", "pretrained"], default="bpe")
-    goal.add_argument("--tokenizer-path", metavar="PATH", help="tokenizer.json or HF folder (implies pretrained)")
-    goal.add_argument("--vocab-size", type=int, metavar="N")
+    goal.add_argument("--hours", type=float, help="time budget: fewer epochs when the plan would take longer "
+                      "(default: no limit)")
+    goal.add_argument("--preset", help="a model size you have in mind, checked against the data (default: chosen)")
+    goal.add_argument("--epochs", type=float, help="epochs you have in mind (default: chosen)")
+    goal.add_argument("--context", type=int, metavar="T", help="context length in tokens (default: chosen)")
+    goal.add_argument("--tokenizer", choices=["bpe", "char", "pretrained"], default="bpe", help="tokenizer kind")
+    goal.add_argument("--tokenizer-path", metavar="PATH",
+                      help="tokenizer.json or HF folder (implies pretrained; default: none)")
+    goal.add_argument("--vocab-size", type=int, metavar="N", help="BPE vocabulary (default: by corpus size)")
     out = parser.add_argument_group("measuring and output")
     out.add_argument("--probe", action="store_true",
                      help="run a few real steps here: tokens/s, peak memory, largest micro-batch")
@@ -309,7 +330,7 @@ def _add_plan(commands) -> None:
     out.add_argument("--json", action="store_true", help="print the plan as JSON")
     out.add_argument("--registry", metavar="FILE", help="past runs that correct the estimates "
                      "(default: $LUNALM_REGISTRY, else RUNS_DIR/registry.sqlite)")
-    out.add_argument("--runs-dir", default="runs", metavar="DIR")
+    out.add_argument("--runs-dir", default="runs", metavar="DIR", help="where runs live")
     parser.set_defaults(run=_lazy("lunalm.cli.plan", "run_plan"))
 
 
@@ -317,38 +338,6 @@ def _add_registry_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registry", metavar="FILE",
                         help="registry file (default: $LUNALM_REGISTRY, else RUNS_DIR/registry.sqlite)")
     parser.add_argument("--runs-dir", default="runs", metavar="DIR", help="where runs live (default: runs)")
-
-
-def _add_runs(commands) -> None:
-    parser = commands.add_parser(
-        "runs", formatter_class=_formatter, help="the run registry: list, show, compare, rm, repair",
-        description=textwrap.dedent("""\
-            Every `luna train` registers itself in a SQLite registry (status, config, device,
-            parameters, tokens, best metrics, time, the plan's estimate beside the actual figures);
-            `luna scan` adds past work found on disk. A run that died silently is marked crashed."""),
-        epilog=textwrap.dedent("""\
-            examples:
-              luna runs list                           newest first
-              luna runs list --status crashed --since 2026-11-01
-              luna runs show nano-20261123-120000      one run (id prefix, name or path)
-              luna runs compare RUN1 RUN2 --plot curves.png   config differences, metrics, curves
-              luna runs rm RUN                         forget a run (its files stay)
-              luna runs repair                         rebuild a damaged registry (the old file is kept)"""))
-    parser.add_argument("action", choices=["list", "show", "compare", "rm", "repair"])
-    parser.add_argument("ids", nargs="*", metavar="RUN", help="run ids (or unique prefixes), names or paths")
-    _add_registry_arguments(parser)
-    filters = parser.add_argument_group("filters (list)")
-    filters.add_argument("--status", help="running, completed, stopped-early, diverged, oom, interrupted, crashed, "
-                                          "disk-full")
-    filters.add_argument("--outcome", choices=["success", "failure", "unknown"])
-    filters.add_argument("--model", help="preset or model id (substring)")
-    filters.add_argument("--corpus", help="corpus path (substring)")
-    filters.add_argument("--source", help="lunalm, hf-trainer, log, notebook, script")
-    filters.add_argument("--since", metavar="DATE", help="started on or after this date (YYYY-MM-DD)")
-    filters.add_argument("--limit", type=int, help="at most this many rows")
-    parser.add_argument("--plot", metavar="PNG", help="compare: draw the runs' loss curves into this PNG")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.set_defaults(run=_lazy("lunalm.cli.runs", "run_runs"))
 
 
 def _add_scan(commands) -> None:
@@ -403,7 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(commands)
     _add_eval(commands)
     _add_analyze(commands)
-    _add_runs(commands)
+    from lunalm.cli.runs_parser import add_runs_parser
+
+    add_runs_parser(commands)
     _add_scan(commands)
     _add_report(commands)
     from lunalm.cli.export import add_export_parser

@@ -28,7 +28,7 @@ def add_chat_parser(commands) -> None:
               luna chat CKPT --system "Kısa cevap ver." --temperature 0.7
               luna chat CKPT --temperature 0 --max-new-tokens 64          greedy"""))
     parser.add_argument("checkpoint", metavar="CKPT", help="a fine-tuned checkpoint folder (final/, best/, step-N/)")
-    parser.add_argument("--system", metavar="TEXT", help="system message put before the conversation")
+    parser.add_argument("--system", metavar="TEXT", help="system message put before the conversation (default: none)")
     add_sampling_arguments(parser, max_new_tokens=256, temperature=0.7)
     parser.set_defaults(run=run_chat)
 

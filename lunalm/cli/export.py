@@ -16,20 +16,23 @@ def add_export_parser(commands) -> None:
             Write a checkpoint in another tool's format. --to hf: a Hugging Face folder (config,
             safetensors, tokenizer, generation config) that transformers loads with
             AutoModelForCausalLM / AutoTokenizer. --to gguf: one .gguf file for llama.cpp and Ollama,
-            plus an Ollama Modelfile beside it (needs `pip install gguf`). The output is written
+            plus an Ollama Modelfile beside it, OUT's name with .Modelfile (needs `pip install gguf`).
+            Fine-tunes of Hugging Face bases export too: --to hf keeps their architecture; --to gguf
+            writes Llama and GPT-2 fine-tunes (other architectures: --to hf, then llama.cpp's
+            convert_hf_to_gguf.py). The output is written
             to a temporary name and renamed, so an interrupted export leaves nothing behind."""),
         epilog=textwrap.dedent("""\
             examples:
               luna export runs/NAME/checkpoints/best --to hf exported/NAME
               luna export runs/NAME/checkpoints/best --to gguf ollama/NAME.gguf
               luna export CKPT --to gguf model-f16.gguf --dtype f16 --force
-              ollama create NAME -f ollama/Modelfile && ollama run NAME "Ankara'da\""""))
+              ollama create NAME -f ollama/NAME.Modelfile && ollama run NAME "Ankara'da\""""))
     parser.add_argument("checkpoint", metavar="CKPT", help="a checkpoint folder (best/, final/, step-N/)")
     parser.add_argument("--to", required=True, choices=["hf", "gguf"], help="the format to write")
     parser.add_argument("out", metavar="OUT", help="hf: a new or empty folder; gguf: a file ending in .gguf")
     parser.add_argument("--dtype", default="f32", choices=["f32", "f16", "bf16"],
                         help="weight precision (default f32; gguf: f32 or f16)")
-    parser.add_argument("--force", action="store_true", help="replace OUT (and a gguf's Modelfile) if it exists")
+    parser.add_argument("--force", action="store_true", help="replace OUT (and a gguf's OUT.Modelfile) if it exists")
     add_trust_argument(parser)
     parser.set_defaults(run=run_export)
 

@@ -34,18 +34,22 @@ EPILOG = """\
 
 
 def add_finetune_parser(commands) -> None:
-    from lunalm.cli import _formatter
+    from lunalm.cli import HF_DATASET_HELP, _formatter
 
     parser = commands.add_parser("finetune", formatter_class=_formatter,
                                  help="fine-tune a pretrained model: full, LoRA, QLoRA; text or instructions",
                                  description=textwrap.dedent(DESCRIPTION), epilog=textwrap.dedent(EPILOG))
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="text files/folders, or instruction .jsonl files")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="text files/folders (.txt .md .jsonl .parquet .arrow .csv .tsv), or instruction .jsonl files")
     parser.add_argument("--base", required=True, metavar="DIR",
-                        help="local Hugging Face model folder or lunalm checkpoint to start from")
+                        help="Hugging Face model folder or Hub id (through the HF cache), or a lunalm checkpoint, "
+                             "to start from (required)")
     parser.add_argument("--format", choices=["auto", "text", "alpaca", "chat"], default="auto",
                         help="data format (default auto: from the first .jsonl record)")
-    parser.add_argument("--text-field", default="text", metavar="NAME", help="JSONL text field for --format text")
-    parser.add_argument("--config", metavar="YAML", help="run config file; flags override it")
+    parser.add_argument("--text-field", default="text", metavar="NAME",
+                        help="JSONL field / Parquet, Arrow, CSV, TSV column holding the text, for --format text")
+    parser.add_argument("--hf-dataset", metavar="NAME[:CONFIG][:SPLIT]", help=HF_DATASET_HELP)
+    parser.add_argument("--config", metavar="YAML", help="run config file; flags override it (default: none)")
     parser.add_argument("--name", help="run folder name (default finetune-BASE-DATE-TIME)")
     parser.add_argument("--runs-dir", metavar="DIR", help="where run folders go (default: runs)")
     lora = parser.add_argument_group("LoRA and quantisation")
@@ -56,7 +60,7 @@ def add_finetune_parser(commands) -> None:
     lora.add_argument("--lora-targets", metavar="A,B", help="module names to adapt (default: per architecture)")
     lora.add_argument("--adapter", metavar="DIR",
                       help="continue training this LoRA adapter (the adapter/ folder of a LoRA fine-tune, made "
-                           "for the same base); its rank, alpha, dropout and targets are kept")
+                           "for the same base); its rank, alpha, dropout and targets are kept (default: a new one)")
     quant = lora.add_mutually_exclusive_group()
     quant.add_argument("--qlora", action="store_true", help="4-bit NF4 base with double quantisation (CUDA)")
     quant.add_argument("--load-8bit", action="store_true", help="8-bit base (CUDA, bitsandbytes)")
@@ -78,18 +82,24 @@ def build_finetune_config(args):
     """``luna train``'s config building, then the base model, its tokenizer and the finetune section."""
     from lunalm.cli.train import build_config
     from lunalm.config import FinetuneConfig
-    from lunalm.finetune.base import inspect_base
+    from lunalm.finetune.base import FinetuneError, inspect_base
     from lunalm.finetune.instructions import detect_format
+
+    from lunalm.cli import corpus_paths
 
     info = inspect_base(args.base)  # a bad base fails here, before any data is read
     adapter = _adapter(args, info)
+    args.paths = list(corpus_paths(args))
+    args.hf_dataset = None  # resolved into paths
+    if not args.paths:
+        raise FinetuneError("no training data: pass PATH (files or folders) or --hf-dataset NAME")
     fmt = detect_format(args.paths) if args.format == "auto" else args.format
     args.tokenizer_path = str(info.path)
     args.context = args.context or min(info.context_length, 512)
     config = build_config(args)
     corpus = dataclasses.replace(config.corpus, text_field=args.text_field)
     finetune = FinetuneConfig(
-        base=str(info.path), format=fmt, lora=args.lora or args.qlora or args.load_8bit, lora_r=args.lora_r,
+        base=info.reference, format=fmt, lora=args.lora or args.qlora or args.load_8bit, lora_r=args.lora_r,
         lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
         lora_targets=tuple(t.strip() for t in (args.lora_targets or "").split(",") if t.strip()),
         quantize="4bit" if args.qlora else "8bit" if args.load_8bit else "none",

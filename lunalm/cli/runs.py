@@ -67,12 +67,13 @@ def _list(registry, args) -> int:
         print("no runs match" if any((args.status, args.model, args.corpus, args.source, args.since))
               else f"no runs recorded in {registry.path} yet")
         return 0
-    header = f"{'id':<24} {'started':<16} {'status':<13} {'model':<20} {'params':>8} {'tokens':>9} {'best val':>8}  name / path"
+    wide = min(40, max([20] + [len(row["model"] or "") for row in rows]))  # fine-tunes name base and data
+    header = f"{'id':<24} {'started':<16} {'status':<13} {'model':<{wide}} {'params':>8} {'tokens':>9} {'best val':>8}  name / path"
     print(header)
     print("-" * len(header))
     for row in rows:
         print(f"{row['id']:<24} {_date(row['started']):<16} {row['status'] or row['outcome'] or '-':<13} "
-              f"{_cut(row['model'], 20):<20} {_millions(row['n_params']):>8} {_millions(row['tokens_seen']):>9} "
+              f"{_cut(row['model'], wide):<{wide}} {_millions(row['n_params']):>8} {_millions(row['tokens_seen']):>9} "
               f"{_num(row['best_val_loss']):>8}  {row['name'] or row['path']}")
     print(f"\n{len(rows)} run(s) in {registry.path}")
     return 0

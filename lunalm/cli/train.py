@@ -75,7 +75,8 @@ def build_config(args) -> RunConfig:
                   "warmup_steps": args.warmup_steps, "eval_every": args.eval_every,
                   "sample_every": args.sample_every, "checkpoint_every": args.checkpoint_every,
                   "device": args.device, "precision": args.precision, "compile": args.compile or None,
-                  "seed": args.seed, "patience": args.patience, "shard": getattr(args, "shard", None) or None},
+                  "seed": args.seed, "patience": args.patience, "shard": getattr(args, "shard", None) or None,
+                  "report_to": args.report_to},
     }
     merged = run_config_to_dict(dataclasses.replace(config, corpus=corpus))
     for section, fields in overrides.items():
@@ -91,7 +92,11 @@ def build_config(args) -> RunConfig:
             merged["train"]["micro_batch_size"] = args.batch_size or CPU_MICRO_BATCH
     merged["name"] = args.name if args.name is not None else merged["name"]
     merged["runs_dir"] = args.runs_dir or merged["runs_dir"]
-    return run_config_from_dict(merged)
+    config = run_config_from_dict(merged)
+    from lunalm.train.trackers import check_trackers
+
+    check_trackers(config.train.report_to)  # a tracker that is not installed: refused before any work
+    return config
 
 
 CPU_CONTEXT, CPU_MICRO_BATCH = 128, 8  # `luna train` on a CPU without --config (lunalm.plan.recommend's CPU
@@ -148,6 +153,8 @@ def _report(run, status: str, quiet: bool) -> int:
     summary = json.loads((Path(run.run_dir) / "summary.json").read_text(encoding="utf-8"))
     if not quiet:
         print_summary(summary, run)
+    else:  # scripts still learn where the run went
+        print(summary["run_dir"])
     return code
 
 
@@ -169,10 +176,10 @@ def print_summary(summary: dict, run) -> None:
                  f"{summary['tokens_per_s']:,} tokens/s"),
         *_heldout_rows(summary.get("heldout")),
         ("run folder", summary["run_dir"]),
+        ("curves", (f"{summary['run_dir']}/loss.png  " if (Path(summary["run_dir"]) / "loss.png").is_file() else "")
+         + f"(tensorboard --logdir {summary['run_dir']}/tb)"),
     ]
     folder = Path(summary["run_dir"])
-    if (folder / "loss.png").is_file():
-        rows.append(("curves", f"{folder}/loss.png  (tensorboard --logdir {folder}/tb)"))
     if (folder / "samples.md").is_file():
         rows.append(("samples", f"{folder}/samples.md"))
     target = _newest_model(checkpoints)
@@ -182,7 +189,9 @@ def print_summary(summary: dict, run) -> None:
     print()
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
-    if target is not None:
+    if target is not None and _is_instruction_tuned(run.config):
+        print(f"\n  chat:      luna chat {target}")
+    elif target is not None:
         prompt = (run.sample_prompts or ("",))[0]
         print(f"\n  generate:  luna generate {target} --prompt {_shell_quote(prompt)}")
     if summary["status"] == "interrupted":
@@ -215,6 +224,10 @@ def _best_bits_per_byte(checkpoints: Path, last: dict) -> str:
         return f"{float(meta['metrics']['bits_per_byte']):.3f} bits/byte"
     except (OSError, ValueError, KeyError, TypeError):
         return f"{last.get('bits_per_byte', float('nan')):.3f} bits/byte at the last evaluation"
+
+
+def _is_instruction_tuned(config) -> bool:
+    return config.finetune is not None and config.finetune.format in ("alpaca", "chat")
 
 
 def _model_name(config) -> str:

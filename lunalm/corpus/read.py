@@ -1,7 +1,8 @@
 """Finding corpus files and reading them as raw (decoded, repaired, not yet cleaned) documents.
 
 A ``.txt``/``.md`` file is one document; a file longer than ``max_document_chars`` is cut at paragraph
-breaks so memory stays flat on a 1 GB file. A ``.jsonl`` line is one document (its ``text_field``).
+breaks so memory stays flat on a 1 GB file. A ``.jsonl`` line is one document (its ``text_field``), and
+so is a row of a ``.parquet``/``.arrow``/``.csv``/``.tsv`` file (``lunalm.corpus.tables``).
 ``.gz`` is read through gzip. Files are read in blocks ending at a newline, each block decoded and
 repaired by ``lunalm.corpus.encoding``.
 """
@@ -104,6 +105,12 @@ def _looks_utf16(head: bytes) -> bool:
 
 def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_000_000) -> Iterator[RawDocument]:
     """Yield the raw documents of one file (see module docstring)."""
+    from lunalm.corpus.tables import TABLE_SUFFIXES, read_table
+
+    if path.suffix in TABLE_SUFFIXES:  # Parquet / Arrow / CSV / TSV: one row, one document
+        for row, text in enumerate(read_table(path, text_field)):
+            yield RawDocument(text, str(path), path.suffix[1:], name=f"{path}:{row + 1}")
+        return
     inner_suffix = Path(path.stem).suffix if path.suffix == ".gz" else path.suffix
     with _open(path) as handle:
         try:

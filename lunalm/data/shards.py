@@ -24,13 +24,13 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from lunalm.errors import DataError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a corpus of one document has its tail as validation text (_DocumentSplitter)
 SPLITS = ("train", "val")
 CHUNK_DOCUMENTS = 1024  # documents per encode_batch call: enough to keep every core busy
 CHUNK_CHARS = 4 * 2**20  # ... at most ~4 M characters: small enough that reading the next overlaps encoding
@@ -193,15 +193,22 @@ class _DocumentSplitter:
     marginal document (the one whose hash is nearest the threshold) until the other split has one too;
     if it never does, the held document moves over at the end. Written order = input order, except that
     a held document is written when the hold ends.
+
+    A corpus of exactly one document (one text file, the usual first fine-tune) cannot be split by
+    document, so its text is cut at a paragraph break near ``1 - val_fraction`` of its length: the head
+    trains, the tail (re-encoded by ``encode``) validates. Without this such a run would never evaluate.
     """
 
-    def __init__(self, writers: dict[str, _SplitWriter], val_fraction: float, seed: int):
-        self.writers, self.val_fraction = writers, val_fraction
+    def __init__(self, writers: dict[str, _SplitWriter], val_fraction: float, seed: int,
+                 encode: Callable[[str], np.ndarray] | None = None):
+        self.writers, self.val_fraction, self.encode = writers, val_fraction, encode
         self.salt = str(seed).encode("utf-8") + b"\0"
         self.held: dict[str, tuple] = {}  # split -> (margin, tokens, n_bytes)
         self.assigned = {name: 0 for name in SPLITS}
+        self.lone_text: str | None = None  # the text of the first document while it is the only one
 
     def add(self, text: str, tokens: np.ndarray, n_bytes: int) -> None:
+        self.lone_text = text if not any(self.assigned.values()) else None
         digest = hashlib.blake2b(self.salt + text.encode("utf-8"), digest_size=8).digest()
         score = int.from_bytes(digest, "big") / 2**64  # uniform in [0, 1)
         name = "val" if score < self.val_fraction else "train"
@@ -220,6 +227,9 @@ class _DocumentSplitter:
         self.writers[name].write(tokens, n_bytes)
 
     def finish(self) -> None:
+        if self.lone_text is not None and self.held:
+            self._finish_lone(*next(iter(self.held.values()))[1:])
+            return
         for name, other in (("train", "val"), ("val", "train")):
             wanted = other == "train" or self.val_fraction > 0
             if self.assigned[other] == 0 and self.assigned[name] >= 2 and wanted:
@@ -227,10 +237,35 @@ class _DocumentSplitter:
                 self.assigned[other], self.assigned[name] = 1, self.assigned[name] - 1
         self._flush()
 
+    def _finish_lone(self, tokens: np.ndarray, n_bytes: int) -> None:
+        """The only document: head to train, tail to val; whole to train when it cannot be cut."""
+        self.held.clear()
+        head, tail = split_lone_document(self.lone_text, self.val_fraction) if self.encode else ("", "")
+        if not tail:
+            self.writers["train"].write(tokens, n_bytes)
+            return
+        for name, text in (("train", head), ("val", tail)):
+            self.writers[name].write(self.encode(text), len(text.encode("utf-8")))
+
     def _flush(self) -> None:
         for name, (_, tokens, n_bytes) in self.held.items():
             self.writers[name].write(tokens, n_bytes)
         self.held.clear()
+
+
+def split_lone_document(text: str, val_fraction: float) -> tuple[str, str]:
+    """(head, tail) of ``text`` cut after the paragraph break (else line break, else space) nearest to
+    ``1 - val_fraction`` of its length; tail "" when the text has no such break with text on both sides."""
+    target = round(len(text) * (1 - val_fraction))
+    for separator in ("\n\n", "\n", " "):
+        before = text.rfind(separator, 0, target)
+        after = text.find(separator, target)
+        candidates = [i + len(separator) for i in (before, after) if i > 0]
+        cuts = [cut for cut in candidates if text[:cut].strip() and text[cut:].strip()]
+        if cuts:
+            cut = min(cuts, key=lambda c: abs(c - target))
+            return text[:cut], text[cut:]
+    return text, ""
 
 
 def build_shards(documents: Iterable[str], tokenizer, cache_dir: str | Path, key: str,
@@ -285,9 +320,13 @@ def _encode_into(directory: Path, documents: Iterable[str], tokenizer, val_fract
     max_id = max(tokenizer.inner.get_vocab(with_added_tokens=True).values())
     dtype = token_dtype(max_id)
     writers = {name: _SplitWriter(directory, name, dtype, shard_tokens) for name in SPLITS}
-    splitter = _DocumentSplitter(writers, val_fraction, seed)
     eot = np.array([tokenizer.eot_id], dtype=np.int64)
     splittable = getattr(tokenizer, "kind", "pretrained") in ("bpe", "char")
+
+    def encode(text: str) -> np.ndarray:
+        return np.concatenate([_encode_chunk(tokenizer, [text], splittable)[0], eot])
+
+    splitter = _DocumentSplitter(writers, val_fraction, seed, encode)
     with tqdm(desc="tokenizing", unit="B", unit_scale=True, disable=not progress) as bar:
         for chunk in _prefetched(_chunks(documents)):
             for text, ids in zip(chunk, _encode_chunk(tokenizer, chunk, splittable)):

@@ -46,6 +46,12 @@ class Source:
         return str(config.get("name") or self.directory.name)
 
     @property
+    def hf_model_type(self) -> str | None:
+        """The Hugging Face model_type of a ``luna finetune`` checkpoint (gpt2, llama...), None for LunaLM."""
+        model = self.meta.get("model") if isinstance(self.meta.get("model"), dict) else {}
+        return str(model.get("model_type") or "?") if model.get("kind") == "hf" else None
+
+    @property
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())  # tied weights counted once
 
@@ -60,7 +66,7 @@ class ExportResult:
     n_parameters: int
     size_bytes: int  # on disk, all files written
     notes: list[str] = field(default_factory=list)  # caveats the user should read
-    modelfile: Path | None = None  # gguf: the Ollama Modelfile written beside it
+    modelfile: Path | None = None  # gguf: the Ollama Modelfile written beside it (OUT's stem + .Modelfile)
     modelfile_text: str = ""
 
 

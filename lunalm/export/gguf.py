@@ -58,11 +58,17 @@ GPT2_PRE = "gpt-2"  # for tokenizers that use GPT-2's own ByteLevel regex
 
 def export_gguf(source: Source, out: str | Path, *, dtype: str = "f32", force: bool = False) -> ExportResult:
     """Write ``out`` (a .gguf file) and an Ollama ``Modelfile`` beside it, each atomically."""
+    from lunalm.export.gguf_hf import as_lunalm_source, check_gguf_architecture, write_gpt2_gguf
+
     out = Path(out)
     check_gguf_request(source.directory, out, dtype=dtype, force=force)
+    check_gguf_architecture(source)
+    source = as_lunalm_source(source)  # a fine-tuned Llama: lunalm's own model, same weights
     vocab = gguf_vocab(source.tokenizer, source.model.config.vocab_size)  # refuses char tokenizers
-    modelfile = out.parent / "Modelfile"
-    write_file(out, lambda path: write_gguf(source, path, dtype, vocab))
+    vocab["chat_template"] = source.tokenizer.chat_template
+    modelfile = modelfile_path(out)
+    writer = write_gpt2_gguf if source.hf_model_type == "gpt2" else write_gguf
+    write_file(out, lambda path: writer(source, path, dtype, vocab))
     text = modelfile_text(out.name, source.tokenizer, source.model.config.context_length)
     write_file(modelfile, lambda path: path.write_text(text, encoding="utf-8"))
     return ExportResult(path=out, format="gguf", dtype=dtype, n_parameters=source.n_parameters,
@@ -77,7 +83,12 @@ def check_gguf_request(checkpoint: Path, out: Path, *, dtype: str, force: bool) 
         example = out.with_name(out.name + ".gguf") if out.name else Path("model.gguf")
         raise ExportError(f"{out}: a GGUF export is one file whose name ends in .gguf, e.g. {example}.")
     check_output(out, force=force, kind="file", source=checkpoint)
-    check_output(out.parent / "Modelfile", force=force, kind="file", source=checkpoint)
+    check_output(modelfile_path(out), force=force, kind="file", source=checkpoint)
+
+
+def modelfile_path(out: Path) -> Path:
+    """The Ollama Modelfile beside ``out``, named after it (two exports in one folder never collide)."""
+    return out.with_suffix(".Modelfile")
 
 
 def write_gguf(source: Source, path: Path, dtype: str, vocab: dict) -> None:
@@ -87,7 +98,12 @@ def write_gguf(source: Source, path: Path, dtype: str, vocab: dict) -> None:
     writer = gguf.GGUFWriter(str(path), "llama")
     write_model_metadata(writer, source, dtype)
     write_tokenizer_metadata(writer, vocab)
-    for name, array in gguf_tensors(source.model, dtype):
+    write_tensors(writer, gguf_tensors(source.model, dtype))
+
+
+def write_tensors(writer, tensors: Iterator[tuple[str, np.ndarray]]) -> None:
+    """Add ``tensors`` (llama.cpp name, array) and write the whole file: header, metadata, tensors."""
+    for name, array in tensors:
         writer.add_tensor(name, array)
     try:
         writer.write_header_to_file()
@@ -185,7 +201,12 @@ def write_model_metadata(writer, source: Source, dtype: str) -> None:
     writer.add_rope_dimension_count(cfg.head_dim)  # every lane of the head is rotated
     writer.add_vocab_size(cfg.vocab_size)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if dtype == "f16" else gguf.LlamaFileType.ALL_F32)
-    writer.add_sampling_temp(SAMPLING["temperature"])  # defaults recent llama.cpp versions pick up
+    write_sampling_metadata(writer)
+
+
+def write_sampling_metadata(writer) -> None:
+    """`luna generate`'s sampling defaults, which recent llama.cpp versions pick up."""
+    writer.add_sampling_temp(SAMPLING["temperature"])
     writer.add_sampling_top_k(SAMPLING["top_k"])
     writer.add_sampling_top_p(SAMPLING["top_p"])
     writer.add_sampling_penalty_repeat(SAMPLING["repetition_penalty"])
@@ -203,6 +224,8 @@ def write_tokenizer_metadata(writer, vocab: dict) -> None:
     writer.add_pad_token_id(vocab["pad_id"])
     writer.add_add_bos_token(False)  # lunalm never prepends a token; llama-bpe would by default
     writer.add_add_eos_token(False)
+    if vocab.get("chat_template"):  # instruction fine-tunes: llama.cpp's chat mode renders prompts with it
+        writer.add_chat_template(vocab["chat_template"])
 
 
 # --- tokenizer ----------------------------------------------------------------------------------

@@ -9,7 +9,9 @@
     README.md                a short model card: how to load it, what it was trained on
 
 ``AutoModelForCausalLM.from_pretrained(OUT)`` gives the same logits as lunalm and ``AutoTokenizer`` the
-same ids (tests/test_export.py checks both). lunalm models never saw a beginning-of-sequence token: a
+same ids (tests/test_export.py checks both). A ``luna finetune`` checkpoint of a Hugging Face base (GPT-2,
+Llama, Phi...) keeps its own architecture: its model is written with ``save_pretrained`` (LoRA adapters
+already merged), with the same tokenizer, generation and card files. lunalm models never saw a beginning-of-sequence token: a
 document starts right after ``<|endoftext|>``, so that token is also declared as ``bos_token`` (as GPT-2
 does) and nothing is added to the encoded text.
 """
@@ -50,15 +52,24 @@ def write_hf_files(source: Source, folder: Path, dtype: str) -> None:
     model = source.model
     if dtype != "f32":  # a cast copy: the caller's float32 model stays as it was
         model = copy.deepcopy(model).to(getattr(torch, DTYPES[dtype]))
-    save_pretrained(model, folder, bos_token_id=tokenizer.eot_id, eos_token_id=tokenizer.eot_id,
-                    pad_token_id=tokenizer.pad_id)
+    if source.hf_model_type is None:
+        save_pretrained(model, folder, bos_token_id=tokenizer.eot_id, eos_token_id=tokenizer.eot_id,
+                        pad_token_id=tokenizer.pad_id)
+    else:  # a fine-tuned Hugging Face model: its own config and parameter names
+        from lunalm.finetune.adapter import NO_SHARDS
+
+        model.inner.save_pretrained(folder, safe_serialization=True, max_shard_size=NO_SHARDS)
+        (folder / "generation_config.json").unlink(missing_ok=True)  # ours below replaces the base's
     _add_dtype_key(folder / "config.json")
     tokenizer.save(folder)
     context_length = source.model.config.context_length
     special = special_tokens(tokenizer)
     _write_json(folder / "special_tokens_map.json", special)
-    _write_json(folder / "tokenizer_config.json", tokenizer_config(special, context_length))
-    _write_json(folder / "generation_config.json", generation_config(tokenizer, context_length))
+    config = tokenizer_config(special, context_length)
+    if tokenizer.chat_template is not None:  # instruction fine-tunes: apply_chat_template works as trained
+        config["chat_template"] = tokenizer.chat_template
+    _write_json(folder / "tokenizer_config.json", config)
+    _write_json(folder / "generation_config.json", generation_config(tokenizer))
     (folder / "README.md").write_text(model_card(source, dtype), encoding="utf-8")
 
 
@@ -81,22 +92,17 @@ def tokenizer_config(special: dict[str, str], context_length: int) -> dict:
             **special}
 
 
-def generation_config(tokenizer, context_length: int) -> dict:
-    """``generation_config.json``: sampling as `luna generate` samples, stopping at end-of-text."""
+def generation_config(tokenizer) -> dict:
+    """``generation_config.json``: sampling as `luna generate` samples, stopping at end-of-text.
+
+    No ``max_length``: with it every ``generate(max_new_tokens=...)`` call warns that both are set; the
+    context length is ``model_max_length`` in tokenizer_config.json and the model config's positions."""
     return {"bos_token_id": tokenizer.eot_id, "eos_token_id": tokenizer.eot_id,
-            "pad_token_id": tokenizer.pad_id, "do_sample": True, "max_length": context_length,
-            **SAMPLING}
+            "pad_token_id": tokenizer.pad_id, "do_sample": True, **SAMPLING}
 
 
 def model_card(source: Source, dtype: str) -> str:
-    cfg = source.model.config
-    kind = {"bpe": "byte-level BPE (Turkish-aware pre-tokenizer)", "char": "character-level"}.get(
-        source.tokenizer.kind, "pretrained")
-    return (f"# {source.name}\n\n"
-            f"A Llama-architecture language model trained with lunalm: "
-            f"{source.n_parameters:,} parameters, {cfg.n_layer} layers, width {cfg.d_model}, "
-            f"{cfg.n_head} heads ({cfg.n_kv_head} key/value), context {cfg.context_length} tokens, "
-            f"vocabulary {cfg.vocab_size} ({kind} tokenizer), weights in {DTYPES[dtype]}.\n\n"
+    return (f"# {source.name}\n\n{_model_sentence(source, dtype)}\n\n"
             "```python\n"
             "from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
             'tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")\n'
@@ -104,14 +110,37 @@ def model_card(source: Source, dtype: str) -> str:
             "ids = tokenizer(\"Ankara'da\", return_tensors=\"pt\").input_ids\n"
             "print(tokenizer.decode(model.generate(ids, max_new_tokens=50)[0]))\n"
             "```\n\n"
-            "It is a base model: it continues text and was never tuned to follow instructions. "
-            f"Generation stops at `{source.tokenizer.eot_token}`.\n")
+            f"{_use_sentence(source)} Generation stops at `{source.tokenizer.eot_token}`.\n")
+
+
+def _model_sentence(source: Source, dtype: str) -> str:
+    cfg = source.model.config
+    if source.hf_model_type is not None:
+        tuning = source.meta.get("config", {}).get("finetune") or {}
+        how = "LoRA (adapters merged)" if tuning.get("lora") else "full"
+        return (f"A {source.hf_model_type} model fine-tuned with lunalm ({how} fine-tune of "
+                f"`{tuning.get('base', '?')}`): {source.n_parameters:,} parameters, context "
+                f"{cfg.context_length} tokens, vocabulary {cfg.vocab_size}, weights in {DTYPES[dtype]}.")
+    kind = {"bpe": "byte-level BPE (Turkish-aware pre-tokenizer)", "char": "character-level"}.get(
+        source.tokenizer.kind, "pretrained")
+    return (f"A Llama-architecture language model trained with lunalm: "
+            f"{source.n_parameters:,} parameters, {cfg.n_layer} layers, width {cfg.d_model}, "
+            f"{cfg.n_head} heads ({cfg.n_kv_head} key/value), context {cfg.context_length} tokens, "
+            f"vocabulary {cfg.vocab_size} ({kind} tokenizer), weights in {DTYPES[dtype]}.")
+
+
+def _use_sentence(source: Source) -> str:
+    if source.tokenizer.chat_template is not None:
+        return "It was tuned on instructions: build prompts with `tokenizer.apply_chat_template`."
+    if source.hf_model_type is not None:
+        return "It continues text (fine-tuned on raw text, not on instructions)."
+    return "It is a base model: it continues text and was never tuned to follow instructions."
 
 
 def _add_dtype_key(path: Path) -> None:
     """transformers >= 5 reads ``dtype``, older versions ``torch_dtype``: write both."""
     config = json.loads(path.read_text(encoding="utf-8"))
-    config["dtype"] = config["torch_dtype"]
+    config["dtype"] = config["torch_dtype"] = config.get("dtype") or config["torch_dtype"]
     _write_json(path, config)
 
 

@@ -8,9 +8,9 @@ labels (it would shift a second time) and the summed cross-entropy is computed h
 training, architectures in ``PLAIN_HEAD_TYPES`` run their backbone and output head separately so the head
 only sees scored positions (``lunalm.model.head_with_loss``): prompts and padding cost no head matmul.
 
-Generation goes through ``lunalm.generate`` unchanged: ``new_kv_cache`` returns a token history and each
-call re-runs the whole window (no real KV cache: simple and exactly right; sampling cost is O(T^2), fine
-for samples during training and for small models).
+Generation goes through ``lunalm.generate`` unchanged: ``new_kv_cache`` returns an ``HFKVCache`` holding
+transformers' own cache (``past_key_values``), so each new token costs one position's forward, as with
+``LunaLM`` (re-running the whole window made sampling O(T^2): 4 of 7 minutes of a 20-step LoRA run).
 
 Saving (``save_weights``) writes a ``save_pretrained`` folder into the checkpoint directory, so
 ``AutoModelForCausalLM.from_pretrained(checkpoint)`` loads it: the full model, or for LoRA the base with
@@ -46,16 +46,21 @@ class AdapterConfig:
     model_type: str  # Hugging Face model_type, e.g. gpt2, llama
 
 
-class TokenHistory:
-    """Stands in for a KV cache: keeps the token ids so far, (B, S)."""
+class HFKVCache:
+    """lunalm's KV-cache interface over transformers' ``past_key_values``: positions 0..length-1 cached."""
 
     def __init__(self):
-        self.ids: torch.Tensor | None = None
+        self.past = None  # transformers Cache (DynamicCache) once something was run
+        self.length = 0  # positions it holds
 
-    def extend(self, input_ids: torch.Tensor, start_pos: int) -> torch.Tensor:
-        kept = self.ids[:, :start_pos] if self.ids is not None and start_pos > 0 else input_ids[:, :0]
-        self.ids = torch.cat((kept, input_ids), dim=1)  # (B, start_pos + T)
-        return self.ids
+    def before(self, start_pos: int):
+        """The cache to extend from ``start_pos``: none at 0 (a new prefill), else cropped to it."""
+        if start_pos == 0 or self.past is None:
+            self.past, self.length = None, 0
+        elif start_pos < self.length:
+            self.past.crop(start_pos)
+        assert start_pos == self.length or self.past is None, (start_pos, self.length)
+        return self.past
 
 
 class HFCausalLM(nn.Module):
@@ -82,28 +87,36 @@ class HFCausalLM(nn.Module):
         return causal_lm.base_model, causal_lm.get_output_embeddings()
 
     @property
+    def _cache_keyword(self) -> str:
+        """transformers >= 5.24 names the KV cache ``cache``, earlier versions ``past_key_values``."""
+        import inspect
+
+        causal_lm = self.inner.base_model.model if self.lora else self.inner
+        return "cache" if "cache" in inspect.signature(type(causal_lm).forward).parameters else "past_key_values"
+
+    @property
     def hf_config(self):
         return self.inner.config if not self.lora else self.inner.base_model.model.config
 
     def _logits_width(self) -> int:
         return int(self.inner.get_output_embeddings().weight.shape[0])
 
-    def forward(self, input_ids, labels=None, kv_cache: TokenHistory | None = None, start_pos: int = 0):
+    def forward(self, input_ids, labels=None, kv_cache: HFKVCache | None = None, start_pos: int = 0):
         """input_ids (B, T) int64; labels (B, T) already shifted, -100 = not scored."""
-        T = input_ids.shape[1]
-        if kv_cache is not None:
-            input_ids = kv_cache.extend(input_ids, start_pos)  # (B, S): the whole window again
-        if self.training and labels is not None and kv_cache is None and self._split is not None:
+        if kv_cache is not None:  # decoding: positions start_pos.. after the cached ones
+            past = {self._cache_keyword: kv_cache.before(start_pos)}
+            out = self.inner(input_ids=input_ids, use_cache=True, **past)
+            kv_cache.past, kv_cache.length = out[self._cache_keyword], start_pos + input_ids.shape[1]
+            return output_with_loss(out.logits, labels)  # (B, T, V)
+        if self.training and labels is not None and self._split is not None:
             backbone, head = self._split
             hidden = backbone(input_ids=input_ids, use_cache=False).last_hidden_state  # (B, T, C)
             return head_with_loss(hidden, head, labels)  # the head on scored positions only
-        logits = self.inner(input_ids=input_ids, use_cache=False).logits  # (B, S, V)
-        if kv_cache is not None:  # only then S > T; slicing in training would cost a (B, T, V) zero-fill
-            logits = logits[:, -T:]  # in backward (SliceBackward), ~10% of a small model's step
+        logits = self.inner(input_ids=input_ids, use_cache=False).logits  # (B, T, V)
         return output_with_loss(logits, labels)
 
-    def new_kv_cache(self, batch_size: int, max_length: int | None = None) -> TokenHistory:
-        return TokenHistory()
+    def new_kv_cache(self, batch_size: int, max_length: int | None = None) -> HFKVCache:
+        return HFKVCache()
 
     # --- parameters -------------------------------------------------------------------------------
     def parameter_counts(self) -> tuple[int, int]:
@@ -184,6 +197,8 @@ def _set_special_ids(hf_config, tokenizer) -> None:
 def load_hf_checkpoint(directory: Path, device="cpu") -> HFCausalLM:
     """A fine-tuned checkpoint (merged, full precision) for ``luna generate`` / ``luna eval``."""
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # only the CLI talks to the user
     model = AutoModelForCausalLM.from_pretrained(str(directory), use_safetensors=True, dtype=torch.float32)
     return HFCausalLM(model.to(device).eval(), base=str(directory), lora=False)

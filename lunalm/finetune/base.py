@@ -33,18 +33,28 @@ class FinetuneError(LunaError):
 
 @dataclass(frozen=True)
 class BaseInfo:
-    path: Path
+    path: Path  # the local folder (for a Hub id: its snapshot in the HF cache)
     kind: str  # "lunalm" (a lunalm checkpoint) | "hf" (a Hugging Face causal-LM folder)
     model_type: str
     context_length: int  # positions the base supports
+    reference: str  # what to record (run config, LoRA adapter): the absolute path, or the Hub id
 
 
 def inspect_base(base: str) -> BaseInfo:
-    """Check that ``base`` is a local causal LM with safetensors weights and a tokenizer.json."""
-    path = Path(base)
-    if not path.is_dir():
+    """Check that ``base`` (a folder, or a Hub id through the HF cache) is a causal LM with safetensors
+    weights and a tokenizer.json."""
+    from lunalm.hub import MODEL_FILES, looks_like_hub_id, snapshot
+
+    path = Path(base).expanduser()
+    if not path.exists() and looks_like_hub_id(base):
+        path = snapshot(base, flag="--base", error=FinetuneError, patterns=MODEL_FILES)
+        reference = base
+    elif not path.is_dir():
         raise FinetuneError(f"--base {base}: no such folder; give a local Hugging Face model folder "
-                            "(config.json, model.safetensors, tokenizer.json) or a lunalm checkpoint")
+                            "(config.json, model.safetensors, tokenizer.json), a Hub id, or a lunalm checkpoint")
+    else:
+        path = path.resolve()
+        reference = str(path)  # absolute: valid from any folder
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -63,7 +73,7 @@ def inspect_base(base: str) -> BaseInfo:
                             "be verified (an interrupted write or a partial copy); pass another checkpoint")
     kind = "lunalm" if (path / "lunalm.json").is_file() else "hf"
     positions = config.get("n_positions") or config.get("max_position_embeddings") or 2048
-    return BaseInfo(path, kind, model_type, int(positions))
+    return BaseInfo(path, kind, model_type, int(positions), reference)
 
 
 def _check_causal(base: str, model_type: str, architectures: list[str]) -> None:
@@ -209,6 +219,7 @@ def _load_hf(cfg: FinetuneConfig, info: BaseInfo, tokenizer, hw):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if cfg.lora:
         model = load_adapter(model, cfg) if cfg.adapter else apply_lora(model, cfg, info.model_type)
+        model.peft_config["default"].base_model_name_or_path = info.reference  # what peft loads it from
     return HFCausalLM(model, base=str(info.path), lora=cfg.lora, quantized=cfg.quantize != "none")
 
 

@@ -175,6 +175,22 @@ def build_instruction_data(paths, fmt: str, tokenizer, context_length: int, val_
     return InstructionData(arrays["train"], arrays["val"], truncated)
 
 
+def sample_chat(model, tokenizer, data: InstructionData, cfg, device, n: int = 2) -> list[tuple[str, str]]:
+    """(rendered prompt, answer) for the first ``n`` held-out examples (training ones without a validation
+    split): their prompt up to the first answer, exactly the ids the model trains on, so samples show
+    what `luna chat` will answer. Decoded with the model's KV cache, stopping at end-of-turn."""
+    from lunalm.generate import generate_ids
+
+    inputs, labels = data.val if len(data.val[0]) else data.train
+    pairs = []
+    for row, targets in zip(inputs[:n], labels[:n]):
+        first = int(np.flatnonzero(targets != IGNORE_INDEX)[0])  # labels[t] is token t + 1: the answer's
+        prompt = row[:first + 1].tolist()
+        answer = generate_ids(model, prompt, cfg, stop_id=tokenizer.eot_id, device=device)
+        pairs.append((tokenizer.decode(prompt), tokenizer.decode(answer)))
+    return pairs
+
+
 GROUP_CHUNK = 64  # micro-batches sorted together: long enough to find equal lengths, short enough to mix
 
 

@@ -16,6 +16,19 @@ ERROR_KINDS = ("cuda-oom", "cpu-oom", "nan-loss", "keyboard-interrupt", "killed"
                "shape-error", "dtype-error", "file-not-found", "other-exception")
 
 
+def model_label(config: dict) -> str | None:
+    """What a lunalm run config trained, as the registry's ``model``: the preset, or for a fine-tune its
+    base, method and data (``tiny-gpt2 + LoRA on chat.jsonl``), so fine-tunes never pass for their base."""
+    tuning = config.get("finetune")
+    if not isinstance(tuning, dict):
+        return (config.get("model") or {}).get("preset")
+    base = str(tuning.get("base") or "?").rstrip("/").rsplit("/", 1)[-1]
+    method = {"4bit": "QLoRA", "8bit": "8-bit LoRA"}.get(tuning.get("quantize"),
+                                                         "LoRA" if tuning.get("lora") else "full fine-tune")
+    paths = [str(p).rstrip("/").rsplit("/", 1)[-1] for p in (config.get("corpus") or {}).get("paths") or ()]
+    return f"{base} + {method} on {', '.join(paths) or 'the built-in corpus'}"
+
+
 @dataclass
 class Attempt:
     source: str  # "lunalm" | "hf-trainer" | "lightning" | "log" | "notebook" | "script"

@@ -56,11 +56,12 @@ class RunRecorder:
     def started(self) -> None:
         run, config = self.run, self.run.config
         from lunalm.config import run_config_to_dict
+        from lunalm.runs.attempt import model_label
 
         self._write(
             source="lunalm", path=str(Path(run.run_dir).resolve()), name=config.name, status="running",
             outcome="unknown", evidence="training",
-            model=Path(config.finetune.base).name if config.finetune else config.model.preset,
+            model=model_label(run_config_to_dict(config)),
             corpus=", ".join(config.corpus.paths) or "builtin:ataturk", lr=run.peak_lr,
             optimizer="Muon+AdamW" if config.train.optimizer == "muon" else "AdamW",
             batch_size=run.state.micro_batch_size, grad_accum=run.state.grad_accum_steps,

@@ -34,10 +34,11 @@ _NONFINITE_TEXT = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 class RunLogger:
     """Appends metrics and events of one run to its directory; a no-op when ``enabled`` is False."""
 
-    def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True):
+    def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True, trackers: list | None = None):
         self.run_dir = Path(run_dir)
         self.enabled = enabled
         self._metrics = self._events = self._writer = None
+        self.trackers = trackers or []  # lunalm.train.trackers: wandb, mlflow, trackio (rank 0 only)
         if not enabled:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -48,11 +49,11 @@ class RunLogger:
 
     def log_train(self, step: int, **values) -> None:
         """One train record (e.g. ``loss``, ``lr``, ``grad_norm``, ``tokens_per_s``) at optimizer ``step``."""
-        self._log("train", "train", step, values)
+        self._log("train", step, values)
 
     def log_eval(self, step: int, **values) -> None:
         """One validation record (``loss``, ``bits_per_byte`` …), then redraw ``loss.png``."""
-        self._log("eval", "val", step, values)
+        self._log("val", step, values)
         if self.enabled:
             self._redraw()
 
@@ -72,6 +73,9 @@ class RunLogger:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        for tracker in self.trackers:
+            tracker.close()
+        self.trackers = []
 
     def __enter__(self) -> "RunLogger":
         return self
@@ -79,15 +83,24 @@ class RunLogger:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _log(self, kind: str, tb_prefix: str, step: int, values: dict) -> None:
+    def summary(self, values: dict) -> None:
+        """The run's final numbers (summary.json) to every tracker."""
+        for tracker in self.trackers if self.enabled else ():
+            tracker.summary(values)
+
+    def _log(self, kind: str, step: int, values: dict) -> None:
+        """One record; ``KIND/NAME`` is the scalar's name in TensorBoard and every tracker alike."""
         if not self.enabled:
             return
         record = {"kind": kind, "step": int(step), "time": time.time()}
         written = _write_record(self._metrics, record, values)
+        scalars = {f"{kind}/{name}": value for name, value in written.items()
+                   if isinstance(value, (int, float)) and not isinstance(value, bool)}
         if self._writer is not None:
-            for name, value in written.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self._writer.add_scalar(f"{tb_prefix}/{name}", value, int(step))
+            for name, value in scalars.items():
+                self._writer.add_scalar(name, value, int(step))
+        for tracker in self.trackers:
+            tracker.log(scalars, int(step))
 
     def _redraw(self) -> None:
         if self._writer is not None:
@@ -198,10 +211,11 @@ def loss_series(records: list[dict]) -> dict[str, tuple[list[int], list[float]]]
     """
     last: dict[tuple[str, int], dict] = {}
     for record in records:
-        if record.get("kind") in ("train", "eval") and isinstance(record.get("step"), int):
-            last[(record["kind"], record["step"])] = record
+        if record.get("kind") in ("train", "val", "eval") and isinstance(record.get("step"), int):
+            kind = "val" if record["kind"] == "eval" else record["kind"]  # "eval": runs before lunalm 0.1.1
+            last[(kind, record["step"])] = record
     series = {}
-    for name, kind, key in (("train", "train", "loss"), ("val", "eval", "loss"), ("lr", "train", "lr")):
+    for name, kind, key in (("train", "train", "loss"), ("val", "val", "loss"), ("lr", "train", "lr")):
         points = sorted((step, _number(r.get(key))) for (k, step), r in last.items() if k == kind)
         points = [(step, value) for step, value in points if value is not None]
         series[name] = ([s for s, _ in points], [v for _, v in points])

@@ -3,6 +3,7 @@ rollback after divergence, and the end of the run."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -53,10 +54,16 @@ def maybe_sample(run: Run, ui, final: bool = False) -> None:
     if not (final or (every and run.state.step % every == 0)):
         return
     lines = [f"## step {run.state.step}\n"]
-    for index, prompt in enumerate(run.sample_prompts):
-        cfg = SamplingConfig(max_new_tokens=run.config.train.sample_tokens, temperature=0.8, top_k=50,
-                             top_p=0.95, seed=SAMPLE_SEED + index)  # each prompt its own random stream
-        text = generate(run.model, run.data.tokenizer, prompt, cfg, device=run.hw.device)
+    cfg = SamplingConfig(max_new_tokens=run.config.train.sample_tokens, temperature=0.8, top_k=50, top_p=0.95,
+                         seed=SAMPLE_SEED)
+    if run.data.instructions is not None:  # instruction fine-tunes: held-out prompts through the chat template
+        from lunalm.finetune.instructions import sample_chat
+
+        pairs = sample_chat(run.model, run.data.tokenizer, run.data.instructions, cfg, run.hw.device)
+    else:  # each prompt its own random stream: no two prompts share one continuation
+        pairs = [(prompt, generate(run.model, run.data.tokenizer, prompt, dataclasses.replace(cfg, seed=SAMPLE_SEED + i),
+                                   device=run.hw.device)) for i, prompt in enumerate(run.sample_prompts)]
+    for prompt, text in pairs:
         ui.sample(run.state.step, prompt, text)
         lines.append(f"**{prompt}**{text}\n")
     if run.dist.is_main:
@@ -165,6 +172,7 @@ def finish(run: Run, status: str, ui) -> str:
         summary["heldout"] = heldout_check(run)
     (run.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")
+    run.logger.summary(summary)  # the final numbers to wandb / mlflow / trackio
     run.logger.close()
     return status
 

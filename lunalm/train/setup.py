@@ -183,10 +183,20 @@ def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SI
     return Run(config=config, run_dir=run_dir, data=data, hw=hw, model=model, forward=forward,
                optimizer=build_optimizer(model, train, hw, sharded=d.active and train.shard),
                scaler=hw.grad_scaler(), sampler=sampler,
-               eval_batches=_eval_batches(config, data), logger=RunLogger(run_dir, enabled=d.is_main), state=state,
+               eval_batches=_eval_batches(config, data), logger=_run_logger(config, run_dir, d), state=state,
                total_steps=steps, peak_lr=lr,
                warmup_steps=train.warmup_steps if train.warmup_steps is not None else default_warmup(steps),
                n_params=n_params, dist=d, sample_prompts=train.sample_prompts or corpus_prompts(data))
+
+
+def _run_logger(config: RunConfig, run_dir: Path, d: Dist) -> RunLogger:
+    """metrics.jsonl and events.jsonl, plus the trackers of ``train.report_to`` (rank 0 only)."""
+    from lunalm.config import run_config_to_dict
+    from lunalm.train.trackers import open_trackers
+
+    names = config.train.report_to
+    trackers = open_trackers(names, run_dir, run_dir.name, run_config_to_dict(config)) if d.is_main else []
+    return RunLogger(run_dir, enabled=d.is_main, tensorboard="tensorboard" in names, trackers=trackers)
 
 
 def _finetune_model(config: RunConfig, data: PreparedData, hw: Hardware) -> tuple[torch.nn.Module, int, float]:

@@ -62,7 +62,7 @@ def test_meta_counts_are_exact(tmp_path, tokenizer):
         assert shards.bytes_per_token(name) == splits[name]["bytes"] / splits[name]["tokens"]
     assert meta["tokenizer_hash"] == tokenizer.content_hash
     assert meta["dtype"] == "uint16" and shards.split("train").dtype == np.uint16
-    assert meta["format_version"] == 1 and meta["vocab_size"] == tokenizer.vocab_size
+    assert meta["format_version"] == 2 and meta["vocab_size"] == tokenizer.vocab_size
 
 
 def test_each_document_encoded_then_eot(tmp_path, tokenizer):
@@ -88,6 +88,24 @@ def test_split_is_deterministic_and_seeded(tmp_path, tokenizer):
 def test_two_documents_give_both_splits(tmp_path, tokenizer, val_fraction):
     shards = build(make_documents(2), tokenizer, tmp_path, val_fraction=val_fraction)
     assert shards.n_documents("train") == 1 and shards.n_documents("val") == 1
+
+
+def test_one_document_is_cut_so_both_splits_get_text(tmp_path, tokenizer):
+    """One text file is one document: its tail (at a paragraph break near 90 %) becomes validation."""
+    paragraphs = [" ".join(make_documents(40)[i:i + 4]) for i in range(0, 40, 4)]  # 10 paragraphs
+    text = "\n\n".join(paragraphs) + "\n"
+    shards = build([text], tokenizer, tmp_path, val_fraction=0.1)
+    train = tokenizer.decode(np.asarray(shards.split("train")).tolist())
+    val = tokenizer.decode(np.asarray(shards.split("val")).tolist())
+    eot = tokenizer.eot_token
+    assert (train, val) == ("\n\n".join(paragraphs[:9]) + "\n\n" + eot, paragraphs[9] + "\n" + eot)
+    splits = shards.meta["splits"]
+    assert splits["train"]["bytes"] + splits["val"]["bytes"] == len(text.encode("utf-8"))
+    assert (shards.n_documents("train"), shards.n_documents("val")) == (1, 1)
+    alone = build(["tek bir kelime"], tokenizer, tmp_path / "alone", val_fraction=0.1)
+    assert alone.n_tokens("train") > 0  # cut at the space: both halves non-empty
+    unbreakable = build(["tek"], tokenizer, tmp_path / "unbreakable", val_fraction=0.1)
+    assert unbreakable.n_tokens("val") == 0 and unbreakable.n_documents("train") == 1
 
 
 def test_second_build_reuses_cache(tmp_path, tokenizer):

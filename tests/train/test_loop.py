@@ -367,7 +367,7 @@ def test_oom_at_micro_batch_one_gives_up_as_oom(tmp_path, corpus):
 
 # --- early stopping ------------------------------------------------------------------------------
 def eval_losses(run) -> dict[int, float]:
-    return {r["step"]: r["loss"] for r in read_jsonl(run.run_dir / "metrics.jsonl") if r["kind"] == "eval"}
+    return {r["step"]: r["loss"] for r in read_jsonl(run.run_dir / "metrics.jsonl") if r["kind"] == "val"}
 
 
 def best_meta(run) -> dict:
@@ -415,9 +415,9 @@ def test_run_directory_holds_every_record(tmp_path, corpus):
     assert config == run.config and config.train.lr == run.peak_lr and config.train.warmup_steps is not None
     records = read_jsonl(folder / "metrics.jsonl")
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 4, 6, 8]  # step 1: the start
-    assert [r["step"] for r in records if r["kind"] == "eval"] == [4, 8]
+    assert [r["step"] for r in records if r["kind"] == "val"] == [4, 8]
     assert all({"loss", "lr", "grad_norm", "tokens_per_s"} <= set(r) for r in records if r["kind"] == "train")
-    assert all({"loss", "perplexity", "bits_per_byte"} <= set(r) for r in records if r["kind"] == "eval")
+    assert all({"loss", "perplexity", "bits_per_byte"} <= set(r) for r in records if r["kind"] == "val")
     assert (folder / "events.jsonl").is_file()
     samples = (folder / "samples.md").read_text(encoding="utf-8")
     assert "## step 4" in samples and "## step 8" in samples and "**Ankara**" in samples

@@ -22,7 +22,7 @@ def test_records_round_trip_exactly(tmp_path):
         run.log_eval(2, loss=3.5, bits_per_byte=1.25)
         run.event("rollback", 2, "loss was not finite", lr=1e-4, checkpoint="step-000001")
     metrics = read_jsonl(tmp_path / "metrics.jsonl")
-    assert [(r["kind"], r["step"]) for r in metrics] == [("train", 1), ("train", 2), ("eval", 2)]
+    assert [(r["kind"], r["step"]) for r in metrics] == [("train", 1), ("train", 2), ("val", 2)]
     assert {k: metrics[0][k] for k in ("loss", "lr", "tokens")} == {"loss": 4.25, "lr": 3e-4, "tokens": 1024}
     assert metrics[1]["loss"] == 4.0 and metrics[1]["grad_norm"] == 0.5 and metrics[1]["n_targets"] == 7
     assert isinstance(metrics[1]["n_targets"], int) and isinstance(metrics[0]["time"], float)

@@ -207,7 +207,7 @@ class LogParser:
         pairs = {key: float(value) for key, value in _DICT_PAIR.findall(line)}
         step = pairs.get("step", pairs.get("global_step", pairs.get("iter")))
         step = int(step) if step is not None and math.isfinite(step) else None
-        is_eval = '"kind": "eval"' in line or "'kind': 'eval'" in line
+        is_eval = any(f'{q}kind{q}: {q}{kind}{q}' in line for q in "\"'" for kind in ("val", "eval"))
         held = False
         for key, kind in (("loss", "val" if is_eval else "train"), ("train_loss", "train"),
                           ("eval_loss", "val"), ("val_loss", "val")):

@@ -15,7 +15,7 @@ from collections import Counter
 
 import yaml
 
-from lunalm.runs.attempt import Attempt, run_fingerprint
+from lunalm.runs.attempt import Attempt, model_label, run_fingerprint
 from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, read_bytes, read_json
 from lunalm.runs.scan.series import LossSeries, metric_rows
 from lunalm.runs.scan.task import FINE_TUNING, PRETRAINING
@@ -111,7 +111,7 @@ def _section(config: dict, name: str) -> dict:
 
 def _settings(attempt: Attempt, config: dict, summary: dict) -> None:
     model, train, corpus = _section(config, "model"), _section(config, "train"), _section(config, "corpus")
-    attempt.model = model.get("preset")
+    attempt.model = model_label(config)
     paths = corpus.get("paths") or []
     attempt.corpus = ", ".join(map(str, paths)) if paths else "built-in"
     attempt.lr, attempt.epochs = _number(train.get("lr")), _number(train.get("epochs"))
@@ -136,7 +136,7 @@ def _metrics(path: str, stats: ScanStats) -> tuple[LossSeries, LossSeries]:
     train, val = LossSeries(), LossSeries()
     for _, line in TextLines(path, stats):
         record = _record(line)
-        if record is None or record.get("kind") not in ("train", "eval") or not isinstance(record.get("step"), int):
+        if record is None or record.get("kind") not in ("train", "val", "eval") or not isinstance(record.get("step"), int):
             continue
         loss = record.get("loss")
         marker = record.get("nonfinite")

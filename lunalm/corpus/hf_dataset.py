@@ -1,0 +1,96 @@
+"""``--hf-dataset NAME[:CONFIG][:SPLIT]``: the data files of a Hugging Face dataset, read as corpus files.
+
+NAME is either a folder written by ``datasets``' ``save_to_disk`` (a ``Dataset``: ``state.json`` naming
+its ``.arrow`` files; a ``DatasetDict``: ``dataset_dict.json`` and one such folder per split), or a Hub
+dataset id, fetched through the normal Hugging Face cache (``huggingface_hub.snapshot_download``,
+``HF_HOME``/``HF_HUB_CACHE``; with ``HF_HUB_OFFLINE=1`` only what is cached). Either way the result is a
+list of files that ``lunalm.corpus`` streams row by row (Parquet, Arrow, CSV, TSV, JSONL, text): nothing
+is loaded whole, and the ``datasets`` library is not needed.
+
+A Hub dataset's files are chosen by path: CONFIG keeps files below a folder of that name (the layout of
+the Hub's Parquet conversion, ``CONFIG/SPLIT/0000.parquet``, and of most multi-config repositories);
+SPLIT keeps files whose name or folder starts with it (``train-00000-of-00002.parquet``,
+``train/0000.parquet``); without SPLIT, ``train`` when the dataset has one. With one colon, the second
+part is a config when a top-level folder has its name, else a split.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lunalm.errors import CorpusError
+
+DATA_SUFFIXES = (".parquet", ".arrow", ".csv", ".tsv", ".jsonl", ".txt")
+DEFAULT_SPLIT = "train"
+
+
+def hf_dataset_files(spec: str) -> list[str]:
+    """The files of ``spec`` (NAME[:CONFIG][:SPLIT]) to read as the corpus."""
+    name, *rest = spec.split(":")
+    if not name or len(rest) > 2:
+        raise CorpusError(f"--hf-dataset {spec}: expected NAME[:CONFIG][:SPLIT], e.g. wikitext:wikitext-2-raw-v1:train")
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        return _saved_dataset_files(spec, folder, rest)
+    return _hub_dataset_files(spec, name, rest)
+
+
+# --- a datasets.save_to_disk folder ----------------------------------------------------------------
+def _saved_dataset_files(spec: str, folder: Path, rest: list[str]) -> list[str]:
+    splits_file = folder / "dataset_dict.json"
+    if splits_file.is_file():  # a DatasetDict: one saved Dataset per split
+        splits = _json(splits_file).get("splits") or []
+        wanted = rest[-1] if rest else DEFAULT_SPLIT if DEFAULT_SPLIT in splits else (splits or [""])[0]
+        if wanted not in splits:
+            raise CorpusError(f"--hf-dataset {spec}: no split {wanted!r}; splits: {', '.join(splits)}")
+        folder = folder / wanted
+    elif rest:
+        raise CorpusError(f"--hf-dataset {spec}: {folder} is a single saved split; drop :{':'.join(rest)}")
+    state = folder / "state.json"
+    if not state.is_file():
+        raise CorpusError(f"--hf-dataset {spec}: {folder} is not a dataset saved with save_to_disk (no "
+                          "state.json or dataset_dict.json); pass its files as PATH instead")
+    files = [folder / entry["filename"] for entry in _json(state).get("_data_files") or []]
+    return [str(f) for f in files]
+
+
+def _json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CorpusError(f"{path}: unreadable ({error})") from None
+
+
+# --- a Hub dataset through the Hugging Face cache ------------------------------------------------------
+def _hub_dataset_files(spec: str, repo_id: str, rest: list[str]) -> list[str]:
+    from lunalm.hub import snapshot
+
+    root = snapshot(repo_id, flag="--hf-dataset", error=CorpusError, repo_type="dataset")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in DATA_SUFFIXES
+                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    relative = [p.relative_to(root) for p in files]
+    config, split = _config_and_split(rest, relative)
+    chosen = [f for f, r in zip(files, relative)
+              if (config is None or config in r.parts[:-1]) and (split is None or _in_split(r, split))]
+    if not chosen:
+        found = ", ".join(str(r) for r in relative[:8]) or "no data files"
+        raise CorpusError(f"--hf-dataset {spec}: no data files for config {config or '(any)'}, split "
+                          f"{split or '(any)'} in {root}; found: {found}")
+    return [str(f) for f in chosen]
+
+
+def _config_and_split(rest: list[str], relative: list[Path]) -> tuple[str | None, str | None]:
+    if len(rest) == 2:
+        return rest[0], rest[1]
+    top_folders = {r.parts[0] for r in relative if len(r.parts) > 1}  # configs sit at the top
+    if len(rest) == 1 and rest[0] not in top_folders and any(_in_split(r, rest[0]) for r in relative):
+        return None, rest[0]
+    config = rest[0] if rest else None
+    in_config = [r for r in relative if config is None or config in r.parts[:-1]]
+    return config, DEFAULT_SPLIT if any(_in_split(r, DEFAULT_SPLIT) for r in in_config) else None
+
+
+def _in_split(relative: Path, split: str) -> bool:
+    names = [*relative.parts[:-1], relative.name]
+    return any(name == split or name.startswith((f"{split}-", f"{split}.", f"{split}_")) for name in names)

@@ -1,0 +1,149 @@
+"""Datasets as people have them: Parquet, Arrow, CSV/TSV files and Hugging Face datasets (saved with
+``save_to_disk``, or a Hub id in a Hugging Face cache the test fills itself), streamed row by row."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TURKISH, run_luna
+
+from lunalm.corpus.read import read_file
+from lunalm.errors import CorpusError
+
+pa = pytest.importorskip("pyarrow")
+import pyarrow.parquet as pq  # noqa: E402
+
+ROWS = [{"id": i, "content": text} for i, text in enumerate(TURKISH)]
+
+
+def _table():
+    return pa.table({"id": [r["id"] for r in ROWS], "content": [r["content"] for r in ROWS]})
+
+
+def _write(folder: Path) -> dict[str, Path]:
+    """The same four rows as .parquet (two row groups), .arrow (file and stream formats), .csv and .tsv."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {kind: folder / f"rows.{kind}" for kind in ("parquet", "arrow", "csv", "tsv")}
+    pq.write_table(_table(), files["parquet"], row_group_size=2)
+    with pa.OSFile(str(files["arrow"]), "wb") as sink, pa.ipc.new_file(sink, _table().schema) as writer:
+        writer.write_table(_table(), max_chunksize=3)
+    for kind, delimiter in (("csv", ","), ("tsv", "\t")):
+        with files[kind].open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["id", "content"], delimiter=delimiter)
+            writer.writeheader()
+            writer.writerows(ROWS)
+    return files
+
+
+@pytest.mark.parametrize("kind", ["parquet", "arrow", "csv", "tsv"])
+def test_each_row_of_the_text_column_is_one_document(tmp_path, kind):
+    documents = list(read_file(_write(tmp_path)[kind], "content"))
+    assert [d.text for d in documents] == TURKISH
+    assert documents[1].name == f"{tmp_path / f'rows.{kind}'}:2"
+
+
+def test_arrow_stream_format_as_datasets_writes_it(tmp_path):
+    path = tmp_path / "data-00000-of-00001.arrow"
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, _table().schema) as writer:
+        writer.write_table(_table(), max_chunksize=1)
+    assert [d.text for d in read_file(path, "content")] == TURKISH
+
+
+def test_a_missing_or_non_text_column_names_the_columns(tmp_path):
+    files = _write(tmp_path)
+    for kind in ("parquet", "arrow", "csv"):
+        with pytest.raises(CorpusError, match=r"no column 'text'; columns: id, content; pass the text column"):
+            list(read_file(files[kind], "text"))
+    with pytest.raises(CorpusError, match="column 'id' holds int64, not text"):
+        list(read_file(files["parquet"], "id"))
+    proc = run_luna("analyze", str(files["parquet"]))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith(f"error: {files['parquet']}: no column 'text'")
+
+
+def test_parquet_is_streamed_a_batch_at_a_time(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "big.parquet"
+    row = "Türkiye'nin başkenti Ankara'dır. " * 30  # ~1 KB
+    pq.write_table(pa.table({"text": [row] * 40_000}), path, row_group_size=2_000)  # ~40 MB of text
+    tracemalloc.start()
+    documents = read_file(path, "text")
+    first = [next(documents) for _ in range(3)]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [d.text for d in first] == [row] * 3
+    assert peak < 8 * 2**20  # one 1,024-row batch (~1 MB), not the 40 MB column
+
+
+def test_folders_of_parquet_and_arrow_are_read_by_default_csv_when_included(tmp_path):
+    _write(tmp_path / "data")
+    proc = run_luna("analyze", str(tmp_path / "data"), "--text-field", "content", "--json", "--files", "--no-dedup")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert sorted(Path(f).name for f in report["files"]) == ["rows.arrow", "rows.parquet"]
+    assert report["corpus"]["documents"] == 8  # the same four rows in each file
+    assert report["corpus"]["characters"] == 2 * sum(len(text) for text in TURKISH)
+    proc = run_luna("analyze", str(tmp_path / "data"), "--include", "*.csv", "--text-field", "content", "--json",
+                    "--files")
+    assert [Path(f).name for f in json.loads(proc.stdout)["files"]] == ["rows.csv"]
+
+
+def test_hf_dataset_saved_with_save_to_disk(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    splits = datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS[:3]),
+                                   "test": datasets.Dataset.from_list(ROWS[3:])})
+    splits.save_to_disk(str(tmp_path / "saved"))
+    for spec, expected in (("saved", TURKISH[:3]), ("saved:test", TURKISH[3:])):
+        proc = run_luna("analyze", "--hf-dataset", spec, "--text-field", "content", "--json", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["corpus"]["characters"] == sum(len(t) for t in expected)
+    bad = run_luna("analyze", "--hf-dataset", "saved:dev", "--text-field", "content", cwd=tmp_path)
+    assert bad.returncode == 2 and "no split 'dev'; splits: train, test" in bad.stderr
+
+
+def _hub_cache(home: Path, repo_id: str) -> None:
+    """The layout huggingface_hub's cache gives a downloaded dataset: refs/main -> snapshots/<commit>/..."""
+    repo = home / "hub" / f"datasets--{repo_id.replace('/', '--')}"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    layout = (("tr", "train", ROWS[:2]), ("tr", "test", ROWS[2:3]), ("az", "train", ROWS[3:])) if "flat" not in \
+        repo_id else (("data", "train", ROWS[:3]), ("data", "test", ROWS[3:]))  # one config: data/SPLIT-*.parquet
+    for config, split, rows in layout:
+        (snapshot / config).mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"content": [r["content"] for r in rows]}),
+                       snapshot / config / f"{split}-00000-of-00001.parquet")
+
+
+def test_hub_dataset_through_the_hf_cache_offline(tmp_path):
+    _hub_cache(tmp_path / "hf", "lunalm-test/sozler")
+    _hub_cache(tmp_path / "hf", "lunalm-test/flat")
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_HUB_CACHE", None)
+    for spec, expected in (("lunalm-test/sozler:tr", TURKISH[:2]), ("lunalm-test/sozler:tr:test", TURKISH[2:3]),
+                           ("lunalm-test/sozler:az:train", TURKISH[3:]), ("lunalm-test/flat", TURKISH[:3]),
+                           ("lunalm-test/flat:test", TURKISH[3:])):
+        proc = _luna_env(env, "analyze", "--hf-dataset", spec, "--text-field", "content", "--json")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["corpus"]["characters"] == sum(len(t) for t in expected), spec
+    missing = _luna_env(env, "analyze", "--hf-dataset", "nobody/nothing", "--text-field", "content")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    line = missing.stderr.strip().splitlines()[-1]
+    assert line == ("error: --hf-dataset nobody/nothing: no such local path, and dataset nobody/nothing is not in "
+                    f"the Hugging Face cache ({tmp_path / 'hf' / 'hub'}); HF_HUB_OFFLINE=1 forbids downloading it; "
+                    "run once online, or `huggingface-cli download --repo-type dataset nobody/nothing`"), line
+
+
+def _luna_env(env: dict, *args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "lunalm", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
