@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lunalm.corpus.analyze import turkish_lower
+from lunalm.corpus.language import lower
+
+
+def turkish_lower(text: str) -> str:
+    return lower(text, "tr")
 from tests.conftest import run_luna
 
 
