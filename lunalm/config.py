@@ -334,9 +334,6 @@ class RunConfig:
         check_run_name(self.name)
         if not isinstance(self.runs_dir, str) or not self.runs_dir:
             raise ConfigError(f"runs_dir = {self.runs_dir!r}: expected a folder path, e.g. runs")
-        if self.train.optimizer == "auto":  # config.yaml records what ran
-            chosen = resolve_optimizer(self.train, finetune=self.finetune is not None)
-            object.__setattr__(self, "train", dataclasses.replace(self.train, optimizer=chosen))
         if self.train.optimizer == "muon" and self.finetune is not None and self.finetune.lora:
             raise ConfigError("train.optimizer: muon trains whole weight matrices; LoRA adapters are low-rank "
                               "factors, so use --optimizer adamw (the default) with --lora/--qlora")

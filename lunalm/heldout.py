@@ -47,9 +47,10 @@ class HeldOutScore:
 
 
 def method_text(context: int, stride: int) -> str:
-    overlap = f"stride {stride}, each token after the first window sees >= {context - stride} earlier tokens"
-    return (f"whole documents, each after an end-of-text token; windows of {context} tokens, "
-            + (f"{overlap}" if stride < context else f"stride {stride} (no overlap)"))
+    """The scoring method in words, printed beside every held-out number."""
+    windows = (f"stride {stride}, each token after the first window sees >= {context - stride} earlier tokens"
+               if stride < context else f"stride {stride} (no overlap)")
+    return f"whole documents, each after an end-of-text token; windows of {context} tokens, {windows}"
 
 
 def document_windows(ids: Sequence[int], context: int, stride: int) -> list[tuple[list[int], int]]:

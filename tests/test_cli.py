@@ -208,7 +208,8 @@ def test_run_summary_reports_the_best_checkpoints_bits_per_byte(tmp_path: Path, 
     assert lines["held-out"] == "1.600 bits/byte on 41 validation document(s) never trained on (298,066 bytes)"
     assert lines["vs PPMd"].startswith("1.500 bits/byte (order 8, conditioned on the training text): PPMd still "
                                        "predicts this text better (0.94x)")
-    assert "samples" not in lines and "curves" not in lines  # neither samples.md nor loss.png was written
+    assert "samples" not in lines  # samples.md was not written
+    assert lines["curves"] == f"(tensorboard --logdir {run_dir}/tb)"  # no loss.png drawn
     assert "--prompt 'It was the'" in out  # the hint uses the corpus's own first prompt
     summary["heldout"]["bits_per_byte"] = 1.2
     (run_dir / "samples.md").write_text("## step 1\n", encoding="utf-8")

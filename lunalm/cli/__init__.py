@@ -175,7 +175,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str,
     budget = parser.add_argument_group(budget_title)
     budget.add_argument("--minutes", type=float, metavar="M",
                         help="wall-clock minutes of training: the step count is measured on this machine at "
-                             "the start and written to config.yaml (max_steps), so resume stays exact")
+                             "the start and written to config.yaml (max_steps), so resume stays exact (default: "
+                             "none; luna train with no budget and no --config: 5)")
     budget.add_argument("--epochs", type=float, help="passes over the training text (default: no limit)")
     budget.add_argument("--max-steps", type=int, help="optimizer steps (default: no limit)")
     budget.add_argument("--tokens", type=int, help="training tokens (default: no limit)")

@@ -39,7 +39,8 @@ def add_runs_parser(commands) -> None:
 
     parser = commands.add_parser("runs", formatter_class=_formatter, help="the run registry: list, show, compare, rm, repair",
                                  description=textwrap.dedent(DESCRIPTION),
-                                 epilog="each action has its own help: luna runs list --help")
+                                 epilog="examples:\n  luna runs list\n  luna runs show RUN\n  luna runs repair\n\n"
+                                        "each action has its own help: luna runs list --help")
     actions = parser.add_subparsers(title="actions", metavar="ACTION", dest="action", required=True)
     for name, (summary, description, examples) in ACTIONS.items():
         sub = actions.add_parser(name, formatter_class=_formatter, help=summary, description=textwrap.fill(description, 100),

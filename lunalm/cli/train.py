@@ -88,8 +88,8 @@ def build_config(args) -> RunConfig:
         if not any((args.minutes, args.epochs, args.max_steps, args.tokens)):
             merged["train"]["minutes"] = default_minutes  # the default budget is time, said at the start
         if _trains_on_cpu(merged["train"]["device"]):  # short windows, small batches: more steps per minute
-            merged["data"]["context_length"] = args.context or CPU_CONTEXT
-            merged["train"]["micro_batch_size"] = args.batch_size or CPU_MICRO_BATCH
+            merged["data"]["context_length"] = CPU_CONTEXT if args.context is None else args.context
+            merged["train"]["micro_batch_size"] = CPU_MICRO_BATCH if args.batch_size is None else args.batch_size
     merged["name"] = args.name if args.name is not None else merged["name"]
     merged["runs_dir"] = args.runs_dir or merged["runs_dir"]
     config = run_config_from_dict(merged)

@@ -133,7 +133,10 @@ def _fit_minutes(run: Run, ui) -> None:
 def _resolved(run: Run) -> RunConfig:
     """The config with automatic values filled in (what was actually used); a time budget's step count
     goes into max_steps, so a resumed run follows the same schedule."""
-    train = dataclasses.replace(run.config.train, lr=run.peak_lr, warmup_steps=run.warmup_steps)
+    from lunalm.config import resolve_optimizer
+
+    train = dataclasses.replace(run.config.train, lr=run.peak_lr, warmup_steps=run.warmup_steps,
+                                optimizer=resolve_optimizer(run.config.train, run.config.finetune is not None))
     if train.minutes:
         train = dataclasses.replace(train, max_steps=run.total_steps)
     tokenizer = dataclasses.replace(run.config.tokenizer, vocab_size=run.data.tokenizer.vocab_size) \

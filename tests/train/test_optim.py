@@ -177,20 +177,25 @@ def test_cli_flag_reaches_the_config_and_muon_is_the_default_from_scratch(tmp_pa
 
     args = build_parser().parse_args(["train", str(tmp_path), "--optimizer", "muon"])
     assert build_config(args).train.optimizer == "muon"
-    assert build_config(build_parser().parse_args(["train", str(tmp_path)])).train.optimizer == "muon"
+    assert build_config(build_parser().parse_args(["train", str(tmp_path)])).train.optimizer == "auto"
     args = build_parser().parse_args(["train", str(tmp_path), "--optimizer", "adamw"])
     assert build_config(args).train.optimizer == "adamw"
 
 
-def test_auto_is_muon_from_scratch_and_adamw_for_fine_tunes_and_fsdp():
-    from lunalm.config import FinetuneConfig, RunConfig, TrainConfig, run_config_to_dict
+def test_auto_is_muon_from_scratch_and_adamw_for_fine_tunes_and_fsdp(tmp_path):
+    from lunalm.config import resolve_optimizer
 
-    assert TrainConfig().optimizer == "auto"
-    assert RunConfig().train.optimizer == "muon"  # resolved: config.yaml records what ran
-    assert RunConfig(train=TrainConfig(shard=True)).train.optimizer == "adamw"
-    assert RunConfig(finetune=FinetuneConfig(base="x")).train.optimizer == "adamw"
-    assert RunConfig(finetune=FinetuneConfig(base="x", lora=True)).train.optimizer == "adamw"
-    assert RunConfig(train=TrainConfig(optimizer="adamw")).train.optimizer == "adamw"
-    assert run_config_to_dict(RunConfig())["train"]["optimizer"] == "muon"
+    assert TrainConfig().optimizer == RunConfig().train.optimizer == "auto"
+    assert resolve_optimizer(TrainConfig()) == "muon"
+    assert resolve_optimizer(TrainConfig(shard=True)) == "adamw"
+    assert resolve_optimizer(TrainConfig(), finetune=True) == "adamw"
+    assert resolve_optimizer(TrainConfig(optimizer="adamw")) == "adamw"
+    RunConfig(finetune=FinetuneConfig(base="x", lora=True))  # auto with LoRA is fine (it becomes adamw)
     model = LunaLM(ModelConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=32))
-    assert isinstance(build_optimizer(model, TrainConfig(), resolve("cpu", "fp32")), MuonAdamW)
+    hw = resolve("cpu", "fp32")
+    assert isinstance(build_optimizer(model, TrainConfig(), hw), MuonAdamW)
+    assert isinstance(build_optimizer(model, TrainConfig(), hw, finetune=True), torch.optim.AdamW)
+    run, status = start(tiny_config(tmp_path, write_corpus(tmp_path / "corpus"), max_steps=2, optimizer="auto"),
+                        SilentUI(), progress=False)
+    assert isinstance(run.optimizer, MuonAdamW) and run.config.train.optimizer == "muon"  # config.yaml says what ran
+    assert "optimizer: muon" in (run.run_dir / "config.yaml").read_text(encoding="utf-8")
