@@ -139,6 +139,17 @@ def split_documents(tokens, boundary: int) -> list[list[int]]:
     return documents
 
 
+def first_documents(documents, max_tokens: int) -> list[list[int]]:
+    """Whole documents from the start until ``max_tokens`` targets are reached (the one crossing it kept)."""
+    kept, targets = [], 0
+    for document in documents:  # an iterator is read no further than the last document kept
+        kept.append(document)
+        targets += len(document) - 1
+        if targets >= max_tokens:
+            break
+    return kept
+
+
 # --- reference coders -----------------------------------------------------------------------------
 
 

@@ -315,3 +315,11 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_before_allocating(turkish_di
     assert line.startswith("error: model nano (") and "with micro_batch_size 1000000" in line
     assert "needs about" in line and "GB free" in line and "`luna plan` finds settings that fit" in line
     assert not (runs / "huge").exists()
+
+
+def test_first_documents_keeps_whole_documents_and_reads_an_iterator_no_further():
+    from lunalm.heldout import first_documents, split_documents
+
+    documents = iter(split_documents([5, 6, 7, 0, 8, 9, 0, 1, 2, 3, 4], boundary=0))  # eot = 0
+    assert first_documents(documents, max_tokens=4) == [[0, 5, 6, 7], [0, 8, 9]]  # 3 + 2 targets >= 4
+    assert next(documents) == [0, 1, 2, 3, 4]  # the rest is still there to be counted

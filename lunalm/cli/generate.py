@@ -79,7 +79,7 @@ def _eval_documents(args, tokenizer, meta: dict) -> tuple[list[list[int]], str]:
     validation split; at most ``--max-tokens`` targets, whole documents only."""
     from lunalm.config import CorpusConfig, run_config_from_dict
     from lunalm.corpus import Corpus
-    from lunalm.heldout import split_documents
+    from lunalm.heldout import first_documents, split_documents
     from lunalm.train.prepare import prepare_data
 
     if args.paths:
@@ -94,11 +94,8 @@ def _eval_documents(args, tokenizer, meta: dict) -> tuple[list[list[int]], str]:
         data = prepare_data(config, tokenizer=tokenizer, progress=False, log=lambda text: None)
         documents = split_documents(data.shards.split("val"), tokenizer.eot_id)
         source = f"the run's validation split ({data.corpus_name})"
-    kept, targets = [], 0
-    for document in documents:
-        if targets >= args.max_tokens:
-            source += f", its first {len(kept):,} document(s) (--max-tokens {args.max_tokens:,})"
-            break
-        kept.append(document)
-        targets += len(document) - 1
+    documents = iter(documents)  # files are encoded only as far as they are scored
+    kept = first_documents(documents, args.max_tokens)
+    if next(documents, None) is not None:
+        source += f", its first {len(kept):,} document(s) (--max-tokens {args.max_tokens:,})"
     return kept, source

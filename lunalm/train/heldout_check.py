@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lunalm.heldout import CODER_TRAIN_BYTES, ppmd_bits_per_byte, score_documents, split_documents
+from lunalm.heldout import (CODER_TRAIN_BYTES, first_documents, ppmd_bits_per_byte, score_documents,
+                            split_documents)
 from lunalm.train.setup import Run
 from lunalm.train.state_dicts import sharded
 
@@ -25,7 +26,12 @@ def heldout_check(run: Run) -> dict | None:
     if shards is None or shards.n_tokens("val") < 2 or run.token_bytes is None or sharded(run):
         return None
     eot = run.data.tokenizer.eot_id
-    documents = _first_documents(split_documents(shards.split("val"), eot), MAX_HELDOUT_TOKENS)
+    val = shards.split("val")
+    head = val[: min(len(val), 2 * MAX_HELDOUT_TOKENS)]  # never the whole split of a large corpus in memory
+    documents = split_documents(head, eot)
+    if len(head) < len(val) and len(documents) > 1:
+        documents = documents[:-1]  # the last one was cut by the slice
+    documents = first_documents(documents, MAX_HELDOUT_TOKENS)
     if not documents:
         return None
     context = run.model.config.context_length
@@ -38,16 +44,6 @@ def heldout_check(run: Run) -> dict | None:
     ppmd, order = ppmd_bits_per_byte(train_text, heldout_text, SUMMARY_PPMD_ORDERS)
     result.update(ppmd_bits_per_byte=ppmd, ppmd_order=order)
     return result
-
-
-def _first_documents(documents: list[list[int]], max_tokens: int) -> list[list[int]]:
-    kept, tokens = [], 0
-    for document in documents:
-        if tokens >= max_tokens:
-            break
-        kept.append(document)
-        tokens += len(document) - 1
-    return kept
 
 
 def _tail(tokens, max_bytes: int, bytes_per_token: float):

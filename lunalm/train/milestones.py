@@ -167,14 +167,26 @@ def finish(run: Run, status: str, ui) -> str:
         ui.warning(f"interrupted: checkpoint saved; continue with `luna resume {run.run_dir}`")
     summary = run_summary(run, status)
     if status in ("completed", "stopped-early"):
-        from lunalm.train.heldout_check import heldout_check
-
-        summary["heldout"] = heldout_check(run)
+        summary["heldout"] = _heldout(run, ui)
     (run.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")
     run.logger.summary(summary)  # the final numbers to wandb / mlflow / trackio
     run.logger.close()
     return status
+
+
+def _heldout(run: Run, ui) -> dict | None:
+    """The held-out score beside PPMd's (lunalm.train.heldout_check); a failure there costs the summary one
+    line, never the finished run."""
+    from lunalm.train.heldout_check import heldout_check
+
+    try:
+        return heldout_check(run)
+    except (MemoryError, RuntimeError, ValueError, OSError) as error:
+        message = f"held-out check skipped: {error}"
+        run.logger.event("heldout-skipped", run.state.step, message)
+        ui.warning(message)
+        return None
 
 
 def run_summary(run: Run, status: str) -> dict:

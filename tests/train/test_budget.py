@@ -80,3 +80,26 @@ def test_luna_train_with_no_budget_trains_for_the_default_minutes(tmp_path):
     assert (chosen.data.context_length, chosen.train.micro_batch_size) == (64, 4)
     on_gpu = build_config(parser.parse_args(["train", "--device", "cuda"]))
     assert (on_gpu.data.context_length, on_gpu.train.micro_batch_size) == (256, 16)
+
+
+def test_summary_scores_the_validation_documents_beside_ppmd(tmp_path):
+    import json
+    import math
+    import random
+
+    from tests.conftest import TURKISH
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    words = " ".join(TURKISH).split()
+    for index in range(30):
+        (corpus / f"d{index}.txt").write_text(" ".join(random.Random(index).sample(words, 60)), encoding="utf-8")
+    run, status = start(tiny_config(tmp_path, corpus, max_steps=4, eval_every=2), SilentUI(), progress=False)
+    heldout = json.loads((run.run_dir / "summary.json").read_text(encoding="utf-8"))["heldout"]
+    shards = run.data.shards
+    assert heldout["documents"] == shards.n_documents("val") > 0
+    assert heldout["tokens"] == shards.n_tokens("val") - heldout["documents"]  # every target, no boundary token
+    assert heldout["bytes"] >= heldout["tokens"]  # char tokens: at least one UTF-8 byte each
+    assert 0 < heldout["bits_per_byte"] < 10 and 0 < heldout["ppmd_bits_per_byte"] < 10
+    assert heldout["ppmd_order"] in (5, 8, 12) and "stride 16" in heldout["method"]
+    assert math.isclose(heldout["loss"] * heldout["tokens"] / math.log(2) / heldout["bytes"], heldout["bits_per_byte"])
