@@ -214,9 +214,9 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     # epochs: a requested number, as many as --hours fills (up to MAX_USEFUL_EPOCHS), or the goal's
     epochs = request.epochs or time_epochs or goal_epochs
     if time_epochs and not request.epochs:
-        why["train.epochs"] = (f"{epochs:.2f}: as many passes as --hours {request.hours:g} fills on {machine.name}"
-                               + (f" (at most {MAX_USEFUL_EPOCHS}: more repeats of the same text teach nothing "
-                                  "new; Muennighoff et al. 2023)" if epochs >= MAX_USEFUL_EPOCHS else ""))
+        why["train.epochs"] = (f"at most {MAX_USEFUL_EPOCHS} (more repeats of the same text teach nothing new; "
+                               f"Muennighoff et al. 2023): train.minutes ends the run, after ~{epochs:.2f} passes "
+                               f"on {machine.name} by this estimate")
     elif request.epochs:
         why["train.epochs"] = "as you asked"
         if request.epochs > 8:
@@ -284,7 +284,9 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     val_batches = int(facts.tokens * request.val_fraction) // (micro * (context + 1))
     eval_batches = max(2, min(eval_batches, val_batches))
     train_cfg = TrainConfig(
-        minutes=round(request.hours * 60, 3) if request.hours else None, epochs=round(epochs, 3), micro_batch_size=micro, grad_accum_steps=accum, lr=float(f"{lr:.3g}"),
+        minutes=round(request.hours * 60, 3) if request.hours else None,
+        epochs=MAX_USEFUL_EPOCHS if time_epochs and not request.epochs else round(epochs, 3),  # minutes bind first
+        micro_batch_size=micro, grad_accum_steps=accum, lr=float(f"{lr:.3g}"),
         warmup_steps=None if request.hours else warmup, eval_every=eval_every, eval_batches=eval_batches, sample_every=eval_every * 5,
         checkpoint_every=eval_every * 2, patience=goal["patience"],
         compile=machine.kind == "cuda" and steps >= 1000)

@@ -67,7 +67,7 @@ def test_hours_budget_shortens_the_run():
     free = plan_for(3e7, cpu, preset="tiny")
     limited = plan_for(3e7, cpu, preset="tiny", hours=free.estimates["hours"] / 4)
     assert limited.estimates["hours"] <= free.estimates["hours"] / 4 * 1.01
-    assert limited.config.train.epochs < free.config.train.epochs
+    assert limited.estimates["steps"] < free.estimates["steps"] and limited.config.train.minutes is not None
 
 
 def test_hours_become_the_runs_time_budget_and_fill_it_with_passes_up_to_16():
@@ -77,8 +77,8 @@ def test_hours_become_the_runs_time_budget_and_fill_it_with_passes_up_to_16():
     assert small.config.train.epochs == 16  # time for more, but repeats past ~16 teach nothing
     assert small.config.model.dropout > 0 and "at most 16" in small.why["train.epochs"]
     big = plan_for(3e8, cpu, hours=0.25)  # a large corpus: the time ends the run within the first pass
-    assert big.config.train.minutes == 15.0 and big.config.train.epochs < 1
-    assert "as many passes as --hours 0.25 fills" in big.why["train.epochs"]
+    assert big.config.train.minutes == 15.0 and big.config.train.epochs == 16  # a cap; the minutes bind
+    assert big.estimates["tokens"] < 3e8 and "train.minutes ends the run" in big.why["train.epochs"]
     assert plan_for(2e5, cpu).config.train.minutes is None  # no --hours: the goal's epochs, no time limit
 
 

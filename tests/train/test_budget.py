@@ -15,7 +15,7 @@ from tests.train.runhelp import assert_same_weights, tiny_config, write_corpus
 
 
 def test_steps_for_minutes_keeps_a_share_for_evaluation():
-    assert budget.steps_for_minutes(1.0, 0.5) == 108  # 60 s * 0.9 / 0.5 s
+    assert budget.steps_for_minutes(1.0, 0.5) == 96  # 60 s * 0.8 / 0.5 s
     assert budget.steps_for_minutes(0.001, 10.0) == 1  # never zero steps
 
 
@@ -29,15 +29,15 @@ class Messages(SilentUI):
 
 def test_minutes_size_the_run_from_the_measured_step_time_and_resume_exactly(tmp_path, monkeypatch):
     corpus = write_corpus(tmp_path / "corpus")
-    monkeypatch.setattr(budget, "seconds_per_step", lambda run: 0.9)  # this machine, as measured
+    monkeypatch.setattr(budget, "seconds_per_step", lambda run: 0.8)  # this machine, as measured
     ui = Messages()
     run, status = start(tiny_config(tmp_path, corpus, name="timed", minutes=0.2, checkpoint_every=4), ui,
                         progress=False)
-    assert status == "completed" and run.total_steps == run.state.step == 12  # 12 s * 0.9 / 0.9 s
+    assert status == "completed" and run.total_steps == run.state.step == 12  # 12 s * 0.8 / 0.8 s
     assert run.warmup_steps == 1  # 5 % of the timed steps, not of the placeholder
     saved = yaml.safe_load((run.run_dir / "config.yaml").read_text(encoding="utf-8"))["train"]
     assert saved["minutes"] == 0.2 and saved["max_steps"] == 12 and saved["warmup_steps"] == 1
-    assert any(line.startswith("time budget 12 s: 12 steps at 0.90 s per step") for line in ui.lines)
+    assert any(line.startswith("time budget 12 s: 12 steps at 0.80 s per step") for line in ui.lines)
     # resume from step 8 re-measures nothing (a slower machine now would not change the schedule)
     final = run.run_dir / "checkpoints" / "final"
     shutil.copytree(final, tmp_path / "first-final")
