@@ -164,7 +164,7 @@ def race(contestants: list[Contestant], budget_s: float) -> None:
 
 def run_kind(kind: str, args, scratch: Path) -> list[dict]:
     from lunalm.config import CorpusConfig, DataConfig, ModelChoice, RunConfig, TokenizerConfig, TrainConfig
-    from lunalm.evaluate import evaluate, token_byte_lengths
+    from lunalm.evaluate import evaluate, padded_token_bytes
     from lunalm.train.prepare import prepare_data
 
     config = RunConfig(
@@ -187,9 +187,7 @@ def run_kind(kind: str, args, scratch: Path) -> list[dict]:
           f"{len(lunalm_run.eval_batches)} eval batches; planned steps "
           + ", ".join(f"{c.name} {int(args.seconds / c.seconds_per_step)}" for c in contestants), flush=True)
     race(contestants, args.seconds)
-    lengths = token_byte_lengths(data.tokenizer)
-    token_bytes = torch.zeros(lunalm_run.model.config.vocab_size, dtype=lengths.dtype)
-    token_bytes[: len(lengths)] = lengths
+    token_bytes = padded_token_bytes(data.tokenizer, lunalm_run.model.config.vocab_size)
     rows = []
     for contestant in contestants:
         result = evaluate(contestant.model, lunalm_run.eval_batches, token_bytes=token_bytes)

@@ -133,6 +133,7 @@ def peer_score(run_dir: Path, seconds: float, texts: list[str], stride: int) -> 
     import bench_bpb
 
     from lunalm.config import load_yaml, run_config_from_dict
+    from lunalm.evaluate import padded_token_bytes
     from lunalm.heldout import score_documents
     from lunalm.tokenizer import Tokenizer
     from lunalm.train.prepare import prepare_data
@@ -152,20 +153,9 @@ def peer_score(run_dir: Path, seconds: float, texts: list[str], stride: int) -> 
     peer.plan(max(1, int(seconds / per_step)))
     bench_bpb.race([peer], seconds)
     documents = [[tokenizer.eot_id, *tokenizer.encode(t)] for t in texts]
-    score = score_documents(peer.model, documents, _token_bytes(tokenizer, shape.model.config.vocab_size),
+    score = score_documents(peer.model, documents, padded_token_bytes(tokenizer, shape.model.config.vocab_size),
                             context=shape.model.config.context_length, stride=stride)
     return {"bits_per_byte": score.bits_per_byte, "steps": peer.steps, "train_seconds": peer.used_s}
-
-
-def _token_bytes(tokenizer, vocab_size: int):
-    import torch
-
-    from lunalm.evaluate import token_byte_lengths
-
-    lengths = token_byte_lengths(tokenizer)
-    out = torch.zeros(max(vocab_size, len(lengths)), dtype=lengths.dtype)
-    out[: len(lengths)] = lengths
-    return out
 
 
 # --- reference coders -------------------------------------------------------------------------------

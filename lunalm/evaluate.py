@@ -131,6 +131,15 @@ def token_byte_lengths(tokenizer) -> torch.Tensor:
     return lengths
 
 
+def padded_token_bytes(tokenizer, vocab_size: int) -> torch.Tensor:
+    """``token_byte_lengths`` for a model whose embedding has ``vocab_size`` rows (padded to a multiple of
+    64): the padding ids spell 0 bytes."""
+    lengths = token_byte_lengths(tokenizer)
+    padded = torch.zeros(max(vocab_size, len(lengths)), dtype=lengths.dtype)
+    padded[: len(lengths)] = lengths
+    return padded
+
+
 def _token_length(inner, token_id: int, token: str, byte_alphabet: set[str] | None) -> int:
     if byte_alphabet is not None and all(char in byte_alphabet for char in token):
         return len(token)

@@ -41,6 +41,7 @@ def run_eval(args) -> int:
     """Sliding-window bits per byte of whole documents (``lunalm.heldout``): the given text, else the run's
     own validation split."""
     from lunalm.errors import LunaError
+    from lunalm.evaluate import padded_token_bytes
     from lunalm.heldout import score_documents
 
     model, tokenizer, meta, hw = _load(args.checkpoint, args.device, args.trust_unverified)
@@ -49,7 +50,7 @@ def run_eval(args) -> int:
     stride = args.stride or max(1, context // 2)
     if not 1 <= stride <= context:
         raise LunaError(f"--stride {stride}: expected a number of tokens in [1, {context}] (the model's context)")
-    result = score_documents(model, documents, _token_bytes(model, tokenizer), context=context, stride=stride,
+    result = score_documents(model, documents, padded_token_bytes(tokenizer, model.config.vocab_size), context=context, stride=stride,
                              batch_size=args.batch_size, device=hw.device, autocast=hw.autocast).to_dict()
     result.update(source=source, context=context, stride=stride)
     if args.json:
@@ -61,17 +62,6 @@ def run_eval(args) -> int:
     for name in ("bits_per_byte", "loss", "perplexity", "accuracy"):
         print(f"  {name:<14} {result[name]:.4f}")
     return 0
-
-
-def _token_bytes(model, tokenizer):
-    import torch
-
-    from lunalm.evaluate import token_byte_lengths
-
-    lengths = token_byte_lengths(tokenizer)
-    token_bytes = torch.zeros(max(model.config.vocab_size, len(lengths)), dtype=lengths.dtype)
-    token_bytes[: len(lengths)] = lengths
-    return token_bytes
 
 
 def _eval_documents(args, tokenizer, meta: dict) -> tuple[list[list[int]], str]:

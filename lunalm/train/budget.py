@@ -21,15 +21,11 @@ EVAL_SHARE = 0.2  # of the budget: validation passes (~10 % by the eval schedule
 
 def seconds_per_step(run: Run) -> float:
     """Wall seconds of one optimizer step's forward/backward passes, measured on this run's model."""
-    from lunalm.train.loop import Faults, forward_backward
+    from lunalm.train.loop import Faults, forward_backward, next_batch
 
     position = run.sampler.state_dict()
-    inputs, labels = run.sampler.next_batch(run.world_batch)  # (W*G, T)
-    run.sampler.load_state_dict(position)
-    if run.dist.active:
-        mine = slice(run.dist.rank * run.global_batch, (run.dist.rank + 1) * run.global_batch)
-        inputs, labels = inputs[mine], labels[mine]
-    inputs, labels = inputs.to(run.hw.device), labels.to(run.hw.device)
+    inputs, labels = next_batch(run)
+    run.sampler.load_state_dict(position)  # the run starts from the batch that was timed
     timings = []
     for _ in range(TIMED_PASSES + 1):
         started = time.perf_counter()

@@ -128,11 +128,7 @@ def train_loop(run: Run, ui: UI | None = None, faults: Faults | None = None) -> 
 def one_step(run: Run, faults: Faults, ui: UI) -> dict:
     """One optimizer step (with guards); returns the train record."""
     started = time.perf_counter()
-    inputs, labels = run.sampler.next_batch(run.world_batch)  # (W*G, T) each: the same on every rank
-    if run.dist.active:  # this rank's contiguous slice
-        mine = slice(run.dist.rank * run.global_batch, (run.dist.rank + 1) * run.global_batch)
-        inputs, labels = inputs[mine], labels[mine]
-    inputs, labels = inputs.to(run.hw.device), labels.to(run.hw.device)
+    inputs, labels = next_batch(run)
     while True:
         try:
             loss, n_targets = forward_backward(run, inputs, labels, faults)
@@ -159,6 +155,15 @@ def one_step(run: Run, faults: Faults, ui: UI) -> dict:
     elapsed = time.perf_counter() - started
     return {"loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": n_targets / elapsed,
             "epoch": run.sampler.epochs_completed}
+
+
+def next_batch(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
+    """This rank's (inputs, labels) of the next global batch, on the run's device."""
+    inputs, labels = run.sampler.next_batch(run.world_batch)  # (W*G, T) each: the same on every rank
+    if run.dist.active:  # this rank's contiguous slice
+        mine = slice(run.dist.rank * run.global_batch, (run.dist.rank + 1) * run.global_batch)
+        inputs, labels = inputs[mine], labels[mine]
+    return inputs.to(run.hw.device), labels.to(run.hw.device)
 
 
 def forward_backward(run: Run, inputs: torch.Tensor, labels: torch.Tensor, faults: Faults) -> tuple[float, int]:

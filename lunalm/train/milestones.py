@@ -8,11 +8,10 @@ import json
 import math
 import time
 
-import torch
 
 from lunalm import __version__
 from lunalm.config import run_config_to_dict
-from lunalm.evaluate import evaluate, token_byte_lengths
+from lunalm.evaluate import evaluate, padded_token_bytes
 from lunalm.generate import SamplingConfig, generate
 from lunalm.train import checkpoint as ckpt
 from lunalm.train import state_dicts
@@ -26,9 +25,7 @@ def evaluate_and_track(run: Run, ui) -> bool:
     if not run.eval_batches:
         return False
     if run.token_bytes is None:
-        lengths = token_byte_lengths(run.data.tokenizer)
-        run.token_bytes = torch.zeros(run.model.config.vocab_size, dtype=lengths.dtype)
-        run.token_bytes[: len(lengths)] = lengths
+        run.token_bytes = padded_token_bytes(run.data.tokenizer, run.model.config.vocab_size)
     result = evaluate(run.model, run.eval_batches, token_bytes=run.token_bytes, device=run.hw.device,
                       autocast=run.hw.autocast).to_dict()
     state = run.state
