@@ -104,10 +104,10 @@ def luna(*args: str, cwd: Path, log: Path) -> subprocess.CompletedProcess:
     return result
 
 
-def lunalm_run(name: str, train_dir: Path, minutes: float, work: Path, extra: list[str]) -> dict:
+def lunalm_run(name: str, train_dir: Path, minutes: float, work: Path, extra: list[str], device: str = "cpu") -> dict:
     log = work / f"{name}.log"
     started = time.perf_counter()
-    luna("plan", str(train_dir), "--device", "cpu", "--hours", f"{minutes / 60:.6g}", "--out",
+    luna("plan", str(train_dir), "--device", device, "--hours", f"{minutes / 60:.6g}", "--out",
          str(work / f"{name}.yaml"), *extra, cwd=work, log=log)
     planned = time.perf_counter() - started
     luna("train", "--config", str(work / f"{name}.yaml"), "--name", name, "--runs-dir", str(work / "runs"),
@@ -118,10 +118,10 @@ def lunalm_run(name: str, train_dir: Path, minutes: float, work: Path, extra: li
             "train_seconds": summary["wall_time_s"], "steps": summary["steps"], "summary": summary}
 
 
-def lunalm_score(run_dir: Path, heldout_dir: Path, work: Path) -> dict:
+def lunalm_score(run_dir: Path, heldout_dir: Path, work: Path, device: str = "cpu") -> dict:
     best = run_dir / "checkpoints" / "best"
     result = luna("eval", str(best if best.is_dir() else run_dir / "checkpoints" / "final"), str(heldout_dir),
-                  "--json", "--device", "cpu", "--max-tokens", str(10**9), cwd=work, log=work / "eval.log")
+                  "--json", "--device", device, "--max-tokens", str(10**9), cwd=work, log=work / "eval.log")
     return json.loads(result.stdout)
 
 
@@ -185,9 +185,9 @@ def bench_corpus(name: str, corpora: dict, minutes: float, work: Path, args, mod
     key = (source, minutes)
     if key not in models:
         print(f"  {source}: luna plan --hours {minutes / 60:.3g} + luna train ...", flush=True)
-        models[key] = lunalm_run(f"{source}-{minutes:g}min", train_dir, minutes, work, args.plan_args)
+        models[key] = lunalm_run(f"{source}-{minutes:g}min", train_dir, minutes, work, args.plan_args, args.device)
     run = models[key]
-    scored = lunalm_score(run["run_dir"], heldout_dir, work)
+    scored = lunalm_score(run["run_dir"], heldout_dir, work, args.device)
     texts, train_texts = cleaned_texts(heldout_dir), cleaned_texts(train_dir)
     tokenizer = Tokenizer.load(run["run_dir"] / "tokenizer" / "tokenizer.json")
     coders = coder_scores(train_texts, texts, tokenizer)
@@ -215,6 +215,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0, help="budget of luna plan --hours on every corpus")
     parser.add_argument("--long", type=float, default=15.0, help="a longer budget on speeches (0 = none)")
     parser.add_argument("--no-peer", action="store_true", help="skip the plain HF loop")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda: where the plan is made for, and "
+                        "where lunalm and the HF loop train and are scored (the GPU budget)")
     parser.add_argument("--plan-args", default="", help="extra `luna plan` flags, e.g. '--goal best'")
     parser.add_argument("--keep", metavar="DIR", help="keep runs and logs in DIR (default: a temporary folder)")
     args = parser.parse_args()

@@ -39,6 +39,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -72,7 +73,7 @@ def non_embedding(model: torch.nn.Module) -> int:
 # --- lunalm ----------------------------------------------------------------------------------------
 def lunalm_contestant(model_cfg, batch: int, tokens: np.ndarray, scratch: Path,
                       compile_model: bool = False, device: str = "cpu", precision: str = "fp32",
-                      grad_accum: int = 1) -> Contestant:
+                      grad_accum: int = 1, optimizer: str = "auto") -> Contestant:
     """lunalm's own ``one_step`` over a Run holding the parts build_run would make (``train.compile``
     wraps the forward in ``torch.compile`` as build_run does; ``device``/``precision`` as ``luna train``'s
     flags, e.g. cuda + bf16, or fp16 with its GradScaler)."""
@@ -86,13 +87,15 @@ def lunalm_contestant(model_cfg, batch: int, tokens: np.ndarray, scratch: Path,
     from lunalm.train.state import TrainState
 
     train = TrainConfig(device=device, precision=precision, micro_batch_size=batch, grad_accum_steps=grad_accum,
-                        grad_clip=1.0, lr=1e-3, warmup_steps=0, compile=compile_model)
+                        grad_clip=1.0, lr=1e-3, warmup_steps=0, compile=compile_model,
+                        optimizer=optimizer)
     hw = resolve(device, precision)
     torch.manual_seed(0)
     model = LunaLM(model_cfg).to(hw.device).train()
     optimizer = build_optimizer(model, train, hw)
     forward = torch.compile(model) if compile_model else model
-    run = Run(config=RunConfig(train=train), run_dir=scratch, data=None, hw=hw, model=model, forward=forward,
+    data = SimpleNamespace(tokenizer=SimpleNamespace(vocab_size=model_cfg.vocab_size))  # one_step's divergence guard
+    run = Run(config=RunConfig(train=train), run_dir=scratch, data=data, hw=hw, model=model, forward=forward,
               optimizer=optimizer, scaler=hw.grad_scaler(),
               sampler=WindowSampler(tokens, model_cfg.context_length, seed=0), eval_batches=[],
               logger=RunLogger(scratch, enabled=False),
@@ -101,8 +104,10 @@ def lunalm_contestant(model_cfg, batch: int, tokens: np.ndarray, scratch: Path,
     faults, ui = Faults(), SilentUI()
     fused = optimizer.defaults.get("fused")
     name = "lunalm (torch.compile)" if compile_model else "lunalm"
-    return Contestant(name, lambda: one_step(run, faults, ui), batch * grad_accum * model_cfg.context_length,
-                      non_embedding(model), f"one_step, AdamW fused={fused}")
+    contestant = Contestant(name, lambda: one_step(run, faults, ui), batch * grad_accum * model_cfg.context_length,
+                            non_embedding(model), f"one_step, {type(optimizer).__name__} fused={fused}")
+    contestant.run = run  # for benchmarks that look at the state after the steps (micro-batch after an OOM)
+    return contestant
 
 
 def lunalm_contestants(model_cfg, batch: int, tokens: np.ndarray, scratch: Path, compiled: bool) -> list:
