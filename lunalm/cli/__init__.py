@@ -199,6 +199,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str,
                       help=f"steps between checkpoints (default {_default('TrainConfig', 'checkpoint_every')})")
     loop.add_argument("--patience", type=int, help="evaluations without improvement before stopping "
                       f"(default {_default('TrainConfig', 'patience')})")
+    loop.add_argument("--cooldown", type=float, metavar="SHARE",
+                      help="when patience runs out, first anneal the lr linearly to its floor over this share of "
+                      f"the steps done, then stop; 0 = stop at once (default {_default('TrainConfig', 'cooldown')})")
     loop.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default auto)")
     loop.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
                       help="auto: fp32 on CPU, bf16 on Ampere+, fp16 on older GPUs (default auto)")

@@ -24,9 +24,12 @@ class ConsoleUI:
     def progress(self, run, record: dict) -> None:
         from tqdm import tqdm
 
+        from lunalm.train.loop import end_step
+
         if self.bar is None:
-            self.bar = tqdm(total=run.total_steps, initial=run.state.step - 1, unit="step", file=sys.stderr,
+            self.bar = tqdm(total=end_step(run), initial=run.state.step - 1, unit="step", file=sys.stderr,
                             dynamic_ncols=True, disable=self.quiet)
+        self.bar.total = end_step(run)  # shorter once patience has started the early anneal
         self.bar.update(1)
         self.bar.set_postfix_str(f"loss {record['loss']:.3f}  lr {record['lr']:.2e}  "
                                  f"{record['tokens_per_s']:,.0f} tok/s", refresh=False)
@@ -75,7 +78,7 @@ def build_config(args) -> RunConfig:
                   "warmup_steps": args.warmup_steps, "eval_every": args.eval_every,
                   "sample_every": args.sample_every, "checkpoint_every": args.checkpoint_every,
                   "device": args.device, "precision": args.precision, "compile": args.compile or None,
-                  "seed": args.seed, "patience": args.patience, "shard": getattr(args, "shard", None) or None,
+                  "seed": args.seed, "patience": args.patience, "cooldown": args.cooldown, "shard": getattr(args, "shard", None) or None,
                   "report_to": args.report_to},
     }
     merged = run_config_to_dict(dataclasses.replace(config, corpus=corpus))

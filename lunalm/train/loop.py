@@ -96,23 +96,25 @@ def train_loop(run: Run, ui: UI | None = None, faults: Faults | None = None) -> 
     status = "completed"
     try:
         main = run.dist.is_main
-        while run.state.step < run.total_steps and run.stop_reason is None:
+        while run.state.step < end_step(run) and run.stop_reason is None:
             record = one_step(run, faults, ui)
             step = run.state.step
             if step % run.config.train.log_every == 0 or step in (1, run.total_steps):  # step 1: ~ln(vocab)
                 run.logger.log_train(step, **record)
             ui.progress(run, record)
-            evaluated = step % run.config.train.eval_every == 0 or step == run.total_steps
+            evaluated = step % run.config.train.eval_every == 0 or step == end_step(run)
             everyone = sharded(run)  # sharded weights: every rank takes part in eval, samples, checkpoints
             if evaluated and distributed.broadcast((main or everyone) and evaluate_and_track(run, ui), run.dist):
                 run.stop_reason = "stopped-early"
             if main or everyone:
-                maybe_sample(run, ui, final=step == run.total_steps)
+                maybe_sample(run, ui, final=step == end_step(run))
             if distributed.any_(run.stop_reason == "interrupted", run.dist, run.hw.device):
                 run.stop_reason = "interrupted"  # a signal reached one rank: all stop after this step
             if (main or everyone) and (step % run.config.train.checkpoint_every == 0
                                        or run.stop_reason == "interrupted"):
                 save_step(run)
+        if run.stop_reason is None and run.state.step < run.total_steps:  # ended by the early anneal
+            run.stop_reason = "stopped-early"
         status = run.stop_reason or "completed"
     except Diverged as error:
         status = "diverged"
@@ -139,7 +141,7 @@ def one_step(run: Run, faults: Faults, ui: UI) -> dict:
             _halve_micro_batch(run, ui)
     grad_norm = _clip(run)
     lr = lr_at(run.state.step, peak=run.peak_lr, warmup=run.warmup_steps, total=run.total_steps,
-               min_ratio=run.config.train.min_lr_ratio) * run.state.lr_scale
+               min_ratio=run.config.train.min_lr_ratio, cooldown=cooldown_of(run.state)) * run.state.lr_scale
     finite = math.isfinite(loss) and (math.isfinite(grad_norm) or run.hw.precision == "fp16")
     good = finite and not run.state.loss_exploded(loss, run.data.tokenizer.vocab_size)
     if good:
@@ -155,6 +157,17 @@ def one_step(run: Run, faults: Faults, ui: UI) -> dict:
     elapsed = time.perf_counter() - started
     return {"loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": n_targets / elapsed,
             "epoch": run.sampler.epochs_completed}
+
+
+def cooldown_of(state) -> tuple[int, int] | None:
+    """(start, steps) of the early anneal once patience has run out, else None."""
+    return (state.cooldown_start, state.cooldown_steps) if state.cooldown_start >= 0 else None
+
+
+def end_step(run: Run) -> int:
+    """The step the run ends at: its budget, or the end of the early anneal that patience started."""
+    cooldown = cooldown_of(run.state)
+    return run.total_steps if cooldown is None else min(run.total_steps, sum(cooldown))
 
 
 def next_batch(run: Run) -> tuple[torch.Tensor, torch.Tensor]:

@@ -38,8 +38,17 @@ def evaluate_and_track(run: Run, ui) -> bool:
         state.evals_since_best += 1
     patience = run.config.train.patience
     if patience is not None and state.evals_since_best >= patience:
-        message = (f"validation loss has not improved for {patience} evaluations (best {state.best_val_loss:.4f} "
-                   f"at step {state.best_step}): stopping early")
+        stalled = (f"validation loss has not improved for {patience} evaluations (best {state.best_val_loss:.4f} "
+                   f"at step {state.best_step})")
+        steps = min(run.total_steps - state.step, round(run.config.train.cooldown * state.step))
+        if state.cooldown_start < 0 and steps > 0:  # anneal first: the lr is still high where patience ran out
+            state.cooldown_start, state.cooldown_steps, state.evals_since_best = state.step, steps, 0
+            message = (f"{stalled}: annealing the learning rate to its floor over the next {steps:,} steps, then "
+                       "stopping (train.cooldown)")
+            run.logger.event("cooldown", state.step, message, cooldown_steps=steps)
+            ui.warning(message)
+            return False
+        message = f"{stalled}: stopping early"
         run.logger.event("early-stop", state.step, message)
         ui.warning(message)
         return True

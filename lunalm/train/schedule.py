@@ -5,13 +5,22 @@ from __future__ import annotations
 import math
 
 
-def lr_at(step: int, *, peak: float, warmup: int, total: int, min_ratio: float) -> float:
+def lr_at(step: int, *, peak: float, warmup: int, total: int, min_ratio: float,
+          cooldown: tuple[int, int] | None = None) -> float:
     """Learning rate for optimizer step ``step`` (0-based): linear warmup then cosine to peak*min_ratio.
 
     Warmup reaches ``peak`` at step ``warmup - 1`` (so step 0 already learns, at peak/warmup); the
     cosine half-period spans the remaining ``total - warmup`` steps (Loshchilov & Hutter 2017, SGDR,
     without restarts) and ends at ``peak * min_ratio`` after the last step.
+
+    ``cooldown = (start, steps)``: early stopping cut the run short at ``start``; from there the lr falls
+    linearly from the schedule's value at ``start`` to ``peak * min_ratio`` at step ``start + steps - 1``
+    (the decay phase of warmup-stable-decay, Hägele et al. 2024, begun when validation stops improving).
     """
+    if cooldown is not None and step >= cooldown[0]:
+        start, steps = cooldown
+        begin = lr_at(start, peak=peak, warmup=warmup, total=total, min_ratio=min_ratio)
+        return begin + (peak * min_ratio - begin) * min(1.0, (step - start + 1) / max(1, steps))
     if warmup > 0 and step < warmup:
         return peak * (step + 1) / warmup
     floor = peak * min_ratio

@@ -21,6 +21,8 @@ class TrainState:
     best_val_loss: float = math.inf
     best_step: int = -1
     evals_since_best: int = 0  # evaluations without improvement (early-stopping patience)
+    cooldown_start: int = -1  # step at which patience ran out and the lr began its early anneal (-1: none)
+    cooldown_steps: int = 0  # its length: the run ends at cooldown_start + cooldown_steps
     lr_scale: float = 1.0  # multiplies the schedule; halved at each rollback
     rollbacks: int = 0
     bad_steps: int = 0  # consecutive non-finite steps

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from runhelp import GOLDEN, GOLDEN_STEPS, golden_losses, tiny_config, write_corpus
+from runhelp import GOLDEN, GOLDEN_STEPS, golden_losses, tiny_config, train_losses, write_corpus
 
 from lunalm.config import TrainConfig, run_config_from_dict
 from lunalm.data.batches import WindowSampler
@@ -24,7 +24,8 @@ from lunalm.train.distributed import SINGLE
 from lunalm.train.loop import Faults, SilentUI, forward_backward, train_loop
 from lunalm.train.metrics import read_jsonl
 from lunalm.train.prepare import prepare_data
-from lunalm.train.session import start
+from lunalm.train.schedule import lr_at
+from lunalm.train.session import resume, start
 from lunalm.train.setup import build_optimizer, build_run
 from lunalm.train.state import TrainState
 
@@ -375,7 +376,8 @@ def best_meta(run) -> dict:
 
 
 def test_early_stop_on_a_real_overfitting_run_keeps_the_best(tmp_path, corpus):
-    run, status = train(tmp_path, corpus, max_steps=30, lr=0.02, warmup_steps=0, eval_every=2, patience=1)
+    run, status = train(tmp_path, corpus, max_steps=30, lr=0.02, warmup_steps=0, eval_every=2, patience=1,
+                        cooldown=0)
     assert status == "stopped-early"
     assert run.state.step < 30
     losses = eval_losses(run)
@@ -396,13 +398,74 @@ def test_patience_counts_evaluations_without_improvement(tmp_path, corpus, monke
         return SimpleNamespace(to_dict=lambda: {"loss": loss, "perplexity": math.exp(loss)})
 
     monkeypatch.setattr(milestones, "evaluate", fake_evaluate)
-    run, status = train(tmp_path, corpus, max_steps=20, eval_every=1, patience=2)
+    run, status = train(tmp_path, corpus, max_steps=20, eval_every=1, patience=2, cooldown=0)
     assert status == "stopped-early"
     assert run.state.step == 6
     assert eval_losses(run) == {1: 3.0, 2: 2.5, 3: 2.7, 4: 2.4, 5: 2.6, 6: 2.45}
     meta = best_meta(run)
     assert meta["metrics"]["loss"] == 2.4 and meta["step"] == 4
     assert (run.run_dir / "checkpoints" / "final" / "manifest.json").is_file()
+
+
+class TrackRun(SilentUI):
+    """Remembers the run it reports on, so a scripted validation can look up the step."""
+    run = None
+
+    def progress(self, run, record):
+        TrackRun.run = run
+
+
+def scripted_evaluation(monkeypatch, losses: dict[int, float]) -> None:
+    """Validation loss by step (the same after a resume, unlike an iterator)."""
+    def fake_evaluate(model, batches, **kwargs):
+        loss = losses[TrackRun.run.state.step]
+        return SimpleNamespace(to_dict=lambda: {"loss": loss, "perplexity": math.exp(loss)})
+
+    monkeypatch.setattr(milestones, "evaluate", fake_evaluate)
+
+
+COOLDOWN_LOSSES = {1: 3.0, 2: 2.5, 3: 2.7, 4: 2.4, 5: 2.6, 6: 2.45, 7: 2.3, 8: 2.2, 9: 2.1, 10: 2.0}
+
+
+def train_lrs(run) -> dict[int, float]:
+    return {r["step"]: r["lr"] for r in read_jsonl(run.run_dir / "metrics.jsonl") if r["kind"] == "train"}
+
+
+def test_patience_first_anneals_the_lr_to_its_floor_then_stops(tmp_path, corpus, monkeypatch):
+    scripted_evaluation(monkeypatch, COOLDOWN_LOSSES)
+    run, status = train(tmp_path, corpus, ui=TrackRun(), max_steps=20, eval_every=1, patience=2, cooldown=0.5,
+                        log_every=1, warmup_steps=0, lr=1e-3, min_lr_ratio=0.1)
+    # patience runs out after step 6 (2.6, 2.45): 3 more steps (0.5 x 6) anneal, the run ends at step 9
+    assert status == "stopped-early" and run.state.step == 9
+    assert (run.state.cooldown_start, run.state.cooldown_steps) == (6, 3)
+    assert eval_losses(run) == {k: COOLDOWN_LOSSES[k] for k in range(1, 10)}
+    assert best_meta(run)["step"] == 9  # the annealed model is the best one kept
+    lrs = train_lrs(run)  # record of step k = the lr of optimizer step k-1 (0-based)
+    begin = lr_at(6, peak=1e-3, warmup=0, total=20, min_ratio=0.1)
+    assert [lrs[k] for k in (7, 8, 9)] == pytest.approx([begin + (1e-4 - begin) * j / 3 for j in (1, 2, 3)], rel=1e-9)
+    assert lrs[9] == pytest.approx(1e-4, rel=1e-9)
+    assert [e["cooldown_steps"] for e in events(run, "cooldown")] == [3]
+    assert not events(run, "early-stop")
+
+
+def test_resume_inside_the_cooldown_ends_where_the_uninterrupted_run_ends(tmp_path, corpus, monkeypatch):
+    scripted_evaluation(monkeypatch, COOLDOWN_LOSSES)
+    fields = dict(max_steps=20, eval_every=1, patience=2, cooldown=0.5, log_every=1, checkpoint_every=7)
+    reference, status = train(tmp_path, corpus, name="reference", ui=TrackRun(), **fields)
+    assert status == "stopped-early" and reference.state.step == 9
+
+    class StopAtSeven(TrackRun):
+        def progress(self, run, record):
+            super().progress(run, record)
+            if run.state.step == 7:
+                run.stop_reason = "interrupted"
+
+    stopped, status = train(tmp_path, corpus, name="stopped", ui=StopAtSeven(), **fields)
+    assert status == "interrupted" and stopped.state.cooldown_start == 6
+    resumed, status = resume(stopped.run_dir, TrackRun(), progress=False)
+    assert status == "stopped-early" and resumed.state.step == 9
+    assert train_losses(resumed.run_dir) == train_losses(reference.run_dir)
+    assert train_lrs(resumed) == train_lrs(reference)
 
 
 # --- the run directory ---------------------------------------------------------------------------

@@ -105,3 +105,16 @@ def test_total_steps_is_the_smallest_budget_given():
     assert total_steps(all_three, n_windows=100, global_batch=8, context_length=32) == 13
     steps_first = budget(max_steps=3, epochs=2.0, tokens=3200)
     assert total_steps(steps_first, n_windows=100, global_batch=8, context_length=32) == 3
+
+
+def test_cooldown_falls_linearly_from_the_schedules_value_to_the_floor():
+    total, warmup, start, steps = 100, 10, 40, 8
+    plain = schedule(total, warmup)
+    cooled = [lr_at(step, peak=PEAK, warmup=warmup, total=total, min_ratio=RATIO, cooldown=(start, steps))
+              for step in range(total)]
+    assert cooled[:start] == plain[:start]  # nothing changes before patience ran out
+    begin = plain[start]
+    for k in range(steps):
+        assert cooled[start + k] == pytest.approx(begin + (FLOOR - begin) * (k + 1) / steps, rel=1e-12)
+    assert cooled[start + steps - 1] == pytest.approx(FLOOR, rel=1e-12)  # the run's last step is at the floor
+    assert all(lr == pytest.approx(FLOOR, rel=1e-12) for lr in cooled[start + steps:])
