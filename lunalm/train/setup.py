@@ -130,7 +130,7 @@ def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bo
     from lunalm.config import resolve_optimizer
 
     muon, chosen = None, frozenset()
-    if resolve_optimizer(train, finetune) == "muon":  # auto: muon from scratch, adamw for fine-tunes and FSDP
+    if resolve_optimizer(train, finetune) == "muon":  # auto is adamw
         from lunalm.train.optim import Muon, muon_parameters
 
         chosen = frozenset(muon_parameters(model))

@@ -182,20 +182,20 @@ def test_cli_flag_reaches_the_config_and_muon_is_the_default_from_scratch(tmp_pa
     assert build_config(args).train.optimizer == "adamw"
 
 
-def test_auto_is_muon_from_scratch_and_adamw_for_fine_tunes_and_fsdp(tmp_path):
+def test_auto_is_adamw_and_config_yaml_records_what_ran(tmp_path):
     from lunalm.config import resolve_optimizer
 
     assert TrainConfig().optimizer == RunConfig().train.optimizer == "auto"
-    assert resolve_optimizer(TrainConfig()) == "muon"
+    assert resolve_optimizer(TrainConfig()) == "adamw"
     assert resolve_optimizer(TrainConfig(shard=True)) == "adamw"
     assert resolve_optimizer(TrainConfig(), finetune=True) == "adamw"
-    assert resolve_optimizer(TrainConfig(optimizer="adamw")) == "adamw"
+    assert resolve_optimizer(TrainConfig(optimizer="muon")) == "muon"
     RunConfig(finetune=FinetuneConfig(base="x", lora=True))  # auto with LoRA is fine (it becomes adamw)
     model = LunaLM(ModelConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=32))
     hw = resolve("cpu", "fp32")
-    assert isinstance(build_optimizer(model, TrainConfig(), hw), MuonAdamW)
-    assert isinstance(build_optimizer(model, TrainConfig(), hw, finetune=True), torch.optim.AdamW)
+    assert isinstance(build_optimizer(model, TrainConfig(), hw), torch.optim.AdamW)
+    assert isinstance(build_optimizer(model, TrainConfig(optimizer="muon"), hw), MuonAdamW)
     run, status = start(tiny_config(tmp_path, write_corpus(tmp_path / "corpus"), max_steps=2, optimizer="auto"),
                         SilentUI(), progress=False)
-    assert isinstance(run.optimizer, MuonAdamW) and run.config.train.optimizer == "muon"  # config.yaml says what ran
-    assert "optimizer: muon" in (run.run_dir / "config.yaml").read_text(encoding="utf-8")
+    assert isinstance(run.optimizer, torch.optim.AdamW) and run.config.train.optimizer == "adamw"
+    assert "optimizer: adamw" in (run.run_dir / "config.yaml").read_text(encoding="utf-8")  # what ran
