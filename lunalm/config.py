@@ -222,8 +222,9 @@ class TrainConfig:
     checkpoint_every: int = 500  # steps between step checkpoints
     keep_checkpoints: int = 3  # newest step checkpoints kept (best/ and final/ always kept)
     patience: int | None = 5  # evaluations without improvement before stopping early; None = never
-    cooldown: float = 0.2  # when patience runs out: anneal lr linearly to its floor over this share of the steps
-    #                        done, then stop (the model stopped at its peak lr is not the best it can be); 0 = stop
+    cooldown: float = 0.0  # when patience runs out: anneal lr linearly to its floor over this share of the steps
+    #                        done, then stop; 0 = stop at once. Off by default: on the 15-minute speeches plan the
+    #                        anneal began 250 steps past the best (patience 5 x 50) and never beat it (bench_quality)
     max_bad_steps: int = 3  # non-finite losses in a row before rolling back to the last good checkpoint
     max_rollbacks: int = 2  # rollbacks (lr halved each time) before giving up as diverged
     # hardware

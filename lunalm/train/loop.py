@@ -88,7 +88,7 @@ class OutOfMemory(Exception):
 
 def train_loop(run: Run, ui: UI | None = None, faults: Faults | None = None) -> str:
     """Train until the budget, early stop, divergence or a signal; returns the final status."""
-    from lunalm.train.milestones import evaluate_and_track, finish, maybe_sample, save_step
+    from lunalm.train.milestones import evaluate_and_track, finish, maybe_sample, save_step, share_cooldown
 
     ui = ui or SilentUI()
     faults = faults or Faults.from_env()
@@ -106,6 +106,8 @@ def train_loop(run: Run, ui: UI | None = None, faults: Faults | None = None) -> 
             everyone = sharded(run)  # sharded weights: every rank takes part in eval, samples, checkpoints
             if evaluated and distributed.broadcast((main or everyone) and evaluate_and_track(run, ui), run.dist):
                 run.stop_reason = "stopped-early"
+            if evaluated and run.dist.active and not everyone:
+                share_cooldown(run)
             if main or everyone:
                 maybe_sample(run, ui, final=step == end_step(run))
             if distributed.any_(run.stop_reason == "interrupted", run.dist, run.hw.device):

@@ -14,7 +14,7 @@ from lunalm.config import run_config_to_dict
 from lunalm.evaluate import evaluate, padded_token_bytes
 from lunalm.generate import SamplingConfig, generate
 from lunalm.train import checkpoint as ckpt
-from lunalm.train import state_dicts
+from lunalm.train import distributed, state_dicts
 from lunalm.train.setup import Run
 
 SAMPLE_SEED = 1234  # the same seeds at every sample point, so samples differ only by training
@@ -37,14 +37,17 @@ def evaluate_and_track(run: Run, ui) -> bool:
     else:
         state.evals_since_best += 1
     patience = run.config.train.patience
+    if state.cooldown_start >= 0:  # the anneal runs to its end: half an anneal is the worst place to stop
+        return False
     if patience is not None and state.evals_since_best >= patience:
         stalled = (f"validation loss has not improved for {patience} evaluations (best {state.best_val_loss:.4f} "
                    f"at step {state.best_step})")
-        steps = min(run.total_steps - state.step, round(run.config.train.cooldown * state.step))
-        if state.cooldown_start < 0 and steps > 0:  # anneal first: the lr is still high where patience ran out
+        steps = min(run.total_steps - state.step, round(run.config.train.cooldown * state.best_step))
+        if state.cooldown_start < 0 and steps > 0:  # anneal first: the best weights were kept at a high lr
             state.cooldown_start, state.cooldown_steps, state.evals_since_best = state.step, steps, 0
-            message = (f"{stalled}: annealing the learning rate to its floor over the next {steps:,} steps, then "
-                       "stopping (train.cooldown)")
+            load_best_weights(run)
+            message = (f"{stalled}: back to the best weights, annealing the learning rate to its floor over the "
+                       f"next {steps:,} steps, then stopping (train.cooldown)")
             run.logger.event("cooldown", state.step, message, cooldown_steps=steps)
             ui.warning(message)
             return False
@@ -53,6 +56,27 @@ def evaluate_and_track(run: Run, ui) -> bool:
         ui.warning(message)
         return True
     return False
+
+
+def load_best_weights(run: Run) -> None:
+    """The weights of ``checkpoints/best`` into the model (optimizer moments and data order go on)."""
+    from safetensors.torch import load_file
+
+    best = run.checkpoints / "best"
+    if hasattr(run.model, "load_weights"):  # a Hugging Face base (lunalm.finetune.adapter)
+        run.model.load_weights(best)
+    else:
+        device = "cpu" if state_dicts.sharded(run) else str(run.hw.device)
+        state_dicts.load_model_state(run, load_file(str(best / "model.safetensors"), device=device))
+
+
+def share_cooldown(run: Run) -> None:
+    """Under DDP only rank 0 evaluates: its decision to anneal reaches every rank, which goes back to the same
+    best weights (rank 0 wrote them at an earlier evaluation)."""
+    start, steps = distributed.broadcast((run.state.cooldown_start, run.state.cooldown_steps), run.dist)
+    if start >= 0 and run.state.cooldown_start < 0:
+        run.state.cooldown_start, run.state.cooldown_steps = start, steps
+        load_best_weights(run)
 
 
 def maybe_sample(run: Run, ui, final: bool = False) -> None:

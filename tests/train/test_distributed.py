@@ -127,3 +127,17 @@ def test_plain_run_resumes_sharded(setup):
     assert resumed.returncode == 0, resumed.stderr
     reference = train_losses(setup["runs"] / "one")
     assert max(abs(a - b) for a, b in zip(train_losses(run_dir)[-10:], reference[-10:])) <= 1e-5
+
+
+def test_the_early_anneal_reaches_every_rank(setup):
+    """Under DDP only rank 0 evaluates; its decision to go back to the best weights and anneal must reach the
+    other rank, or the ranks would train different weights (and end at different steps)."""
+    overfit = ("--lr", "0.02", "--warmup-steps", "0", "--eval-every", "2", "--patience", "1", "--cooldown", "0.5")
+    one = setup["train"]("anneal-one", 1, 2, *overfit)
+    two = setup["train"]("anneal-two", 2, 1, *overfit)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    events = [json.loads(line) for line in (setup["runs"] / "anneal-two" / "events.jsonl").read_text().splitlines()]
+    assert [e["kind"] for e in events].count("cooldown") == 1  # patience ran out, and the anneal began
+    losses_one, losses_two = train_losses(setup["runs"] / "anneal-one"), train_losses(setup["runs"] / "anneal-two")
+    assert len(losses_one) == len(losses_two) < STEPS
+    assert max(abs(a - b) for a, b in zip(losses_one, losses_two)) <= 1e-4

@@ -431,20 +431,34 @@ def train_lrs(run) -> dict[int, float]:
     return {r["step"]: r["lr"] for r in read_jsonl(run.run_dir / "metrics.jsonl") if r["kind"] == "train"}
 
 
-def test_patience_first_anneals_the_lr_to_its_floor_then_stops(tmp_path, corpus, monkeypatch):
-    scripted_evaluation(monkeypatch, COOLDOWN_LOSSES)
-    run, status = train(tmp_path, corpus, ui=TrackRun(), max_steps=20, eval_every=1, patience=2, cooldown=0.5,
+def test_patience_goes_back_to_the_best_weights_anneals_the_lr_to_its_floor_then_stops(tmp_path, corpus,
+                                                                                       monkeypatch):
+    scripted_evaluation(monkeypatch, {**COOLDOWN_LOSSES, 7: 2.5, 8: 2.45})  # the anneal finds no new best here
+
+    class Snapshots(TrackRun, SnapshotUI):
+        def progress(self, run, record):
+            TrackRun.progress(self, run, record)
+            if not self.weights:
+                self.initial(run)
+            SnapshotUI.progress(self, run, record)
+
+        def warning(self, text):  # the anneal's message comes right after the best weights were loaded
+            if "annealing" in text:
+                self.at_warning = {k: v.detach().clone() for k, v in TrackRun.run.model.state_dict().items()}
+
+    ui = Snapshots()
+    run, status = train(tmp_path, corpus, ui=ui, max_steps=20, eval_every=1, patience=2, cooldown=0.5,
                         log_every=1, warmup_steps=0, lr=1e-3, min_lr_ratio=0.1)
-    # patience runs out after step 6 (2.6, 2.45): 3 more steps (0.5 x 6) anneal, the run ends at step 9
-    assert status == "stopped-early" and run.state.step == 9
-    assert (run.state.cooldown_start, run.state.cooldown_steps) == (6, 3)
-    assert eval_losses(run) == {k: COOLDOWN_LOSSES[k] for k in range(1, 10)}
-    assert best_meta(run)["step"] == 9  # the annealed model is the best one kept
+    # patience runs out after step 6 (2.6, 2.45 after the best 2.4 of step 4): back to step 4's weights, then
+    # 2 steps (0.5 x the 4 steps to the best) anneal, and the run ends at step 8
+    assert status == "stopped-early" and run.state.step == 8
+    assert (run.state.cooldown_start, run.state.cooldown_steps) == (6, 2)
+    assert same(ui.at_warning, ui.weights[4]) and not same(ui.weights[6], ui.weights[4])
+    assert eval_losses(run) == {k: v for k, v in {**COOLDOWN_LOSSES, 7: 2.5, 8: 2.45}.items() if k <= 8}
     lrs = train_lrs(run)  # record of step k = the lr of optimizer step k-1 (0-based)
     begin = lr_at(6, peak=1e-3, warmup=0, total=20, min_ratio=0.1)
-    assert [lrs[k] for k in (7, 8, 9)] == pytest.approx([begin + (1e-4 - begin) * j / 3 for j in (1, 2, 3)], rel=1e-9)
-    assert lrs[9] == pytest.approx(1e-4, rel=1e-9)
-    assert [e["cooldown_steps"] for e in events(run, "cooldown")] == [3]
+    assert [lrs[7], lrs[8]] == pytest.approx([begin + (1e-4 - begin) / 2, 1e-4], rel=1e-9)
+    assert [e["cooldown_steps"] for e in events(run, "cooldown")] == [2]
     assert not events(run, "early-stop")
 
 
@@ -452,7 +466,7 @@ def test_resume_inside_the_cooldown_ends_where_the_uninterrupted_run_ends(tmp_pa
     scripted_evaluation(monkeypatch, COOLDOWN_LOSSES)
     fields = dict(max_steps=20, eval_every=1, patience=2, cooldown=0.5, log_every=1, checkpoint_every=7)
     reference, status = train(tmp_path, corpus, name="reference", ui=TrackRun(), **fields)
-    assert status == "stopped-early" and reference.state.step == 9
+    assert status == "stopped-early" and reference.state.step == 8
 
     class StopAtSeven(TrackRun):
         def progress(self, run, record):
@@ -463,7 +477,7 @@ def test_resume_inside_the_cooldown_ends_where_the_uninterrupted_run_ends(tmp_pa
     stopped, status = train(tmp_path, corpus, name="stopped", ui=StopAtSeven(), **fields)
     assert status == "interrupted" and stopped.state.cooldown_start == 6
     resumed, status = resume(stopped.run_dir, TrackRun(), progress=False)
-    assert status == "stopped-early" and resumed.state.step == 9
+    assert status == "stopped-early" and resumed.state.step == 8
     assert train_losses(resumed.run_dir) == train_losses(reference.run_dir)
     assert train_lrs(resumed) == train_lrs(reference)
 
