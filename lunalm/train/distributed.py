@@ -155,6 +155,10 @@ def shard(model, precision: str) -> None:
     fully_shard(model, **kwargs)
 
 
-def shutdown() -> None:
-    if dist.is_initialized():
+def close(d: Dist) -> None:
+    """Every rank waits until all are done (rank 0 writes the summary and final checks after the loop), then
+    the process group closes. A rank that exited while another still held its gloo connections could abort
+    in the teardown ("terminate called without an active exception") and fail a finished run."""
+    if d.active and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

@@ -89,9 +89,11 @@ def _prepare_in_turn(config: RunConfig, d, ui, progress: bool, tokenizer=None):
 def _locked_loop(run: Run, ui, faults: Faults | None) -> str:
     """The recorded loop; the run folder's lock is let go when it ends (the process may train another)."""
     try:
-        return _recorded_loop(run, ui, faults)
+        status = _recorded_loop(run, ui, faults)
     finally:
         release_run_lock(run.run_dir)
+    distributed.close(run.dist)  # a normal end only: after a crash the other ranks are stopped by torchrun
+    return status
 
 
 def _recorded_loop(run: Run, ui, faults: Faults | None) -> str:
