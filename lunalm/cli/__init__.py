@@ -185,8 +185,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str,
     optim.add_argument("--grad-accum", type=int, metavar="K", help="micro-batches per step (default 1)")
     optim.add_argument("--optimizer", choices=["auto", "adamw", "muon"],
                        help="auto (default): adamw (it beat muon on held-out text wherever runs repeat their "
-                            "text: bench/bench_recipe.py). muon: Muon on the transformer blocks' matrices and AdamW on embeddings, head and "
-                            "norms, with the same lr, schedule and decay (not LoRA or --shard)")
+                            "text: bench/bench_recipe.py). muon: Muon on the transformer blocks' matrices and "
+                            "AdamW on embeddings, head and norms, with the same lr, schedule and decay (not LoRA "
+                            "or --shard)")
     optim.add_argument("--lr", type=float, help=lr_help)
     optim.add_argument("--warmup-steps", type=int, help="linear warmup (default: 5%% of the run, at most 1000)")
     optim.add_argument("--seed", type=int, help=f"weights, data order and sampling (default {_default('TrainConfig', 'seed')})")
@@ -200,8 +201,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str,
     loop.add_argument("--patience", type=int, help="evaluations without improvement before stopping "
                       f"(default {_default('TrainConfig', 'patience')})")
     loop.add_argument("--cooldown", type=float, metavar="SHARE",
-                      help="when patience runs out, first anneal the lr linearly to its floor over this share of "
-                      f"the steps done, then stop; 0 = stop at once (default {_default('TrainConfig', 'cooldown')})")
+                      help="when patience runs out, go back to the best weights and anneal the lr linearly to "
+                      "its floor over this share of the steps to the best, then stop; 0 = stop at once "
+                      f"(default {_default('TrainConfig', 'cooldown')})")
     loop.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default auto)")
     loop.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
                       help="auto: fp32 on CPU, bf16 on Ampere+, fp16 on older GPUs (default auto)")

@@ -78,7 +78,8 @@ def build_config(args) -> RunConfig:
                   "warmup_steps": args.warmup_steps, "eval_every": args.eval_every,
                   "sample_every": args.sample_every, "checkpoint_every": args.checkpoint_every,
                   "device": args.device, "precision": args.precision, "compile": args.compile or None,
-                  "seed": args.seed, "patience": args.patience, "cooldown": args.cooldown, "shard": getattr(args, "shard", None) or None,
+                  "seed": args.seed, "patience": args.patience, "cooldown": args.cooldown,
+                  "shard": getattr(args, "shard", None) or None,
                   "report_to": args.report_to},
     }
     merged = run_config_to_dict(dataclasses.replace(config, corpus=corpus))

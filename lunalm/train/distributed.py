@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -156,9 +157,18 @@ def shard(model, precision: str) -> None:
 
 
 def close(d: Dist) -> None:
-    """Every rank waits until all are done (rank 0 writes the summary and final checks after the loop), then
-    the process group closes. A rank that exited while another still held its gloo connections could abort
-    in the teardown ("terminate called without an active exception") and fail a finished run."""
-    if d.active and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    """The end of a finished multi-process run: every rank waits until all are done (rank 0 writes the summary
+    after the loop); then the other ranks leave at once, and rank 0 closes the process group.
+
+    A rank that ran the normal teardown (gloo's pairs, the TCPStore client of rank 0's store) could abort in
+    it, "terminate called without an active exception", after the run had finished and every file was
+    written: torchrun then reported the whole run as failed. Nothing is left for those ranks to do, so they
+    exit without the C++ destructors."""
+    if not (d.active and dist.is_initialized()):
+        return
+    dist.barrier()
+    if d.rank != 0:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    dist.destroy_process_group()

@@ -106,7 +106,7 @@ def train_loop(run: Run, ui: UI | None = None, faults: Faults | None = None) -> 
             everyone = sharded(run)  # sharded weights: every rank takes part in eval, samples, checkpoints
             if evaluated and distributed.broadcast((main or everyone) and evaluate_and_track(run, ui), run.dist):
                 run.stop_reason = "stopped-early"
-            if evaluated and run.dist.active and not everyone:
+            if evaluated and run.dist.active and not everyone and run.config.train.cooldown > 0:
                 share_cooldown(run)
             if main or everyone:
                 maybe_sample(run, ui, final=step == end_step(run))

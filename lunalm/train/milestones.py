@@ -60,14 +60,17 @@ def evaluate_and_track(run: Run, ui) -> bool:
 
 def load_best_weights(run: Run) -> None:
     """The weights of ``checkpoints/best`` into the model (optimizer moments and data order go on)."""
+    _load_weights(run, run.checkpoints / "best")
+
+
+def _load_weights(run: Run, directory) -> None:
     from safetensors.torch import load_file
 
-    best = run.checkpoints / "best"
     if hasattr(run.model, "load_weights"):  # a Hugging Face base (lunalm.finetune.adapter)
-        run.model.load_weights(best)
+        run.model.load_weights(directory)
     else:
         device = "cpu" if state_dicts.sharded(run) else str(run.hw.device)
-        state_dicts.load_model_state(run, load_file(str(best / "model.safetensors"), device=device))
+        state_dicts.load_model_state(run, load_file(str(directory / "model.safetensors"), device=device))
 
 
 def share_cooldown(run: Run) -> None:
@@ -137,13 +140,7 @@ def _save(run: Run, target, metadata: dict, train_state: dict | None = None) -> 
 def restore(run: Run, directory) -> int | None:
     """Load weights, optimizer, scaler, loop state, sampler position and RNG from a step checkpoint;
     returns the global batch (sequences per step over all processes) it was saved with, if recorded."""
-    from safetensors.torch import load_file
-
-    if hasattr(run.model, "load_weights"):  # a Hugging Face base (lunalm.finetune.adapter)
-        run.model.load_weights(directory)
-    else:
-        device = "cpu" if state_dicts.sharded(run) else str(run.hw.device)
-        state_dicts.load_model_state(run, load_file(str(directory / "model.safetensors"), device=device))
+    _load_weights(run, directory)
     saved = ckpt.load_train_state(directory)
     state_dicts.load_optimizer_state(run, saved["optimizer"])
     run.scaler.load_state_dict(saved["scaler"])
