@@ -308,7 +308,7 @@ class FinetuneConfig:
 OPTIMIZERS = ("auto", "adamw", "muon")
 
 
-def resolve_optimizer(train: TrainConfig, finetune: bool = False) -> str:
+def resolve_optimizer(train: TrainConfig) -> str:
     """``auto`` -> adamw; an explicit choice is kept.
 
     Muon was the default from scratch until it was measured where runs repeat their text (bench_recipe,
@@ -317,7 +317,6 @@ def resolve_optimizer(train: TrainConfig, finetune: bool = False) -> str:
     against 1.527. Muon only led in short CPU runs (1.574 against 1.603 in 240 CPU-seconds). Fine-tunes
     (weights trained with AdamW; LoRA factors are not whole matrices) and FSDP (which splits the matrices
     Muon orthogonalises) never get Muon from ``auto``."""
-    del finetune  # every kind of run resolves auto to adamw now; kept for the callers that say what they are
     return "adamw" if train.optimizer == "auto" else train.optimizer
 
 

@@ -138,7 +138,7 @@ def _resolved(run: Run) -> RunConfig:
     from lunalm.config import resolve_optimizer
 
     train = dataclasses.replace(run.config.train, lr=run.peak_lr, warmup_steps=run.warmup_steps,
-                                optimizer=resolve_optimizer(run.config.train, run.config.finetune is not None))
+                                optimizer=resolve_optimizer(run.config.train))
     if train.minutes:
         train = dataclasses.replace(train, max_steps=run.total_steps)
     tokenizer = dataclasses.replace(run.config.tokenizer, vocab_size=run.data.tokenizer.vocab_size) \

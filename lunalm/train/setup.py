@@ -121,8 +121,7 @@ def _available_bytes(hw: Hardware) -> int | None:
     return available_ram()
 
 
-def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bool = False,
-                    finetune: bool = False) -> torch.optim.Optimizer:
+def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bool = False) -> torch.optim.Optimizer:
     """AdamW, decay on matrices only, the fused kernel where this build has it (foreach for FSDP's DTensors).
 
     ``train.optimizer == "muon"``: Muon on the transformer blocks' matrices and that AdamW on the rest,
@@ -130,7 +129,7 @@ def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bo
     from lunalm.config import resolve_optimizer
 
     muon, chosen = None, frozenset()
-    if resolve_optimizer(train, finetune) == "muon":  # auto is adamw
+    if resolve_optimizer(train) == "muon":  # auto is adamw
         from lunalm.train.optim import Muon, muon_parameters
 
         chosen = frozenset(muon_parameters(model))
@@ -182,8 +181,7 @@ def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SI
     steps = total_steps(train, sampler.n_windows, train.micro_batch_size * train.grad_accum_steps * d.world,
                         config.data.context_length)
     return Run(config=config, run_dir=run_dir, data=data, hw=hw, model=model, forward=forward,
-               optimizer=build_optimizer(model, train, hw, sharded=d.active and train.shard,
-                                         finetune=config.finetune is not None),
+               optimizer=build_optimizer(model, train, hw, sharded=d.active and train.shard),
                scaler=hw.grad_scaler(), sampler=sampler,
                eval_batches=_eval_batches(config, data), logger=_run_logger(config, run_dir, d), state=state,
                total_steps=steps, peak_lr=lr,

@@ -188,7 +188,6 @@ def test_auto_is_adamw_and_config_yaml_records_what_ran(tmp_path):
     assert TrainConfig().optimizer == RunConfig().train.optimizer == "auto"
     assert resolve_optimizer(TrainConfig()) == "adamw"
     assert resolve_optimizer(TrainConfig(shard=True)) == "adamw"
-    assert resolve_optimizer(TrainConfig(), finetune=True) == "adamw"
     assert resolve_optimizer(TrainConfig(optimizer="muon")) == "muon"
     RunConfig(finetune=FinetuneConfig(base="x", lora=True))  # auto with LoRA is fine (it becomes adamw)
     model = LunaLM(ModelConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=32))
