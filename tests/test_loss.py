@@ -69,6 +69,27 @@ def test_chunk_rows_follow_the_element_budget():
     assert chunk_rows("cuda", 8192, 16384, float16=False) == 2**25 // 8192  # bf16 and fp32: no cap
 
 
+GiB = 2**30
+
+
+def test_cuda_chunks_grow_with_the_card_in_power_of_two_buckets():
+    elements = fused_loss.cuda_chunk_elements
+    assert elements(None) == 2**25
+    assert elements(4 * GiB) == elements(int(3.8 * GiB)) == 2**25  # a GTX 1650, by table or as it reports
+    assert elements(24 * GiB) == elements(int(23.6 * GiB)) == 2**28
+    assert elements(80 * GiB) == elements(int(79.1 * GiB)) == 2**30
+    assert chunk_rows("cuda", 50257, 16384, memory_bytes=80 * GiB) == 16384  # gpt2 at 16 x 1024: one chunk
+    assert chunk_rows("cuda", 50257, 16384, memory_bytes=24 * GiB) == 2**28 // 50257
+    assert chunk_rows("cuda", 8192, 16384, float16=True, memory_bytes=80 * GiB) == fused_loss.HALF_CHUNK_ROWS
+    assert chunk_rows("cpu", 8192, 2048, memory_bytes=80 * GiB) == 512  # the CPU's budget is its own
+
+
+def test_the_card_a_run_trains_on_sets_the_budget(monkeypatch):
+    monkeypatch.setitem(fused_loss.CUDA_MEMORY, "bytes", 80 * GiB)  # what lunalm.train.device.resolve records
+    assert chunk_rows("cuda", 50257, 16384) == 16384
+    assert chunk_rows("cuda", 50257, 16384, memory_bytes=4 * GiB) == 2**25 // 50257  # a planned card wins
+
+
 def test_float16_weight_gradient_does_not_overflow_in_a_long_chunk():
     """8,192 rows that all push one vocabulary row the same way: its weight gradient is -2.4e5, beyond
     float16's 65504 if one chunk summed it in float16 (GradScaler could not help: the sum is unscaled)."""

@@ -46,6 +46,10 @@ def resolve(device: str = "auto", precision: str = "auto") -> Hardware:
         raise ConfigError("train.precision = 'fp16' is not supported on CPU; use fp32 (or bf16)")
     if torch_device.type == "cuda" and chosen == "bf16" and not torch.cuda.is_bf16_supported():
         raise ConfigError("train.precision = 'bf16' needs an Ampere or newer GPU; use fp16 on this card")
+    if torch_device.type == "cuda":  # the fused head's chunks grow with the card (lunalm.loss)
+        from lunalm.loss import CUDA_MEMORY
+
+        CUDA_MEMORY["bytes"] = torch.cuda.get_device_properties(torch_device).total_memory
     return Hardware(torch_device, chosen, _describe(torch_device))
 
 
