@@ -9,8 +9,8 @@ ATAM speeches, every document with sha1(id) % 10 == 0 held out), and so is the s
 on the best checkpoint: every held-out document after an end-of-text token, windows of the model's
 context, stride half of it, bits per UTF-8 byte).
 
-A grid entry is ``preset:dropout:epochs[:optimizer[:lr[:context[:batch]]]]``; ``.`` keeps the plan's
-value. Each run also has a wall-clock cap (``--minutes``), so the grid's cost is bounded; ``--budget``
+A grid entry is ``preset:dropout:epochs[:optimizer[:lr[:context[:batch[:schedule[:ema]]]]]]``
+(schedule: wsd or cosine; ema: ``--ema-horizon``, 0 = the raw weights); ``.`` keeps the plan's value. Each run also has a wall-clock cap (``--minutes``), so the grid's cost is bounded; ``--budget``
 stops starting new runs once that many seconds have gone. Rows are appended to ``--jsonl`` as they
 finish, so a run cut short keeps what it measured.
 
@@ -32,9 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_quality  # noqa: E402
 import common  # noqa: E402
 
-FIELDS = ("preset", "dropout", "epochs", "optimizer", "lr", "context", "batch")
+FIELDS = ("preset", "dropout", "epochs", "optimizer", "lr", "context", "batch", "schedule", "ema")
 FLAGS = {"preset": "--preset", "dropout": "--dropout", "epochs": "--epochs", "optimizer": "--optimizer",
-         "lr": "--lr", "context": "--context", "batch": "--batch-size"}
+         "lr": "--lr", "context": "--context", "batch": "--batch-size", "schedule": "--schedule",
+         "ema": "--ema-horizon"}
 
 
 def parse_entry(entry: str) -> dict:
@@ -83,7 +84,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0, help="wall-clock cap of each run (default 3)")
     parser.add_argument("--budget", type=float, default=0, help="start no run after this many seconds (0 = none)")
     parser.add_argument("--grid", nargs="+", default=[".:.:."], help="entries preset:dropout:epochs[:optimizer"
-                        "[:lr[:context[:batch]]]], '.' = the plan's value (default: the plan alone)")
+                        "[:lr[:context[:batch[:schedule[:ema]]]]]], '.' = the plan's value (default: the plan alone)")
     parser.add_argument("--jsonl", default=None, help="append each row here as it finishes (default: none)")
     parser.add_argument("--keep", metavar="DIR", help="keep runs and logs in DIR (default: a temporary folder)")
     args = parser.parse_args()

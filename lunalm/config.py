@@ -201,10 +201,17 @@ class TrainConfig:
     grad_accum_steps: int = 1  # micro-batches per optimizer step (global batch = product)
     # optimizer and schedule
     optimizer: str = "auto"  # auto | adamw | muon (Muon on the blocks' matrices, AdamW on the rest;
-    #                          lunalm.train.optim). auto: muon from scratch, adamw for fine-tunes and FSDP
-    #                          (bench/bench_quality.py: 0.90x AdamW's held-out bits/byte on a CPU budget)
+    #                          lunalm.train.optim). auto: adamw (it beat muon on held-out text wherever runs
+    #                          repeat their text: bench/bench_recipe.py)
     lr: float | None = None  # peak learning rate; None = by model size (see lunalm.train.schedule)
-    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    schedule: str = "wsd"  # wsd: warmup, the peak held, then a linear decay over the last decay_share of the
+    #                        steps (held-out bits/byte 1.5% below cosine's on the 3-minute speeches plan, 3
+    #                        seeds each); cosine: warmup then cosine decay (lunalm.train.schedule.lr_at)
+    decay_share: float = 0.3  # wsd: the share of the steps over which the lr falls to its floor
+    min_lr_ratio: float = 0.1  # the decay ends at lr * min_lr_ratio
+    ema_horizon: float = 0.07  # an exponential moving average of the weights, horizon this share of the run's
+    #                            steps, is what evaluation, best/, final/ and samples use (lunalm.train.average;
+    #                            from scratch, not with shard); 0 = off
     warmup_steps: int | None = None  # linear warmup in steps; None = 5 % of the run, at most 1000
     weight_decay: float = 0.1  # on >= 2-D weights only
     beta1: float = 0.9
@@ -252,6 +259,11 @@ class TrainConfig:
             check.require(isinstance(value, int) and value >= 1, name, value, "an integer >= 1")
         check.require(self.lr is None or 0 < self.lr < 1, "lr", self.lr, "in (0, 1) or null (automatic)")
         check.require(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", self.min_lr_ratio, "in [0, 1]")
+        check.require(isinstance(self.ema_horizon, (int, float)) and 0 <= self.ema_horizon <= 1, "ema_horizon",
+                      self.ema_horizon, "a share of the run's steps in [0, 1] (0 = no weight average)")
+        check.require(self.schedule in SCHEDULES, "schedule", self.schedule, "wsd or cosine")
+        check.require(isinstance(self.decay_share, (int, float)) and 0 < self.decay_share <= 1, "decay_share",
+                      self.decay_share, "a share of the steps in (0, 1]")
         check.require(isinstance(self.cooldown, (int, float)) and 0 <= self.cooldown <= 1, "cooldown", self.cooldown,
                       "a share of the steps to the best in [0, 1] (0 = stop at once when patience runs out)")
         check.require(self.warmup_steps is None or self.warmup_steps >= 0, "warmup_steps",
@@ -306,6 +318,7 @@ class FinetuneConfig:
 
 
 OPTIMIZERS = ("auto", "adamw", "muon")
+SCHEDULES = ("wsd", "cosine")
 
 
 def resolve_optimizer(train: TrainConfig) -> str:

@@ -10,6 +10,7 @@ import argparse
 import sys
 import textwrap
 
+from lunalm.config import SCHEDULES
 from lunalm.cli.options import (HF_DATASET_HELP, HelpFormatter, config_default as _default,  # noqa: F401
                                corpus_paths, help_with_default, tracker_list as _tracker_list)
 
@@ -189,6 +190,16 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str,
                             "AdamW on embeddings, head and norms, with the same lr, schedule and decay (not LoRA "
                             "or --shard)")
     optim.add_argument("--lr", type=float, help=lr_help)
+    optim.add_argument("--ema-horizon", type=float, metavar="SHARE",
+                       help="evaluate, keep and sample an exponential moving average of the weights whose horizon "
+                            "is this share of the run's steps; 0 = the raw weights (default "
+                            f"{_default('TrainConfig', 'ema_horizon')}: on held-out speeches it beat the raw "
+                            "weights by 0.1%% at the end of a run and by 3%% in its middle, where early stopping "
+                            "picks its best)")
+    optim.add_argument("--schedule", choices=list(SCHEDULES),
+                       help="wsd (default): the peak lr held, then a linear decay to 10%% of it over the last "
+                            "30%% of the steps (1.5%% lower held-out bits/byte than cosine on the 3-minute "
+                            "speeches plan); cosine: cosine decay from the end of warmup")
     optim.add_argument("--warmup-steps", type=int, help="linear warmup (default: 5%% of the run, at most 1000)")
     optim.add_argument("--seed", type=int, help=f"weights, data order and sampling (default {_default('TrainConfig', 'seed')})")
     loop = parser.add_argument_group("evaluation, samples, checkpoints, hardware")

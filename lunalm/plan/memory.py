@@ -45,7 +45,7 @@ class MemoryEstimate:
     weights: int  # fp32 parameters
     weight_copies: int  # half-precision weight copies made by autocast (0 in fp32)
     gradients: int  # fp32 gradients alive at the peak
-    optimizer: int  # AdamW moments
+    optimizer: int  # AdamW moments, and the weight average when the run keeps one
     activations: int  # tensors saved for backward by the blocks and the head
     logits: int  # the fused head's chunk of logits and its stored gradients
     peak: int  # the largest total over the step (forward/backward or optimizer update)
@@ -68,14 +68,17 @@ def activation_bytes_per_token(cfg: ModelConfig, precision: str) -> tuple[int, i
 
 def estimate_training_memory(cfg: ModelConfig, micro_batch_size: int, *, precision: str = "fp32",
                              grad_accum_steps: int = 1, seq_len: int | None = None,
-                             device_kind: str = "cpu") -> MemoryEstimate:
+                             device_kind: str = "cpu", device_memory: int | None = None,
+                             averaged: bool = False) -> MemoryEstimate:
     """Peak bytes of a steady-state training step (optimizer state already allocated) on a ``device_kind``
-    ("cpu", "cuda", ...: it sets the fused head's chunk size)."""
+    ("cpu", "cuda", ...) device with ``device_memory`` bytes (a CUDA card's size): both set the fused head's
+    chunk size. ``averaged``: the run keeps a float32 average of the weights (lunalm.train.average), counted
+    with the optimizer state."""
     tokens = micro_batch_size * (seq_len or cfg.context_length)
     n_params = count_parameters(cfg)
     matmul_params = count_parameters(cfg, non_embedding=True) + cfg.vocab_size * cfg.d_model
     head_params = cfg.vocab_size * cfg.d_model
-    weights, optimizer = 4 * n_params, 8 * n_params
+    weights, optimizer = 4 * n_params, (12 if averaged else 8) * n_params
     copies = 0 if precision == "fp32" else 2 * matmul_params
     per_layer, head = activation_bytes_per_token(cfg, precision)
     if cfg.dropout > 0:  # two residual dropouts per block keep a bool mask each
@@ -85,7 +88,7 @@ def estimate_training_memory(cfg: ModelConfig, micro_batch_size: int, *, precisi
     else:
         blocks = tokens * per_layer * cfg.n_layer
     activations = blocks + tokens * head + 8 * tokens  # + the int64 labels
-    logits = head_loss_bytes(cfg, tokens, precision, device_kind)
+    logits = head_loss_bytes(cfg, tokens, precision, device_kind, device_memory)
     # Gradients from earlier micro-batches are alive; in a single micro-batch only the head's gradient
     # (written first in backward) coexists with the full activations.
     grads_at_backward = 4 * n_params if grad_accum_steps > 1 else 4 * head_params
@@ -96,10 +99,11 @@ def estimate_training_memory(cfg: ModelConfig, micro_batch_size: int, *, precisi
                           peak=max(backward_peak, update_peak))
 
 
-def head_loss_bytes(cfg: ModelConfig, tokens: int, precision: str, device_kind: str) -> int:
+def head_loss_bytes(cfg: ModelConfig, tokens: int, precision: str, device_kind: str,
+                    device_memory: int | None = None) -> int:
     """Bytes the fused head and loss add at their peak for ``tokens`` scored rows (see the docstring)."""
     V, C = cfg.vocab_size, cfg.d_model
-    rows = chunk_rows(device_kind, V, tokens, float16=precision == "fp16")
+    rows = chunk_rows(device_kind, V, tokens, float16=precision == "fp16", memory_bytes=device_memory)
     stored = 2 * 4 * tokens * C + 4 * V * C  # input gradient + its scaled copy; the weight's extra copy
     copies = 0 if precision == "fp32" else 2 * V * C + 2 * tokens * C
     return 8 * rows * V + stored + copies

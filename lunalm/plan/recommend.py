@@ -167,7 +167,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     if chosen is None:
         smallest = model_config_from_preset("nano", vocab, 128)
         need = device_bytes(estimate_training_memory(smallest, 1, precision=machine.precision,
-                                                    device_kind=machine.kind).peak, machine.kind)
+                                                    device_kind=machine.kind, device_memory=machine.memory_bytes, averaged=True).peak, machine.kind)
         raise ConfigError(f"{machine.name}: {limit / GiB:.2f} GB usable is too little for even the "
                           f"smallest model (preset nano needs ~{need / GiB:.2f} GB at micro-batch 1); "
                           "train on a CPU (--device cpu) or a larger GPU")
@@ -240,7 +240,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     global_batch = micro * accum * request.nproc
     cfg = replace(cfg, dropout=dropout, activation_checkpointing=checkpointing)
     memory = estimate_training_memory(cfg, micro, precision=machine.precision, grad_accum_steps=accum,
-                                      device_kind=machine.kind)
+                                      device_kind=machine.kind, device_memory=machine.memory_bytes, averaged=True)
     why["train.micro_batch_size"] = (f"the largest power of two whose peak (~{device_bytes(memory.peak, machine.kind) / GiB:.2f} GB) "
                                      f"fits the {limit / GiB:.1f} GB usable on {machine.name}, within the global batch")
     why["train.grad_accum_steps"] = ""  # filled in below, once the steps are known (keeps the order of reasons)
@@ -290,7 +290,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
         warmup_steps=None if request.hours else warmup, eval_every=eval_every, eval_batches=eval_batches, sample_every=eval_every * 5,
         checkpoint_every=eval_every * 2, patience=goal["patience"],
         compile=machine.kind == "cuda" and steps >= 1000)
-    why["train.lr"] = f"peak learning rate {lr_note}; cosine decay to 10 %"
+    why["train.lr"] = f"peak learning rate {lr_note}; held, then a linear decay to 10 % over the last 30 % of the steps"
     why["train.warmup_steps"] = ("5 % of the steps the run times at its start (at most 1,000)" if request.hours
                                  else "5 % of the steps (at most 1,000)")
     why["train.eval_every"] = (f"{max(1, steps // eval_every)} validation passes over ~{steps:,} steps: enough "
@@ -386,7 +386,7 @@ def _global_batch_tokens(tokens_seen: float, min_steps: int, machine: Machine) -
 
 def _fits(cfg: ModelConfig, micro: int, machine: Machine, limit: int) -> bool:
     peak = estimate_training_memory(cfg, micro, precision=machine.precision, grad_accum_steps=2,
-                                  device_kind=machine.kind).peak
+                                  device_kind=machine.kind, device_memory=machine.memory_bytes, averaged=True).peak
     return device_bytes(peak, machine.kind) <= limit
 
 
@@ -486,9 +486,9 @@ def _fallbacks(plan: Plan) -> dict[str, list[str]]:
     t, m, d = plan.config.train, plan.config.model, plan.config.data
     kind = plan.machine.kind
     half = estimate_training_memory(plan.model, max(1, t.micro_batch_size // 2), precision=plan.machine.precision,
-                                    grad_accum_steps=2, device_kind=kind).peak
+                                    grad_accum_steps=2, device_kind=kind, device_memory=plan.machine.memory_bytes, averaged=True).peak
     ckpt = estimate_training_memory(replace(plan.model, activation_checkpointing=True), t.micro_batch_size,
-                                    precision=plan.machine.precision, grad_accum_steps=2, device_kind=kind).peak
+                                    precision=plan.machine.precision, grad_accum_steps=2, device_kind=kind, device_memory=plan.machine.memory_bytes, averaged=True).peak
     now = device_bytes(plan.memory.peak, kind) / GiB
     out = {"if memory runs out": [
         f"train.micro_batch_size: {max(1, t.micro_batch_size // 2)} and train.grad_accum_steps: "

@@ -143,12 +143,15 @@ def one_step(run: Run, faults: Faults, ui: UI) -> dict:
             _halve_micro_batch(run, ui)
     grad_norm = _clip(run)
     lr = lr_at(run.state.step, peak=run.peak_lr, warmup=run.warmup_steps, total=run.total_steps,
-               min_ratio=run.config.train.min_lr_ratio, cooldown=cooldown_of(run.state)) * run.state.lr_scale
+               min_ratio=run.config.train.min_lr_ratio, cooldown=cooldown_of(run.state),
+               decay_share=decay_share_of(run.config.train)) * run.state.lr_scale
     finite = math.isfinite(loss) and (math.isfinite(grad_norm) or run.hw.precision == "fp16")
     good = finite and not run.state.loss_exploded(loss, run.data.tokenizer.vocab_size)
     if good:
         _apply_update(run, lr)
         run.state.track_loss(loss)
+        if run.average is not None:
+            run.average.update(run.total_steps)
     rolled_back = not good and _skip_update(run, loss, grad_norm, ui)
     run.optimizer.zero_grad(set_to_none=True)
     if rolled_back:  # the state is the checkpoint's now: this batch does not count
@@ -159,6 +162,11 @@ def one_step(run: Run, faults: Faults, ui: UI) -> dict:
     elapsed = time.perf_counter() - started
     return {"loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": n_targets / elapsed,
             "epoch": run.sampler.epochs_completed}
+
+
+def decay_share_of(train) -> float | None:
+    """``lr_at``'s decay_share: the train config's for warmup-stable-decay, None for cosine."""
+    return train.decay_share if train.schedule == "wsd" else None
 
 
 def cooldown_of(state) -> tuple[int, int] | None:

@@ -15,6 +15,7 @@ from lunalm.evaluate import evaluate, padded_token_bytes
 from lunalm.generate import SamplingConfig, generate
 from lunalm.train import checkpoint as ckpt
 from lunalm.train import distributed, state_dicts
+from lunalm.train.average import averaged
 from lunalm.train.setup import Run
 
 SAMPLE_SEED = 1234  # the same seeds at every sample point, so samples differ only by training
@@ -26,15 +27,17 @@ def evaluate_and_track(run: Run, ui) -> bool:
         return False
     if run.token_bytes is None:
         run.token_bytes = padded_token_bytes(run.data.tokenizer, run.model.config.vocab_size)
-    result = evaluate(run.model, run.eval_batches, token_bytes=run.token_bytes, device=run.hw.device,
-                      autocast=run.hw.autocast).to_dict()
-    state = run.state
-    state.last_eval = result
-    run.logger.log_eval(state.step, **result)
-    if result["loss"] < state.best_val_loss:
-        state.best_val_loss, state.best_step, state.evals_since_best = result["loss"], state.step, 0
-        _save(run, run.checkpoints / "best", meta(run))
-    else:
+    with averaged(run):  # the weight average is the model evaluated and kept as best/
+        result = evaluate(run.model, run.eval_batches, token_bytes=run.token_bytes, device=run.hw.device,
+                          autocast=run.hw.autocast).to_dict()
+        state = run.state
+        state.last_eval = result
+        run.logger.log_eval(state.step, **result)
+        improved = result["loss"] < state.best_val_loss
+        if improved:
+            state.best_val_loss, state.best_step, state.evals_since_best = result["loss"], state.step, 0
+            _save(run, run.checkpoints / "best", meta(run))
+    if not improved:
         state.evals_since_best += 1
     patience = run.config.train.patience
     if state.cooldown_start >= 0:  # the anneal runs to its end: half an anneal is the worst place to stop
@@ -59,8 +62,11 @@ def evaluate_and_track(run: Run, ui) -> bool:
 
 
 def load_best_weights(run: Run) -> None:
-    """The weights of ``checkpoints/best`` into the model (optimizer moments and data order go on)."""
+    """The weights of ``checkpoints/best`` into the model (optimizer moments and data order go on); the
+    weight average starts again from them."""
     _load_weights(run, run.checkpoints / "best")
+    if run.average is not None:
+        run.average.restart()
 
 
 def _load_weights(run: Run, directory) -> None:
@@ -94,8 +100,10 @@ def maybe_sample(run: Run, ui, final: bool = False) -> None:
 
         pairs = sample_chat(run.model, run.data.tokenizer, run.data.instructions, cfg, run.hw.device)
     else:  # each prompt its own random stream: no two prompts share one continuation
-        pairs = [(prompt, generate(run.model, run.data.tokenizer, prompt, dataclasses.replace(cfg, seed=SAMPLE_SEED + i),
-                                   device=run.hw.device)) for i, prompt in enumerate(run.sample_prompts)]
+        with averaged(run):
+            pairs = [(prompt, generate(run.model, run.data.tokenizer, prompt,
+                                       dataclasses.replace(cfg, seed=SAMPLE_SEED + i), device=run.hw.device))
+                     for i, prompt in enumerate(run.sample_prompts)]
     for prompt, text in pairs:
         ui.sample(run.state.step, prompt, text)
         lines.append(f"**{prompt}**{text}\n")
@@ -119,7 +127,8 @@ def training_state(run: Run) -> dict:
     # elapsed_s in the checkpoint covers this process too; the live state keeps the earlier part only
     return {"state": {**run.state.state_dict(), "elapsed_s": elapsed(run), "sampler": run.sampler.state_dict()},
             "optimizer": state_dicts.optimizer_state(run), "scaler": run.scaler.state_dict(),
-            "rng": ckpt.rng_state(), "total_steps": run.total_steps, "world_batch": run.world_batch}
+            "rng": ckpt.rng_state(), "total_steps": run.total_steps, "world_batch": run.world_batch,
+            **({"average": run.average.state_dict()} if run.average is not None else {})}
 
 
 def save_step(run: Run) -> None:
@@ -148,6 +157,11 @@ def restore(run: Run, directory) -> int | None:
     run.sampler.load_state_dict(state.pop("sampler"))
     run.state.load_state_dict(state)
     ckpt.restore_rng_state(saved["rng"])
+    if run.average is not None:
+        if "average" in saved:
+            run.average.load_state_dict(saved["average"])
+        else:  # a checkpoint written without an average: it starts from these weights
+            run.average.restart()
     return saved.get("world_batch")
 
 
@@ -186,7 +200,8 @@ def elapsed(run: Run) -> float:
 def finish(run: Run, status: str, ui) -> str:
     """final/ (when the run ended normally), summary.json, closed logs (rank 0 writes; others close)."""
     if status in ("completed", "stopped-early") and (run.dist.is_main or state_dicts.sharded(run)):
-        _save(run, run.checkpoints / "final", meta(run, status))  # sharded: every rank helps gather
+        with averaged(run):  # final/ holds the weight average, the model the run evaluated
+            _save(run, run.checkpoints / "final", meta(run, status))  # sharded: every rank helps gather
     if not run.dist.is_main:
         run.logger.close()
         return status
@@ -194,7 +209,8 @@ def finish(run: Run, status: str, ui) -> str:
         ui.warning(f"interrupted: checkpoint saved; continue with `luna resume {run.run_dir}`")
     summary = run_summary(run, status)
     if status in ("completed", "stopped-early"):
-        summary["heldout"] = _heldout(run, ui)
+        with averaged(run):
+            summary["heldout"] = _heldout(run, ui)
     (run.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")
     run.logger.summary(summary)  # the final numbers to wandb / mlflow / trackio

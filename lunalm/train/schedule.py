@@ -6,12 +6,17 @@ import math
 
 
 def lr_at(step: int, *, peak: float, warmup: int, total: int, min_ratio: float,
-          cooldown: tuple[int, int] | None = None) -> float:
-    """Learning rate for optimizer step ``step`` (0-based): linear warmup then cosine to peak*min_ratio.
+          cooldown: tuple[int, int] | None = None, decay_share: float | None = None) -> float:
+    """Learning rate for optimizer step ``step`` (0-based): linear warmup, then the decay to peak*min_ratio.
 
-    Warmup reaches ``peak`` at step ``warmup - 1`` (so step 0 already learns, at peak/warmup); the
-    cosine half-period spans the remaining ``total - warmup`` steps (Loshchilov & Hutter 2017, SGDR,
-    without restarts) and ends at ``peak * min_ratio`` after the last step.
+    Warmup reaches ``peak`` at step ``warmup - 1`` (so step 0 already learns, at peak/warmup).
+
+    ``decay_share=None``: cosine. Its half-period spans the remaining ``total - warmup`` steps
+    (Loshchilov & Hutter 2017, SGDR, without restarts) and ends at ``peak * min_ratio`` after the last step.
+
+    ``decay_share`` in (0, 1]: warmup-stable-decay (Hägele et al. 2024). The lr holds at ``peak`` until the
+    last ``decay_share`` of the ``total`` steps (never before warmup ends), then falls linearly to
+    ``peak * min_ratio``, reached after the last step as the cosine's is.
 
     ``cooldown = (start, steps)``: early stopping cut the run short at ``start``; from there the lr falls
     linearly from the schedule's value at ``start`` to ``peak * min_ratio`` at step ``start + steps - 1``
@@ -19,11 +24,14 @@ def lr_at(step: int, *, peak: float, warmup: int, total: int, min_ratio: float,
     """
     if cooldown is not None and step >= cooldown[0]:
         start, steps = cooldown
-        begin = lr_at(start, peak=peak, warmup=warmup, total=total, min_ratio=min_ratio)
+        begin = lr_at(start, peak=peak, warmup=warmup, total=total, min_ratio=min_ratio, decay_share=decay_share)
         return begin + (peak * min_ratio - begin) * min(1.0, (step - start + 1) / max(1, steps))
     if warmup > 0 and step < warmup:
         return peak * (step + 1) / warmup
     floor = peak * min_ratio
+    if decay_share is not None:
+        decay_from = max(warmup, total - max(1, round(decay_share * total)))
+        return peak + (floor - peak) * min(1.0, max(0, step - decay_from) / max(1, total - decay_from))
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return floor + 0.5 * (peak - floor) * (1.0 + math.cos(math.pi * progress))
 

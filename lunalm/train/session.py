@@ -138,7 +138,8 @@ def _resolved(run: Run) -> RunConfig:
     from lunalm.config import resolve_optimizer
 
     train = dataclasses.replace(run.config.train, lr=run.peak_lr, warmup_steps=run.warmup_steps,
-                                optimizer=resolve_optimizer(run.config.train))
+                                optimizer=resolve_optimizer(run.config.train),
+                                ema_horizon=run.config.train.ema_horizon if run.average is not None else 0.0)
     if train.minutes:
         train = dataclasses.replace(train, max_steps=run.total_steps)
     tokenizer = dataclasses.replace(run.config.tokenizer, vocab_size=run.data.tokenizer.vocab_size) \
@@ -152,7 +153,7 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
     if not (run_dir / "config.yaml").is_file():
         raise LunaError(f"{run_dir}: not a lunalm run directory (no config.yaml); give the folder that "
                         "`luna train` created, e.g. runs/nano-20261123-120000")
-    config = run_config_from_dict(load_yaml(str(run_dir / "config.yaml")))
+    config = run_config_from_dict(_as_written(load_yaml(str(run_dir / "config.yaml"))))
     finished = _finished(run_dir, config)
     if finished:
         raise LunaError(finished)
@@ -170,7 +171,7 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
         raise LunaError(f"{run_dir}: no complete step checkpoint to resume from (they are written every "
                         f"train.checkpoint_every = {config.train.checkpoint_every} steps). {_start_again(run_dir)}")
     saved_meta = json.loads((good / ckpt.META).read_text(encoding="utf-8"))
-    saved_config = run_config_from_dict(saved_meta["config"])
+    saved_config = run_config_from_dict(_as_written(saved_meta["config"]))
     _check_compatible(saved_config, config, ui)
     tokenizer = Tokenizer.load(run_dir / "tokenizer" / "tokenizer.json")
     data = _prepare_in_turn(config, d, ui, progress, tokenizer)
@@ -189,6 +190,19 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
     run.logger.event("resume", run.state.step, f"resumed from {good.name}")
     ui.message(f"resuming {run_dir} from {good.name} (step {run.state.step} of {run.total_steps})")
     return run, _locked_loop(run, ui, faults)
+
+
+BEFORE_FIELDS = {"schedule": "cosine", "ema_horizon": 0.0}  # what runs written before these fields did
+
+
+def _as_written(values):
+    """A saved run config as the run used it: runs written before ``train.schedule`` and
+    ``train.ema_horizon`` existed decayed with cosine and kept no weight average (the defaults for new
+    runs are wsd and an average)."""
+    train = values.get("train") if isinstance(values, dict) else None
+    if isinstance(train, dict) and not set(BEFORE_FIELDS) <= set(train):
+        return {**values, "train": {**BEFORE_FIELDS, **train}}
+    return values
 
 
 def _start_again(run_dir: Path) -> str:

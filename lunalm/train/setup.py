@@ -16,6 +16,7 @@ from lunalm.config import RunConfig, TrainConfig
 from lunalm.data.batches import WindowSampler, fixed_eval_batches
 from lunalm.errors import ConfigError
 from lunalm.model import LunaLM, ModelConfig, count_parameters, model_config_from_preset, optimizer_param_groups
+from lunalm.train.average import WeightAverage
 from lunalm.train.device import Hardware, resolve
 from lunalm.train.distributed import SINGLE, Dist, device_for
 from lunalm.train.state_dicts import remember_names
@@ -51,6 +52,7 @@ class Run:
     sample_prompts: tuple[str, ...] = ()  # train.sample_prompts, else the corpus's own (lunalm.train.prompts)
     started: float = field(default_factory=time.time)
     dist: Dist = SINGLE  # this process's rank in a torchrun job (a single process by default)
+    average: WeightAverage | None = None  # the weights evaluated, saved as best/ and final/, and sampled
 
     @property
     def checkpoints(self) -> Path:
@@ -97,7 +99,8 @@ def check_memory(cfg: ModelConfig, train: TrainConfig, hw: Hardware, preset: str
     from lunalm.plan.memory import device_bytes, estimate_training_memory
 
     estimate = estimate_training_memory(cfg, train.micro_batch_size, precision=hw.precision,
-                                        grad_accum_steps=train.grad_accum_steps, device_kind=hw.device.type)
+                                        grad_accum_steps=train.grad_accum_steps, device_kind=hw.device.type,
+                                        averaged=train.ema_horizon > 0)
     need = device_bytes(estimate.peak, hw.device.type)
     available = _available_bytes(hw)
     if available and need > 0.95 * available:
@@ -186,7 +189,14 @@ def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SI
                eval_batches=_eval_batches(config, data), logger=_run_logger(config, run_dir, d), state=state,
                total_steps=steps, peak_lr=lr,
                warmup_steps=train.warmup_steps if train.warmup_steps is not None else default_warmup(steps),
-               n_params=n_params, dist=d, sample_prompts=train.sample_prompts or corpus_prompts(data))
+               n_params=n_params, dist=d, sample_prompts=train.sample_prompts or corpus_prompts(data),
+               average=WeightAverage(model, train.ema_horizon) if averages(config, d) else None)
+
+
+def averages(config: RunConfig, d: Dist = SINGLE) -> bool:
+    """Whether a run keeps a weight average: train.ema_horizon > 0, from scratch (not measured on
+    fine-tunes), and not sharded (FSDP splits the weights the average would follow)."""
+    return config.train.ema_horizon > 0 and config.finetune is None and not (d.active and config.train.shard)
 
 
 def _run_logger(config: RunConfig, run_dir: Path, d: Dist) -> RunLogger:

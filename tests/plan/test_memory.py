@@ -55,6 +55,18 @@ def test_head_chunk_sizes_follow_the_fused_head():
         == 8 * 8192 * (cuda_rows - CHUNK_ELEMENTS["cpu"] // 8192)
 
 
+def test_a_bigger_card_is_planned_with_the_bigger_chunks_it_trains_with():
+    from lunalm.plan.memory import head_loss_bytes
+
+    cfg = model_config_from_preset("small", 50257, 1024)
+    tokens = 16 * 1024
+    small_card = head_loss_bytes(cfg, tokens, "bf16", "cuda", 4 * 2**30)
+    big_card = head_loss_bytes(cfg, tokens, "bf16", "cuda", 80 * 2**30)
+    assert big_card - small_card == 8 * 50257 * (tokens - 2**25 // 50257)  # all rows in one chunk
+    estimate = estimate_training_memory(cfg, 16, precision="bf16", device_kind="cuda", device_memory=80 * 2**30)
+    assert estimate.logits == big_card
+
+
 def test_device_overheads():
     assert device_bytes(1000, "cuda") == 1000
     assert device_bytes(2**30, "cpu") > 1.2 * 2**30

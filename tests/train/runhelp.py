@@ -126,7 +126,8 @@ def golden_losses(root: Path) -> list[float]:
     from lunalm.train.session import start
 
     corpus = write_corpus(root / "corpus")
-    config = tiny_config(root, corpus, name="golden", max_steps=GOLDEN_STEPS, seed=1337, log_every=1)
+    config = tiny_config(root, corpus, name="golden", max_steps=GOLDEN_STEPS, seed=1337, log_every=1,
+                         schedule="cosine")  # the schedule the golden losses were written with
     run, status = start(config, SilentUI(), progress=False)
     assert status == "completed", status
     return train_losses(run.run_dir)

@@ -448,7 +448,7 @@ def test_patience_goes_back_to_the_best_weights_anneals_the_lr_to_its_floor_then
 
     ui = Snapshots()
     run, status = train(tmp_path, corpus, ui=ui, max_steps=20, eval_every=1, patience=2, cooldown=0.5,
-                        log_every=1, warmup_steps=0, lr=1e-3, min_lr_ratio=0.1)
+                        log_every=1, warmup_steps=0, lr=1e-3, min_lr_ratio=0.1, ema_horizon=0.0)  # raw weights
     # patience runs out after step 6 (2.6, 2.45 after the best 2.4 of step 4): back to step 4's weights, then
     # 2 steps (0.5 x the 4 steps to the best) anneal, and the run ends at step 8
     assert status == "stopped-early" and run.state.step == 8
@@ -456,7 +456,8 @@ def test_patience_goes_back_to_the_best_weights_anneals_the_lr_to_its_floor_then
     assert same(ui.at_warning, ui.weights[4]) and not same(ui.weights[6], ui.weights[4])
     assert eval_losses(run) == {k: v for k, v in {**COOLDOWN_LOSSES, 7: 2.5, 8: 2.45}.items() if k <= 8}
     lrs = train_lrs(run)  # record of step k = the lr of optimizer step k-1 (0-based)
-    begin = lr_at(6, peak=1e-3, warmup=0, total=20, min_ratio=0.1)
+    begin = lr_at(6, peak=1e-3, warmup=0, total=20, min_ratio=0.1, decay_share=0.3)
+    assert begin == 1e-3  # wsd (the default) still holds the peak at step 6
     assert [lrs[7], lrs[8]] == pytest.approx([begin + (1e-4 - begin) / 2, 1e-4], rel=1e-9)
     assert [e["cooldown_steps"] for e in events(run, "cooldown")] == [2]
     assert not events(run, "early-stop")
@@ -480,6 +481,49 @@ def test_resume_inside_the_cooldown_ends_where_the_uninterrupted_run_ends(tmp_pa
     assert status == "stopped-early" and resumed.state.step == 8
     assert train_losses(resumed.run_dir) == train_losses(reference.run_dir)
     assert train_lrs(resumed) == train_lrs(reference)
+
+
+def _as_before_the_schedule_field(run_dir) -> None:
+    """Rewrite config.yaml and every checkpoint's config as lunalm wrote them before train.schedule and
+    train.ema_horizon existed, resealing each checkpoint's manifest."""
+    import hashlib
+
+    from lunalm.train import checkpoint as ckpt
+
+    def strip(train: dict) -> None:
+        del train["schedule"], train["decay_share"], train["ema_horizon"]
+
+    values = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    strip(values["train"])
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(values), encoding="utf-8")
+    for folder in (run_dir / "checkpoints").glob("step-*"):
+        meta = json.loads((folder / ckpt.META).read_text(encoding="utf-8"))
+        strip(meta["config"]["train"])
+        (folder / ckpt.META).write_text(json.dumps(meta), encoding="utf-8")
+        manifest = json.loads((folder / ckpt.MANIFEST).read_text(encoding="utf-8"))
+        data = (folder / ckpt.META).read_bytes()
+        manifest["files"][ckpt.META] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        (folder / ckpt.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_a_run_from_before_the_schedule_field_resumes_with_cosine_and_no_average(tmp_path, corpus):
+    fields = dict(max_steps=12, log_every=1, checkpoint_every=5, eval_every=100, schedule="cosine", ema_horizon=0.0)
+    reference, status = train(tmp_path, corpus, name="reference", **fields)
+    assert status == "completed"
+
+    class StopAtSix(TrackRun):
+        def progress(self, run, record):
+            if run.state.step == 6:
+                run.stop_reason = "interrupted"
+
+    stopped, status = train(tmp_path, corpus, name="stopped", ui=StopAtSix(), **fields)
+    assert status == "interrupted"
+    _as_before_the_schedule_field(stopped.run_dir)
+    resumed, status = resume(stopped.run_dir, TrackRun(), progress=False)
+    assert status == "completed" and resumed.average is None
+    assert (resumed.config.train.schedule, resumed.config.train.ema_horizon) == ("cosine", 0.0)
+    assert train_lrs(resumed) == train_lrs(reference)
+    assert train_losses(resumed.run_dir) == train_losses(reference.run_dir)
 
 
 # --- the run directory ---------------------------------------------------------------------------

@@ -56,8 +56,8 @@ def test_clipping_scales_the_global_norm_to_the_limit_and_reports_the_norm_befor
 
 def test_the_loop_applies_warmup_cosine_and_the_ten_percent_floor(tmp_path, corpus):
     assert TrainConfig().min_lr_ratio == 0.1
-    run, status = start(tiny_config(tmp_path, corpus, max_steps=12, lr=2e-3, warmup_steps=2), SilentUI(),
-                        progress=False)
+    run, status = start(tiny_config(tmp_path, corpus, max_steps=12, lr=2e-3, warmup_steps=2, schedule="cosine"),
+                        SilentUI(), progress=False)
     assert status == "completed"
     logged = {r["step"]: r["lr"] for r in read_jsonl(run.run_dir / "metrics.jsonl") if r["kind"] == "train"}
     expected = {s + 1: lr_at(s, peak=2e-3, warmup=2, total=12, min_ratio=0.1) for s in range(12)}
@@ -67,6 +67,18 @@ def test_the_loop_applies_warmup_cosine_and_the_ten_percent_floor(tmp_path, corp
     assert min(logged.values()) >= 2e-4  # never below 10 % of the peak
     group_lrs = {group["lr"] for group in run.optimizer.param_groups}
     assert group_lrs == {logged[12]}
+
+
+def test_the_loop_holds_the_peak_then_decays_linearly_by_default(tmp_path, corpus):
+    run, status = start(tiny_config(tmp_path, corpus, max_steps=20, lr=2e-3, warmup_steps=2), SilentUI(),
+                        progress=False)
+    assert status == "completed" and run.config.train.schedule == "wsd"
+    logged = {r["step"]: r["lr"] for r in read_jsonl(run.run_dir / "metrics.jsonl") if r["kind"] == "train"}
+    assert logged[1] == 1e-3 and all(logged[s + 1] == 2e-3 for s in range(1, 15))  # held through step 14
+    for s in range(14, 20):  # the last 30 % (6 steps): equal decrements towards 2e-4, reached after step 19
+        assert logged[s + 1] == pytest.approx(2e-3 - 1.8e-3 * (s - 14) / 6, rel=1e-12)
+    assert logged == {s + 1: lr_at(s, peak=2e-3, warmup=2, total=20, min_ratio=0.1, decay_share=0.3)
+                      for s in range(20)}
 
 
 class PaddedSampler:

@@ -118,3 +118,46 @@ def test_cooldown_falls_linearly_from_the_schedules_value_to_the_floor():
         assert cooled[start + k] == pytest.approx(begin + (FLOOR - begin) * (k + 1) / steps, rel=1e-12)
     assert cooled[start + steps - 1] == pytest.approx(FLOOR, rel=1e-12)  # the run's last step is at the floor
     assert all(lr == pytest.approx(FLOOR, rel=1e-12) for lr in cooled[start + steps:])
+
+
+# --- warmup-stable-decay -----------------------------------------------------------------------------
+def wsd(total: int, warmup: int, share: float = 0.3, ratio: float = RATIO) -> list[float]:
+    return [lr_at(step, peak=PEAK, warmup=warmup, total=total, min_ratio=ratio, decay_share=share)
+            for step in range(total)]
+
+
+def test_wsd_holds_the_peak_then_falls_linearly_to_the_floor_after_the_last_step():
+    lrs = wsd(total=100, warmup=10, share=0.3)  # decay over steps 70..99
+    assert lrs[:10] == schedule(total=100, warmup=10)[:10]  # the same warmup as cosine
+    assert lrs[10:71] == [PEAK] * 61  # step 70 is the decay's progress 0
+    decrement = (PEAK - FLOOR) / 30
+    for step in range(70, 100):
+        assert lrs[step] == pytest.approx(PEAK - decrement * (step - 70), rel=1e-12)
+    assert lr_at(100, peak=PEAK, warmup=10, total=100, min_ratio=RATIO, decay_share=0.3) == pytest.approx(FLOOR)
+    assert lr_at(500, peak=PEAK, warmup=10, total=100, min_ratio=RATIO, decay_share=0.3) == pytest.approx(FLOOR)
+
+
+@pytest.mark.parametrize("total,warmup,share,ratio", [(100, 10, 0.3, 0.1), (37, 3, 0.2, 0.0), (500, 0, 1.0, 0.5),
+                                                      (5, 5, 0.3, 0.1), (1, 0, 0.3, 0.1), (20, 15, 0.9, 1.0)])
+def test_wsd_never_decays_before_warmup_ends_nor_below_its_floor(total, warmup, share, ratio):
+    lrs = wsd(total, warmup, share, ratio)
+    after = lrs[warmup:]
+    assert all(b <= a for a, b in zip(after, after[1:]))
+    assert all(PEAK * ratio - 1e-18 <= lr <= PEAK for lr in after) and all(0 < lr <= PEAK for lr in lrs)
+    if warmup < total:
+        assert lrs[warmup] == PEAK  # the first step after warmup is at the peak, however large the share
+    assert lrs[0] > 0
+
+
+def test_the_early_anneal_of_a_wsd_run_starts_from_the_held_peak():
+    cooldown = (40, 10)  # patience ran out at step 40, inside the stable phase
+    lrs = [lr_at(s, peak=PEAK, warmup=10, total=100, min_ratio=RATIO, cooldown=cooldown, decay_share=0.3)
+           for s in range(60)]
+    assert lrs[39] == PEAK
+    assert lrs[40] == pytest.approx(PEAK + (FLOOR - PEAK) / 10, rel=1e-12)
+    assert lrs[49] == pytest.approx(FLOOR, rel=1e-12) and lrs[59] == pytest.approx(FLOOR, rel=1e-12)
+
+
+def test_new_runs_decay_with_wsd_over_the_last_thirty_percent():
+    train = TrainConfig()
+    assert (train.schedule, train.decay_share, train.min_lr_ratio) == ("wsd", 0.3, 0.1)
