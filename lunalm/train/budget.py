@@ -2,7 +2,8 @@
 
 The step count must be fixed before the first step: warmup and the cosine decay are laid out over it,
 and a resumed run must follow the same schedule. So a new run times a few forward/backward passes of
-one global batch on this machine (no optimizer update, and the sampler is put back where it was), and
+one global batch on this machine (no optimizer update, and the sampler is put back where it was; the
+median of the timed passes), and
 writes ``train.max_steps`` into its config.yaml: ``luna resume`` then continues that exact schedule.
 The steps leave ``EVAL_SHARE`` of the time for evaluation, samples and checkpoints.
 """
@@ -10,11 +11,13 @@ The steps leave ``EVAL_SHARE`` of the time for evaluation, samples and checkpoin
 from __future__ import annotations
 
 import math
+import statistics
 import time
 
 from lunalm.train.setup import Run
 
-TIMED_PASSES = 3  # after one untimed pass (allocations, lazy initialisation)
+TIMED_PASSES = 5  # after one untimed pass (allocations, lazy initialisation); their median is the estimate, so
+#                  one pass slowed by something else on the machine does not shrink the whole run
 EVAL_SHARE = 0.2  # of the budget: validation passes (~10 % by the eval schedule), samples, checkpoints and
 #                   the final held-out check (a 3-minute plan spent 43 % more than its steps at 0.1)
 
@@ -33,7 +36,7 @@ def seconds_per_step(run: Run) -> float:
         run.optimizer.zero_grad(set_to_none=True)
         _synchronize(run)
         timings.append(time.perf_counter() - started)
-    return sum(timings[1:]) / TIMED_PASSES
+    return statistics.median(timings[1:])
 
 
 def steps_for_minutes(minutes: float, step_seconds: float) -> int:

@@ -103,3 +103,24 @@ def test_summary_scores_the_validation_documents_beside_ppmd(tmp_path):
     assert 0 < heldout["bits_per_byte"] < 10 and 0 < heldout["ppmd_bits_per_byte"] < 10
     assert heldout["ppmd_order"] in (5, 8, 12) and "stride 16" in heldout["method"]
     assert math.isclose(heldout["loss"] * heldout["tokens"] / math.log(2) / heldout["bytes"], heldout["bits_per_byte"])
+
+
+def test_one_slow_pass_does_not_set_the_step_time(tmp_path, monkeypatch):
+    """The median of the timed passes: a pass slowed by another process on the machine is ignored."""
+    import time
+
+    from lunalm.train import loop
+    from lunalm.train.prepare import prepare_data
+    from lunalm.train.setup import build_run
+
+    config = tiny_config(tmp_path, write_corpus(tmp_path / "corpus"), max_steps=5)
+    run = build_run(config, tmp_path / "run", prepare_data(config, progress=False, log=lambda m: None))
+    durations = iter([0.0, 0.02, 0.6, 0.02, 0.02, 0.02])  # the untimed pass, then one spike among five
+
+    def fake_pass(run, inputs, labels, faults):
+        time.sleep(next(durations))
+        return 0.0, 1
+
+    monkeypatch.setattr(loop, "forward_backward", fake_pass)
+    assert budget.TIMED_PASSES == 5
+    assert 0.02 <= budget.seconds_per_step(run) < 0.1  # the mean would be 0.136
