@@ -82,6 +82,19 @@ def test_hours_become_the_runs_time_budget_and_fill_it_with_passes_up_to_16():
     assert plan_for(2e5, cpu).config.train.minutes is None  # no --hours: the goal's epochs, no time limit
 
 
+def test_dropout_only_where_the_text_is_repeated_more_than_four_times():
+    from lunalm.plan.recommend import FRESH_PASSES
+
+    cpu = cpu_machine()
+    many = plan_for(2e5, cpu, hours=0.25)  # 16 passes of a small corpus
+    assert many.config.model.dropout > 0
+    few = plan_for(2e5, cpu, epochs=3)  # three passes: nearly as good as new text
+    assert FRESH_PASSES == 4 and few.config.model.dropout == 0.0
+    assert "~3 passes" in few.why["model.dropout"] and "dropout would only slow learning" in few.why["model.dropout"]
+    five = plan_for(2e5, cpu, epochs=5)
+    assert five.config.model.dropout > 0
+
+
 def test_errors_name_the_problem():
     with pytest.raises(ConfigError, match="closest known: .*GTX 1650"):
         find_card("GTX 1605")
