@@ -10,9 +10,9 @@ import argparse
 import sys
 import textwrap
 
-from lunalm.config import SCHEDULES
 from lunalm.cli.options import (HF_DATASET_HELP, HelpFormatter, config_default as _default,  # noqa: F401
                                corpus_paths, help_with_default, tracker_list as _tracker_list)
+from lunalm.config import SCHEDULES
 
 EPILOG = """\
 examples:
@@ -192,7 +192,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str,
     optim.add_argument("--lr", type=float, help=lr_help)
     optim.add_argument("--ema-horizon", type=float, metavar="SHARE",
                        help="evaluate, keep and sample an exponential moving average of the weights whose horizon "
-                            "is this share of the run's steps; 0 = the raw weights (default "
+                            "is this share of the run's steps (models trained from scratch without --shard; "
+                            "fine-tunes keep their raw weights); 0 = the raw weights (default "
                             f"{_default('TrainConfig', 'ema_horizon')}: on held-out speeches it beat the raw "
                             "weights by 0.1%% at the end of a run and by 3%% in its middle, where early stopping "
                             "picks its best)")
