@@ -16,7 +16,7 @@ over the text, 1,423 steps of 32 x 128), step 1,067: 1.515 raw against 1.472.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 
@@ -38,7 +38,7 @@ class WeightAverage:
     def update(self, total_steps: int) -> None:
         """Fold the current weights in (after an optimizer step)."""
         decay = self.decay(total_steps)
-        current = [p.detach() if p.dtype == torch.float32 else p.detach().float() for _, p in self.named]
+        current = [p.detach().float() for _, p in self.named]  # float32 weights: the tensors themselves
         torch._foreach_mul_(self.average, decay)
         torch._foreach_add_(self.average, current, alpha=1.0 - decay)
         self.weight = decay * self.weight + (1.0 - decay)
@@ -82,11 +82,6 @@ class WeightAverage:
         self.weight = float(saved["weight"])
 
 
-@contextmanager
 def averaged(run):
-    """``run``'s weight average swapped in for the block (nothing when the run keeps none)."""
-    if run.average is None:
-        yield
-        return
-    with run.average.applied():
-        yield
+    """``run``'s weight average swapped in for a ``with`` block (nothing when the run keeps none)."""
+    return run.average.applied() if run.average is not None else nullcontext()

@@ -1,10 +1,10 @@
 """A time budget (``train.minutes``) turned into a step count once, at the start of a new run.
 
-The step count must be fixed before the first step: warmup and the cosine decay are laid out over it,
-and a resumed run must follow the same schedule. So a new run times a few forward/backward passes of
-one global batch on this machine (no optimizer update, and the sampler is put back where it was; the
-median of the timed passes), and
-writes ``train.max_steps`` into its config.yaml: ``luna resume`` then continues that exact schedule.
+The step count must be fixed before the first step: warmup and the decay are laid out over it, and a
+resumed run must follow the same schedule. So a new run times a few forward/backward passes of one
+global batch on this machine (no optimizer update, and the sampler is put back where it was), takes
+their median, and writes ``train.max_steps`` into its config.yaml: ``luna resume`` then continues that
+exact schedule.
 The steps leave ``EVAL_SHARE`` of the time for evaluation, samples and checkpoints.
 """
 

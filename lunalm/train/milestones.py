@@ -198,10 +198,15 @@ def elapsed(run: Run) -> float:
 
 
 def finish(run: Run, status: str, ui) -> str:
-    """final/ (when the run ended normally), summary.json, closed logs (rank 0 writes; others close)."""
+    """final/ (when the run ended normally), summary.json, closed logs (rank 0 writes; others close). The
+    weight average, the model the run evaluated, is what final/ holds and the held-out check scores."""
+    with averaged(run):
+        return _finish(run, status, ui)
+
+
+def _finish(run: Run, status: str, ui) -> str:
     if status in ("completed", "stopped-early") and (run.dist.is_main or state_dicts.sharded(run)):
-        with averaged(run):  # final/ holds the weight average, the model the run evaluated
-            _save(run, run.checkpoints / "final", meta(run, status))  # sharded: every rank helps gather
+        _save(run, run.checkpoints / "final", meta(run, status))  # sharded: every rank helps gather
     if not run.dist.is_main:
         run.logger.close()
         return status
@@ -209,8 +214,7 @@ def finish(run: Run, status: str, ui) -> str:
         ui.warning(f"interrupted: checkpoint saved; continue with `luna resume {run.run_dir}`")
     summary = run_summary(run, status)
     if status in ("completed", "stopped-early"):
-        with averaged(run):
-            summary["heldout"] = _heldout(run, ui)
+        summary["heldout"] = _heldout(run, ui)
     (run.run_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")
     run.logger.summary(summary)  # the final numbers to wandb / mlflow / trackio
