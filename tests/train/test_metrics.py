@@ -105,6 +105,27 @@ def test_smooth_is_centred_without_lag_and_skips_nan():
     assert smooth([5.0, 4.0, 3.0]) == [5.0, 4.0, 3.0]  # too few points to average: drawn as they are
 
 
+def test_loss_png_is_redrawn_at_most_every_redraw_seconds_and_at_close(tmp_path, monkeypatch):
+    from lunalm.train import metrics
+
+    drawn = []  # how many val records each drawing saw
+    monkeypatch.setattr(metrics, "plot_loss", lambda path, png: drawn.append(len(loss_series(read_jsonl(path))["val"][0])))
+    clock = [100.0]
+    monkeypatch.setattr(metrics.time, "monotonic", lambda: clock[0])
+    with RunLogger(tmp_path, tensorboard=False) as run:
+        run.log_eval(10, loss=3.0)  # the first eval draws at once
+        clock[0] += metrics.REDRAW_SECONDS - 1
+        run.log_eval(20, loss=2.9)  # too soon: left for later
+        assert drawn == [1]
+        clock[0] += 1
+        run.log_eval(30, loss=2.8)
+        assert drawn == [1, 3]
+        run.log_eval(40, loss=2.7)
+    assert drawn == [1, 3, 4]  # close draws the evals the last drawing missed
+    run.close()
+    assert drawn == [1, 3, 4]  # and only once
+
+
 def test_plot_loss_writes_png_atomically_without_open_figures(tmp_path):
     import matplotlib.pyplot as plt
 
