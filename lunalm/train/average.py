@@ -1,7 +1,9 @@
 """An exponential moving average of the weights: what a run evaluates, keeps as best/ and final/, and samples.
 
 The average follows the raw weights after every optimizer step with a decay set by the run's length: its
-horizon (1 / (1 - decay)) is ``train.ema_horizon`` x the run's steps. It is kept in float32 and normalised
+horizon (1 / (1 - decay)) is ``train.ema_horizon`` x the steps the run had at its first update (a time
+budget's count, fixed again mid-run by ``lunalm.train.budget.retime``, leaves the horizon as it was, so
+a run resumed from either side of that point averages exactly as the uninterrupted one). It is kept in float32 and normalised
 by the weight its updates have summed to (so it is unbiased from the first step, and can be restarted from
 any weights). The raw weights keep training; :meth:`WeightAverage.applied` swaps the average in for an
 evaluation, a sample or a save and puts the raw weights back bit for bit. Step checkpoints hold the raw
@@ -29,6 +31,7 @@ class WeightAverage:
         self.named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
         self.average = [torch.zeros_like(p, dtype=torch.float32) for _, p in self.named]
         self.weight = 0.0  # the sum of the update weights folded in: average / weight is unbiased
+        self.steps: int | None = None  # the run's steps at the first update: they set the horizon
 
     def decay(self, total_steps: int) -> float:
         """1 - 1 / horizon, the horizon being ``horizon_share`` x the run's steps (at least one step)."""
@@ -36,8 +39,10 @@ class WeightAverage:
 
     @torch.no_grad()
     def update(self, total_steps: int) -> None:
-        """Fold the current weights in (after an optimizer step)."""
-        decay = self.decay(total_steps)
+        """Fold the current weights in (after an optimizer step); the first update fixes the horizon."""
+        if self.steps is None:
+            self.steps = total_steps
+        decay = self.decay(self.steps)
         current = [p.detach().float() for _, p in self.named]  # float32 weights: the tensors themselves
         torch._foreach_mul_(self.average, decay)
         torch._foreach_add_(self.average, current, alpha=1.0 - decay)
@@ -69,7 +74,7 @@ class WeightAverage:
                     p.copy_(saved)
 
     def state_dict(self) -> dict:
-        return {"weight": self.weight, "average": {name: a.cpu() for a, (name, _) in zip(self.average, self.named)}}
+        return {"weight": self.weight, "steps": self.steps, "average": {name: a.cpu() for a, (name, _) in zip(self.average, self.named)}}
 
     def load_state_dict(self, saved: dict) -> None:
         names = [name for name, _ in self.named]
@@ -80,6 +85,7 @@ class WeightAverage:
             for average, name in zip(self.average, names):
                 average.copy_(saved["average"][name])
         self.weight = float(saved["weight"])
+        self.steps = saved.get("steps")  # None in checkpoints from before it was kept: the run's steps then
 
 
 def averaged(run):

@@ -6,20 +6,38 @@ global batch on this machine (no optimizer update, and the sampler is put back w
 their median, and writes ``train.max_steps`` into its config.yaml: ``luna resume`` then continues that
 exact schedule.
 The steps leave ``EVAL_SHARE`` of the time for evaluation, samples and checkpoints.
+
+That first count is an estimate: the timed passes leave out the optimizer, evaluation, samples and
+checkpoints, and a busy machine moves the median. Under warmup-stable-decay the count can be corrected
+without changing any learning rate already used, because the lr is flat until the decay begins. So a
+new run measures its real pace (everything included) from ``RETIME_WINDOW[0]`` to ``RETIME_WINDOW[1]``
+of the estimated steps, and there fixes the count again to end on the budget (``Retime``), writing it to
+config.yaml. A run resumed before that point keeps the count its config.yaml holds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import time
+from dataclasses import dataclass
 
-from lunalm.train.setup import Run
+from lunalm.train import distributed
+from lunalm.train.setup import Run, write_config
 
 TIMED_PASSES = 5  # after one untimed pass (allocations, lazy initialisation); their median is the estimate, so
 #                  one pass slowed by something else on the machine does not shrink the whole run
 EVAL_SHARE = 0.2  # of the budget: validation passes (~10 % by the eval schedule), samples, checkpoints and
 #                   the final held-out check (a 3-minute plan spent 43 % more than its steps at 0.1)
+RETIME_WINDOW = (0.2, 0.5)  # of the estimated steps: the pace is measured over this stretch, past start-up
+#                            (compilation, first evaluation), and the count fixed at its end, before the
+#                            decay (the last 30 % by default) begins
+MIN_RETIME_STEPS = 10  # a shorter window measures too little to correct anything
+
+
+def clock() -> float:
+    return time.perf_counter()
 
 
 def seconds_per_step(run: Run) -> float:
@@ -42,6 +60,49 @@ def seconds_per_step(run: Run) -> float:
 def steps_for_minutes(minutes: float, step_seconds: float) -> int:
     """Optimizer steps that fill ``minutes`` of wall time, keeping ``EVAL_SHARE`` for evaluation."""
     return max(1, math.floor(minutes * 60 * (1 - EVAL_SHARE) / max(step_seconds, 1e-9)))
+
+
+@dataclass
+class Retime:
+    """The step count of a time budget, fixed again at step ``at`` from the pace since step ``start``."""
+
+    cap: int  # the steps that train.max_steps, epochs and tokens allow, apart from the time
+    deadline: float  # clock() at which the budget runs out
+    start: int
+    at: int
+    started: float | None = None  # clock() at step ``start``
+
+    @classmethod
+    def plan(cls, cap: int, seconds_left: float, estimated_steps: int) -> "Retime | None":
+        start, at = (round(share * estimated_steps) for share in RETIME_WINDOW)
+        if at - start < MIN_RETIME_STEPS:
+            return None
+        return cls(cap=cap, deadline=clock() + seconds_left, start=start, at=at)
+
+
+def retime(run: Run, ui) -> None:
+    """Called after every step while ``run.retime`` is set: at its ``at`` step, the steps that fit the
+    time left at the pace kept since ``start`` become the run's count (never below the next step, never
+    above ``cap``). Every process calls it at the same step; rank 0's count holds for all."""
+    plan, step = run.retime, run.state.step
+    if step == plan.start:
+        plan.started = clock()
+    if step < plan.at or plan.started is None:
+        return
+    run.retime = None
+    now = clock()
+    pace = (now - plan.started) / max(1, step - plan.start)
+    fits = step + max(1, math.floor((plan.deadline - now) / pace))
+    total, before = distributed.broadcast(min(plan.cap, fits), run.dist), run.total_steps
+    run.total_steps = total
+    run.config = dataclasses.replace(run.config, train=dataclasses.replace(run.config.train, max_steps=total))
+    message = (f"time budget re-timed at step {step:,}: {pace:.3f} s per step with evaluation and checkpoints, "
+               f"so {total:,} steps in all (estimated {before:,})")
+    if run.dist.is_main:
+        write_config(run)
+        run.logger.event("retime", step, message, total_steps=total, estimated_steps=before,
+                         seconds_per_step=round(pace, 5))
+    ui.message(message)
 
 
 def _synchronize(run: Run) -> None:

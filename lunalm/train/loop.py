@@ -88,6 +88,7 @@ class OutOfMemory(Exception):
 
 def train_loop(run: Run, ui: UI | None = None, faults: Faults | None = None) -> str:
     """Train until the budget, early stop, divergence or a signal; returns the final status."""
+    from lunalm.train.budget import retime
     from lunalm.train.milestones import evaluate_and_track, finish, maybe_sample, save_step, share_cooldown
 
     ui = ui or SilentUI()
@@ -110,6 +111,8 @@ def train_loop(run: Run, ui: UI | None = None, faults: Faults | None = None) -> 
                 share_cooldown(run)
             if main or everyone:
                 maybe_sample(run, ui, final=step == end_step(run))
+            if run.retime is not None:  # a time budget's step count, fixed again from the pace kept so far
+                retime(run, ui)
             if distributed.any_(run.stop_reason == "interrupted", run.dist, run.hw.device):
                 run.stop_reason = "interrupted"  # a signal reached one rank: all stop after this step
             if (main or everyone) and (step % run.config.train.checkpoint_every == 0

@@ -7,7 +7,6 @@ import json
 import time
 from pathlib import Path
 
-import yaml
 
 from lunalm.config import RunConfig, load_yaml, run_config_from_dict, run_config_to_dict
 from lunalm.errors import ConfigError, DiskFullError, LunaError, is_disk_full
@@ -18,7 +17,7 @@ from lunalm.train.loop import Faults, SilentUI, train_loop
 from lunalm.train.milestones import restore
 from lunalm.train.prepare import prepare_data
 from lunalm.train.runlock import hold_run_lock, release_run_lock
-from lunalm.train.setup import Run, build_run, resolve_model_config
+from lunalm.train.setup import Run, build_run, resolve_model_config, write_config
 
 # Sections whose change makes the saved weights or data position meaningless.
 FIXED_SECTIONS = ("corpus", "tokenizer", "data", "model")
@@ -53,8 +52,7 @@ def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = 
     if d.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         hold_run_lock(run_dir)  # a second `luna train --name` of the same name started at the same moment
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(run_config_to_dict(run.config), sort_keys=False,
-                                                            allow_unicode=True), encoding="utf-8")
+        write_config(run)
         data.tokenizer.save(run_dir / "tokenizer")
     run.model.train()
     return run, _locked_loop(run, ui, faults)
@@ -120,12 +118,15 @@ def _recorded_loop(run: Run, ui, faults: Faults | None) -> str:
 def _fit_minutes(run: Run, ui) -> None:
     """Size the run to ``train.minutes`` on this machine (rank 0's timing decides for every process)."""
     from lunalm.plan.recommend import duration_text
-    from lunalm.train.budget import seconds_per_step, steps_for_minutes
+    from lunalm.train.budget import Retime, seconds_per_step, steps_for_minutes
     from lunalm.train.schedule import default_warmup
 
     step_seconds = distributed.broadcast(seconds_per_step(run), run.dist)
     minutes = run.config.train.minutes
-    run.total_steps = min(run.total_steps, steps_for_minutes(minutes, step_seconds))
+    cap = run.total_steps
+    run.total_steps = min(cap, steps_for_minutes(minutes, step_seconds))
+    if run.config.train.schedule == "wsd":  # the flat lr lets the count be corrected mid-run (budget.Retime)
+        run.retime = Retime.plan(cap, minutes * 60 - (time.time() - run.started), run.total_steps)
     if run.config.train.warmup_steps is None:
         run.warmup_steps = default_warmup(run.total_steps)
     ui.message(f"time budget {duration_text(minutes / 60)}: {run.total_steps:,} steps at {step_seconds:.2f} s "

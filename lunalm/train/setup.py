@@ -6,13 +6,16 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+import yaml
 
-from lunalm.config import RunConfig, TrainConfig
+from lunalm.config import RunConfig, TrainConfig, run_config_to_dict
 from lunalm.data.batches import WindowSampler, fixed_eval_batches
 from lunalm.errors import ConfigError
 from lunalm.model import LunaLM, ModelConfig, count_parameters, model_config_from_preset, optimizer_param_groups
@@ -25,6 +28,9 @@ from lunalm.train.prepare import PreparedData
 from lunalm.train.prompts import corpus_prompts
 from lunalm.train.schedule import default_lr, default_warmup
 from lunalm.train.state import TrainState
+
+if TYPE_CHECKING:
+    from lunalm.train.budget import Retime
 
 
 @dataclass
@@ -53,6 +59,7 @@ class Run:
     started: float = field(default_factory=time.time)
     dist: Dist = SINGLE  # this process's rank in a torchrun job (a single process by default)
     average: WeightAverage | None = None  # the weights evaluated, saved as best/ and final/, and sampled
+    retime: Retime | None = None  # a new time-budget run's second count (lunalm.train.budget)
 
     @property
     def checkpoints(self) -> Path:
@@ -193,6 +200,15 @@ def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SI
                average=WeightAverage(model, train.ema_horizon) if averages(config, d) else None)
 
 
+def write_config(run: Run) -> None:
+    """``config.yaml``, the config the run follows (``luna resume`` reads it), replaced atomically."""
+    path = run.run_dir / "config.yaml"
+    temporary = path.with_name(f".config.yaml.{os.getpid()}.tmp")
+    temporary.write_text(yaml.safe_dump(run_config_to_dict(run.config), sort_keys=False, allow_unicode=True),
+                         encoding="utf-8")
+    os.replace(temporary, path)
+
+
 def averages(config: RunConfig, d: Dist = SINGLE) -> bool:
     """Whether a run keeps a weight average: train.ema_horizon > 0, from scratch (not measured on
     fine-tunes), and not sharded (FSDP splits the weights the average would follow)."""
@@ -201,7 +217,6 @@ def averages(config: RunConfig, d: Dist = SINGLE) -> bool:
 
 def _run_logger(config: RunConfig, run_dir: Path, d: Dist) -> RunLogger:
     """metrics.jsonl and events.jsonl, plus the trackers of ``train.report_to`` (rank 0 only)."""
-    from lunalm.config import run_config_to_dict
     from lunalm.train.trackers import open_trackers
 
     names = config.train.report_to

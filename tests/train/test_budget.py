@@ -49,6 +49,56 @@ def test_minutes_size_the_run_from_the_measured_step_time_and_resume_exactly(tmp
     assert_same_weights(tmp_path / "first-final", resumed.run_dir / "checkpoints" / "final")
 
 
+def test_a_new_run_fixes_its_step_count_again_from_the_pace_it_kept_and_resumes_exactly(tmp_path, monkeypatch):
+    """Warmup-stable-decay holds the lr flat until the decay, so the count a time budget estimated can be
+    corrected mid-run from the real pace (evaluation and checkpoints included) without changing any
+    learning rate already used; the new count goes to config.yaml, and a resume follows it exactly."""
+    import json
+    import math
+
+    from lunalm.train.schedule import lr_at
+
+    corpus = write_corpus(tmp_path / "corpus")
+    monkeypatch.setattr(budget, "seconds_per_step", lambda run: 0.01)  # 3 s * 0.8 / 0.01 s: 240 steps estimated
+    ticks = iter([100.0, 100.5, 101.22])  # the plan; step 48 (20 % of 240); step 120 (50 %): 0.01 s per step
+    monkeypatch.setattr(budget, "clock", lambda: next(ticks))
+    left = []  # the seconds of the budget still left when the plan was made
+    plan = budget.Retime.plan.__func__
+
+    def recording_plan(cls, cap, seconds_left, estimated_steps):
+        left.append(seconds_left)
+        return plan(cls, cap, seconds_left, estimated_steps)
+
+    monkeypatch.setattr(budget.Retime, "plan", classmethod(recording_plan))
+    config = tiny_config(tmp_path, corpus, name="retimed", minutes=0.05, checkpoint_every=100, eval_every=50)
+    run, status = start(config, SilentUI(), progress=False)
+    expected = 120 + math.floor((100.0 + left[0] - 101.22) / ((101.22 - 100.5) / 72))
+    assert 0 < left[0] <= 3 and expected > 240  # the pace was faster than the timed passes said
+    assert status == "completed" and run.state.step == run.total_steps == expected
+    saved = yaml.safe_load((run.run_dir / "config.yaml").read_text(encoding="utf-8"))["train"]
+    assert (saved["max_steps"], saved["warmup_steps"]) == (expected, 12)  # warmup stays 5 % of the estimate
+    events = [json.loads(line) for line in (run.run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+    retimed = [e for e in events if e["kind"] == "retime"]
+    assert [(e["step"], e["total_steps"], e["estimated_steps"]) for e in retimed] == [(120, expected, 240)]
+    lrs = {r["step"]: r["lr"] for r in map(json.loads, (run.run_dir / "metrics.jsonl").open()) if r["kind"] == "train"}
+    schedule = dict(peak=run.peak_lr, warmup=12, min_ratio=run.config.train.min_lr_ratio, decay_share=0.3)
+    for step in range(1, 121):  # the lrs used before the count changed are the new schedule's too
+        assert lrs[step] == lr_at(step - 1, total=240, **schedule) == lr_at(step - 1, total=expected, **schedule)
+    assert lrs[expected] == lr_at(expected - 1, total=expected, **schedule)  # the decay ends on the new count
+    assert run.average.steps == 240  # the average's horizon is the estimate's, before and after
+    # resuming from step 100, before the count changed, continues the re-timed run bit for bit
+    final = run.run_dir / "checkpoints" / "final"
+    shutil.copytree(final, tmp_path / "first-final")
+    for later in run.run_dir.glob("checkpoints/step-*"):
+        if later.name != "step-00000100":
+            shutil.rmtree(later)
+    shutil.rmtree(final)
+    monkeypatch.setattr(budget, "clock", lambda: pytest.fail("a resumed run keeps the count in config.yaml"))
+    resumed, status = resume(run.run_dir, SilentUI(), progress=False)
+    assert status == "completed" and resumed.state.step == expected
+    assert_same_weights(tmp_path / "first-final", resumed.run_dir / "checkpoints" / "final")
+
+
 def test_seconds_per_step_leaves_the_sampler_and_weights_alone(tmp_path):
     import torch
 
