@@ -250,3 +250,20 @@ def test_invalid_head_layout_names_fields_and_rule():
 def test_unknown_override_is_config_error():
     with pytest.raises(ConfigError, match="n_heads"):
         model_config_from_preset("nano", 8192, 256, n_heads=3)
+
+
+def test_bf16_attention_on_the_cpu_runs_in_fp32_and_returns_bf16():
+    """CPU flash attention is 3x slower in bf16: under bf16 autocast it gets fp32 inputs and its output is
+    cast back, so the result is fp32 attention of the same numbers."""
+    from lunalm.model import causal_attention
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 16, 8, dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = causal_attention(q, k, v, 0, 0.0)
+    expected = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True).to(torch.bfloat16)
+    assert out.dtype == torch.bfloat16 and torch.equal(out, expected)
+    out.float().sum().backward()
+    assert all(t.grad is not None and t.grad.dtype == torch.bfloat16 for t in (q, k, v))
+    cached = causal_attention(q[:, :, -1:], k, v, 15, 0.0)  # decoding against a cache takes the same path
+    assert torch.equal(cached, expected[:, :, -1:])

@@ -11,7 +11,7 @@ def _load(path: str, device: str, trust_unverified: bool = False):
     from lunalm.train import checkpoint as ckpt
     from lunalm.train.device import resolve
 
-    hw = resolve(device, "auto")
+    hw = resolve(device, "auto").for_scoring()
     model, tokenizer, meta = ckpt.load_checkpoint(Path(path), device=str(hw.device), trust_unverified=trust_unverified)
     return model, tokenizer, meta, hw
 

@@ -102,9 +102,12 @@ def parse_size(text: str) -> int:
 
 def cpu_machine() -> Machine:
     """This computer's CPU: available RAM, cores and a FLOP/s guess (the probe measures the real one)."""
+    from lunalm.train.device import cpu_bf16
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return Machine("cpu", f"CPU ({cores} cores)", available_ram(), "fp32",
-                   peak_flops=cores * 50e9, mfu=0.6, cores=cores)
+    bf16 = cpu_bf16()  # bf16 matmuls at twice the rate: nano's whole step ~1.27x faster (lunalm.train.device)
+    return Machine("cpu", f"CPU ({cores} cores)", available_ram(), "bf16" if bf16 else "fp32",
+                   peak_flops=cores * 50e9 * (1.25 if bf16 else 1.0), mfu=0.6, cores=cores)
 
 
 def available_ram() -> int:

@@ -309,9 +309,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     why["train.sample_every"] = "samples at every 5th evaluation"
     why["train.checkpoint_every"] = "a resumable checkpoint every second evaluation"
     why["train.patience"] = f"stop after {goal['patience']} evaluations without a new best validation loss"
-    why["train.precision"] = {"fp32": "fp32: CPUs gain nothing from half precision",
-                              "bf16": "bf16 (auto): this card computes it natively, no loss scaling",
-                              "fp16": "fp16 with loss scaling (auto): no bf16 on this card"}[machine.precision]
+    why["train.precision"] = _precision_reason(machine)
     why["train.compile"] = ("torch.compile: ~1 minute to compile pays back over a long GPU run"
                             if train_cfg.compile else "off: not worth its start-up cost here")
     why["tokenizer.vocab_size"] = (f"{facts.vocab_size:,} tokens for {facts.chars / 1e6:.1f}M characters: every "
@@ -436,6 +434,16 @@ def _expected_tokens_per_s(cfg: ModelConfig, machine: Machine, context: int) -> 
     # Small models keep a GPU busy with launches, not math: utilisation falls off below ~100M params.
     size_factor = min(1.0, (count_parameters(cfg) / 1e8) ** 0.3) if machine.kind != "cpu" else 1.0
     return machine.peak_flops * machine.mfu * size_factor / flops_per_token(cfg, context)
+
+
+def _precision_reason(machine: Machine) -> str:
+    if machine.kind == "cpu":
+        return ("bf16 (auto): this CPU multiplies bf16 natively (AVX-512 BF16 or AMX): ~1.27x faster steps, the "
+                "same held-out bits/byte" if machine.precision == "bf16" else
+                "fp32: this CPU has no native bf16 (AVX-512 BF16 or AMX), and emulated half precision is slower")
+    return {"fp32": "fp32: this device gains nothing from half precision",
+            "bf16": "bf16 (auto): this card computes it natively, no loss scaling",
+            "fp16": "fp16 with loss scaling (auto): no bf16 on this card"}[machine.precision]
 
 
 def duration_text(hours: float) -> str:

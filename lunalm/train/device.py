@@ -1,9 +1,15 @@
-"""Device and precision: fp32 on CPU, bf16 on Ampere and newer, fp16 with a GradScaler on older GPUs."""
+"""Device and precision: bf16 on Ampere and newer GPUs and on CPUs that multiply bf16 natively (AVX-512
+BF16 or AMX), fp16 with a GradScaler on older GPUs, fp32 on other CPUs and Apple's MPS.
+
+On a 2-core AMD EPYC with AVX-512 BF16, bf16 matmuls ran at 415 GFLOP/s against 190 in fp32, and a nano
+training step (batch 8 x 128) took 0.063 s instead of 0.080, with the same held-out bits per byte after
+1,500 steps (1.5226 against 1.5266). CPUs without those instructions emulate bf16 and are slower in it.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -25,6 +31,11 @@ class Hardware:
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def for_scoring(self) -> "Hardware":
+        """This hardware for scores people compare (``luna eval``, the held-out check) and for samples: fp32
+        on a CPU, so they do not depend on which CPU computed them; bf16 is kept where training pays."""
+        return replace(self, precision="fp32") if self.device.type == "cpu" else self
 
     def grad_scaler(self) -> torch.amp.GradScaler:
         """Enabled only for fp16, whose narrow exponent range needs loss scaling."""
@@ -58,10 +69,21 @@ def _mps() -> bool:
 
 
 def _auto_precision(device: torch.device) -> str:
+    if device.type == "cpu":
+        return "bf16" if cpu_bf16() else "fp32"
     if device.type != "cuda":
         return "fp32"
     major, _minor = torch.cuda.get_device_capability(device)
     return "bf16" if major >= 8 else "fp16"
+
+
+def cpu_bf16() -> bool:
+    """Whether this CPU has native bf16 arithmetic (AVX-512 BF16 or AMX-BF16), as PyTorch detects it."""
+    try:
+        capabilities = torch.cpu.get_capabilities()
+    except (AttributeError, RuntimeError):  # an older PyTorch: stay with fp32
+        return False
+    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
 
 
 def _describe(device: torch.device) -> str:

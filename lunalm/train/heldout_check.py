@@ -36,7 +36,8 @@ def heldout_check(run: Run) -> dict | None:
         return None
     context = run.model.config.context_length
     score = score_documents(best_model(run), documents, run.token_bytes, context=context, stride=max(1, context // 2),
-                            batch_size=run.state.micro_batch_size, device=run.hw.device, autocast=run.hw.autocast)
+                            batch_size=run.state.micro_batch_size, device=run.hw.device,
+                            autocast=run.hw.for_scoring().autocast)
     result = {"bits_per_byte": score.bits_per_byte, "loss": score.loss, "method": score.method,
               "documents": score.documents, "tokens": score.tokens, "bytes": score.bytes}
     heldout_text = _text(run, [t for document in documents for t in document])

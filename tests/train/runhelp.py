@@ -29,7 +29,8 @@ MODEL = {"preset": "nano", "n_layer": 2, "d_model": 32, "n_head": 2}
 CONTEXT = 32
 QUICK_TRAIN = {"micro_batch_size": 4, "eval_every": 1000, "eval_batches": 2, "sample_every": 0,
                "sample_prompts": ("Ankara",), "sample_tokens": 4, "log_every": 1,
-               "checkpoint_every": 1000, "device": "cpu", "optimizer": "adamw"}  # golden losses are AdamW's
+               "checkpoint_every": 1000, "device": "cpu", "optimizer": "adamw",  # golden losses are AdamW's
+               "precision": "fp32"}  # and fp32's: "auto" is bf16 on CPUs with AVX-512 BF16
 
 
 def write_corpus(folder: Path) -> Path:

@@ -1,5 +1,6 @@
-"""Precision by device: fp32 on CPU, bf16 on Ampere and newer (compute capability >= 8), fp16 with a
-GradScaler on older GPUs. The capability query is mocked, so this runs without a GPU."""
+"""Precision by device: bf16 on Ampere and newer (compute capability >= 8) and on CPUs with native bf16
+(AVX-512 BF16 or AMX), fp16 with a GradScaler on older GPUs, fp32 on other CPUs. The capability queries are
+mocked, so this runs without a GPU and on any CPU."""
 
 from __future__ import annotations
 
@@ -35,10 +36,25 @@ def test_auto_precision_follows_the_gpu_generation(fake_gpu, capability, expecte
     assert hw.name == f"Fake GPU (4.0 GB, sm_{capability[0]}{capability[1]})"
 
 
-def test_bf16_is_refused_on_a_pre_ampere_gpu_and_cpu_stays_fp32(fake_gpu):
+def test_bf16_is_refused_on_a_pre_ampere_gpu(fake_gpu):
     fake_gpu((7, 5))
     with pytest.raises(ConfigError, match="bf16' needs an Ampere"):
         resolve("cuda", "bf16")
     assert resolve("cuda", "fp16").precision == "fp16"
-    assert resolve("cpu", "auto").precision == "fp32"
-    assert device_module._auto_precision(torch.device("cpu")) == "fp32"
+
+
+@pytest.mark.parametrize("capabilities, expected", [
+    ({"avx512_bf16": True, "amx_bf16": False}, "bf16"), ({"avx512_bf16": False, "amx_bf16": True}, "bf16"),
+    ({"avx512_bf16": False, "amx_bf16": False, "avx2": True}, "fp32"), ({}, "fp32")])
+def test_auto_precision_on_a_cpu_is_bf16_only_where_it_is_native(monkeypatch, capabilities, expected):
+    from lunalm.plan.hardware import cpu_machine
+
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    assert resolve("cpu", "auto").precision == expected
+    assert cpu_machine().precision == expected  # the plan estimates what the run will do
+    assert resolve("cpu", "fp32").precision == "fp32"  # asking for fp32 always gets it
+
+
+def test_a_pytorch_without_the_capability_query_keeps_the_cpu_in_fp32(monkeypatch):
+    monkeypatch.delattr(torch.cpu, "get_capabilities")
+    assert device_module.cpu_bf16() is False and resolve("cpu", "auto").precision == "fp32"

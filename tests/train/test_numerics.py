@@ -132,3 +132,28 @@ def test_resume_is_bit_exact_with_dropout(tmp_path, corpus):
     plain = tiny_config(tmp_path, corpus, name="no-dropout", max_steps=8, checkpoint_every=4)
     other, _ = start(plain, SilentUI(), progress=False)
     assert train_losses(other.run_dir) != train_losses(reference.run_dir)  # dropout was really on
+
+
+def test_a_bf16_run_on_the_cpu_learns_and_resumes_bit_exactly(tmp_path, corpus):
+    """CPUs with AVX-512 BF16 train in bf16 by default: the same guarantees as fp32 (the weights stay fp32)."""
+    def config(name):
+        return tiny_config(tmp_path, corpus, name=name, max_steps=8, checkpoint_every=4, precision="bf16")
+
+    reference, status = start(config("reference"), SilentUI(), progress=False)
+    assert status == "completed" and reference.hw.precision == "bf16"
+    assert all(p.dtype == torch.float32 for p in reference.model.parameters())
+    losses = train_losses(reference.run_dir)
+    assert losses[-1] < losses[0]
+
+    class StopAtFour(SilentUI):
+        def progress(self, run, record):
+            if run.state.step == 4:
+                run.stop_reason = "interrupted"
+
+    stopped, _ = start(config("stopped"), StopAtFour(), progress=False)
+    resumed, status = resume(stopped.run_dir, SilentUI(), progress=False)
+    assert status == "completed" and train_losses(resumed.run_dir) == losses
+    assert_same_weights(resumed.run_dir / "checkpoints" / "final", reference.run_dir / "checkpoints" / "final")
+    fp32, _ = start(tiny_config(tmp_path, corpus, name="fp32", max_steps=8, precision="fp32"), SilentUI(),
+                    progress=False)
+    assert train_losses(fp32.run_dir) != losses  # bf16 was really on
