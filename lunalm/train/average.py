@@ -3,11 +3,12 @@
 The average follows the raw weights after every optimizer step with a decay set by the run's length: its
 horizon (1 / (1 - decay)) is ``train.ema_horizon`` x the steps the run had at its first update (a time
 budget's count, fixed again mid-run by ``lunalm.train.budget.retime``, leaves the horizon as it was, so
-a run resumed from either side of that point averages exactly as the uninterrupted one). It is kept in float32 and normalised
-by the weight its updates have summed to (so it is unbiased from the first step, and can be restarted from
-any weights). The raw weights keep training; :meth:`WeightAverage.applied` swaps the average in for an
-evaluation, a sample or a save and puts the raw weights back bit for bit. Step checkpoints hold the raw
-weights in ``model.safetensors`` and the average in ``train_state.pt``, so a resumed run goes on exactly.
+a run resumed from either side of that point averages exactly as the uninterrupted one). It is kept in
+float32 and normalised by the weight its updates have summed to (so it is unbiased from the first step,
+and can be restarted from any weights). The raw weights keep training; :meth:`WeightAverage.applied`
+swaps the average in for an evaluation, a sample or a save and puts the raw weights back bit for bit.
+Step checkpoints hold the raw weights in ``model.safetensors`` and the average in ``train_state.pt``, so a
+resumed run goes on exactly.
 
 Measured on held-out speeches (46 documents never trained on), nano, 1 thread, fixed steps:
 the 3-minute plan (1,500 steps, batch 8 x 128), wsd: 1.5412 raw, 1.5392 averaged at horizon 100 steps
@@ -74,7 +75,8 @@ class WeightAverage:
                     p.copy_(saved)
 
     def state_dict(self) -> dict:
-        return {"weight": self.weight, "steps": self.steps, "average": {name: a.cpu() for a, (name, _) in zip(self.average, self.named)}}
+        return {"weight": self.weight, "steps": self.steps,
+                "average": {name: a.cpu() for a, (name, _) in zip(self.average, self.named)}}
 
     def load_state_dict(self, saved: dict) -> None:
         names = [name for name, _ in self.named]

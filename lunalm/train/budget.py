@@ -83,7 +83,8 @@ class Retime:
 def retime(run: Run, ui) -> None:
     """Called after every step while ``run.retime`` is set: at its ``at`` step, the steps that fit the
     time left at the pace kept since ``start`` become the run's count (never below the next step, never
-    above ``cap``). Every process calls it at the same step; rank 0's count holds for all."""
+    above ``cap``). Every process calls it at the same step; rank 0's count holds for all. A run so much
+    slower than estimated that its new decay should already have begun steps down to that decay's lr."""
     plan, step = run.retime, run.state.step
     if step == plan.start:
         plan.started = clock()

@@ -7,7 +7,6 @@ import json
 import time
 from pathlib import Path
 
-
 from lunalm.config import RunConfig, load_yaml, run_config_from_dict, run_config_to_dict
 from lunalm.errors import ConfigError, DiskFullError, LunaError, is_disk_full
 from lunalm.tokenizer import Tokenizer

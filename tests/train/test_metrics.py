@@ -109,7 +109,8 @@ def test_loss_png_is_redrawn_at_most_every_redraw_seconds_and_at_close(tmp_path,
     from lunalm.train import metrics
 
     drawn = []  # how many val records each drawing saw
-    monkeypatch.setattr(metrics, "plot_loss", lambda path, png: drawn.append(len(loss_series(read_jsonl(path))["val"][0])))
+    monkeypatch.setattr(metrics, "plot_loss",
+                        lambda path, png: drawn.append(len(loss_series(read_jsonl(path))["val"][0])))
     clock = [100.0]
     monkeypatch.setattr(metrics.time, "monotonic", lambda: clock[0])
     with RunLogger(tmp_path, tensorboard=False) as run:
