@@ -10,8 +10,9 @@ on the best checkpoint: every held-out document after an end-of-text token, wind
 context, stride half of it, bits per UTF-8 byte).
 
 A grid entry is ``preset:dropout:epochs[:optimizer[:lr[:context[:batch[:schedule[:ema]]]]]]``
-(schedule: wsd or cosine; ema: ``--ema-horizon``, 0 = the raw weights); ``.`` keeps the plan's value. Each run also has a wall-clock cap (``--minutes``), so the grid's cost is bounded; ``--budget``
-stops starting new runs once that many seconds have gone. Rows are appended to ``--jsonl`` as they
+(schedule: wsd or cosine; ema: ``--ema-horizon``, 0 = the raw weights); ``.`` keeps the plan's value.
+Each run also has a wall-clock cap (``--minutes``), so the grid's cost is bounded; ``--budget`` stops
+starting new runs once that many seconds have gone. Rows are appended to ``--jsonl`` as they
 finish, so a run cut short keeps what it measured.
 
     python bench/bench_recipe.py --device cuda --grid ".:.:." "tiny:0.2:32" --minutes 1
