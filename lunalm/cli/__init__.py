@@ -341,7 +341,9 @@ def _add_plan(commands) -> None:
     goal.add_argument("--vocab-size", type=int, metavar="N", help="BPE vocabulary (default: by corpus size)")
     out = parser.add_argument_group("measuring and output")
     out.add_argument("--probe", action="store_true",
-                     help="run a few real steps here: tokens/s, peak memory, largest micro-batch")
+                     help="run a few real steps here: tokens/s, peak memory, largest micro-batch (on by "
+                     "itself for --hours on this CPU, whose speed no table knows: ~5 s)")
+    out.add_argument("--no-probe", action="store_true", help="trust the tables even for --hours on this CPU")
     out.add_argument("--lr-test", action="store_true", help="also run a learning-rate range test (~1 min)")
     out.add_argument("--explain", action="store_true", help="print the memory table part by part")
     out.add_argument("--out", default="plan.yaml", metavar="YAML", help="where to write the config (default plan.yaml)")

@@ -19,6 +19,8 @@ def run_plan(args) -> int:
     from lunalm.plan.recommend import Request, corpus_facts, make_plan
 
     machine, local = choose_machine(args)
+    if args.probe and args.no_probe:
+        raise ConfigError("--probe contradicts --no-probe: keep one of them")
     if (args.probe or args.lr_test) and not local:
         raise ConfigError(f"--probe/--lr-test measure this machine; they cannot measure {machine.name}, "
                           "which is not here. Leave them out (tables are used) or run the plan on that machine")
@@ -35,7 +37,7 @@ def run_plan(args) -> int:
     speed = speed_correction(history, machine.name)
     plan = make_plan(facts, machine, request, corpus=corpus, tokenizer=tokenizer, speed_factor=speed)
     probe = None
-    if args.probe:
+    if args.probe or (args.hours and local and machine.kind == "cpu" and not args.no_probe):
         say(f"probing {machine.name}: a few real training steps ...")
         plan, probe = _probe(plan, facts, machine, request, corpus, tokenizer)
     if args.lr_test:
@@ -117,21 +119,28 @@ def _check_request(args) -> None:
         raise ConfigError("--tokenizer char contradicts --tokenizer-path (a pretrained tokenizer)")
 
 
+PROBE_STEPS = 6  # timed steps, after warming up; their median is the step time
+
+
 def _probe(plan, facts, machine, request, corpus, tokenizer):
     from lunalm.plan.probe import measure
     from lunalm.plan.recommend import make_plan
 
     device = "cuda" if machine.kind == "cuda" else "cpu"
-    t = plan.config.train
-    result = measure(plan.model, t.micro_batch_size, device=device, precision=machine.precision, steps=3)
-    while result.oom and t.micro_batch_size > 1:  # the table was optimistic: halve and measure again
-        t = dataclasses.replace(t, micro_batch_size=t.micro_batch_size // 2)
-        result = measure(plan.model, t.micro_batch_size, device=device, precision=machine.precision, steps=3)
-    if result.oom:
-        raise ConfigError(f"{machine.name}: out of memory even at micro-batch 1 while probing; "
-                          "choose a smaller --preset or --context")
-    new = make_plan(facts, machine, request, corpus=corpus, tokenizer=tokenizer,
-                    measured_tokens_per_s=result.tokens_per_s)
+    for _ in range(2):  # the table's shape, then once more if the measured speed chose another shape
+        micro = plan.config.train.micro_batch_size
+        result = measure(plan.model, micro, device=device, precision=machine.precision, steps=PROBE_STEPS)
+        while result.oom and micro > 1:  # the table was optimistic: halve and measure again
+            micro //= 2
+            result = measure(plan.model, micro, device=device, precision=machine.precision, steps=PROBE_STEPS)
+        if result.oom:
+            raise ConfigError(f"{machine.name}: out of memory even at micro-batch 1 while probing; "
+                              "choose a smaller --preset or --context")
+        new = make_plan(facts, machine, request, corpus=corpus, tokenizer=tokenizer,
+                        measured=(plan.model, result.tokens_per_s))
+        probed, plan = (plan.model, micro), new
+        if (new.model, new.config.train.micro_batch_size) == probed:
+            break
     new.probe = dataclasses.asdict(result)
     new.probe["predicted_peak_bytes"] = new.estimates["peak_memory_bytes"]
     return new, result
@@ -159,7 +168,7 @@ def _lr_test(plan, facts, sample_ids, machine, request, corpus, tokenizer, probe
     device = "cuda" if machine.kind == "cuda" else "cpu"
     found = lr_range_test(plan.model, B, batches(), device=device, precision=machine.precision)
     new = make_plan(facts, machine, request, corpus=corpus, tokenizer=tokenizer,
-                    measured_tokens_per_s=probe.tokens_per_s if probe else None,
+                    measured=(plan.model, probe.tokens_per_s) if probe else None,
                     measured_lr=found["suggested_lr"])
     new.probe = {**(plan.probe or {}), "lr_test": {k: v for k, v in found.items() if k not in ("lrs", "losses")}}
     return new

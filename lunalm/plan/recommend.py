@@ -123,9 +123,12 @@ def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None
 
 
 def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus: CorpusConfig,
-              tokenizer: TokenizerConfig, measured_tokens_per_s: float | None = None,
+              tokenizer: TokenizerConfig, measured: tuple[ModelConfig, float] | None = None,
               measured_lr: float | None = None, speed_factor: tuple[float, int] = (1.0, 0)) -> Plan:
-    """Choose every setting; raise ConfigError when nothing sensible fits."""
+    """Choose every setting; raise ConfigError when nothing sensible fits.
+
+    ``measured`` is a probe's (model it timed, tokens/s): other shapes are scaled from it by FLOPs per token.
+    ``speed_factor`` is (actual / planned tokens/s, runs) from past runs on this device (the registry)."""
     if request.goal not in GOALS:
         raise ConfigError(f"--goal {request.goal!r}: expected one of {', '.join(GOALS)}")
     if request.preset is not None and request.preset not in PRESETS:
@@ -162,7 +165,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
         seen = train_tokens * epochs_cap
         if request.hours and not request.epochs:  # the time decides how much text the model sees
             seen = min(train_tokens * MAX_USEFUL_EPOCHS,
-                       _tokens_in_time(request, cfg, machine, context, measured_tokens_per_s, speed_factor[0]))
+                       _tokens_in_time(request, cfg, machine, context, measured, speed_factor[0]))
         data_ok = seen / n_body >= goal["tokens_per_param"]
         if fits and (data_ok or chosen is None or request.preset):
             chosen = name
@@ -204,8 +207,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
                                f"parameter over {epochs_cap:g} epochs of {train_tokens:,} tokens that fits "
                                f"{machine.name}")
 
-    time_epochs = _epochs_in_time(request, cfg, machine, context, train_tokens, measured_tokens_per_s,
-                                  speed_factor[0])
+    time_epochs = _epochs_in_time(request, cfg, machine, context, train_tokens, measured, speed_factor[0])
     goal_epochs = _goal_epochs(goal, train_tokens, machine)
     passes = request.epochs or time_epochs or goal_epochs
     repeats = passes > FRESH_PASSES
@@ -254,7 +256,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
                                              if checkpointing else "not needed: memory suffices without it")
 
     # time: measured tokens/s, else the card's FLOP/s at a realistic utilisation
-    tokens_per_s = measured_tokens_per_s or _expected_tokens_per_s(cfg, machine, context) * speed_factor[0]
+    tokens_per_s = _tokens_per_s(cfg, machine, context, measured, speed_factor[0])
     if request.nproc > 1:  # data parallel: ~90 % scaling per added device (gradient all-reduce)
         tokens_per_s *= request.nproc * 0.9
     steps = full_steps = max(1, math.ceil(epochs * train_tokens / (global_batch * context)))
@@ -322,8 +324,8 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
         train=train_cfg)
     plan = Plan(config=config, machine=machine, facts=facts, model=cfg, memory=memory, memory_limit=limit,
                 why=why, warnings=warnings)
-    plan.estimates = _estimates(plan, steps, hours, tokens_per_s, measured_tokens_per_s is not None)
-    if speed_factor[1] and not measured_tokens_per_s:
+    plan.estimates = _estimates(plan, steps, hours, tokens_per_s, measured is not None)
+    if speed_factor[1] and not measured:
         plan.estimates["tokens_per_s_source"] += (f", corrected x{speed_factor[0]:.2f} from {speed_factor[1]} "
                                                   "past run(s) on this device")
     plan.config = replace(config, plan={
@@ -343,19 +345,19 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
 
 
 def _epochs_in_time(request: Request, cfg: ModelConfig, machine: Machine, context: int, train_tokens: int,
-                    measured_tokens_per_s: float | None, speed: float) -> float | None:
+                    measured: tuple[ModelConfig, float] | None, speed: float) -> float | None:
     """Passes over the training tokens that ``--hours`` buys on this machine (at most MAX_USEFUL_EPOCHS);
     None without --hours. The run itself then trains for exactly the time (train.minutes)."""
     if not request.hours:
         return None
-    tokens = _tokens_in_time(request, cfg, machine, context, measured_tokens_per_s, speed)
+    tokens = _tokens_in_time(request, cfg, machine, context, measured, speed)
     return round(min(MAX_USEFUL_EPOCHS, max(tokens / max(1, train_tokens), 0.01)), 3)
 
 
 def _tokens_in_time(request: Request, cfg: ModelConfig, machine: Machine, context: int,
-                    measured_tokens_per_s: float | None, speed: float) -> float:
+                    measured: tuple[ModelConfig, float] | None, speed: float) -> float:
     """Training tokens this model processes in ``--hours`` (~10 % of the time goes to evaluation)."""
-    tokens_per_s = measured_tokens_per_s or _expected_tokens_per_s(cfg, machine, context) * speed
+    tokens_per_s = _tokens_per_s(cfg, machine, context, measured, speed)
     return tokens_per_s * (0.9 * request.nproc if request.nproc > 1 else 1) * request.hours * 3600 * 0.9
 
 
@@ -428,6 +430,16 @@ def _largest_fitting(train_tokens, vocab, context, machine, limit, goal) -> str:
                 and _batch_that_fits(cfg, machine, limit)[0]):
             best = name
     return best
+
+
+def _tokens_per_s(cfg: ModelConfig, machine: Machine, context: int, measured: tuple[ModelConfig, float] | None,
+                  speed: float) -> float:
+    """A probe's tokens/s, scaled by FLOPs per token when it timed another shape; else the table's guess
+    corrected by past runs' ``speed``."""
+    if measured:
+        probed, tokens_per_s = measured
+        return tokens_per_s * flops_per_token(probed, probed.context_length) / flops_per_token(cfg, context)
+    return _expected_tokens_per_s(cfg, machine, context) * speed
 
 
 def _expected_tokens_per_s(cfg: ModelConfig, machine: Machine, context: int) -> float:

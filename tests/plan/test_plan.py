@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -115,16 +117,42 @@ def test_a_plan_too_short_to_learn_is_refused_with_what_would_help(tmp_path, tur
     assert "optimizer steps" in line and "too few to learn more than word frequencies" in line and "add text" in line
 
 
-def test_cli_writes_yaml_that_train_reads_unchanged(tmp_path):
+def learnable_dir(tmp_path):
+    """~10K tokens of distinct sentences in 40 documents: a plan that learns (see the refusal above)."""
     from tests.conftest import TURKISH
 
     turkish_dir = tmp_path / "corpus"
     turkish_dir.mkdir()
     words = " ".join(TURKISH).split()
-    for index in range(40):  # ~10K tokens of distinct sentences: a plan that learns (see the refusal above)
+    for index in range(40):
         shuffled = random.Random(index).sample(words, len(words))
         sentences = [" ".join(shuffled[i:i + 12]) + "." for i in range(0, len(shuffled), 12)]
         (turkish_dir / f"doc{index}.txt").write_text(" ".join(sentences), encoding="utf-8")
+    return turkish_dir
+
+
+@pytest.mark.slow
+def test_a_time_budget_on_this_cpu_is_planned_from_measured_steps(tmp_path):
+    import json
+    import os
+
+    corpus = learnable_dir(tmp_path)
+    env = {**os.environ, "LUNALM_CACHE": str(tmp_path / "cache")}  # no probe result cached from before
+    args = [sys.executable, "-m", "lunalm", "plan", str(corpus), "--device", "cpu", "--context", "16",
+            "--hours", "0.05", "--json", "--out", str(tmp_path / "plan.yaml")]
+    measured = json.loads(subprocess.run(args, capture_output=True, text=True, env=env, check=True).stdout)
+    assert measured["estimates"]["tokens_per_s_source"] == "probe (measured)"
+    probe = measured["probe"]
+    assert probe["seq_len"] == 16 and probe["micro_batch_size"] == measured["config"]["train"]["micro_batch_size"]
+    assert measured["estimates"]["tokens_per_s"] == round(probe["tokens_per_s"])  # the shape it probed is planned
+    assert len(list((tmp_path / "cache" / "probe").glob("*.json"))) >= 1
+    table = json.loads(subprocess.run(args + ["--no-probe"], capture_output=True, text=True, env=env,
+                                      check=True).stdout)
+    assert table["probe"] is None and "peak x utilisation" in table["estimates"]["tokens_per_s_source"]
+
+
+def test_cli_writes_yaml_that_train_reads_unchanged(tmp_path):
+    turkish_dir = learnable_dir(tmp_path)
     out = tmp_path / "plan.yaml"
     proc = run_luna("plan", str(turkish_dir), "--device", "cpu", "--context", "16", "--explain",
                     "--out", str(out), cwd=tmp_path)
@@ -164,9 +192,30 @@ def test_past_runs_correct_the_speed_and_forecast_bits_per_byte():
     assert expected_bits_per_byte(past, "other corpus", 2e6, 2e7) is None
 
 
+def test_a_probe_sets_the_speed_and_other_shapes_scale_from_it_by_flops():
+    from lunalm.model import flops_per_token, model_config_from_preset
+
+    cpu = cpu_machine()
+    guess = make_plan(facts(2e6), cpu, Request(hours=0.05), corpus=CorpusConfig(), tokenizer=TokenizerConfig())
+    probed = guess.model
+    fast = make_plan(facts(2e6), cpu, Request(hours=0.05), corpus=CorpusConfig(), tokenizer=TokenizerConfig(),
+                     measured=(probed, 4 * guess.estimates["tokens_per_s"]))
+    assert fast.estimates["tokens_per_s_source"] == "probe (measured)"
+    assert fast.config.train.micro_batch_size * fast.config.train.grad_accum_steps > (
+        guess.config.train.micro_batch_size * guess.config.train.grad_accum_steps)  # ~1,000 steps of more tokens
+    assert "passes" in fast.why["train.epochs"] and fast.estimates["tokens"] > 3 * guess.estimates["tokens"]
+    tiny = make_plan(facts(2e6), cpu, Request(hours=0.05, preset="tiny"), corpus=CorpusConfig(),
+                     tokenizer=TokenizerConfig(), measured=(probed, 40_000.0))
+    ratio = flops_per_token(probed, probed.context_length) / flops_per_token(tiny.model, tiny.model.context_length)
+    assert tiny.model == model_config_from_preset("tiny", tiny.model.vocab_size, tiny.model.context_length)
+    assert tiny.estimates["tokens_per_s"] == round(40_000 * ratio)  # the probe timed nano; tiny does more per token
+
+
 def test_cli_rejects_contradictions_and_remote_probes(tmp_path):
     proc = run_luna("plan", "--device", "cpu", "--gpu", "T4", cwd=tmp_path)
     assert proc.returncode == 2 and "contradicts" in proc.stderr
+    proc = run_luna("plan", "--device", "cpu", "--probe", "--no-probe", cwd=tmp_path)
+    assert proc.returncode == 2 and "--probe contradicts --no-probe" in proc.stderr
     proc = run_luna("plan", "--gpu", "T4", "--probe", cwd=tmp_path)
     assert proc.returncode == 2 and "cannot measure T4" in proc.stderr
     proc = run_luna("plan", "--gpu", "Titan Q", cwd=tmp_path)
