@@ -39,7 +39,7 @@ def test_gtx_1650_with_840k_tokens_and_50m_model_is_refused_with_a_proposal():
     assert plan.config.model.preset in ("nano", "tiny")  # not the requested 50M model
     text = " ".join(plan.warnings)
     assert "far too small for preset small" in text and "gather ~" in text and "epochs" in text
-    assert plan.config.model.dropout > 0
+    assert plan.config.train.weight_decay > 0.1  # 15 passes over the text: regularised
     assert plan.config.train.precision == "auto" and gtx.precision == "fp16"
     assert device_bytes(plan.memory.peak, "cuda") <= plan.memory_limit <= 4 * GiB
 
@@ -97,6 +97,21 @@ def test_dropout_only_where_the_text_is_repeated_more_than_four_times():
     assert five.config.model.dropout > 0
 
 
+def test_repeated_text_gets_a_weight_decay_window_of_a_third_of_the_run():
+    from lunalm.plan.recommend import DECAY_WINDOW, _weight_decay
+
+    cpu = cpu_machine()
+    many = plan_for(2e5, cpu, hours=0.25)  # 16 passes
+    t, steps = many.config.train, many.estimates["steps"]
+    assert t.weight_decay == round(min(0.9, max(0.1, 1 / (t.lr * steps * DECAY_WINDOW))), 2) > 0.1
+    assert f"{1 / (t.lr * t.weight_decay):,.0f} steps" in many.why["train.weight_decay"]
+    assert 0.3 < 1 / (t.lr * t.weight_decay) / steps < 0.36  # the window: a third of the run (decay rounded)
+    few = plan_for(2e5, cpu, epochs=3)
+    assert few.config.train.weight_decay == 0.1 and "the usual 0.1" in few.why["train.weight_decay"]
+    assert _weight_decay(0.003, 1_000) == 0.9 and _weight_decay(0.003, 2_000) == 0.5  # at most 0.9
+    assert _weight_decay(0.003, 100_000) == 0.1  # a third of a long run is window enough: the usual 0.1
+
+
 def test_errors_name_the_problem():
     with pytest.raises(ConfigError, match="closest known: .*GTX 1650"):
         find_card("GTX 1605")
@@ -139,7 +154,7 @@ def test_a_time_budget_on_this_cpu_is_planned_from_measured_steps(tmp_path):
     corpus = learnable_dir(tmp_path)
     env = {**os.environ, "LUNALM_CACHE": str(tmp_path / "cache")}  # no probe result cached from before
     args = [sys.executable, "-m", "lunalm", "plan", str(corpus), "--device", "cpu", "--context", "16",
-            "--hours", "0.05", "--json", "--out", str(tmp_path / "plan.yaml")]
+            "--hours", "0.5", "--json", "--out", str(tmp_path / "plan.yaml")]
     measured = json.loads(subprocess.run(args, capture_output=True, text=True, env=env, check=True).stdout)
     assert measured["estimates"]["tokens_per_s_source"] == "probe (measured)"
     probe = measured["probe"]
