@@ -310,9 +310,10 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
         checkpoint_every=eval_every * 2, patience=goal["patience"],
         compile=machine.kind == "cuda" and steps >= 1000)
     why["train.lr"] = f"peak learning rate {lr_note}; held, then a linear decay to 10 % over the last 30 % of the steps"
+    third = "a third of" if 0.1 < weight_decay < 0.9 else "as near a third as decay in [0.1, 0.9] comes to"
     why["train.weight_decay"] = (
-        f"weights averaged over ~{1 / (lr * weight_decay):,.0f} steps (1 / (lr x decay)), a third of the ~{steps:,}: "
-        "regularises text seen more than 4 times" if repeats else
+        f"weights averaged over ~{1 / (lr * weight_decay):,.0f} steps (1 / (lr x decay)), {third} the "
+        f"~{steps:,}: regularises text seen more than {FRESH_PASSES} times" if repeats else
         f"the usual 0.1: text seen at most ~{FRESH_PASSES} times needs no more")
     why["train.schedule"] = ("warmup-stable-decay: 1.5 % lower held-out bits/byte than cosine on the 3-minute speeches "
                              "plan (bench_recipe)")
