@@ -89,7 +89,7 @@ def folder_corpus(spec: str) -> tuple[str, dict]:
     rows = []
     for path in sorted(p for p in root.rglob("*") if p.suffix in (".txt", ".md") and p.is_file()):
         relative = path.relative_to(root).as_posix()
-        rows.append((relative.replace("/", "__").rsplit(".", 1)[0], path.read_bytes()))  # as is: lunalm repairs
+        rows.append((relative.replace("/", "__").rsplit(".", 1)[0], path.read_bytes()))
     corpus = {"train": [r for r in rows if not _held(r[0])], "heldout": [r for r in rows if _held(r[0])]}
     if not corpus["heldout"] or len(corpus["train"]) < 2:
         raise SystemExit(f"--dir {spec!r}: {len(rows)} document(s); a held-out split by document needs at least "
@@ -101,7 +101,10 @@ def write_documents(rows, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for doc_id, text in rows:
         path = folder / f"{doc_id}.txt"
-        path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text, encoding="utf-8")
+        if isinstance(text, bytes):  # a --dir file as it was: lunalm repairs its encoding like a user's
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
     return folder
 
 
