@@ -47,7 +47,7 @@ FRESH_PASSES = 4
 # is a window longer than a short run): on the 3-minute speeches plan (1,350 fixed steps of 16 x 128, ~6.7
 # passes, dropout 0.1) held-out bits/byte were 1.4846 with decay 0.8 against 1.4975 with 0.1. Only there:
 # at ~3 passes (600 steps, no dropout) decay 0.8 cost 1.8 % (1.6232 against 1.5952).
-DECAY_WINDOW = 1 / 3
+DECAY_WINDOW, MAX_DECAY = 1 / 3, 0.9  # the window's share of the run; the decay at most (from the usual 0.1)
 # Dropout on top of that decay only where the text is tiny for the model (< 0.3 unique tokens per
 # parameter). 1,500 fixed steps, decay 0.8, weight-averaged held-out bits/byte: the small corpus (0.1 tokens
 # per parameter, ~16 passes) 2.0293 without dropout, 2.0271 with 0.1, 2.0080 with 0.2; the speeches (0.4,
@@ -310,7 +310,9 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
         checkpoint_every=eval_every * 2, patience=goal["patience"],
         compile=machine.kind == "cuda" and steps >= 1000)
     why["train.lr"] = f"peak learning rate {lr_note}; held, then a linear decay to 10 % over the last 30 % of the steps"
-    third = "a third of" if 0.1 < weight_decay < 0.9 else "as near a third as decay in [0.1, 0.9] comes to"
+    low = TrainConfig.weight_decay
+    third = ("a third of" if low < weight_decay < MAX_DECAY else
+             f"as near a third as decay in [{low:g}, {MAX_DECAY:g}] comes to")
     why["train.weight_decay"] = (
         f"weights averaged over ~{1 / (lr * weight_decay):,.0f} steps (1 / (lr x decay)), {third} the "
         f"~{steps:,}: regularises text seen more than {FRESH_PASSES} times" if repeats else
@@ -499,8 +501,9 @@ def _eval_schedule(steps: int, micro_batches_per_step: int) -> tuple[int, int]:
 
 
 def _weight_decay(lr: float, steps: int) -> float:
-    """Decoupled decay whose averaging window 1 / (lr * decay) is DECAY_WINDOW of the run, in [0.1, 0.9]."""
-    return round(min(0.9, max(TrainConfig.weight_decay, 1 / (lr * steps * DECAY_WINDOW))), 2)
+    """Decoupled decay whose averaging window 1 / (lr * decay) is DECAY_WINDOW of the run, from the usual
+    0.1 up to MAX_DECAY."""
+    return round(min(MAX_DECAY, max(TrainConfig.weight_decay, 1 / (lr * steps * DECAY_WINDOW))), 2)
 
 
 def _round_nice(value: float) -> int:
