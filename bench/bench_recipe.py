@@ -9,8 +9,9 @@ ATAM speeches, every document with sha1(id) % 10 == 0 held out), and so is the s
 on the best checkpoint: every held-out document after an end-of-text token, windows of the model's
 context, stride half of it, bits per UTF-8 byte).
 
-A grid entry is ``preset:dropout:epochs[:optimizer[:lr[:context[:batch[:schedule[:ema]]]]]]``
-(schedule: wsd or cosine; ema: ``--ema-horizon``, 0 = the raw weights); ``.`` keeps the plan's value.
+A grid entry is ``preset:dropout:epochs[:optimizer[:lr[:context[:batch[:schedule[:ema[:decay]]]]]]]``
+(schedule: wsd or cosine; ema: ``--ema-horizon``, 0 = the raw weights; decay: ``train.weight_decay``,
+written into a copy of the plan, since ``luna train`` has no flag for it); ``.`` keeps the plan's value.
 Each run also has a wall-clock cap (``--minutes``), so the grid's cost is bounded; ``--budget`` stops
 starting new runs once that many seconds have gone. Rows are appended to ``--jsonl`` as they
 finish, so a run cut short keeps what it measured.
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_quality  # noqa: E402
 import common  # noqa: E402
 
-FIELDS = ("preset", "dropout", "epochs", "optimizer", "lr", "context", "batch", "schedule", "ema")
+FIELDS = ("preset", "dropout", "epochs", "optimizer", "lr", "context", "batch", "schedule", "ema", "decay")
 FLAGS = {"preset": "--preset", "dropout": "--dropout", "epochs": "--epochs", "optimizer": "--optimizer",
          "lr": "--lr", "context": "--context", "batch": "--batch-size", "schedule": "--schedule",
          "ema": "--ema-horizon"}
@@ -48,7 +49,14 @@ def parse_entry(entry: str) -> dict:
 
 def train_and_score(name: str, overrides: dict, plan: Path, tokenizer: Path | None, args, work: Path,
                     heldout_dir: Path) -> dict:
-    flags = [item for field, value in overrides.items() for item in (FLAGS[field], value)]
+    flags = [item for field, value in overrides.items() if field in FLAGS for item in (FLAGS[field], value)]
+    if "decay" in overrides:
+        import yaml
+
+        config = yaml.safe_load(plan.read_text(encoding="utf-8"))
+        config["train"]["weight_decay"] = float(overrides["decay"])
+        plan = work / f"{name}-plan.yaml"
+        plan.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     if tokenizer is not None:
         flags += ["--tokenizer-path", str(tokenizer)]
     log = work / f"{name}.log"
@@ -73,6 +81,7 @@ def _resolved(config_yaml: str) -> dict:
     model, train, data = config.get("model", {}), config.get("train", {}), config.get("data", {})
     return {"preset": model.get("preset"), "dropout": model.get("dropout"), "context": data.get("context_length"),
             "optimizer": train.get("optimizer"), "lr": train.get("lr"), "epochs": train.get("epochs"),
+            "decay": train.get("weight_decay"),
             "micro_batch": train.get("micro_batch_size"), "grad_accum": train.get("grad_accum_steps"),
             "max_steps": train.get("max_steps")}
 
@@ -85,9 +94,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0, help="wall-clock cap of each run (default 3)")
     parser.add_argument("--budget", type=float, default=0, help="start no run after this many seconds (0 = none)")
     parser.add_argument("--grid", nargs="+", default=[".:.:."], help="entries preset:dropout:epochs[:optimizer"
-                        "[:lr[:context[:batch[:schedule[:ema]]]]]], '.' = the plan's value (default: the plan alone)")
+                        "[:lr[:context[:batch[:schedule[:ema[:decay]]]]]]], '.' = the plan's value "
+                        "(default: the plan alone)")
     parser.add_argument("--jsonl", default=None, help="append each row here as it finishes (default: none)")
     parser.add_argument("--keep", metavar="DIR", help="keep runs and logs in DIR (default: a temporary folder)")
+    parser.add_argument("--no-coders", action="store_true",
+                        help="skip PPMd, xz and unigram (a minute on a large corpus)")
     args = parser.parse_args()
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from lunalm.corpus import builtin
@@ -106,7 +118,7 @@ def main() -> None:
                            "--out", str(plan), cwd=work, log=work / "plan.log")
         from lunalm.tokenizer import Tokenizer
 
-        tokenizer_path = None
+        tokenizer_path, coders = None, None
         for index, entry in enumerate(args.grid):
             if args.budget and time.perf_counter() - began > args.budget:
                 print(f"  budget of {args.budget:g} s spent: {len(args.grid) - index} entries not run", flush=True)
@@ -116,10 +128,13 @@ def main() -> None:
             row["entry"] = entry
             if tokenizer_path is None:  # one tokenizer for every run: the grid varies the model, not the text
                 tokenizer_path = work / "runs" / row["name"] / "tokenizer" / "tokenizer.json"
+            if coders is None:
                 texts, train_texts = bench_quality.cleaned_texts(heldout_dir), bench_quality.cleaned_texts(train_dir)
-                coders = bench_quality.coder_scores(train_texts, texts, Tokenizer.load(tokenizer_path))
-                print(f"  PPMd (order {coders['ppmd_order']}) {coders['ppmd']:.4f}, xz {coders['xz']:.4f}, "
-                      f"unigram {coders['unigram']:.4f}", flush=True)
+                coders = (bench_quality.coder_scores(train_texts, texts, Tokenizer.load(tokenizer_path))
+                          if not args.no_coders else {"ppmd": float("nan")})
+                if not args.no_coders:
+                    print(f"  PPMd (order {coders['ppmd_order']}) {coders['ppmd']:.4f}, xz {coders['xz']:.4f}, "
+                          f"unigram {coders['unigram']:.4f}", flush=True)
             row["ppmd"] = coders["ppmd"]
             row["over_ppmd"] = row["bpb"] / coders["ppmd"]
             rows.append(row)

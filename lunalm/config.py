@@ -213,7 +213,9 @@ class TrainConfig:
     #                            steps, is what evaluation, best/, final/ and samples use (lunalm.train.average;
     #                            from scratch, not with shard); 0 = off
     warmup_steps: int | None = None  # linear warmup in steps; None = 5 % of the run, at most 1000
-    weight_decay: float = 0.1  # on >= 2-D weights only
+    weight_decay: float | None = 0.1  # on >= 2-D weights only; None = automatic once the run's steps are known:
+    #                                   a window of a third of the run where it repeats its text more than 4
+    #                                   times, else 0.1 (lunalm.plan.recommend.weight_decay_for)
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0  # max global gradient norm; 0 = off
@@ -268,7 +270,9 @@ class TrainConfig:
                       "a share of the steps to the best in [0, 1] (0 = stop at once when patience runs out)")
         check.require(self.warmup_steps is None or self.warmup_steps >= 0, "warmup_steps",
                       self.warmup_steps, ">= 0 or null")
-        check.require(0 <= self.weight_decay < 1, "weight_decay", self.weight_decay, "in [0, 1)")
+        decay = self.weight_decay
+        check.require(decay is None or (0 <= decay and (self.lr or 0) * decay < 1), "weight_decay", decay,
+                      ">= 0 with lr x weight_decay < 1 (the share of each weight decayed per step), or null (automatic)")
         check.require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1/beta2",
                       (self.beta1, self.beta2), "each in [0, 1)")
         check.require(self.grad_clip >= 0, "grad_clip", self.grad_clip, ">= 0")
