@@ -7,8 +7,11 @@ The rules are the ones a practitioner applies by hand, written down so they can 
   nearly worthless after ~16; Muennighoff et al. 2023, "Scaling Data-Constrained Language Models") and
   how many tokens each parameter needs (fast: 20, Chinchilla's compute-optimal ratio, Hoffmann et al.
   2022; balanced: 5; best: 1, with dropout and early stopping to catch overfitting). The largest preset
-  meeting the ratio, fitting in memory and finishing within ``--hours`` wins.
-* **Dropout** from unique tokens per parameter: < 1 -> 0.2, < 10 -> 0.1, else none.
+  meeting the ratio, fitting in memory and finishing within ``--hours`` wins; where ``--hours`` repeats
+  the text 16 times with time to spare, a larger preset that still gets the 16 passes (down to 0.15
+  tokens seen per parameter).
+* **Regularisation** where the text repeats (> 4 passes): weight decay whose averaging window is a third
+  of the run, and dropout 0.2 below 0.3 unique tokens per parameter.
 * **Context** covers a typical document (the median, rounded up to a power of two, 128..1024; 256 at
   most on a CPU where attention is costly).
 * **Global batch** in tokens: enough optimizer steps for the goal (300 / 1,000 / 2,000), a power of two
@@ -46,14 +49,23 @@ FRESH_PASSES = 4
 # Aitchison 2024). Where the text repeats, a plan sets that window to a third of its steps (the default 0.1
 # is a window longer than a short run): on the 3-minute speeches plan (1,350 fixed steps of 16 x 128, ~6.7
 # passes, dropout 0.1) held-out bits/byte were 1.4846 with decay 0.8 against 1.4975 with 0.1. Only there:
-# at ~3 passes (600 steps, no dropout) decay 0.8 cost 1.8 % (1.6232 against 1.5952).
-DECAY_WINDOW, MAX_DECAY = 1 / 3, 0.9  # the window's share of the run; the decay at most (from the usual 0.1)
+# at ~3 passes (600 steps, no dropout) decay 0.8 cost 1.8 % (1.6232 against 1.5952). The window holds past
+# a decay of 1: on an H200 (speeches, nano, 711 steps of 16 x 512, 16 passes) decay 0.1 gave 1.4998, 0.9
+# 1.4715 and 1.5 (the window's own value) 1.4661.
+DECAY_WINDOW = 1 / 3  # the window's share of the run
 # Dropout on top of that decay only where the text is tiny for the model (< 0.3 unique tokens per
 # parameter). 1,500 fixed steps, decay 0.8, weight-averaged held-out bits/byte: the small corpus (0.1 tokens
 # per parameter, ~16 passes) 2.0293 without dropout, 2.0271 with 0.1, 2.0080 with 0.2; the speeches (0.4,
 # ~6.7 passes, 1,350 steps) 1.4770 without against 1.4846 with 0.1.
 DROPOUT, DROPOUT_BELOW = 0.2, 0.3
 MAX_USEFUL_EPOCHS = 16  # repeating the same text past ~16 passes adds nothing (Muennighoff et al. 2023)
+# Where --hours repeats the text all MAX_USEFUL_EPOCHS times with time to spare, a larger model with the
+# decay window above beats a smaller one over the same passes, down to this many tokens seen per
+# non-embedding parameter. On an H200, speeches (364,303 tokens, 711 steps of 16 x 512), held-out bits/byte:
+# nano (6.9 seen per parameter) 1.4715, tiny (1.7) 1.4567, small (0.18) 1.4468 (PPMd 1.5035); nutuk-en:
+# nano 1.6136, tiny 1.5630 (bench/bench_recipe.py --device cuda --hours 0.05). Pre-training with far more
+# compute than data favours the same (Kim et al. 2025, "Pre-training under infinite compute").
+SPARE_TOKENS_PER_PARAM = 0.15
 FAR_TOO_SMALL = 0.2  # unique training tokens per non-embedding parameter below which a model memorises
 SAMPLE_CHARS = 8_000_000  # characters used to train the planning tokenizer and measure chars/token
 
@@ -168,7 +180,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
 
     epochs_cap = request.epochs or goal["epochs"]
     candidates = [request.preset] if request.preset else list(AUTO_PRESETS)
-    chosen = None
+    chosen, spare = None, False
     for name in candidates:
         cfg = model_config_from_preset(name, vocab, context)
         n_body = count_parameters(cfg, non_embedding=True)
@@ -178,9 +190,11 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
             seen = min(train_tokens * MAX_USEFUL_EPOCHS,
                        _tokens_in_time(request, cfg, machine, context, measured, speed_factor[0]))
         data_ok = seen / n_body >= goal["tokens_per_param"]
-        if fits and (data_ok or chosen is None or request.preset):
-            chosen = name
-        if not data_ok and not request.preset:
+        grows = (not data_ok and request.hours is not None and not request.epochs and fits
+                 and seen >= train_tokens * MAX_USEFUL_EPOCHS and seen / n_body >= SPARE_TOKENS_PER_PARAM)
+        if fits and (data_ok or grows or chosen is None or request.preset):
+            chosen, spare = name, grows
+        if not (data_ok or grows) and not request.preset:
             break
     if chosen is None:
         smallest = model_config_from_preset("nano", vocab, 128)
@@ -212,7 +226,13 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     n_body = count_parameters(cfg, non_embedding=True)
     n_params = count_parameters(cfg)
     unique_ratio = train_tokens / n_body
-    if "model.preset" not in why:
+    if spare:
+        why["model.preset"] = (f"{n_body / 1e6:.2f}M non-embedding parameters ({n_params / 1e6:.2f}M in all): the "
+                               f"largest preset that --hours {request.hours:g} still lets see the {train_tokens:,} "
+                               f"tokens {MAX_USEFUL_EPOCHS} times ({train_tokens * MAX_USEFUL_EPOCHS / n_body:.2g} "
+                               f"tokens per parameter, >= {SPARE_TOKENS_PER_PARAM:g}): with time to spare, a larger "
+                               "model under the weight decay below learns more from the same passes")
+    elif "model.preset" not in why:
         why["model.preset"] = (f"{n_body / 1e6:.2f}M non-embedding parameters ({n_params / 1e6:.2f}M in all): "
                                f"the largest preset with >= {goal['tokens_per_param']:g} tokens seen per "
                                f"parameter over {epochs_cap:g} epochs of {train_tokens:,} tokens that fits "
@@ -223,7 +243,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     passes = request.epochs or time_epochs or goal_epochs
     repeats = passes > FRESH_PASSES
     dropout = DROPOUT if repeats and unique_ratio < DROPOUT_BELOW else 0.0
-    why["model.dropout"] = (f"{unique_ratio:.1f} unique training tokens per parameter: "
+    why["model.dropout"] = (f"{unique_ratio:.2g} unique training tokens per parameter: "
                             + ("strong regularisation against memorising text repeated many times" if dropout else
                                f"~{passes:.2g} passes, and up to {FRESH_PASSES} a repeated text is nearly as good as "
                                "new: dropout would only slow learning" if not repeats else
@@ -297,7 +317,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     from lunalm.train.schedule import default_lr, default_warmup
 
     lr = float(f"{measured_lr or default_lr(n_params):.3g}")
-    weight_decay = _weight_decay(lr, steps) if repeats else TrainConfig.weight_decay
+    weight_decay = weight_decay_for(lr, steps, passes)
     warmup = default_warmup(steps)
     eval_every, eval_batches = _eval_schedule(steps, accum)
     val_batches = int(facts.tokens * request.val_fraction) // (micro * (context + 1))
@@ -310,9 +330,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
         checkpoint_every=eval_every * 2, patience=goal["patience"],
         compile=machine.kind == "cuda" and steps >= 1000)
     why["train.lr"] = f"peak learning rate {lr_note}; held, then a linear decay to 10 % over the last 30 % of the steps"
-    low = TrainConfig.weight_decay
-    third = ("a third of" if low < weight_decay < MAX_DECAY else
-             f"as near a third as decay in [{low:g}, {MAX_DECAY:g}] comes to")
+    third = "a third of" if weight_decay > TrainConfig.weight_decay else "at least a third of (the usual 0.1)"
     why["train.weight_decay"] = (
         f"weights averaged over ~{1 / (lr * weight_decay):,.0f} steps (1 / (lr x decay)), {third} the "
         f"~{steps:,}: regularises text seen more than {FRESH_PASSES} times" if repeats else
@@ -352,8 +370,10 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
                                           "peak_memory_bytes")}})
     plan.fallbacks = _fallbacks(plan)
     if unique_ratio < 1 and not request.preset:
+        size = ("a size chosen to use the time the text leaves spare" if spare else
+                "even at the smallest sensible size")
         warnings.append(f"small corpus: {train_tokens:,} training tokens for {n_body / 1e6:.2f}M "
-                        "non-embedding parameters, even at the smallest sensible size; overfitting will be the "
+                        f"non-embedding parameters, {size}; overfitting will be the "
                         "limit (early stopping, weight decay and dropout handle it) and more text would help more "
                         "than any setting")
     return plan
@@ -500,10 +520,13 @@ def _eval_schedule(steps: int, micro_batches_per_step: int) -> tuple[int, int]:
     return eval_every, max(2, min(50, int(0.3 * eval_every * micro_batches_per_step)))
 
 
-def _weight_decay(lr: float, steps: int) -> float:
-    """Decoupled decay whose averaging window 1 / (lr * decay) is DECAY_WINDOW of the run, from the usual
-    0.1 up to MAX_DECAY."""
-    return round(min(MAX_DECAY, max(TrainConfig.weight_decay, 1 / (lr * steps * DECAY_WINDOW))), 2)
+def weight_decay_for(lr: float, steps: int, passes: float) -> float:
+    """The usual 0.1 for a run that sees its text at most FRESH_PASSES times; else decoupled decay whose
+    averaging window 1 / (lr * decay) is DECAY_WINDOW of the run, at least 0.1 (a plan has >= 100 steps,
+    so lr x decay stays <= 0.03). Plans and `luna train` without a config (train.weight_decay: null) use it."""
+    if passes <= FRESH_PASSES:
+        return TrainConfig.weight_decay
+    return round(max(TrainConfig.weight_decay, 1 / (lr * max(1, steps) * DECAY_WINDOW)), 2)
 
 
 def _round_nice(value: float) -> int:

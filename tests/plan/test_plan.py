@@ -98,18 +98,39 @@ def test_dropout_only_where_the_text_is_repeated_more_than_four_times():
 
 
 def test_repeated_text_gets_a_weight_decay_window_of_a_third_of_the_run():
-    from lunalm.plan.recommend import DECAY_WINDOW, _weight_decay
+    from lunalm.plan.recommend import DECAY_WINDOW, weight_decay_for
 
     cpu = cpu_machine()
     many = plan_for(2e5, cpu, hours=0.25)  # 16 passes
     t, steps = many.config.train, many.estimates["steps"]
-    assert t.weight_decay == round(min(0.9, max(0.1, 1 / (t.lr * steps * DECAY_WINDOW))), 2) > 0.1
+    assert t.weight_decay == round(max(0.1, 1 / (t.lr * steps * DECAY_WINDOW)), 2) > 0.1
     assert f"{1 / (t.lr * t.weight_decay):,.0f} steps" in many.why["train.weight_decay"]
     assert 0.3 < 1 / (t.lr * t.weight_decay) / steps < 0.36  # the window: a third of the run (decay rounded)
     few = plan_for(2e5, cpu, epochs=3)
     assert few.config.train.weight_decay == 0.1 and "the usual 0.1" in few.why["train.weight_decay"]
-    assert _weight_decay(0.003, 1_000) == 0.9 and _weight_decay(0.003, 2_000) == 0.5  # at most 0.9
-    assert _weight_decay(0.003, 100_000) == 0.1  # a third of a long run is window enough: the usual 0.1
+    assert weight_decay_for(0.003, 1_000, 16) == 1.0 and weight_decay_for(0.003, 2_000, 16) == 0.5
+    assert weight_decay_for(0.001, 300, 16) == 10.0  # past 1 where lr x steps is small: lr x decay = 0.01
+    assert weight_decay_for(0.003, 100_000, 16) == 0.1  # a third of a long run is window enough: the usual 0.1
+    assert weight_decay_for(0.003, 1_000, 4) == 0.1  # text seen at most 4 times: no more than usual
+
+
+def test_time_to_spare_on_a_repeated_text_buys_a_larger_model_down_to_the_floor():
+    from lunalm.plan.recommend import MAX_USEFUL_EPOCHS, SPARE_TOKENS_PER_PARAM
+
+    h200 = card_machine(find_card("H200"))
+    grown = plan_for(400_000, h200, hours=0.05)  # 360k training tokens, 3 minutes of an H200
+    body = count_parameters(grown.model, non_embedding=True)
+    seen = 360_000 * MAX_USEFUL_EPOCHS
+    assert grown.config.model.preset == "small" and grown.config.train.epochs == MAX_USEFUL_EPOCHS
+    assert seen / body >= SPARE_TOKENS_PER_PARAM == 0.15  # medium (~127M) would see < 0.05 per parameter
+    assert "16 times" in grown.why["model.preset"] and "time to spare" in grown.why["model.preset"]
+    assert grown.config.train.weight_decay > 1  # small's lr (~1e-3) needs a decay past 1 for the window
+    assert "a size chosen to use the time" in " ".join(grown.warnings)
+    assert plan_for(120_000, h200, hours=0.05).config.model.preset == "tiny"  # small would see < 0.15
+    assert plan_for(400_000, h200).config.model.preset == "nano"  # no --hours: the goal's 5 per parameter
+    assert plan_for(400_000, h200, hours=0.05, epochs=16).config.model.preset == "nano"  # passes asked for
+    cpu = plan_for(400_000, cpu_machine(), hours=0.05)  # 3 CPU minutes: not even nano repeats it 16 times
+    assert cpu.config.model.preset == "nano" and "16 times" not in cpu.why["model.preset"]
 
 
 def test_errors_name_the_problem():
