@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from lunalm.config import RunConfig, load_yaml, run_config_from_dict, run_config_to_dict
+from lunalm.config import RunConfig, TrainConfig, load_yaml, run_config_from_dict, run_config_to_dict
 from lunalm.errors import ConfigError, DiskFullError, LunaError, is_disk_full
 from lunalm.tokenizer import Tokenizer
 from lunalm.train import checkpoint as ckpt
@@ -43,6 +43,8 @@ def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = 
     run = build_run(dataclasses.replace(config, name=name), run_dir, data, d)
     if config.train.minutes:
         _fit_minutes(run, ui)
+    if config.train.weight_decay is None:
+        _set_weight_decay(run, ui)
     run.config = _resolved(run)
     if run.config.finetune is not None:
         trainable = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
@@ -130,6 +132,22 @@ def _fit_minutes(run: Run, ui) -> None:
         run.warmup_steps = default_warmup(run.total_steps)
     ui.message(f"time budget {duration_text(minutes / 60)}: {run.total_steps:,} steps at {step_seconds:.2f} s "
                f"per step on {run.hw.name} (measured), ending about {time.strftime('%H:%M', time.localtime(time.time() + minutes * 60))}")
+
+
+def _set_weight_decay(run: Run, ui) -> None:
+    """``train.weight_decay: null``: the plan's rule, now that the steps and so the passes are known (the
+    config written keeps the number, so a resumed run decays the same)."""
+    from lunalm.plan.recommend import weight_decay_for
+
+    passes = run.total_steps * run.world_batch / max(1, run.sampler.n_windows)
+    decay = weight_decay_for(run.peak_lr, run.total_steps, passes)
+    for group in run.optimizer.param_groups:
+        if group["weight_decay"]:  # matrices only; norms and biases keep 0
+            group["weight_decay"] = decay
+    run.config = dataclasses.replace(run.config, train=dataclasses.replace(run.config.train, weight_decay=decay))
+    ui.message(f"weight decay {decay:g}: ~{passes:.1f} passes over the text"
+               + (f", so weights averaged over ~{1 / (run.peak_lr * decay):,.0f} of the {run.total_steps:,} steps"
+                  if decay != TrainConfig.weight_decay else ""))
 
 
 def _resolved(run: Run) -> RunConfig:

@@ -139,12 +139,13 @@ def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bo
     from lunalm.config import resolve_optimizer
 
     muon, chosen = None, frozenset()
+    decay = TrainConfig.weight_decay if train.weight_decay is None else train.weight_decay  # None: set_weight_decay
     if resolve_optimizer(train) == "muon":  # auto is adamw
         from lunalm.train.optim import Muon, muon_parameters
 
         chosen = frozenset(muon_parameters(model))
-        muon = Muon([p for p in model.parameters() if id(p) in chosen], weight_decay=train.weight_decay)
-    groups = optimizer_param_groups(model, train.weight_decay, exclude=chosen)
+        muon = Muon([p for p in model.parameters() if id(p) in chosen], weight_decay=decay)
+    groups = optimizer_param_groups(model, decay, exclude=chosen)
     betas = (train.beta1, train.beta2)
     optimizer = None
     if hw.device.type in ("cuda", "cpu") and not sharded:

@@ -195,6 +195,21 @@ def test_adamw_decays_matrices_only_with_llm_betas_and_fused_kernel():
     assert optimizer.defaults.get("fused") is (True if fused_available else None)
 
 
+def test_automatic_weight_decay_is_the_plans_rule_for_the_passes_the_run_makes(tmp_path, corpus):
+    from lunalm.plan.recommend import weight_decay_for
+
+    run, status = train(tmp_path, corpus, name="many", weight_decay=None, epochs=8)  # 8 passes: repeated
+    assert status == "completed"
+    passes = run.total_steps * run.world_batch / run.sampler.n_windows
+    decay = weight_decay_for(run.peak_lr, run.total_steps, passes)
+    assert passes > 4 and decay > 0.1 and decay == round(3 / (run.peak_lr * run.total_steps), 2)
+    assert sorted({g["weight_decay"] for g in run.optimizer.param_groups}) == [0.0, decay]  # matrices only
+    written = yaml.safe_load((run.run_dir / "config.yaml").read_text(encoding="utf-8"))
+    assert written["train"]["weight_decay"] == decay  # a number, so a resumed run decays the same
+    once, _ = train(tmp_path, corpus, name="once", weight_decay=None, epochs=2)  # 2 passes: the usual 0.1
+    assert once.config.train.weight_decay == 0.1
+
+
 # --- guards: non-finite losses -------------------------------------------------------------------
 def test_nonfinite_step_is_skipped_logged_and_training_completes(tmp_path, corpus):
     config = tiny_config(tmp_path, corpus, max_steps=6)
