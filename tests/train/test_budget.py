@@ -125,11 +125,15 @@ def test_luna_train_with_no_budget_trains_for_the_default_minutes(tmp_path):
     explicit = build_config(parser.parse_args(["train", "--max-steps", "50"])).train
     assert explicit.minutes is None and explicit.max_steps == 50
     on_cpu = build_config(parser.parse_args(["train", "--device", "cpu"]))  # short windows, small batches
-    assert (on_cpu.data.context_length, on_cpu.train.micro_batch_size) == (128, 8)
+    assert (on_cpu.data.context_length, on_cpu.train.micro_batch_size) == (128, 16)
     chosen = build_config(parser.parse_args(["train", "--device", "cpu", "--context", "64", "--batch-size", "4"]))
     assert (chosen.data.context_length, chosen.train.micro_batch_size) == (64, 4)
     on_gpu = build_config(parser.parse_args(["train", "--device", "cuda"]))
     assert (on_gpu.data.context_length, on_gpu.train.micro_batch_size) == (256, 16)
+    assert on_cpu.train.weight_decay is None and explicit.weight_decay is None  # the plan's rule, once timed
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("train:\n  minutes: 1\n", encoding="utf-8")
+    assert build_config(parser.parse_args(["train", "--config", str(plan)])).train.weight_decay == 0.1  # the file's
 
 
 def test_summary_scores_the_validation_documents_beside_ppmd(tmp_path):
