@@ -206,6 +206,17 @@ def test_automatic_weight_decay_is_the_plans_rule_for_the_passes_the_run_makes(t
     assert sorted({g["weight_decay"] for g in run.optimizer.param_groups}) == [0.0, decay]  # matrices only
     written = yaml.safe_load((run.run_dir / "config.yaml").read_text(encoding="utf-8"))
     assert written["train"]["weight_decay"] == decay  # a number, so a resumed run decays the same
+
+    class StopAtFive(SilentUI):
+        def progress(self, run, record):
+            if run.state.step == 5:
+                run.stop_reason = "interrupted"
+
+    stopped, status = train(tmp_path, corpus, name="stopped", ui=StopAtFive(), weight_decay=None, epochs=8)
+    assert status == "interrupted" and run.total_steps > 5
+    resumed, status = resume(stopped.run_dir, SilentUI(), progress=False)
+    assert status == "completed" and resumed.config.train.weight_decay == decay
+    assert train_losses(resumed.run_dir) == train_losses(run.run_dir)  # the same decay after the resume
     once, _ = train(tmp_path, corpus, name="once", weight_decay=None, epochs=2)  # 2 passes: the usual 0.1
     assert once.config.train.weight_decay == 0.1
 
