@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import subprocess
@@ -131,6 +132,10 @@ def test_time_to_spare_on_a_repeated_text_buys_a_larger_model_down_to_the_floor(
     assert plan_for(400_000, h200, hours=0.05, epochs=16).config.model.preset == "nano"  # passes asked for
     cpu = plan_for(400_000, cpu_machine(), hours=0.05)  # 3 CPU minutes: not even nano repeats it 16 times
     assert cpu.config.model.preset == "nano" and "16 times" not in cpu.why["model.preset"]
+    long_cpu = plan_for(120_000, cpu_machine(), hours=1.0)  # time to spare on a CPU: no gain measured there
+    assert long_cpu.config.model.preset == "nano" and long_cpu.config.train.epochs == MAX_USEFUL_EPOCHS
+    as_if_gpu = dataclasses.replace(cpu_machine(), kind="cuda")  # the same speed on a GPU: tiny makes 16 passes
+    assert plan_for(120_000, as_if_gpu, hours=1.0).config.model.preset == "tiny"
 
 
 def test_errors_name_the_problem():
