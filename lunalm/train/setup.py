@@ -139,7 +139,7 @@ def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bo
     from lunalm.config import resolve_optimizer
 
     muon, chosen = None, frozenset()
-    decay = TrainConfig.weight_decay if train.weight_decay is None else train.weight_decay  # None: set_weight_decay
+    decay = TrainConfig.weight_decay if train.weight_decay is None else train.weight_decay  # None: session sets it
     if resolve_optimizer(train) == "muon":  # auto is adamw
         from lunalm.train.optim import Muon, muon_parameters
 
@@ -174,6 +174,9 @@ def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SI
         n_params, lr = count_parameters(model_cfg), train.lr or default_lr(count_parameters(model_cfg))
     else:
         model, n_params, lr = _finetune_model(config, data, hw)
+    if (train.weight_decay or 0) * lr >= 1:  # the config could check this only with an lr written in it
+        raise ConfigError(f"train.weight_decay = {train.weight_decay:g} with the automatic lr {lr:.3g}: each step "
+                          f"would remove {train.weight_decay * lr:.0%} of every weight; keep lr x weight_decay < 1")
     forward = model
     if d.active and train.shard:
         if config.finetune is not None or hw.precision == "fp16":

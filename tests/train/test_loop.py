@@ -16,6 +16,7 @@ import yaml
 from runhelp import GOLDEN, GOLDEN_STEPS, golden_losses, tiny_config, train_losses, write_corpus
 
 from lunalm.config import TrainConfig, run_config_from_dict
+from lunalm.errors import ConfigError
 from lunalm.data.batches import WindowSampler
 from lunalm.model import LunaLM, ModelConfig
 from lunalm.train import milestones
@@ -219,6 +220,9 @@ def test_automatic_weight_decay_is_the_plans_rule_for_the_passes_the_run_makes(t
     assert train_losses(resumed.run_dir) == train_losses(run.run_dir)  # the same decay after the resume
     once, _ = train(tmp_path, corpus, name="once", weight_decay=None, epochs=2)  # 2 passes: the usual 0.1
     assert once.config.train.weight_decay == 0.1
+    with pytest.raises(ConfigError, match=r"weight_decay = 500 with the automatic lr .*lr x weight_decay < 1"):
+        train(tmp_path, corpus, name="flipped", weight_decay=500, epochs=2)  # valid alone, not with lr ~0.003
+    assert not (tmp_path / "runs" / "flipped").exists()
 
 
 # --- guards: non-finite losses -------------------------------------------------------------------
