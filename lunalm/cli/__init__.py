@@ -150,7 +150,8 @@ def _add_train(commands) -> None:
     model = parser.add_argument_group("model and data")
     model.add_argument("--preset", help="nano | tiny (~10M) | small (~50M) | medium (~150M) | gpt2 "
                        f"(default {_default('ModelChoice', 'preset')})")
-    model.add_argument("--context", type=int, metavar="T", help="context length in tokens (default 256)")
+    model.add_argument("--context", type=int, metavar="T",
+                       help="context length in tokens (default 256; 128 on a CPU without --config)")
     model.add_argument("--tokenizer", choices=["bpe", "char", "pretrained"], help="tokenizer kind (default bpe)")
     model.add_argument("--tokenizer-path", metavar="PATH",
                        help="tokenizer.json or HF folder (implies pretrained; default: none)")
