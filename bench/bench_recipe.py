@@ -128,13 +128,13 @@ def main() -> None:
             row["entry"] = entry
             if tokenizer_path is None:  # one tokenizer for every run: the grid varies the model, not the text
                 tokenizer_path = work / "runs" / row["name"] / "tokenizer" / "tokenizer.json"
-            if coders is None:
+            if coders is None and args.no_coders:
+                coders = {"ppmd": float("nan")}
+            elif coders is None:
                 texts, train_texts = bench_quality.cleaned_texts(heldout_dir), bench_quality.cleaned_texts(train_dir)
-                coders = (bench_quality.coder_scores(train_texts, texts, Tokenizer.load(tokenizer_path))
-                          if not args.no_coders else {"ppmd": float("nan")})
-                if not args.no_coders:
-                    print(f"  PPMd (order {coders['ppmd_order']}) {coders['ppmd']:.4f}, xz {coders['xz']:.4f}, "
-                          f"unigram {coders['unigram']:.4f}", flush=True)
+                coders = bench_quality.coder_scores(train_texts, texts, Tokenizer.load(tokenizer_path))
+                print(f"  PPMd (order {coders['ppmd_order']}) {coders['ppmd']:.4f}, xz {coders['xz']:.4f}, "
+                      f"unigram {coders['unigram']:.4f}", flush=True)
             row["ppmd"] = coders["ppmd"]
             row["over_ppmd"] = row["bpb"] / coders["ppmd"]
             rows.append(row)
