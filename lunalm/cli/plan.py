@@ -123,7 +123,7 @@ PROBE_STEPS = 6  # timed steps, after warming up; their median is the step time
 
 
 def _probe(plan, facts, machine, request, corpus, tokenizer):
-    from lunalm.plan.probe import measure
+    from lunalm.plan.probe import BUSY_SHARE, measure
     from lunalm.plan.recommend import make_plan
 
     device = "cuda" if machine.kind == "cuda" else "cpu"
@@ -143,6 +143,10 @@ def _probe(plan, facts, machine, request, corpus, tokenizer):
             break
     new.probe = dataclasses.asdict(result)
     new.probe["predicted_peak_bytes"] = new.estimates["peak_memory_bytes"]
+    if result.busy_share > BUSY_SHARE:
+        new.warnings.append(f"other programs kept ~{result.busy_share:.0%} of the CPU busy while the probe timed "
+                            f"it: the plan's {new.estimates['steps']:,} steps and the choices made from them assume "
+                            "that slower speed. The timing was not cached; plan again when the machine is idle")
     return new, result
 
 

@@ -6,7 +6,10 @@ zero_grad(set_to_none)``) on random tokens. Peak memory is ``torch.cuda.max_memo
 CPU the probe runs in a fresh process and reports the growth of its peak resident set (``VmHWM``, reset
 through ``/proc/self/clear_refs`` once torch is loaded) over the resident set before the model existed.
 
-Results are cached per device and shape under ``~/.cache/lunalm/probe`` so a second ``luna plan`` is instant.
+Results are cached per device and shape under ``~/.cache/lunalm/probe`` so a second ``luna plan`` is instant,
+except a CPU probe during which other programs kept more than ``BUSY_SHARE`` of the cores busy (from
+``/proc/stat``, less the probe's own CPU time): that speed holds for now, not for the idle machine a later
+plan may find, so it is not kept (it once made every later plan of the same shape a third as long).
 """
 
 from __future__ import annotations
@@ -35,11 +38,14 @@ class ProbeResult:
     tokens_per_s: float
     peak_bytes: int | None  # None when the platform cannot measure it
     oom: bool = False
+    busy_share: float = 0.0  # CPU: share of the cores other programs used while it ran (not cached above
+    #                          BUSY_SHARE)
 
 
 # Untimed steps first: on a CPU the first ~3 steps run ~10-50 % slower (the optimizer state is allocated,
 # the kernels' caches fill), which made a 3-step probe of `nano` read 0.076 s per step against 0.064 s.
 WARMUP_STEPS = 3
+BUSY_SHARE = 0.2  # of the cores: other programs' use above which a CPU probe is not cached
 
 
 def cache_dir() -> Path:
@@ -68,7 +74,7 @@ def measure(cfg: ModelConfig, micro_batch_size: int, *, device: str = "cpu", pre
         result = _measure_here(cfg, micro_batch_size, device, precision, steps)
     else:
         result = _measure_subprocess(cfg, micro_batch_size, device, precision, steps, threads)
-    if use_cache:
+    if use_cache and result.busy_share <= BUSY_SHARE:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(result)))
@@ -165,15 +171,47 @@ def _device_name(device: str, threads: int | None) -> str:
 def _measure_subprocess(cfg, micro_batch, device, precision, steps, threads) -> ProbeResult:
     request = {"cfg": asdict(cfg), "micro_batch_size": micro_batch, "device": device,
                "precision": precision, "steps": steps, "threads": threads}
+    ticks, children, started = _busy_ticks(), _children_cpu_seconds(), time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "lunalm.plan.probe", json.dumps(request)],
                           capture_output=True, text=True)
+    busy = _others_share(ticks, children, time.perf_counter() - started)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         if proc.returncode < 0 or "out of memory" in proc.stderr.lower() or "memoryerror" in proc.stderr.lower():
             return ProbeResult(micro_batch, cfg.context_length, precision, _device_name(device, threads),
                                math.inf, 0.0, None, oom=True)
         raise RuntimeError(f"probe subprocess failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    return ProbeResult(**json.loads(lines[-1]))
+    return ProbeResult(**{**json.loads(lines[-1]), "busy_share": busy})
+
+
+def _busy_ticks() -> int | None:
+    """Clock ticks all cores spent busy since boot (``/proc/stat``), or None where there is no such file."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(fields[:8]) - fields[3] - fields[4]  # user..steal, less idle and iowait
+
+
+def _children_cpu_seconds() -> float | None:
+    """CPU seconds of this process's finished children, or None where ``resource`` does not exist (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _others_share(ticks_before: int | None, children_before: float | None, wall_seconds: float) -> float:
+    """Share of the cores that other programs than the probe (a finished child) kept busy over
+    ``wall_seconds``; 0.0 where it cannot be told."""
+    ticks_after, children_after = _busy_ticks(), _children_cpu_seconds()
+    if None in (ticks_before, ticks_after, children_before, children_after) or wall_seconds <= 0:
+        return 0.0
+    others = (ticks_after - ticks_before) / os.sysconf("SC_CLK_TCK") - (children_after - children_before)
+    return round(min(1.0, max(0.0, others / (wall_seconds * (os.cpu_count() or 1)))), 2)
 
 
 def _rss_bytes(field: str) -> int | None:

@@ -15,6 +15,7 @@ from lunalm.errors import ConfigError, CorpusError
 from lunalm.model import count_parameters
 from lunalm.plan.hardware import card_machine, cpu_machine, find_card, parse_size, vram_machine
 from lunalm.plan.memory import device_bytes
+from lunalm.plan.probe import BUSY_SHARE
 from lunalm.plan.recommend import CorpusFacts, Request, duration_text, make_plan
 from lunalm.plan.history import expected_bits_per_byte, speed_correction
 from lunalm.runs.registry import Registry
@@ -186,7 +187,8 @@ def test_a_time_budget_on_this_cpu_is_planned_from_measured_steps(tmp_path):
     probe = measured["probe"]
     assert probe["seq_len"] == 16 and probe["micro_batch_size"] == measured["config"]["train"]["micro_batch_size"]
     assert measured["estimates"]["tokens_per_s"] == round(probe["tokens_per_s"])  # the shape it probed is planned
-    assert len(list((tmp_path / "cache" / "probe").glob("*.json"))) >= 1
+    if probe["busy_share"] <= BUSY_SHARE:  # a busy machine's timing is not kept (next test)
+        assert len(list((tmp_path / "cache" / "probe").glob("*.json"))) >= 1
     table = json.loads(subprocess.run(args + ["--no-probe"], capture_output=True, text=True, env=env,
                                       check=True).stdout)
     assert table["probe"] is None and "peak x utilisation" in table["estimates"]["tokens_per_s_source"]
@@ -250,6 +252,36 @@ def test_a_probe_sets_the_speed_and_other_shapes_scale_from_it_by_flops():
     ratio = flops_per_token(probed, probed.context_length) / flops_per_token(tiny.model, tiny.model.context_length)
     assert tiny.model == model_config_from_preset("tiny", tiny.model.vocab_size, tiny.model.context_length)
     assert tiny.estimates["tokens_per_s"] == round(40_000 * ratio)  # the probe timed nano; tiny does more per token
+
+
+def test_a_cpu_probe_timed_while_other_programs_ran_is_not_cached(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from lunalm.model import model_config_from_preset
+    from lunalm.plan import probe
+
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # another program, one core
+    try:
+        time.sleep(0.3)
+        ticks, children, started = probe._busy_ticks(), probe._children_cpu_seconds(), time.perf_counter()
+        time.sleep(1.0)
+        share = probe._others_share(ticks, children, time.perf_counter() - started)
+    finally:
+        burner.kill()
+        burner.wait()
+    assert share >= 0.8 / os.cpu_count()  # the burner's core, not this process's sleep
+
+    monkeypatch.setenv("LUNALM_CACHE", str(tmp_path / "cache"))
+    cfg = model_config_from_preset("nano", 256, 16)
+    monkeypatch.setattr(probe, "_others_share", lambda *args: 0.5)
+    busy = probe.measure(cfg, 2, steps=1)
+    assert busy.busy_share == 0.5 > BUSY_SHARE and busy.tokens_per_s > 0
+    assert not list((tmp_path / "cache" / "probe").glob("*.json"))  # not kept for a later, idle plan
+    monkeypatch.setattr(probe, "_others_share", lambda *args: 0.0)
+    idle = probe.measure(cfg, 2, steps=1)
+    assert idle.busy_share == 0.0 and len(list((tmp_path / "cache" / "probe").glob("*.json"))) == 1
+    assert probe.measure(cfg, 2, steps=1) == idle  # the cached one
 
 
 def test_cli_rejects_contradictions_and_remote_probes(tmp_path):
