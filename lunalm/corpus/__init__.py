@@ -19,7 +19,7 @@ from pathlib import Path
 from lunalm.config import CorpusConfig, to_dict
 from lunalm.corpus import builtin
 from lunalm.corpus.clean import clean_text
-from lunalm.corpus.prose import ProseDetector, Span, remove_spans
+from lunalm.corpus.prose import RULES_VERSION, ProseDetector, Span, remove_spans
 from lunalm.corpus.read import RawDocument, discover, read_file
 from lunalm.errors import CorpusError
 
@@ -79,6 +79,8 @@ class Corpus:
     def fingerprint(self) -> str:
         """Changes when any input file or any cleaning setting changes (keys the token cache)."""
         digest = hashlib.sha256(json.dumps(to_dict(self.config), sort_keys=True).encode())
+        if self.config.filter_non_prose:  # the filter's rules decide which text is kept
+            digest.update(f"prose rules {RULES_VERSION}".encode())
         if not self.config.paths:
             digest.update(f"{builtin.NAME}:{builtin.DB_SHA256}".encode())
         for file in self.files:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_UNIT = 400  # characters: longer sentences are judged piece by piece
+RULES_VERSION = 2  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
 # A sentence ends at . ! ? … followed by a space or the end ("json.decoder" and "3.14" are not ends), or at
 # a newline.
 _SENTENCE = re.compile(r"[^\n]*?(?:[.!?…]+(?:\s+|\Z)|\n|\Z)")
@@ -93,8 +94,22 @@ def _sentence_like(unit: str, words: list[str]) -> bool:
     return ending.endswith(tuple(".!?…")) and len(words) >= 4 and alphabetic >= 0.5 * len(words)
 
 
+def _verse_line(words: list[str]) -> bool:
+    """A line of a poem or a song, not an item of a list: a word after the first starts in lower case ("ay
+    ışığına batmış", "Qəlbim indi yox"); names, titles and index entries capitalise theirs."""
+    return any(word[:1].islower() for word in words[1:])
+
+
+def _plain_words(words: list[str]) -> bool:
+    """Two or more words of letters only, apart from punctuation at their ends: a line of verse that
+    starts in lower case and ends in a comma ("vazgeçtim toprak olmaktan,") has no sign of code in it."""
+    return len(words) >= 2 and all(word.strip(_QUOTES + ".,;:!?…()-").isalpha() for word in words)
+
+
 def _is_code(unit: str, words: list[str], rules: ProseRules) -> bool:
     line = unit.strip()
+    if _plain_words(words) and not _CODE_SIGNS[0].search(line):  # no keyword start ("from os import path")
+        return False
     signs = 0
     for sign in _CODE_SIGNS:
         signs += bool(sign.search(line))
@@ -114,7 +129,7 @@ def _judge(unit: str, rules: ProseRules, whole: bool = True) -> str | None:
         return None  # too little to judge ("“Oku” dedi."); runs of short lines are caught as lists
     letters = sum(c.isalpha() for c in chars)
     digits = sum(c.isdigit() for c in chars)
-    if unit.count("|") >= rules.table_separators or unit.count("\t") >= 2:
+    if unit.count("|") >= rules.table_separators or unit.strip().count("\t") >= 2:  # not an indent
         return "table"
     if digits > rules.max_digit_share * len(chars) and not _sentence_like(unit, words):
         return "digits"
@@ -180,7 +195,9 @@ class ProseDetector:
             else:
                 found += self._run(tabbed, "table")
                 tabbed = []
-            if len(stripped.split()) <= self.rules.short_words and not stripped.endswith(tuple(_TERMINAL)):
+            words = stripped.split()
+            if len(words) <= self.rules.short_words and not stripped.endswith(tuple(_TERMINAL)) \
+                    and not _verse_line(words):
                 short.append((start, end))
                 continue
             found += self._run(short, "list")

@@ -89,3 +89,34 @@ def test_code_and_tab_separated_rows_are_flagged():
     rows = "TR\tTurkey\nAZ\tAzerbaijan\nGB\tBritain (UK)\n"
     spans = ProseDetector().spans(TURKISH[0] + code + rows)
     assert remove_spans(TURKISH[0] + code + rows, spans) == TURKISH[0]
+
+
+def test_verse_and_lyrics_are_prose_but_lists_of_names_and_code_are_not():
+    verse = ("yağmur yağıyor yine sokaklara,\n"  # lower case, a comma at the end: verse, not code
+             "sen yoksun bu akşam\n"  # short lines without final punctuation: verse, not a list
+             "kapının önünde bekledim\n"
+             "Gece uzun olur\n"
+             "\t\trüzgâr eser durur uzaktan\n"  # indented by tabs: not a table row
+             "Gece uzun olur\n"
+             "bir ses, bir ışık,\n\n")
+    detector = ProseDetector()
+    assert detector.spans(verse) == []
+    names = "Ahmet Yılmaz\nMehmet Demir\nAyşe Kaya\nFatma Şahin\n"  # every word capitalised: a list
+    code = "from os import path\nimport numpy as np\n"  # plain words, but a keyword starts each line
+    spans = detector.spans(verse + names + code)
+    assert {span.reason for span in spans} == {"list", "code"}
+    assert remove_spans(verse + names + code, spans) == verse.rstrip("\n") + "\n"
+
+
+def test_new_rules_give_a_filtered_corpus_a_new_fingerprint_so_no_stale_tokens_are_reused(tmp_path, monkeypatch):
+    import lunalm.corpus as corpus_module
+    from lunalm.config import CorpusConfig
+    from lunalm.corpus import Corpus
+
+    (tmp_path / "a.txt").write_text(TURKISH[0], encoding="utf-8")
+    filtered = Corpus(CorpusConfig(paths=(str(tmp_path),), filter_non_prose=True))
+    unfiltered = Corpus(CorpusConfig(paths=(str(tmp_path),), filter_non_prose=False))
+    before = filtered.fingerprint(), unfiltered.fingerprint()
+    monkeypatch.setattr(corpus_module, "RULES_VERSION", corpus_module.RULES_VERSION + 1)
+    assert filtered.fingerprint() != before[0]  # the token cache is keyed by it
+    assert unfiltered.fingerprint() == before[1]  # the rules do not touch unfiltered text
