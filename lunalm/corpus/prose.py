@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_UNIT = 400  # characters: longer sentences are judged piece by piece
-RULES_VERSION = 2  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
+RULES_VERSION = 3  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
 # A sentence ends at . ! ? … followed by a space or the end ("json.decoder" and "3.14" are not ends), or at
 # a newline.
 _SENTENCE = re.compile(r"[^\n]*?(?:[.!?…]+(?:\s+|\Z)|\n|\Z)")
@@ -32,6 +32,8 @@ _CODE_SIGNS = (
     re.compile(r"^[a-z_][^.!?…]*$"),  # starts in lower case and never ends a sentence
 )
 _TERMINAL = ".!?…:;\"'”’»)"
+_PLAIN_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*|\d+")  # a word of letters, or a number
+PLAIN_PROSE_WORDS = 6  # a line of this many plain words is prose even if it starts like code ("for a time")
 _QUOTES = "\"'“”‘’«»"  # quotation marks are ordinary in prose, never count them as symbols
 
 
@@ -101,15 +103,16 @@ def _verse_line(words: list[str]) -> bool:
 
 
 def _plain_words(words: list[str]) -> bool:
-    """Two or more words of letters only, apart from punctuation at their ends: a line of verse that
-    starts in lower case and ends in a comma ("vazgeçtim toprak olmaktan,") has no sign of code in it."""
-    return len(words) >= 2 and all(word.strip(_QUOTES + ".,;:!?…()-").isalpha() for word in words)
+    """Two or more words, each letters (an apostrophe or hyphen inside allowed) or a number, apart from
+    punctuation at their ends: a line of verse that starts in lower case and ends in a comma ("vazgeçtim
+    toprak olmaktan,"), or a hard-wrapped line of prose, has no sign of code in it."""
+    return len(words) >= 2 and all(_PLAIN_WORD.fullmatch(word.strip(_QUOTES + ".,;:!?…()-")) for word in words)
 
 
 def _is_code(unit: str, words: list[str], rules: ProseRules) -> bool:
     line = unit.strip()
-    if _plain_words(words) and not _CODE_SIGNS[0].search(line):  # no keyword start ("from os import path")
-        return False
+    if _plain_words(words) and (len(words) >= PLAIN_PROSE_WORDS or not _CODE_SIGNS[0].search(line)):
+        return False  # a keyword start ("from os import path") counts only in a short line ("for a time, he")
     signs = 0
     for sign in _CODE_SIGNS:
         signs += bool(sign.search(line))

@@ -101,8 +101,13 @@ def test_verse_and_lyrics_are_prose_but_lists_of_names_and_code_are_not():
              "bir ses, bir ışık,\n\n")
     detector = ProseDetector()
     assert detector.spans(verse) == []
+    wrapped = ("The delegates had come from every province, and they had waited\n"  # prose wrapped by
+               "for a long time in the hall of the assembly, on the 11 September,\n"  # hand: a line may start
+               "with the consent of the council's members;\n"  # with "for" or "with" and end in a comma
+               "if the answer came late, nobody would blame them.\n\n")
+    assert detector.spans(wrapped) == []
     names = "Ahmet Yılmaz\nMehmet Demir\nAyşe Kaya\nFatma Şahin\n"  # every word capitalised: a list
-    code = "from os import path\nimport numpy as np\n"  # plain words, but a keyword starts each line
+    code = "from os import path\nfor item in items:\n"  # plain words, but short and starting with a keyword
     spans = detector.spans(verse + names + code)
     assert {span.reason for span in spans} == {"list", "code"}
     assert remove_spans(verse + names + code, spans) == verse.rstrip("\n") + "\n"
