@@ -185,13 +185,24 @@ def _measure_subprocess(cfg, micro_batch, device, precision, steps, threads) -> 
 
 
 def _busy_ticks() -> int | None:
-    """Clock ticks all cores spent busy since boot (``/proc/stat``), or None where there is no such file."""
+    """Clock ticks the cores this process may run on spent busy since boot (``/proc/stat``'s per-core lines),
+    or None where there is no such file."""
+    cores = _cores()
     try:
         with open("/proc/stat", encoding="ascii") as stat:
-            fields = [int(value) for value in stat.readline().split()[1:]]
-    except (OSError, ValueError):
+            lines = [line.split() for line in stat if line.startswith("cpu") and line[3].isdigit()]
+        fields = [[int(value) for value in line[1:9]] for line in lines if int(line[0][3:]) in cores]
+    except (OSError, ValueError, IndexError):
         return None
-    return sum(fields[:8]) - fields[3] - fields[4]  # user..steal, less idle and iowait
+    return sum(sum(f) - f[3] - f[4] for f in fields) if fields else None  # user..steal, less idle and iowait
+
+
+def _cores() -> set[int]:
+    """The cores this process may run on (a container's CPU set), else all of them."""
+    try:
+        return set(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return set(range(os.cpu_count() or 1))
 
 
 def _children_cpu_seconds() -> float | None:
@@ -211,7 +222,7 @@ def _others_share(ticks_before: int | None, children_before: float | None, wall_
     if None in (ticks_before, ticks_after, children_before, children_after) or wall_seconds <= 0:
         return 0.0
     others = (ticks_after - ticks_before) / os.sysconf("SC_CLK_TCK") - (children_after - children_before)
-    return round(min(1.0, max(0.0, others / (wall_seconds * (os.cpu_count() or 1)))), 2)
+    return round(min(1.0, max(0.0, others / (wall_seconds * len(_cores())))), 2)
 
 
 def _rss_bytes(field: str) -> int | None:
