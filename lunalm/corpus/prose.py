@@ -21,9 +21,11 @@ RULES_VERSION = 3  # part of the corpus fingerprint: a change of these rules re-
 # A sentence ends at . ! ? … followed by a space or the end ("json.decoder" and "3.14" are not ends), or at
 # a newline.
 _SENTENCE = re.compile(r"[^\n]*?(?:[.!?…]+(?:\s+|\Z)|\n|\Z)")
+_KEYWORD_START = re.compile(r"^(?:def|class|return|import|from|if|elif|else|for|while|try|except|finally|with|"
+                            r"raise|yield|lambda|assert|pass|break|continue|const|let|var|function|public|private|"
+                            r"static)\b")
 _CODE_SIGNS = (
-    re.compile(r"^(?:def|class|return|import|from|if|elif|else|for|while|try|except|finally|with|raise|yield|"
-               r"lambda|assert|pass|break|continue|const|let|var|function|public|private|static)\b"),
+    _KEYWORD_START,
     re.compile(r"[\w\])]\s*(?:[-+*/%|&^]|//|<<|>>)?=\s*[^=\s]"),  # assignment (not ==)
     re.compile(r"\w\("),  # a call or definition: name( without a space
     re.compile(r"\b[a-z]+_\w+|\b__\w+|\w\.\w+\(|\bself\.|\bthis\."),  # snake_case, dotted calls
@@ -111,7 +113,7 @@ def _plain_words(words: list[str]) -> bool:
 
 def _is_code(unit: str, words: list[str], rules: ProseRules) -> bool:
     line = unit.strip()
-    if _plain_words(words) and (len(words) >= PLAIN_PROSE_WORDS or not _CODE_SIGNS[0].search(line)):
+    if _plain_words(words) and (len(words) >= PLAIN_PROSE_WORDS or not _KEYWORD_START.search(line)):
         return False  # a keyword start ("from os import path") counts only in a short line ("for a time, he")
     signs = 0
     for sign in _CODE_SIGNS:
