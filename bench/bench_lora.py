@@ -121,7 +121,7 @@ def lunalm_step(base: Path, tokenizer, data, scratch: Path, args):
     hw = resolve("cpu", "fp32")
     torch.manual_seed(0)
     model = load_base_model(finetune, tokenizer, hw).train()
-    optimizer = build_optimizer(model, train, hw)
+    optimizer = build_optimizer(model, train, hw, from_scratch=False)
     if args.data == "text":
         sampler = WindowSampler(data, args.context, seed=0)
         sizes = None

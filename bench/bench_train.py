@@ -73,7 +73,7 @@ def non_embedding(model: torch.nn.Module) -> int:
 # --- lunalm ----------------------------------------------------------------------------------------
 def lunalm_contestant(model_cfg, batch: int, tokens: np.ndarray, scratch: Path,
                       compile_model: bool = False, device: str = "cpu", precision: str = "fp32",
-                      grad_accum: int = 1, optimizer: str = "auto") -> Contestant:
+                      grad_accum: int = 1, optimizer: str = "adamw") -> Contestant:
     """lunalm's own ``one_step`` over a Run holding the parts build_run would make (``train.compile``
     wraps the forward in ``torch.compile`` as build_run does; ``device``/``precision`` as ``luna train``'s
     flags, e.g. cuda + bf16, or fp16 with its GradScaler)."""

@@ -43,6 +43,8 @@ def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = 
     run = build_run(dataclasses.replace(config, name=name), run_dir, data, d)
     if config.train.minutes:
         _fit_minutes(run, ui)
+    if config.train.optimizer == "auto" and config.train.minutes:
+        _choose_optimizer(run, ui)
     if config.train.weight_decay is None:
         _set_weight_decay(run, ui)
     run.config = _resolved(run)
@@ -134,12 +136,28 @@ def _fit_minutes(run: Run, ui) -> None:
                f"per step on {run.hw.name} (measured), ending about {time.strftime('%H:%M', time.localtime(time.time() + minutes * 60))}")
 
 
+def _choose_optimizer(run: Run, ui) -> None:
+    """``train.optimizer: auto`` with a time budget: the choice for the passes the timed steps make (before
+    the first step, so nothing is lost by building it again)."""
+    from lunalm.config import MUON_MAX_PASSES
+    from lunalm.train.optim import MuonAdamW
+    from lunalm.train.setup import build_optimizer
+
+    optimizer = build_optimizer(run.model, run.config.train, run.hw, sharded=run.dist.active and run.config.train.shard,
+                                from_scratch=run.config.finetune is None, passes=run.passes)
+    if isinstance(optimizer, MuonAdamW) != isinstance(run.optimizer, MuonAdamW):
+        run.optimizer = optimizer
+    if isinstance(run.optimizer, MuonAdamW):
+        ui.message(f"optimizer Muon (AdamW for embeddings and norms): ~{run.passes:.1f} passes over the text, "
+                   f"at most {MUON_MAX_PASSES}, on a CPU")
+
+
 def _set_weight_decay(run: Run, ui) -> None:
     """``train.weight_decay: null``: the plan's rule, now that the steps and so the passes are known (the
     config written keeps the number, so a resumed run decays the same)."""
     from lunalm.plan.recommend import weight_decay_for
 
-    passes = run.total_steps * run.world_batch / max(1, run.sampler.n_windows)
+    passes = run.passes
     decay = weight_decay_for(run.peak_lr, run.total_steps, passes)
     for group in run.optimizer.param_groups:
         if group["weight_decay"]:  # matrices only; norms and biases keep 0
@@ -153,10 +171,10 @@ def _set_weight_decay(run: Run, ui) -> None:
 def _resolved(run: Run) -> RunConfig:
     """The config with automatic values filled in (what was actually used); a time budget's step count
     goes into max_steps, so a resumed run follows the same schedule."""
-    from lunalm.config import resolve_optimizer
+    from lunalm.train.optim import MuonAdamW
 
     train = dataclasses.replace(run.config.train, lr=run.peak_lr, warmup_steps=run.warmup_steps,
-                                optimizer=resolve_optimizer(run.config.train),
+                                optimizer="muon" if isinstance(run.optimizer, MuonAdamW) else "adamw",
                                 ema_horizon=run.config.train.ema_horizon if run.average is not None else 0.0)
     if train.minutes:
         train = dataclasses.replace(train, max_steps=run.total_steps)

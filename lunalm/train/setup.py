@@ -75,6 +75,11 @@ class Run:
         """Sequences per optimizer step over all processes."""
         return self.global_batch * self.dist.world
 
+    @property
+    def passes(self) -> float:
+        """Passes over the training windows that ``total_steps`` make."""
+        return self.total_steps * self.world_batch / max(1, self.sampler.n_windows)
+
 
 def resolve_model_config(config: RunConfig, vocab_size: int) -> ModelConfig:
     """The preset at this vocabulary (padded to a multiple of 64 for fast matmuls) and context."""
@@ -131,20 +136,25 @@ def _available_bytes(hw: Hardware) -> int | None:
     return available_ram()
 
 
-def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bool = False) -> torch.optim.Optimizer:
+def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bool = False,
+                    from_scratch: bool = True, passes: float | None = None) -> torch.optim.Optimizer:
     """AdamW, decay on matrices only, the fused kernel where this build has it (foreach for FSDP's DTensors).
 
-    ``train.optimizer == "muon"``: Muon on the transformer blocks' matrices and that AdamW on the rest,
-    as one optimizer (``lunalm.train.optim.MuonAdamW``)."""
+    Muon (``train.optimizer`` muon, or auto for a short run from scratch on a CPU:
+    ``lunalm.config.resolve_optimizer``): Muon on the transformer blocks' matrices and that AdamW on the
+    rest, as one optimizer (``lunalm.train.optim.MuonAdamW``)."""
     from lunalm.config import resolve_optimizer
 
     muon, chosen = None, frozenset()
     decay = TrainConfig.weight_decay if train.weight_decay is None else train.weight_decay  # None: session sets it
-    if resolve_optimizer(train) == "muon":  # auto is adamw
+    if resolve_optimizer(train, hw.device.type, from_scratch, passes) == "muon":
+        from lunalm.train.device import cpu_bf16
         from lunalm.train.optim import Muon, muon_parameters
 
         chosen = frozenset(muon_parameters(model))
-        muon = Muon([p for p in model.parameters() if id(p) in chosen], weight_decay=decay)
+        native_bf16 = hw.device.type == "cuda" or (hw.device.type == "cpu" and cpu_bf16())
+        muon = Muon([p for p in model.parameters() if id(p) in chosen], weight_decay=decay,
+                    ns_dtype=torch.bfloat16 if native_bf16 else torch.float32)
     groups = optimizer_param_groups(model, decay, exclude=chosen)
     betas = (train.beta1, train.beta2)
     optimizer = None
@@ -195,7 +205,10 @@ def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SI
     steps = total_steps(train, sampler.n_windows, train.micro_batch_size * train.grad_accum_steps * d.world,
                         config.data.context_length)
     return Run(config=config, run_dir=run_dir, data=data, hw=hw, model=model, forward=forward,
-               optimizer=build_optimizer(model, train, hw, sharded=d.active and train.shard),
+               optimizer=build_optimizer(model, train, hw, sharded=d.active and train.shard,
+                                         from_scratch=config.finetune is None,
+                                         passes=steps * train.micro_batch_size * train.grad_accum_steps * d.world
+                                         / max(1, sampler.n_windows)),
                scaler=hw.grad_scaler(), sampler=sampler,
                eval_batches=_eval_batches(config, data), logger=_run_logger(config, run_dir, d), state=state,
                total_steps=steps, peak_lr=lr,

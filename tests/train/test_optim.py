@@ -14,7 +14,8 @@ from lunalm.model import LunaLM, ModelConfig
 from lunalm.train import state_dicts
 from lunalm.train.device import resolve
 from lunalm.train.loop import Faults, SilentUI
-from lunalm.train.optim import RMS_MATCH, Muon, MuonAdamW, orthogonalize
+from lunalm.train.optim import (RMS_MATCH, Muon, MuonAdamW, orthogonalize, orthogonalize_together,
+                                same_shape_batches)
 from lunalm.train.session import _check_compatible, resume, start
 from lunalm.train.setup import build_optimizer
 
@@ -35,6 +36,26 @@ def test_orthogonalize_keeps_the_shape_and_pushes_singular_values_towards_one(sh
     assert singular.min() > 0.6 and singular.max() < 1.25, singular
     cosine = (out * (u @ v.T)).sum() / (out.norm() * (u @ v.T).norm())
     assert cosine > 0.95  # the exact orthogonal factor U V^T, approximately
+
+
+def test_matrices_of_one_shape_are_orthogonalised_together_as_each_alone():
+    generator = torch.Generator().manual_seed(3)
+    matrices = [torch.randn(shape, generator=generator) for shape in [(24, 80), (80, 24), (24, 80)]]
+    together = orthogonalize_together(matrices)
+    for alone, batched in zip(matrices, together):
+        assert batched.shape == alone.shape
+        assert torch.allclose(batched, orthogonalize(alone), atol=1e-5)
+    in_bf16 = orthogonalize_together(matrices, torch.bfloat16)  # the iteration in bf16, the result in fp32
+    assert all(b.dtype == torch.float32 and (b - a).norm() / a.norm() < 0.05 for a, b in zip(together, in_bf16))
+
+
+def test_same_shape_batches_group_both_orientations_and_cap_the_elements():
+    q, k, up, down = torch.zeros(8, 8), torch.zeros(8, 8), torch.zeros(8, 24), torch.zeros(24, 8)
+    batches = same_shape_batches([q, up, k, down])
+    assert [[id(p) for p in b] for b in batches] == [[id(q), id(k)], [id(up), id(down)]]
+    capped = same_shape_batches([q, up, k, down], max_elements=200)  # 8 x 24 = 192: one such matrix a batch
+    assert [len(b) for b in capped] == [2, 1, 1]
+    assert [len(b) for b in same_shape_batches([up, down], max_elements=10)] == [1, 1]  # never empty
 
 
 def test_muon_step_is_nesterov_momentum_orthogonalised_with_decay_and_rms_matching():
@@ -171,7 +192,7 @@ def test_muon_is_refused_with_fsdp_lora_and_on_resume_of_an_adamw_run():
                           SilentUI())
 
 
-def test_cli_flag_reaches_the_config_and_muon_is_the_default_from_scratch(tmp_path):
+def test_cli_flag_reaches_the_config_and_auto_is_the_default(tmp_path):
     from lunalm.cli import build_parser
     from lunalm.cli.train import build_config
 
@@ -182,19 +203,50 @@ def test_cli_flag_reaches_the_config_and_muon_is_the_default_from_scratch(tmp_pa
     assert build_config(args).train.optimizer == "adamw"
 
 
-def test_auto_is_adamw_and_config_yaml_records_what_ran(tmp_path):
-    from lunalm.config import resolve_optimizer
+def test_auto_is_muon_for_a_short_run_from_scratch_on_a_cpu_else_adamw_and_config_yaml_records_it(tmp_path):
+    from lunalm.config import MUON_MAX_PASSES, resolve_optimizer
 
     assert TrainConfig().optimizer == RunConfig().train.optimizer == "auto"
-    assert resolve_optimizer(TrainConfig()) == "adamw"
-    assert resolve_optimizer(TrainConfig(shard=True)) == "adamw"
-    assert resolve_optimizer(TrainConfig(optimizer="muon")) == "muon"
+    assert resolve_optimizer(TrainConfig(), "cpu", passes=MUON_MAX_PASSES) == "muon"
+    assert resolve_optimizer(TrainConfig(), "cpu", passes=MUON_MAX_PASSES + 0.5) == "adamw"  # text repeated more
+    assert resolve_optimizer(TrainConfig(), "cpu") == "adamw"  # passes not known
+    assert resolve_optimizer(TrainConfig(), "cuda", passes=1) == resolve_optimizer(TrainConfig(), "mps", passes=1) == "adamw"
+    assert resolve_optimizer(TrainConfig(), "cpu", from_scratch=False, passes=1) == "adamw"  # fine-tunes
+    assert resolve_optimizer(TrainConfig(shard=True), "cpu", passes=1) == "adamw"
+    assert resolve_optimizer(TrainConfig(optimizer="muon"), "cuda") == "muon"
+    assert resolve_optimizer(TrainConfig(optimizer="adamw"), "cpu", passes=1) == "adamw"
     RunConfig(finetune=FinetuneConfig(base="x", lora=True))  # auto with LoRA is fine (it becomes adamw)
     model = LunaLM(ModelConfig(vocab_size=64, context_length=16, n_layer=2, n_head=2, d_model=32))
     hw = resolve("cpu", "fp32")
+    assert isinstance(build_optimizer(model, TrainConfig(), hw, passes=2), MuonAdamW)
     assert isinstance(build_optimizer(model, TrainConfig(), hw), torch.optim.AdamW)
-    assert isinstance(build_optimizer(model, TrainConfig(optimizer="muon"), hw), MuonAdamW)
-    run, status = start(tiny_config(tmp_path, write_corpus(tmp_path / "corpus"), max_steps=2, optimizer="auto"),
-                        SilentUI(), progress=False)
-    assert isinstance(run.optimizer, torch.optim.AdamW) and run.config.train.optimizer == "adamw"
-    assert "optimizer: adamw" in (run.run_dir / "config.yaml").read_text(encoding="utf-8")  # what ran
+    assert isinstance(build_optimizer(model, TrainConfig(), hw, from_scratch=False, passes=2), torch.optim.AdamW)
+    corpus = write_corpus(tmp_path / "corpus")
+    for asked, steps, ran in (("auto", 2, "muon"), ("adamw", 2, "adamw"), ("auto", 400, "adamw")):
+        run, status = start(tiny_config(tmp_path, corpus, max_steps=steps, optimizer=asked, name=f"{asked}-{steps}"),
+                            SilentUI(), progress=False)
+        assert (run.passes <= MUON_MAX_PASSES) == (steps == 2)
+        assert run.config.train.optimizer == ran
+        assert f"optimizer: {ran}" in (run.run_dir / "config.yaml").read_text(encoding="utf-8")  # what ran
+        assert isinstance(run.optimizer, MuonAdamW) == (ran == "muon")
+
+
+@pytest.mark.parametrize("step_seconds, muon", [(0.05, True), (0.002, False)])
+def test_a_time_budget_chooses_the_optimizer_for_the_steps_it_timed(tmp_path, monkeypatch, step_seconds, muon):
+    """``train.minutes`` with auto: built for a count not known yet (adamw), chosen again once the steps
+    are timed (the timing is fixed here, so the passes are: ~2 and ~50); the run says so and records it."""
+    from lunalm.config import MUON_MAX_PASSES
+    from lunalm.train import budget
+
+    monkeypatch.setattr(budget, "seconds_per_step", lambda run: step_seconds)
+    messages = []
+
+    class Recording(SilentUI):
+        def message(self, text):
+            messages.append(text)
+
+    run, status = start(tiny_config(tmp_path, write_corpus(tmp_path / "corpus"), minutes=0.02, optimizer="auto"),
+                        Recording(), progress=False)
+    assert (run.passes <= MUON_MAX_PASSES) == muon and isinstance(run.optimizer, MuonAdamW) == muon
+    assert run.config.train.optimizer == ("muon" if muon else "adamw")
+    assert any(m.startswith("optimizer Muon") for m in messages) == muon, messages
