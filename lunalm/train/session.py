@@ -139,15 +139,16 @@ def _fit_minutes(run: Run, ui) -> None:
 def _choose_optimizer(run: Run, ui) -> None:
     """``train.optimizer: auto`` with a time budget: the choice for the passes the timed steps make (before
     the first step, so nothing is lost by building it again)."""
-    from lunalm.config import MUON_MAX_PASSES
+    from lunalm.config import MUON_MAX_PASSES, resolve_optimizer
     from lunalm.train.optim import MuonAdamW
     from lunalm.train.setup import build_optimizer
 
-    optimizer = build_optimizer(run.model, run.config.train, run.hw, sharded=run.dist.active and run.config.train.shard,
-                                from_scratch=run.config.finetune is None, passes=run.passes)
-    if isinstance(optimizer, MuonAdamW) != isinstance(run.optimizer, MuonAdamW):
-        run.optimizer = optimizer
-    if isinstance(run.optimizer, MuonAdamW):
+    from_scratch, sharded = run.config.finetune is None, run.dist.active and run.config.train.shard
+    muon = resolve_optimizer(run.config.train, run.hw.device.type, from_scratch, run.passes) == "muon"
+    if muon != isinstance(run.optimizer, MuonAdamW):
+        run.optimizer = build_optimizer(run.model, run.config.train, run.hw, sharded=sharded,
+                                        from_scratch=from_scratch, passes=run.passes)
+    if muon:
         ui.message(f"optimizer Muon (AdamW for embeddings and norms): ~{run.passes:.1f} passes over the text, "
                    f"at most {MUON_MAX_PASSES}, on a CPU")
 
