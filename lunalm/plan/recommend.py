@@ -27,7 +27,7 @@ import statistics
 from dataclasses import dataclass, field, replace
 
 from lunalm.config import (MUON_MAX_PASSES, CorpusConfig, DataConfig, ModelChoice, RunConfig, TokenizerConfig,
-                           TrainConfig)
+                           TrainConfig, resolve_optimizer)
 from lunalm.errors import ConfigError, CorpusError
 from lunalm.model import PRESETS, ModelConfig, count_parameters, flops_per_token, model_config_from_preset
 from lunalm.plan.hardware import GiB, Machine
@@ -332,7 +332,7 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
         checkpoint_every=eval_every * 2, patience=goal["patience"],
         compile=machine.kind == "cuda" and steps >= 1000)
     why["train.lr"] = f"peak learning rate {lr_note}; held, then a linear decay to 10 % over the last 30 % of the steps"
-    muon = machine.kind == "cpu" and passes <= MUON_MAX_PASSES
+    muon = resolve_optimizer(TrainConfig(), machine.kind, passes=passes) == "muon"  # what auto will run
     why["train.optimizer"] = (
         f"Muon on the blocks' matrices, AdamW on the rest (auto on a CPU for at most {MUON_MAX_PASSES} passes): "
         "2 % lower held-out bits/byte than AdamW on the 3-minute speeches plan, 3 % on Azerbaijani lyrics, "

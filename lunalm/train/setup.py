@@ -78,7 +78,12 @@ class Run:
     @property
     def passes(self) -> float:
         """Passes over the training windows that ``total_steps`` make."""
-        return self.total_steps * self.world_batch / max(1, self.sampler.n_windows)
+        return passes_over(self.total_steps, self.world_batch, self.sampler.n_windows)
+
+
+def passes_over(steps: int, world_batch: int, n_windows: int) -> float:
+    """Passes over ``n_windows`` training windows that ``steps`` steps of ``world_batch`` windows make."""
+    return steps * world_batch / max(1, n_windows)
 
 
 def resolve_model_config(config: RunConfig, vocab_size: int) -> ModelConfig:
@@ -207,8 +212,8 @@ def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SI
     return Run(config=config, run_dir=run_dir, data=data, hw=hw, model=model, forward=forward,
                optimizer=build_optimizer(model, train, hw, sharded=d.active and train.shard,
                                          from_scratch=config.finetune is None,
-                                         passes=steps * train.micro_batch_size * train.grad_accum_steps * d.world
-                                         / max(1, sampler.n_windows)),
+                                         passes=passes_over(steps, train.micro_batch_size * train.grad_accum_steps
+                                                            * d.world, sampler.n_windows)),
                scaler=hw.grad_scaler(), sampler=sampler,
                eval_batches=_eval_batches(config, data), logger=_run_logger(config, run_dir, d), state=state,
                total_steps=steps, peak_lr=lr,
