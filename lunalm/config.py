@@ -333,6 +333,15 @@ SCHEDULES = ("wsd", "cosine")
 # 1.4734: Muon learns faster and memorises faster.
 MUON_MAX_PASSES = 10
 
+# A run on Muon (auto or chosen) steps both of its parts at this multiple of train.lr, which stays the
+# lr AdamW would use (the plan's and default_lr's), so a config means the same whichever optimizer auto
+# picks; the weight decay is unchanged, so each step decays 1.5x as much too. Fixed steps of the same
+# plans, two seeds each, Muon at lr x 1.5 against lr x 1: Azerbaijani rap lyrics 1.9546 and 1.9619 against
+# 2.0020 and 1.9979 (-2.1 %), nutuk-en 1.5099 and 1.5049 against 1.5257 and 1.5090 (-0.7 %), the speeches
+# 1.4509 and 1.4439 against 1.4467 and 1.4476 (the same). lr x 2 went past it (lyrics 1.9624, speeches
+# 1.4659); scaling Muon's matrices alone helped less (lyrics 1.9692), so embeddings and head take 1.5x too.
+MUON_LR_SCALE = 1.5
+
 
 def resolve_optimizer(train: TrainConfig, device_type: str, from_scratch: bool = True,
                       passes: float | None = None) -> str:

@@ -26,7 +26,7 @@ import math
 import statistics
 from dataclasses import dataclass, field, replace
 
-from lunalm.config import (MUON_MAX_PASSES, CorpusConfig, DataConfig, ModelChoice, RunConfig, TokenizerConfig,
+from lunalm.config import (MUON_LR_SCALE, MUON_MAX_PASSES, CorpusConfig, DataConfig, ModelChoice, RunConfig, TokenizerConfig,
                            TrainConfig, resolve_optimizer)
 from lunalm.errors import ConfigError, CorpusError
 from lunalm.model import PRESETS, ModelConfig, count_parameters, flops_per_token, model_config_from_preset
@@ -334,16 +334,17 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     why["train.lr"] = f"peak learning rate {lr_note}; held, then a linear decay to 10 % over the last 30 % of the steps"
     muon = resolve_optimizer(TrainConfig(), machine.kind, passes=passes) == "muon"  # what auto will run
     why["train.optimizer"] = (
-        f"Muon on the blocks' matrices, AdamW on the rest (auto on a CPU for at most {MUON_MAX_PASSES} passes): "
-        "2 % lower held-out bits/byte than AdamW on the 3-minute speeches plan, 3 % on Azerbaijani lyrics, "
-        "for ~10 % more time a step" if muon else
+        f"Muon on the blocks' matrices, AdamW on the rest, both at {MUON_LR_SCALE:g}x the lr below (auto on a CPU "
+        f"for at most {MUON_MAX_PASSES} passes): 2 % lower held-out bits/byte than AdamW on the 3-minute "
+        "speeches plan, 5 % on Azerbaijani lyrics, for ~10 % more time a step" if muon else
         f"AdamW (auto): ~{passes:.0f} passes, where Muon memorised faster (3.7 % worse on the 15-minute "
         "speeches plan)" if machine.kind == "cpu" else
         "AdamW (auto off a CPU): Muon is not measured on GPUs with this recipe")
-    third = "a third of" if weight_decay > TrainConfig.weight_decay else "at least a third of (the usual 0.1)"
+    window = 1 / (lr * (MUON_LR_SCALE if muon else 1) * weight_decay)  # Muon steps, and so decays, faster
+    at_muon_lr = f" at Muon's {MUON_LR_SCALE:g}x lr" if muon else ""
     why["train.weight_decay"] = (
-        f"weights averaged over ~{1 / (lr * weight_decay):,.0f} steps (1 / (lr x decay)), {third} the "
-        f"~{steps:,}: regularises text seen more than {FRESH_PASSES} times" if repeats else
+        f"weights averaged over ~{window:,.0f} steps (1 / (lr x decay){at_muon_lr}), "
+        f"{window / steps:.0%} of the ~{steps:,}: regularises text seen more than {FRESH_PASSES} times" if repeats else
         f"the usual 0.1: text seen at most ~{FRESH_PASSES} times needs no more")
     why["train.schedule"] = ("warmup-stable-decay: 1.5 % lower held-out bits/byte than cosine on the 3-minute speeches "
                              "plan (bench_recipe)")

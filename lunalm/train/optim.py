@@ -5,7 +5,9 @@ al. 2025, "Muon is Scalable for LLM Training") replaces each hidden weight matri
 orthogonalised Nesterov momentum of its gradient. Embeddings, the output head and every 1-D parameter
 (norm gains) stay on AdamW, as in both papers. The update of an A x B matrix is scaled by
 0.2 * sqrt(max(A, B)) so its RMS matches AdamW's (Liu et al.): the same learning rate, schedule and
-weight decay serve both halves, and ``--lr`` keeps its meaning.
+weight decay serve both halves, and ``--lr`` keeps its meaning. The builder then steps the whole
+optimizer at ``lunalm.config.MUON_LR_SCALE`` times that lr: measured on this project's CPU plans, Muon
+learns best at a higher lr than AdamW.
 
 The orthogonalisation runs in bfloat16 on CUDA and on CPUs that multiply bfloat16 natively (AVX-512 BF16
 or AMX), in float32 on other CPUs, where bfloat16 is emulated and slow (this is why ``torch.optim.Muon``,
@@ -123,10 +125,14 @@ def muon_parameters(model: torch.nn.Module) -> set[int]:
 
 
 class MuonAdamW:
-    """Muon on the given matrices and AdamW on everything else, as one optimizer."""
+    """Muon on the given matrices and AdamW on everything else, as one optimizer.
 
-    def __init__(self, muon: Muon, adamw: torch.optim.Optimizer):
+    ``lr_scale``: both parts step at this multiple of the lr the loop sets (and so decay at this multiple
+    too: decoupled decay is lr x weight_decay a step); the groups keep showing the loop's value."""
+
+    def __init__(self, muon: Muon, adamw: torch.optim.Optimizer, lr_scale: float = 1.0):
         self.parts = (muon, adamw)
+        self.lr_scale = lr_scale
         self.defaults = {**adamw.defaults, "muon": True}
 
     @property
@@ -140,8 +146,16 @@ class MuonAdamW:
         return {**self.parts[0].state, **self.parts[1].state}
 
     def step(self, closure=None):
-        for part in self.parts:
-            part.step()
+        groups = self.param_groups
+        set_by_loop = [group["lr"] for group in groups]
+        for group in groups:
+            group["lr"] = group["lr"] * self.lr_scale
+        try:
+            for part in self.parts:
+                part.step()
+        finally:
+            for group, lr in zip(groups, set_by_loop):
+                group["lr"] = lr
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for part in self.parts:

@@ -149,7 +149,8 @@ def _choose_optimizer(run: Run, ui) -> None:
         run.optimizer = build_optimizer(run.model, run.config.train, run.hw, sharded=sharded,
                                         from_scratch=from_scratch, passes=run.passes)
     if muon:
-        ui.message(f"optimizer Muon (AdamW for embeddings and norms): ~{run.passes:.1f} passes over the text, "
+        ui.message(f"optimizer Muon (AdamW for embeddings and norms) at {run.optimizer.lr_scale:g}x the lr "
+                   f"(peak {run.peak_lr * run.optimizer.lr_scale:.3g}): ~{run.passes:.1f} passes over the text, "
                    f"at most {MUON_MAX_PASSES}, on a CPU")
 
 
@@ -158,14 +159,15 @@ def _set_weight_decay(run: Run, ui) -> None:
     config written keeps the number, so a resumed run decays the same)."""
     from lunalm.plan.recommend import weight_decay_for
 
-    passes = run.passes
+    passes, lr_scale = run.passes, getattr(run.optimizer, "lr_scale", 1.0)  # Muon steps (and decays) faster
     decay = weight_decay_for(run.peak_lr, run.total_steps, passes)
     for group in run.optimizer.param_groups:
         if group["weight_decay"]:  # matrices only; norms and biases keep 0
             group["weight_decay"] = decay
     run.config = dataclasses.replace(run.config, train=dataclasses.replace(run.config.train, weight_decay=decay))
     ui.message(f"weight decay {decay:g}: ~{passes:.1f} passes over the text"
-               + (f", so weights averaged over ~{1 / (run.peak_lr * decay):,.0f} of the {run.total_steps:,} steps"
+               + (f", so weights averaged over ~{1 / (run.peak_lr * lr_scale * decay):,.0f} of the "
+                  f"{run.total_steps:,} steps"
                   if decay != TrainConfig.weight_decay else ""))
 
 

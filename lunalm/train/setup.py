@@ -170,9 +170,10 @@ def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bo
             pass  # older builds: no fused kernel for this device
     optimizer = optimizer or torch.optim.AdamW(groups, lr=0.0, betas=betas, foreach=True)
     if muon is not None:
+        from lunalm.config import MUON_LR_SCALE
         from lunalm.train.optim import MuonAdamW
 
-        optimizer = MuonAdamW(muon, optimizer)
+        optimizer = MuonAdamW(muon, optimizer, lr_scale=MUON_LR_SCALE)
     remember_names(optimizer, model)
     return optimizer
 

@@ -117,6 +117,23 @@ def test_muon_gets_the_block_matrices_and_adamw_the_rest_each_parameter_once(tie
     assert optimizer.param_groups == muon.param_groups + adamw.param_groups  # what the loop sets lr on
 
 
+def test_muon_steps_both_halves_at_its_lr_scale_and_the_groups_keep_the_loops_lr():
+    from lunalm.config import MUON_LR_SCALE
+
+    hw = resolve("cpu", "fp32")
+    scaled_model, plain_model = tiny(True), tiny(True)
+    scaled = build_optimizer(scaled_model, TrainConfig(optimizer="muon", weight_decay=0.1), hw)
+    assert scaled.lr_scale == MUON_LR_SCALE == 1.5
+    plain = MuonAdamW(*build_optimizer(plain_model, TrainConfig(optimizer="muon", weight_decay=0.1), hw).parts)
+    assert plain.lr_scale == 1.0
+    train_steps(scaled_model, scaled, 3, seed=0, lr=0.01)
+    train_steps(plain_model, plain, 3, seed=0, lr=0.01 * MUON_LR_SCALE)  # the same product, so the same bits
+    for (name, a), b in zip(scaled_model.state_dict().items(), plain_model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert {g["lr"] for g in scaled.param_groups} == {0.01}  # what the loop set (and logs), not the scaled value
+    assert scaled.state_dict()["param_groups"][0]["lr"] == 0.01  # a checkpoint resumes at the loop's lr
+
+
 def test_hugging_face_models_keep_embeddings_and_untied_heads_out_of_muon():
     import transformers as tf
 
@@ -249,4 +266,7 @@ def test_a_time_budget_chooses_the_optimizer_for_the_steps_it_timed(tmp_path, mo
                         Recording(), progress=False)
     assert (run.passes <= MUON_MAX_PASSES) == muon and isinstance(run.optimizer, MuonAdamW) == muon
     assert run.config.train.optimizer == ("muon" if muon else "adamw")
-    assert any(m.startswith("optimizer Muon") for m in messages) == muon, messages
+    said = [m for m in messages if m.startswith("optimizer Muon")]
+    assert bool(said) == muon, messages
+    if muon:
+        assert run.optimizer.lr_scale == 1.5 and f"at 1.5x the lr (peak {run.peak_lr * 1.5:.3g})" in said[0]
