@@ -26,8 +26,8 @@ import math
 import statistics
 from dataclasses import dataclass, field, replace
 
-from lunalm.config import (MUON_LR_SCALE, MUON_MAX_PASSES, CorpusConfig, DataConfig, ModelChoice, RunConfig, TokenizerConfig,
-                           TrainConfig, resolve_optimizer)
+from lunalm.config import (MUON_LR_SCALE, MUON_MAX_PASSES, CorpusConfig, DataConfig, ModelChoice, RunConfig,
+                           TokenizerConfig, TrainConfig, resolve_optimizer)
 from lunalm.errors import ConfigError, CorpusError
 from lunalm.model import PRESETS, ModelConfig, count_parameters, flops_per_token, model_config_from_preset
 from lunalm.plan.hardware import GiB, Machine
@@ -344,7 +344,8 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     at_muon_lr = f" at Muon's {MUON_LR_SCALE:g}x lr" if muon else ""
     why["train.weight_decay"] = (
         f"weights averaged over ~{window:,.0f} steps (1 / (lr x decay){at_muon_lr}), "
-        f"{window / steps:.0%} of the ~{steps:,}: regularises text seen more than {FRESH_PASSES} times" if repeats else
+        f"{window / steps:.0%} of the ~{steps:,}: regularises text seen more than {FRESH_PASSES} times"
+        if repeats else
         f"the usual 0.1: text seen at most ~{FRESH_PASSES} times needs no more")
     why["train.schedule"] = ("warmup-stable-decay: 1.5 % lower held-out bits/byte than cosine on the 3-minute speeches "
                              "plan (bench_recipe)")
