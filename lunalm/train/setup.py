@@ -148,7 +148,7 @@ def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bo
     Muon (``train.optimizer`` muon, or auto for a short run from scratch on a CPU:
     ``lunalm.config.resolve_optimizer``): Muon on the transformer blocks' matrices and that AdamW on the
     rest, as one optimizer (``lunalm.train.optim.MuonAdamW``)."""
-    from lunalm.config import resolve_optimizer
+    from lunalm.config import MUON_LR_SCALE, resolve_optimizer
 
     muon, chosen = None, frozenset()
     decay = TrainConfig.weight_decay if train.weight_decay is None else train.weight_decay  # None: session sets it
@@ -170,7 +170,6 @@ def build_optimizer(model: LunaLM, train: TrainConfig, hw: Hardware, sharded: bo
             pass  # older builds: no fused kernel for this device
     optimizer = optimizer or torch.optim.AdamW(groups, lr=0.0, betas=betas, foreach=True)
     if muon is not None:
-        from lunalm.config import MUON_LR_SCALE
         from lunalm.train.optim import MuonAdamW
 
         optimizer = MuonAdamW(muon, optimizer, lr_scale=MUON_LR_SCALE)
@@ -208,13 +207,12 @@ def build_run(config: RunConfig, run_dir: Path, data: PreparedData, d: Dist = SI
     forward = torch.compile(forward) if train.compile else forward
     sampler = _sampler(config, data)
     state = TrainState(micro_batch_size=train.micro_batch_size, grad_accum_steps=train.grad_accum_steps)
-    steps = total_steps(train, sampler.n_windows, train.micro_batch_size * train.grad_accum_steps * d.world,
-                        config.data.context_length)
+    world_batch = train.micro_batch_size * train.grad_accum_steps * d.world
+    steps = total_steps(train, sampler.n_windows, world_batch, config.data.context_length)
     return Run(config=config, run_dir=run_dir, data=data, hw=hw, model=model, forward=forward,
                optimizer=build_optimizer(model, train, hw, sharded=d.active and train.shard,
                                          from_scratch=config.finetune is None,
-                                         passes=passes_over(steps, train.micro_batch_size * train.grad_accum_steps
-                                                            * d.world, sampler.n_windows)),
+                                         passes=passes_over(steps, world_batch, sampler.n_windows)),
                scaler=hw.grad_scaler(), sampler=sampler,
                eval_batches=_eval_batches(config, data), logger=_run_logger(config, run_dir, d), state=state,
                total_steps=steps, peak_lr=lr,
