@@ -87,15 +87,26 @@ def _score_batches(model, batches, device, autocast, token_bytes):
     for inputs, labels in batches:
         inputs = inputs.to(device, non_blocking=True)  # (B, T)
         labels = labels.to(device, non_blocking=True)  # (B, T)
-        with autocast():
-            out = model(inputs, labels=labels)
+        out = score_batch(model, inputs, labels, autocast)
         scored = labels != IGNORE_INDEX  # (B, T)
         loss_sum += out.loss_sum.double()
         n_targets += out.n_targets
-        n_correct += (out.logits.argmax(dim=-1) == labels)[scored].sum()
+        n_correct += out.n_correct
         if token_bytes is not None:
             n_bytes += token_bytes[labels[scored]].sum()
     return loss_sum, n_targets, n_correct, n_bytes
+
+
+def score_batch(model, inputs: torch.Tensor, labels: torch.Tensor, autocast=contextlib.nullcontext):
+    """``model(inputs, labels)`` as evaluation needs it, without gradients: a ModelOutput with
+    ``loss_sum``, ``n_targets`` and ``n_correct`` (labels that were the largest logit). A lunalm model
+    scores without (B, T, V) logits (``score_only``); any other model's logits are counted here."""
+    with torch.no_grad(), autocast():
+        if getattr(model, "supports_score_only", False):
+            return model(inputs, labels=labels, score_only=True)
+        out = model(inputs, labels=labels)
+    n_correct = (out.logits.argmax(dim=-1) == labels)[labels != IGNORE_INDEX].sum()
+    return out._replace(n_correct=n_correct)
 
 
 def _result(loss_sum: float, n_targets: int, n_correct: int, n_bytes: float) -> EvalResult:

@@ -81,6 +81,8 @@ def score_documents(model, documents: Sequence[Sequence[int]], token_bytes, *, c
 
     import torch
 
+    from lunalm.evaluate import score_batch
+
     autocast = autocast or contextlib.nullcontext
     windows = [w for ids in documents for w in document_windows(ids, context, stride)]
     if not windows:
@@ -97,11 +99,10 @@ def score_documents(model, documents: Sequence[Sequence[int]], token_bytes, *, c
                 labels = ids[:, 1:].clone()  # (B, T)
                 for row, (_, first) in enumerate(batch):
                     labels[row, :first] = IGNORE_INDEX
-                with autocast():
-                    out = model(ids[:, :-1].to(device), labels=labels.to(device))
+                out = score_batch(model, ids[:, :-1].to(device), labels.to(device), autocast)
                 nats += float(out.loss_sum)
                 mask = labels != IGNORE_INDEX
-                n_correct += int((out.logits.argmax(-1).cpu() == labels)[mask].sum())
+                n_correct += int(out.n_correct)
                 n_targets += int(mask.sum())
                 n_bytes += int(token_bytes[labels[mask]].sum())
     finally:

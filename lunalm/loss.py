@@ -77,6 +77,35 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, bias: torch
     return _LinearCrossEntropy.apply(hidden, weight, bias, labels)
 
 
+@torch.no_grad()
+def linear_cross_entropy_scores(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                                labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed float32 cross-entropy, int64 count of rows whose largest logit is the label) of
+    ``hidden @ weight.T + bias`` — evaluation's numbers, one chunk of rows at a time, without gradients.
+
+    Shapes and dtypes as :func:`linear_cross_entropy`; each chunk's logits come from the matmul in the
+    autocast dtype, as ``nn.Linear`` gives them, and are scored in float32 as ``F.cross_entropy`` of
+    those logits would score them. No (N, V) tensor is kept. On a 2-core CPU, the 3-minute lyrics plan
+    (nano, V = 4,096): a validation pass (15 batches of 16 x 128, bf16) took 0.82-0.92 s against
+    1.16-1.19 s with the logits kept; scoring 6 held-out documents (fp32, stride 64, so half the rows
+    unscored) 6.7 s against 11.1 s.
+    """
+    device = hidden.device
+    dtype = torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else weight.dtype
+    loss = torch.zeros((), device=device, dtype=torch.float32)
+    n_correct = torch.zeros((), device=device, dtype=torch.int64)
+    with torch.autocast(device.type, enabled=False):
+        w, h = weight.to(dtype), hidden.to(dtype)  # (V, C), (N, C)
+        b = None if bias is None else bias.to(dtype)
+        rows = chunk_rows(device.type, weight.shape[0], hidden.shape[0], dtype == torch.float16)
+        for start in range(0, hidden.shape[0], rows):
+            h_chunk, target = h[start:start + rows], labels[start:start + rows, None]  # (n, C), (n, 1)
+            logits = (h_chunk @ w.T if b is None else torch.addmm(b, h_chunk, w.T)).float()  # (n, V)
+            loss += (torch.logsumexp(logits, dim=1) - logits.gather(1, target)[:, 0]).sum()
+            n_correct += (logits.argmax(dim=1) == target[:, 0]).sum()
+    return loss, n_correct
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, bias, labels):

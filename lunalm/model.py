@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from lunalm.errors import ConfigError
-from lunalm.loss import chunk_rows, linear_cross_entropy
+from lunalm.loss import chunk_rows, linear_cross_entropy, linear_cross_entropy_scores
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,6 +134,7 @@ class ModelOutput(NamedTuple):
     logits: torch.Tensor | None  # (B, T, V); (N, V) or None from the training head (head_with_loss)
     loss_sum: torch.Tensor | None = None  # () float32: summed cross-entropy over targets != -100
     n_targets: torch.Tensor | None = None  # () int64: how many labels were != -100
+    n_correct: torch.Tensor | None = None  # () int64: labels that were the largest logit (score_only)
 
     @property
     def loss(self) -> torch.Tensor:
@@ -373,12 +374,25 @@ class LunaLM(nn.Module):
             elif isinstance(module, RMSNorm):
                 nn.init.ones_(module.weight)
 
-    def forward(self, input_ids, labels=None, kv_cache: KVCache | None = None, start_pos: int = 0):
-        """input_ids (B, T) int64; labels (B, T) already shifted (labels[t] is the target of position t)."""
+    # forward(..., score_only=True) exists: evaluation asks for it through supports_score_only.
+    supports_score_only = True
+
+    def forward(self, input_ids, labels=None, kv_cache: KVCache | None = None, start_pos: int = 0,
+                score_only: bool = False):
+        """input_ids (B, T) int64; labels (B, T) already shifted (labels[t] is the target of position t).
+
+        ``score_only`` (with labels, without gradients): no logits, but ``n_correct`` — the loss and
+        the accuracy of evaluation with the head run on the scored rows, in chunks (``lunalm.loss``)."""
         hidden = self.model(input_ids, kv_cache, start_pos)  # (B, T, C)
         if self.training and labels is not None:
             return head_with_loss(hidden, self.lm_head, labels)
-        return output_with_loss(self.lm_head(hidden), labels)  # (B, T, V) logits: evaluation reads them
+        if score_only and labels is not None and type(self.lm_head) is nn.Linear:
+            scored = labels != -100  # (B, T)
+            labels = labels[scored]  # (N,)
+            loss_sum, n_correct = linear_cross_entropy_scores(hidden[scored], self.lm_head.weight,
+                                                              self.lm_head.bias, labels)
+            return ModelOutput(None, loss_sum, torch.tensor(labels.numel(), device=labels.device), n_correct)
+        return output_with_loss(self.lm_head(hidden), labels)  # (B, T, V) logits
 
     def describe(self) -> dict:
         """The checkpoint's ``lunalm.json`` "model" entry (the HF config of this network)."""

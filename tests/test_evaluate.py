@@ -45,6 +45,21 @@ def manual_totals(model, batches):
     return logits[keep], labels[keep]
 
 
+@pytest.mark.parametrize("autocast", [None, lambda: torch.autocast("cpu", dtype=torch.bfloat16)])
+def test_scoring_without_logits_equals_scoring_the_logits(model, ragged_batches, monkeypatch, autocast):
+    """A lunalm model scores evaluation batches without (B, T, V) logits; the numbers are those of the
+    logits path that any other model takes."""
+    fast = evaluate(model, ragged_batches, bytes_per_token=3.0, autocast=autocast)
+    monkeypatch.setattr(LunaLM, "supports_score_only", False)
+    slow = evaluate(model, ragged_batches, bytes_per_token=3.0, autocast=autocast)
+    assert fast.tokens == slow.tokens and fast.accuracy == slow.accuracy
+    assert fast.loss == pytest.approx(slow.loss, rel=1e-6)
+    model.eval()
+    with torch.no_grad():
+        out = model(*ragged_batches[1], score_only=True)
+    assert out.logits is None and int(out.n_targets) == 4 * T - 40 and out.n_correct is not None
+
+
 def test_loss_is_total_over_all_targets_not_mean_of_batch_means(model, ragged_batches):
     result = evaluate(model, ragged_batches, bytes_per_token=3.0)
     logits, labels = manual_totals(model, ragged_batches)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from lunalm import loss as fused_loss
-from lunalm.loss import chunk_rows, linear_cross_entropy
+from lunalm.loss import chunk_rows, linear_cross_entropy, linear_cross_entropy_scores
 from lunalm.model import head_with_loss, output_with_loss, scoring_hint
 
 
@@ -111,6 +111,21 @@ def test_frozen_weight_gets_no_gradient_and_the_hidden_one_is_right():
     got = loss_and_grads(lambda: linear_cross_entropy(hidden, weight, None, labels), hidden)
     assert_close(got, want)
     assert weight.grad is None
+
+
+@pytest.mark.parametrize("elements", [50 * 8, 2**22])
+@pytest.mark.parametrize("autocast", [False, True])
+def test_scores_without_logits_equal_the_plain_loss_and_argmax(monkeypatch, elements, autocast):
+    monkeypatch.setitem(fused_loss.CHUNK_ELEMENTS, "cpu", elements)
+    hidden, weight, b, labels = tensors(n=64, c=32, v=50, bias=True)
+    labels[::3] = F.linear(hidden, weight, b).argmax(dim=1)[::3]  # some rows right, most wrong
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        logits = F.linear(hidden, weight, b)  # what nn.Linear gives evaluation: bf16 under autocast
+        loss, n_correct = linear_cross_entropy_scores(hidden, weight, b, labels)
+    assert loss.dtype == torch.float32 and n_correct.dtype == torch.int64
+    want = F.cross_entropy(logits.float(), labels, reduction="sum")
+    torch.testing.assert_close(loss, want, rtol=1e-6, atol=1e-4)
+    assert int(n_correct) == int((logits.argmax(dim=1) == labels).sum()) >= 64 // 3
 
 
 def test_extreme_logits_stay_finite_and_exact():
