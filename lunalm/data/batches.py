@@ -4,7 +4,8 @@ A window is ``context_length + 1`` consecutive tokens ``w``; the model reads ``i
 scored on ``labels = w[1:]``, so label ``t`` is the token that follows input ``t`` in the text. Shifting
 by slicing (never ``torch.roll``) means the last label is the real next token, not the window's first.
 Windows start every ``stride`` tokens (default: ``context_length``, so each token after the first is a
-target exactly once per epoch; the < context_length tokens after the last full window are not used).
+target exactly once per epoch; the < context_length tokens after the last full window are not used in
+the first epoch). Later epochs move every window by one random offset (``WindowSampler``).
 Stride windows are always full, so they need no padding; wherever padding or masking is needed
 (instruction data, ragged batches) the label is ``IGNORE_INDEX`` (-100), which
 ``torch.nn.functional.cross_entropy`` skips by default.
@@ -85,12 +86,30 @@ class WindowSampler:
     Each epoch visits every window once in the order ``default_rng([seed, epoch]).permutation``; a
     batch that runs past the end of an epoch continues with the next epoch's order. Only ``epoch`` and
     ``position`` change, so ``state_dict()`` (plain ints) is all a checkpoint needs to resume exactly.
+
+    Every epoch after the first moves all its windows by one offset in [0, stride), drawn from
+    ``default_rng([seed, epoch, 1])`` (a window that would run past the end starts at the last full
+    window instead). A token then sits at a different place in its window, after different context, each
+    time the text comes round, instead of the same windows being repeated pass after pass. Held-out bits
+    per byte at the same steps of the CPU plans (nano, 128-token windows; seeds 1337, then 2024):
+
+    ===================================================  ================  ================
+    plan (passes over the text)                          same windows      shifted
+    ===================================================  ================  ================
+    speeches, 15 minutes (16, AdamW)                     1.4734            1.4436 (-2.0 %)
+    small corpus, 3 minutes (16, AdamW)                  2.0297, 2.0696    2.0067, 2.0329
+    nutuk-en (10, Muon)                                  1.5099            1.5032
+    speeches, 3 minutes (7, Muon)                        1.4509, 1.4483    1.4476, 1.4452
+    Azerbaijani rap lyrics (5, Muon)                     1.9546, 1.9776    1.9505, 1.9743
+    ===================================================  ================  ================
     """
 
     def __init__(self, tokens, context_length: int, stride: int | None = None, seed: int = 1337):
         self.tokens = tokens
         self.context_length = context_length
         self.starts = window_starts(len(tokens), context_length, stride)  # (n_windows,)
+        self.stride = context_length if stride is None else stride
+        self.last_start = len(tokens) - context_length - 1  # the last window that fits
         self.seed = seed
         self.epoch = 0  # epochs fully consumed
         self.position = 0  # windows consumed in the current epoch
@@ -117,7 +136,9 @@ class WindowSampler:
         while batch_size > 0:
             order = self._epoch_order()
             take = min(batch_size, self.n_windows - self.position)
-            taken.append(self.starts[order[self.position:self.position + take]])
+            starts = self.starts[order[self.position:self.position + take]]
+            shift = self._epoch_shift()
+            taken.append(np.minimum(starts + shift, self.last_start) if shift else starts)
             self.position += take
             batch_size -= take
             if self.position == self.n_windows:
@@ -130,6 +151,12 @@ class WindowSampler:
             rng = np.random.default_rng([self.seed, self.epoch])
             self._order, self._order_epoch = rng.permutation(self.n_windows), self.epoch
         return self._order
+
+    def _epoch_shift(self) -> int:
+        """Offset of every window of the current epoch: 0 in the first, then one draw in [0, stride)."""
+        if self.epoch == 0 or self.stride < 2:
+            return 0
+        return int(np.random.default_rng([self.seed, self.epoch, 1]).integers(0, self.stride))
 
     def state_dict(self) -> dict[str, int]:
         return {"seed": int(self.seed), "epoch": int(self.epoch), "position": int(self.position),

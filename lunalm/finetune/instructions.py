@@ -212,6 +212,9 @@ class InstructionSampler(WindowSampler):
         scored = self.labels != IGNORE_INDEX
         return self.context_length - np.argmax(scored[:, ::-1], axis=1)  # every row has a target
 
+    def _epoch_shift(self) -> int:
+        return 0  # starts are row indices, not token offsets
+
     def _epoch_order(self) -> np.ndarray:
         if self._order_epoch == self.epoch or not self.group or self.group >= self.n_windows:
             return super()._epoch_order()

@@ -61,10 +61,30 @@ def test_epochs_shuffle_differently_and_count():
     first = sampler.next_starts(10)
     assert sampler.epoch == 1 and sampler.position == 0 and sampler.epochs_completed == 1.0
     second = sampler.next_starts(10)
-    assert sorted(first.tolist()) == sorted(second.tolist()) == list(range(0, 40, 4))
-    assert first.tolist() != second.tolist()
+    assert sorted(first.tolist()) == list(range(0, 40, 4))
+    shift = int(np.random.default_rng([0, 1, 1]).integers(0, 4))  # epoch 1's offset
+    assert sorted(second.tolist()) == [min(start + shift, 36) for start in range(0, 40, 4)]
+    assert np.argsort(first).tolist() != np.argsort(second).tolist()  # another order
     sampler.next_starts(5)
     assert sampler.epochs_completed == 2.5
+
+
+def test_later_epochs_move_every_window_by_one_offset():
+    tokens = np.arange(1000)
+    sampler = WindowSampler(tokens, context_length=16, seed=3)  # 62 windows; the last full one starts at 983
+    shifts = []
+    for epoch in range(12):
+        starts = np.sort(sampler.next_starts(sampler.n_windows))
+        shift = int(starts[0])
+        assert starts.tolist() == [min(16 * i + shift, 983) for i in range(62)]  # one offset, clipped
+        assert 0 <= shift < 16 and starts.max() + 17 <= len(tokens)  # every window full, none past the end
+        shifts.append(shift)
+    assert shifts[0] == 0 and len(set(shifts[1:])) > 4  # the first epoch as before, then varied offsets
+    inputs, labels = WindowSampler(tokens, 16, seed=3).next_batch(1)
+    assert torch.equal(labels[:, :-1], inputs[:, 1:])
+    strided = WindowSampler(tokens, context_length=16, stride=4, seed=3)
+    strided.next_starts(strided.n_windows)
+    assert len({int(start) % 4 for start in strided.next_starts(strided.n_windows)}) == 1  # one offset < stride
 
 
 def test_batch_spanning_epoch_boundary():
