@@ -4,7 +4,8 @@ For each tokenizer kind (``char`` and ``bpe``), on the built-in corpus:
 
 * data: ``lunalm.train.prepare.prepare_data`` builds the tokenizer (BPE at lunalm's automatic vocabulary
   unless ``--vocab``) and the token shards once (cached); both contestants read the same train split
-  through a ``WindowSampler`` with the same seed and are scored on the same fixed validation windows
+  through a ``WindowSampler`` with the same seed (lunalm's windows move after the first pass, the peer's
+  stay where they are, as a plain loop's fixed chunks do) and are scored on the same fixed validation windows
   (``run.eval_batches``), with the same code (``lunalm.evaluate.evaluate``, exact token bytes).
 * lunalm: ``lunalm.train.setup.build_run`` + ``lunalm.train.loop.one_step`` repeatedly (its defaults:
   fused AdamW, betas 0.9/0.95, decay 0.1 on matrices, size-based peak lr, 5 % warmup, cosine to 10 %,
@@ -114,7 +115,10 @@ def peer_contestant(lunalm_run, seed: int) -> Contestant:
     model = LlamaForCausalLM(LlamaConfig(**to_hf_config(cfg))).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lunalm_run.peak_lr)  # torch defaults otherwise
     tokens = lunalm_run.data.shards.split("train")
-    sampler = WindowSampler(tokens, data_cfg.context_length, data_cfg.stride, seed=data_cfg.seed)
+    # lunalm's window starts, read one token longer; the same windows every pass (a plain loop's fixed
+    # chunks, as Hugging Face's group_texts makes them), where lunalm moves them after the first.
+    sampler = WindowSampler(tokens, data_cfg.context_length + 1, data_cfg.stride or data_cfg.context_length,
+                            seed=data_cfg.seed, shift=False)
     batch = lunalm_run.config.train.micro_batch_size
     schedule = {"step": 0, "total": 1, "warmup": 1}
 

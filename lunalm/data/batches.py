@@ -89,7 +89,7 @@ class WindowSampler:
 
     Every epoch after the first moves all its windows by one offset in [0, stride), drawn from
     ``default_rng([seed, epoch, 1])`` (a window that would run past the end starts at the last full
-    window instead). A token then sits at a different place in its window, after different context, each
+    window instead; ``shift=False``: the same windows every epoch). A token then sits at a different place in its window, after different context, each
     time the text comes round, instead of the same windows being repeated pass after pass. Held-out bits
     per byte at the same steps of the CPU plans (nano, 128-token windows; seeds 1337, then 2024):
 
@@ -104,11 +104,13 @@ class WindowSampler:
     ===================================================  ================  ================
     """
 
-    def __init__(self, tokens, context_length: int, stride: int | None = None, seed: int = 1337):
+    def __init__(self, tokens, context_length: int, stride: int | None = None, seed: int = 1337,
+                 shift: bool = True):
         self.tokens = tokens
         self.context_length = context_length
         self.starts = window_starts(len(tokens), context_length, stride)  # (n_windows,)
         self.stride = context_length if stride is None else stride
+        self.shift = shift
         self.last_start = len(tokens) - context_length - 1  # the last window that fits
         self.seed = seed
         self.epoch = 0  # epochs fully consumed
@@ -154,7 +156,7 @@ class WindowSampler:
 
     def _epoch_shift(self) -> int:
         """Offset of every window of the current epoch: 0 in the first, then one draw in [0, stride)."""
-        if self.epoch == 0 or self.stride < 2:
+        if self.epoch == 0 or not self.shift or self.stride < 2:
             return 0
         return int(np.random.default_rng([self.seed, self.epoch, 1]).integers(0, self.stride))
 

@@ -85,6 +85,8 @@ def test_later_epochs_move_every_window_by_one_offset():
     strided = WindowSampler(tokens, context_length=16, stride=4, seed=3)
     strided.next_starts(strided.n_windows)
     assert len({int(start) % 4 for start in strided.next_starts(strided.n_windows)}) == 1  # one offset < stride
+    fixed = WindowSampler(tokens, context_length=16, seed=3, shift=False)
+    assert all(sorted(fixed.next_starts(62).tolist()) == list(range(0, 992, 16)) for _ in range(5))
 
 
 def test_batch_spanning_epoch_boundary():
