@@ -386,8 +386,11 @@ class LunaLM(nn.Module):
         hidden = self.model(input_ids, kv_cache, start_pos)  # (B, T, C)
         if self.training and labels is not None:
             return head_with_loss(hidden, self.lm_head, labels)
-        if score_only and labels is not None and type(self.lm_head) is nn.Linear:
+        if score_only and labels is not None:
             scored = labels != -100  # (B, T)
+            if type(self.lm_head) is not nn.Linear:  # a LoRA or quantized head: count its logits
+                out = output_with_loss(self.lm_head(hidden), labels)  # (B, T, V) logits
+                return out._replace(n_correct=(out.logits.argmax(dim=-1) == labels)[scored].sum())
             labels = labels[scored]  # (N,)
             loss_sum, n_correct = linear_cross_entropy_scores(hidden[scored], self.lm_head.weight,
                                                               self.lm_head.bias, labels)

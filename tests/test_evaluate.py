@@ -60,6 +60,23 @@ def test_scoring_without_logits_equals_scoring_the_logits(model, ragged_batches,
     assert out.logits is None and int(out.n_targets) == 4 * T - 40 and out.n_correct is not None
 
 
+def test_a_head_that_is_not_a_plain_linear_is_scored_through_its_logits(model, ragged_batches):
+    want = evaluate(model, ragged_batches, bytes_per_token=3.0)
+
+    class Wrapped(torch.nn.Module):  # what a LoRA or quantized layer in the head's place looks like
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x)
+
+    model.lm_head = Wrapped(model.lm_head)
+    got = evaluate(model, ragged_batches, bytes_per_token=3.0)
+    assert got.tokens == want.tokens and got.accuracy == want.accuracy
+    assert got.loss == pytest.approx(want.loss, rel=1e-6)
+
+
 def test_loss_is_total_over_all_targets_not_mean_of_batch_means(model, ragged_batches):
     result = evaluate(model, ragged_batches, bytes_per_token=3.0)
     logits, labels = manual_totals(model, ragged_batches)

@@ -89,9 +89,10 @@ class WindowSampler:
 
     Every epoch after the first moves all its windows by one offset in [0, stride), drawn from
     ``default_rng([seed, epoch, 1])`` (a window that would run past the end starts at the last full
-    window instead; ``shift=False``: the same windows every epoch). A token then sits at a different place in its window, after different context, each
-    time the text comes round, instead of the same windows being repeated pass after pass. Held-out bits
-    per byte at the same steps of the CPU plans (nano, 128-token windows; seeds 1337, then 2024):
+    window instead; ``shift=False`` keeps the same windows every epoch). A token then sits at another
+    place in its window, after other context, each time the text comes round, instead of the same
+    windows being repeated pass after pass. Held-out bits per byte at the same steps of the CPU plans
+    (nano, 128-token windows; seeds 1337, then 2024):
 
     ===================================================  ================  ================
     plan (passes over the text)                          same windows      shifted
