@@ -83,7 +83,8 @@ class DataConfig:
     """How tokens become training windows."""
 
     context_length: int = 256  # tokens the model sees per window
-    stride: int | None = None  # tokens between window starts; None = context_length (no overlap)
+    stride: int | None = None  # tokens between window starts; None = context_length (no overlap); each
+    # pass after the first moves all training windows by one random offset below the stride
     val_fraction: float = 0.1  # share of documents held out for validation (split by document)
     seed: int = 1337  # seeds the split and the sampler
     cache_dir: str = ".cache/lunalm"  # token shards, keyed by corpus + cleaning + tokenizer hash

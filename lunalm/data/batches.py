@@ -3,9 +3,10 @@
 A window is ``context_length + 1`` consecutive tokens ``w``; the model reads ``inputs = w[:-1]`` and is
 scored on ``labels = w[1:]``, so label ``t`` is the token that follows input ``t`` in the text. Shifting
 by slicing (never ``torch.roll``) means the last label is the real next token, not the window's first.
-Windows start every ``stride`` tokens (default: ``context_length``, so each token after the first is a
-target exactly once per epoch; the < context_length tokens after the last full window are not used in
-the first epoch). Later epochs move every window by one random offset (``WindowSampler``).
+Windows start every ``stride`` tokens (default: ``context_length``, so in the first epoch each token after
+the first is a target exactly once; the < context_length tokens after the last full window are not used).
+Later epochs move every window by one random offset below the stride (``WindowSampler``): the tokens
+before the offset are not targets then, and the last window may overlap the one before it.
 Stride windows are always full, so they need no padding; wherever padding or masking is needed
 (instruction data, ragged batches) the label is ``IGNORE_INDEX`` (-100), which
 ``torch.nn.functional.cross_entropy`` skips by default.
