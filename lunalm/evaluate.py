@@ -103,10 +103,12 @@ def score_batch(model, inputs: torch.Tensor, labels: torch.Tensor, autocast=cont
     scores without (B, T, V) logits (``score_only``); any other model's logits are counted here."""
     with torch.no_grad(), autocast():
         if getattr(model, "supports_score_only", False):
-            return model(inputs, labels=labels, score_only=True)
-        out = model(inputs, labels=labels)
-    n_correct = (out.logits.argmax(dim=-1) == labels)[labels != IGNORE_INDEX].sum()
-    return out._replace(n_correct=n_correct)
+            out = model(inputs, labels=labels, score_only=True)
+        else:
+            out = model(inputs, labels=labels)
+    if out.n_correct is not None:
+        return out
+    return out._replace(n_correct=(out.logits.argmax(dim=-1) == labels)[labels != IGNORE_INDEX].sum())
 
 
 def _result(loss_sum: float, n_targets: int, n_correct: int, n_bytes: float) -> EvalResult:

@@ -382,15 +382,14 @@ class LunaLM(nn.Module):
         """input_ids (B, T) int64; labels (B, T) already shifted (labels[t] is the target of position t).
 
         ``score_only`` (with labels, without gradients): no logits, but ``n_correct`` — the loss and
-        the accuracy of evaluation with the head run on the scored rows, in chunks (``lunalm.loss``)."""
+        the accuracy of evaluation with the head run on the scored rows, in chunks (``lunalm.loss``). A
+        head that is not a plain ``nn.Linear`` (LoRA, quantized) returns its logits as usual and
+        ``lunalm.evaluate.score_batch`` counts them."""
         hidden = self.model(input_ids, kv_cache, start_pos)  # (B, T, C)
         if self.training and labels is not None:
             return head_with_loss(hidden, self.lm_head, labels)
-        if score_only and labels is not None:
+        if score_only and labels is not None and type(self.lm_head) is nn.Linear:
             scored = labels != -100  # (B, T)
-            if type(self.lm_head) is not nn.Linear:  # a LoRA or quantized head: count its logits
-                out = output_with_loss(self.lm_head(hidden), labels)  # (B, T, V) logits
-                return out._replace(n_correct=(out.logits.argmax(dim=-1) == labels)[scored].sum())
             labels = labels[scored]  # (N,)
             loss_sum, n_correct = linear_cross_entropy_scores(hidden[scored], self.lm_head.weight,
                                                               self.lm_head.bias, labels)

@@ -203,6 +203,7 @@ class InstructionSampler(WindowSampler):
         self.starts = np.arange(len(self.inputs), dtype=np.int64)  # (n_examples,): row indices
         self.seed = seed
         self.group = group
+        self.shift = False  # starts are row indices, not token offsets: never moved
         self.epoch, self.position = 0, 0
         self._order_epoch, self._order = -1, np.empty(0, np.int64)
 
@@ -211,9 +212,6 @@ class InstructionSampler(WindowSampler):
         """(n_examples,) columns up to and including the last scored one: what a batch must keep."""
         scored = self.labels != IGNORE_INDEX
         return self.context_length - np.argmax(scored[:, ::-1], axis=1)  # every row has a target
-
-    def _epoch_shift(self) -> int:
-        return 0  # starts are row indices, not token offsets
 
     def _epoch_order(self) -> np.ndarray:
         if self._order_epoch == self.epoch or not self.group or self.group >= self.n_windows:
