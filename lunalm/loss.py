@@ -22,10 +22,19 @@ import math
 
 import torch
 
-# Elements (rows x vocabulary) of logits per chunk. CPU: 2^22 float32 (16 MiB), the fastest of 2^20..2^24
-# on a 2-core EPYC for V = 8192 (512-row chunks: matmuls still efficient, the chunk mostly cache-resident).
+# Elements (rows x vocabulary) of logits per chunk. CPU: 2^20 float32 (4 MiB) for a head 128 wide, growing
+# with the width up to 2^22 at 512 (a wide head spends the chunk's time in its matmuls, which want more
+# rows; a narrow one in the softmax and the dtype copies, which want the chunk in cache). Measured inside
+# the training loop on a 2-core Xeon (AVX-512 BF16, AMX), bf16, 16 x 128 tokens, the budget switched every
+# 5 steps over 400 (so a drifting machine weighs on both alike), median step: nano on the lyrics plan
+# (V = 4,288) 100.6 ms against 120.7 with 2^22 elements, on the speeches (V = 3,200) 91.7 against 103.3,
+# on the small corpus (V ~ 1,800, one 2^22 chunk) 80.0 against 80.5. Whole steps outside the loop: tiny
+# (width 192, V = 8,192) 330 ms with 1.5 x 2^20 against 351; nano in float32 (V = 4,288) 175 against 183.
+# (2^22 had been the fastest of 2^20..2^24 for V = 8,192 on a 2-core EPYC.)
 # CUDA: 2^25 (128 MiB in float32) keeps the head's matmuls large while bounding memory.
-CHUNK_ELEMENTS = {"cpu": 2**22, "cuda": 2**25}
+CHUNK_ELEMENTS = {"cpu": 2**20, "cuda": 2**25}
+CPU_WIDTH = 128  # hidden width at which the CPU budget is CHUNK_ELEMENTS["cpu"]; it scales with the width
+CPU_MAX_ELEMENTS = 2**22  # ... up to this many elements (width 512 and wider)
 # float16 (the GTX 1650's precision) tops out at 65504. A chunk's weight gradient is a sum over its rows of
 # (p - onehot) * hidden, stored unscaled (GradScaler's factor only arrives in backward, so lowering the scale
 # could not rescue an overflow). At most 1024 rows keeps that sum far inside the range.
@@ -53,13 +62,18 @@ def cuda_chunk_elements(memory_bytes: int | None) -> int:
 
 
 def chunk_rows(device_kind: str, vocab_size: int, n_rows: int, float16: bool = False,
-               memory_bytes: int | None = None) -> int:
+               memory_bytes: int | None = None, width: int | None = None) -> int:
     """Rows per chunk on a ``device_kind`` ("cpu", "cuda", ...) device for a ``vocab_size``-wide head
-    (``float16``: its matmuls run in float16), at least 1 and at most ``n_rows``. On CUDA the budget grows
-    with the card's memory: ``memory_bytes``, else the card this process trains on (``CUDA_MEMORY``). The
-    memory model (``lunalm.plan.memory``) sizes the head with this same rule."""
+    (``float16``: its matmuls run in float16) over hidden states ``width`` wide (None: the narrowest
+    budget), at least 1 and at most ``n_rows``. On CUDA the budget grows with the card's memory:
+    ``memory_bytes``, else the card this process trains on (``CUDA_MEMORY``); on a CPU with the width.
+    The memory model (``lunalm.plan.memory``) sizes the head with this same rule."""
     if device_kind == "cuda":
         budget = cuda_chunk_elements(memory_bytes or CUDA_MEMORY["bytes"])
+    elif device_kind == "cpu":
+        budget = CHUNK_ELEMENTS["cpu"]
+        if width:
+            budget = min(max(budget, budget * width // CPU_WIDTH), max(budget, CPU_MAX_ELEMENTS))
     else:
         budget = CHUNK_ELEMENTS.get(device_kind, CHUNK_ELEMENTS["cuda"])
     rows = max(1, min(n_rows, budget // vocab_size))
@@ -97,7 +111,8 @@ def linear_cross_entropy_scores(hidden: torch.Tensor, weight: torch.Tensor, bias
     with torch.autocast(device.type, enabled=False):
         w, h = weight.to(dtype), hidden.to(dtype)  # (V, C), (N, C)
         b = None if bias is None else bias.to(dtype)
-        rows = chunk_rows(device.type, weight.shape[0], hidden.shape[0], dtype == torch.float16)
+        rows = chunk_rows(device.type, weight.shape[0], hidden.shape[0], dtype == torch.float16,
+                          width=weight.shape[1])
         for start in range(0, hidden.shape[0], rows):
             h_chunk, target = h[start:start + rows], labels[start:start + rows, None]  # (n, C), (n, 1)
             logits = (h_chunk @ w.T if b is None else torch.addmm(b, h_chunk, w.T)).float()  # (n, V)
@@ -119,7 +134,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
             grad_weight = torch.zeros(weight.shape, device=device, dtype=torch.float32) if want[1] else None
             grad_bias = torch.zeros(weight.shape[0], device=device, dtype=torch.float32) if want[2] else None
             loss = torch.zeros((), device=device, dtype=torch.float32)
-            rows = chunk_rows(device.type, weight.shape[0], hidden.shape[0], dtype == torch.float16)
+            rows = chunk_rows(device.type, weight.shape[0], hidden.shape[0], dtype == torch.float16,
+                          width=weight.shape[1])
             for start in range(0, hidden.shape[0], rows):
                 h_chunk, target = h[start:start + rows], labels[start:start + rows, None]  # (n, C), (n, 1)
                 loss += _chunk_loss_and_grad(h_chunk, w, b, target, grad_weight, grad_bias,

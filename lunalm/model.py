@@ -168,8 +168,8 @@ def head_with_loss(hidden: torch.Tensor, head: nn.Module, labels: torch.Tensor) 
     computation (small vocabularies: measured faster than a graph break); a larger one leaves the graph
     for the eager, chunked head, the only way its (N, V) logits stay out of memory.
     """
-    if torch.compiler.is_compiling() and chunk_rows(hidden.device.type, head.weight.shape[0], labels.numel()) \
-            >= labels.numel():
+    if torch.compiler.is_compiling() and chunk_rows(hidden.device.type, head.weight.shape[0], labels.numel(),
+                                                   width=head.weight.shape[1]) >= labels.numel():
         return output_with_loss(head(hidden), labels)
     return _scored_head_with_loss(hidden, head, labels)
 

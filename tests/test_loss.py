@@ -61,7 +61,12 @@ def test_fused_head_and_loss_equal_the_plain_ones(monkeypatch, elements, bias):
 
 
 def test_chunk_rows_follow_the_element_budget():
-    assert chunk_rows("cpu", 8192, 2048) == 512  # 2^22 elements / 8192
+    assert chunk_rows("cpu", 8192, 2048) == 128  # 2^20 elements / 8192
+    assert chunk_rows("cpu", 4288, 2048, width=128) == 2**20 // 4288  # nano's width: the base budget
+    assert chunk_rows("cpu", 8192, 2048, width=192) == 192  # 1.5 x 2^20 elements: the budget grows with the width
+    assert chunk_rows("cpu", 8192, 2048, width=512) == 512  # 2^22 from width 512 on
+    assert chunk_rows("cpu", 8192, 2048, width=768) == 512
+    assert chunk_rows("cpu", 8192, 2048, width=64) == 128  # never below the base budget
     assert chunk_rows("cpu", 65, 768) == 768  # a char vocabulary: one chunk for the whole batch
     assert chunk_rows("cpu", 2**23, 10) == 1  # never zero rows
     assert chunk_rows("cuda", 32000, 16384) == 2**25 // 32000
@@ -81,7 +86,7 @@ def test_cuda_chunks_grow_with_the_card_in_power_of_two_buckets():
     assert chunk_rows("cuda", 50257, 16384, memory_bytes=80 * GiB) == 16384  # gpt2 at 16 x 1024: one chunk
     assert chunk_rows("cuda", 50257, 16384, memory_bytes=24 * GiB) == 2**28 // 50257
     assert chunk_rows("cuda", 8192, 16384, float16=True, memory_bytes=80 * GiB) == fused_loss.HALF_CHUNK_ROWS
-    assert chunk_rows("cpu", 8192, 2048, memory_bytes=80 * GiB) == 512  # the CPU's budget is its own
+    assert chunk_rows("cpu", 8192, 2048, memory_bytes=80 * GiB) == 128  # the CPU's budget is its own
 
 
 def test_the_card_a_run_trains_on_sets_the_budget(monkeypatch):

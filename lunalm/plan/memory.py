@@ -103,7 +103,8 @@ def head_loss_bytes(cfg: ModelConfig, tokens: int, precision: str, device_kind: 
                     device_memory: int | None = None) -> int:
     """Bytes the fused head and loss add at their peak for ``tokens`` scored rows (see the docstring)."""
     V, C = cfg.vocab_size, cfg.d_model
-    rows = chunk_rows(device_kind, V, tokens, float16=precision == "fp16", memory_bytes=device_memory)
+    rows = chunk_rows(device_kind, V, tokens, float16=precision == "fp16", memory_bytes=device_memory,
+                      width=C)
     stored = 2 * 4 * tokens * C + 4 * V * C  # input gradient + its scaled copy; the weight's extra copy
     copies = 0 if precision == "fp32" else 2 * V * C + 2 * tokens * C
     return 8 * rows * V + stored + copies

@@ -20,7 +20,7 @@ def test_parts_and_peak_by_hand_for_nano():
     assert activation_bytes_per_token(cfg, "fp32") == (4 * (9 * 128 + 2 * 128 + 4 * 384 + 4), 12 * 128)
     per_layer, head = activation_bytes_per_token(cfg, "fp32")
     assert est.activations == tokens * (4 * per_layer + head + 8)
-    rows = 2**22 // 4096  # one CPU chunk of the fused head: 1024 of the 2048 rows
+    rows = 2**20 // 4096  # one CPU chunk of the fused head at nano's width 128: 256 of the 2048 rows
     assert est.logits == 8 * rows * 4096 + 8 * tokens * 128 + 4 * 4096 * 128
     assert est.gradients == 4 * 4096 * 128  # one micro-batch: only the (tied) head's gradient at the peak
     assert est.peak == est.weights + est.optimizer + est.activations + est.logits + est.gradients
@@ -43,7 +43,7 @@ def test_scaling_accumulation_precision_and_checkpointing():
 
 def test_head_chunk_sizes_follow_the_fused_head():
     """The estimate sizes the head's chunk with lunalm.loss's own rule, float16 cap included."""
-    from lunalm.loss import CHUNK_ELEMENTS, HALF_CHUNK_ROWS
+    from lunalm.loss import CHUNK_ELEMENTS, HALF_CHUNK_ROWS, chunk_rows
     from lunalm.plan.memory import head_loss_bytes
 
     cfg = model_config_from_preset("small", 8192, 512)
@@ -52,7 +52,8 @@ def test_head_chunk_sizes_follow_the_fused_head():
     assert head_loss_bytes(cfg, tokens, "bf16", "cuda") - head_loss_bytes(cfg, tokens, "fp16", "cuda") \
         == 8 * 8192 * (cuda_rows - HALF_CHUNK_ROWS)
     assert head_loss_bytes(cfg, tokens, "fp32", "cuda") - head_loss_bytes(cfg, tokens, "fp32", "cpu") \
-        == 8 * 8192 * (cuda_rows - CHUNK_ELEMENTS["cpu"] // 8192)
+        == 8 * 8192 * (cuda_rows - chunk_rows("cpu", 8192, tokens, width=512))
+    assert chunk_rows("cpu", 8192, tokens, width=512) == 512  # small is 512 wide: 2^22 elements on a CPU
 
 
 def test_a_bigger_card_is_planned_with_the_bigger_chunks_it_trains_with():
