@@ -135,7 +135,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             grad_bias = torch.zeros(weight.shape[0], device=device, dtype=torch.float32) if want[2] else None
             loss = torch.zeros((), device=device, dtype=torch.float32)
             rows = chunk_rows(device.type, weight.shape[0], hidden.shape[0], dtype == torch.float16,
-                          width=weight.shape[1])
+                              width=weight.shape[1])
             for start in range(0, hidden.shape[0], rows):
                 h_chunk, target = h[start:start + rows], labels[start:start + rows, None]  # (n, C), (n, 1)
                 loss += _chunk_loss_and_grad(h_chunk, w, b, target, grad_weight, grad_bias,
