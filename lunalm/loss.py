@@ -72,8 +72,8 @@ def chunk_rows(device_kind: str, vocab_size: int, n_rows: int, float16: bool = F
         budget = cuda_chunk_elements(memory_bytes or CUDA_MEMORY["bytes"])
     elif device_kind == "cpu":
         budget = CHUNK_ELEMENTS["cpu"]
-        if width:
-            budget = min(max(budget, budget * width // CPU_WIDTH), max(budget, CPU_MAX_ELEMENTS))
+        if width:  # grows with the width, up to CPU_MAX_ELEMENTS, never below the base budget
+            budget = max(budget, min(budget * width // CPU_WIDTH, CPU_MAX_ELEMENTS))
     else:
         budget = CHUNK_ELEMENTS.get(device_kind, CHUNK_ELEMENTS["cuda"])
     rows = max(1, min(n_rows, budget // vocab_size))
