@@ -274,6 +274,19 @@ def causal_attention(q, k, v, start_pos: int, dropout_p: float) -> torch.Tensor:
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
 
 
+def fused_linear(x: torch.Tensor, layers: tuple[nn.Module, ...]) -> tuple[torch.Tensor, ...]:
+    """``tuple(layer(x) for layer in layers)`` as one matmul against the layers' weights stacked for this
+    call: the input is read (and cast to bf16 under autocast) once instead of once per layer, and one wide
+    matmul replaces several narrow ones (nano on a 2-core CPU: 3.6 % faster training steps, measured
+    interleaved in the loop). The parameters stay separate, so names, checkpoints, exports and Muon's
+    per-matrix updates are unchanged. Anything but plain bias-free ``nn.Linear`` layers (LoRA, quantized)
+    runs layer by layer."""
+    if not all(type(layer) is nn.Linear and layer.bias is None for layer in layers):
+        return tuple(layer(x) for layer in layers)
+    weight = torch.cat([layer.weight for layer in layers])  # (sum of outputs, C)
+    return F.linear(x, weight).split([layer.out_features for layer in layers], dim=-1)
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int):
         super().__init__()
@@ -286,9 +299,11 @@ class Attention(nn.Module):
 
     def forward(self, x, cos, sin, kv_cache: KVCache | None, start_pos: int) -> torch.Tensor:
         B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, H, T, D)
-        k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, K, T, D)
-        v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, K, T, D)
+        H, K, D = self.n_head, self.n_kv_head, self.head_dim
+        q, k, v = fused_linear(x, (self.q_proj, self.k_proj, self.v_proj))
+        q = q.view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+        k = k.view(B, T, K, D).transpose(1, 2)  # (B, K, T, D)
+        v = v.view(B, T, K, D).transpose(1, 2)  # (B, K, T, D)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if kv_cache is not None:
             k, v = kv_cache.update(self.layer, start_pos, k, v)  # (B, K, start_pos + T, D)
@@ -307,7 +322,8 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(cfg.d_ff, cfg.d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C)
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))  # SwiGLU (Shazeer 2020)
+        gate, up = fused_linear(x, (self.gate_proj, self.up_proj))
+        return self.down_proj(F.silu(gate) * up)  # SwiGLU (Shazeer 2020)
 
 
 class Block(nn.Module):

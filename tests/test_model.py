@@ -14,6 +14,7 @@ from lunalm.model import (
     ModelConfig,
     count_parameters,
     flops_per_token,
+    fused_linear,
     load_pretrained,
     model_config_from_preset,
     optimizer_param_groups,
@@ -267,3 +268,46 @@ def test_bf16_attention_on_the_cpu_runs_in_fp32_and_returns_bf16():
     assert all(t.grad is not None and t.grad.dtype == torch.bfloat16 for t in (q, k, v))
     cached = causal_attention(q[:, :, -1:], k, v, 15, 0.0)  # decoding against a cache takes the same path
     assert torch.equal(cached, expected[:, :, -1:])
+
+
+@pytest.mark.parametrize("n_kv_head", [4, 2])
+def test_fused_projections_match_the_layers_one_by_one(n_kv_head):
+    """q/k/v and gate/up run as one matmul against stacked weights: same outputs and gradients as the
+    separate layers, in float32 and under bf16 autocast."""
+    cfg = tiny_config(n_kv_head=n_kv_head)
+    model = built_model(cfg)
+    x = torch.randn(2, 16, cfg.d_model, generator=torch.Generator().manual_seed(1))
+    for module, names in ((model.model.layers[0].self_attn, ("q_proj", "k_proj", "v_proj")),
+                          (model.model.layers[0].mlp, ("gate_proj", "up_proj"))):
+        layers = tuple(getattr(module, name) for name in names)
+        for autocast in (False, True):
+            grads = []
+            for fused in (True, False):
+                module.zero_grad()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                    outs = fused_linear(x, layers) if fused else tuple(layer(x) for layer in layers)
+                sum((out.float() * (i + 1)).sum() for i, out in enumerate(outs)).backward()
+                grads.append(([out.float() for out in outs], [layer.weight.grad.clone() for layer in layers]))
+            (fused_outs, fused_grads), (plain_outs, plain_grads) = grads
+            tol = dict(rtol=1e-2, atol=1e-2) if autocast else dict(rtol=1e-5, atol=1e-6)
+            assert [out.shape for out in fused_outs] == [out.shape for out in plain_outs]
+            for a, b in zip(fused_outs + fused_grads, plain_outs + plain_grads):
+                torch.testing.assert_close(a, b, **tol)
+
+
+def test_fused_projections_leave_other_layers_to_themselves():
+    """A layer that is not a plain bias-free nn.Linear (LoRA, quantized, biased) is called as itself."""
+    calls = []
+
+    class Wrapped(torch.nn.Linear):
+        def forward(self, x):
+            calls.append(self.out_features)
+            return super().forward(x)
+
+    torch.manual_seed(0)
+    plain, wrapped = torch.nn.Linear(8, 4, bias=False), Wrapped(8, 6, bias=False)
+    x = torch.randn(3, 8)
+    a, b = fused_linear(x, (plain, wrapped))
+    assert calls == [6] and a.shape == (3, 4) and b.shape == (3, 6)
+    torch.testing.assert_close(a, plain(x))
+    torch.testing.assert_close(b, x @ wrapped.weight.T)
