@@ -14,7 +14,6 @@ the same batch under each budget is printed too: the chunking changes only the o
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -27,35 +26,9 @@ FIXED = {"2^20": 2**20, "2^21": 2**21, "2^22": 2**22}
 
 
 def bench_shape(preset: str, vocab: int, batch: int, context: int, steps: int, rounds: int) -> list[dict]:
-    import torch
-
     import lunalm.loss as fused
-    from lunalm.model import LunaLM, model_config_from_preset
-    from lunalm.train.device import cpu_bf16
-    from lunalm.train.optim import Muon, MuonAdamW, muon_parameters
 
-    torch.manual_seed(0)
-    model = LunaLM(model_config_from_preset(preset, vocab_size=vocab, context_length=context)).train()
-    bf16 = cpu_bf16()
-    chosen = muon_parameters(model)
-    muon = Muon([p for p in model.parameters() if id(p) in chosen], weight_decay=0.1,
-                ns_dtype=torch.bfloat16 if bf16 else torch.float32)
-    adamw = torch.optim.AdamW([p for p in model.parameters() if id(p) not in chosen], lr=0.0, fused=True)
-    optimizer = MuonAdamW(muon, adamw, lr_scale=1.0)
-    for group in optimizer.param_groups:
-        group["lr"] = 0.0  # the weights stay put: every contestant times the same model
-    windows = torch.randint(0, vocab, (batch, context + 1), generator=torch.Generator().manual_seed(1))
-
-    def step() -> float:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = model(windows[:, :-1], labels=windows[:, 1:])
-        loss = out.loss_sum / out.n_targets
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
-
+    model, step = common.cpu_training_step(preset, vocab, batch, context)
     contestants = {"rule": None, **FIXED}
     saved = (fused.CHUNK_ELEMENTS["cpu"], fused.CPU_MAX_ELEMENTS)
     times = {name: [] for name in contestants}
@@ -84,22 +57,13 @@ def bench_shape(preset: str, vocab: int, batch: int, context: int, steps: int, r
         chunk = rule_rows if budget is None else max(1, min(batch * context, budget // vocab))
         rows.append({"shape": f"{preset} V={vocab:,} C={width}", "contestant": name, "rows": chunk,
                      "median_ms": 1000 * median, "best_ms": 1000 * min(times[name]), "loss": losses[name],
-                     "vs_old": old / median, "precision": "bf16" if bf16 else "fp32"})
+                     "vs_old": old / median, "precision": step.precision})
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shapes", default="nano:3200,nano:4288,tiny:8192", help="PRESET:VOCAB, comma-separated")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--context", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=8, help="timed steps per contestant per round")
-    parser.add_argument("--rounds", type=int, default=6)
-    args = parser.parse_args()
-    rows = []
-    for spec in args.shapes.split(","):
-        preset, _, vocab = spec.partition(":")
-        rows += bench_shape(preset, int(vocab), args.batch, args.context, args.steps, args.rounds)
+    args = common.shapes_parser(__doc__, steps=8, rounds=6).parse_args()
+    rows = common.each_shape(args, bench_shape)
     common.print_table(rows, [("shape", "shape", ""), ("contestant", "chunk budget", ""), ("rows", "rows", ","),
                               ("median_ms", "step ms (median)", ".1f"), ("best_ms", "best", ".1f"),
                               ("vs_old", "2^22 / this", ".3f"), ("loss", "loss", ".6f")])

@@ -102,3 +102,61 @@ def bench_tokenizer(kind: str = "bpe", vocab_size: int = 8192):
     tokenizer = train_bpe(texts, vocab_size=vocab_size) if kind == "bpe" else train_char(texts)
     tokenizer.save(directory)
     return tokenizer
+
+
+def cpu_training_step(preset: str, vocab: int, batch: int, context: int):
+    """(model, step) for timing whole CPU training steps as the CPU plans run them: bf16 autocast where the
+    CPU multiplies bf16 natively (else float32), Muon on the blocks' matrices and AdamW on the rest, clip
+    1.0. The learning rates are 0, so every call times the same model; ``step()`` returns the batch's loss."""
+    import torch
+
+    from lunalm.model import LunaLM, model_config_from_preset
+    from lunalm.train.device import cpu_bf16
+    from lunalm.train.optim import Muon, MuonAdamW, muon_parameters
+
+    torch.manual_seed(0)
+    model = LunaLM(model_config_from_preset(preset, vocab_size=vocab, context_length=context)).train()
+    bf16 = cpu_bf16()
+    chosen = muon_parameters(model)
+    muon = Muon([p for p in model.parameters() if id(p) in chosen], weight_decay=0.1,
+                ns_dtype=torch.bfloat16 if bf16 else torch.float32)
+    adamw = torch.optim.AdamW([p for p in model.parameters() if id(p) not in chosen], lr=0.0, fused=True)
+    optimizer = MuonAdamW(muon, adamw, lr_scale=1.0)
+    for group in optimizer.param_groups:
+        group["lr"] = 0.0  # the weights stay put: every contestant times the same model
+    windows = torch.randint(0, vocab, (batch, context + 1), generator=torch.Generator().manual_seed(1))
+
+    def step() -> float:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(windows[:, :-1], labels=windows[:, 1:])
+        loss = out.loss_sum / out.n_targets
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    step.precision = "bf16" if bf16 else "fp32"
+    return model, step
+
+
+def shapes_parser(doc: str, steps: int, rounds: int):
+    """The arguments of the interleaved CPU step benchmarks (bench_chunks, bench_fused)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--shapes", default="nano:3200,nano:4288,tiny:8192", help="PRESET:VOCAB, comma-separated")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--context", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=steps, help="timed steps per contestant per round")
+    parser.add_argument("--rounds", type=int, default=rounds)
+    return parser
+
+
+def each_shape(args, bench_shape) -> list[dict]:
+    """``bench_shape(preset, vocab, batch, context, steps, rounds)``'s rows for every ``--shapes`` entry."""
+    rows = []
+    for spec in args.shapes.split(","):
+        preset, _, vocab = spec.partition(":")
+        rows += bench_shape(preset, int(vocab), args.batch, args.context, args.steps, args.rounds)
+    return rows
