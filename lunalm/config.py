@@ -336,14 +336,16 @@ MUON_MAX_PASSES = 10
 
 # A run on Muon (auto or chosen) steps both of its parts at this multiple of train.lr, which stays the
 # lr AdamW would use (the plan's and default_lr's), so a config means the same whichever optimizer auto
-# picks; the weight decay is unchanged, so each step decays 1.5x as much too. Fixed steps of the same
-# plans, seeds 1337 and 2024, Muon at lr x 1.5 against lr x 1: Azerbaijani rap lyrics 1.9546 and 1.9619
-# against 2.0020 and 1.9979 (-2.1 %), nutuk-en 1.5099 and 1.5090 against 1.5257 and 1.5216 (-0.9 %), the
-# speeches 1.4509 and 1.4476 against 1.4467 and 1.4462 (+0.2 %). Higher was no gain: x 2.25 gave the
-# lyrics 1.9632 (seed 1337), the speeches 1.4585 and 1.4439, nutuk-en 1.5049 (seed 2024); x 3 the lyrics
-# 1.9624 and the speeches 1.4659 (seed 1337). Scaling Muon's matrices alone helped the lyrics less (1.9692),
-# so embeddings and head take 1.5x too.
-MUON_LR_SCALE = 1.5
+# picks; a given weight decay is unchanged, so each step decays that much more too, and the automatic one
+# (lunalm.plan.recommend.weight_decay_for) is set for the averaging window Muon was measured with. Fixed
+# steps of the same plans, seeds 1337 and 2024, Muon at lr x 1.5 against lr x 1: Azerbaijani rap lyrics
+# 1.9546 and 1.9619 against 2.0020 and 1.9979 (-2.1 %), nutuk-en 1.5099 and 1.5090 against 1.5257 and
+# 1.5216 (-0.9 %), the speeches 1.4509 and 1.4476 against 1.4467 and 1.4462 (+0.2 %). With the same decay
+# (so a shorter window) higher was no gain: x 2.25 gave the lyrics 1.9632 (seed 1337), the speeches 1.4585
+# and 1.4439, nutuk-en 1.5049 (seed 2024); x 3 the lyrics 1.9624 and the speeches 1.4659 (seed 1337). x 3
+# with the window held (the decay halved) gains: MUON_DECAY_WINDOW in lunalm.plan.recommend has the rows.
+# Scaling Muon's matrices alone helped the lyrics less (1.9692), so embeddings and head take it too.
+MUON_LR_SCALE = 3.0
 
 
 def resolve_optimizer(train: TrainConfig, device_type: str, from_scratch: bool = True,

@@ -189,9 +189,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str,
                        help="auto (default): muon when training from scratch on a CPU for at most 10 passes "
                             "over the text (2 %% lower held-out bits/byte than adamw on the 3-minute speeches "
                             "plan; worse at 16 passes), else adamw (GPUs, fine-tunes). muon: Muon on the "
-                            "transformer blocks' matrices and AdamW on embeddings, head and norms, both at 1.5x "
-                            "--lr (Muon learns best higher), with the same schedule and decay (not LoRA or "
-                            "--shard)")
+                            "transformer blocks' matrices and AdamW on embeddings, head and norms, both at 3x "
+                            "--lr (Muon learns best higher), with the same schedule; the automatic weight decay keeps "
+                            "its averaging window (not LoRA or --shard)")
     optim.add_argument("--lr", type=float, help=lr_help)
     optim.add_argument("--ema-horizon", type=float, metavar="SHARE",
                        help="evaluate, keep and sample an exponential moving average of the weights whose horizon "

@@ -160,7 +160,7 @@ def _set_weight_decay(run: Run, ui) -> None:
     from lunalm.plan.recommend import weight_decay_for
 
     passes, lr_scale = run.passes, getattr(run.optimizer, "lr_scale", 1.0)  # Muon steps (and decays) faster
-    decay = weight_decay_for(run.peak_lr, run.total_steps, passes)
+    decay = weight_decay_for(run.peak_lr, run.total_steps, passes, lr_scale)
     for group in run.optimizer.param_groups:
         if group["weight_decay"]:  # matrices only; norms and biases keep 0
             group["weight_decay"] = decay

@@ -114,12 +114,15 @@ def test_repeated_text_gets_a_weight_decay_window_of_a_third_of_the_run():
     assert weight_decay_for(0.001, 300, 16) == 10.0  # past 1 where lr x steps is small: lr x decay = 0.01
     assert weight_decay_for(0.003, 100_000, 16) == 0.1  # a third of a long run is window enough: the usual 0.1
     assert weight_decay_for(0.003, 1_000, 4) == 0.1  # text seen at most 4 times: no more than usual
-    six = plan_for(2e5, cpu, epochs=6)  # Muon's range: it steps, and so decays, at 1.5x the lr
+    six = plan_for(2e5, cpu, epochs=6)  # Muon's range: it steps, and so decays, at 3x the lr
     t, steps = six.config.train, six.estimates["steps"]
-    assert "Muon" in six.why["train.optimizer"] and "1.5x the lr below" in six.why["train.optimizer"]
-    window = 1 / (t.lr * 1.5 * t.weight_decay)
-    assert f"~{window:,.0f} steps (1 / (lr x decay) at Muon's 1.5x lr), {window / steps:.0%} of the" \
+    assert "Muon" in six.why["train.optimizer"] and "3x the lr below" in six.why["train.optimizer"]
+    window = 1 / (t.lr * 3 * t.weight_decay)
+    assert f"~{window:,.0f} steps (1 / (lr x decay) at Muon's 3x lr), {window / steps:.0%} of the" \
         in six.why["train.weight_decay"]
+    assert 0.2 < window / steps < 0.25  # Muon's window: 2/9 of the run, what its plans were measured with
+    assert t.weight_decay == weight_decay_for(t.lr, steps, 6, 3.0) == round(1 / (t.lr * 3 * steps * 2 / 9), 2)
+    assert weight_decay_for(0.003, 1_000, 16, 3.0) == 0.5  # half of AdamW's 1.0 at the same lr and steps
 
 
 def test_time_to_spare_on_a_repeated_text_buys_a_larger_model_down_to_the_floor():

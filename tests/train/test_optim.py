@@ -123,7 +123,7 @@ def test_muon_steps_both_halves_at_its_lr_scale_and_the_groups_keep_the_loops_lr
     hw = resolve("cpu", "fp32")
     scaled_model, plain_model = tiny(True), tiny(True)
     scaled = build_optimizer(scaled_model, TrainConfig(optimizer="muon", weight_decay=0.1), hw)
-    assert scaled.lr_scale == MUON_LR_SCALE == 1.5
+    assert scaled.lr_scale == MUON_LR_SCALE == 3.0
     plain = MuonAdamW(*build_optimizer(plain_model, TrainConfig(optimizer="muon", weight_decay=0.1), hw).parts)
     assert plain.lr_scale == 1.0
     train_steps(scaled_model, scaled, 3, seed=0, lr=0.01)
@@ -269,4 +269,4 @@ def test_a_time_budget_chooses_the_optimizer_for_the_steps_it_timed(tmp_path, mo
     said = [m for m in messages if m.startswith("optimizer Muon")]
     assert bool(said) == muon, messages
     if muon:
-        assert run.optimizer.lr_scale == 1.5 and f"at 1.5x the lr (peak {run.peak_lr * 1.5:.3g})" in said[0]
+        assert run.optimizer.lr_scale == 3.0 and f"at 3x the lr (peak {run.peak_lr * 3:.3g})" in said[0]
