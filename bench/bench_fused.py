@@ -6,8 +6,8 @@ matmul, so a block's normalised input is read, and cast to bf16, once per group 
 layer; the parameters stay separate. This times whole training steps (``common.cpu_training_step``: the
 CPU plans' bf16 autocast where the CPU has it, Muon + AdamW, clip 1.0) with ``fused`` (today) and
 ``separate`` (each layer called on its own, as before) in turn, ``--steps`` steps at a time over
-``--rounds`` rounds (interleaved, so a drifting machine weighs on both alike), each step timed on its own. The loss of the same batch
-under each is printed too: only the order of the sums differs.
+``--rounds`` rounds (interleaved, so a drifting machine weighs on both alike), each step timed on its
+own. The loss of the same batch under each is printed too: only the order of the sums differs.
 
     python bench/bench_fused.py                                # nano at V = 3,200 and 4,288; tiny at 8,192
     python bench/bench_fused.py --shapes nano:2048 --rounds 2  # smoke run
