@@ -276,10 +276,11 @@ def test_fused_projections_match_the_layers_one_by_one(n_kv_head):
     separate layers, in float32 and under bf16 autocast."""
     cfg = tiny_config(n_kv_head=n_kv_head)
     model = built_model(cfg)
-    x = torch.randn(2, 16, cfg.d_model, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(4, 128, cfg.d_model, generator=torch.Generator().manual_seed(1))  # rows >= outputs: stacked
     for module, names in ((model.model.layers[0].self_attn, ("q_proj", "k_proj", "v_proj")),
                           (model.model.layers[0].mlp, ("gate_proj", "up_proj"))):
         layers = tuple(getattr(module, name) for name in names)
+        assert 4 * 128 >= sum(layer.out_features for layer in layers)
         for autocast in (False, True):
             grads = []
             for fused in (True, False):
@@ -306,8 +307,29 @@ def test_fused_projections_leave_other_layers_to_themselves():
 
     torch.manual_seed(0)
     plain, wrapped = torch.nn.Linear(8, 4, bias=False), Wrapped(8, 6, bias=False)
-    x = torch.randn(3, 8)
+    x = torch.randn(12, 8)  # enough rows to stack plain layers: only the wrapped one keeps them apart
     a, b = fused_linear(x, (plain, wrapped))
-    assert calls == [6] and a.shape == (3, 4) and b.shape == (3, 6)
+    assert calls == [6] and a.shape == (12, 4) and b.shape == (12, 6)
     torch.testing.assert_close(a, plain(x))
     torch.testing.assert_close(b, x @ wrapped.weight.T)
+
+
+def test_fused_projections_skip_stacking_for_fewer_rows_than_outputs(monkeypatch):
+    """Decoding a token (1 row) reads the weights once per layer instead of copying them into a stack."""
+    stacked = []
+    real_cat = torch.cat
+
+    def counting_cat(tensors, *args, **kwargs):
+        stacked.append(len(tensors))
+        return real_cat(tensors, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "cat", counting_cat)
+    torch.manual_seed(0)
+    layers = (torch.nn.Linear(8, 4, bias=False), torch.nn.Linear(8, 4, bias=False))
+    few, many = torch.randn(1, 7, 8), torch.randn(1, 8, 8)  # 7 rows < 4 + 4 outputs <= 8 rows
+    for x, expected in ((few, []), (many, [2])):
+        stacked.clear()
+        outs = fused_linear(x, layers)
+        assert stacked == expected
+        for out, layer in zip(outs, layers):
+            torch.testing.assert_close(out, layer(x))
