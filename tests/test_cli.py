@@ -156,7 +156,7 @@ def test_bad_input_is_one_clear_line(tmp_path: Path):
 
 def test_bad_model_shape_fails_before_any_data_work(turkish_dir: Path, tmp_path: Path):
     """An unknown preset or an impossible override is reported before the tokenizer and shards are built."""
-    for flags, expected in ((["--preset", "huge"], "known presets: nano, tiny"),
+    for flags, expected in ((["--preset", "huge"], "known presets: pico, nano, tiny"),
                             (["--preset", "nano", "--context", "64", "--config", str(_yaml(tmp_path))],
                              "d_model: must be a multiple of n_head=5")):
         result = run_luna("train", str(turkish_dir), "--runs-dir", str(tmp_path / "runs"), *flags, cwd=tmp_path)

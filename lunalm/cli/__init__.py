@@ -148,8 +148,8 @@ def _add_train(commands) -> None:
     parser.add_argument("--name", help="run folder name under --runs-dir (default: PRESET-DATE-TIME)")
     parser.add_argument("--runs-dir", metavar="DIR", help="where run folders go (default: runs)")
     model = parser.add_argument_group("model and data")
-    model.add_argument("--preset", help="nano | tiny (~10M) | small (~50M) | medium (~150M) | gpt2 "
-                       f"(default {_default('ModelChoice', 'preset')})")
+    model.add_argument("--preset", help="pico (~0.4M) | nano (~0.9M) | tiny (~10M) | small (~50M) | medium (~150M) "
+                       f"| gpt2 (default {_default('ModelChoice', 'preset')})")
     model.add_argument("--context", type=int, metavar="T",
                        help="context length in tokens (default 256; 128 on a CPU without --config)")
     model.add_argument("--tokenizer", choices=["bpe", "char", "pretrained"], help="tokenizer kind (default bpe)")
