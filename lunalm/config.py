@@ -162,7 +162,7 @@ class ModelChoice:
     full ``lunalm.model.ModelConfig`` is resolved only once the tokenizer exists.
     """
 
-    preset: str = "nano"  # pico (~0.4M) | nano | tiny (~10M) | small (~50M) | medium (~150M) | gpt2 (GPT-2 small shape)
+    preset: str = "nano"  # pico (~0.4M) | nano | tiny (~10M) | small (~50M) | medium (~150M) | gpt2 (GPT-2 small)
     n_layer: int | None = None  # override: transformer blocks
     n_head: int | None = None  # override: attention heads
     n_kv_head: int | None = None  # override: key/value heads (grouped-query attention)

@@ -86,7 +86,7 @@ def _is_number(value, kind=(int, float)) -> bool:
 
 # Shapes only; context length and vocabulary come from the run. Totals are tied, incl. embeddings.
 PRESETS: dict[str, dict] = {
-    "pico": dict(n_layer=4, n_head=3, d_model=96),  # 0.44M non-embedding: CPU time budgets too short for nano
+    "pico": dict(n_layer=4, n_head=3, d_model=96),  # 0.44M non-embedding: --preset pico only (plans stop at nano)
     "nano": dict(n_layer=4, n_head=4, d_model=128),  # 0.85M non-embedding: CPU demos and tests
     "tiny": dict(n_layer=8, n_head=6, d_model=192),  # 9.7M at vocab 32000
     "small": dict(n_layer=10, n_head=8, d_model=512),  # 48.5M at vocab 32000

@@ -143,7 +143,8 @@ def test_count_parameters_matches_small_models(config):
 
 
 @pytest.mark.parametrize("name, vocab, low, high", [
-    ("pico", 4288, 0.8e6, 0.9e6), ("nano", 4288, 1.35e6, 1.45e6), ("tiny", 32000, 8e6, 12e6), ("small", 32000, 40e6, 60e6), ("medium", 32000, 130e6, 170e6),
+    ("pico", 4288, 0.8e6, 0.9e6), ("nano", 4288, 1.35e6, 1.45e6),
+    ("tiny", 32000, 8e6, 12e6), ("small", 32000, 40e6, 60e6), ("medium", 32000, 130e6, 170e6),
     ("gpt2", 50257, 120e6, 128e6),
 ])
 def test_preset_sizes(name, vocab, low, high):
