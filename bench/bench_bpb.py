@@ -30,6 +30,7 @@ shared machine hits both alike. Goal: lunalm BPB / peer BPB <= 0.95.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import tempfile
@@ -111,8 +112,13 @@ def peer_contestant(lunalm_run, seed: int) -> Contestant:
     from lunalm.model import to_hf_config
 
     cfg, data_cfg = lunalm_run.model.config, lunalm_run.config.data
+    # On a GPU the plain loop trains where lunalm does, under the same autocast (bf16, or fp16 with loss
+    # scaling), as a Trainer with bf16=True would; on a CPU in fp32, as before.
+    hw = lunalm_run.hw if lunalm_run.hw.device.type == "cuda" else None
+    autocast = hw.autocast if hw else contextlib.nullcontext
+    scaler = torch.amp.GradScaler("cuda", enabled=bool(hw) and hw.precision == "fp16")
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(LlamaConfig(**to_hf_config(cfg))).train()
+    model = LlamaForCausalLM(LlamaConfig(**to_hf_config(cfg))).to(hw.device if hw else "cpu").train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lunalm_run.peak_lr)  # torch defaults otherwise
     tokens = lunalm_run.data.shards.split("train")
     # lunalm's window starts, read one token longer; the same windows every pass (a plain loop's fixed
@@ -125,12 +131,16 @@ def peer_contestant(lunalm_run, seed: int) -> Contestant:
     def step() -> float:
         starts = sampler.next_starts(batch)
         windows, _ = stack_examples(tokens, starts, data_cfg.context_length + 1)  # (B, T + 1) unshifted
+        windows = windows.to(model.device)
         for group in optimizer.param_groups:
             group["lr"] = nanogpt_lr(schedule["step"], lunalm_run.peak_lr, schedule["warmup"], schedule["total"])
-        loss = model(input_ids=windows, labels=windows).loss
-        loss.backward()
+        with autocast():
+            loss = model(input_ids=windows, labels=windows).loss
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         optimizer.zero_grad(set_to_none=True)
         schedule["step"] += 1
         return float(loss.detach())

@@ -177,8 +177,10 @@ def peer_score(run_dir: Path, seconds: float, texts: list[str], stride: int) -> 
     peer.plan(max(1, int(seconds / per_step)))
     bench_bpb.race([peer], seconds)
     documents = [[tokenizer.eot_id, *tokenizer.encode(t)] for t in texts]
+    scoring = shape.hw.for_scoring()  # as `luna eval` scores lunalm: fp32 on a CPU, the run's autocast on a GPU
     score = score_documents(peer.model, documents, padded_token_bytes(tokenizer, shape.model.config.vocab_size),
-                            context=shape.model.config.context_length, stride=stride)
+                            context=shape.model.config.context_length, stride=stride, device=scoring.device,
+                            autocast=scoring.autocast)
     return {"bits_per_byte": score.bits_per_byte, "steps": peer.steps, "train_seconds": peer.used_s}
 
 
