@@ -30,7 +30,6 @@ shared machine hits both alike. Goal: lunalm BPB / peer BPB <= 0.95.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import sys
 import tempfile
@@ -113,12 +112,11 @@ def peer_contestant(lunalm_run, seed: int) -> Contestant:
 
     cfg, data_cfg = lunalm_run.model.config, lunalm_run.config.data
     # On a GPU the plain loop trains where lunalm does, under the same autocast (bf16, or fp16 with loss
-    # scaling), as a Trainer with bf16=True would; on a CPU in fp32, as before.
-    hw = lunalm_run.hw if lunalm_run.hw.device.type == "cuda" else None
-    autocast = hw.autocast if hw else contextlib.nullcontext
-    scaler = torch.amp.GradScaler("cuda", enabled=bool(hw) and hw.precision == "fp16")
+    # scaling), as a Trainer with bf16=True would; on a CPU in fp32, as before (for_scoring: exactly that).
+    hw = lunalm_run.hw.for_scoring()
+    scaler = hw.grad_scaler()
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(LlamaConfig(**to_hf_config(cfg))).to(hw.device if hw else "cpu").train()
+    model = LlamaForCausalLM(LlamaConfig(**to_hf_config(cfg))).to(hw.device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lunalm_run.peak_lr)  # torch defaults otherwise
     tokens = lunalm_run.data.shards.split("train")
     # lunalm's window starts, read one token longer; the same windows every pass (a plain loop's fixed
@@ -134,7 +132,7 @@ def peer_contestant(lunalm_run, seed: int) -> Contestant:
         windows = windows.to(model.device)
         for group in optimizer.param_groups:
             group["lr"] = nanogpt_lr(schedule["step"], lunalm_run.peak_lr, schedule["warmup"], schedule["total"])
-        with autocast():
+        with hw.autocast():
             loss = model(input_ids=windows, labels=windows).loss
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
