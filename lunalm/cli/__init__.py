@@ -63,13 +63,15 @@ def _add_corpus_arguments(parser: argparse.ArgumentParser, *, filtered: bool = F
     """The corpus flags; each left out keeps the config file's value (``filtered``: prose filter on by default)."""
     group = parser.add_argument_group("corpus")
     group.add_argument("paths", nargs="*", metavar="PATH",
-                       help="text files or folders (.txt .md .jsonl, optionally .gz); none = built-in corpus")
+                       help="text files or folders (.txt .md .jsonl, optionally .gz; tables .parquet .arrow .csv "
+                            ".tsv and .json arrays: a document per row of --text-field); none = built-in corpus")
     group.add_argument("--include", action="append", metavar="GLOB",
-                       help="file-name pattern to read inside folders (repeatable; default: *.txt *.md *.jsonl and .gz)")
+                       help="file-name pattern to read inside folders (repeatable; default: *.txt *.md *.jsonl, "
+                            "their .gz, *.parquet *.arrow)")
     group.add_argument("--exclude", action="append", metavar="GLOB",
                        help="file-name or relative-path pattern to skip (repeatable; default: none)")
     group.add_argument("--text-field", metavar="NAME",
-                       help="JSONL field / Parquet, Arrow, CSV, TSV column holding the text (default: text)")
+                       help="JSONL/JSON field or Parquet, Arrow, CSV, TSV column holding the text (default: text)")
     group.add_argument("--hf-dataset", metavar="NAME[:CONFIG][:SPLIT]", help=HF_DATASET_HELP)
     group.add_argument("--filter", action=argparse.BooleanOptionalAction,
                        help="drop text that is not prose: indexes, tables, lists, boilerplate ("

@@ -15,6 +15,7 @@ from lunalm.errors import ConfigError
 def run_plan(args) -> int:
     from lunalm.cli import _corpus_config
     from lunalm.config import TokenizerConfig
+    from lunalm.corpus.read import unread_tables
     from lunalm.plan.history import speed_correction
     from lunalm.plan.recommend import Request, corpus_facts, make_plan
 
@@ -32,6 +33,9 @@ def run_plan(args) -> int:
     _check_request(args)
     say = (lambda text: None) if args.json else (lambda text: print(text, file=sys.stderr))
     say(f"reading {'the built-in corpus' if not corpus.paths else ', '.join(corpus.paths)} ...")
+    unread = unread_tables(corpus.paths, corpus.include, corpus.exclude) if corpus.paths else None
+    if unread:
+        say(f"note: {unread}")
     facts, sample_ids = corpus_facts(corpus, tokenizer)
     history = _history(args)
     speed = speed_correction(history, machine.name)

@@ -1,7 +1,8 @@
 """Finding corpus files and reading them as raw (decoded, repaired, not yet cleaned) documents.
 
 A ``.txt``/``.md`` file is one document; a file longer than ``max_document_chars`` is cut at paragraph
-breaks so memory stays flat on a 1 GB file. A ``.jsonl`` line is one document (its ``text_field``), and
+breaks so memory stays flat on a 1 GB file. A ``.jsonl`` line is one document (its ``text_field``, or the
+line itself where it is a JSON string), so is a record of a ``.json`` array, and
 so is a row of a ``.parquet``/``.arrow``/``.csv``/``.tsv`` file (``lunalm.corpus.tables``).
 ``.gz`` is read through gzip. Files are read in blocks ending at a newline, each block decoded and
 repaired by ``lunalm.corpus.encoding``.
@@ -67,6 +68,27 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
     return files
 
 
+def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+    """A note naming the table files (CSV, TSV, Parquet, Arrow) inside the given folders that ``include``
+    leaves out, and how to read them; None when there are none. A folder holding one ``.tsv`` and a
+    ``README.txt`` would otherwise train on the README alone."""
+    from lunalm.corpus.tables import TABLE_SUFFIXES
+
+    left = []
+    for raw in paths:
+        root = Path(raw).expanduser()
+        if root.is_dir():
+            left += [f for f in sorted(root.rglob("*")) if f.suffix in TABLE_SUFFIXES
+                     and _wanted(f, root, ("*",), exclude) and not _wanted(f, root, include, exclude)]
+    if not left:
+        return None
+    size = sum(f.stat().st_size for f in left)
+    names = ", ".join(f.name for f in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+    patterns = " ".join(f"--include '*{suffix}'" for suffix in sorted({f.suffix for f in left}))
+    return (f"not read: {len(left)} table file(s) ({names}; {size / 1e6:.1f} MB) that --include leaves out; "
+            f"to train on their rows add {patterns} --text-field COLUMN")
+
+
 def _wanted(file: Path, root: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
     relative = file.relative_to(root).as_posix()
     if any(part.startswith(".") for part in file.relative_to(root).parts) or not file.is_file():
@@ -120,6 +142,8 @@ def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_
         _sniff_binary(head, path)
         if inner_suffix == ".jsonl":
             yield from _read_jsonl(handle, path, text_field)
+        elif inner_suffix == ".json":
+            yield from _read_json(handle, path, text_field)
         else:
             yield from _read_text(handle, path, head, max_document_chars)
 
@@ -202,6 +226,48 @@ def _paragraph_cut(text: str, max_chars: int) -> int:
     return max_chars
 
 
+def _read_json(handle: BinaryIO, path: Path, text_field: str) -> Iterator[RawDocument]:
+    """A ``.json`` data set as people export them: an array of records (or of strings), or an object
+    holding one such array (``{"data": [...]}``). Each record's ``text_field`` is one document. The file is
+    parsed whole (a JSON array cannot be streamed with the standard library): fine for the data sets of a
+    few hundred MB that are published this way; larger ones belong in JSONL."""
+    try:
+        decoded = decode_bytes(handle.read(), source=str(path))
+        data = json.loads(decoded.text)
+    except json.JSONDecodeError as exc:
+        raise CorpusError(f"{path}: malformed JSON ({exc}); fix the file, or save one record per line as "
+                          "JSONL") from None
+    except (OSError, EOFError) as exc:
+        raise CorpusError(f"{path}: read failed ({exc}); is the file complete?") from None
+    if isinstance(data, dict):
+        arrays = [key for key, value in data.items() if isinstance(value, list)]
+        if len(arrays) != 1:
+            raise CorpusError(f"{path}: a JSON object with {len(arrays)} arrays ({', '.join(arrays) or 'none'}); "
+                              "expected an array of records, or an object holding exactly one")
+        data = data[arrays[0]]
+    if not isinstance(data, list):
+        raise CorpusError(f"{path}: JSON {type(data).__name__} at the top; expected an array of records")
+    for number, record in enumerate(data, start=1):
+        value = _record_text(record, text_field, f"{path}: record {number}")
+        if value.strip():
+            repair = repair_text(value)
+            yield RawDocument(repair.text, str(path), decoded.encoding, repair.repaired_chars, f"{path}:{number}",
+                              repair.sequences, repair.recovered_bytes)
+
+
+def _record_text(record, text_field: str, where: str) -> str:
+    """The text of one JSON record: its ``text_field``, or the record itself where it is a string."""
+    if isinstance(record, str):
+        return record
+    if not isinstance(record, dict) or text_field not in record:
+        keys = ", ".join(sorted(record)) if isinstance(record, dict) else type(record).__name__
+        raise CorpusError(f"{where}: no field '{text_field}' (found: {keys}); choose the field with --text-field")
+    value = record[text_field]
+    if not isinstance(value, str):
+        raise CorpusError(f"{where}: field '{text_field}' is {type(value).__name__}, expected a string")
+    return value
+
+
 def _read_jsonl(handle: BinaryIO, path: Path, text_field: str) -> Iterator[RawDocument]:
     for number, line in enumerate(handle, start=1):
         if not line.strip():
@@ -210,13 +276,6 @@ def _read_jsonl(handle: BinaryIO, path: Path, text_field: str) -> Iterator[RawDo
             record = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CorpusError(f"{path}:{number}: malformed JSON ({exc}); fix or delete that line") from None
-        if not isinstance(record, dict) or text_field not in record:
-            keys = ", ".join(sorted(record)) if isinstance(record, dict) else type(record).__name__
-            raise CorpusError(f"{path}:{number}: no field '{text_field}' (found: {keys}); "
-                              "choose the field with --text-field")
-        value = record[text_field]
-        if not isinstance(value, str):
-            raise CorpusError(f"{path}:{number}: field '{text_field}' is {type(value).__name__}, expected a string")
-        repair = repair_text(value)
+        repair = repair_text(_record_text(record, text_field, f"{path}:{number}"))
         yield RawDocument(repair.text, str(path), "utf-8", repair.repaired_chars, f"{path}:{number}",
                           repair.sequences, repair.recovered_bytes, (number,) * len(repair.unrecoverable_lines))

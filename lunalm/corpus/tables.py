@@ -10,6 +10,7 @@ pyarrow``, or ``lunalm[data]``); CSV/TSV need nothing.
 from __future__ import annotations
 
 import csv
+import io
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -33,19 +34,69 @@ def read_table(path: Path, text_field: str) -> Iterator[str]:
 
 
 def _read_delimited(path: Path, text_field: str, delimiter: str) -> Iterator[str]:
+    """Rows of a CSV/TSV file in any encoding lunalm reads (UTF-8 with or without BOM, UTF-16, cp1254 as
+    Excel on a Turkish Windows saves it; mojibake repaired), quoted as the file itself is.
+
+    Files written by a spreadsheet or pandas quote fields that hold the delimiter, a quote or a line
+    break. Files written by hand or by ``"\\t".join`` do not, and a stray quote in them (a tweet that
+    opens a quotation and never closes it) would make a quoting reader swallow every row up to the next
+    quote. So the file is first read without quoting: if every line then has the header's number of fields,
+    no field can span lines or hold the delimiter, and the rows are read that way, a field wrapped whole
+    in quotes unwrapped as a quoting reader would; else the file really uses quoting and is read with it."""
     csv.field_size_limit(sys.maxsize)  # a document may be longer than csv's 128 KB default
+    kind = "TSV" if delimiter == "\t" else "CSV"
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: Excel's UTF-8 BOM
-            reader = csv.DictReader(handle, delimiter=delimiter)
-            _check_field(path, text_field, reader.fieldnames or [])
-            for row in reader:
-                value = row.get(text_field)
-                if value and value.strip():
+        plain = _plain_fields(path, delimiter)
+        reader = csv.reader(_decoded_lines(path), delimiter=delimiter,
+                            quoting=csv.QUOTE_NONE if plain else csv.QUOTE_MINIMAL)
+        header = next(reader, [])
+        if header and header[0].startswith("\ufeff"):  # a BOM inside a block (decoded as text) is not a name
+            header[0] = header[0][1:]
+        header = [_unquoted(name) for name in header] if plain else header
+        _check_field(path, text_field, header)
+        column = header.index(text_field)
+        for row in reader:
+            if len(row) > column:
+                value = _unquoted(row[column]) if plain else row[column]
+                if value.strip():
                     yield value
-    except UnicodeDecodeError as error:
-        raise CorpusError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8 CSV") from None
     except csv.Error as error:
-        raise CorpusError(f"{path}: not a readable {'TSV' if delimiter == chr(9) else 'CSV'} file ({error})") from None
+        raise CorpusError(f"{path}: not a readable {kind} file ({error})") from None
+
+
+def _decoded_lines(path: Path) -> Iterator[str]:
+    """The file's lines (ends kept), decoded and repaired block by block as text files are."""
+    from lunalm.corpus.read import _looks_utf16, _open, _read_blocks
+    from lunalm.corpus.encoding import decode_bytes
+
+    with _open(path) as handle:
+        head = handle.peek(8192)[:8192] if hasattr(handle, "peek") else b""
+        blocks = iter([handle.read()]) if _looks_utf16(head) else _read_blocks(handle, path)
+        offset = 0
+        for block in blocks:
+            text = decode_bytes(block, source=f"{path} (block at byte {offset})").text
+            offset += len(block)
+            yield from io.StringIO(text, newline="")  # lines as csv wants them from a file opened with newline=""
+
+
+def _plain_fields(path: Path, delimiter: str) -> bool:
+    """Whether every non-empty line splits into the header's number of fields without quoting."""
+    widths = set()
+    for line in _decoded_lines(path):
+        if line.strip():
+            widths.add(line.count(delimiter))
+            if len(widths) > 1:
+                return False
+    return True
+
+
+def _unquoted(field: str) -> str:
+    """A field wrapped whole in quotes, as a quoting reader returns it (doubled quotes inside made single)."""
+    if len(field) >= 2 and field[0] == field[-1] == '"':
+        inner = field[1:-1]
+        if '"' not in inner.replace('""', ""):
+            return inner.replace('""', '"')
+    return field
 
 
 def _pyarrow(path: Path):

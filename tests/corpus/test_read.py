@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,16 @@ def test_jsonl_errors_name_the_line(tmp_path: Path):
         texts([path])
 
 
+def test_jsonl_lines_that_are_json_strings_are_documents(tmp_path: Path):
+    """As in turkish-nlp-suite's Corona-mini-dataset: each line a bare JSON string, no object around it."""
+    path = tmp_path / "d.jsonl"
+    path.write_text('"Koronavirüs salgını \\u00e7ok yayıldı."\n\n"İkinci satır: \\"alıntı\\""\n', encoding="utf-8")
+    assert texts([path]) == ["Koronavirüs salgını çok yayıldı.", 'İkinci satır: "alıntı"']
+    path.write_text('"metin"\n[1, 2]\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"d.jsonl:2: no field 'text' \(found: list\)"):
+        texts([path])
+
+
 def test_unreadable_file(tmp_path: Path, monkeypatch):
     path = tmp_path / "secret.txt"
     path.write_text("gizli", encoding="utf-8")
@@ -136,3 +147,23 @@ def test_boilerplate_is_dropped_from_the_first_document_too(tmp_path: Path):
         (tmp_path / f"{number}.txt").write_text(f"SON DAKİKA\n{body} PAYLAŞ Yorum yaz A\n", encoding="utf-8")
     corpus = Corpus(CorpusConfig(paths=(str(tmp_path),), filter_non_prose=True))
     assert [d.text.strip() for d in corpus.documents()] == bodies
+
+
+def test_json_arrays_of_records_or_strings_are_documents(tmp_path: Path):
+    """``.json`` data sets as people export them: an array of records, of strings, or an object holding one
+    array; anything else is named with what was expected."""
+    path = tmp_path / "d.json"
+    path.write_text('[{"baslik": "A", "metin": "Birinci haber."}, {"metin": "  "}, {"metin": "İkinci haber."}]',
+                    encoding="utf-8")
+    assert texts([path], text_field="metin") == ["Birinci haber.", "İkinci haber."]
+    path.write_text('{"version": 1, "data": ["Bir.", "İki."]}', encoding="utf-8")
+    assert texts([path]) == ["Bir.", "İki."]
+    path.write_bytes('[{"text": "Şişli\'de güneşli bir gün."}]'.encode("cp1254"))  # saved by a Turkish Windows
+    assert texts([path]) == ["Şişli'de güneşli bir gün."]
+    for content, error in (('{"a": [], "b": []}', "a JSON object with 2 arrays (a, b); expected an array"),
+                           ('[{"body": "x"}]', "record 1: no field 'text' (found: body)"),
+                           ('[{"text": 3}]', "record 1: field 'text' is int, expected a string"),
+                           ('[{"text": "x"', "malformed JSON")):
+        path.write_text(content, encoding="utf-8")
+        with pytest.raises(CorpusError, match=re.escape(error)):
+            texts([path])

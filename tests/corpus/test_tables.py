@@ -92,6 +92,15 @@ def test_folders_of_parquet_and_arrow_are_read_by_default_csv_when_included(tmp_
     proc = run_luna("analyze", str(tmp_path / "data"), "--include", "*.csv", "--text-field", "content", "--json",
                     "--files")
     assert [Path(f).name for f in json.loads(proc.stdout)["files"]] == ["rows.csv"]
+    from lunalm.config import CorpusConfig
+    from lunalm.corpus.read import unread_tables
+
+    default = CorpusConfig(paths=(str(tmp_path / "data"),))
+    note = unread_tables(default.paths, default.include, default.exclude)  # what plan and train print
+    size = (tmp_path / "data" / "rows.csv").stat().st_size + (tmp_path / "data" / "rows.tsv").stat().st_size
+    assert note == (f"not read: 2 table file(s) (rows.csv, rows.tsv; {size / 1e6:.1f} MB) that --include leaves "
+                    "out; to train on their rows add --include '*.csv' --include '*.tsv' --text-field COLUMN")
+    assert unread_tables(default.paths, default.include + ("*.csv",), ("*.tsv",)) is None
 
 
 def test_hf_dataset_saved_with_save_to_disk(tmp_path):
@@ -147,3 +156,37 @@ def _luna_env(env: dict, *args: str):
 
     return subprocess.run([sys.executable, "-m", "lunalm", *args], capture_output=True, text=True, env=env,
                           timeout=300)
+
+
+def test_a_tsv_with_stray_quotes_keeps_one_row_per_line(tmp_path):
+    """As in the OffensEval-TR training TSV: written without quoting, and a tweet that opens a quotation and
+    never closes it. A quoting reader would swallow the rows up to the next quote."""
+    rows = ['"Ecdadımızın heybeti malum   Fıtrat değişir sanma', "Dünyanız bu kadar pisken", '"Mansur Çalar" dedi',
+            'Bugün tonla plan yaptım "ama', '"Önden yüklemeli faiz indirme" mi?',
+            "satır\u2028ayırıcı bir satırı bölmez"]  # U+2028 ends a line for str.splitlines, not for csv
+    path = tmp_path / "tweets.tsv"
+    path.write_text("id\ttweet\tsubtask_a\n" + "".join(f"{i}\t{t}\tNOT\n" for i, t in enumerate(rows)),
+                    encoding="utf-8")
+    assert [d.text for d in read_file(path, "tweet")] == rows
+
+
+def test_quoted_fields_are_unwrapped_and_real_quoting_is_kept(tmp_path):
+    """Fields wrapped whole in quotes (pandas, Excel) read as a quoting reader reads them; a file whose quoted
+    fields hold the delimiter or a line break is read with quoting."""
+    simple = tmp_path / "simple.csv"
+    simple.write_text('id,text\n1,"Merhaba ""dünya"""\n2,"Ankara"\n3,düz metin\n', encoding="utf-8")
+    assert [d.text for d in read_file(simple, "text")] == ['Merhaba "dünya"', "Ankara", "düz metin"]
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('id,text\n1,"Evet, hayır"\n2,"iki\nsatır"\n', encoding="utf-8")
+    assert [d.text for d in read_file(quoted, "text")] == ["Evet, hayır", "iki\nsatır"]
+
+
+@pytest.mark.parametrize("encoding", ["cp1254", "utf-16", "utf-8-sig"])
+def test_csv_in_the_encodings_spreadsheets_save(tmp_path, encoding):
+    """Excel on a Turkish Windows saves CSV in cp1254; "Unicode text" is UTF-16 with a BOM; "CSV UTF-8"
+    starts with a BOM. Each reads as the same rows."""
+    texts = ["Şişli'de güzel bir gün", "Çağlayan ırmağı öğle üstü"]
+    path = tmp_path / "rows.csv"
+    path.write_bytes(("id;metin\n" + "".join(f"{i};{t}\n" for i, t in enumerate(texts))).replace(";", ",")
+                     .encode(encoding))
+    assert [d.text for d in read_file(path, "metin")] == texts
