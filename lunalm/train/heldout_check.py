@@ -1,7 +1,8 @@
 """The end of a run: how good the best model is on the validation documents, beside what a compressor
 (PPMd) that learned the same training text scores on them (``lunalm.heldout`` has the method).
 
-Both numbers are on the run's validation split: whole documents that training never saw. The
+Both numbers are on the run's validation split: text that training never saw (whole documents, and the
+last tenth of each long one: ``lunalm.data.shards``). The
 compressor reads the training split's text (decoded from the token shards, so it is exactly the text
 the model learned from) and codes the validation text conditioned on it.
 """

@@ -62,7 +62,7 @@ def test_meta_counts_are_exact(tmp_path, tokenizer):
         assert shards.bytes_per_token(name) == splits[name]["bytes"] / splits[name]["tokens"]
     assert meta["tokenizer_hash"] == tokenizer.content_hash
     assert meta["dtype"] == "uint16" and shards.split("train").dtype == np.uint16
-    assert meta["format_version"] == 2 and meta["vocab_size"] == tokenizer.vocab_size
+    assert meta["format_version"] == 3 and meta["vocab_size"] == tokenizer.vocab_size
 
 
 def test_each_document_encoded_then_eot(tmp_path, tokenizer):
@@ -106,6 +106,29 @@ def test_one_document_is_cut_so_both_splits_get_text(tmp_path, tokenizer):
     assert alone.n_tokens("train") > 0  # cut at the space: both halves non-empty
     unbreakable = build(["tek"], tokenizer, tmp_path / "unbreakable", val_fraction=0.1)
     assert unbreakable.n_tokens("val") == 0 and unbreakable.n_documents("train") == 1
+
+
+def test_every_long_document_gives_its_tail_to_validation(tmp_path, tokenizer):
+    """A book beside a short note: the book's last tenth validates (not the note alone, not the book whole);
+    short documents are still placed whole by their hash."""
+    from lunalm.data.shards import LONG_DOCUMENT_CHARS
+
+    paragraphs = [" ".join(make_documents(1000)[i:i + 10]) for i in range(0, 1000, 10)]  # 100 paragraphs
+    book = "\n\n".join(paragraphs) + "\n"
+    other = "\n\n".join(p.replace("doc", "kit") for p in paragraphs) + "\n"  # a second long file
+    assert len(book) >= LONG_DOCUMENT_CHARS and len(other) >= LONG_DOCUMENT_CHARS
+    note = "Bu klasördeki metin Nutuk'tur."
+    shards = build([note, book, other], tokenizer, tmp_path, val_fraction=0.1)
+    val = tokenizer.decode(np.asarray(shards.split("val")).tolist())
+    train = tokenizer.decode(np.asarray(shards.split("train")).tolist())
+    eot = tokenizer.eot_token
+    book_tail, other_tail = "\n\n".join(paragraphs[90:]) + "\n", "\n\n".join(paragraphs[90:]).replace("doc", "kit") + "\n"
+    assert book_tail + eot in val and other_tail + eot in val  # each long document's tail, at a paragraph break
+    assert "\n\n".join(paragraphs[:90]) + "\n\n" + eot in train and paragraphs[89].replace("doc", "kit") in train
+    assert (note in train) != (note in val)  # the short note goes one way, whole
+    splits = shards.meta["splits"]
+    assert splits["train"]["bytes"] + splits["val"]["bytes"] == sum(len(t.encode()) for t in (note, book, other))
+    assert shards.n_documents("val") == 2 + (note in val)
 
 
 def test_second_build_reuses_cache(tmp_path, tokenizer):
