@@ -206,8 +206,21 @@ def test_run_summary_reports_the_best_checkpoints_bits_per_byte(tmp_path: Path, 
     assert lines["best val loss"] == "2.0000 at step 200  (perplexity 7.39, 1.877 bits/byte)"
     assert lines["time"] == "2.0 h on CPU (2 threads), fp32, 170 tokens/s"
     assert lines["held-out"] == "1.600 bits/byte on 41 validation document(s) never trained on (298,066 bytes)"
-    assert lines["vs PPMd"].startswith("1.500 bits/byte (order 8, conditioned on the training text): PPMd still "
-                                       "predicts this text better (0.94x)")
+    assert lines["vs PPMd"] == ("1.500 bits/byte (order 8, conditioned on the training text): PPMd still predicts "
+                                "this text better (1.07x its bits): train longer (--minutes), or add text")
+    summary["passes"] = 2.5  # a few passes: more time may still help
+    print_summary(summary, run)
+    assert ("better (1.07x its bits) (the model saw its text ~2.5 times): train longer (--minutes), or add text"
+            in capsys.readouterr().out)
+    summary["passes"], summary["status"] = 16.0, "completed"  # the text seen 16 times: only more text helps
+    print_summary(summary, run)
+    assert ("better (1.07x its bits): the model saw its text ~16 times, so more text would help, more time "
+            "would not" in capsys.readouterr().out)
+    summary["passes"], summary["status"] = 3.0, "stopped-early"
+    print_summary(summary, run)
+    assert ("the model saw its text ~3 times, until validation stopped improving, so more text would help"
+            in capsys.readouterr().out)
+    summary["status"] = "completed"
     assert "samples" not in lines  # samples.md was not written
     assert lines["curves"] == f"(tensorboard --logdir {run_dir}/tb)"  # no loss.png drawn
     assert "--prompt 'It was the'" in out  # the hint uses the corpus's own first prompt

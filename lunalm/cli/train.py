@@ -183,7 +183,7 @@ def print_summary(summary: dict, run) -> None:
          if best is not None else "no evaluation yet" if run.eval_batches else "no validation data"),
         ("time", f"{duration_text(summary['wall_time_s'] / 3600)} on {summary['device']}, {summary['precision']}, "
                  f"{summary['tokens_per_s']:,} tokens/s"),
-        *_heldout_rows(summary.get("heldout")),
+        *_heldout_rows(summary.get("heldout"), summary.get("passes"), summary["status"]),
         ("run folder", summary["run_dir"]),
         ("curves", (f"{summary['run_dir']}/loss.png  " if (Path(summary["run_dir"]) / "loss.png").is_file() else "")
          + f"(tensorboard --logdir {summary['run_dir']}/tb)"),
@@ -207,13 +207,24 @@ def print_summary(summary: dict, run) -> None:
         print(f"  continue:  luna resume {summary['run_dir']}")
 
 
-def _heldout_rows(heldout: dict | None) -> list[tuple[str, str]]:
-    """The held-out line: the best model's bits per byte on the validation documents beside PPMd's."""
+def _heldout_rows(heldout: dict | None, passes: float | None = None,
+                  status: str = "completed") -> list[tuple[str, str]]:
+    """The held-out line: the best model's bits per byte on the validation documents beside PPMd's, and, where
+    PPMd wins, what would help: more time while the text was seen only a few times, else more text."""
     if not heldout:
         return []
     ours, ppmd = heldout["bits_per_byte"], heldout["ppmd_bits_per_byte"]
-    verdict = (f"{(1 - ours / ppmd) * 100:.0f} % fewer bits than PPMd" if ours < ppmd else
-               f"PPMd still predicts this text better ({ppmd / ours:.2f}x): train longer (--minutes), or add text")
+    if ours < ppmd:
+        verdict = f"{(1 - ours / ppmd) * 100:.0f} % fewer bits than PPMd"
+    elif status == "stopped-early" or (passes or 0) >= 8:
+        seen = f"the model saw its text ~{passes:.0f} times" if passes else "the model saw its text"
+        ended = ", until validation stopped improving" if status == "stopped-early" else ""
+        verdict = (f"PPMd still predicts this text better ({ours / ppmd:.2f}x its bits): {seen}{ended}, so more "
+                   "text would help, more time would not")
+    else:
+        seen = f" (the model saw its text ~{passes:.1f} times)" if passes else ""
+        verdict = (f"PPMd still predicts this text better ({ours / ppmd:.2f}x its bits){seen}: train longer "
+                   "(--minutes), or add text")
     return [("held-out", f"{ours:.3f} bits/byte on {heldout['documents']:,} validation document(s) never "
                          f"trained on ({heldout['bytes']:,} bytes)"),
             ("vs PPMd", f"{ppmd:.3f} bits/byte (order {heldout['ppmd_order']}, conditioned on the training "

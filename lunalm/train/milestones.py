@@ -16,7 +16,7 @@ from lunalm.generate import SamplingConfig, generate
 from lunalm.train import checkpoint as ckpt
 from lunalm.train import distributed, state_dicts
 from lunalm.train.average import averaged
-from lunalm.train.setup import Run
+from lunalm.train.setup import Run, passes_over
 
 SAMPLE_SEED = 1234  # the same seeds at every sample point, so samples differ only by training
 
@@ -241,6 +241,7 @@ def run_summary(run: Run, status: str) -> dict:
     best = run.state.best_val_loss
     return {"status": status, "run_dir": str(run.run_dir), "steps": run.state.step,
             "total_steps": run.total_steps, "tokens_seen": run.state.tokens_seen,
+            "passes": round(passes_over(run.state.step, run.world_batch, run.sampler.n_windows), 2),
             "n_params": run.n_params, "device": run.hw.name, "precision": run.hw.precision,
             "wall_time_s": round(seconds, 1), "tokens_per_s": round(run.state.tokens_seen / max(seconds, 1e-9)),
             "best_val_loss": _finite(best), "best_perplexity": _finite(math.exp(best)) if best < 50 else None,

@@ -322,3 +322,39 @@ def test_batch_reason_matches_the_steps_it_gives():
     long = plan_for(5e8, cpu, preset="nano", epochs=1)
     assert "aiming at >= 1,000 steps" in long.why["train.grad_accum_steps"]
     assert long.estimates["steps"] >= 1000
+
+
+def test_reasons_and_hints_agree_with_the_plans_numbers():
+    """The preset's reason states the tokens seen per parameter this plan gives; the hints never propose what
+    the plan already does; a small CPU corpus is told plainly that a compressor will likely score better."""
+    cpu = cpu_machine()
+    tiny = plan_for(24_000, cpu, hours=0.02)  # ~100 KB: 16 passes within the time
+    n_body = count_parameters(tiny.model, non_embedding=True)
+    train_tokens = int(24_000 * 0.9)
+    assert tiny.config.train.epochs == 16
+    assert (f"the smallest preset plans choose; it sees only {16 * train_tokens / n_body:.2g} tokens per parameter "
+            f"over ~16 passes of {train_tokens:,} tokens, under the >= 5 that goal balanced wants"
+            in tiny.why["model.preset"])
+    better = tiny.fallbacks["if you want it better"]
+    assert any(line.startswith("not more time: the plan already shows the model its text ~16 times") for line in better)
+    assert not any("--goal best" in line or "--hours" in line for line in better)
+    assert "96,000 characters" in tiny.why["tokenizer.vocab_size"]  # not "0.1M"
+    assert any(w.startswith("a compressor will likely predict this text better") for w in tiny.warnings)
+    gpu = plan_for(24_000, card_machine(find_card("A100")), hours=0.02)
+    assert not any("compressor" in w for w in gpu.warnings)  # measured on a CPU only
+
+    timed = plan_for(5e5, cpu, hours=0.05)  # the time ends the run after a few passes
+    passes = timed.estimates["tokens"] / int(5e5 * 0.9)
+    assert 1.5 < passes < 15
+    assert timed.fallbacks["if you want it better"][0 if passes < 4 else 1] == (
+        f"--hours 0.1: ~{min(16, 2 * passes):.2g} passes over the text instead of ~{passes:.2g}")
+    hours_per_pass = timed.estimates["hours"] / passes
+    assert timed.fallbacks["if you want it faster"][0].startswith(
+        f"train.epochs: 1 — ~{duration_text(hours_per_pass)} instead of ~{duration_text(timed.estimates['hours'])}")
+    assert not any("compressor" in w for w in timed.warnings)  # 2M characters
+
+    untimed = plan_for(2e6, cpu)  # goal balanced, 4 passes, no time limit: goal best is the next step
+    assert "--goal best: up to 10 epochs with dropout and early stopping (~2.5x the time)" in (
+        untimed.fallbacks["if you want it better"])
+    big = plan_for(5e8, card_machine(find_card("A100")))
+    assert "the largest preset with >= 5 tokens seen per parameter that fits" in big.why["model.preset"]
