@@ -32,7 +32,8 @@ import numpy as np
 
 from lunalm.errors import DataError
 
-FORMAT_VERSION = 3  # 2: a corpus of one document has its tail as validation text; 3: so has every long one
+FORMAT_VERSION = 4  # 2: a corpus of one document has its tail as validation text; 3: so has every long one;
+# 4: the tail is a tenth even where the only paragraph break is after a title (split_lone_document)
 # A document this long (a book, a whole file of text; ~25 pages) gives its last val_fraction to validation
 # and the rest to training, instead of going to one split whole: a corpus of a few long files (a book and
 # its README, two files of two kinds) would otherwise validate on one whole file of one kind, or on the
@@ -271,17 +272,23 @@ class _DocumentSplitter:
 
 
 def split_lone_document(text: str, val_fraction: float) -> tuple[str, str]:
-    """(head, tail) of ``text`` cut after the paragraph break (else line break, else space) nearest to
-    ``1 - val_fraction`` of its length; tail "" when the text has no such break with text on both sides."""
+    """(head, tail) of ``text`` cut after a paragraph break near ``1 - val_fraction`` of its length; a line
+    break, else a space, where no paragraph break lies within half a ``val_fraction`` of that point (a
+    speech stored as one line after its title would otherwise give 98 % of itself to validation); the
+    nearest break at any distance where none is that near (short texts); tail "" when the text has no
+    break with text on both sides."""
     target = round(len(text) * (1 - val_fraction))
-    for separator in ("\n\n", "\n", " "):
-        before = text.rfind(separator, 0, target)
-        after = text.find(separator, target)
-        candidates = [i + len(separator) for i in (before, after) if i > 0]
-        cuts = [cut for cut in candidates if text[:cut].strip() and text[cut:].strip()]
-        if cuts:
-            cut = min(cuts, key=lambda c: abs(c - target))
-            return text[:cut], text[cut:]
+    tolerance = len(text) * val_fraction / 2
+    for near in (True, False):
+        for separator in ("\n\n", "\n", " "):
+            before = text.rfind(separator, 0, target)
+            after = text.find(separator, target)
+            candidates = [i + len(separator) for i in (before, after) if i > 0]
+            cuts = [cut for cut in candidates if text[:cut].strip() and text[cut:].strip()
+                    and (not near or abs(cut - target) <= tolerance)]
+            if cuts:
+                cut = min(cuts, key=lambda c: abs(c - target))
+                return text[:cut], text[cut:]
     return text, ""
 
 

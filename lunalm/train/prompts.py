@@ -40,13 +40,20 @@ def _beginnings(tokens, tokenizer, n: int, scan_tokens: int = 200_000, head_toke
     starts = [s for s in starts if s < len(stream)]
     step = max(1, len(starts) // n)
     prompts = []
-    for start in starts[::step]:
-        text = tokenizer.decode(stream[start:start + head_tokens].tolist(), skip_special_tokens=True)
-        prompt = first_words(text)
-        if prompt and prompt not in prompts:
-            prompts.append(prompt)
-        if len(prompts) == n:
-            break
+    spread = starts[::step]
+    # The tail of a long document may begin mid-sentence: starts of sentences first, spread over the split,
+    # then from anywhere in it, and only then the others.
+    for candidates, sentence_only in ((spread, True), (starts, True), (spread, False)):
+        for start in candidates:
+            head = stream[start:start + head_tokens]
+            ends = np.flatnonzero(head == tokenizer.eot_id)  # a short document ends inside the head
+            head = head[:ends[0]] if len(ends) else head
+            text = tokenizer.decode(head.tolist(), skip_special_tokens=True)
+            prompt = first_words(text)
+            if prompt and prompt not in prompts and (not sentence_only or not prompt[0].islower()):
+                prompts.append(prompt)
+            if len(prompts) == n:
+                return prompts
     return prompts
 
 

@@ -62,7 +62,7 @@ def test_meta_counts_are_exact(tmp_path, tokenizer):
         assert shards.bytes_per_token(name) == splits[name]["bytes"] / splits[name]["tokens"]
     assert meta["tokenizer_hash"] == tokenizer.content_hash
     assert meta["dtype"] == "uint16" and shards.split("train").dtype == np.uint16
-    assert meta["format_version"] == 3 and meta["vocab_size"] == tokenizer.vocab_size
+    assert meta["format_version"] == 4 and meta["vocab_size"] == tokenizer.vocab_size
 
 
 def test_each_document_encoded_then_eot(tmp_path, tokenizer):
@@ -129,6 +129,20 @@ def test_every_long_document_gives_its_tail_to_validation(tmp_path, tokenizer):
     splits = shards.meta["splits"]
     assert splits["train"]["bytes"] + splits["val"]["bytes"] == sum(len(t.encode()) for t in (note, book, other))
     assert shards.n_documents("val") == 2 + (note in val)
+
+
+def test_a_long_document_on_one_line_still_gives_a_tenth(tmp_path, tokenizer):
+    """A speech stored as a title, a blank line and one long line (9 of the built-in corpus's long speeches):
+    its only paragraph break is at the start, so the cut falls at a space near 90 %, not after the title."""
+    from lunalm.data.shards import split_lone_document
+
+    body = " ".join(make_documents(1000))
+    text = "Nutuk\n\n" + body + "\n"
+    head, tail = split_lone_document(text, 0.1)
+    assert head + tail == text and head.endswith(" ") and 0.095 < len(tail) / len(text) < 0.105
+    assert split_lone_document("tek bir kelime", 0.1) == ("tek bir ", "kelime")  # short: the nearest break
+    shards = build([text], tokenizer, tmp_path, val_fraction=0.1)
+    assert 0.09 < shards.meta["splits"]["val"]["bytes"] / len(text.encode()) < 0.11
 
 
 def test_second_build_reuses_cache(tmp_path, tokenizer):

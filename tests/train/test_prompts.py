@@ -32,6 +32,26 @@ def test_corpus_prompts_are_beginnings_of_validation_documents(tmp_path):
         assert prompt.startswith("Chapter ") and len(prompt.split()) == 4 and prompt in val_text
 
 
+def test_prompts_prefer_beginnings_of_sentences_to_the_tails_of_long_documents(tmp_path):
+    """A long document's validation tail can start mid-sentence (cut at a space); such a start is a prompt
+    only when there are not enough others."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from lunalm.tokenizer import train_char
+
+    texts = ["harita ihtiyacını ikmale muvaffak olduk", "Efendiler, bugün burada toplandık",
+             "ve ordunun sağlık işleri düzeldi", "Arkadaşlar, bu gece burada buluştuk"]
+    tokenizer = train_char(texts)
+    ids = np.concatenate([np.append(tokenizer.encode(t), tokenizer.eot_id) for t in texts])
+    data = SimpleNamespace(tokenizer=tokenizer, shards=SimpleNamespace(
+        n_tokens=lambda split: len(ids) if split == "val" else 0, split=lambda split: ids))
+    assert corpus_prompts(data, n=2) == ("Efendiler, bugün burada toplandık", "Arkadaşlar, bu gece burada")
+    assert corpus_prompts(data, n=3) == ("Efendiler, bugün burada toplandık", "Arkadaşlar, bu gece burada",
+                                         "harita ihtiyacını ikmale muvaffak")
+
+
 def test_each_prompt_is_sampled_with_its_own_seed(tmp_path, monkeypatch):
     from lunalm.train import milestones
     from lunalm.train.loop import SilentUI
