@@ -210,13 +210,16 @@ def print_summary(summary: dict, run) -> None:
 def _heldout_rows(heldout: dict | None, passes: float | None = None,
                   status: str = "completed") -> list[tuple[str, str]]:
     """The held-out line: the best model's bits per byte on the validation documents beside PPMd's, and, where
-    PPMd wins, what would help: more time while the text was seen only a few times, else more text."""
+    PPMd wins, what would help: more text once the run saw its text the most useful number of times or
+    early stopping ended it, else more time or more text."""
+    from lunalm.plan.recommend import MAX_USEFUL_EPOCHS
+
     if not heldout:
         return []
     ours, ppmd = heldout["bits_per_byte"], heldout["ppmd_bits_per_byte"]
     if ours < ppmd:
         verdict = f"{(1 - ours / ppmd) * 100:.0f} % fewer bits than PPMd"
-    elif status == "stopped-early" or (passes or 0) >= 8:
+    elif status == "stopped-early" or (passes or 0) >= 0.95 * MAX_USEFUL_EPOCHS:
         seen = f"the model saw its text ~{passes:.0f} times" if passes else "the model saw its text"
         ended = ", until validation stopped improving" if status == "stopped-early" else ""
         verdict = (f"PPMd still predicts this text better ({ours / ppmd:.2f}x its bits): {seen}{ended}, so more "
