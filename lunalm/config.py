@@ -42,7 +42,7 @@ class CorpusConfig:
     paths: tuple[str, ...] = ()  # files or directories; empty = the built-in Atatürk corpus
     include: tuple[str, ...] = DEFAULT_INCLUDE  # glob patterns (file names) read inside directories
     exclude: tuple[str, ...] = ()  # glob patterns (file names or relative paths) skipped
-    text_field: str = "text"  # JSONL: the field holding each document's text
+    text_field: str = "text"  # JSONL/JSON field or table column with the text; "a,b": several, joined
     repair: bool = True  # detect encodings and repair mojibake
     dedup: bool = True  # drop exact-duplicate documents
     filter_non_prose: bool = False  # drop indexes, tables and boilerplate (see lunalm.corpus.prose)

@@ -143,6 +143,9 @@ def _print_tables(analysis: Analysis, show_files: bool) -> None:
         if file_report.unrecoverable_lines:
             print(f"  {name}: {len(file_report.unrecoverable_lines):,} lost-byte sites left as they were, "
                   f"lines {_lines(file_report.unrecoverable_lines)}")
+        if file_report.replaced_letters:
+            print(f"  {name}: {file_report.replaced_letters:,} letters a decoder had replaced by '\ufffd', "
+                  f"{file_report.restored_letters:,} restored from words seen intact elsewhere in the corpus")
     print(f"tokenizer: {analysis.tokenizer}")
     if analysis.examples:
         print("\nnot prose (examples; --filter drops such text):")
@@ -163,8 +166,10 @@ def _repair_summary(reports) -> str:
     sequences = sum(r.repaired_sequences for r in reports)
     recovered = sum(r.recovered_bytes for r in reports)
     unrecoverable = sum(len(r.unrecoverable_lines) for r in reports)
+    replaced, restored = sum(r.replaced_letters for r in reports), sum(r.restored_letters for r in reports)
     return (f"{sequences:,} sequences, {recovered:,} lost bytes rebuilt, "
-            f"{unrecoverable:,} sites unrecoverable")
+            f"{unrecoverable:,} sites unrecoverable"
+            + (f"; {restored:,} of {replaced:,} letters replaced by '\ufffd' restored" if replaced else ""))
 
 
 def _lines(numbers: list[int], shown: int = 20) -> str:

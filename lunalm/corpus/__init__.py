@@ -5,7 +5,8 @@
         ...
 
 Stages per document: read + decode + repair mojibake (``read``/``encoding``) -> newline/control/NFC
-cleaning (``clean``) -> exact-duplicate drop -> non-prose detection and optional removal (``prose``).
+cleaning (``clean``) -> letters replaced by "�" restored from the corpus's own words (``replaced``; such
+documents come last) -> exact-duplicate drop -> non-prose detection and optional removal (``prose``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from lunalm.corpus import builtin
 from lunalm.corpus.clean import clean_text
 from lunalm.corpus.prose import RULES_VERSION, ProseDetector, Span, remove_spans
 from lunalm.corpus.read import RawDocument, discover, read_file
+from lunalm.corpus.replaced import HOLD_CHARS, Restorer, is_damaged
 from lunalm.errors import CorpusError
 
 PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characters before judging
@@ -39,6 +41,8 @@ class FileReport:
     recovered_bytes: int = 0  # bytes a code page had dropped, rebuilt
     unrecoverable_lines: list[int] = field(default_factory=list)  # line of each lost-byte site left as it was
     controls_removed: int = 0  # control characters dropped
+    replaced_letters: int = 0  # "�" inside words (letters a decoder replaced), before restoration
+    restored_letters: int = 0  # of those, restored from the corpus's own words (lunalm.corpus.replaced)
     empty: int = 0  # documents with no text (skipped)
     non_prose_chars: int = 0  # characters flagged as not prose (removed with filter_non_prose)
 
@@ -101,6 +105,7 @@ class Corpus:
         detector = ProseDetector() if self.detect_non_prose else None
         if detector:
             detector.prime(self._first_texts())
+        restorer, held, held_chars = Restorer(), [], 0
         produced = 0
         for raw in self.raw_documents():
             source = raw.source
@@ -115,23 +120,50 @@ class Corpus:
             if not text.strip():
                 report.empty += 1
                 continue
-            if self.config.dedup and not _first_time(text, seen):
-                report.duplicates += 1
-                continue
-            spans = detector.spans(text) if detector else []
-            report.non_prose_chars += sum(span.end - span.start for span in spans)
-            original = text
-            if self.config.filter_non_prose:
-                text = remove_spans(text, spans)
-                if not text.strip():
+            if is_damaged(text):  # letters replaced by "�": restored once the intact text's words are known
+                if held_chars + len(text) <= HOLD_CHARS:
+                    held.append((raw, text))
+                    held_chars += len(text)
                     continue
-            report.documents += 1
-            produced += 1
-            yield Document(text, source, raw.name or source, spans, original)
+                text = self._restored(restorer, report, text)
+            else:
+                restorer.learn(text)
+            document = self._document(raw, text, seen, detector, report)
+            if document is not None:
+                produced += 1
+                yield document
+        for raw, text in held:
+            report = self.report.file(raw.source)
+            document = self._document(raw, self._restored(restorer, report, text), seen, detector, report)
+            if document is not None:
+                produced += 1
+                yield document
         if produced == 0:
             raise CorpusError(f"{self.name}: no text found (every file empty, duplicate or filtered out); "
                               "check the path and --include patterns")
 
+
+    @staticmethod
+    def _restored(restorer: Restorer, report: FileReport, text: str) -> str:
+        text, restored, left = restorer.restore(text)
+        report.replaced_letters += restored + left
+        report.restored_letters += restored
+        return text
+
+    def _document(self, raw: RawDocument, text: str, seen: set[bytes], detector, report: FileReport) -> Document | None:
+        """The cleaned text as a Document: None for a duplicate or, filtered, for text that is all non-prose."""
+        if self.config.dedup and not _first_time(text, seen):
+            report.duplicates += 1
+            return None
+        spans = detector.spans(text) if detector else []
+        report.non_prose_chars += sum(span.end - span.start for span in spans)
+        original = text
+        if self.config.filter_non_prose:
+            text = remove_spans(text, spans)
+            if not text.strip():
+                return None
+        report.documents += 1
+        return Document(text, raw.source, raw.name or raw.source, spans, original)
 
     def _first_texts(self) -> Iterator[str]:
         """The cleaned, de-duplicated texts ``documents`` will judge first (up to PRIME_CHARS), in order:

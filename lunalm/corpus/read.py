@@ -255,17 +255,29 @@ def _read_json(handle: BinaryIO, path: Path, text_field: str) -> Iterator[RawDoc
                               repair.sequences, repair.recovered_bytes)
 
 
+def text_fields(text_field: str) -> list[str]:
+    """``"question,answer"`` -> ``["question", "answer"]``: the fields (or columns) whose texts, joined by
+    FIELD_JOIN, make one document (a question-and-answer data set trains on both)."""
+    return [name.strip() for name in text_field.split(",") if name.strip()] or [text_field]
+
+
+FIELD_JOIN = "\n\n"
+
+
 def _record_text(record, text_field: str, where: str) -> str:
-    """The text of one JSON record: its ``text_field``, or the record itself where it is a string."""
+    """The text of one JSON record: its ``text_field`` (several joined), or the record itself where it is
+    a string."""
     if isinstance(record, str):
         return record
-    if not isinstance(record, dict) or text_field not in record:
-        keys = ", ".join(sorted(record)) if isinstance(record, dict) else type(record).__name__
-        raise CorpusError(f"{where}: no field '{text_field}' (found: {keys}); choose the field with --text-field")
-    value = record[text_field]
-    if not isinstance(value, str):
-        raise CorpusError(f"{where}: field '{text_field}' is {type(value).__name__}, expected a string")
-    return value
+    values = []
+    for name in text_fields(text_field):
+        if not isinstance(record, dict) or name not in record:
+            keys = ", ".join(sorted(record)) if isinstance(record, dict) else type(record).__name__
+            raise CorpusError(f"{where}: no field '{name}' (found: {keys}); choose the field with --text-field")
+        if not isinstance(record[name], str):
+            raise CorpusError(f"{where}: field '{name}' is {type(record[name]).__name__}, expected a string")
+        values.append(record[name])
+    return FIELD_JOIN.join(value for value in values if value.strip())
 
 
 def _read_jsonl(handle: BinaryIO, path: Path, text_field: str) -> Iterator[RawDocument]:

@@ -22,18 +22,30 @@ BATCH_ROWS = 1024  # rows per Arrow/Parquet batch
 
 
 def read_table(path: Path, text_field: str) -> Iterator[str]:
-    """The non-empty strings of column ``text_field``, row by row."""
+    """The non-empty texts of column ``text_field`` (several columns: "question,answer", joined by a blank
+    line), row by row."""
+    from lunalm.corpus.read import text_fields
+
+    names = text_fields(text_field)
     if path.suffix in (".csv", ".tsv"):
-        yield from _read_delimited(path, text_field, "\t" if path.suffix == ".tsv" else ",")
+        yield from _read_delimited(path, names, "\t" if path.suffix == ".tsv" else ",")
         return
-    for batch in _parquet_batches(path, text_field) if path.suffix == ".parquet" else _arrow_batches(path):
-        column = _column(batch, path, text_field)
-        for value in column.to_pylist():
-            if isinstance(value, str) and value.strip():
-                yield value
+    for batch in _parquet_batches(path, names) if path.suffix == ".parquet" else _arrow_batches(path):
+        columns = [_column(batch, path, name).to_pylist() for name in names]
+        for values in zip(*columns):
+            text = _joined(value for value in values if isinstance(value, str))
+            if text:
+                yield text
 
 
-def _read_delimited(path: Path, text_field: str, delimiter: str) -> Iterator[str]:
+def _joined(values) -> str:
+    """The non-blank values of one row as one document."""
+    from lunalm.corpus.read import FIELD_JOIN
+
+    return FIELD_JOIN.join(value for value in values if value.strip())
+
+
+def _read_delimited(path: Path, names: list[str], delimiter: str) -> Iterator[str]:
     """Rows of a CSV/TSV file in any encoding lunalm reads (UTF-8 with or without BOM, UTF-16, cp1254 as
     Excel on a Turkish Windows saves it; mojibake repaired), quoted as the file itself is.
 
@@ -53,13 +65,14 @@ def _read_delimited(path: Path, text_field: str, delimiter: str) -> Iterator[str
         if header and header[0].startswith("\ufeff"):  # a BOM inside a block (decoded as text) is not a name
             header[0] = header[0][1:]
         header = [_unquoted(name) for name in header] if plain else header
-        _check_field(path, text_field, header)
-        column = header.index(text_field)
+        for name in names:
+            _check_field(path, name, header)
+        columns = [header.index(name) for name in names]
         for row in reader:
-            if len(row) > column:
-                value = _unquoted(row[column]) if plain else row[column]
-                if value.strip():
-                    yield value
+            text = _joined((_unquoted(row[column]) if plain else row[column]) for column in columns
+                           if column < len(row))
+            if text:
+                yield text
     except csv.Error as error:
         raise CorpusError(f"{path}: not a readable {kind} file ({error})") from None
 
@@ -108,7 +121,7 @@ def _pyarrow(path: Path):
     return pyarrow
 
 
-def _parquet_batches(path: Path, text_field: str):
+def _parquet_batches(path: Path, names: list[str]):
     pa = _pyarrow(path)
     import pyarrow.parquet as pq
 
@@ -116,8 +129,9 @@ def _parquet_batches(path: Path, text_field: str):
         parquet = pq.ParquetFile(str(path))
     except (pa.ArrowException, OSError) as error:
         raise CorpusError(f"{path}: not a readable Parquet file ({error})") from None
-    _check_field(path, text_field, parquet.schema_arrow.names)
-    yield from parquet.iter_batches(batch_size=BATCH_ROWS, columns=[text_field])
+    for name in names:
+        _check_field(path, name, parquet.schema_arrow.names)
+    yield from parquet.iter_batches(batch_size=BATCH_ROWS, columns=names)
 
 
 def _arrow_batches(path: Path):

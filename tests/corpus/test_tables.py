@@ -190,3 +190,32 @@ def test_csv_in_the_encodings_spreadsheets_save(tmp_path, encoding):
     path.write_bytes(("id;metin\n" + "".join(f"{i};{t}\n" for i, t in enumerate(texts))).replace(";", ",")
                      .encode(encoding))
     assert [d.text for d in read_file(path, "metin")] == texts
+
+
+@pytest.mark.parametrize("kind", ["parquet", "arrow", "csv", "tsv", "jsonl", "json"])
+def test_several_text_fields_make_one_document(tmp_path, kind):
+    """``--text-field question,answer``: a question-and-answer data set (GSM8K's JSONL has no "text") trains
+    on both, joined by a blank line; a blank one is left out, a missing one is named."""
+    rows = [{"id": 1, "question": "Ali'nin 3 elması var.", "answer": "Cevap: 3"},
+            {"id": 2, "question": "Ayşe kaç yaşında?", "answer": ""}]
+    path = tmp_path / f"qa.{kind}"
+    if kind in ("parquet", "arrow"):
+        table = pa.table({key: [row[key] for row in rows] for key in rows[0]})
+        if kind == "parquet":
+            pq.write_table(table, path)
+        else:
+            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+    elif kind in ("csv", "tsv"):
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter="," if kind == "csv" else "\t")
+            writer.writeheader()
+            writer.writerows(rows)
+    elif kind == "jsonl":
+        path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    else:
+        path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    assert [d.text for d in read_file(path, "question, answer")] == [
+        "Ali'nin 3 elması var.\n\nCevap: 3", "Ayşe kaç yaşında?"]
+    with pytest.raises(CorpusError, match="'solution'"):
+        list(read_file(path, "question,solution"))

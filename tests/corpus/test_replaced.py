@@ -1,0 +1,65 @@
+"""Letters a decoder replaced by U+FFFD, restored from the words the rest of the corpus holds intact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lunalm.config import CorpusConfig
+from lunalm.corpus import Corpus
+from lunalm.corpus.replaced import Restorer, is_damaged, skeleton
+
+INTACT = ("Sanayi ve Ticaret Bakanlığı, Türk Telekom'un reklamlarını durdurdu. Genel Müdürlüğü bünyesindeki "
+          "kurul, Türk Telekom'a ceza verdi; reklamları durdu. Bakanlığın kararı yürürlüğe girdi.")
+# As a real file of the 1150haber news has it: cp1254 read as UTF-8 with replacement, then saved.
+DAMAGED = "T\ufffdrk Telekom'un reklamlar\ufffd Bakanl\ufffd\ufffd\ufffd'na tak\ufffdld\ufffd. Genel M\ufffdd\ufffdrl\ufffd\ufffd\ufffd."
+
+
+def test_each_damaged_word_becomes_the_word_the_damage_came_from():
+    assert skeleton("Bakanlığı") == "Bakanl\ufffd\ufffd\ufffd" and skeleton("Ankara") == "Ankara"
+    restorer = Restorer()
+    restorer.learn(INTACT)
+    text, restored, left = restorer.restore(DAMAGED)
+    # "takıldı" was never seen intact: left as it was, and counted
+    assert text == "Türk Telekom'un reklamları Bakanlığı'na tak\ufffdld\ufffd. Genel Müdürlüğü."
+    assert (restored, left) == (1 + 1 + 3 + 5, 2)
+    assert restorer.restore("fiyat 5 \ufffd ve \ufffd\ufffd") == ("fiyat 5 \ufffd ve \ufffd\ufffd", 0, 0)  # not words
+    assert is_damaged(DAMAGED) and not is_damaged("fiyat 5 \ufffd") and not is_damaged(INTACT)
+
+
+def test_a_word_keeps_the_letters_that_survived():
+    """Where some letters survived, only seen words with those letters in place are readings."""
+    restorer = Restorer()
+    restorer.learn("çok çok çok şok")  # "çok" is the most frequent reading of "�ok" ...
+    assert restorer.restore("\ufffdok")[0] == "çok"
+    restorer.learn("üçü üçü öçü")
+    assert restorer.restore("ö\ufffd\ufffd")[0] == "öçü"  # ... but "ö" survived here: "üçü" cannot be it
+
+
+def test_the_corpus_restores_damaged_files_from_its_other_files(tmp_path: Path):
+    """The damaged file comes first on disk; it is held back until the intact ones were read."""
+    folder = tmp_path / "haber"
+    folder.mkdir()
+    (folder / "1.txt").write_text(DAMAGED + "\n", encoding="utf-8")
+    for n in range(2, 5):
+        (folder / f"{n}.txt").write_text(f"{n}. haber. {INTACT}\n", encoding="utf-8")
+    corpus = Corpus(CorpusConfig(paths=(str(folder),)))
+    documents = list(corpus.documents())
+    assert [Path(d.source).name for d in documents] == ["2.txt", "3.txt", "4.txt", "1.txt"]
+    assert documents[-1].text.startswith("Türk Telekom'un reklamları Bakanlığı'na")
+    report = corpus.report.files[str(folder / "1.txt")]
+    assert (report.replaced_letters, report.restored_letters) == (12, 10)
+    alone = Corpus(CorpusConfig(paths=(str(folder / "1.txt"),)))  # nothing intact to learn from
+    assert [d.text for d in alone.documents()] == [DAMAGED + "\n"] and alone.report.total("restored_letters") == 0
+
+
+def test_past_the_hold_limit_damaged_text_is_restored_with_the_words_so_far(tmp_path: Path, monkeypatch):
+    import lunalm.corpus as corpus_module
+
+    monkeypatch.setattr(corpus_module, "HOLD_CHARS", 10)  # nothing is held back
+    folder = tmp_path / "haber"
+    folder.mkdir()
+    (folder / "1.txt").write_text(INTACT + "\n", encoding="utf-8")
+    (folder / "2.txt").write_text(DAMAGED + "\n", encoding="utf-8")
+    documents = list(Corpus(CorpusConfig(paths=(str(folder),))).documents())
+    assert [Path(d.source).name for d in documents] == ["1.txt", "2.txt"]  # in order: 1.txt was read first
+    assert documents[1].text.startswith("Türk Telekom'un reklamları Bakanlığı'na")
