@@ -26,6 +26,9 @@ from lunalm.corpus.replaced import HOLD_CHARS, Restorer, is_damaged
 from lunalm.errors import CorpusError
 
 PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characters before judging
+# Bumped when reading gives other text for the same files (caches keyed by the fingerprint are rebuilt):
+# 2: CSV/TSV decoded and quoted as the file is; letters replaced by U+FFFD restored (lunalm.corpus.replaced).
+READ_VERSION = 2
 
 
 @dataclass
@@ -83,6 +86,7 @@ class Corpus:
     def fingerprint(self) -> str:
         """Changes when any input file or any cleaning setting changes (keys the token cache)."""
         digest = hashlib.sha256(json.dumps(to_dict(self.config), sort_keys=True).encode())
+        digest.update(f"read {READ_VERSION}".encode())
         if self.config.filter_non_prose:  # the filter's rules decide which text is kept
             digest.update(f"prose rules {RULES_VERSION}".encode())
         if not self.config.paths:
