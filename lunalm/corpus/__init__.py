@@ -146,7 +146,6 @@ class Corpus:
             raise CorpusError(f"{self.name}: no text found (every file empty, duplicate or filtered out); "
                               "check the path and --include patterns")
 
-
     @staticmethod
     def _restored(restorer: Restorer, report: FileReport, text: str) -> str:
         text, restored, left = restorer.restore(text)
@@ -154,7 +153,8 @@ class Corpus:
         report.restored_letters += restored
         return text
 
-    def _document(self, raw: RawDocument, text: str, seen: set[bytes], detector, report: FileReport) -> Document | None:
+    def _document(self, raw: RawDocument, text: str, seen: set[bytes], detector,
+                  report: FileReport) -> Document | None:
         """The cleaned text as a Document: None for a duplicate or, filtered, for text that is all non-prose."""
         if self.config.dedup and not _first_time(text, seen):
             report.duplicates += 1
