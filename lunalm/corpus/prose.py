@@ -17,7 +17,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_UNIT = 400  # characters: longer sentences are judged piece by piece
-RULES_VERSION = 3  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
+RULES_VERSION = 4  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
+# Front matter of a Markdown page (Jekyll, Hugo, a blog's posts): "---" (YAML) or "+++" (TOML) lines around
+# "key: value" lines at the very start. A real blog of Turkish stories had "---\ntitle: …\ndate:\ndp: \n---"
+# on every page, which training would learn as text.
+_FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\n((?:[^\n]*\n){0,60}?)\1[ \t]*(?:\n|\Z)")
+_FRONT_MATTER_LINE = re.compile(r"^(?:\s*$|\s*[\w.-]+\s*[:=]|\s*-\s|[ \t])")
 # A sentence ends at . ! ? … followed by a space or the end ("json.decoder" and "3.14" are not ends), or at
 # a newline.
 _SENTENCE = re.compile(r"[^\n]*?(?:[.!?…]+(?:\s+|\Z)|\n|\Z)")
@@ -62,6 +67,7 @@ class Span:
     start: int
     end: int
     reason: str  # "digits" | "symbols" | "no-letters" | "references" | "table" | "list" | "repeated" | "code"
+    #             | "front-matter"
 
 
 def sentences(text: str) -> Iterator[tuple[int, int]]:
@@ -167,7 +173,7 @@ class ProseDetector:
     def spans(self, text: str) -> list[Span]:
         """Non-prose spans of one document (call once per document, in corpus order)."""
         flagged = [span for start, end in sentences(text) for span in self._judge_sentence(text, start, end)]
-        flagged += self._line_spans(text) + self._repeated_spans(text)
+        flagged += self._line_spans(text) + self._repeated_spans(text) + _front_matter(text)
         return _merge(flagged)
 
     def _judge_sentence(self, text: str, start: int, end: int) -> list[Span]:
@@ -246,6 +252,15 @@ class ProseDetector:
         """Many documents hold it, and it is no exclamation: "Muhterem Milletvekilleri!" opens speeches."""
         key = _key(unit)
         return self.unit_documents.get(key, 0) >= self.rules.repeat_limit and not key.endswith("!")
+
+
+def _front_matter(text: str) -> list[Span]:
+    """The page's front matter, when ``text`` starts with one whose every line is a key, a list item, an
+    indented continuation or blank."""
+    match = _FRONT_MATTER.match(text)
+    if match and all(_FRONT_MATTER_LINE.match(line) for line in match.group(2).splitlines()):
+        return [Span(0, match.end(), "front-matter")]
+    return []
 
 
 def _key(unit: str) -> str:

@@ -125,3 +125,18 @@ def test_new_rules_give_a_filtered_corpus_a_new_fingerprint_so_no_stale_tokens_a
     monkeypatch.setattr(corpus_module, "RULES_VERSION", corpus_module.RULES_VERSION + 1)
     assert filtered.fingerprint() != before[0]  # the token cache is keyed by it
     assert unfiltered.fingerprint() == before[1]  # the rules do not touch unfiltered text
+
+
+def test_front_matter_of_a_markdown_page_is_flagged_and_a_rule_before_prose_is_not():
+    """As on every page of a real blog of Turkish stories: YAML front matter (empty values included), and
+    Hugo's TOML; a "---" rule above prose is not front matter."""
+    story = "Kafam ölüm ve aşkla meşgul. Hangi ölüm, hangi aşk?\n"
+    for front in ("---\ntitle: Abdurrahman bin Yafes\ndate:\ndp: \ntags:\n  - hikaye\n---\n\n",
+                  '+++\ntitle = "Düğüm"\ndraft = false\n+++\n'):
+        text, detector = front + story, ProseDetector()  # one page each: nothing shared between them
+        spans = detector.spans(text)
+        assert [(span.start, span.end) for span in spans if span.reason == "front-matter"] == [
+            (0, len(front.rstrip("\n")) + 1)]
+        assert remove_spans(text, spans).strip() == story.strip()
+    rule = "---\nBir varmış bir yokmuş, evvel zaman içinde.\n---\n" + story
+    assert not [span for span in ProseDetector().spans(rule) if span.reason == "front-matter"]
