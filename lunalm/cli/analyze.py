@@ -144,7 +144,7 @@ def _print_tables(analysis: Analysis, show_files: bool) -> None:
             print(f"  {name}: {len(file_report.unrecoverable_lines):,} lost-byte sites left as they were, "
                   f"lines {_lines(file_report.unrecoverable_lines)}")
         if file_report.replaced_letters:
-            print(f"  {name}: {file_report.replaced_letters:,} letters a decoder had replaced by '\ufffd', "
+            print(f"  {name}: {file_report.replaced_letters:,} letters a decoder had replaced by '\ufffd' or '?', "
                   f"{file_report.restored_letters:,} restored from words seen intact elsewhere in the corpus")
     print(f"tokenizer: {analysis.tokenizer}")
     if analysis.examples:
@@ -169,7 +169,7 @@ def _repair_summary(reports) -> str:
     replaced, restored = sum(r.replaced_letters for r in reports), sum(r.restored_letters for r in reports)
     return (f"{sequences:,} sequences, {recovered:,} lost bytes rebuilt, "
             f"{unrecoverable:,} sites unrecoverable"
-            + (f"; {restored:,} of {replaced:,} letters replaced by '\ufffd' restored" if replaced else ""))
+            + (f"; {restored:,} of {replaced:,} letters replaced by '\ufffd' or '?' restored" if replaced else ""))
 
 
 def _lines(numbers: list[int], shown: int = 20) -> str:

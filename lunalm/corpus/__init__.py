@@ -44,7 +44,7 @@ class FileReport:
     recovered_bytes: int = 0  # bytes a code page had dropped, rebuilt
     unrecoverable_lines: list[int] = field(default_factory=list)  # line of each lost-byte site left as it was
     controls_removed: int = 0  # control characters dropped
-    replaced_letters: int = 0  # "�" inside words (letters a decoder replaced), before restoration
+    replaced_letters: int = 0  # "�" inside words (letters a decoder replaced), and "?" restored as "ə"
     restored_letters: int = 0  # of those, restored from the corpus's own words (lunalm.corpus.replaced)
     empty: int = 0  # documents with no text (skipped)
     non_prose_chars: int = 0  # characters flagged as not prose (removed with filter_non_prose)

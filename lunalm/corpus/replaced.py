@@ -1,4 +1,4 @@
-"""Letters that a decoder replaced by U+FFFD, restored from the corpus's own words.
+"""Letters that a decoder replaced by U+FFFD (or cp1254 by "?"), restored from the corpus's own words.
 
 A Turkish file saved in cp1254 and once opened as UTF-8 with replacement, then saved again, has every
 letter outside ASCII as "�": ``T�rk Telekom'un indirim reklamlar� Sanayi ve Ticaret Bakanl���'na``
@@ -8,6 +8,10 @@ among the words seen elsewhere, ``Bakanlığı``. Each damaged word (letters and
 frequent seen word that the damage turns into it: the same word with every letter of ``LETTERS`` as "�"
 (looked up by that skeleton, so a word with many "�" costs no more), its intact letters in place. Words
 with no such reading stay as they are and are counted, so the report says how much is left.
+
+Azerbaijani saved in cp1254 loses only "ə" and "Ə", as "?" (``Az?rbaycan``, ``ş?h?r``), and the same
+lookup restores it: the skeleton makes "ə"/"Ə" "?". A "?" is taken for a letter only between letters and
+only in a word that has an intact reading, so a URL's ``page.php?id`` stays as it is.
 
 ``Corpus.documents`` learns the words of the intact documents as it streams and holds damaged documents
 back (up to ``HOLD_CHARS``) until the end, when the most words are known.
@@ -22,22 +26,32 @@ REPLACEMENT = "\ufffd"
 # The letters of cp1254 / ISO-8859-9 outside ASCII that Turkish text uses: each is one byte there, and one
 # "�" after a UTF-8 decoder has replaced it (ASCII letters are valid UTF-8 and survive).
 LETTERS = "çğıöşüâîûÇĞİÖŞÜÂÎÛ"
+# Azerbaijani saved in cp1254 (Windows' Turkish code page, which has every Azerbaijani letter but ə): "ə"
+# and "Ə" become "?" ("Az?rbaycan Respublikas?n?n paytaxt?" keeps ı; "Az?rbaycan", "ş?h?r").
+QUESTION_LETTERS = "əƏ"
 HOLD_CHARS = 50_000_000  # damaged text held back for the end at most; past it, restored with the words so far
 LEARN_CHARS = 20_000_000  # intact text whose words are counted: ~3 s at 7M characters/s, bounded memory
+# A word: letters, "�" and "?", starting with a letter, "�", or a "?" before one ("?li" may be "Əli"). A
+# "?" at its end may be "ə" ("m?kt?b?": məktəbə) or end a question ("n?dir?": nədir?): both are tried.
+_WORD = re.compile(rf"(?:[^\W\d_]|{REPLACEMENT}|\?(?=[^\W\d_]|{REPLACEMENT}))(?:[^\W\d_]|{REPLACEMENT}|\?)*")
 _DAMAGED = re.compile(rf"(?:[^\W\d_]|{REPLACEMENT})*{REPLACEMENT}(?:[^\W\d_]|{REPLACEMENT})*")
-_WORD_WITH_LETTER = re.compile(rf"[^\W\d_]*[{LETTERS}][^\W\d_]*")
-_SKELETON = str.maketrans({letter: REPLACEMENT for letter in LETTERS})
+_INNER_QUESTION = re.compile(r"[^\W\d_]\?(?=[^\W\d_])")
+_WORD_WITH_LETTER = re.compile(rf"[^\W\d_]*[{LETTERS}{QUESTION_LETTERS}][^\W\d_]*")
+_SKELETON = str.maketrans({**{letter: REPLACEMENT for letter in LETTERS},
+                           **{letter: "?" for letter in QUESTION_LETTERS}})
 
 
 def is_damaged(text: str) -> bool:
-    """Whether ``text`` holds a word with "�" in it (not a lone "�" between spaces or digits)."""
-    return REPLACEMENT in text and any(len(m.group()) > m.group().count(REPLACEMENT)
-                                       for m in _DAMAGED.finditer(text))
+    """Whether ``text`` holds a word with "�" in it (not a lone "�" between spaces or digits), or at least
+    two words with "?" between letters (one is a URL's query as often as not)."""
+    if REPLACEMENT in text and any(len(m.group()) > m.group().count(REPLACEMENT) for m in _DAMAGED.finditer(text)):
+        return True
+    return "?" in text and len(_INNER_QUESTION.findall(text)) >= 2
 
 
 def skeleton(word: str) -> str:
-    """``word`` as the damage leaves it: every letter of LETTERS replaced by "�" (``Bakanlığı`` ->
-    ``Bakanl���``)."""
+    """``word`` as the damage leaves it: every letter of LETTERS "�", "ə"/"Ə" "?" (``Bakanlığı`` ->
+    ``Bakanl���``, ``şəhər`` -> ``�?h?r``)."""
     return word.translate(_SKELETON)
 
 
@@ -57,7 +71,8 @@ class Restorer:
             self._index = None
 
     def restore(self, text: str) -> tuple[str, int, int]:
-        """(text with damaged words restored, "�" restored, "�" left inside words)."""
+        """(text with damaged words restored, letters restored ("�" and "?"), "�" left inside words; a "?"
+        left is not counted: it may be a URL's)."""
         if self._index is None:
             self._index, self._cache = {}, {}
             for word, count in self.words.items():
@@ -69,22 +84,24 @@ class Restorer:
         def replace(match: re.Match) -> str:
             nonlocal restored, left
             word = match.group()
-            count = word.count(REPLACEMENT)
-            if count == len(word):  # no letter around it: not a word
+            replaced = word.count(REPLACEMENT)
+            if (not replaced and "?" not in word) or replaced == len(word):  # intact, or no letter around it
                 return word
-            reading = self._reading(word)
-            if reading is None:
-                left += count
-                return word
-            restored += count
-            return reading
+            core = word.rstrip("?")  # the word without a question's mark, tried second
+            for candidate in (word, core) if core != word else (word,):
+                reading = self._reading(candidate)
+                if reading is not None:
+                    restored += candidate.count(REPLACEMENT) + candidate.count("?")
+                    return reading + word[len(candidate):]
+            left += replaced
+            return word
 
-        return _DAMAGED.sub(replace, text), restored, left
+        return _WORD.sub(replace, text), restored, left
 
     def _reading(self, word: str) -> str | None:
         """The most frequent seen word that the damage turns into ``word`` (letters left intact must match)."""
         if word not in self._cache:
             self._cache[word] = next(
                 (seen for _, seen in self._index.get(skeleton(word), ())
-                 if all(a == b for a, b in zip(word, seen) if a != REPLACEMENT)), None)
+                 if all(a == b for a, b in zip(word, seen) if a not in (REPLACEMENT, "?"))), None)
         return self._cache[word]

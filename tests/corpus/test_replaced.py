@@ -63,3 +63,20 @@ def test_past_the_hold_limit_damaged_text_is_restored_with_the_words_so_far(tmp_
     documents = list(Corpus(CorpusConfig(paths=(str(folder),))).documents())
     assert [Path(d.source).name for d in documents] == ["1.txt", "2.txt"]  # in order: 1.txt was read first
     assert documents[1].text.startswith("Türk Telekom'un reklamları Bakanlığı'na")
+
+
+def test_azerbaijani_saved_in_cp1254_gets_its_schwa_back_and_question_marks_stay():
+    """cp1254 has every Azerbaijani letter but ə/Ə, which it writes as "?"; a "?" between letters of a word
+    with an intact reading is that letter, any other "?" stays (questions, a URL's query)."""
+    intact = "Azərbaycan Respublikasının paytaxtı Bakı şəhəridir. Əli məktəbə getdi. Bu nədir? Şəhər böyükdür."
+    damaged = intact.encode("cp1254", errors="replace").decode("cp1254")
+    assert damaged.startswith("Az?rbaycan Respublikas") and "Bu n?dir?" in damaged
+    restorer = Restorer()
+    restorer.learn(intact)
+    url = " Bax: site.az/x.php?id=5 və ya a?b."
+    text, restored, left = restorer.restore(damaged + url)
+    assert text == intact + url and left == 0
+    assert restored == damaged.count("?") - 1  # all but the question mark that ends "Bu nədir?"
+    assert skeleton("şəhər") == "\ufffd?h?r"  # both damages at once: cp1254 "?", then UTF-8 "�"
+    assert restorer.restore("\ufffd?h?ridir")[0] == "şəhəridir"
+    assert is_damaged(damaged) and not is_damaged(intact) and not is_damaged("Nə? Bax: site.az/x.php?id=5")
