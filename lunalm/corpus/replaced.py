@@ -27,7 +27,7 @@ REPLACEMENT = "\ufffd"
 # "�" after a UTF-8 decoder has replaced it (ASCII letters are valid UTF-8 and survive).
 LETTERS = "çğıöşüâîûÇĞİÖŞÜÂÎÛ"
 # Azerbaijani saved in cp1254 (Windows' Turkish code page, which has every Azerbaijani letter but ə): "ə"
-# and "Ə" become "?" ("Az?rbaycan Respublikas?n?n paytaxt?" keeps ı; "Az?rbaycan", "ş?h?r").
+# and "Ə" become "?" ("Azərbaycan" -> "Az?rbaycan", "şəhər" -> "ş?h?r"; ç ğ ı ö ş ü survive).
 QUESTION_LETTERS = "əƏ"
 HOLD_CHARS = 50_000_000  # damaged text held back for the end at most; past it, restored with the words so far
 LEARN_CHARS = 20_000_000  # intact text whose words are counted: ~3 s at 7M characters/s, bounded memory
