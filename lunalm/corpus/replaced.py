@@ -49,6 +49,15 @@ def is_damaged(text: str) -> bool:
     return "?" in text and len(_INNER_QUESTION.findall(text)) >= 2
 
 
+def _starts_sentence(text: str, start: int) -> bool:
+    """Whether the word at ``start`` begins the text, a line or a sentence (quotes and brackets aside)."""
+    window = text[max(0, start - 12):start]
+    before = window.rstrip(" \t\"'«“(")
+    if not before:
+        return start == len(window)  # nothing but spaces and quotes since the start of the text
+    return before[-1] == "\n" or before.rstrip("\"'»”)")[-1:] in (".", "!", "?", "…")
+
+
 def skeleton(word: str) -> str:
     """``word`` as the damage leaves it: every letter of LETTERS "�", "ə"/"Ə" "?" (``Bakanlığı`` ->
     ``Bakanl���``, ``şəhər`` -> ``�?h?r``)."""
@@ -88,8 +97,9 @@ class Restorer:
             if (not replaced and "?" not in word) or replaced == len(word):  # intact, or no letter around it
                 return word
             core = word.rstrip("?")  # the word without a question's mark, tried second
+            capital = _starts_sentence(text, match.start())
             for candidate in (word, core) if core != word else (word,):
-                reading = self._reading(candidate)
+                reading = self._reading(candidate, capital)
                 if reading is not None:
                     restored += candidate.count(REPLACEMENT) + candidate.count("?")
                     return reading + word[len(candidate):]
@@ -98,10 +108,15 @@ class Restorer:
 
         return _WORD.sub(replace, text), restored, left
 
-    def _reading(self, word: str) -> str | None:
-        """The most frequent seen word that the damage turns into ``word`` (letters left intact must match)."""
-        if word not in self._cache:
-            self._cache[word] = next(
-                (seen for _, seen in self._index.get(skeleton(word), ())
-                 if all(a == b for a, b in zip(word, seen) if a not in (REPLACEMENT, "?"))), None)
-        return self._cache[word]
+    def _reading(self, word: str, capital: bool) -> str | None:
+        """The most frequent seen word that the damage turns into ``word`` (letters left intact must match);
+        where the first letter is the damaged one, a capital one first at the start of a line or sentence
+        (``capital``) and a small one elsewhere, as the text around it says."""
+        key = (word, capital and not word[0].isalpha())
+        if key not in self._cache:
+            readings = [seen for _, seen in self._index.get(skeleton(word), ())
+                        if all(a == b for a, b in zip(word, seen) if a not in (REPLACEMENT, "?"))]
+            if readings and not word[0].isalpha():
+                readings.sort(key=lambda seen: seen[0].isupper() != capital)  # stable: most seen first within
+            self._cache[key] = readings[0] if readings else None
+        return self._cache[key]

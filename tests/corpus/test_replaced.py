@@ -80,3 +80,14 @@ def test_azerbaijani_saved_in_cp1254_gets_its_schwa_back_and_question_marks_stay
     assert skeleton("şəhər") == "\ufffd?h?r"  # both damages at once: cp1254 "?", then UTF-8 "�"
     assert restorer.restore("\ufffd?h?ridir")[0] == "şəhəridir"
     assert is_damaged(damaged) and not is_damaged(intact) and not is_damaged("Nə? Bax: site.az/x.php?id=5")
+
+
+def test_a_damaged_first_letter_takes_its_case_from_where_the_word_stands():
+    """"?li" is "Əli" at the start of a line or sentence and "əli" inside one, whichever the intact text
+    holds more often; a word whose first letter survived keeps it."""
+    restorer = Restorer()
+    restorer.learn("əli əli əli Əli. Şehir şehir")
+    assert restorer.restore("?li gəldi, ?li qaldı.\n?li getdi, \"?li\" dedi. \"?li!\"")[0] == (
+        "Əli gəldi, əli qaldı.\nƏli getdi, \"əli\" dedi. \"Əli!\"")
+    assert restorer.restore("Bu \ufffdehir. \ufffdehir")[0] == "Bu şehir. Şehir"
+    assert restorer.restore("Bu \ufffdstanbul")[0] == "Bu \ufffdstanbul"  # never seen intact: left as it is
