@@ -169,17 +169,21 @@ def _read_blocks(handle: BinaryIO, path: Path) -> Iterator[bytes]:
         yield carry
 
 
+def decoded_blocks(handle: BinaryIO, path: Path, head: bytes) -> Iterator[Decoded]:
+    """The file in blocks ending at a newline, each decoded and repaired (``lunalm.corpus.encoding``); a
+    UTF-16 file as one block (its newline bytes are two wide; UTF-16 files are small)."""
+    blocks = iter([handle.read()]) if _looks_utf16(head) else _read_blocks(handle, path)
+    offset = 0
+    for block in blocks:
+        yield decode_bytes(block, source=f"{path} (block at byte {offset})")
+        offset += len(block)
+
+
 def _read_text(handle: BinaryIO, path: Path, head: bytes, max_chars: int) -> Iterator[RawDocument]:
-    if _looks_utf16(head):  # newline bytes are two wide: decode the file whole (UTF-16 files are small)
-        blocks: Iterator[bytes] = iter([handle.read()])
-    else:
-        blocks = _read_blocks(handle, path)
     pending: list[str] = []
     pending_chars, encoding, repairs = 0, "", _Repairs()
-    offset = lines_before = 0
-    for block in blocks:
-        decoded = decode_bytes(block, source=f"{path} (block at byte {offset})")
-        offset += len(block)
+    lines_before = 0
+    for decoded in decoded_blocks(handle, path, head):
         encoding = encoding or decoded.encoding  # the first block (with any BOM) names the file's encoding
         repairs.add(decoded, lines_before)
         lines_before += decoded.text.count("\n")
@@ -277,6 +281,11 @@ def _record_text(record, text_field: str, where: str) -> str:
         if not isinstance(record[name], str):
             raise CorpusError(f"{where}: field '{name}' is {type(record[name]).__name__}, expected a string")
         values.append(record[name])
+    return join_fields(values)
+
+
+def join_fields(values) -> str:
+    """The non-blank texts of one record's fields as one document."""
     return FIELD_JOIN.join(value for value in values if value.strip())
 
 

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+from lunalm.corpus.read import (SNIFF_BYTES, _looks_utf16, _open, _read_blocks, decoded_blocks, join_fields,
+                                text_fields)
 from lunalm.errors import CorpusError
 
 TABLE_SUFFIXES = (".parquet", ".arrow", ".csv", ".tsv")
@@ -24,8 +26,6 @@ BATCH_ROWS = 1024  # rows per Arrow/Parquet batch
 def read_table(path: Path, text_field: str) -> Iterator[str]:
     """The non-empty texts of column ``text_field`` (several columns: "question,answer", joined by a blank
     line), row by row."""
-    from lunalm.corpus.read import text_fields
-
     names = text_fields(text_field)
     if path.suffix in (".csv", ".tsv"):
         yield from _read_delimited(path, names, "\t" if path.suffix == ".tsv" else ",")
@@ -33,16 +33,9 @@ def read_table(path: Path, text_field: str) -> Iterator[str]:
     for batch in _parquet_batches(path, names) if path.suffix == ".parquet" else _arrow_batches(path):
         columns = [_column(batch, path, name).to_pylist() for name in names]
         for values in zip(*columns):
-            text = _joined(value for value in values if isinstance(value, str))
+            text = join_fields(value for value in values if isinstance(value, str))
             if text:
                 yield text
-
-
-def _joined(values) -> str:
-    """The non-blank values of one row as one document."""
-    from lunalm.corpus.read import FIELD_JOIN
-
-    return FIELD_JOIN.join(value for value in values if value.strip())
 
 
 def _read_delimited(path: Path, names: list[str], delimiter: str) -> Iterator[str]:
@@ -69,8 +62,8 @@ def _read_delimited(path: Path, names: list[str], delimiter: str) -> Iterator[st
             _check_field(path, name, header)
         columns = [header.index(name) for name in names]
         for row in reader:
-            text = _joined((_unquoted(row[column]) if plain else row[column]) for column in columns
-                           if column < len(row))
+            text = join_fields((_unquoted(row[column]) if plain else row[column]) for column in columns
+                               if column < len(row))
             if text:
                 yield text
     except csv.Error as error:
@@ -79,28 +72,31 @@ def _read_delimited(path: Path, names: list[str], delimiter: str) -> Iterator[st
 
 def _decoded_lines(path: Path) -> Iterator[str]:
     """The file's lines (ends kept), decoded and repaired block by block as text files are."""
-    from lunalm.corpus.read import _looks_utf16, _open, _read_blocks
-    from lunalm.corpus.encoding import decode_bytes
-
     with _open(path) as handle:
-        head = handle.peek(8192)[:8192] if hasattr(handle, "peek") else b""
-        blocks = iter([handle.read()]) if _looks_utf16(head) else _read_blocks(handle, path)
-        offset = 0
-        for block in blocks:
-            text = decode_bytes(block, source=f"{path} (block at byte {offset})").text
-            offset += len(block)
-            yield from io.StringIO(text, newline="")  # lines as csv wants them from a file opened with newline=""
+        for decoded in decoded_blocks(handle, path, _head(handle)):
+            yield from io.StringIO(decoded.text, newline="")  # lines as csv reads a file opened with newline=""
 
 
 def _plain_fields(path: Path, delimiter: str) -> bool:
-    """Whether every non-empty line splits into the header's number of fields without quoting."""
-    widths = set()
-    for line in _decoded_lines(path):
-        if line.strip():
-            widths.add(line.count(delimiter))
-            if len(widths) > 1:
-                return False
+    """Whether every non-empty line holds as many delimiters as the header. Counted on the bytes (the
+    delimiter is ASCII in every encoding but UTF-16), so this pass decodes and repairs nothing."""
+    with _open(path) as handle:
+        head = _head(handle)
+        if _looks_utf16(head):
+            lines = (line.encode("utf-8") for line in _decoded_lines(path))
+        else:
+            lines = (line for block in _read_blocks(handle, path) for line in block.split(b"\n"))
+        widths = set()
+        for line in lines:
+            if line.strip():
+                widths.add(line.count(delimiter.encode("ascii")))
+                if len(widths) > 1:
+                    return False
     return True
+
+
+def _head(handle) -> bytes:
+    return handle.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(handle, "peek") else b""
 
 
 def _unquoted(field: str) -> str:
