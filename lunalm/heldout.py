@@ -161,14 +161,20 @@ def conditional_bits_per_byte(compress, train: bytes, heldout: bytes) -> float:
 
 
 def ppmd_bits_per_byte(train: bytes, heldout: bytes, orders: Sequence[int] = PPMD_ORDERS) -> tuple[float, int]:
-    """PPMd (variant I) conditional code length: (best bits per byte, its order)."""
+    """PPMd (variant I) conditional code length: (best bits per byte, its order).
+
+    One pass per order: the coder reads the training text, and what it writes for the held-out text after
+    it (to the end of its stream) is the held-out code. That is C(train + held-out) - C(train) but for the
+    few bytes that end C(train)'s stream, at half the time of coding the training text twice."""
     import pyppmd
 
+    train = train[-CODER_TRAIN_BYTES:]
     results = []
     for order in orders:
-        coder = lambda data, order=order: pyppmd.compress(data, max_order=order, mem_size=PPMD_MEMORY,
-                                                          variant="I")
-        results.append((conditional_bits_per_byte(coder, train, heldout), order))
+        encoder = pyppmd.Ppmd8Encoder(order, PPMD_MEMORY)
+        encoder.encode(train)
+        code = len(encoder.encode(heldout)) + len(encoder.flush())
+        results.append((code * 8 / max(1, len(heldout)), order))
     return min(results)
 
 

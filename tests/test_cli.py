@@ -336,3 +336,19 @@ def test_first_documents_keeps_whole_documents_and_reads_an_iterator_no_further(
     documents = iter(split_documents([5, 6, 7, 0, 8, 9, 0, 1, 2, 3, 4], boundary=0))  # eot = 0
     assert first_documents(documents, max_tokens=4) == [[0, 5, 6, 7], [0, 8, 9]]  # 3 + 2 targets >= 4
     assert next(documents) == [0, 1, 2, 3, 4]  # the rest is still there to be counted
+
+
+def test_ppmd_codes_the_heldout_text_after_the_training_text_in_one_pass():
+    """One pass per order gives C(train + held-out) - C(train) but for the few bytes ending C(train)'s stream."""
+    import pyppmd
+
+    from lunalm.corpus import builtin
+    from lunalm.heldout import PPMD_MEMORY, ppmd_bits_per_byte
+
+    texts = [text for _, text in builtin.iter_speeches()][:40]
+    train, heldout = "\n\n".join(texts[:-4]).encode(), "\n\n".join(texts[-4:]).encode()
+    bits, order = ppmd_bits_per_byte(train, heldout, orders=(4, 8))
+    compress = lambda data: len(pyppmd.compress(data, max_order=order, mem_size=PPMD_MEMORY, variant="I"))
+    twice = compress(train + heldout) - compress(train)
+    assert 0 <= bits * len(heldout) / 8 - twice <= 16
+    assert order == 8 and 1.0 < bits < 3.0

@@ -159,6 +159,30 @@ def test_summary_scores_the_validation_documents_beside_ppmd(tmp_path):
     assert math.isclose(heldout["loss"] * heldout["tokens"] / math.log(2) / heldout["bytes"], heldout["bits_per_byte"])
 
 
+def test_the_end_of_run_check_scores_a_share_of_what_was_trained(tmp_path, monkeypatch):
+    """A short run on a large corpus is not kept waiting on a million scored tokens."""
+    import json
+    import random
+
+    from tests.conftest import TURKISH
+
+    from lunalm.train import heldout_check
+
+    assert heldout_check.heldout_tokens(0) == 100_000  # a floor, for a figure good to ~1 %
+    assert heldout_check.heldout_tokens(868_352) == 217_088  # a 3-minute CPU run: a quarter of its tokens
+    assert heldout_check.heldout_tokens(10**9) == 1_000_000
+    monkeypatch.setattr(heldout_check, "MIN_HELDOUT_TOKENS", 1)
+    monkeypatch.setattr(heldout_check, "HELDOUT_SHARE", 1e-9)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    words = " ".join(TURKISH).split()
+    for index in range(30):
+        (corpus / f"d{index}.txt").write_text(" ".join(random.Random(index).sample(words, 60)), encoding="utf-8")
+    run, status = start(tiny_config(tmp_path, corpus, max_steps=2, eval_every=2), SilentUI(), progress=False)
+    heldout = json.loads((run.run_dir / "summary.json").read_text(encoding="utf-8"))["heldout"]
+    assert run.data.shards.n_documents("val") > 1 and heldout["documents"] == 1  # whole documents, the first
+
+
 def test_one_slow_pass_does_not_set_the_step_time(tmp_path, monkeypatch):
     """The median of the timed passes: a pass slowed by another process on the machine is ignored."""
     import time
