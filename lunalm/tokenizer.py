@@ -154,6 +154,12 @@ class Tokenizer:
         return f"Tokenizer(kind={self.kind!r}, vocab_size={self.vocab_size}, eot_id={self.eot_id})"
 
 
+# A BPE tokenizer for a run learns its merges from at most this many characters: a spread of the files of
+# a larger corpus (``Corpus.sample``), else its first documents. Far more than a 32k vocabulary needs to
+# count its merges well, and a 300 MB folder no longer goes through the reader twice before training.
+TOKENIZER_SAMPLE_CHARS = 40_000_000
+TOKENIZER_SAMPLE_BYTES = 48_000_000  # of files to read for it (~1.2 bytes a character of Turkish)
+
 # --- builders ------------------------------------------------------------------------------------
 def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2,
               progress: bool = False) -> Tokenizer:

@@ -13,6 +13,8 @@ from lunalm.errors import ConfigError
 
 
 def run_plan(args) -> int:
+    from tqdm import tqdm
+
     from lunalm.cli import _corpus_config
     from lunalm.config import TokenizerConfig
     from lunalm.corpus.read import unread_tables
@@ -36,7 +38,9 @@ def run_plan(args) -> int:
     unread = unread_tables(corpus.paths, corpus.include, corpus.exclude) if corpus.paths else None
     if unread:
         say(f"note: {unread}")
-    facts, sample_ids = corpus_facts(corpus, tokenizer)
+    with tqdm(unit="B", unit_scale=True, desc="reading", file=sys.stderr, leave=False,
+              disable=args.json or not sys.stderr.isatty()) as bar:
+        facts, sample_ids = corpus_facts(corpus, tokenizer, progress=bar)
     history = _history(args)
     speed = speed_correction(history, machine.name)
     plan = make_plan(facts, machine, request, corpus=corpus, tokenizer=tokenizer, speed_factor=speed)
@@ -123,6 +127,7 @@ def _check_request(args) -> None:
         raise ConfigError("--tokenizer char contradicts --tokenizer-path (a pretrained tokenizer)")
 
 
+PREPARE_SHOWN = 20  # seconds of tokenizer and token shards before training, from which the plan mentions them
 PROBE_STEPS = 6  # timed steps, after warming up; their median is the step time
 
 
@@ -240,8 +245,10 @@ def print_plan(plan, out: str, explain: bool = False) -> None:
     f, m, e = plan.facts, plan.machine, plan.estimates
     cfg, t = plan.model, plan.config.train
     gb = 2**30
-    print(f"corpus   {f.name}: {f.documents:,} documents, {f.chars / 1e6:.2f}M characters, "
-          f"~{f.tokens:,} tokens ({f.chars_per_token:.2f} chars/token, {f.tokenizer_kind} vocab {f.vocab_size:,})")
+    about = "~" if f.read_share < 1 else ""
+    print(f"corpus   {f.name}: {about}{f.documents:,} documents, {about}{f.chars / 1e6:.2f}M characters, "
+          f"~{f.tokens:,} tokens ({f.chars_per_token:.2f} chars/token, {f.tokenizer_kind} vocab {f.vocab_size:,})"
+          + (f"; estimated from {f.read_share * 100:.0f} % of its bytes, a spread of its files" if about else ""))
     print(f"machine  {m.name}: {m.memory_bytes / gb:.1f} GB, {m.precision}, "
           f"{plan.memory_limit / gb:.1f} GB usable for training")
     print(f"model    {plan.config.model.preset}: {count_parameters(cfg) / 1e6:.2f}M parameters "
@@ -256,6 +263,9 @@ def print_plan(plan, out: str, explain: bool = False) -> None:
     print()
     print(f"estimate {e['steps']:,} steps, {e['tokens'] / 1e6:.1f}M tokens, ~{duration_text(e['hours'])} "
           f"at {e['tokens_per_s']:,} tokens/s ({e['tokens_per_s_source']})")
+    if e.get("prepare_seconds", 0) >= PREPARE_SHOWN:
+        print(f"         before it, ~{duration_text(e['prepare_seconds'] / 3600)} to learn the tokenizer and encode "
+              "the corpus (once: later runs on it reuse the cache)")
     print(f"         peak memory ~{e['peak_memory_bytes'] / gb:.2f} GB of {e['memory_limit_bytes'] / gb:.1f} GB "
           f"usable; disk ~{e['disk_bytes'] / gb:.2f} GB for checkpoints and token shards")
     if e.get("expected_val_bpb"):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from dataclasses import dataclass, field, replace
 
 from lunalm.config import (MUON_LR_SCALE, MUON_MAX_PASSES, CorpusConfig, DataConfig, ModelChoice, RunConfig,
@@ -87,6 +88,10 @@ SPARE_TOKENS_PER_PARAM = 0.15
 COMPRESSOR_WINS_BELOW = 1_000_000
 FAR_TOO_SMALL = 0.2  # unique training tokens per non-embedding parameter below which a model memorises
 SAMPLE_CHARS = 8_000_000  # characters used to train the planning tokenizer and measure chars/token
+# A larger corpus is planned from a spread of its files of about this size (``Corpus.sample``): its
+# documents and characters are scaled up by bytes. Reading every file cost a 300 MB folder 3 minutes of
+# planning, as long as the 3-minute run it planned.
+READ_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,9 @@ class CorpusFacts:
     p90_doc_tokens: int
     vocab_size: int
     tokenizer_kind: str
+    read_share: float = 1.0  # share of the corpus's bytes read: under 1, chars are scaled up by bytes and
+    #                           documents by files
+    prepare_seconds: float = 0.0  # ~time ``luna train`` spends on the tokenizer and token shards (uncached)
 
 
 @dataclass(frozen=True)
@@ -131,37 +139,62 @@ class Plan:
 
 
 def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None) -> tuple[CorpusFacts, list]:
-    """Stream the corpus once: document lengths, and a planning tokenizer trained on a sample of it.
+    """Stream the corpus (a spread of its files when it is over READ_BYTES) once: document lengths, and a
+    planning tokenizer trained on a sample of it. ``progress``: a tqdm-like bar (``reset``, ``update``) of
+    bytes read.
 
     Returns the facts and the sample's token ids (one list per document, for the learning-rate test)."""
-    from lunalm.corpus import Corpus
-    from lunalm.tokenizer import Tokenizer, default_vocab_size, train_bpe, train_char
+    from lunalm.corpus import SAMPLE_MIN_FILES, Corpus
+    from lunalm.tokenizer import (TOKENIZER_SAMPLE_BYTES, TOKENIZER_SAMPLE_CHARS, Tokenizer, default_vocab_size,
+                                  train_bpe, train_char)
 
+    started = time.perf_counter()
     reader = Corpus(corpus)
+    sampled = reader.sample(READ_BYTES)
+    scale = reader.bytes / sampled.bytes if len(sampled.files) < len(reader.files) else 1.0
+    per_file = len(reader.files) / len(sampled.files) if sampled.files else 1.0  # documents scale by files
+    if progress is not None:
+        progress.reset(total=sampled.bytes or None)
     lengths, sample, sample_chars = [], [], 0
-    for document in reader.documents():
+    for document in sampled.documents():
         lengths.append(len(document.text))
         if sample_chars < SAMPLE_CHARS:
             sample.append(document.text)
             sample_chars += len(document.text)
-        if progress:
-            progress(len(document.text))
-    total = sum(lengths)
+        if progress is not None:
+            progress.update(len(document.original.encode("utf-8", "surrogatepass")))
+    documents, total = round(len(lengths) * per_file), round(sum(lengths) * scale)
+    read = (time.perf_counter() - started) * scale  # seconds to read, clean and judge the whole corpus
+    started = time.perf_counter()
     if tokenizer.kind == "pretrained":
         tok = Tokenizer.load(tokenizer.path)
     elif tokenizer.kind == "char":
         tok = train_char(sample)
     else:
         tok = train_bpe(sample, tokenizer.vocab_size or default_vocab_size(total), tokenizer.min_frequency)
+    learn, started = time.perf_counter() - started, time.perf_counter()
     sample_ids = tok.encode_batch(sample)
+    encode = time.perf_counter() - started
+    per_char = 1 / max(1, sample_chars)
+    # What ``luna train`` does before its first step, as timed here: learn a tokenizer (BPE: reading a
+    # sample of up to TOKENIZER_SAMPLE_CHARS again; char: the whole corpus), then read and encode everything.
+    if tokenizer.kind == "bpe":
+        share = min(1.0, TOKENIZER_SAMPLE_CHARS / max(1, total))
+        if len(reader.files) >= SAMPLE_MIN_FILES:
+            share = min(share, TOKENIZER_SAMPLE_BYTES / max(1, reader.bytes))
+        learn = (read + learn * total * per_char) * share
+    else:
+        learn = read if tokenizer.kind == "char" else 0.0
+    prepare = learn + read + encode * total * per_char
     sample_tokens = sum(len(ids) for ids in sample_ids)
     cpt = sample_chars / max(1, sample_tokens)
     ordered = sorted(lengths)
-    return CorpusFacts(name=reader.name, documents=len(lengths), chars=total,
-                       tokens=int(total / cpt) + len(lengths),  # + one end-of-text per document
+    return CorpusFacts(name=reader.name, documents=documents, chars=total,
+                       tokens=int(total / cpt) + documents,  # + one end-of-text per document
                        chars_per_token=cpt, median_doc_tokens=int(statistics.median(ordered) / cpt),
                        p90_doc_tokens=int(ordered[int(0.9 * (len(ordered) - 1))] / cpt),
-                       vocab_size=tok.vocab_size, tokenizer_kind=tokenizer.kind), sample_ids
+                       vocab_size=tok.vocab_size, tokenizer_kind=tokenizer.kind,
+                       read_share=1 / scale, prepare_seconds=round(prepare, 1)), sample_ids
 
 
 def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus: CorpusConfig,
@@ -610,6 +643,7 @@ def _estimates(plan: Plan, steps: int, hours: float, tokens_per_s: float, measur
         "memory_limit_bytes": plan.memory_limit,
         "disk_bytes": disk,
         "expected_val_loss": None,  # needs past runs on similar data: the run registry
+        "prepare_seconds": plan.facts.prepare_seconds,  # before the first step, unless cached (a run before)
     }
 
 

@@ -17,7 +17,19 @@ from lunalm.corpus import Corpus
 from lunalm.corpus.read import unread_tables
 from lunalm.data.shards import ShardSet, build_shards, cache_key
 from lunalm.errors import DataError
-from lunalm.tokenizer import TURKISH_SPLIT_PATTERN, Tokenizer, corpus_vocab_size, train_bpe, train_char
+from lunalm.tokenizer import (TOKENIZER_SAMPLE_BYTES, TOKENIZER_SAMPLE_CHARS, TURKISH_SPLIT_PATTERN, Tokenizer,
+                              corpus_vocab_size, train_bpe, train_char)
+
+
+def sample_texts(corpus: Corpus, max_chars: int, max_bytes: int):
+    """Texts of ~``max_chars`` characters of cleaned documents from a spread of ~``max_bytes`` of the corpus's
+    files (``Corpus.sample``)."""
+    chars = 0
+    for document in corpus.sample(max_bytes).documents():
+        yield document.text
+        chars += len(document.text)
+        if chars >= max_chars:
+            return
 
 
 @dataclass
@@ -76,13 +88,13 @@ def _tokenizer(config: RunConfig, corpus: Corpus, cache: Path, log) -> Tokenizer
     directory = cache / "tokenizers" / hashlib.sha256(blob.encode()).hexdigest()[:16]
     if (directory / "tokenizer.json").is_file():
         return Tokenizer.load(directory / "tokenizer.json")
-    texts = (d.text for d in Corpus(config.corpus).documents())
-    if settings.kind == "char":
+    if settings.kind == "char":  # every character must be seen: a sample would make rare ones unknown
         log(f"training a character-level tokenizer on {corpus.name}")
-        trained = train_char(texts)
+        trained = train_char(d.text for d in Corpus(config.corpus).documents())
     else:
         vocab = settings.vocab_size or corpus_vocab_size(corpus.files)
         log(f"training a BPE tokenizer (vocab {vocab:,}) on {corpus.name}")
-        trained = train_bpe(texts, vocab_size=vocab, min_frequency=settings.min_frequency)
+        trained = train_bpe(sample_texts(corpus, TOKENIZER_SAMPLE_CHARS, TOKENIZER_SAMPLE_BYTES), vocab_size=vocab,
+                            min_frequency=settings.min_frequency)
     trained.save(directory)
     return trained

@@ -1,0 +1,75 @@
+"""What reads only part of a large corpus: ``Corpus.sample``, the plan's facts and the tokenizer's text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lunalm.config import CorpusConfig, TokenizerConfig
+from lunalm.corpus import Corpus, builtin
+from lunalm.plan import recommend
+from lunalm.train import prepare
+
+
+@pytest.fixture(scope="module")
+def speeches(tmp_path_factory) -> Path:
+    """60 real speeches, one file each, in three folders."""
+    folder = tmp_path_factory.mktemp("speeches")
+    for n, (speech_id, text) in enumerate(builtin.iter_speeches()):
+        if n == 60:
+            break
+        path = folder / f"part{n % 3}" / f"{speech_id}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return folder
+
+
+def corpus_of(folder: Path) -> Corpus:
+    return Corpus(CorpusConfig(paths=(str(folder),), filter_non_prose=True))
+
+
+def test_a_sample_is_a_spread_of_files_in_corpus_order_the_same_each_time(speeches: Path):
+    corpus = corpus_of(speeches)
+    total = corpus.bytes
+    sample = corpus.sample(total // 4)
+    sizes = [f.stat().st_size for f in sample.files]
+    assert sum(sizes) >= total // 4 and sum(sizes) - max(sizes) < total // 4  # stops at the first file past it
+    assert len(sample.files) < len(corpus.files)
+    assert sample.files == [f for f in corpus.files if f in sample.files]  # corpus order
+    assert {f.parent.name for f in sample.files} == {"part0", "part1", "part2"}  # not the first folder only
+    assert corpus_of(speeches).sample(total // 4).files == sample.files
+    texts = [d.text for d in sample.documents()]
+    assert len(texts) == len(sample.files) and sample.report is not corpus.report
+    assert corpus.report.files == {}  # the sample reports on its own
+
+
+def test_a_small_corpus_or_a_few_files_are_read_whole(speeches: Path, tmp_path: Path):
+    corpus = corpus_of(speeches)
+    assert corpus.sample(corpus.bytes).files == corpus.files
+    few = tmp_path / "few"
+    few.mkdir()
+    for path in sorted(speeches.rglob("*.txt"))[:5]:
+        (few / path.name).write_bytes(path.read_bytes())
+    assert corpus_of(few).sample(1).files == corpus_of(few).files
+
+
+def test_the_plan_of_a_large_corpus_is_estimated_from_a_sample_and_says_so(speeches: Path, monkeypatch):
+    whole, _ = recommend.corpus_facts(CorpusConfig(paths=(str(speeches),), filter_non_prose=True), TokenizerConfig())
+    monkeypatch.setattr(recommend, "READ_BYTES", corpus_of(speeches).bytes // 3)
+    estimated, _ = recommend.corpus_facts(CorpusConfig(paths=(str(speeches),), filter_non_prose=True), TokenizerConfig())
+    assert whole.read_share == 1.0 and 0.3 < estimated.read_share < 0.5
+    assert whole.documents == estimated.documents == 60  # one a file: scaled by files, not bytes
+    assert abs(estimated.chars / whole.chars - 1) < 0.15  # speeches differ in length; the sum is close
+
+
+def test_the_tokenizer_learns_from_a_capped_sample(speeches: Path):
+    everything = [d.text for d in corpus_of(speeches).documents()]
+    texts = list(prepare.sample_texts(corpus_of(speeches), 100_000, 10**9))  # the first documents, to 100k chars
+    chars = sum(map(len, texts))
+    assert chars >= 100_000 and chars - len(texts[-1]) < 100_000 and len(texts) < len(everything)
+    assert texts == everything[:len(texts)]
+    corpus = corpus_of(speeches)
+    spread = list(prepare.sample_texts(corpus, 10**9, corpus.bytes // 4))  # a spread of a quarter of the bytes
+    assert len(spread) == len(corpus.sample(corpus.bytes // 4).files) < len(everything)
+    assert set(spread) <= set(everything)
