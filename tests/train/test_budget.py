@@ -136,18 +136,24 @@ def test_luna_train_with_no_budget_trains_for_the_default_minutes(tmp_path):
     assert build_config(parser.parse_args(["train", "--config", str(plan)])).train.weight_decay == 0.1  # the file's
 
 
-def test_summary_scores_the_validation_documents_beside_ppmd(tmp_path):
-    import json
-    import math
+def thirty_documents(folder):
+    """30 short documents of the conftest's words: a validation split of several documents."""
     import random
 
     from tests.conftest import TURKISH
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
+    folder.mkdir()
     words = " ".join(TURKISH).split()
     for index in range(30):
-        (corpus / f"d{index}.txt").write_text(" ".join(random.Random(index).sample(words, 60)), encoding="utf-8")
+        (folder / f"d{index}.txt").write_text(" ".join(random.Random(index).sample(words, 60)), encoding="utf-8")
+    return folder
+
+
+def test_summary_scores_the_validation_documents_beside_ppmd(tmp_path):
+    import json
+    import math
+
+    corpus = thirty_documents(tmp_path / "corpus")
     run, status = start(tiny_config(tmp_path, corpus, max_steps=4, eval_every=2), SilentUI(), progress=False)
     heldout = json.loads((run.run_dir / "summary.json").read_text(encoding="utf-8"))["heldout"]
     shards = run.data.shards
@@ -162,9 +168,6 @@ def test_summary_scores_the_validation_documents_beside_ppmd(tmp_path):
 def test_the_end_of_run_check_scores_a_share_of_what_was_trained(tmp_path, monkeypatch):
     """A short run on a large corpus is not kept waiting on a million scored tokens."""
     import json
-    import random
-
-    from tests.conftest import TURKISH
 
     from lunalm.train import heldout_check
 
@@ -173,11 +176,7 @@ def test_the_end_of_run_check_scores_a_share_of_what_was_trained(tmp_path, monke
     assert heldout_check.heldout_tokens(10**9) == 1_000_000
     monkeypatch.setattr(heldout_check, "MIN_HELDOUT_TOKENS", 1)
     monkeypatch.setattr(heldout_check, "HELDOUT_SHARE", 1e-9)
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    words = " ".join(TURKISH).split()
-    for index in range(30):
-        (corpus / f"d{index}.txt").write_text(" ".join(random.Random(index).sample(words, 60)), encoding="utf-8")
+    corpus = thirty_documents(tmp_path / "corpus")
     run, status = start(tiny_config(tmp_path, corpus, max_steps=2, eval_every=2), SilentUI(), progress=False)
     heldout = json.loads((run.run_dir / "summary.json").read_text(encoding="utf-8"))["heldout"]
     assert run.data.shards.n_documents("val") > 1 and heldout["documents"] == 1  # whole documents, the first
