@@ -89,7 +89,7 @@ COMPRESSOR_WINS_BELOW = 1_000_000
 FAR_TOO_SMALL = 0.2  # unique training tokens per non-embedding parameter below which a model memorises
 SAMPLE_CHARS = 8_000_000  # characters used to train the planning tokenizer and measure chars/token
 # A larger corpus is planned from a spread of its files of about this size (``Corpus.sample``): its
-# documents and characters are scaled up by bytes. Reading every file cost a 300 MB folder 3 minutes of
+# characters are scaled up by bytes, its documents by files. Reading every file cost a 300 MB folder 3 minutes of
 # planning, as long as the 3-minute run it planned.
 READ_BYTES = 64 << 20
 
