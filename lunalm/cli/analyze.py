@@ -55,7 +55,7 @@ def run_analyze(config: CorpusConfig, show_files: bool, as_json: bool, fix_dir: 
 def _estimated_bytes(corpus: Corpus) -> int:
     if not corpus.files:
         return 2_276_672 * 11 // 10  # the built-in corpus: 2.28 M characters, ~10 % multi-byte
-    return sum(file.stat().st_size for file in corpus.files)
+    return corpus.bytes
 
 
 def _sample(corpus: Corpus) -> list[str]:

@@ -129,16 +129,17 @@ def analyze(corpus: Corpus, count_tokens: Callable[[list[str]], list[int]], toke
     examples: list[dict] = []
     batch: list[Document] = []
 
-    current: list[Stats] = []  # the file being read
+    current: Stats | None = None  # the file being read
 
     def flush() -> None:
+        nonlocal current
         for document, n_tokens in zip(batch, count_tokens([d.text for d in batch])):
             words = _WORD.findall(document.text)
             total.add(document, n_tokens, words)
             stats = files.setdefault(document.source, Stats(document.source, language=language))
-            if current and current[0] is not stats:
-                current[0].close()
-            current[:] = [stats]
+            if current is not None and current is not stats:
+                current.close()
+            current = stats
             stats.add(document, n_tokens, words)
             duplicates = _count_duplicate_lines(document.text, line_hashes)
             total.duplicate_lines += duplicates

@@ -150,8 +150,8 @@ def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None
 
     started = time.perf_counter()
     reader = Corpus(corpus)
-    sampled = reader.sample(READ_BYTES)
-    scale = reader.bytes / sampled.bytes if len(sampled.files) < len(reader.files) else 1.0
+    corpus_bytes, sampled = reader.bytes, reader.sample(READ_BYTES)
+    scale = corpus_bytes / sampled.bytes if len(sampled.files) < len(reader.files) else 1.0
     per_file = len(reader.files) / len(sampled.files) if sampled.files else 1.0  # documents scale by files
     if progress is not None:
         progress.reset(total=sampled.bytes or None)
@@ -181,7 +181,7 @@ def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None
     if tokenizer.kind == "bpe":
         share = min(1.0, TOKENIZER_SAMPLE_CHARS / max(1, total))
         if len(reader.files) >= SAMPLE_MIN_FILES:
-            share = min(share, TOKENIZER_SAMPLE_BYTES / max(1, reader.bytes))
+            share = min(share, TOKENIZER_SAMPLE_BYTES / max(1, corpus_bytes))
         learn = (read + learn * total * per_char) * share
     else:
         learn = read if tokenizer.kind == "char" else 0.0
