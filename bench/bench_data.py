@@ -11,6 +11,10 @@ duplicates, and with plain copies it would skip most of the work the peer does.
 * peer: the same tokenizer's ``.inner`` (a plain ``tokenizers.Tokenizer``) ``encode_batch`` over the
   same files read as UTF-8, in batches, no cleaning, nothing written.
 
+At the full size, ``lunalm-one-process`` is the same path with the per-document work (cleaning, judging)
+kept in one process instead of ``lunalm.corpus.workers``: the ratio of the two is what the workers buy.
+``--filter`` turns the prose filter on, as ``luna train`` has it.
+
 Throughput is MB/s of input text (file bytes on disk) for each path; goal: lunalm / peer >= 0.8.
 Each path runs in a fresh subprocess at each corpus size, which reports its peak RSS (VmHWM) and its RSS
 after imports; the peak should not grow with the corpus size.
@@ -86,8 +90,9 @@ def current_rss_mb() -> float:
     return math.nan
 
 
-def work_lunalm(folders: list[Path], tokenizer_path: str, scratch: Path) -> dict:
-    """Corpus -> build_shards, lunalm's full data path."""
+def work_lunalm(folders: list[Path], tokenizer_path: str, scratch: Path, workers: int | None = None) -> dict:
+    """Corpus -> build_shards, lunalm's full data path (``workers``: None, as ``luna train``: worker processes
+    from PARALLEL_BYTES of files; 1: one process)."""
     from lunalm.config import CorpusConfig
     from lunalm.corpus import Corpus
     from lunalm.data.shards import build_shards
@@ -96,8 +101,8 @@ def work_lunalm(folders: list[Path], tokenizer_path: str, scratch: Path) -> dict
     tokenizer = Tokenizer.load(tokenizer_path)
     baseline = current_rss_mb()
     started = time.perf_counter()
-    corpus = Corpus(CorpusConfig(paths=tuple(str(f) for f in folders)))
-    shards = build_shards((d.text for d in corpus.documents()), tokenizer, scratch, "bench",
+    corpus = Corpus(CorpusConfig(paths=tuple(str(f) for f in folders), filter_non_prose=FILTER))
+    shards = build_shards((d.text for d in corpus.documents(workers)), tokenizer, scratch, "bench",
                           progress=False)
     seconds = time.perf_counter() - started
     meta = shards.meta["splits"]
@@ -114,7 +119,7 @@ def work_corpus_only(folders: list[Path], tokenizer_path: str, scratch: Path) ->
 
     baseline = current_rss_mb()
     started = time.perf_counter()
-    corpus = Corpus(CorpusConfig(paths=tuple(str(f) for f in folders)))
+    corpus = Corpus(CorpusConfig(paths=tuple(str(f) for f in folders), filter_non_prose=FILTER))
     documents = sum(1 for _ in corpus.documents())
     return {"seconds": time.perf_counter() - started, "documents": documents, "tokens": None,
             "baseline_rss_mb": baseline}
@@ -147,10 +152,14 @@ def work_peer(folders: list[Path], tokenizer_path: str, scratch: Path, fast: boo
 
 
 WORKERS = {"lunalm": work_lunalm, "lunalm-corpus-only": work_corpus_only, "peer": work_peer,
-           "peer-fast": lambda *args: work_peer(*args, fast=True)}
+           "peer-fast": lambda *args: work_peer(*args, fast=True),
+           "lunalm-one-process": lambda *args: work_lunalm(*args, workers=1)}
+FILTER = False  # --filter: the prose filter on, as ``luna train`` has it
 
 
 def worker_main(args) -> None:
+    global FILTER
+    FILTER = args.filter
     folders = [Path(p) for p in json.loads(Path(args.worker_folders).read_text())]
     scratch = Path(args.worker_scratch)
     result = WORKERS[args.worker](folders, args.worker_tokenizer, scratch)
@@ -165,6 +174,7 @@ def run_worker(name: str, folders: list[Path], tokenizer_path: Path, scratch: Pa
     folders_file.write_text(json.dumps([str(f) for f in folders]))
     command = [sys.executable, __file__, "--worker", name, "--worker-folders", str(folders_file),
                "--worker-tokenizer", str(tokenizer_path), "--worker-scratch", str(scratch / "shards")]
+    command += ["--filter"] if FILTER else []
     try:
         done = subprocess.run(command, capture_output=True, text=True, check=True)
     except subprocess.CalledProcessError as error:
@@ -185,7 +195,8 @@ def measure(args) -> dict:
     for fraction in fractions:
         folders = copies[:max(1, round(len(copies) * fraction))]
         size = sum(f.stat().st_size for f in text_files(folders))
-        names = ["lunalm", peer_name] + (["lunalm-corpus-only"] if args.breakdown and fraction == 1 else [])
+        names = ["lunalm", peer_name]
+        names += ["lunalm-one-process", "lunalm-corpus-only"] if args.breakdown and fraction == 1 else []
         for name in names:
             for repeat in range(args.repeats):
                 result = run_worker(name, folders, tokenizer_path, common.cache_root() / "scratch-data")
@@ -205,12 +216,14 @@ def best(rows: list[dict], path: str, fraction: float) -> dict | None:
 
 
 def report(result: dict, args) -> dict:
+    from lunalm.corpus.workers import worker_count
+
     rows, peer = result["rows"], result["peer"]
     fractions = sorted({r["fraction"] for r in rows})
     full = max(fractions)
     summary = []
     for fraction in fractions:
-        for path in ("lunalm", peer, "lunalm-corpus-only"):
+        for path in ("lunalm", peer, "lunalm-one-process", "lunalm-corpus-only"):
             row = best(rows, path, fraction)
             if row:
                 summary.append({**row, "growth_mb": row["peak_rss_mb"] - row["baseline_rss_mb"]})
@@ -225,12 +238,18 @@ def report(result: dict, args) -> dict:
     memory = {path: [best(rows, path, f)["peak_rss_mb"] for f in fractions] for path in ("lunalm", peer)}
     print(f"\nthroughput ratio lunalm / {peer} at {luna['input_mb']:.0f} MB: {throughput:.2f} "
           f"(goal >= {GOAL}: {common.verdict(throughput, GOAL)})")
+    alone = best(rows, "lunalm-one-process", full)
+    workers = common.ratio(luna["mb_per_s"], alone["mb_per_s"]) if alone else None
+    if alone:
+        print(f"worker processes (lunalm.corpus.workers, {worker_count()} here) against one process: "
+              f"{workers:.2f}x the throughput; peak RSS is the main process's")
     for path, peaks in memory.items():
         print(f"peak RSS of {path} at fractions {fractions}: " + ", ".join(f"{p:.0f} MB" for p in peaks))
     print("note: every copy of a speech ends in a '(kopya N)' line so no document is an exact duplicate; "
           f"lunalm dropped {luna.get('duplicates', 0)} duplicates. The peer does no cleaning and writes "
           "nothing; lunalm's tokens exclude its end-of-text ids.")
     return {"summary": summary, "ratio_lunalm_over_peer": throughput, "goal": f">= {GOAL}",
+            "ratio_workers_over_one_process": workers,
             "peak_rss_mb_by_fraction": memory, "fractions": fractions}
 
 
@@ -244,6 +263,8 @@ def main() -> None:
                         help="peer uses encode_batch_fast (no offsets) instead of encode_batch")
     parser.add_argument("--no-breakdown", dest="breakdown", action="store_false",
                         help="skip the corpus-only (read+clean+dedup, no tokenizer) row")
+    parser.add_argument("--filter", action="store_true",
+                        help="lunalm filters non-prose text (as luna train does); default: off, as before")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--worker-folders", help=argparse.SUPPRESS)
     parser.add_argument("--worker-tokenizer", help=argparse.SUPPRESS)
@@ -252,6 +273,8 @@ def main() -> None:
     if args.worker:
         worker_main(args)
         return
+    global FILTER
+    FILTER = args.filter
     print(f"bench_data: {args.mb:g} MB corpus, fractions {args.fractions}, each path in a fresh subprocess")
     result = measure(args)
     summary = report(result, args)

@@ -20,10 +20,11 @@ from pathlib import Path
 
 from lunalm.config import CorpusConfig, to_dict
 from lunalm.corpus import builtin
-from lunalm.corpus.clean import clean_text
-from lunalm.corpus.prose import RULES_VERSION, ProseDetector, Span, remove_spans
+from lunalm.corpus.prose import RULES_VERSION, Judged, ProseDetector, Span, judge, remove_spans
 from lunalm.corpus.read import RawDocument, discover, read_file
-from lunalm.corpus.replaced import HOLD_CHARS, Restorer, is_damaged
+from lunalm.corpus.replaced import HOLD_CHARS, Restorer
+from lunalm.corpus.workers import PARALLEL_BYTES, first_keys, in_order, text_digest, worker_count
+from lunalm.corpus.workers import digest as workers_digest
 from lunalm.errors import CorpusError
 
 PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characters before judging
@@ -133,14 +134,18 @@ class Corpus:
         for file in self.files:
             yield from read_file(file, self.config.text_field, self.config.max_document_chars)
 
-    def documents(self) -> Iterator[Document]:
+    def documents(self, workers: int | None = None) -> Iterator[Document]:
+        """``workers``: processes that clean and judge documents (None: ``worker_count()`` for a corpus of
+        PARALLEL_BYTES or more, else none); the documents are the same either way."""
         seen: set[bytes] = set()
+        workers = self._workers(workers)
         detector = ProseDetector() if self.detect_non_prose else None
         if detector:
-            detector.prime(self._first_texts())
+            detector.prime(self._first_keys(workers))
         restorer, held, held_chars = Restorer(), [], 0
         produced = 0
-        for raw in self.raw_documents():
+        rules = detector.rules if detector and workers > 1 else None  # in one process: judged after de-duplication
+        for raw, digest in in_order(self.raw_documents(), _raw_text, workers_digest, rules, workers):
             source = raw.source
             report = self.report.file(source)
             report.encoding = report.encoding or raw.encoding
@@ -148,12 +153,12 @@ class Corpus:
             report.repaired_sequences += raw.repaired_sequences
             report.recovered_bytes += raw.recovered_bytes
             report.unrecoverable_lines += raw.unrecoverable_lines
-            text, removed = clean_text(raw.text)
-            report.controls_removed += removed
+            text = raw.text if digest.text is None else digest.text
+            report.controls_removed += digest.removed
             if not text.strip():
                 report.empty += 1
                 continue
-            if is_damaged(text):  # letters replaced by "�": restored once the intact text's words are known
+            if digest.damaged:  # letters replaced by "�": restored once the intact text's words are known
                 if held_chars + len(text) <= HOLD_CHARS:
                     held.append((raw, text))
                     held_chars += len(text)
@@ -161,7 +166,7 @@ class Corpus:
                 text = self._restored(restorer, report, text)
             else:
                 restorer.learn(text)
-            document = self._document(raw, text, seen, detector, report)
+            document = self._document(raw, text, seen, detector, report, digest.judged)
             if document is not None:
                 produced += 1
                 yield document
@@ -175,6 +180,11 @@ class Corpus:
             raise CorpusError(f"{self.name}: no text found (every file empty, duplicate or filtered out); "
                               "check the path and --include patterns")
 
+    def _workers(self, workers: int | None) -> int:
+        if workers is not None:
+            return workers
+        return worker_count() if self.bytes >= PARALLEL_BYTES else 1
+
     @staticmethod
     def _restored(restorer: Restorer, report: FileReport, text: str) -> str:
         text, restored, left = restorer.restore(text)
@@ -182,13 +192,14 @@ class Corpus:
         report.restored_letters += restored
         return text
 
-    def _document(self, raw: RawDocument, text: str, seen: set[bytes], detector,
-                  report: FileReport) -> Document | None:
-        """The cleaned text as a Document: None for a duplicate or, filtered, for text that is all non-prose."""
-        if self.config.dedup and not _first_time(text, seen):
+    def _document(self, raw: RawDocument, text: str, seen: set[bytes], detector, report: FileReport,
+                  judged: Judged | None = None) -> Document | None:
+        """The cleaned text as a Document: None for a duplicate or, filtered, for text that is all non-prose.
+        ``judged``: what the prose filter found in ``text`` on its own, when a worker worked it out."""
+        if self.config.dedup and not _first_time(text_digest(text), seen):
             report.duplicates += 1
             return None
-        spans = detector.spans(text) if detector else []
+        spans = detector.judged_spans(judged or judge(text, detector.rules)) if detector else []
         report.non_prose_chars += sum(span.end - span.start for span in spans)
         original = text
         if self.config.filter_non_prose:
@@ -198,23 +209,26 @@ class Corpus:
         report.documents += 1
         return Document(text, raw.source, raw.name or raw.source, spans, original)
 
-    def _first_texts(self) -> Iterator[str]:
-        """The cleaned, de-duplicated texts ``documents`` will judge first (up to PRIME_CHARS), in order:
-        boilerplate shared by many documents is counted before the first one is judged."""
+    def _first_keys(self, workers: int) -> Iterator[set[str]]:
+        """The boilerplate keys of the cleaned, de-duplicated texts ``documents`` will judge first (up to
+        PRIME_CHARS), in order: boilerplate shared by many documents is counted before the first one is
+        judged."""
         seen: set[bytes] = set()
         chars = 0
-        for raw in self.raw_documents():
-            text = clean_text(raw.text)[0]
-            if not text.strip() or (self.config.dedup and not _first_time(text, seen)):
+        for _, keyed in in_order(self.raw_documents(), _raw_text, first_keys, None, workers):
+            if keyed is None or (self.config.dedup and not _first_time(keyed[0], seen)):
                 continue
-            yield text
-            chars += len(text)
+            yield keyed[2]
+            chars += keyed[1]
             if chars >= PRIME_CHARS:
                 return
 
 
-def _first_time(text: str, seen: set[bytes]) -> bool:
-    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+def _raw_text(raw: RawDocument) -> str:
+    return raw.text
+
+
+def _first_time(digest: bytes, seen: set[bytes]) -> bool:
     if digest in seen:
         return False
     seen.add(digest)

@@ -162,6 +162,78 @@ def _judge(unit: str, rules: ProseRules, whole: bool = True) -> str | None:
     return None
 
 
+@dataclass
+class Judged:
+    """What one document's text says about itself, apart from the corpus's counts: worked out on its own
+    (in a worker process, for a large corpus) and handed to ``ProseDetector.judged_spans`` in corpus order."""
+
+    spans: list[Span]  # sentences and lines judged on their own
+    front: list[Span]  # the page's front matter
+    keys: set[str]  # the document's sentences as counted for boilerplate (4 to 300 characters)
+    lines: list[tuple[int, int, list[tuple[int, int, str]], bool]]  # each non-empty line: start, end,
+    #                     its sentences (start, end, key), whether it has 3 or more words
+
+
+def judge(text: str, rules: ProseRules) -> Judged:
+    """Everything about ``text`` that needs no other document: the stateless half of ``ProseDetector.spans``."""
+    flagged = [span for start, end in sentences(text) for span in _judge_sentence(text, start, end, rules)]
+    lines, position = [], 0
+    for line in text.splitlines(keepends=True):
+        start, position = position, position + len(line)
+        if line.strip():
+            lines.append((start, position, [(start + s, start + e, _key(line[s:e])) for s, e in sentences(line)],
+                          len(line.split()) >= 3))
+    return Judged(flagged + _line_spans(text, rules), _front_matter(text), judge_keys(text), lines)
+
+
+def _judge_sentence(text: str, start: int, end: int, rules: ProseRules) -> list[Span]:
+    """A sentence is flagged whole when at least half of it (by characters) is, else not at all."""
+    if end - start <= MAX_UNIT:  # one piece (most sentences): its verdict is the sentence's
+        reason = _judge(text[start:end], rules)
+        return [Span(start, end, reason)] if reason else []
+    pieces = list(_pieces(text, start, end))
+    verdicts = [(s, e, reason) for s, e in pieces
+                if (reason := _judge(text[s:e], rules, whole=len(pieces) == 1))]
+    if 2 * sum(e - s for s, e, _ in verdicts) < end - start:
+        return []
+    weights = Counter()
+    for s, e, reason in verdicts:
+        weights[reason] += e - s
+    return [Span(start, end, weights.most_common(1)[0][0])]  # the reason covering most of it
+
+
+def _line_spans(text: str, rules: ProseRules) -> list[Span]:
+    found: list[Span] = []
+    short: list[tuple[int, int]] = []
+    tabbed: list[tuple[int, int]] = []
+    position = 0
+    for line in text.splitlines(keepends=True):
+        start, end = position, position + len(line)
+        position = end
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("|") and stripped.endswith("|"):
+            found.append(Span(start, end, "table"))  # a Markdown table row
+        if "\t" in stripped:
+            tabbed.append((start, end))
+        else:
+            found += _run(tabbed, "table", rules)
+            tabbed = []
+        words = stripped.split()
+        if len(words) <= rules.short_words and not stripped.endswith(tuple(_TERMINAL)) \
+                and not _verse_line(words):
+            short.append((start, end))
+            continue
+        found += _run(short, "list", rules)
+        short = []
+    return found + _run(short, "list", rules) + _run(tabbed, "table", rules)
+
+
+def _run(run: list[tuple[int, int]], reason: str, rules: ProseRules) -> list[Span]:
+    return [Span(s, e, reason) for s, e in run] if len(run) >= rules.short_run else []
+
+
 class ProseDetector:
     """Finds non-prose spans; counts units across documents to spot boilerplate."""
 
@@ -170,89 +242,42 @@ class ProseDetector:
         self.unit_documents: Counter[str] = Counter()  # unit -> documents holding it
         self._primed = 0  # documents counted by ``prime`` that ``spans`` must not count again
 
-    def prime(self, texts: Iterable[str]) -> None:
+    def prime(self, texts: Iterable[str | set[str]]) -> None:
         """Count shared units over the corpus' first documents (the same ones, in the same order, that
-        ``spans`` will see first), so boilerplate is known before the first document is judged."""
+        ``spans`` will see first), so boilerplate is known before the first document is judged. A set
+        stands for a text's ``Judged.keys``."""
         for text in texts:
-            self._count(text)
+            self._count(text if isinstance(text, set) else judge_keys(text))
             self._primed += 1
 
     def spans(self, text: str) -> list[Span]:
         """Non-prose spans of one document (call once per document, in corpus order)."""
-        flagged = [span for start, end in sentences(text) for span in self._judge_sentence(text, start, end)]
-        flagged += self._line_spans(text) + self._repeated_spans(text) + _front_matter(text)
-        return _merge(flagged)
+        return self.judged_spans(judge(text, self.rules))
 
-    def _judge_sentence(self, text: str, start: int, end: int) -> list[Span]:
-        """A sentence is flagged whole when at least half of it (by characters) is, else not at all."""
-        if end - start <= MAX_UNIT:  # one piece (most sentences): its verdict is the sentence's
-            reason = _judge(text[start:end], self.rules)
-            return [Span(start, end, reason)] if reason else []
-        pieces = list(_pieces(text, start, end))
-        verdicts = [(s, e, reason) for s, e in pieces
-                    if (reason := _judge(text[s:e], self.rules, whole=len(pieces) == 1))]
-        if 2 * sum(e - s for s, e, _ in verdicts) < end - start:
-            return []
-        weights = Counter()
-        for s, e, reason in verdicts:
-            weights[reason] += e - s
-        return [Span(start, end, weights.most_common(1)[0][0])]  # the reason covering most of it
+    def judged_spans(self, judged: Judged) -> list[Span]:
+        """``spans`` of the text that ``judged`` was worked out from (once per document, in corpus order)."""
+        return _merge(judged.spans + self._repeated_spans(judged) + judged.front)
 
-    def _line_spans(self, text: str) -> list[Span]:
-        found: list[Span] = []
-        short: list[tuple[int, int]] = []
-        tabbed: list[tuple[int, int]] = []
-        position = 0
-        for line in text.splitlines(keepends=True):
-            start, end = position, position + len(line)
-            position = end
-            stripped = line.strip()
-            if not stripped:
-                continue
-            if stripped.startswith("|") and stripped.endswith("|"):
-                found.append(Span(start, end, "table"))  # a Markdown table row
-            if "\t" in stripped:
-                tabbed.append((start, end))
-            else:
-                found += self._run(tabbed, "table")
-                tabbed = []
-            words = stripped.split()
-            if len(words) <= self.rules.short_words and not stripped.endswith(tuple(_TERMINAL)) \
-                    and not _verse_line(words):
-                short.append((start, end))
-                continue
-            found += self._run(short, "list")
-            short = []
-        return found + self._run(short, "list") + self._run(tabbed, "table")
-
-    def _run(self, run: list[tuple[int, int]], reason: str) -> list[Span]:
-        return [Span(s, e, reason) for s, e in run] if len(run) >= self.rules.short_run else []
-
-    def _count(self, text: str) -> None:
-        for key in {_key(text[s:e]) for s, e in sentences(text)}:
-            if 4 <= len(key) <= 300 and (key in self.unit_documents
-                                         or len(self.unit_documents) < self.rules.repeat_memory):
+    def _count(self, keys: set[str]) -> None:
+        for key in keys:
+            if key in self.unit_documents or len(self.unit_documents) < self.rules.repeat_memory:
                 self.unit_documents[key] += 1
 
-    def _repeated_spans(self, text: str) -> list[Span]:
+    def _repeated_spans(self, judged: Judged) -> list[Span]:
         """Boilerplate: a line whose every sentence many documents share, or a shared sentence inside a line
         ("… yükseldi. PAYLAŞ Yorum yaz A"); one- or two-word salutations ("Efendiler,", "Teşekkür
         ederim.") and exclamations are spared."""
         if self._primed:
             self._primed -= 1
         else:
-            self._count(text)
-        found, position = [], 0
-        for line in text.splitlines(keepends=True):
-            start, position = position, position + len(line)
-            if not line.strip():
-                continue
-            pieces = list(sentences(line))
-            shared = [(start + s, start + e, key) for s, e in pieces if self._shared(key := _key(line[s:e]))]
+            self._count(judged.keys)
+        found = []
+        for start, end, pieces, many_words in judged.lines:
+            shared = [(s, e, key) for s, e, key in pieces if self._shared(key)]
             if not shared:
                 continue
-            if len(shared) == len(pieces) and len(line.split()) >= 3:
-                found.append(Span(start, position, "repeated"))
+            if len(shared) == len(pieces) and many_words:
+                found.append(Span(start, end, "repeated"))
                 continue
             for s, e, key in shared:
                 if len(key) >= self.rules.repeat_min_sentence or len(key.split()) >= 3 \
@@ -264,6 +289,11 @@ class ProseDetector:
         """Many documents hold this unit (a ``_key``), and it is no exclamation: "Muhterem Milletvekilleri!"
         opens speeches."""
         return self.unit_documents.get(key, 0) >= self.rules.repeat_limit and not key.endswith("!")
+
+
+def judge_keys(text: str) -> set[str]:
+    """``Judged.keys`` alone: what priming counts."""
+    return {key for s, e in sentences(text) if 4 <= len(key := _key(text[s:e])) <= 300}
 
 
 def _front_matter(text: str) -> list[Span]:
