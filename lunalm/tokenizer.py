@@ -155,8 +155,9 @@ class Tokenizer:
 
 
 # A BPE tokenizer for a run learns its merges from at most this many characters: a spread of the files of
-# a larger corpus (``Corpus.sample``), else its first documents. Far more than a 32k vocabulary needs to
-# count its merges well, and a 300 MB folder no longer goes through the reader twice before training.
+# a larger corpus (``Corpus.sample``), else its first documents (at most TOKENIZER_SAMPLE_BYTES of a few large
+# files). Far more than a 32k vocabulary needs to count its merges well, and a 300 MB folder no longer goes
+# through the reader twice before training.
 TOKENIZER_SAMPLE_CHARS = 40_000_000
 TOKENIZER_SAMPLE_BYTES = 48_000_000  # of files to read for it (~1.2 bytes a character of Turkish)
 

@@ -248,7 +248,8 @@ def print_plan(plan, out: str, explain: bool = False) -> None:
     about = "~" if f.read_share < 1 else ""
     print(f"corpus   {f.name}: {about}{f.documents:,} documents, {about}{f.chars / 1e6:.2f}M characters, "
           f"~{f.tokens:,} tokens ({f.chars_per_token:.2f} chars/token, {f.tokenizer_kind} vocab {f.vocab_size:,})"
-          + (f"; estimated from {f.read_share * 100:.0f} % of its bytes, a spread of its files" if about else ""))
+          + (f"; estimated from {f.read_share * 100:.0f} % of its bytes, "
+             + ("a spread of its files" if f.spread else "read from the start") if about else ""))
     print(f"machine  {m.name}: {m.memory_bytes / gb:.1f} GB, {m.precision}, "
           f"{plan.memory_limit / gb:.1f} GB usable for training")
     print(f"model    {plan.config.model.preset}: {count_parameters(cfg) / 1e6:.2f}M parameters "

@@ -71,6 +71,7 @@ class Document:
     name: str  # finer label: "file:line" (JSONL), speech id (built-in), else the file
     non_prose: list[Span]  # spans of ``original`` judged not prose
     original: str  # the cleaned text before any non-prose filtering (same object when not filtering)
+    read_bytes: int | None = None  # bytes of its file read by then (RawDocument.read_bytes)
 
 
 class Corpus:
@@ -207,7 +208,7 @@ class Corpus:
             if not text.strip():
                 return None
         report.documents += 1
-        return Document(text, raw.source, raw.name or raw.source, spans, original)
+        return Document(text, raw.source, raw.name or raw.source, spans, original, raw.read_bytes)
 
     def _first_keys(self, workers: int) -> Iterator[set[str]]:
         """The boilerplate keys of the cleaned, de-duplicated texts ``documents`` will judge first (up to
@@ -222,6 +223,23 @@ class Corpus:
             chars += keyed[1]
             if chars >= PRIME_CHARS:
                 return
+
+
+class ReadPosition:
+    """How many bytes of a corpus's files its documents so far were read from (``Document.read_bytes``, in
+    corpus order): what stops reading a corpus of a few large files part-way."""
+
+    def __init__(self, files: list[Path]):
+        self.sizes = {str(file): file.stat().st_size for file in files}
+        self.done, self.current, self.bytes = 0, None, 0
+
+    def update(self, document: Document) -> int:
+        if document.read_bytes is not None:
+            if document.source != self.current:
+                self.done += self.sizes.get(self.current, 0)
+                self.current = document.source
+            self.bytes = self.done + document.read_bytes
+        return self.bytes
 
 
 def _raw_text(raw: RawDocument) -> str:

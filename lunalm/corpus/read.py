@@ -45,6 +45,8 @@ class RawDocument:
     repaired_sequences: int = 0  # mojibake sequences undone (lost-byte sites included)
     recovered_bytes: int = 0  # bytes a code page had dropped, rebuilt
     unrecoverable_lines: tuple[int, ...] = ()  # line in the file of each lost-byte site left as it was
+    read_bytes: int | None = None  # bytes of the file (as stored: compressed for .gz) read by the time this
+    #                                document was; None where unknown (tables, the built-in corpus)
 
 
 def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> list[Path]:
@@ -141,11 +143,18 @@ def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_
             raise CorpusError(f"{path}: cannot be read ({exc}); is the .gz file complete?") from None
         _sniff_binary(head, path)
         if inner_suffix == ".jsonl":
-            yield from _read_jsonl(handle, path, text_field)
+            yield from _read_jsonl(handle, path, text_field, _position(handle))
         elif inner_suffix == ".json":
             yield from _read_json(handle, path, text_field)
         else:
-            yield from _read_text(handle, path, head, max_document_chars)
+            yield from _read_text(handle, path, head, max_document_chars, _position(handle))
+
+
+def _position(handle: BinaryIO):
+    """How many bytes of the file on disk ``handle`` has read (read-ahead included): the compressed bytes
+    of a .gz file."""
+    stored = getattr(handle, "fileobj", None) or getattr(handle, "raw", None) or handle
+    return stored.tell
 
 
 def _read_blocks(handle: BinaryIO, path: Path) -> Iterator[bytes]:
@@ -179,24 +188,26 @@ def decoded_blocks(handle: BinaryIO, path: Path, head: bytes) -> Iterator[Decode
         offset += len(block)
 
 
-def _read_text(handle: BinaryIO, path: Path, head: bytes, max_chars: int) -> Iterator[RawDocument]:
+def _read_text(handle: BinaryIO, path: Path, head: bytes, max_chars: int, position) -> Iterator[RawDocument]:
     pending: list[str] = []
     pending_chars, encoding, repairs = 0, "", _Repairs()
-    lines_before = 0
+    lines_before, read = 0, 0
     for decoded in decoded_blocks(handle, path, head):
         encoding = encoding or decoded.encoding  # the first block (with any BOM) names the file's encoding
         repairs.add(decoded, lines_before)
         lines_before += decoded.text.count("\n")
         pending.append(decoded.text)
         pending_chars += len(decoded.text)
+        per_char, read = (position() - read) / max(1, len(decoded.text)), position()
         while pending_chars > max_chars:
             text = "".join(pending)
             cut = _paragraph_cut(text, max_chars)
-            yield RawDocument(text[:cut], str(path), encoding, **repairs.take())
             pending, pending_chars = [text[cut:]], len(text) - cut
+            yield RawDocument(text[:cut], str(path), encoding, **repairs.take(),
+                              read_bytes=read - round(pending_chars * per_char))  # less the text still held
     text = "".join(pending)
     if text.strip():
-        yield RawDocument(text, str(path), encoding, **repairs.take())
+        yield RawDocument(text, str(path), encoding, **repairs.take(), read_bytes=position())
 
 
 @dataclass
@@ -289,7 +300,7 @@ def join_fields(values) -> str:
     return FIELD_JOIN.join(value for value in values if value.strip())
 
 
-def _read_jsonl(handle: BinaryIO, path: Path, text_field: str) -> Iterator[RawDocument]:
+def _read_jsonl(handle: BinaryIO, path: Path, text_field: str, position) -> Iterator[RawDocument]:
     for number, line in enumerate(handle, start=1):
         if not line.strip():
             continue
@@ -299,4 +310,5 @@ def _read_jsonl(handle: BinaryIO, path: Path, text_field: str) -> Iterator[RawDo
             raise CorpusError(f"{path}:{number}: malformed JSON ({exc}); fix or delete that line") from None
         repair = repair_text(_record_text(record, text_field, f"{path}:{number}"))
         yield RawDocument(repair.text, str(path), "utf-8", repair.repaired_chars, f"{path}:{number}",
-                          repair.sequences, repair.recovered_bytes, (number,) * len(repair.unrecoverable_lines))
+                          repair.sequences, repair.recovered_bytes, (number,) * len(repair.unrecoverable_lines),
+                          position())

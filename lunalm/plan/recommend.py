@@ -90,7 +90,8 @@ FAR_TOO_SMALL = 0.2  # unique training tokens per non-embedding parameter below 
 SAMPLE_CHARS = 8_000_000  # characters used to train the planning tokenizer and measure chars/token
 # A larger corpus is planned from a spread of its files of about this size (``Corpus.sample``): its
 # characters are scaled up by bytes, its documents by files. Reading every file cost a 300 MB folder 3 minutes of
-# planning, as long as the 3-minute run it planned.
+# planning, as long as the 3-minute run it planned. A corpus of too few files for a spread (one 300 MB text
+# file: 68 s of planning) is read up to this many of its bytes, and scaled by bytes.
 READ_BYTES = 64 << 20
 
 
@@ -106,7 +107,8 @@ class CorpusFacts:
     vocab_size: int
     tokenizer_kind: str
     read_share: float = 1.0  # share of the corpus's bytes read: under 1, chars are scaled up by bytes and
-    #                           documents by files
+    #                           documents by files (by bytes too where its first bytes were read: ``spread`` False)
+    spread: bool = True  # what was read is a spread of the files, not the first bytes of a few large ones
     prepare_seconds: float = 0.0  # ~time ``luna train`` spends on the tokenizer and token shards (uncached)
 
 
@@ -139,12 +141,12 @@ class Plan:
 
 
 def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None) -> tuple[CorpusFacts, list]:
-    """Stream the corpus (a spread of its files when it is over READ_BYTES) once: document lengths, and a
-    planning tokenizer trained on a sample of it. ``progress``: a tqdm-like bar (``reset``, ``update``) of
+    """Stream the corpus (a spread of its files when it is over READ_BYTES; its first READ_BYTES when it has
+    too few files for a spread) once: document lengths, and a planning tokenizer trained on a sample of it. ``progress``: a tqdm-like bar (``reset``, ``update``) of
     bytes read.
 
     Returns the facts and the sample's token ids (one list per document, for the learning-rate test)."""
-    from lunalm.corpus import SAMPLE_MIN_FILES, Corpus
+    from lunalm.corpus import Corpus, ReadPosition
     from lunalm.tokenizer import (TOKENIZER_SAMPLE_BYTES, TOKENIZER_SAMPLE_CHARS, Tokenizer, default_vocab_size,
                                   train_bpe, train_char)
 
@@ -153,8 +155,11 @@ def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None
     corpus_bytes, sampled = reader.bytes, reader.sample(READ_BYTES)
     scale = corpus_bytes / sampled.bytes if len(sampled.files) < len(reader.files) else 1.0
     per_file = len(reader.files) / len(sampled.files) if sampled.files else 1.0  # documents scale by files
+    # Too few files for a spread: the first READ_BYTES of them, by where the reader is in its files
+    part_way = len(sampled.files) == len(reader.files) and corpus_bytes > READ_BYTES
+    position = ReadPosition(reader.files) if part_way else None
     if progress is not None:
-        progress.reset(total=sampled.bytes or None)
+        progress.reset(total=min(corpus_bytes, READ_BYTES) if part_way else sampled.bytes or None)
     lengths, sample, sample_chars = [], [], 0
     for document in sampled.documents():
         lengths.append(len(document.text))
@@ -163,6 +168,9 @@ def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None
             sample_chars += len(document.text)
         if progress is not None:
             progress.update(len(document.original.encode("utf-8", "surrogatepass")))
+        if position is not None and position.update(document) >= READ_BYTES:
+            scale = per_file = corpus_bytes / position.bytes
+            break
     documents, total = round(len(lengths) * per_file), round(sum(lengths) * scale)
     read = (time.perf_counter() - started) * scale  # seconds to read, clean and judge the whole corpus
     started = time.perf_counter()
@@ -179,9 +187,7 @@ def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None
     # What ``luna train`` does before its first step, as timed here: learn a tokenizer (BPE: reading a
     # sample of up to TOKENIZER_SAMPLE_CHARS again; char: the whole corpus), then read and encode everything.
     if tokenizer.kind == "bpe":
-        share = min(1.0, TOKENIZER_SAMPLE_CHARS / max(1, total))
-        if len(reader.files) >= SAMPLE_MIN_FILES:
-            share = min(share, TOKENIZER_SAMPLE_BYTES / max(1, corpus_bytes))
+        share = min(1.0, TOKENIZER_SAMPLE_CHARS / max(1, total), TOKENIZER_SAMPLE_BYTES / max(1, corpus_bytes))
         learn = (read + learn * total * per_char) * share
     else:
         learn = read if tokenizer.kind == "char" else 0.0
@@ -194,7 +200,7 @@ def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None
                        chars_per_token=cpt, median_doc_tokens=int(statistics.median(ordered) / cpt),
                        p90_doc_tokens=int(ordered[int(0.9 * (len(ordered) - 1))] / cpt),
                        vocab_size=tok.vocab_size, tokenizer_kind=tokenizer.kind,
-                       read_share=1 / scale, prepare_seconds=round(prepare, 1)), sample_ids
+                       read_share=1 / scale, spread=not part_way, prepare_seconds=round(prepare, 1)), sample_ids
 
 
 def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus: CorpusConfig,

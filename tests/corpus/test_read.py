@@ -167,3 +167,24 @@ def test_json_arrays_of_records_or_strings_are_documents(tmp_path: Path):
         path.write_text(content, encoding="utf-8")
         with pytest.raises(CorpusError, match=re.escape(error)):
             texts([path])
+
+
+def test_each_document_says_how_much_of_its_file_was_read(tmp_path: Path):
+    """``read_bytes``: where the reader is in the file (compressed bytes for .gz) when the document is made;
+    a text file cut into documents counts the text it still holds back, so it is the document's end."""
+    from lunalm.corpus.read import read_file
+
+    paragraphs = [TURKISH[n % 4].strip() + f" ({n})" for n in range(400)]
+    text = "\n\n".join(paragraphs) + "\n"
+    (tmp_path / "long.txt").write_text(text, encoding="utf-8")
+    documents = list(read_file(tmp_path / "long.txt", max_document_chars=5_000))
+    ends = [len("".join(d.text for d in documents[:i + 1]).encode("utf-8")) for i in range(len(documents))]
+    assert len(documents) > 10 and documents[-1].read_bytes == ends[-1] == (tmp_path / "long.txt").stat().st_size
+    assert all(abs(d.read_bytes - end) < 200 for d, end in zip(documents, ends))  # ~the document's last byte
+    lines = [json.dumps({"text": p}, ensure_ascii=False) for p in paragraphs]
+    (tmp_path / "rows.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with gzip.open(tmp_path / "rows.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    for name in ("rows.jsonl", "rows.jsonl.gz"):
+        read = [d.read_bytes for d in read_file(tmp_path / name)]
+        assert len(read) == 400 and read == sorted(read) and read[-1] == (tmp_path / name).stat().st_size

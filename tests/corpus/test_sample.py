@@ -73,3 +73,31 @@ def test_the_tokenizer_learns_from_a_capped_sample(speeches: Path):
     spread = list(prepare.sample_texts(corpus, 10**9, corpus.bytes // 4))  # a spread of a quarter of the bytes
     assert len(spread) == len(corpus.sample(corpus.bytes // 4).files) < len(everything)
     assert set(spread) <= set(everything)
+
+
+def test_a_large_corpus_of_few_files_is_planned_from_its_first_bytes(speeches: Path, tmp_path: Path, monkeypatch):
+    """One big text file cannot be sampled by files: the plan reads its first READ_BYTES (where the reader is
+    in the file, its text still held back subtracted) and scales by bytes."""
+    folder = tmp_path / "one"
+    folder.mkdir()
+    texts = [path.read_text(encoding="utf-8") for path in sorted(speeches.rglob("*.txt"))]
+    (folder / "all.txt").write_text("\n\n".join(texts), encoding="utf-8")
+    config = CorpusConfig(paths=(str(folder),), filter_non_prose=True, max_document_chars=20_000)
+    whole, _ = recommend.corpus_facts(config, TokenizerConfig())
+    size = (folder / "all.txt").stat().st_size
+    monkeypatch.setattr(recommend, "READ_BYTES", size // 3)
+    first, _ = recommend.corpus_facts(config, TokenizerConfig())
+    assert whole.read_share == 1.0 and not first.spread and 0.3 < first.read_share < 0.4
+    assert abs(first.chars / whole.chars - 1) < 0.1 and abs(first.documents / whole.documents - 1) < 0.1
+
+
+def test_the_tokenizer_of_a_few_large_files_learns_from_their_first_bytes(speeches: Path, tmp_path: Path):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    texts = [path.read_text(encoding="utf-8") for path in sorted(speeches.rglob("*.txt"))]
+    (folder / "all.txt").write_text("\n\n".join(texts), encoding="utf-8")
+    corpus = Corpus(CorpusConfig(paths=(str(folder),), filter_non_prose=True, max_document_chars=20_000))
+    size = corpus.bytes
+    everything = [d.text for d in corpus.documents()]
+    first = list(prepare.sample_texts(corpus, 10**9, size // 4))
+    assert 0.2 < sum(map(len, first)) / sum(map(len, everything)) < 0.35 and first == everything[:len(first)]
