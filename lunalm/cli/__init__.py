@@ -463,6 +463,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `luna runs list --json | head` closed the pipe: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0
     except Exception as error:  # noqa: BLE001 - only a full disk is turned into one line, the rest re-raised
         from lunalm.errors import DiskFullError, is_disk_full
 
@@ -471,8 +476,6 @@ def main(argv: list[str] | None = None) -> int:
         where = getattr(error, "filename", None) or "."
         print(f"error: {DiskFullError(where, f'writing {where}', 'run the command again')}", file=sys.stderr)
         return DiskFullError.exit_code
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":

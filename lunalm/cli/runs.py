@@ -64,15 +64,16 @@ def _list(registry, args) -> int:
         print(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
         return 0
     if not rows:
-        print("no runs match" if any((args.status, args.model, args.corpus, args.source, args.since))
+        print("no runs match" if any((args.status, args.outcome, args.model, args.corpus, args.source, args.since))
               else f"no runs recorded in {registry.path} yet")
         return 0
     wide = min(40, max([20] + [len(row["model"] or "") for row in rows]))  # fine-tunes name base and data
-    header = f"{'id':<24} {'started':<16} {'status':<13} {'model':<{wide}} {'params':>8} {'tokens':>9} {'best val':>8}  name / path"
+    ids = max([24] + [len(row["id"]) for row in rows])
+    header = f"{'id':<{ids}} {'started':<16} {'status':<13} {'model':<{wide}} {'params':>8} {'tokens':>9} {'best val':>8}  name / path"
     print(header)
     print("-" * len(header))
     for row in rows:
-        print(f"{row['id']:<24} {_date(row['started']):<16} {row['status'] or row['outcome'] or '-':<13} "
+        print(f"{row['id']:<{ids}} {_date(row['started']):<16} {row['status'] or row['outcome'] or '-':<13} "
               f"{_cut(row['model'], wide):<{wide}} {_millions(row['n_params']):>8} {_millions(row['tokens_seen']):>9} "
               f"{_num(row['best_val_loss']):>8}  {row['name'] or row['path']}")
     print(f"\n{len(rows)} run(s) in {registry.path}")
@@ -118,24 +119,52 @@ def _compare(registry, args) -> int:
     configs = [_flatten(row.get("config") or {}) for row in rows]
     keys = sorted({k for config in configs for k in config})
     differing = [k for k in keys if len({json.dumps(c.get(k), default=str) for c in configs}) > 1]
+    if args.json:
+        print(json.dumps({"runs": [{key: row.get(key) for key in ("id", "name", "path", *_COMPARED.values(),
+                                                                   *_SETTINGS.values())} for row in rows],
+                          "config_differences": {key: [c.get(key) for c in configs] for key in differing}},
+                         indent=2, ensure_ascii=False, default=str))
+        return 0
     width = 22
-    print(f"{'':<34}" + "".join(f"{_cut(row['name'] or row['id'], width):>{width}}" for row in rows))
-    for label, key in (("status", "status"), ("model", "model"), ("parameters", "n_params"),
-                       ("tokens seen", "tokens_seen"), ("best val loss", "best_val_loss"),
-                       ("best val bits/byte", "best_val_bpb"), ("final train loss", "final_train_loss"),
-                       ("tokens/s", "tokens_per_s"), ("wall seconds", "wall_seconds")):
-        print(f"{label:<34}" + "".join(f"{_num(row.get(key)):>{width}}" for row in rows))
+    print(f"{'':<34}" + "".join(f"{_label(row, width - 1):>{width}}" for row in rows))
+    for label, key in _COMPARED.items():
+        print(f"{label:<34}" + "".join(f"{_cut(_num(row.get(key)), width - 1):>{width}}" for row in rows))
+    print("\nsettings:")
+    for label, key in _SETTINGS.items():  # recorded for every kind of run, scanned ones included
+        values = [row.get(key) for row in rows]
+        if any(value not in (None, "") for value in values):
+            cells = [_cut(_setting("-" if value is None else value), width - 1) for value in values]
+            print(f"  {label:<32}" + "".join(f"{cell:>{width}}" for cell in cells))
     if differing:
         print("\nconfig differences:")
         for key in differing:
             print(f"  {_cut(key, 32):<32}" + "".join(f"{_cut(_setting(c.get(key, '-')), width - 1):>{width}}"
                                                      for c in configs))
-    else:
+    elif all(configs):
         print("\nsame config")
+    else:  # a scanned attempt keeps no full config: its settings above are all there is to compare
+        print("\nno full config recorded for " + ", ".join(_label(row) for row, c in zip(rows, configs) if not c)
+              + ": compare the settings above")
     if args.plot:
         _plot(registry, rows, Path(args.plot))
         print(f"\ncurves: {args.plot}")
     return 0
+
+
+_COMPARED = {"status": "status", "outcome": "outcome", "model": "model", "parameters": "n_params",
+             "steps": "steps", "tokens seen": "tokens_seen", "best val loss": "best_val_loss",
+             "best val bits/byte": "best_val_bpb", "final train loss": "final_train_loss", "tokens/s": "tokens_per_s",
+             "wall seconds": "wall_seconds"}
+_SETTINGS = {"source": "source", "corpus": "corpus", "device": "device", "precision": "precision",
+             "optimizer": "optimizer", "lr": "lr", "batch size": "batch_size", "grad accum": "grad_accum",
+             "epochs": "epochs"}
+
+
+def _label(row: dict, width: int = 21) -> str:
+    """A run's column heading: the end of its name or path (scanned runs' names share their start:
+    "lightning_logs/version_0", "lightning_logs/version_12")."""
+    text = str(row.get("name") or row.get("path") or row["id"])
+    return "…" + text[-(width - 1):] if len(text) > width else text
 
 
 def _remove(registry, args) -> int:

@@ -130,6 +130,11 @@ def _decide(attempt: Attempt, state: dict, train: LossSeries, val: LossSeries, e
     elif planned and step >= planned:
         attempt.outcome, attempt.status = "success", "completed"
         attempt.evidence = f"trainer_state.json: reached {progress}{described}"
+    elif (patience := _early_stopped(state)) is not None:
+        attempt.outcome, attempt.status = "success", "stopped-early"
+        best = _int(state.get("best_global_step"))
+        attempt.evidence = (f"trainer_state.json: early stopping at {progress}, after {patience} evaluations "
+                            "without improvement" + (f" (the best at step {best})" if best else "") + described)
     elif end is not None:
         attempt.outcome, attempt.status = "success", "completed"
         attempt.evidence = f"trainer_state.json: train() returned at {progress} (train_runtime logged){described}"
@@ -138,6 +143,21 @@ def _decide(attempt: Attempt, state: dict, train: LossSeries, val: LossSeries, e
         attempt.evidence = f"trainer_state.json: {progress}{described}, no error"
     else:
         attempt.evidence = f"trainer_state.json: stopped at {progress}{described}: no sign that it finished"
+
+
+def _early_stopped(state: dict) -> int | None:
+    """The patience an ``EarlyStoppingCallback`` ran out of, as its saved state says (transformers >= 4.38
+    saves callbacks in ``stateful_callbacks``), or None."""
+    callbacks = state.get("stateful_callbacks")
+    saved = callbacks.get("EarlyStoppingCallback") if isinstance(callbacks, dict) else None
+    for entry in saved if isinstance(saved, list) else [saved]:
+        if not isinstance(entry, dict):
+            continue
+        patience = _int((entry.get("args") or {}).get("early_stopping_patience"))
+        counter = _int((entry.get("attributes") or {}).get("early_stopping_patience_counter"))
+        if patience and counter is not None and counter >= patience:
+            return patience
+    return None
 
 
 def _progress(step: int, planned: int, epoch: float | None, epochs: float | None) -> str:

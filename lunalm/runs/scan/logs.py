@@ -21,6 +21,7 @@ import os
 import re
 from collections import Counter, deque
 from dataclasses import dataclass
+from datetime import datetime
 
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.effective import LogSettings
@@ -47,6 +48,13 @@ _TRAIN_KEYS = {"", "train", "training", "avg", "average", "mean", "running", "to
 _VAL_KEYS = {"val", "valid", "validation", "eval", "dev"}
 _DONE = re.compile(r"\btraining (?:is )?(?:complete|completed|finished|done)\b|\b(?:finished|done) training\b|"
                    r"\btrain_runtime\b|`?max_(?:epochs|steps)=\d+`? reached")
+_TIME_STAMP = re.compile(r"\[?(20\d\d-\d\d-\d\d)[ T_](\d\d[:.]\d\d[:.]\d\d)")
+# Early stopping as trainers announce it (Keras "Epoch 00007: early stopping", Lightning's EarlyStopping)
+_EARLY_STOP = re.compile(r"epoch \d+: early stopping|early stopping (?:at|triggered)|signaling trainer to stop|"
+                         r"stopping early\b")
+# "Epoch 8/30", "epoch: 8/30", "Epoch [8/30]": how far a run got of the epochs it planned
+_EPOCH_OF = re.compile(r"\bepoch\s*[:=]?\s*\[?\s*(\d+)\s*/\s*(\d+)\b")
+_PROGRESS_BAR = re.compile(r"\d%\|[^|]*\|\s*\d+/\d+\s*\[|\d+/\d+\s*\[[^\]]*(?:it/s|s/it)")  # tqdm
 _RANK_PREFIX = re.compile(r"^\[(?:rank|default)\d+\]:\s*")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _SETTING_HINT = re.compile(r"param|epochs|batch size|accumulation|optimization steps|device")
@@ -91,6 +99,13 @@ class LogParser:
     def __init__(self, label: str):
         self.label = label  # prefix of every "where" (file name, or "notebook.ipynb cell 3")
         self.train, self.val = LossSeries(), LossSeries()
+        # Losses in a progress bar's postfix ("19/19 [00:00, 41.12it/s, val_loss=2.2583]") are a running value
+        # of the batches so far: used only where the log prints no loss of that kind outside a bar.
+        self._bar = {"train": LossSeries(), "val": LossSeries()}
+        self.epoch: tuple[int, int] | None = None  # the newest "Epoch 8/30" (epoch, of how many)
+        self.stopped_early: Hit | None = None  # "Epoch 7: early stopping" (Keras), "Signaling Trainer to stop"
+        self.first_time: float | None = None  # the first line's time stamp ("2024-12-25 06:43:04,790 - INFO")
+        self.last_time: float | None = None  # ... and the newest one
         self.error: Hit | None = None
         self.errors: Counter[str] = Counter()
         self.losses_since_error = 0
@@ -109,7 +124,8 @@ class LogParser:
     @property
     def signals(self) -> bool:
         """Whether this looks like a training log at all."""
-        return bool(len(self.train) or len(self.val) or self.error or self.completed)
+        return bool(len(self.train) or len(self.val) or any(map(len, self._bar.values())) or self.error
+                    or self.completed)
 
     def where(self, number: int | None) -> str:
         return f"{self.label}:{number}" if number else f"{self.label} (near the end)"
@@ -123,6 +139,9 @@ class LogParser:
             line = _ANSI.sub("", line).strip()
         if line[:1] == "[":
             line = _RANK_PREFIX.sub("", line)
+        if line[:2] in ("20", "[2") and (stamp := time_stamp(line)) is not None:
+            self.first_time = self.first_time if self.first_time is not None else stamp
+            self.last_time = stamp
         lower = line.lower()
         if lower.startswith("overriding") or self.log_settings.capturing or "Namespace(" in line \
                 or line.endswith("("):
@@ -133,6 +152,10 @@ class LogParser:
                 self._traceback = deque(maxlen=8)
                 return
             kind = self._notable(number, line, lower)
+        if "stop" in lower and self.stopped_early is None and _EARLY_STOP.search(lower):
+            self.stopped_early = Hit(self.where(number), line[:300])
+        if "epoch" in lower and (match := _EPOCH_OF.search(lower)) and 0 < int(match.group(2)) < 100_000:
+            self.epoch = (int(match.group(1)), int(match.group(2)))
         if "loss" in lower:
             self.loss_lines += 1
             if kind is not None or self.loss_lines % self._parse_every == 0:
@@ -160,16 +183,22 @@ class LogParser:
         return kind
 
     def finish(self) -> None:
-        """Parse the newest loss line if it was skipped (called before the verdict; safe to repeat)."""
+        """Parse the newest loss line if it was skipped, and fall back on the progress bars' losses of a
+        kind the log printed nowhere else (called before the verdict; safe to repeat)."""
         if self._unparsed is not None:
             number, lower = self._unparsed
             self._unparsed = None
             self.losses_since_error -= 1  # counted when skipped; add_loss counts it again
             self._losses(number, lower)
+        if not len(self.train) and len(self._bar["train"]):
+            self.train, self._bar["train"] = self._bar["train"], LossSeries()
+        if not len(self.val) and len(self._bar["val"]):
+            self.val, self._bar["val"] = self._bar["val"], LossSeries()
 
-    def add_loss(self, kind: str, step: int | None, value: float, number: int | None) -> None:
-        """One loss value; ``step`` None means "unknown": the loss line's ordinal is used instead."""
-        series = self.train if kind == "train" else self.val
+    def add_loss(self, kind: str, step: int | None, value: float, number: int | None, bar: bool = False) -> None:
+        """One loss value; ``step`` None means "unknown": the loss line's ordinal is used instead. ``bar``:
+        from a progress bar's postfix (see ``finish``)."""
+        series = self._bar[kind] if bar else self.train if kind == "train" else self.val
         if step is None:
             step = max(self.loss_lines, series.last[0] + 1 if series.last else 1)
         else:
@@ -199,8 +228,9 @@ class LogParser:
             return
         match = _STEP.search(lower) if ("step" in lower or "iter" in lower) else None
         step = int(match.group(1)) if match else None
+        bar = ("it/s" in lower or "s/it" in lower or "%|" in lower) and _PROGRESS_BAR.search(lower) is not None
         for kind, value in found:
-            self.add_loss(kind, step, value, number)
+            self.add_loss(kind, step, value, number, bar)
 
     def _dict_losses(self, number: int | None, line: str) -> bool:
         """``{'loss': 2.1, 'epoch': 0.5}`` (Python repr) or a JSON object; True if it held a loss."""
@@ -234,15 +264,20 @@ class LogParser:
         if last and not math.isfinite(last[1]):
             line = f"last train loss is {last[1]} (step {last[0]})"
             return Verdict("failure", f"{self.where(self._last_train_number)}: {line}", "diverged", "nan-loss", line)
+        if self.stopped_early:
+            return Verdict("success", f"{self.stopped_early.where}: {self.stopped_early.line}", "stopped-early")
         if self.completed:
             return Verdict("success", f"{self.completed.where}: {self.completed.line}", "completed")
         series, what = (self.val, "val loss") if len(self.val) >= 2 else (self.train, "train loss")
         trend = series.trend()
         where = self.loss_where.get("val" if series is self.val else "train", self.label)
+        if self.epoch and self.epoch[0] < self.epoch[1]:  # "Epoch 8/30" last: cut off, whatever the loss did
+            return Verdict("unknown", f"{self.label}: the last epoch logged is {self.epoch[0]} of {self.epoch[1]}"
+                           + (f"; {describe_trend(series, what, not self.real_steps)}" if trend else "") + ": no sign the run finished")
         if trend and trend[1] < trend[0] and len(series) >= 2:
-            return Verdict("success", f"{where}: {describe_trend(series, what)}, no error")
+            return Verdict("success", f"{where}: {describe_trend(series, what, not self.real_steps)}, no error")
         if trend:
-            return Verdict("unknown", f"{where}: {describe_trend(series, what)}: no improvement, no error")
+            return Verdict("unknown", f"{where}: {describe_trend(series, what, not self.real_steps)}: no improvement, no error")
         return Verdict("unknown", f"{self.label}: {self.loss_lines} loss line(s), no error and no sign the run "
                                   "finished")
 
@@ -324,12 +359,29 @@ def read_log(entry: FileEntry, stats: ScanStats, probe: bool = False) -> Attempt
     if not parser.signals:
         return None
     parent = _parent_name(entry.path)
+    started = parser.first_time if parser.first_time is not None else time_stamp(entry.name)  # "2025-02-16 10:43:29.log"
     attempt = Attempt(source="log", path=entry.path, fingerprint=fingerprint("log", entry.path),
-                      name=f"{parent}/{entry.name}" if parent else entry.name, started=entry.mtime)
+                      name=f"{parent}/{entry.name}" if parent else entry.name,
+                      started=started if started is not None else entry.mtime)
     parser.fill(attempt)
+    if parser.first_time is not None and parser.last_time is not None and attempt.wall_seconds is None \
+            and parser.last_time > parser.first_time:
+        attempt.wall_seconds = parser.last_time - parser.first_time
     if lines.skipped_bytes:
         attempt.extra["skipped_middle_bytes"] = lines.skipped_bytes
     return attempt
+
+
+def time_stamp(text: str) -> float | None:
+    """The local time a line or file name starts with ("2024-12-25 06:43:04,790 - INFO",
+    "[2025-02-16T10:43:29]", "2025-02-16 10:43:29.611931.log"), as unix time; None if it starts otherwise."""
+    match = _TIME_STAMP.match(text)
+    if match is None:
+        return None
+    try:
+        return datetime.strptime(f"{match.group(1)} {match.group(2).replace('.', ':')}", "%Y-%m-%d %H:%M:%S").timestamp()
+    except ValueError:  # "2024-13-45 …"
+        return None
 
 
 def _parent_name(path: str) -> str:

@@ -75,15 +75,18 @@ def metric_rows(train: LossSeries, val: LossSeries) -> list[tuple[int, str, floa
     return sorted(rows, key=lambda row: (row[0], row[1] != "train"))
 
 
-def describe_trend(series: LossSeries, what: str) -> str:
+def describe_trend(series: LossSeries, what: str, counted: bool = False) -> str:
     """``"val loss 2.61 → 1.87 over steps 0–5000 (first and last logged; smoothed, means of 5: 2.50 →
-    1.90)"`` for an evidence line: observed values first, smoothed ones labelled as such."""
+    1.90)"`` for an evidence line: observed values first, smoothed ones labelled as such. ``counted``: the
+    "steps" are the loss lines' ordinals (the log printed no step numbers), and are called so."""
     start, end = series.trend() or (math.nan, math.nan)
     finite = [point for point in series.all_points() if math.isfinite(point[1])]
     if not finite:
         return f"{what}: no finite value"
     (first_step, first), (last_step, last) = finite[0], finite[-1]
-    text = f"{what} {first:.3g} → {last:.3g} over steps {first_step}–{last_step}"
+    span = f"loss lines {first_step}–{last_step} (no step numbers logged)" if counted else \
+        f"steps {first_step}–{last_step}"
+    text = f"{what} {first:.3g} → {last:.3g} over {span}"
     width = max(1, min(5, len(finite) // 3))
     if width > 1:
         text += f" (first and last logged; smoothed, means of {width}: {start:.3g} → {end:.3g})"

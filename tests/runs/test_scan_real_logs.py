@@ -1,0 +1,112 @@
+"""What real training output taught ``luna scan`` and ``luna runs``: progress-bar losses, runs cut off part-way
+through their epochs, early stopping, the time a log says it started, and comparing scanned runs. The
+lines are shaped as in public repositories (a Lightning project's epoch logs and tqdm bars, Keras, a
+Whisper fine-tune's ``trainer_state.json``, Python ``logging`` time stamps)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+
+from lunalm.runs.registry import Registry
+from lunalm.runs.scan import scan
+from lunalm.runs.scan.logs import LogParser, time_stamp
+from tests.conftest import run_luna
+
+
+def verdict(lines: list[str]) -> tuple[LogParser, object]:
+    parser = LogParser("train.log")
+    for number, line in enumerate(lines, start=1):
+        parser.feed(number, line)
+    return parser, parser.verdict()
+
+
+EPOCHS = []  # an epoch-by-epoch log whose tqdm bars show a running loss of another scale
+for epoch, (valid, running) in enumerate([(6.6384, 2.2583), (6.2336, 2.1209), (6.0232, 2.0123)], start=1):
+    EPOCHS += [f"Epoch: {epoch}/30", f"Validation: 100%|████████| 19/19 [00:00<00:00, 41.12it/s, val_loss={running}]",
+               f"Train Loss: {valid - 0.2:.4f} - Train Perplexity: 500.00",
+               f"Valid Loss: {valid} - Valid Perplexity: 763.86"]
+
+
+def test_a_progress_bars_running_loss_is_not_the_validation_loss():
+    parser, _ = verdict(EPOCHS)
+    assert [value for _, value in parser.val.all_points()] == [6.6384, 6.2336, 6.0232]
+    only_bars, _ = verdict([line for line in EPOCHS if "Valid Loss" not in line])  # nothing else to go on
+    assert [value for _, value in only_bars.val.all_points()] == [2.2583, 2.1209, 2.0123]
+
+
+def test_a_run_that_logged_epoch_3_of_30_last_did_not_finish():
+    _, cut = verdict(EPOCHS)
+    assert cut.outcome == "unknown" and "the last epoch logged is 3 of 30" in cut.evidence
+    assert "loss lines" in cut.evidence and "steps" not in cut.evidence  # the log numbers no steps
+    _, whole = verdict(EPOCHS + ["Epoch: 30/30", "Valid Loss: 5.9 - Valid Perplexity: 365.0"])
+    assert whole.outcome == "success"
+    keras = ["Epoch 1/50", "100/100 [======] - 3s 25ms/step - loss: 2.1 - val_loss: 2.3", "Epoch 2/50",
+             "100/100 [======] - 3s 25ms/step - loss: 1.9 - val_loss: 2.4", "Epoch 2: early stopping"]
+    _, stopped = verdict(keras)
+    assert (stopped.outcome, stopped.status) == ("success", "stopped-early") and "train.log:5" in stopped.evidence
+
+
+def test_a_log_starts_when_its_first_time_stamp_says(tmp_path: Path):
+    assert time_stamp("2024-12-25 06:43:04,790 - INFO - Training started") == \
+        datetime(2024, 12, 25, 6, 43, 4).timestamp()
+    assert time_stamp("2025-02-16 10:43:29.611931.log") == datetime(2025, 2, 16, 10, 43, 29).timestamp()
+    assert time_stamp("[2025-02-16T10:43:29] step 5") is not None and time_stamp("step 2025-02-16") is None
+    (tmp_path / "run.log").write_text("2024-12-25 06:43:04,790 - INFO - start\n"
+                                      "2024-12-25 06:53:04,100 - INFO - step 500: train loss 2.9\n"
+                                      "2024-12-25 07:43:04,100 - INFO - step 1000: train loss 2.5\n")
+    named = tmp_path / "2025-02-16 10:43:29.611931.log"
+    named.write_text("Epoch: 1/1\nTrain Loss: 5.2\nTrain Loss: 5.0\n")
+    found = {Path(attempt.path).name: attempt for attempt in scan([str(tmp_path)])}
+    assert found["run.log"].started == datetime(2024, 12, 25, 6, 43, 4).timestamp()
+    assert found["run.log"].wall_seconds == 3600.0 and found["run.log"].steps == 1000
+    assert found[named.name].started == datetime(2025, 2, 16, 10, 43, 29).timestamp()
+
+
+def test_an_early_stopped_trainer_run_is_stopped_early(tmp_path: Path):
+    state = {"global_step": 1500, "max_steps": 10990, "epoch": 1.36, "num_train_epochs": 10, "best_global_step": 250,
+             "log_history": [{"step": 250, "eval_loss": 0.219}, {"step": 500, "eval_loss": 0.25},
+                             {"step": 1500, "eval_loss": 0.402}],
+             "stateful_callbacks": {"EarlyStoppingCallback": {"args": {"early_stopping_patience": 5},
+                                                              "attributes": {"early_stopping_patience_counter": 5}},
+                                    "TrainerControl": {"args": {"should_training_stop": True}}}}
+    folder = tmp_path / "whisper"
+    folder.mkdir()
+    (folder / "trainer_state.json").write_text(json.dumps(state))
+    [attempt] = list(scan([str(folder)]))
+    assert (attempt.outcome, attempt.status) == ("success", "stopped-early")
+    assert "after 5 evaluations without improvement (the best at step 250)" in attempt.evidence
+
+
+def test_scanned_runs_compare_by_their_settings_and_as_json(tmp_path: Path):
+    registry = Registry(tmp_path / "runs" / "registry.sqlite")
+    for name, lr, epochs in (("lightning_logs/version_0", 2.36e-4, 10), ("lightning_logs/version_12", 5e-6, 1)):
+        registry.upsert(f"lightning:{name}", source="lightning", name=name, outcome="success", started=time.time(),
+                        lr=lr, epochs=epochs, best_val_loss=3.57)
+    where = ["--runs-dir", str(tmp_path / "runs")]
+    compared = run_luna("runs", "compare", "lightning:lightning_logs/version_0", "lightning:lightning_logs/version_12",
+                        *where)
+    assert compared.returncode == 0, compared.stderr
+    assert "same config" not in compared.stdout and "no full config recorded" in compared.stdout
+    assert compared.stdout.split("\n  lr")[1].split()[:2] == ["0.000236", "5e-06"]
+    assert "…ning_logs/version_12" in compared.stdout.splitlines()[0]  # the ends of the names, which differ
+    as_json = run_luna("runs", "compare", "lightning:lightning_logs/version_0", "lightning:lightning_logs/version_12",
+                       "--json", *where)
+    runs = json.loads(as_json.stdout)["runs"]
+    assert [run["lr"] for run in runs] == [2.36e-4, 5e-6]
+    none = run_luna("runs", "list", "--outcome", "failure", *where)
+    assert none.returncode == 0 and none.stdout.strip() == "no runs match"
+
+
+def test_a_reader_closing_the_pipe_ends_the_listing_quietly(tmp_path: Path):
+    import subprocess
+    import sys
+
+    registry = Registry(tmp_path / "runs" / "registry.sqlite")
+    for n in range(300):
+        registry.upsert(f"log:{n:04d}", source="log", name=f"run {n}", outcome="unknown", started=time.time())
+    listing = subprocess.run(f"'{sys.executable}' -m lunalm runs list --json --runs-dir '{tmp_path / 'runs'}' | head -c 10",
+                             shell=True, capture_output=True, text=True, timeout=120)
+    assert listing.stdout.startswith("[") and "Traceback" not in listing.stderr and "Error" not in listing.stderr
