@@ -110,3 +110,33 @@ def test_a_reader_closing_the_pipe_ends_the_listing_quietly(tmp_path: Path):
     listing = subprocess.run(f"'{sys.executable}' -m lunalm runs list --json --runs-dir '{tmp_path / 'runs'}' | head -c 10",
                              shell=True, capture_output=True, text=True, timeout=120)
     assert listing.stdout.startswith("[") and "Traceback" not in listing.stderr and "Error" not in listing.stderr
+
+
+def test_llm_c_logs_are_read_and_a_log_without_training_lines_is_listed_as_skipped(tmp_path: Path):
+    (tmp_path / "main.log").write_text("s:0 tel:11.0092\ns:0 trl:11.0091 lr:0.000001 norm:15.37\n"
+                                       "s:1 trl:10.5 lr:0.000002 norm:9.1\ns:250 tel:4.1\ns:250 trl:4.0 lr:0.0006\n")
+    (tmp_path / "died.log").write_text("lr: 0.0001\nbatch_size: 128\nModel Parameter Count: 66829394\n")
+    from lunalm.runs.scan import Scanner
+
+    scanner = Scanner()
+    [attempt] = list(scanner.scan([str(tmp_path)]))
+    assert (attempt.steps, attempt.best_val_loss, attempt.final_train_loss) == (250, 4.1, 4.0)
+    assert attempt.outcome == "success" and (0, "val", 11.0092) in attempt.metrics
+    assert [(Path(path).name, reason.split(" (")[0]) for path, reason in scanner.stats.skipped] == \
+        [("died.log", "no training lines")]
+
+
+def test_settings_a_log_prints_become_the_runs_settings(tmp_path: Path):
+    (tmp_path / "2025-02-16 10:43:29.611931.log").write_text(
+        "use_experimental: True\nlr: 0.0001\nnum_epochs: 30\nbatch_size: 128\nEpoch: 1/1\nTrain Loss: 5.2\n"
+        "Valid Loss: 5.5\nTrain Loss: 5.0\nValid Loss: 5.4\n")
+    (tmp_path / "large.log").write_text(
+        "2024-12-25 17:20:43,229 - INFO - [INFO] Eğitim başlıyor: Model=ytu-ce-cosmos/turkish-gpt2-large, Dataset=v1\n"
+        "2024-12-25 17:30:43,229 - INFO - Training Logs at step 500: {'loss': 2.9199, 'learning_rate': 4.8e-05}\n"
+        "2024-12-25 17:40:43,229 - INFO - Training Logs at step 1000: {'loss': 2.5, 'learning_rate': 3.1e-05}\n")
+    found = {Path(attempt.path).name: attempt for attempt in scan([str(tmp_path)])}
+    printed = found["2025-02-16 10:43:29.611931.log"]
+    assert (printed.lr, printed.epochs, printed.batch_size) == (0.0001, 30, 128)
+    assert printed.extra["sources"]["lr"].endswith(".log:2")
+    large = found["large.log"]
+    assert (large.model, large.lr, large.steps) == ("ytu-ce-cosmos/turkish-gpt2-large", None, 1000)  # no schedule lr

@@ -61,6 +61,10 @@ class LogSettings:
         if (replace or name not in self.overrides) and (name in self.overrides or len(self.overrides) < MAX_SETTINGS):
             self.overrides[name] = [value, where]
 
+    def printed(self, name: str, value, where: str) -> None:
+        """A setting the log printed as "key: value" (``logs._PRINTED``); the first of each name counts."""
+        self._set(name, value, where, replace=False)
+
     @property
     def capturing(self) -> bool:
         return self._printed is not None or self._arguments is not None

@@ -49,6 +49,8 @@ _VAL_KEYS = {"val", "valid", "validation", "eval", "dev"}
 _DONE = re.compile(r"\btraining (?:is )?(?:complete|completed|finished|done)\b|\b(?:finished|done) training\b|"
                    r"\btrain_runtime\b|`?max_(?:epochs|steps)=\d+`? reached")
 _TIME_STAMP = re.compile(r"\[?(20\d\d-\d\d-\d\d)[ T_](\d\d[:.]\d\d[:.]\d\d)")
+# llm.c (train_gpt2.cu) writes its main.log as "s:0 trl:11.0091 lr:0.000001 norm:15.37" and "s:500 tel:3.2722"
+_LLMC = re.compile(r"s:(\d+) (trl|tel):(" + _NUMBER + r")(?![\w.])")
 # Early stopping as trainers announce it (Keras "Epoch 00007: early stopping", Lightning's EarlyStopping)
 _EARLY_STOP = re.compile(r"epoch \d+: early stopping|early stopping (?:at|triggered)|signaling trainer to stop|"
                          r"stopping early\b")
@@ -58,6 +60,7 @@ _PROGRESS_BAR = re.compile(r"\d%\|[^|]*\|\s*\d+/\d+\s*\[|\d+/\d+\s*\[[^\]]*(?:it
 _RANK_PREFIX = re.compile(r"^\[(?:rank|default)\d+\]:\s*")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _SETTING_HINT = re.compile(r"param|epochs|batch size|accumulation|optimization steps|device")
+_PRINTED_HINT = re.compile(r"\blr\b|learning[ _]rate|batch[ _]size|epochs|model")
 # Any word that makes a line worth more than counting its loss: error hints (classify), a traceback, the
 # end of training (_DONE), settings (_SETTINGS).
 _ATTENTION = any_word(HINT_WORDS + ["traceback", "train", "reached", "param", "epochs", "batch size",
@@ -69,6 +72,17 @@ _SETTINGS = [  # (field, pattern): what trainers print about the run before it s
     ("grad_accum", re.compile(r"gradient accumulation steps\s*=\s*([\d,]+)")),
     ("max_steps", re.compile(r"total optimization steps\s*=\s*([\d,]+)")),
     ("device", re.compile(r"\b(?:using|running on) device\s*[:=]?\s*['\"]?(cuda|cpu|mps)\b")),
+]
+# A run's settings printed as "key: value" or "key=value" ("lr: 0.0001", "batch_size: 128", "num_epochs: 30",
+# "Model=ytu-ce-cosmos/turkish-gpt2-large"): kept as the log's overrides (``effective``), under the name a
+# script would give them, so a config file or a script beside the log layers with them as with nanoGPT's
+# "Overriding:". A quoted key is not one: {'learning_rate': 4.8e-05} is the schedule's value at a step.
+_PRINTED = [
+    ("lr", re.compile(r"(?<!['\"\w])(?:lr|learning[_ ]rate)\s*[:=]\s*(" + _NUMBER + r")(?![\w.])")),
+    ("batch_size", re.compile(r"(?<!['\"\w])batch[_ ]size\s*[:=]\s*(\d+)\b")),
+    ("num_epochs", re.compile(r"(?<!['\"\w])(?:num_(?:train_)?epochs|epochs)\s*[:=]\s*(\d+)\b")),
+    ("model_name_or_path", re.compile(r"(?<![\w'\"])model(?:_name(?:_or_path)?| name)?\s*[:=]\s*['\"]?"
+                                      r"([a-z0-9][\w.-]*/[\w.-]+)", re.I)),
 ]
 _SCALE = {"k": 1e3, "m": 1e6, "b": 1e9}
 
@@ -146,6 +160,8 @@ class LogParser:
         if lower.startswith("overriding") or self.log_settings.capturing or "Namespace(" in line \
                 or line.endswith("("):
             self.log_settings.feed(self.where(number), line)
+        elif (number or 0) <= SETTINGS_LINES and _PRINTED_HINT.search(lower):  # settings come first
+            self._printed(number, line, lower)
         kind = None
         if self._traceback is not None or _ATTENTION.search(lower):  # one search rules out most lines
             if "traceback (most recent call last)" in lower:
@@ -156,6 +172,11 @@ class LogParser:
             self.stopped_early = Hit(self.where(number), line[:300])
         if "epoch" in lower and (match := _EPOCH_OF.search(lower)) and 0 < int(match.group(2)) < 100_000:
             self.epoch = (int(match.group(1)), int(match.group(2)))
+        if line[:2] == "s:" and (match := _LLMC.match(lower)):  # llm.c's main.log: "s:500 trl:3.41 lr:0.0006"
+            self.loss_lines += 1
+            self.add_loss("train" if match.group(2) == "trl" else "val", int(match.group(1)), float(match.group(3)),
+                          number)
+            return
         if "loss" in lower:
             self.loss_lines += 1
             if kind is not None or self.loss_lines % self._parse_every == 0:
@@ -237,6 +258,8 @@ class LogParser:
         pairs = {key: float(value) for key, value in _DICT_PAIR.findall(line)}
         step = pairs.get("step", pairs.get("global_step", pairs.get("iter")))
         step = int(step) if step is not None and math.isfinite(step) else None
+        if step is None and ("step" in line or "iter" in line) and (named := _STEP.search(line.split("{")[0])):
+            step = int(named.group(1))  # "Training Logs at step 500: {'loss': 2.9199, ...}"
         is_eval = any(f'{q}kind{q}: {q}{kind}{q}' in line for q in "\"'" for kind in ("val", "eval"))
         held = False
         for key, kind in (("loss", "val" if is_eval else "train"), ("train_loss", "train"),
@@ -245,6 +268,14 @@ class LogParser:
                 self.add_loss(kind, step, pairs[key], number)  # train_loss beside train_runtime: a mean
                 held = True
         return held
+
+    def _printed(self, number: int | None, line: str, lower: str) -> None:
+        for name, pattern in _PRINTED:
+            match = pattern.search(line if name == "model_name_or_path" else lower)  # a model id keeps its case
+            if match is not None:
+                value = match.group(1) if name == "model_name_or_path" else _literal_number(match.group(1))
+                if value is not None:
+                    self.log_settings.printed(name, value, self.where(number))
 
     def _settings(self, line: str) -> None:
         for name, pattern in _SETTINGS:
@@ -342,6 +373,14 @@ def _setting_value(name: str, match: re.Match) -> object:
     return value if name == "epochs" else int(value)
 
 
+def _literal_number(text: str) -> int | float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
+
+
 def read_log(entry: FileEntry, stats: ScanStats, probe: bool = False) -> Attempt | None:
     """The attempt a log file records, or None when it holds no training signal.
 
@@ -357,6 +396,8 @@ def read_log(entry: FileEntry, stats: ScanStats, probe: bool = False) -> Attempt
                 and not parser.signals:
             return None
     if not parser.signals:
+        if not probe:  # a .log file, read whole: say why it is not an attempt (--verbose lists it)
+            stats.skip(entry.path, "no training lines (no loss, error or end of training)")
         return None
     parent = _parent_name(entry.path)
     started = parser.first_time if parser.first_time is not None else time_stamp(entry.name)  # "2025-02-16 10:43:29.log"

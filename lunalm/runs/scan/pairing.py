@@ -47,6 +47,8 @@ def pair(scripts: list[Script], logs: list[Attempt], stats: ScanStats,
             apply_facts(log, script[1], script[0].path)
             log.extra["task"] = with_model(log.extra.get("task"), log.model)
             used.add(script[0].path)
+        elif log.source == "log":  # what the log printed (its settings, a config file it names) is all there is
+            settle(log, {}, os.path.dirname(log.path), "", stats)
     return logs + [script_attempt(entry, facts) for entry, facts in trainers if entry.path not in used]
 
 
