@@ -140,3 +140,38 @@ def test_settings_a_log_prints_become_the_runs_settings(tmp_path: Path):
     assert printed.extra["sources"]["lr"].endswith(".log:2")
     large = found["large.log"]
     assert (large.model, large.lr, large.steps) == ("ytu-ce-cosmos/turkish-gpt2-large", None, 1000)  # no schedule lr
+
+
+def test_a_lora_runs_base_model_is_read_from_its_newest_checkpoint(tmp_path: Path):
+    out = tmp_path / "gemma-lora"
+    (out / "checkpoint-200").mkdir(parents=True)
+    (out / "checkpoint-3765").mkdir()
+    (out / "trainer_state.json").write_text(json.dumps({"global_step": 3765, "max_steps": 3765, "log_history": [
+        {"step": 100, "loss": 1.2}, {"step": 3765, "loss": 0.7}]}))
+    (out / "checkpoint-3765" / "adapter_config.json").write_text(json.dumps(
+        {"base_model_name_or_path": "google/gemma-3-1b-it", "r": 16, "lora_alpha": 32}))
+    [attempt] = list(scan([str(out)]))
+    assert attempt.model == "google/gemma-3-1b-it" and attempt.lora["r"] == 16
+
+
+def test_a_lora_runs_trainable_count_is_not_the_models_size():
+    for lines, n_params, trainable in (
+            (["***** Running training *****", "  Number of trainable parameters = 48,627,712"], None, 48_627_712),
+            (["trainable params: 4,194,304 || all params: 1,104,242,688 || trainable%: 0.3798"],
+             1_104_242_688, 4_194_304),
+            (["number of parameters: 10.65M"], 10_650_000, None)):
+        parser, _ = verdict(lines)
+        assert (parser.settings.get("n_params"), parser.settings.get("trainable_params")) == (n_params, trainable)
+
+
+def test_a_log_with_nul_padding_from_a_crash_is_read_and_a_binary_is_not(tmp_path: Path):
+    (tmp_path / "crashed.log").write_bytes(b"step 100: train loss 3.1\nstep 200: train loss 2.9\n" + b"\0" * 217
+                                           + b"step 100: train loss 3.0\nstep 200: train loss 2.7\n")
+    (tmp_path / "weights.log").write_bytes(bytes(range(256)) * 40)
+    from lunalm.runs.scan import Scanner
+
+    scanner = Scanner()
+    [attempt] = list(scanner.scan([str(tmp_path)]))
+    assert Path(attempt.path).name == "crashed.log" and attempt.final_train_loss == 2.7
+    assert [(Path(path).name, reason) for path, reason in scanner.stats.skipped] == \
+        [("weights.log", "binary file (NUL bytes)")]

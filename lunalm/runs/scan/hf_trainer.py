@@ -53,6 +53,8 @@ def has_state(path: str) -> bool:
 
 def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attempt:
     """One attempt for the whole output folder (its checkpoints are parts of it, not attempts)."""
+    numbered = sorted((int(match.group(1)), name) for name in folder.subdirs if (match := _CHECKPOINT.fullmatch(name)))
+    newest = os.path.join(folder.path, numbered[-1][1]) if numbered else None  # a LoRA run's adapter_config.json
     folder.subdirs[:] = [name for name in folder.subdirs if not _CHECKPOINT.fullmatch(name)]
     state = read_json(state_path, stats, MAX_STATE_BYTES, "trainer_state.json")
     if not isinstance(state, dict):
@@ -69,8 +71,9 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
     attempt.final_train_loss = train.last[1] if train.last else None
     attempt.wall_seconds = _number(end.get("train_runtime")) if end else None
     _decide(attempt, state, train, val, end)
-    for directory in dict.fromkeys([folder.path, os.path.dirname(state_path)]):
-        _model_files(attempt, directory, stats)
+    for directory in dict.fromkeys([folder.path, os.path.dirname(state_path), newest]):
+        if directory is not None:
+            _model_files(attempt, directory, stats)
     _model_card(attempt, folder, stats)
     if peak_lr is not None:  # not the configured lr (warmup and decay keep it below): a last resort
         attempt.extra["peak_logged_lr"] = peak_lr

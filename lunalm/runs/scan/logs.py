@@ -66,7 +66,11 @@ _PRINTED_HINT = re.compile(r"\blr\b|learning[ _]rate|batch[ _]size|epochs|model"
 _ATTENTION = any_word(HINT_WORDS + ["traceback", "train", "reached", "param", "epochs", "batch size",
                                     "accumulation", "optimization steps", "device"])
 _SETTINGS = [  # (field, pattern): what trainers print about the run before it starts
-    ("n_params", re.compile(r"number of (?:trainable )?parameters\s*[:=]\s*([\d.,]+)\s*([kmb])?")),
+    ("n_params", re.compile(r"number of parameters\s*[:=]\s*([\d.,]+)\s*([kmb])?")),
+    ("n_params", re.compile(r"\ball params\s*[:=]\s*([\d,]+)()")),  # peft's print_trainable_parameters()
+    # what the optimizer updates: a LoRA adapter's share ("Number of trainable parameters = 48,627,712" for a
+    # 3B model), kept apart from the model's size
+    ("trainable_params", re.compile(r"(?:number of )?trainable param(?:eter)?s\s*[:=]\s*([\d.,]+)\s*([kmb])?")),
     ("epochs", re.compile(r"num epochs\s*=\s*([\d.,]+)")),
     ("batch_size", re.compile(r"instantaneous batch size per device\s*=\s*([\d,]+)")),
     ("grad_accum", re.compile(r"gradient accumulation steps\s*=\s*([\d,]+)")),

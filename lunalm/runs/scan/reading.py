@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ _CHECK_EVERY = 4096  # lines between two looks at the clock
 
 # Bytes that occur in text: printable ASCII and every byte >= 0x80 (UTF-8 and code pages), plus
 # BEL, BS, TAB, LF, FF, CR, ESC (ANSI colours in logs). Whatever is left after deleting them is binary.
+_NUL_RUNS = re.compile(rb"\0+")
+MAX_NUL_RUNS = 4  # more separate runs of NUL bytes than this in the first 8 KB: binary (or UTF-16 without BOM)
 _TEXT_BYTES = bytes({7, 8, 9, 10, 12, 13, 27} | set(range(0x20, 0x100)) - {0x7F})
 
 
@@ -71,7 +74,14 @@ def sniff_encoding(head: bytes) -> str:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if b"\0" in head:
-        raise Unreadable("binary file (NUL bytes)")
+        # A log cut by a crash or a full disk can hold a run of NUL bytes where the file system had
+        # reserved space (217 of them in a real GPT-2 fine-tuning log, then the next run's lines): a few
+        # runs of NULs in otherwise plain text are read as text, without them (``_decoded``).
+        text = head.replace(b"\0", b"")
+        if len(_NUL_RUNS.findall(head)) > MAX_NUL_RUNS or not text or \
+                len(text.translate(None, _TEXT_BYTES)) > len(text) // 10:
+            raise Unreadable("binary file (NUL bytes)")
+        head = text
     if head and len(head.translate(None, _TEXT_BYTES)) > len(head) // 10:
         raise Unreadable("binary file (control bytes)")
     return "utf-8"
@@ -147,14 +157,14 @@ def _decoded(first: bytes, handle, limit: int, encoding: str, stats: ScanStats) 
     """Text of ``first`` then up to ``limit`` more bytes of ``handle``, decoded chunk by chunk."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     if first:
-        yield decoder.decode(first)
+        yield decoder.decode(first).replace("\0", "")
     while limit > 0:
         chunk = handle.read(min(CHUNK_BYTES, limit))
         if not chunk:
             break
         limit -= len(chunk)
         stats.bytes_read += len(chunk)
-        yield decoder.decode(chunk)
+        yield decoder.decode(chunk).replace("\0", "")  # NUL padding left by a crash (see sniff_encoding)
     yield decoder.decode(b"", final=True)
 
 
