@@ -159,3 +159,15 @@ def test_a_binary_config_file_and_a_runs_dir_that_is_a_file_are_one_line(tmp_pat
                                      cwd=tmp_path))
         assert f"{taken} is a file, not a folder" in line
     assert not (tmp_path / ".cache").exists()  # refused before the tokenizer and shards
+
+
+def test_output_paths_a_user_gets_wrong_are_one_line_and_new_parents_are_made(tmp_path: Path, turkish_dir: Path):
+    (tmp_path / "exists.txt").write_text("keep me\n", encoding="utf-8")
+    (tmp_path / "configs").mkdir()
+    fixed = run_luna("analyze", str(turkish_dir), "--fix", "exists.txt", cwd=tmp_path)
+    assert "is a file" in _clear_error(fixed) and (tmp_path / "exists.txt").read_text() == "keep me\n"
+    nested = run_luna("analyze", str(turkish_dir), "--fix", "new/sub/out", cwd=tmp_path)
+    assert nested.returncode == 0, nested.stderr
+    assert (tmp_path / "new" / "sub" / "out" / "corpus.jsonl").is_file()
+    planned = run_luna("plan", str(turkish_dir), "--device", "cpu", "--no-probe", "--out", "configs", cwd=tmp_path)
+    assert "is a folder" in _clear_error(planned) and not list(tmp_path.glob(".*.tmp"))

@@ -89,8 +89,15 @@ class _FixWriter:
 
     def __init__(self, out: str):
         self.out = Path(out)
+        if self.out.exists() and not self.out.is_dir():
+            raise CorpusError(f"{out}: is a file; --fix writes a folder (OUT/corpus.jsonl): give a new folder's name")
         if self.out.exists() and any(self.out.iterdir()):
             raise CorpusError(f"{out}: folder exists and is not empty; choose a new folder for --fix")
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)  # "clean/tr/" inside a folder not made yet
+        except OSError as error:
+            raise CorpusError(f"{out}: cannot create its parent folder ({error.strerror}); choose another "
+                              "place for --fix") from None
         self.tmp = Path(tempfile.mkdtemp(prefix=".luna-fix-", dir=self.out.parent or Path(".")))
         self.handle = open(self.tmp / "corpus.jsonl", "w", encoding="utf-8")
 

@@ -24,6 +24,9 @@ def run_plan(args) -> int:
     machine, local = choose_machine(args)
     if args.probe and args.no_probe:
         raise ConfigError("--probe contradicts --no-probe: keep one of them")
+    if Path(args.out).is_dir():  # checked before minutes of reading and probing, not after
+        raise ConfigError(f"--out {args.out}: is a folder; give the config file's name, e.g. "
+                          f"--out {Path(args.out) / 'plan.yaml'}")
     if (args.probe or args.lr_test) and not local:
         raise ConfigError(f"--probe/--lr-test measure this machine; they cannot measure {machine.name}, "
                           "which is not here. Leave them out (tables are used) or run the plan on that machine")
@@ -214,10 +217,14 @@ def write_yaml(plan, path: Path) -> None:
     for key, value in values["plan"].items():
         lines.append(f"  {key}: {_scalar(yaml, value)}")
     text = "\n".join(lines) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"--out {path}: cannot write the config ({error.strerror}); choose another path") from None
 
 
 def _scalar(yaml, value) -> str:

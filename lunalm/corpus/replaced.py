@@ -34,6 +34,7 @@ LEARN_CHARS = 20_000_000  # intact text whose words are counted: ~3 s at 7M char
 # A word: letters, "�" and "?", starting with a letter, "�", or a "?" before one ("?li" may be "Əli"). A
 # "?" at its end may be "ə" ("m?kt?b?": məktəbə) or end a question ("n?dir?": nədir?): both are tried.
 _WORD = re.compile(rf"(?:[^\W\d_]|{REPLACEMENT}|\?(?=[^\W\d_]|{REPLACEMENT}))(?:[^\W\d_]|{REPLACEMENT}|\?)*")
+_LETTER_WORD = re.compile(rf"(?:[^\W\d_]|{REPLACEMENT})+")  # letters and "�" only
 _DAMAGED = re.compile(rf"(?:[^\W\d_]|{REPLACEMENT})*{REPLACEMENT}(?:[^\W\d_]|{REPLACEMENT})*")
 _INNER_QUESTION = re.compile(r"[^\W\d_]\?(?=[^\W\d_])")
 _WORD_WITH_LETTER = re.compile(rf"[^\W\d_]*[{LETTERS}{QUESTION_LETTERS}][^\W\d_]*")
@@ -43,10 +44,15 @@ _SKELETON = str.maketrans({**{letter: REPLACEMENT for letter in LETTERS},
 
 def is_damaged(text: str) -> bool:
     """Whether ``text`` holds a word with "�" in it (not a lone "�" between spaces or digits), or at least
-    two words with "?" between letters (one is a URL's query as often as not)."""
+    two words with "?" between letters (one is a URL's query as often as not) and no "ə" anywhere: text
+    that kept its "ə" did not lose it to "?" (Azerbaijani lyrics in UTF-8 write "oğlandı?Nə işdiyir?")."""
     if REPLACEMENT in text and any(len(m.group()) > m.group().count(REPLACEMENT) for m in _DAMAGED.finditer(text)):
         return True
-    return "?" in text and len(_INNER_QUESTION.findall(text)) >= 2
+    return "?" in text and len(_INNER_QUESTION.findall(text)) >= 2 and not _has_schwa(text)
+
+
+def _has_schwa(text: str) -> bool:
+    return "ə" in text or "Ə" in text
 
 
 def _starts_sentence(text: str, start: int) -> bool:
@@ -89,6 +95,7 @@ class Restorer:
             for readings in self._index.values():
                 readings.sort(key=lambda reading: (-reading[0], reading[1]))
         restored = left = 0
+        words = _LETTER_WORD if _has_schwa(text) else _WORD  # with "ə" intact, every "?" is a question mark
 
         def replace(match: re.Match) -> str:
             nonlocal restored, left
@@ -106,7 +113,7 @@ class Restorer:
             left += replaced
             return word
 
-        return _WORD.sub(replace, text), restored, left
+        return words.sub(replace, text), restored, left
 
     def _reading(self, word: str, capital: bool) -> str | None:
         """The most frequent seen word that the damage turns into ``word`` (letters left intact must match);

@@ -73,7 +73,7 @@ def test_azerbaijani_saved_in_cp1254_gets_its_schwa_back_and_question_marks_stay
     assert damaged.startswith("Az?rbaycan Respublikas") and "Bu n?dir?" in damaged
     restorer = Restorer()
     restorer.learn(intact)
-    url = " Bax: site.az/x.php?id=5 və ya a?b."
+    url = " Bax: site.az/x.php?id=5 ya da a?b."  # no "ə": the whole text went through cp1254
     text, restored, left = restorer.restore(damaged + url)
     assert text == intact + url and left == 0
     assert restored == damaged.count("?") - 1  # all but the question mark that ends "Bu nədir?"
@@ -87,7 +87,21 @@ def test_a_damaged_first_letter_takes_its_case_from_where_the_word_stands():
     holds more often; a word whose first letter survived keeps it."""
     restorer = Restorer()
     restorer.learn("əli əli əli Əli. Şehir şehir")
-    assert restorer.restore("?li gəldi, ?li qaldı.\n?li getdi, \"?li\" dedi. \"?li!\"")[0] == (
-        "Əli gəldi, əli qaldı.\nƏli getdi, \"əli\" dedi. \"Əli!\"")
+    assert restorer.restore("?li getdi, ?li qaldı.\n?li getdi, \"?li\" dedi. \"?li!\"")[0] == (
+        "Əli getdi, əli qaldı.\nƏli getdi, \"əli\" dedi. \"Əli!\"")
     assert restorer.restore("Bu \ufffdehir. \ufffdehir")[0] == "Bu şehir. Şehir"
     assert restorer.restore("Bu \ufffdstanbul")[0] == "Bu \ufffdstanbul"  # never seen intact: left as it is
+
+
+def test_text_that_kept_its_schwa_keeps_its_question_marks(tmp_path: Path):
+    """Azerbaijani lyrics in UTF-8 (a real scrape): "?" glued to the next word is a question mark, not a lost
+    "ə"; restoring it turned "sənə iz?" into "sənə izə" and "göz? Nə" into "gözə Nə"."""
+    lyrics = ("Necə oğlandı?Nə işdiyir?\nNə qalar məndən sənə iz?\nNə qədər göz? Nə qədər dil?\n"
+              "Bir izə baxdım, gözə, dilə.\n")
+    assert not is_damaged(lyrics) and is_damaged("Az?rbaycan ş?h?rl?ri")
+    (tmp_path / "lyrics.txt").write_text(lyrics, encoding="utf-8")
+    corpus = Corpus(CorpusConfig(paths=(str(tmp_path),)))
+    assert [d.text for d in corpus.documents()] == [lyrics] and corpus.report.total("replaced_letters") == 0
+    restorer = Restorer()
+    restorer.learn("gözə izə dilə")
+    assert restorer.restore("g\ufffdz? ə iz?")[0] == "g\ufffdz? ə iz?"  # with "ə" intact, no "?" is a letter
