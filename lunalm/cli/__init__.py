@@ -290,7 +290,7 @@ def _add_eval(commands) -> None:
               luna eval runs/NAME/checkpoints/best               the run's own validation split
               luna eval runs/NAME/checkpoints/best heldout.txt   other text
               luna eval CKPT test/ --json
-              luna eval CKPT heldout.txt --stride 256        non-overlapping windows (faster)"""))
+              luna eval CKPT heldout.txt --stride 128        non-overlapping windows for a context of 128 (faster)"""))
     parser.add_argument("checkpoint", metavar="CKPT", help="a checkpoint folder")
     parser.add_argument("paths", nargs="*", metavar="PATH", help="text to evaluate on (default: validation split)")
     parser.add_argument("--stride", type=int, metavar="TOKENS",

@@ -47,7 +47,7 @@ def run_eval(args) -> int:
     model, tokenizer, meta, hw = _load(args.checkpoint, args.device, args.trust_unverified)
     documents, source = _eval_documents(args, tokenizer, meta)
     context = model.config.context_length
-    stride = args.stride or max(1, context // 2)
+    stride = max(1, context // 2) if args.stride is None else args.stride  # 0 is refused below, not the default
     if not 1 <= stride <= context:
         raise LunaError(f"--stride {stride}: expected a number of tokens in [1, {context}] (the model's context)")
     result = score_documents(model, documents, padded_token_bytes(tokenizer, model.config.vocab_size), context=context, stride=stride,

@@ -448,13 +448,13 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
                         "speeches 1.90 against 1.98, 0.3 MB of Turkish poems 2.34 against 2.40, Fuzuli's divan "
                         "1.98 against 2.13). The model still writes new text, which a compressor cannot; the run's "
                         "summary puts both scores side by side")
-    if unique_ratio < 1 and not request.preset:
+    if unique_ratio < 1 and not request.preset and repeats:  # seen fewer times, the time is the limit
         size = ("a size chosen to use the time the text leaves spare" if spare else
                 "even at the smallest sensible size")
+        handled = "early stopping, weight decay and dropout" if dropout else "early stopping and weight decay"
         warnings.append(f"small corpus: {train_tokens:,} training tokens for {n_body / 1e6:.2f}M "
                         f"non-embedding parameters, {size}; overfitting will be the "
-                        "limit (early stopping, weight decay and dropout handle it) and more text would help more "
-                        "than any setting")
+                        f"limit ({handled} handle it) and more text would help more than any setting")
     return plan
 
 

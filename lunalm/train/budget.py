@@ -11,8 +11,8 @@ That first count is an estimate: the timed passes leave out the optimizer, evalu
 checkpoints, and a busy machine moves the median. Under warmup-stable-decay the count can be corrected
 without changing any learning rate already used, because the lr is flat until the decay begins. So a
 new run measures its real pace (everything included) from ``RETIME_WINDOW[0]`` to ``RETIME_WINDOW[1]``
-of the estimated steps, and there fixes the count again to end on the budget (``Retime``), writing it to
-config.yaml. A run resumed before that point keeps the count its config.yaml holds.
+of the estimated steps, or of the time where that comes first (a machine slower than its timed passes),
+and there fixes the count again to end on the budget (``Retime``), writing it to config.yaml. A run resumed before that point keeps the count its config.yaml holds.
 """
 
 from __future__ import annotations
@@ -70,29 +70,39 @@ class Retime:
     deadline: float  # clock() at which the budget runs out
     start: int
     at: int
-    started: float | None = None  # clock() at step ``start``
+    started: float | None = None  # clock() when the pace began to be measured ...
+    start_step: int = 0  # ... at this step
+    # clock() by which the window starts and ends at the latest: a machine twice as slow as the timed
+    # passes said reached step ``at`` only when the budget had run out (a 30-second plan took 69 s)
+    by: tuple[float, float] = (math.inf, math.inf)
 
     @classmethod
     def plan(cls, cap: int, seconds_left: float, estimated_steps: int) -> "Retime | None":
         start, at = (round(share * estimated_steps) for share in RETIME_WINDOW)
         if at - start < MIN_RETIME_STEPS:
             return None
-        return cls(cap=cap, deadline=clock() + seconds_left, start=start, at=at)
+        now = clock()
+        return cls(cap=cap, deadline=now + seconds_left, start=start, at=at,
+                   by=tuple(now + share * seconds_left for share in RETIME_WINDOW))
 
 
 def retime(run: Run, ui) -> None:
-    """Called after every step while ``run.retime`` is set: at its ``at`` step, the steps that fit the
-    time left at the pace kept since ``start`` become the run's count (never below the next step, never
-    above ``cap``). Every process calls it at the same step; rank 0's count holds for all. A run so much
-    slower than estimated that its new decay should already have begun steps down to that decay's lr."""
+    """Called after every step while ``run.retime`` is set: at its ``at`` step, or once RETIME_WINDOW[1] of
+    the time has gone (a single process; a torchrun job goes by steps, which every process sees alike), the
+    steps that fit the time left at the pace kept since ``start`` become the run's count (never below the
+    next step, never above ``cap``). Rank 0's count holds for all. A run so much slower than estimated that
+    its new decay should already have begun steps down to that decay's lr."""
     plan, step = run.retime, run.state.step
-    if step == plan.start:
-        plan.started = clock()
-    if step < plan.at or plan.started is None:
+    now = clock()
+    by_time = not run.dist.active
+    if plan.started is None:
+        if step < plan.start and not (by_time and now >= plan.by[0]):
+            return
+        plan.started, plan.start_step = now, step
+    if step - plan.start_step < MIN_RETIME_STEPS or (step < plan.at and not (by_time and now >= plan.by[1])):
         return
     run.retime = None
-    now = clock()
-    pace = (now - plan.started) / max(1, step - plan.start)
+    pace = (now - plan.started) / max(1, step - plan.start_step)
     fits = step + max(1, math.floor((plan.deadline - now) / pace))
     total, before = distributed.broadcast(min(plan.cap, fits), run.dist), run.total_steps
     run.total_steps = total

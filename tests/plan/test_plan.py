@@ -97,6 +97,10 @@ def test_dropout_only_where_the_text_is_repeated_more_than_four_times():
     assert "~3 passes" in few.why["model.dropout"] and "dropout would only slow learning" in few.why["model.dropout"]
     five = plan_for(2e5, cpu, epochs=5)
     assert five.config.model.dropout > 0
+    # the small-corpus warning says overfitting is the limit only where the text repeats (and names dropout
+    # only where there is some): with three passes, the time is the limit
+    assert any("overfitting will be the limit (early stopping, weight decay and dropout" in w for w in many.warnings)
+    assert not any("overfitting" in w for w in few.warnings)
 
 
 def test_repeated_text_gets_a_weight_decay_window_of_a_third_of_the_run():

@@ -60,8 +60,13 @@ def test_a_new_run_fixes_its_step_count_again_from_the_pace_it_kept_and_resumes_
 
     corpus = write_corpus(tmp_path / "corpus")
     monkeypatch.setattr(budget, "seconds_per_step", lambda run: 0.01)  # 3 s * 0.8 / 0.01 s: 240 steps estimated
-    ticks = iter([100.0, 100.5, 101.22])  # the plan; step 48 (20 % of 240); step 120 (50 %): 0.01 s per step
-    monkeypatch.setattr(budget, "clock", lambda: next(ticks))
+    calls = iter(range(10**6))  # the plan (call 0), then one call after each step
+
+    def ticks() -> float:  # 100.0 at the plan, 100.5 at step 48 (20 % of 240), 101.22 at step 120 (50 %)
+        step = next(calls)
+        return 100.0 + 0.5 * step / 48 if step <= 48 else 100.5 + (step - 48) * 0.01
+
+    monkeypatch.setattr(budget, "clock", ticks)
     left = []  # the seconds of the budget still left when the plan was made
     plan = budget.Retime.plan.__func__
 
@@ -201,3 +206,25 @@ def test_one_slow_pass_does_not_set_the_step_time(tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "forward_backward", fake_pass)
     assert budget.TIMED_PASSES == 5
     assert 0.02 <= budget.seconds_per_step(run) < 0.1  # the mean would be 0.136
+
+
+def test_a_machine_three_times_slower_than_its_timed_passes_is_re_timed_by_the_clock(tmp_path, monkeypatch):
+    """The count is fixed again once half the time has gone, not only at half the estimated steps: at
+    three times the timed pace, step 120 of 240 came when the budget had run out."""
+    import json
+
+    corpus = write_corpus(tmp_path / "corpus")
+    monkeypatch.setattr(budget, "seconds_per_step", lambda run: 0.01)  # 240 steps estimated for 3 s * 0.8
+    calls = iter(range(10**6))
+    monkeypatch.setattr(budget, "clock", lambda: 100.0 + 0.03 * next(calls))  # 0.03 s a step, call 0 the plan
+    left = []
+    plan = budget.Retime.plan.__func__
+    monkeypatch.setattr(budget.Retime, "plan", classmethod(
+        lambda cls, cap, seconds_left, estimated: left.append(seconds_left) or plan(cls, cap, seconds_left, estimated)))
+    config = tiny_config(tmp_path, corpus, name="slow", minutes=0.05, checkpoint_every=100, eval_every=50)
+    run, status = start(config, SilentUI(), progress=False)
+    events = [json.loads(line) for line in (run.run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+    [retimed] = [e for e in events if e["kind"] == "retime"]
+    assert retimed["step"] <= 0.5 * left[0] / 0.03 + 1 < 120  # half the time, long before half the steps
+    assert status == "completed" and run.total_steps == retimed["total_steps"]
+    assert run.total_steps * 0.03 <= left[0]  # the run ends within its budget at the pace it really kept
