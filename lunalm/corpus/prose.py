@@ -17,12 +17,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_UNIT = 400  # characters: longer sentences are judged piece by piece
-RULES_VERSION = 4  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
+RULES_VERSION = 5  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
 # Front matter of a Markdown page (Jekyll, Hugo, a blog's posts): "---" (YAML) or "+++" (TOML) lines around
 # "key: value" lines at the very start. A real blog of Turkish stories had "---\ntitle: …\ndate:\ndp: \n---"
 # on every page, which training would learn as text.
 _FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\n((?:[^\n]*\n){0,60}?)\1[ \t]*(?:\n|\Z)")
 _FRONT_MATTER_LINE = re.compile(r"^(?:\s*$|\s*[\w.-]+\s*[:=]|\s*-\s|[ \t])")
+# A block of code in Markdown or HTML: a fenced block (``` or ~~~), <pre>…</pre>, Jekyll's {% highlight %}.
+# Removed whole: judged line by line, a PHP class in a real blog lost its code and kept "{", "{ }" and
+# "{ // Form doğrulaması }" between its Turkish paragraphs.
+_CODE_BLOCK = re.compile(r"^[ \t]{0,3}(```|~~~)[^\n]*\n(?:[^\n]*\n)*?[ \t]{0,3}\1[ \t]*$\n?|"
+                         r"<pre\b[^>]*>(?s:.*?)</pre>\n?|\{%-?[ \t]*highlight\b(?s:.*?)\{%-?[ \t]*endhighlight[ \t]*-?%\}\n?",
+                         re.MULTILINE | re.IGNORECASE)
+# A line that is only a number, a page's ("37", "- 328 -", "[12]"): a book converted from PDF keeps them
+_PAGE_NUMBER = re.compile(r"^[ \t]*[-–—(\[]?[ \t]*\d{1,4}[ \t]*[-–—)\]]?\.?[ \t]*$\n?", re.MULTILINE)
 # A sentence ends at . ! ? … followed by a space or the end ("json.decoder" and "3.14" are not ends), or at
 # a newline.
 _SENTENCE = re.compile(r"[^\n]*?(?:[.!?…]+(?:\s+|\Z)|\n|\Z)")
@@ -35,7 +43,9 @@ _CODE_SIGNS = (
     re.compile(r"\w\("),  # a call or definition: name( without a space
     re.compile(r"\b[a-z]+_\w+|\b__\w+|\w\.\w+\(|\bself\.|\bthis\."),  # snake_case, dotted calls
     re.compile(r"[\[\]{};]|[:({,\\]$"),  # brackets, braces, a line ending like code
-    re.compile(r"\b[A-Za-z_]\w+\.[A-Za-z_]\w+"),  # dotted names: re.VERBOSE, zlib.crc32
+    # dotted names: re.VERBOSE, zlib.crc32; ASCII, and no letter either side: "düzenlenecek.Toplantı" is a
+    # sentence end missing its space (a real news text), not code
+    re.compile(r"(?<![^\W\d_])[A-Za-z_][A-Za-z0-9_]+\.[A-Za-z_][A-Za-z0-9_]+(?![^\W\d_])"),
     re.compile(r"^[a-z_][^.!?…]*$"),  # starts in lower case and never ends a sentence
 )
 _TERMINAL = ".!?…:;\"'”’»)"
@@ -183,7 +193,16 @@ def judge(text: str, rules: ProseRules) -> Judged:
         if line.strip():
             lines.append((start, position, [(start + s, start + e, _key(line[s:e])) for s, e in sentences(line)],
                           len(line.split()) >= 3))
-    return Judged(flagged + _line_spans(text, rules), _front_matter(text), judge_keys(text), lines)
+    return Judged(flagged + _line_spans(text, rules) + _blocks(text), _front_matter(text), judge_keys(text), lines)
+
+
+def _blocks(text: str) -> list[Span]:
+    """Code blocks, whole, and lines holding only a (page) number."""
+    found = []
+    if "```" in text or "~~~" in text or "<pre" in text or "<PRE" in text or "highlight" in text:
+        found += [Span(m.start(), m.end(), "code") for m in _CODE_BLOCK.finditer(text)]
+    found += [Span(m.start(), m.end(), "digits") for m in _PAGE_NUMBER.finditer(text) if m.group().strip()]
+    return found
 
 
 def _judge_sentence(text: str, start: int, end: int, rules: ProseRules) -> list[Span]:

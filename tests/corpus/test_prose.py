@@ -140,3 +140,23 @@ def test_front_matter_of_a_markdown_page_is_flagged_and_a_rule_before_prose_is_n
         assert remove_spans(text, spans).strip() == story.strip()
     rule = "---\nBir varmış bir yokmuş, evvel zaman içinde.\n---\n" + story
     assert not [span for span in ProseDetector().spans(rule) if span.reason == "front-matter"]
+
+
+def test_code_blocks_go_whole_and_page_numbers_go():
+    """Real cases: a Jekyll blog's <pre><code> PHP class left "{", "{ }" and "{ // Form doğrulaması }"
+    between paragraphs when judged line by line; Fuzuli's divan, converted from PDF, kept 472 page-number
+    lines; a news sentence missing a space ("düzenlenecek.Toplantı … şöyle:") was taken for code."""
+    prose = ["Bu yazıda try catch yapısını anlatıyorum ve örneklerle açıklıyorum.\n",
+             "Gördüğünüz gibi kod basittir ve anlaşılır bir yapıdadır.\n",
+             "Sonra bir paragraf daha yazıyoruz ki okuyucu ne olduğunu anlasın.\n",
+             "Toplantı Ankara Binası' nda düzenlenecek.Toplantı programı ise şöyle:\n"]
+    blocks = ['<pre><code class="language-php">class UserInsertController {\n  public function provider() {\n'
+              '    // Form doğrulaması\n  }\n}\n</code></pre>\n',
+              "```js\nalert(\"Hata! Tip: \" + strError);\nend loop;\n```\n",
+              "{% highlight ruby %}\ndef foo\n  puts 'x'\nend\n{% endhighlight %}\n", "37\n", "- 328 -\n"]
+    text = prose[0] + blocks[0] + prose[1] + blocks[1] + blocks[2] + prose[2] + blocks[3] + prose[3] + blocks[4]
+    spans = ProseDetector().spans(text)
+    assert remove_spans(text, spans) == "".join(prose)
+    assert [text[s.start:s.end] for s in spans if s.reason == "code"] == [b.rstrip("\n") + "\n" for b in blocks[:3]]
+    unclosed = prose[0] + "```\n" + prose[1]  # an unclosed fence is no block: its lines are judged one by one
+    assert remove_spans(unclosed, ProseDetector().spans(unclosed)) == unclosed
