@@ -61,10 +61,16 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
             continue
         found = [f for f in sorted(path.rglob("*")) if _wanted(f, path, include, exclude)]
         if not found:
+            others = sorted({f.suffix.lower() for f in path.rglob("*") if f.suffix and _wanted(f, path, ("*",), exclude)})
+            readable = [suffix for suffix in others if suffix in (".csv", ".tsv", ".json", ".parquet", ".arrow",
+                                                                  ".jsonl", ".txt", ".md", ".gz")]
+            flags = " ".join(f"--include '*{suffix}'" for suffix in readable)
             raise CorpusError(
                 f"{raw}: directory has no files matching {', '.join(include)}"
                 + (f" (excluding {', '.join(exclude)})" if exclude else "")
-                + "; add text files or change --include"
+                + (f"; it holds {', '.join(others[:8])} files" if others else "")
+                + (f"; to read them add {flags} (tables and JSON arrays also "
+                   "need --text-field COLUMN)" if readable else "; add text files or change --include")
             )
         files.extend(found)
     return files
@@ -191,9 +197,13 @@ def decoded_blocks(handle: BinaryIO, path: Path, head: bytes) -> Iterator[Decode
 def _read_text(handle: BinaryIO, path: Path, head: bytes, max_chars: int, position) -> Iterator[RawDocument]:
     pending: list[str] = []
     pending_chars, encoding, repairs = 0, "", _Repairs()
-    lines_before, read = 0, 0
+    lines_before, read, most = 0, 0, -1
     for decoded in decoded_blocks(handle, path, head):
-        encoding = encoding or decoded.encoding  # the first block (with any BOM) names the file's encoding
+        # The block with the most letters outside ASCII names the file's encoding: a first line "Missoni
+        # tutkunu" says nothing, and one with "ü" alone reads the same in ISO-8859-1 as in ISO-8859-9
+        beyond = 0 if decoded.text.isascii() else len(decoded.text.encode("utf-8", "surrogatepass")) - len(decoded.text)
+        if beyond > most:
+            encoding, most = decoded.encoding, beyond
         repairs.add(decoded, lines_before)
         lines_before += decoded.text.count("\n")
         pending.append(decoded.text)

@@ -188,3 +188,24 @@ def test_each_document_says_how_much_of_its_file_was_read(tmp_path: Path):
     for name in ("rows.jsonl", "rows.jsonl.gz"):
         read = [d.read_bytes for d in read_file(tmp_path / name)]
         assert len(read) == 400 and read == sorted(read) and read[-1] == (tmp_path / name).stat().st_size
+
+
+def test_a_files_encoding_is_named_by_its_text_not_its_first_line(tmp_path: Path):
+    """A real 1150haber news file: an ASCII title line, a cp1254 body, no final newline (so two blocks)."""
+    from lunalm.corpus.read import read_file
+
+    body = "Sosyetik güzeller, son dönemlerde İtalyanların ünlü triko markasına ilgi gösterdi. Işıklar yandı."
+    (tmp_path / "186.txt").write_bytes(b"Missoni tutkunu    \n \n\n\n" + (body + "\n" + body).encode("cp1254"))
+    [document] = list(read_file(tmp_path / "186.txt"))
+    assert document.encoding in ("cp1254", "iso-8859-9") and document.text.endswith(body)
+    (tmp_path / "213.txt").write_bytes(("Hande görüntü vermek istemedi \n\n" + body).encode("cp1254"))
+    assert [d.encoding for d in read_file(tmp_path / "213.txt")] == [document.encoding]  # "ü" alone: any Latin page
+
+
+def test_a_folder_of_only_tables_says_what_it_holds_and_how_to_read_it(tmp_path: Path):
+    (tmp_path / "a.csv").write_text('text,label\n"Merhaba dünya",1\n', encoding="utf-8")
+    (tmp_path / "b.json").write_text('[{"text": "Merhaba"}]', encoding="utf-8")
+    with pytest.raises(CorpusError) as error:
+        Corpus(CorpusConfig(paths=(str(tmp_path),)))
+    assert "it holds .csv, .json files" in str(error.value)
+    assert "--include '*.csv' --include '*.json'" in str(error.value) and "--text-field" in str(error.value)
