@@ -152,7 +152,9 @@ def _print_tables(analysis: Analysis, show_files: bool) -> None:
                   f"lines {_lines(file_report.unrecoverable_lines)}")
         if file_report.replaced_letters:
             print(f"  {name}: {file_report.replaced_letters:,} letters a decoder had replaced by '\ufffd' or '?', "
-                  f"{file_report.restored_letters:,} restored from words seen intact elsewhere in the corpus")
+                  f"{file_report.restored_letters:,} restored from words seen intact elsewhere in the corpus"
+                  + (f"; {file_report.marks_left:,} '\ufffd' or '?' between letters left (no intact reading)"
+                     if file_report.marks_left else ""))
     print(f"tokenizer: {analysis.tokenizer}")
     if analysis.examples:
         print("\nnot prose (examples; --filter drops such text):")
@@ -174,9 +176,11 @@ def _repair_summary(reports) -> str:
     recovered = sum(r.recovered_bytes for r in reports)
     unrecoverable = sum(len(r.unrecoverable_lines) for r in reports)
     replaced, restored = sum(r.replaced_letters for r in reports), sum(r.restored_letters for r in reports)
+    left = sum(r.marks_left for r in reports)
     return (f"{sequences:,} sequences, {recovered:,} lost bytes rebuilt, "
             f"{unrecoverable:,} sites unrecoverable"
-            + (f"; {restored:,} of {replaced:,} letters replaced by '\ufffd' or '?' restored" if replaced else ""))
+            + (f"; {restored:,} of {replaced:,} letters replaced by '\ufffd' or '?' restored" if replaced else "")
+            + (f", {left:,} '\ufffd' or '?' between letters left where no intact word explains them" if left else ""))
 
 
 def _lines(numbers: list[int], shown: int = 20) -> str:

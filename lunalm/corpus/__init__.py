@@ -22,7 +22,7 @@ from lunalm.config import CorpusConfig, to_dict
 from lunalm.corpus import builtin
 from lunalm.corpus.prose import RULES_VERSION, Judged, ProseDetector, Span, judge, remove_spans
 from lunalm.corpus.read import RawDocument, discover, read_file
-from lunalm.corpus.replaced import HOLD_CHARS, Restorer
+from lunalm.corpus.replaced import HOLD_CHARS, Restorer, marks_left
 from lunalm.corpus.workers import PARALLEL_BYTES, first_keys, in_order, text_digest, worker_count
 from lunalm.corpus.workers import digest as workers_digest
 from lunalm.errors import CorpusError
@@ -49,6 +49,7 @@ class FileReport:
     controls_removed: int = 0  # control characters dropped
     replaced_letters: int = 0  # "�" inside words (letters a decoder replaced), and "?" restored as "ə"
     restored_letters: int = 0  # of those, restored from the corpus's own words (lunalm.corpus.replaced)
+    marks_left: int = 0  # "�" and "?" between letters still in its damaged documents after restoration
     empty: int = 0  # documents with no text (skipped)
     non_prose_chars: int = 0  # characters flagged as not prose (removed with filter_non_prose)
 
@@ -191,6 +192,7 @@ class Corpus:
         text, restored, left = restorer.restore(text)
         report.replaced_letters += restored + left
         report.restored_letters += restored
+        report.marks_left += marks_left(text)
         return text
 
     def _document(self, raw: RawDocument, text: str, seen: set[bytes], detector, report: FileReport,

@@ -51,6 +51,12 @@ def is_damaged(text: str) -> bool:
     return "?" in text and len(_INNER_QUESTION.findall(text)) >= 2 and not _has_schwa(text)
 
 
+def marks_left(text: str) -> int:
+    """"�" anywhere and "?" between letters in ``text`` after restoration: what no intact word explained
+    (a "?" between letters may still be a missing space after a question)."""
+    return text.count(REPLACEMENT) + (len(_INNER_QUESTION.findall(text)) if "?" in text else 0)
+
+
 def _has_schwa(text: str) -> bool:
     return "ə" in text or "Ə" in text
 

@@ -105,3 +105,14 @@ def test_text_that_kept_its_schwa_keeps_its_question_marks(tmp_path: Path):
     restorer = Restorer()
     restorer.learn("gözə izə dilə")
     assert restorer.restore("g\ufffdz? ə iz?")[0] == "g\ufffdz? ə iz?"  # with "ə" intact, no "?" is a letter
+
+
+def test_what_restoration_could_not_explain_is_counted(tmp_path: Path):
+    folder = tmp_path / "haber"
+    folder.mkdir()
+    (folder / "1.txt").write_text(DAMAGED + " Kararı \ufffd\ufffd ay içinde verdi.\n", encoding="utf-8")
+    (folder / "2.txt").write_text(INTACT + "\n", encoding="utf-8")
+    corpus = Corpus(CorpusConfig(paths=(str(folder),)))
+    list(corpus.documents())
+    report = corpus.report.files[str(folder / "1.txt")]
+    assert (report.restored_letters, report.marks_left) == (10, 2 + 2)  # "tak�ld�" and the lone "��"
