@@ -175,3 +175,16 @@ def test_a_log_with_nul_padding_from_a_crash_is_read_and_a_binary_is_not(tmp_pat
     assert Path(attempt.path).name == "crashed.log" and attempt.final_train_loss == 2.7
     assert [(Path(path).name, reason) for path, reason in scanner.stats.skipped] == \
         [("weights.log", "binary file (NUL bytes)")]
+
+
+def test_a_model_built_from_a_config_is_not_named_after_its_tokenizer():
+    from lunalm.runs.scan.scripts import facts, parse
+
+    source = ('from transformers import PreTrainedTokenizerFast, AutoModelForCausalLM, GPT2Config, Trainer\n'
+              'tok = PreTrainedTokenizerFast.from_pretrained("./MyLLM/CrispyTokenizer")\n'
+              'model = AutoModelForCausalLM.from_config(GPT2Config(n_layer=4))\n'
+              'Trainer(model=model).train()\n')
+    assert facts(parse(source, "main.py")).fields.get("model") is None
+    tuned = source.replace("AutoModelForCausalLM.from_config(GPT2Config(n_layer=4))",
+                           'AutoModelForCausalLM.from_pretrained("gpt2")')
+    assert facts(parse(tuned, "main.py")).fields.get("model") == "gpt2"

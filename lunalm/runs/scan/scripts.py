@@ -80,6 +80,7 @@ class _Calls:
     calls_train: bool = False  # a call to train_*(...) with arguments
     fits: bool = False  # trainer.fit(...)
     opened: list[str] = field(default_factory=list)  # data files the code opens
+    from_config: bool = False  # a model class built from a config (AutoModelForCausalLM.from_config): new weights
 
 
 def parse(source: bytes | str, filename: str) -> ast.Module:
@@ -129,6 +130,8 @@ def _inspect_call(call: ast.Call, constants: dict, found: _Calls) -> None:
     receiver, _, last = name.rpartition(".")
     if last == "from_pretrained":
         _from_pretrained(call, receiver, constants, found)
+    elif last == "from_config" and not any(word in receiver.rpartition(".")[2] for word in _NOT_A_MODEL):
+        found.from_config = True
     elif last in OPTIMIZERS or (".optim." in f".{name}" and last[:1].isupper() and last != "Optimizer"
                                 and "lr_scheduler" not in name):
         found.optimizers.append(last)
@@ -310,7 +313,10 @@ def _is_text(value) -> bool:
 
 def _model(found: _Calls, values: dict[str, list]) -> str | None:
     if found.models:
-        return min(found.models, key=lambda item: item[0])[1]  # stable: the first of the best kind
+        rank, model = min(found.models, key=lambda item: item[0])  # stable: the first of the best kind
+        if rank >= 1 and found.from_config:  # the model was built from a config: a tokenizer's path is no model
+            return None
+        return model
     return _first(values, _ALIASES["model_name"], lambda v: _is_text(v) and v not in FROM_SCRATCH)
 
 
