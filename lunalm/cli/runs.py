@@ -69,7 +69,8 @@ def _list(registry, args) -> int:
         return 0
     wide = min(40, max([20] + [len(row["model"] or "") for row in rows]))  # fine-tunes name base and data
     ids = max([24] + [len(row["id"]) for row in rows])
-    header = f"{'id':<{ids}} {'started':<16} {'status':<13} {'model':<{wide}} {'params':>8} {'tokens':>9} {'best val':>8}  name / path"
+    header = (f"{'id':<{ids}} {'started':<16} {'status':<13} {'model':<{wide}} {'params':>8} {'tokens':>9} "
+              f"{'best val':>8}  name / path")
     print(header)
     print("-" * len(header))
     for row in rows:

@@ -27,7 +27,8 @@ _FRONT_MATTER_LINE = re.compile(r"^(?:\s*$|\s*[\w.-]+\s*[:=]|\s*-\s|[ \t])")
 # Removed whole: judged line by line, a PHP class in a real blog lost its code and kept "{", "{ }" and
 # "{ // Form doğrulaması }" between its Turkish paragraphs.
 _CODE_BLOCK = re.compile(r"^[ \t]{0,3}(```|~~~)[^\n]*\n(?:[^\n]*\n)*?[ \t]{0,3}\1[ \t]*$\n?|"
-                         r"<pre\b[^>]*>(?s:.*?)</pre>\n?|\{%-?[ \t]*highlight\b(?s:.*?)\{%-?[ \t]*endhighlight[ \t]*-?%\}\n?",
+                         r"<pre\b[^>]*>(?s:.*?)</pre>\n?|"
+                         r"\{%-?[ \t]*highlight\b(?s:.*?)\{%-?[ \t]*endhighlight[ \t]*-?%\}\n?",
                          re.MULTILINE | re.IGNORECASE)
 # A line that is only a number, a page's ("37", "- 328 -", "[12]"): a book converted from PDF keeps them
 _PAGE_NUMBER = re.compile(r"^[ \t]*[-–—(\[]?[ \t]*\d{1,4}[ \t]*[-–—)\]]?\.?[ \t]*$\n?", re.MULTILINE)

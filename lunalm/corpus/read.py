@@ -61,7 +61,8 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
             continue
         found = [f for f in sorted(path.rglob("*")) if _wanted(f, path, include, exclude)]
         if not found:
-            others = sorted({f.suffix.lower() for f in path.rglob("*") if f.suffix and _wanted(f, path, ("*",), exclude)})
+            others = sorted({f.suffix.lower() for f in path.rglob("*")
+                             if f.suffix and _wanted(f, path, ("*",), exclude)})
             readable = [suffix for suffix in others if suffix in (".csv", ".tsv", ".json", ".parquet", ".arrow",
                                                                   ".jsonl", ".txt", ".md", ".gz")]
             flags = " ".join(f"--include '*{suffix}'" for suffix in readable)

@@ -12,7 +12,8 @@ checkpoints, and a busy machine moves the median. Under warmup-stable-decay the 
 without changing any learning rate already used, because the lr is flat until the decay begins. So a
 new run measures its real pace (everything included) from ``RETIME_WINDOW[0]`` to ``RETIME_WINDOW[1]``
 of the estimated steps, or of the time where that comes first (a machine slower than its timed passes),
-and there fixes the count again to end on the budget (``Retime``), writing it to config.yaml. A run resumed before that point keeps the count its config.yaml holds.
+and there fixes the count again to end on the budget (``Retime``), writing it to config.yaml. A run
+resumed before that point keeps the count its config.yaml holds.
 """
 
 from __future__ import annotations

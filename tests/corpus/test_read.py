@@ -194,7 +194,7 @@ def test_a_files_encoding_is_named_by_its_text_not_its_first_line(tmp_path: Path
     """A real 1150haber news file: an ASCII title line, a cp1254 body, no final newline (so two blocks)."""
     from lunalm.corpus.read import read_file
 
-    body = "Sosyetik güzeller, son dönemlerde İtalyanların ünlü triko markasına ilgi gösterdi. Işıklar yandı."
+    body = "Sosyetik güzeller, son dönemlerde İtalyanların ünlü triko markasına ilgi gösterdi. Işık yandı."
     (tmp_path / "186.txt").write_bytes(b"Missoni tutkunu    \n \n\n\n" + (body + "\n" + body).encode("cp1254"))
     [document] = list(read_file(tmp_path / "186.txt"))
     assert document.encoding in ("cp1254", "iso-8859-9") and document.text.endswith(body)

@@ -25,7 +25,8 @@ def verdict(lines: list[str]) -> tuple[LogParser, object]:
 
 EPOCHS = []  # an epoch-by-epoch log whose tqdm bars show a running loss of another scale
 for epoch, (valid, running) in enumerate([(6.6384, 2.2583), (6.2336, 2.1209), (6.0232, 2.0123)], start=1):
-    EPOCHS += [f"Epoch: {epoch}/30", f"Validation: 100%|████████| 19/19 [00:00<00:00, 41.12it/s, val_loss={running}]",
+    EPOCHS += [f"Epoch: {epoch}/30",
+               f"Validation: 100%|████████| 19/19 [00:00<00:00, 41.12it/s, val_loss={running}]",
                f"Train Loss: {valid - 0.2:.4f} - Train Perplexity: 500.00",
                f"Valid Loss: {valid} - Valid Perplexity: 763.86"]
 
@@ -107,8 +108,8 @@ def test_a_reader_closing_the_pipe_ends_the_listing_quietly(tmp_path: Path):
     registry = Registry(tmp_path / "runs" / "registry.sqlite")
     for n in range(300):
         registry.upsert(f"log:{n:04d}", source="log", name=f"run {n}", outcome="unknown", started=time.time())
-    listing = subprocess.run(f"'{sys.executable}' -m lunalm runs list --json --runs-dir '{tmp_path / 'runs'}' | head -c 10",
-                             shell=True, capture_output=True, text=True, timeout=120)
+    command = f"'{sys.executable}' -m lunalm runs list --json --runs-dir '{tmp_path / 'runs'}' | head -c 10"
+    listing = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
     assert listing.stdout.startswith("[") and "Traceback" not in listing.stderr and "Error" not in listing.stderr
 
 
@@ -131,7 +132,8 @@ def test_settings_a_log_prints_become_the_runs_settings(tmp_path: Path):
         "use_experimental: True\nlr: 0.0001\nnum_epochs: 30\nbatch_size: 128\nEpoch: 1/1\nTrain Loss: 5.2\n"
         "Valid Loss: 5.5\nTrain Loss: 5.0\nValid Loss: 5.4\n")
     (tmp_path / "large.log").write_text(
-        "2024-12-25 17:20:43,229 - INFO - [INFO] Eğitim başlıyor: Model=ytu-ce-cosmos/turkish-gpt2-large, Dataset=v1\n"
+        "2024-12-25 17:20:43,229 - INFO - [INFO] Eğitim başlıyor: "
+        "Model=ytu-ce-cosmos/turkish-gpt2-large, Dataset=v1\n"
         "2024-12-25 17:30:43,229 - INFO - Training Logs at step 500: {'loss': 2.9199, 'learning_rate': 4.8e-05}\n"
         "2024-12-25 17:40:43,229 - INFO - Training Logs at step 1000: {'loss': 2.5, 'learning_rate': 3.1e-05}\n")
     found = {Path(attempt.path).name: attempt for attempt in scan([str(tmp_path)])}

@@ -306,13 +306,14 @@ class LogParser:
         series, what = (self.val, "val loss") if len(self.val) >= 2 else (self.train, "train loss")
         trend = series.trend()
         where = self.loss_where.get("val" if series is self.val else "train", self.label)
+        described = describe_trend(series, what, not self.real_steps) if trend else ""
         if self.epoch and self.epoch[0] < self.epoch[1]:  # "Epoch 8/30" last: cut off, whatever the loss did
             return Verdict("unknown", f"{self.label}: the last epoch logged is {self.epoch[0]} of {self.epoch[1]}"
-                           + (f"; {describe_trend(series, what, not self.real_steps)}" if trend else "") + ": no sign the run finished")
+                           + (f"; {described}" if trend else "") + ": no sign the run finished")
         if trend and trend[1] < trend[0] and len(series) >= 2:
-            return Verdict("success", f"{where}: {describe_trend(series, what, not self.real_steps)}, no error")
+            return Verdict("success", f"{where}: {described}, no error")
         if trend:
-            return Verdict("unknown", f"{where}: {describe_trend(series, what, not self.real_steps)}: no improvement, no error")
+            return Verdict("unknown", f"{where}: {described}: no improvement, no error")
         return Verdict("unknown", f"{self.label}: {self.loss_lines} loss line(s), no error and no sign the run "
                                   "finished")
 
@@ -404,7 +405,7 @@ def read_log(entry: FileEntry, stats: ScanStats, probe: bool = False) -> Attempt
             stats.skip(entry.path, "no training lines (no loss, error or end of training)")
         return None
     parent = _parent_name(entry.path)
-    started = parser.first_time if parser.first_time is not None else time_stamp(entry.name)  # "2025-02-16 10:43:29.log"
+    started = parser.first_time if parser.first_time is not None else time_stamp(entry.name)  # "2025-02-16 …log"
     attempt = Attempt(source="log", path=entry.path, fingerprint=fingerprint("log", entry.path),
                       name=f"{parent}/{entry.name}" if parent else entry.name,
                       started=started if started is not None else entry.mtime)
@@ -424,7 +425,8 @@ def time_stamp(text: str) -> float | None:
     if match is None:
         return None
     try:
-        return datetime.strptime(f"{match.group(1)} {match.group(2).replace('.', ':')}", "%Y-%m-%d %H:%M:%S").timestamp()
+        clock = match.group(2).replace(".", ":")
+        return datetime.strptime(f"{match.group(1)} {clock}", "%Y-%m-%d %H:%M:%S").timestamp()
     except ValueError:  # "2024-13-45 …"
         return None
 
