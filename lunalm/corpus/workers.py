@@ -18,6 +18,7 @@ import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from lunalm.corpus.clean import clean_text
@@ -90,24 +91,42 @@ def in_order(items: Iterable, text_of: Callable, work: Callable, rules: ProseRul
     # The tokenizer library prints a warning in every forked child once it has used its threads; the
     # workers never use it, and the parent's setting is the library's default either way.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
-    pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_ignore_interrupts)
+    try:
+        pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_ignore_interrupts)
+    except (OSError, ValueError, NotImplementedError):  # no processes to be had here: read in this one
+        yield from in_order(items, text_of, work, rules, 1)
+        return
     pending: deque = deque()
+
+    def submit(batch: list):
+        """The batch's future, or None once the pool is broken (a worker killed, for memory perhaps)."""
+        try:
+            return pool.submit(work, [text_of(item) for item in batch], rules)
+        except (BrokenProcessPool, RuntimeError):
+            return None
+
+    def results(batch: list, future) -> Iterator:
+        try:
+            if future is not None:
+                return zip(batch, future.result())
+        except BrokenProcessPool:
+            pass
+        return zip(batch, work([text_of(item) for item in batch], rules))  # the same result, in this process
+
     try:
         batch, chars = [], 0
         for item in items:
             batch.append(item)
             chars += len(text_of(item))
             if chars >= BATCH_CHARS:
-                pending.append((batch, pool.submit(work, [text_of(i) for i in batch], rules)))
+                pending.append((batch, submit(batch)))
                 batch, chars = [], 0
                 if len(pending) > 2 * workers:
-                    done, future = pending.popleft()
-                    yield from zip(done, future.result())
+                    yield from results(*pending.popleft())
         if batch:
-            pending.append((batch, pool.submit(work, [text_of(i) for i in batch], rules)))
+            pending.append((batch, submit(batch)))
         while pending:
-            done, future = pending.popleft()
-            yield from zip(done, future.result())
+            yield from results(*pending.popleft())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

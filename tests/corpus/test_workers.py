@@ -3,6 +3,7 @@ those of one process."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,24 @@ def test_only_a_large_corpus_starts_workers(mixed: Path, monkeypatch):
     assert corpus._workers(None) == 1  # a few hundred KB
     monkeypatch.setattr("lunalm.corpus.PARALLEL_BYTES", corpus.bytes)
     assert corpus._workers(None) == 3 and corpus._workers(1) == 1
+
+
+def _dies_in_a_worker(texts, rules, parent=os.getpid()):
+    """``workers.digest``, except that a worker process running it is killed (as the kernel's OOM killer
+    would) when its batch holds the built-in corpus's first speech."""
+    if os.getpid() != parent and any("Arkadaşlar, bu gece burada sizleri" in text for text in texts):
+        os._exit(9)
+    return workers.digest(texts, rules)
+
+
+def test_a_killed_worker_or_no_processes_at_all_leave_the_documents_as_they_are(mixed: Path, monkeypatch):
+    monkeypatch.setattr(workers, "BATCH_CHARS", 20_000)
+    alone, alone_report = documents(mixed, 1)
+    monkeypatch.setattr("lunalm.corpus.workers_digest", _dies_in_a_worker)
+    assert documents(mixed, 2) == (alone, alone_report)  # the broken pool's batches are read here instead
+
+    def refused(*args, **kwargs):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", refused)
+    assert documents(mixed, 2) == (alone, alone_report)
