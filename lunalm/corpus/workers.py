@@ -102,7 +102,7 @@ def in_order(items: Iterable, text_of: Callable, work: Callable, rules: ProseRul
         """The batch's future, or None once the pool is broken (a worker killed, for memory perhaps)."""
         try:
             return pool.submit(work, [text_of(item) for item in batch], rules)
-        except (BrokenProcessPool, RuntimeError):
+        except (BrokenProcessPool, RuntimeError, OSError):  # OSError: no process could be forked
             return None
 
     def results(batch: list, future) -> Iterator:
