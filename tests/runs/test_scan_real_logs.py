@@ -190,3 +190,18 @@ def test_a_model_built_from_a_config_is_not_named_after_its_tokenizer():
     tuned = source.replace("AutoModelForCausalLM.from_config(GPT2Config(n_layer=4))",
                            'AutoModelForCausalLM.from_pretrained("gpt2")')
     assert facts(parse(tuned, "main.py")).fields.get("model") == "gpt2"
+
+
+def test_a_notebooks_evidence_names_the_cell_that_printed_the_loss():
+    from lunalm.runs.scan.logs import PARSED_PER_STRIDE
+
+    one = LogParser("nb.ipynb cell 34 output")
+    one.feed(1, "{'loss': 0.2259, 'grad_norm': 0.41, 'learning_rate': 0.0002, 'epoch': 0.02}")
+    one.label = "nb.ipynb cell 41 output"  # later cells print no loss
+    one.feed(1, "Saved to lora_model")
+    assert one.verdict().evidence.startswith("nb.ipynb cell 34 output:1: 1 loss line(s)")
+    many = LogParser("nb.ipynb cell 34 output")  # so many loss lines that the newest is parsed at the end
+    for number in range(1, 2 * PARSED_PER_STRIDE + 2):
+        many.feed(number, f"{{'loss': {3 - number / 10_000:.4f}, 'epoch': 0.5}}")
+    many.label = "nb.ipynb cell 41 output"
+    assert many.verdict().evidence.startswith(f"nb.ipynb cell 34 output:{2 * PARSED_PER_STRIDE + 1}:")

@@ -135,7 +135,8 @@ class LogParser:
         self.loss_where: dict[str, str] = {}  # "train"/"val" -> where its newest value is ("x.ipynb cell 78 output:3")
         self.loss_lines = 0  # lines mentioning a loss (parsed or not)
         self._parse_every = 1
-        self._unparsed: tuple[int | None, str] | None = None  # the newest loss line not parsed yet
+        self._unparsed: tuple[int | None, str, str] | None = None  # the newest loss line not parsed yet, and
+        #                                                             the label of where it was (a notebook's cell)
         self._traceback: deque[str] | None = None  # lines of the traceback being read
         self.traceback_tail: list[str] = []
 
@@ -189,7 +190,7 @@ class LogParser:
                 if self.loss_lines >= PARSED_PER_STRIDE * self._parse_every:
                     self._parse_every *= 2  # a long log: from now on parse every other loss line, ...
             else:  # ... and keep the newest unparsed one, parsed at the end so the last loss is exact
-                self._unparsed = (number, lower)
+                self._unparsed = (number, lower, self.label)
                 self.losses_since_error += 1
 
     def _notable(self, number: int | None, line: str, lower: str) -> str | None:
@@ -211,10 +212,11 @@ class LogParser:
         """Parse the newest loss line if it was skipped, and fall back on the progress bars' losses of a
         kind the log printed nowhere else (called before the verdict; safe to repeat)."""
         if self._unparsed is not None:
-            number, lower = self._unparsed
-            self._unparsed = None
+            number, lower, label = self._unparsed
+            self._unparsed, current, self.label = None, self.label, label  # its cell, not the notebook's last
             self.losses_since_error -= 1  # counted when skipped; add_loss counts it again
             self._losses(number, lower)
+            self.label = current
         if not len(self.train) and len(self._bar["train"]):
             self.train, self._bar["train"] = self._bar["train"], LossSeries()
         if not len(self.val) and len(self._bar["val"]):
@@ -314,8 +316,8 @@ class LogParser:
             return Verdict("success", f"{where}: {described}, no error")
         if trend:
             return Verdict("unknown", f"{where}: {described}: no improvement, no error")
-        return Verdict("unknown", f"{self.label}: {self.loss_lines} loss line(s), no error and no sign the run "
-                                  "finished")
+        newest = self.loss_where.get("train", self.loss_where.get("val", self.label))  # its cell, in a notebook
+        return Verdict("unknown", f"{newest}: {self.loss_lines} loss line(s), no error and no sign the run finished")
 
     def fill(self, attempt: Attempt) -> Attempt:
         """Copy outcome, curves and settings into ``attempt`` (fields it already has are kept)."""
