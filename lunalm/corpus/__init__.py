@@ -83,6 +83,9 @@ class Corpus:
         self.detect_non_prose = detect_non_prose or config.filter_non_prose
         self.report = CorpusReport()
         self.files = discover(config.paths, config.include, config.exclude) if config.paths else []
+        self._sizes: dict[Path, int] | None = None
+        self.stop_bytes: int | None = None  # set by ``sample``: ``documents`` stops once it has read this much
+        self.read_bytes = 0  # bytes of the files read when ``documents`` stopped there (0: it read everything)
 
     @property
     def name(self) -> str:
@@ -102,31 +105,42 @@ class Corpus:
         return digest.hexdigest()[:16]
 
     def sample(self, max_bytes: int) -> Corpus:
-        """A fresh reader of a spread of this corpus's files adding up to ~``max_bytes``: all of them when
-        the corpus is smaller or has fewer than SAMPLE_MIN_FILES files. Files are taken in the order of a
-        hash of their name and size (the same files every time, from every folder alike), then read in
-        corpus order. What needs only a sample (a tokenizer, the plan's averages) reads a 300 MB folder in
-        a fraction of the time."""
+        """A fresh reader of ~``max_bytes`` of this corpus: a spread of its files, taken in the order of a
+        hash of their name and size (the same files every time, from every folder alike) and read in corpus
+        order; where that spread is every file (fewer than SAMPLE_MIN_FILES of them: one large text or JSONL
+        file), their first ``max_bytes``, after which ``documents`` stops and sets ``read_bytes``. The whole
+        corpus when it is no larger. What needs only a sample (a tokenizer, the plan's averages) reads a
+        300 MB folder, or a 300 MB file, in a fraction of the time."""
         sampled = copy.copy(self)
         sampled.report = CorpusReport()
-        sizes = [file.stat().st_size for file in self.files]
-        if sum(sizes) <= max_bytes or len(self.files) < SAMPLE_MIN_FILES:
+        sizes = [self.sizes[file] for file in self.files]
+        if sum(sizes) <= max_bytes:
             return sampled
-        order = sorted(range(len(self.files)),  # by name and size: the same sample wherever the folder lies
-                       key=lambda i: hashlib.sha1(f"{self.files[i].name}:{sizes[i]}".encode()).digest())
-        chosen, taken = [], 0
-        for i in order:
-            chosen.append(i)
-            taken += sizes[i]
-            if taken >= max_bytes:
-                break
-        sampled.files = [self.files[i] for i in sorted(chosen)]
+        if len(self.files) >= SAMPLE_MIN_FILES:
+            order = sorted(range(len(self.files)),  # by name and size: the same sample wherever the folder lies
+                           key=lambda i: hashlib.sha1(f"{self.files[i].name}:{sizes[i]}".encode()).digest())
+            chosen, taken = [], 0
+            for i in order:
+                chosen.append(i)
+                taken += sizes[i]
+                if taken >= max_bytes:
+                    break
+            sampled.files = [self.files[i] for i in sorted(chosen)]
+        if len(sampled.files) == len(self.files):
+            sampled.stop_bytes = max_bytes
         return sampled
+
+    @property
+    def sizes(self) -> dict[Path, int]:
+        """Each corpus file's size in bytes, looked up once."""
+        if self._sizes is None:
+            self._sizes = {file: file.stat().st_size for file in self.files}
+        return self._sizes
 
     @property
     def bytes(self) -> int:
         """Size of the corpus files (0 for the built-in corpus)."""
-        return sum(file.stat().st_size for file in self.files)
+        return sum(self.sizes[file] for file in self.files)
 
     def raw_documents(self) -> Iterator[RawDocument]:
         if not self.config.paths:
@@ -147,6 +161,7 @@ class Corpus:
         restorer, held, held_chars = Restorer(), [], 0
         produced = 0
         rules = detector.rules if detector and workers > 1 else None  # in one process: judged after de-duplication
+        position = _ReadPosition({str(file): self.sizes[file] for file in self.files}) if self.stop_bytes else None
         for raw, digest in in_order(self.raw_documents(), _raw_text, workers_digest, rules, workers):
             source = raw.source
             report = self.report.file(source)
@@ -172,6 +187,9 @@ class Corpus:
             if document is not None:
                 produced += 1
                 yield document
+                if position is not None and position.update(document) >= self.stop_bytes:
+                    self.read_bytes = position.bytes  # a sample's first bytes are read: the rest is not wanted
+                    return
         for raw, text in held:
             report = self.report.file(raw.source)
             document = self._document(raw, self._restored(restorer, report, text), seen, detector, report)
@@ -227,12 +245,12 @@ class Corpus:
                 return
 
 
-class ReadPosition:
+class _ReadPosition:
     """How many bytes of a corpus's files its documents so far were read from (``Document.read_bytes``, in
-    corpus order): what stops reading a corpus of a few large files part-way."""
+    corpus order): what stops a sample of a few large files part-way."""
 
-    def __init__(self, files: list[Path]):
-        self.sizes = {str(file): file.stat().st_size for file in files}
+    def __init__(self, sizes: dict[str, int]):
+        self.sizes = sizes
         self.done, self.current, self.bytes = 0, None, 0
 
     def update(self, document: Document) -> int:

@@ -146,7 +146,7 @@ def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None
     bytes read.
 
     Returns the facts and the sample's token ids (one list per document, for the learning-rate test)."""
-    from lunalm.corpus import Corpus, ReadPosition
+    from lunalm.corpus import Corpus
     from lunalm.tokenizer import (TOKENIZER_SAMPLE_BYTES, TOKENIZER_SAMPLE_CHARS, Tokenizer, default_vocab_size,
                                   train_bpe, train_char)
 
@@ -155,11 +155,8 @@ def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None
     corpus_bytes, sampled = reader.bytes, reader.sample(READ_BYTES)
     scale = corpus_bytes / sampled.bytes if len(sampled.files) < len(reader.files) else 1.0
     per_file = len(reader.files) / len(sampled.files) if sampled.files else 1.0  # documents scale by files
-    # Too few files for a spread: the first READ_BYTES of them, by where the reader is in its files
-    part_way = len(sampled.files) == len(reader.files) and corpus_bytes > READ_BYTES
-    position = ReadPosition(reader.files) if part_way else None
-    if progress is not None:
-        progress.reset(total=min(corpus_bytes, READ_BYTES) if part_way else sampled.bytes or None)
+    if progress is not None:  # too few files for a spread: their first READ_BYTES
+        progress.reset(total=sampled.stop_bytes or sampled.bytes or None)
     lengths, sample, sample_chars = [], [], 0
     for document in sampled.documents():
         lengths.append(len(document.text))
@@ -168,9 +165,8 @@ def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None
             sample_chars += len(document.text)
         if progress is not None:
             progress.update(len(document.original.encode("utf-8", "surrogatepass")))
-        if position is not None and position.update(document) >= READ_BYTES:
-            scale = per_file = corpus_bytes / position.bytes
-            break
+    if sampled.read_bytes:  # stopped part-way through a few large files: everything scales by bytes
+        scale = per_file = corpus_bytes / sampled.read_bytes
     documents, total = round(len(lengths) * per_file), round(sum(lengths) * scale)
     read = (time.perf_counter() - started) * scale  # seconds to read, clean and judge the whole corpus
     started = time.perf_counter()
@@ -200,7 +196,7 @@ def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None
                        chars_per_token=cpt, median_doc_tokens=int(statistics.median(ordered) / cpt),
                        p90_doc_tokens=int(ordered[int(0.9 * (len(ordered) - 1))] / cpt),
                        vocab_size=tok.vocab_size, tokenizer_kind=tokenizer.kind,
-                       read_share=1 / scale, spread=not part_way, prepare_seconds=round(prepare, 1)), sample_ids
+                       read_share=1 / scale, spread=not sampled.read_bytes, prepare_seconds=round(prepare, 1)), sample_ids
 
 
 def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus: CorpusConfig,

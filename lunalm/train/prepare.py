@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lunalm.config import RunConfig, to_dict
-from lunalm.corpus import Corpus, ReadPosition
+from lunalm.corpus import Corpus
 from lunalm.corpus.read import unread_tables
 from lunalm.data.shards import ShardSet, build_shards, cache_key
 from lunalm.errors import DataError
@@ -24,13 +24,11 @@ from lunalm.tokenizer import (TOKENIZER_SAMPLE_BYTES, TOKENIZER_SAMPLE_CHARS, TU
 def sample_texts(corpus: Corpus, max_chars: int, max_bytes: int):
     """Texts of ~``max_chars`` characters of cleaned documents from a spread of ~``max_bytes`` of the corpus's
     files (``Corpus.sample``), or from its first ~``max_bytes`` where it has too few files for a spread."""
-    sampled = corpus.sample(max_bytes)
-    position = ReadPosition(sampled.files) if len(sampled.files) == len(corpus.files) else None
     chars = 0
-    for document in sampled.documents():
+    for document in corpus.sample(max_bytes).documents():
         yield document.text
         chars += len(document.text)
-        if chars >= max_chars or (position is not None and position.update(document) >= max_bytes):
+        if chars >= max_chars:
             return
 
 
