@@ -88,7 +88,7 @@ def _show(registry, args) -> int:
                          default=str))
         return 0
     fields = ("name", "path", "source", "status", "outcome", "evidence", "model", "corpus", "device", "precision",
-              "n_params", "optimizer", "lr", "batch_size", "grad_accum", "epochs", "steps", "tokens_seen",
+              "quantization", "lora", "n_params", "optimizer", "lr", "batch_size", "grad_accum", "epochs", "steps", "tokens_seen",
               "best_val_loss", "best_val_bpb", "final_train_loss", "wall_seconds", "tokens_per_s",
               "error_kind", "error_message")
     print(f"run {row['id']}")
@@ -96,7 +96,10 @@ def _show(registry, args) -> int:
     sources = extra.get("sources") if isinstance(extra.get("sources"), dict) else {}
     for key in fields:
         if row.get(key) not in (None, ""):
-            print(f"  {key:<17} {row[key]}" + (f"   (from {sources[key]})" if key in sources else ""))
+            value = _lora_text(row[key]) if key == "lora" else row[key]
+            print(f"  {key:<17} {value}" + (f"   (from {sources[key]})" if key in sources else ""))
+    if extra.get("task"):
+        print(f"  {'task':<17} {extra['task']}")
     print(f"  {'started':<17} {_date(row['started'])}   ended {_date(row['ended'])}")
     plan = row.get("plan")
     if isinstance(plan, dict):
@@ -111,6 +114,17 @@ def _show(registry, args) -> int:
 
         print(f"\n  fix: {fix_for(row['error_kind'])}")
     return 0
+
+
+def _lora_text(lora) -> str:
+    """``r 8, alpha 32, dropout 0.05, on q_proj, v_proj`` for a recorded LoRA dict."""
+    if not isinstance(lora, dict):
+        return str(lora)
+    parts = [f"{key} {lora[key]}" for key in ("r", "alpha", "dropout") if lora.get(key) is not None]
+    targets = lora.get("target_modules")
+    if targets:
+        parts.append("on " + (", ".join(map(str, targets)) if isinstance(targets, list) else str(targets)))
+    return ", ".join(parts) or "yes"
 
 
 def _compare(registry, args) -> int:
@@ -188,6 +202,9 @@ def _plot(registry, rows, out: Path) -> None:
     for row in rows:
         series = registry.metrics(row["id"])
         label = row["name"] or row["id"]
+        extra = row.get("extra") if isinstance(row.get("extra"), dict) else {}
+        if extra.get("steps_counted"):  # the log printed no step numbers: x is the n-th loss line
+            label += ", x = loss line, not step"
         for split, style in (("train", "-"), ("val", "--")):
             points = [(s, loss) for s, sp, loss in series if sp == split]
             if points:

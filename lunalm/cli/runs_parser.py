@@ -17,8 +17,9 @@ ACTIONS = {  # name -> (one-line help, description, examples)
              "on which data), parameters, tokens, best validation loss.",
              "luna runs list\n  luna runs list --status crashed --since 2026-11-01\n  luna runs list --json"),
     "show": ("one run in full: config, metrics, plan against actual, the fix for its error",
-             "Show one run: every recorded field, the plan's estimate against the actual figures, and for "
-             "a failed run the fix that works for its error class.",
+             "Show one run: its recorded fields (the task, LoRA and quantisation included; --json adds the "
+             "metrics and everything else a scan kept), the plan's estimate against the actual figures, and "
+             "for a failed run the fix that works for its error class.",
              "luna runs show nano-20261123-120000\n  luna runs show 3f2a --json"),
     "compare": ("two or more runs side by side: metrics, config differences, curves",
                 "Compare runs: their metrics side by side, the config settings that differ, and with "

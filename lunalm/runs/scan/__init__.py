@@ -8,7 +8,7 @@ unpickled (``training_args.bin`` and checkpoints are never opened).
     print(scanner.stats.files_seen, scanner.stats.skipped)
 
 Each folder is handled on its own, in name order (see ``walk``): a lunalm run directory, a Trainer output
-folder or a Lightning ``version_N`` folder is one attempt; the other files are read by kind (``.py``
+folder, a Lightning ``version_N`` folder or a Weights & Biases run's files is one attempt; the other files are read by kind (``.py``
 scripts, ``.ipynb`` notebooks, ``.log``/``.out``/``.err`` logs, and ``.txt``/``.jsonl``/extensionless files
 probed for log lines); logs are then paired with the script beside them (``pairing``). Files that cannot be
 read (binary, permission denied, malformed, too large) are recorded in ``stats.skipped`` with the reason,
@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 from lunalm.errors import ConfigError
 from lunalm.runs.attempt import Attempt
-from lunalm.runs.scan import hf_trainer, lightning, lunalm_runs
+from lunalm.runs.scan import hf_trainer, lightning, lunalm_runs, wandb_files
 from lunalm.runs.scan.logs import read_log
 from lunalm.runs.scan.notebooks import read_notebook
-from lunalm.runs.scan.pairing import Script, claim_output_dirs, incidental, merge, output_target, pair
+from lunalm.runs.scan.pairing import Script, claim_output_dirs, incidental, merge, output_target, pair, same_run
 from lunalm.runs.scan.reading import SECONDS_PER_FILE, ScanStats, Unreadable
 from lunalm.runs.scan.scripts import apply_facts, read_script, script_attempt
 from lunalm.runs.scan.walk import Folder, single_file, walk as walk_tree
@@ -93,8 +93,12 @@ class Scanner:
             if run is not None:
                 return [run]
         found = self._trainer_output(folder)
+        wandb = self._guarded(folder.path, wandb_files.read_run_files, folder, self.stats) \
+            if wandb_files.is_run_files(folder) else None
         scripts, logs, notebooks = [], [], []
         for entry in folder.files:
+            if wandb is not None and entry.name == "output.log":
+                continue  # the W&B run's console output, read with it
             kind = file_kind(entry.name)
             if kind == "script":
                 facts = self._guarded(entry.path, read_script, entry, self.stats)
@@ -109,17 +113,27 @@ class Scanner:
         self._output_scripts.update(claims)
         newest_runs = self._lightning_claims(folder.path, scripts)
         claimed = {entry.path for entry, _ in claims.values()} | self._own_script(found, scripts) | set(newest_runs)
-        for trainer in found:
-            hf_trainer.settle_lr(trainer)
+        if wandb is not None:  # the script the run names, beside it (W&B files copied next to the code)
+            found.append(wandb)
+            program = wandb_files.program_name(wandb)
+            for entry, facts in scripts:
+                if entry.name == program:
+                    apply_facts(wandb, facts, entry.path)
+                    claimed.add(entry.path)
         attempts = pair(scripts, [log for log in logs if log], self.stats, claimed) + [book for book in notebooks if book]
+        here = [trainer for trainer in found if trainer.source == "hf-trainer" and trainer.path == folder.path]
         kept = []
         for attempt in attempts:  # a log or notebook of a run whose Trainer output folder is below: one attempt
             target = output_target(folder.path, attempt, hf_trainer.has_state) \
                 or newest_runs.get(attempt.extra.get("script"))
-            if target is None:
-                kept.append(attempt)
-            else:
+            if target is not None:
                 self._companions.setdefault(target, []).append(attempt)
+            elif len(here) == 1 and same_run(here[0], attempt):  # ... or in the output folder itself
+                merge(here[0], attempt)
+            else:
+                kept.append(attempt)
+        for trainer in found:
+            hf_trainer.settle_lr(trainer)
         return found + kept
 
     def _trainer_output(self, folder: Folder) -> list[Attempt]:

@@ -48,6 +48,13 @@ _PHRASES = [
     ("killed", re.compile(r"^Killed(?::\s*9)?$|^.{0,80}line \d+:\s+\d+ Killed\b|\bSIGKILL\b|exitcode\s*:\s*-9\b")),
 ]
 
+# A phrase that is denied is no failure: "no NaN gradients or loss explosion", "ran without CUDA out of memory
+# errors", "checks for nan loss" (a report or a README read as a log says what did *not* happen). An
+# exception line is never a denial ("RuntimeError: could not ... CUDA out of memory").
+_DENIED = re.compile(r"\b(?:no|(?<!could )(?<!did )(?<!can )not|never|without|avoid\w*|prevent\w*|checks? for|"
+                     r"guard\w* against|free of)\b"
+                     r"[^.;!?]{0,60}$", re.IGNORECASE)
+
 # "torch.OutOfMemoryError: ...", "KeyboardInterrupt", "ModuleNotFoundError: No module named 'x'"
 _EXCEPTION = re.compile(r"^(?:[A-Za-z_]\w*\.)*([A-Z]\w*(?:Error|Exception|Interrupt|Exit|Failure))(?::|$)")
 _EXCEPTION_KINDS = {
@@ -100,7 +107,8 @@ def classify_line(line: str, in_traceback: bool = False, lower: str | None = Non
     if not _HINT.search(line.lower() if lower is None else lower):
         return None
     for kind, pattern in _PHRASES:
-        if pattern.search(line):
+        match = pattern.search(line)
+        if match and (exception_name(line) or not _DENIED.search(line, 0, match.start())):
             return kind
     name = exception_name(line)
     if name is None:

@@ -21,6 +21,7 @@ from lunalm.runs.scan.walk import Folder
 MAX_STATE_BYTES = 64 << 20  # years of log history fit in a few MB
 MAX_SMALL_BYTES = 1 << 20  # config.json, adapter_config.json, README.md
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+_HUB_CACHE = re.compile(r"models--(?:([\w.-]+?)--)?([\w.-]+?)(?:[\\/]|$)")
 _CARD_ITEM = re.compile(r"^- (\w+): (.+)$", re.MULTILINE)
 _CARD_OPTIMIZER = re.compile(r"Use (?:OptimizerNames\.)?(\w+)|^(\w+)")
 
@@ -76,7 +77,7 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
             _model_files(attempt, directory, stats)
     _model_card(attempt, folder, stats)
     if peak_lr is not None:  # not the configured lr (warmup and decay keep it below): a last resort
-        attempt.extra["peak_logged_lr"] = peak_lr
+        attempt.extra["peak_logged_lr"], attempt.extra["peak_logged_lr_step"] = peak_lr
     _extras(attempt, state, folder, state_path)
     return attempt
 
@@ -89,18 +90,23 @@ def _name(path: str) -> str:
 
 
 def settle_lr(attempt: Attempt) -> None:
-    """The configured lr comes from the model card or the script; only without either is the highest
-    logged lr used, and ``extra["sources"]`` says so."""
-    peak = attempt.extra.get("peak_logged_lr")
-    if attempt.lr is None and peak is not None:
+    """The configured lr comes from the model card, the script or a log of the run; only without any is
+    the highest logged lr used, and ``extra["sources"]`` says so, and only when it was logged in the first
+    quarter of the run: later the schedule has decayed it (a run logged once, at its last step, logs
+    4e-08 for a configured 2e-05)."""
+    peak, at = attempt.extra.get("peak_logged_lr"), attempt.extra.get("peak_logged_lr_step")
+    length = attempt.extra.get("max_steps") or attempt.steps
+    early = at is None or not length or at <= length / 4
+    if attempt.lr is None and peak is not None and early:
         attempt.lr = peak
         attempt.extra.setdefault("sources", {})["lr"] = "trainer_state.json: highest logged learning_rate " \
                                                         "(the configured value was not found)"
 
 
-def _history(history) -> tuple[LossSeries, LossSeries, dict | None, float | None]:
-    """Train and eval loss series, the final ``train_runtime`` record, and the peak logged lr."""
-    train, val, end, peak_lr = LossSeries(), LossSeries(), None, None
+def _history(history) -> tuple[LossSeries, LossSeries, dict | None, tuple[float, int | None] | None]:
+    """Train and eval loss series, the final ``train_runtime`` record, and the peak logged lr (with the
+    step it was logged at)."""
+    train, val, end, peak_lr = LossSeries(), LossSeries(), None, None  # peak_lr: (lr, step)
     for entry in history if isinstance(history, list) else []:
         if not isinstance(entry, dict):
             continue
@@ -112,8 +118,8 @@ def _history(history) -> tuple[LossSeries, LossSeries, dict | None, float | None
         if "train_runtime" in entry:
             end = entry
         lr = _number(entry.get("learning_rate"))
-        if lr is not None and math.isfinite(lr) and lr > (peak_lr or 0):
-            peak_lr = lr
+        if lr is not None and math.isfinite(lr) and lr > (peak_lr[0] if peak_lr else 0):
+            peak_lr = (lr, step)
     return train, val, end, peak_lr
 
 
@@ -171,14 +177,30 @@ def _progress(step: int, planned: int, epoch: float | None, epochs: float | None
     return text
 
 
+def folder_facts(attempt: Attempt, directory: str, stats: ScanStats) -> None:
+    """What an output folder without ``trainer_state.json`` still says about its run (LLaMA-Factory keeps
+    its ``trainer_log.jsonl`` beside them): ``config.json``, ``adapter_config.json`` and
+    ``all_results.json`` (train_runtime, the epoch reached, the last eval_loss)."""
+    _model_files(attempt, directory, stats)
+    results = _small_json(os.path.join(directory, "all_results.json"), stats) or {}
+    runtime = _number(results.get("train_runtime"))
+    if attempt.wall_seconds is None and runtime:
+        attempt.wall_seconds = runtime
+    eval_loss = _number(results.get("eval_loss"))
+    if attempt.best_val_loss is None and eval_loss is not None and math.isfinite(eval_loss):
+        attempt.best_val_loss = eval_loss
+    if _number(results.get("epoch")) is not None:
+        attempt.extra.setdefault("epoch", results["epoch"])
+
+
 def _model_files(attempt: Attempt, directory: str, stats: ScanStats) -> None:
     """``config.json`` (model id/type, quantisation) and ``adapter_config.json`` (LoRA) in ``directory``."""
     config = _small_json(os.path.join(directory, "config.json"), stats)
     if config:
-        name = config.get("_name_or_path") or config.get("model_type")
+        name = hub_id(config.get("_name_or_path")) or config.get("model_type")
         attempt.model = attempt.model or (name if isinstance(name, str) and name else None)
         attempt.extra.setdefault("model_type", config.get("model_type"))
-        task = task_of_architecture(config.get("architectures"), bool(config.get("_name_or_path")))
+        task = task_of_architecture(config.get("architectures"), _from_pretrained(config))
         if task:
             attempt.extra.setdefault("task", task)
         quantization = config.get("quantization_config")
@@ -192,6 +214,26 @@ def _model_files(attempt: Attempt, directory: str, stats: ScanStats) -> None:
         base = adapter.get("base_model_name_or_path")
         if isinstance(base, str) and base:
             attempt.model = base  # the adapter's base is the model that was trained
+
+
+def hub_id(name) -> str | None:
+    """A model id as a person names it: the Hub cache folder a config was loaded from
+    (``C:\\Users\\me\\.cache\\huggingface\\hub\\models--fnlp--cpt-large\\snapshots\\f073…``) is ``fnlp/cpt-large``."""
+    if not isinstance(name, str) or not name:
+        return None
+    match = _HUB_CACHE.search(name)
+    if match is None:
+        return name
+    return f"{match.group(1)}/{match.group(2)}" if match.group(1) else match.group(2)
+
+
+def _from_pretrained(config: dict) -> bool | None:
+    """Whether the model was loaded from a pretrained one: ``_name_or_path`` says so, but transformers
+    4.4x and later no longer write it, so from those its absence says nothing (None)."""
+    if config.get("_name_or_path"):
+        return True
+    version = re.match(r"(\d+)\.(\d+)", str(config.get("transformers_version") or ""))
+    return False if version and (int(version.group(1)), int(version.group(2))) < (4, 40) else None
 
 
 def _small_json(path: str, stats: ScanStats) -> dict | None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lunalm.runs.attempt import Attempt, fingerprint
+from lunalm.runs.scan import hf_trainer
 from lunalm.runs.scan.effective import LogSettings
 from lunalm.runs.scan.classify import HINT_WORDS, any_word, classify_line, exception_name, status_for
 from lunalm.runs.scan.reading import ScanStats, TextLines
@@ -49,6 +50,16 @@ _VAL_KEYS = {"val", "valid", "validation", "eval", "dev"}
 _DONE = re.compile(r"\btraining (?:is )?(?:complete|completed|finished|done)\b|\b(?:finished|done) training\b|"
                    r"\btrain_runtime\b|`?max_(?:epochs|steps)=\d+`? reached")
 _TIME_STAMP = re.compile(r"\[?(20\d\d-\d\d-\d\d)[ T_](\d\d[:.]\d\d[:.]\d\d)")
+# The Hugging Face example scripts' logging format: "03/22/2024 09:51:20 - WARNING - __main__"
+_US_TIME_STAMP = re.compile(r"(\d\d)/(\d\d)/(20\d\d)[ ,]+(\d\d:\d\d:\d\d)")
+# A mean over the whole run, not the loss at its end: the Trainer's "TrainOutput(global_step=500,
+# training_loss=0.64, ...)" and its metrics table ("  train_loss               =     0.4479")
+_MEAN_LOSS = re.compile(r"trainoutput\(|^train_loss +=")
+_FINAL_STEP = re.compile(r"trainoutput\(global_step=(\d+)")
+# How long train() ran: "train_runtime = 17:52:38.15" (the metrics table), "'train_runtime': 64358.151"
+_RUNTIME = re.compile(r"train_runtime[\"']?\s*[:=]\s*(?:(\d+):(\d\d):)?(\d+(?:\.\d+)?)")
+# LLaMA-Factory's trainer_log.jsonl: "elapsed_time": "6:48:06" (or "1 day, 0:08:23")
+_ELAPSED = re.compile(r"[\"']elapsed_time[\"']\s*:\s*[\"'](?:(\d+) days?, )?(\d+):(\d\d):(\d\d)")
 # llm.c (train_gpt2.cu) writes its main.log as "s:0 trl:11.0091 lr:0.000001 norm:15.37" and "s:500 tel:3.2722"
 _LLMC = re.compile(r"s:(\d+) (trl|tel):(" + _NUMBER + r")(?![\w.])")
 # Early stopping as trainers announce it (Keras "Epoch 00007: early stopping", Lightning's EarlyStopping)
@@ -129,6 +140,8 @@ class LogParser:
         self.losses_since_error = 0
         self.completed: Hit | None = None
         self.settings: dict[str, object] = {}
+        self.runtime: float | None = None  # seconds train() ran, as the trainer reported it
+        self.final_step: int | None = None  # the step train() returned at ("TrainOutput(global_step=2808, ...")
         self.log_settings = LogSettings()  # overrides and config files the log prints (see ``effective``)
         self.real_steps = False  # steps were read from the log, not counted
         self._last_train_number: int | None = None  # line of the newest train loss
@@ -158,7 +171,7 @@ class LogParser:
             line = _ANSI.sub("", line).strip()
         if line[:1] == "[":
             line = _RANK_PREFIX.sub("", line)
-        if line[:2] in ("20", "[2") and (stamp := time_stamp(line)) is not None:
+        if (line[:2] in ("20", "[2") or line[2:3] == "/") and (stamp := time_stamp(line)) is not None:
             self.first_time = self.first_time if self.first_time is not None else stamp
             self.last_time = stamp
         lower = line.lower()
@@ -204,6 +217,11 @@ class LogParser:
             self._record_error(kind, number, line)
         if ("train" in lower or "reached" in lower) and _DONE.search(lower):
             self.completed = Hit(self.where(number), line[:300])
+        if "trainoutput(" in lower and (match := _FINAL_STEP.search(lower)):
+            self.final_step = int(match.group(1))
+        if "train_runtime" in lower and (match := _RUNTIME.search(lower)):
+            hours, minutes, seconds = match.groups()
+            self.runtime = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
         if (number or 0) <= SETTINGS_LINES and _SETTING_HINT.search(lower):
             self._settings(lower)
         return kind
@@ -245,6 +263,8 @@ class LogParser:
         self.losses_since_error = 0
 
     def _losses(self, number: int | None, lower: str) -> None:
+        if _MEAN_LOSS.search(lower):
+            return
         if "{" in lower and self._dict_losses(number, lower):
             return
         found = []
@@ -262,10 +282,17 @@ class LogParser:
     def _dict_losses(self, number: int | None, line: str) -> bool:
         """``{'loss': 2.1, 'epoch': 0.5}`` (Python repr) or a JSON object; True if it held a loss."""
         pairs = {key: float(value) for key, value in _DICT_PAIR.findall(line)}
-        step = pairs.get("step", pairs.get("global_step", pairs.get("iter")))
+        step = pairs.get("step", pairs.get("global_step", pairs.get("iter", pairs.get("current_steps"))))
         step = int(step) if step is not None and math.isfinite(step) else None
         if step is None and ("step" in line or "iter" in line) and (named := _STEP.search(line.split("{")[0])):
             step = int(named.group(1))  # "Training Logs at step 500: {'loss': 2.9199, ...}"
+        if step is None and self.real_steps and (known := [p[0] for p in (self.train.last, self.val.last) if p]):
+            step = max(known)  # trainer.evaluate() after a run with steps: at its last step, not one more
+        if "total_steps" in pairs and "max_steps" not in self.settings:  # LLaMA-Factory
+            self.settings["max_steps"] = int(pairs["total_steps"])
+        if "elapsed_time" in line and (match := _ELAPSED.search(line)):
+            days, hours, minutes, seconds = (int(group or 0) for group in match.groups())
+            self.runtime = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
         is_eval = any(f'{q}kind{q}: {q}{kind}{q}' in line for q in "\"'" for kind in ("val", "eval"))
         held = False
         for key, kind in (("loss", "val" if is_eval else "train"), ("train_loss", "train"),
@@ -331,6 +358,10 @@ class LogParser:
         attempt.final_train_loss = self.train.last[1] if self.train.last else None
         if self.real_steps:
             attempt.steps = max(point[0] for point in (self.train.last, self.val.last) if point)
+        if self.final_step is not None and self.final_step > (attempt.steps or 0):
+            attempt.steps = self.final_step
+        if self.runtime and attempt.wall_seconds is None:
+            attempt.wall_seconds = self.runtime
         for name, value in self.settings.items():
             if hasattr(attempt, name) and getattr(attempt, name) is None:
                 setattr(attempt, name, value)
@@ -417,18 +448,26 @@ def read_log(entry: FileEntry, stats: ScanStats, probe: bool = False) -> Attempt
         attempt.wall_seconds = parser.last_time - parser.first_time
     if lines.skipped_bytes:
         attempt.extra["skipped_middle_bytes"] = lines.skipped_bytes
+    if entry.name == "trainer_log.jsonl":  # LLaMA-Factory's output folder: the model and results beside it
+        hf_trainer.folder_facts(attempt, os.path.dirname(entry.path), stats)
     return attempt
 
 
 def time_stamp(text: str) -> float | None:
     """The local time a line or file name starts with ("2024-12-25 06:43:04,790 - INFO",
-    "[2025-02-16T10:43:29]", "2025-02-16 10:43:29.611931.log"), as unix time; None if it starts otherwise."""
+    "[2025-02-16T10:43:29]", "2025-02-16 10:43:29.611931.log", "03/22/2024 09:51:20 - WARNING"), as unix
+    time; None if it starts otherwise."""
     match = _TIME_STAMP.match(text)
-    if match is None:
+    if match is not None:
+        day, clock = match.group(1), match.group(2).replace(".", ":")
+    elif (match := _US_TIME_STAMP.match(text)) is not None:  # month first, unless the first number cannot be one
+        first, second, year, clock = match.groups()
+        month, day_of_month = (second, first) if int(first) > 12 else (first, second)
+        day = f"{year}-{month}-{day_of_month}"
+    else:
         return None
     try:
-        clock = match.group(2).replace(".", ":")
-        return datetime.strptime(f"{match.group(1)} {clock}", "%Y-%m-%d %H:%M:%S").timestamp()
+        return datetime.strptime(f"{day} {clock}", "%Y-%m-%d %H:%M:%S").timestamp()
     except ValueError:  # "2024-13-45 …"
         return None
 

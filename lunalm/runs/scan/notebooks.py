@@ -20,6 +20,7 @@ from lunalm.runs.scan.walk import FileEntry
 MAX_NOTEBOOK_BYTES = 32 << 20  # outputs with embedded images make notebooks big; this is plenty
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "writefile", "prun", "debug"}  # the body is Python
 _SHELL_LINE = re.compile(r"^(\s*)(?:[!%?]|\w+\s*=\s*[!%])")  # !pip install, %matplotlib, files = !ls
+_EPOCH_BAR = re.compile(r"\[\d+/(\d+)[^\]]*?Epoch [\d.]+/(\d+)\]")
 MAX_TABLE_CHARS = 4 << 20  # of one output's HTML; the Trainer's table of 10,000 logged steps is ~1 MB
 # A tag ends at the next ">" and cannot contain "<", so splitting on tags is one linear pass even over
 # "<tr<tr<tr..." (the lazy "<tr>(.*?)</tr>" pattern this replaced rescanned to the end from every "<tr").
@@ -175,9 +176,16 @@ def _feed_loss_table(parser: LogParser, markup: str) -> None:
     header = next((row for row in rows if "Training Loss" in row), None)
     if header is None:
         return
-    columns = {name: header.index(name) for name in ("Step", "Training Loss", "Validation Loss") if name in header}
+    columns = {name: header.index(name) for name in ("Step", "Epoch", "Training Loss", "Validation Loss")
+               if name in header}
+    # A table by epoch ("Epoch | Training Loss | ..."): its steps from the bar above it, "[500/500 2:15:01,
+    # Epoch 1/1]" (500 steps in 1 epoch); without one the rows are counted
+    bar = _EPOCH_BAR.search(markup) if "Step" not in columns and "Epoch" in columns else None
+    per_epoch = int(bar.group(1)) / int(bar.group(2)) if bar and int(bar.group(2)) else None
     for row in rows[rows.index(header) + 1:]:
         step = _number(row, columns.get("Step"))
+        if per_epoch and (epoch := _number(row, columns["Epoch"])) is not None:
+            step = round(epoch * per_epoch)
         for name, kind in (("Training Loss", "train"), ("Validation Loss", "val")):
             value = _number(row, columns.get(name))
             if value is not None:

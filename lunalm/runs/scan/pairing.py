@@ -5,6 +5,8 @@ Kept deliberately simple and deterministic (a rescan pairs the same way):
 * helper scripts (``model.py`` with ``configure_optimizers``) fill gaps in the folder's trainer scripts;
 * a log takes the settings of the trainer script whose name it contains (``train_gpt2.log`` ←
   ``train_gpt2.py``; the longest such name wins), else of the folder's only trainer script;
+* a log or notebook inside a Trainer output folder whose numbers agree with it (:func:`same_run`) is that
+  folder's run;
 * a trainer script whose ``output_dir`` (``TrainingArguments(output_dir="out")``) is a Trainer output
   folder below it lends its settings to that folder's attempt (model, LoRA, optimizer, ...);
 * a script whose settings went into a log or an output folder is not reported again on its own (they are
@@ -17,6 +19,7 @@ Notebooks carry their own code and outputs, so they are never paired.
 
 from __future__ import annotations
 
+import math
 import os
 
 from lunalm.runs.attempt import Attempt
@@ -103,18 +106,38 @@ def _below(folder: str, relative, has_state) -> str | None:
     return target if has_state(target) else None
 
 
+def same_run(trainer: Attempt, companion: Attempt) -> bool:
+    """Whether a log or notebook lying in a Trainer output folder itself (a run's console output saved
+    beside its model, a Colab notebook pushed with its output folder) records that folder's run: the two
+    agree on the best eval loss, or, where one has none, on the step count (the global step or the
+    planned max_steps)."""
+    if companion.source not in ("log", "notebook") or trainer.source != "hf-trainer":
+        return False
+    if trainer.best_val_loss is not None and companion.best_val_loss is not None:
+        return math.isclose(trainer.best_val_loss, companion.best_val_loss, rel_tol=1e-4)
+    steps = {trainer.steps, trainer.extra.get("max_steps")} - {None}
+    return companion.steps is not None and companion.steps in steps
+
+
 def merge(trainer: Attempt, companion: Attempt) -> None:
     """One run seen twice: its Trainer output (``trainer``) and its log or notebook. The output folder's
-    facts stand; the companion fills the gaps, and its failure (a crash after the last checkpoint) wins."""
+    facts stand; the companion fills the gaps, its failure (a crash after the last checkpoint) wins, and
+    so does its end where the folder's last checkpoint came before it (saved at step 2800 of 2808, the
+    notebook shows train() return at 2808)."""
+    if trainer.model is not None and trainer.model == trainer.extra.get("model_type"):
+        trainer.model = None  # only the architecture's name ("gpt_neox"): the companion may name the model
     for name in ("model", "corpus", "optimizer", "lr", "batch_size", "grad_accum", "epochs", "precision",
-                 "quantization", "lora", "device", "n_params", "wall_seconds"):
+                 "quantization", "lora", "device", "n_params", "wall_seconds", "best_val_loss", "final_train_loss"):
         if getattr(trainer, name) is None and getattr(companion, name) is not None:
             setattr(trainer, name, getattr(companion, name))
+    trainer.model = trainer.model or trainer.extra.get("model_type")
     for key, value in companion.extra.items():
         trainer.extra.setdefault(key, value)
-    if companion.outcome == "failure":
+    if companion.outcome == "failure" or (companion.outcome == "success" and trainer.outcome == "unknown"):
         for name in ("outcome", "status", "error_kind", "error_message", "evidence"):
             setattr(trainer, name, getattr(companion, name))
+        if companion.steps is not None and companion.steps > (trainer.steps or 0):
+            trainer.steps = companion.steps
     trainer.extra.setdefault("paired", []).append(companion.path)
 
 

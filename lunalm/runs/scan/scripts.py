@@ -42,8 +42,9 @@ _ALIASES = {  # Attempt field (or extra key) -> names that carry it, most specif
     "epochs": ("num_train_epochs", "num_epochs", "max_epochs", "epochs", "n_epochs"),
     "max_steps": ("max_steps", "max_iters", "num_training_steps", "total_steps"),
     "corpus": ("dataset_name", "dataset", "dataset_id", "train_file", "data_path", "data_root"),
-    "model_name": ("model_name_or_path", "model_name", "model_id", "base_model", "model_checkpoint", "init_from",
-                   "choose_model", "model_type"),  # model_type last: an architecture, not a checkpoint
+    "model_name": ("model_name_or_path", "pretrained_model_name_or_path", "model_name", "model_id", "base_model",
+                   "model_checkpoint", "init_from", "choose_model",
+                   "model_type"),  # model_type last: an architecture, not a checkpoint
     "context_length": ("max_seq_length", "block_size", "context_length", "seq_len", "max_length"),
     "output_dir": ("output_dir", "out_dir"),
 }

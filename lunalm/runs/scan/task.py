@@ -44,12 +44,13 @@ def with_model(task: str | None, model: str | None) -> str | None:
     return PRETRAINING if model in FROM_SCRATCH else FINE_TUNING
 
 
-def task_of_architecture(architectures, from_hub: bool) -> str | None:
-    """The task of a Hugging Face ``config.json`` (``architectures``; ``from_hub``: a model id was loaded)."""
+def task_of_architecture(architectures, from_hub: bool | None) -> str | None:
+    """The task of a Hugging Face ``config.json`` (``architectures``; ``from_hub``: a model id was loaded,
+    None: not known, and a language model's task is then left open)."""
     names = [name for name in architectures if isinstance(name, str)] if isinstance(architectures, list) else []
     if any(word in name for name in names for word in _CLASSIFIER_WORDS):
         return CLASSIFICATION
-    if any(word in name for name in names for word in _LM_WORDS):
+    if any(word in name for name in names for word in _LM_WORDS) and from_hub is not None:
         return FINE_TUNING if from_hub else PRETRAINING
     return None
 

@@ -1,0 +1,211 @@
+"""Weights & Biases run files: ``wandb/run-<date>-<id>/files/`` (or those files copied next to a script), with
+``wandb-metadata.json`` (start time, program, command-line arguments, GPU), ``wandb-summary.json`` (the
+last value of every logged metric, ``_runtime`` in seconds), ``config.yaml`` (``wandb.config``: each key
+as ``{desc, value}``) and ``output.log`` (the console output, read as a log for the curve and errors).
+
+The binary ``run-<id>.wandb`` file is never read. The summary holds the *last* logged values, so a
+validation loss from it is called that, not the best.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from datetime import datetime
+
+import yaml
+
+from lunalm.runs.attempt import Attempt, fingerprint
+from lunalm.runs.scan.logs import LogParser
+from lunalm.runs.scan.lunalm_runs import MAX_SMALL_BYTES, check_expansion, safe_loader
+from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, read_bytes, read_json
+from lunalm.runs.scan.scripts import fields_from_values
+from lunalm.runs.scan.walk import Folder
+
+FILES = ("wandb-summary.json", "wandb-metadata.json")
+_TRAIN_KEYS = ("train/loss", "train_loss", "loss", "train/train_loss", "training_loss", "train/epoch_loss")
+_VAL_KEYS = ("eval/loss", "val/loss", "val_loss", "eval_loss", "validation/loss", "valid/loss", "valid_loss",
+             "validation_loss", "val/epoch_loss")
+_STEP_KEYS = ("train/global_step", "global_step", "trainer/global_step", "step", "iter")
+_EPOCH_KEYS = ("train/epoch", "epoch")
+_ARGUMENT = re.compile(r"^--?([A-Za-z_][\w.-]*)(?:=(.*))?$")
+
+
+def is_run_files(folder: Folder) -> bool:
+    return any(name in folder.names() for name in FILES)
+
+
+def read_run_files(folder: Folder, stats: ScanStats) -> Attempt:
+    """One attempt from a W&B run's files (their ``output.log`` included, which is not read again)."""
+    summary = _json(folder, "wandb-summary.json", stats)
+    metadata = _json(folder, "wandb-metadata.json", stats)
+    config = _config(folder, stats)
+    wandb = config.pop("_wandb", None)
+    values = {**_arguments(metadata.get("args")), **_flat(config)}
+    name = _run_name(folder.path)
+    attempt = Attempt(source="wandb", path=folder.path, fingerprint=fingerprint("wandb", folder.path), name=name,
+                      started=_started(metadata, wandb, summary, folder))
+    for field_name, value in fields_from_values({key: [value] for key, value in values.items()}).items():
+        setattr(attempt, field_name, value)
+        attempt.extra.setdefault("sources", {})[field_name] = "the W&B run's config and arguments"
+    parser = _output_log(folder, stats)
+    if parser is not None:
+        parser.fill(attempt)
+    runtime = _number(summary.get("_runtime"))
+    attempt.wall_seconds = attempt.wall_seconds or (runtime if runtime and runtime > 0 else None)
+    train, val = _first(summary, _TRAIN_KEYS), _first(summary, _VAL_KEYS)
+    if attempt.final_train_loss is None and train is not None:
+        attempt.final_train_loss = train
+    if attempt.best_val_loss is None and val is not None and math.isfinite(val):
+        attempt.best_val_loss = val
+        attempt.extra.setdefault("sources", {})["best_val_loss"] = "wandb-summary.json: the last value logged"
+    step = _first(summary, _STEP_KEYS)
+    if step is not None and math.isfinite(step) and step > (attempt.steps or 0):
+        attempt.steps = int(step)
+    attempt.device = attempt.device or metadata.get("gpu") or (wandb or {}).get("gpu_type") or None
+    program = metadata.get("program") or metadata.get("codePath")
+    if isinstance(program, str) and program:
+        attempt.extra["program"] = program
+    if parser is None or attempt.outcome == "unknown":
+        _decide(attempt, summary, train, val)
+    return attempt
+
+
+def program_name(attempt: Attempt) -> str | None:
+    """The file name of the script the run recorded (``train_simple.py``), to pair it with that script."""
+    program = attempt.extra.get("program")
+    return os.path.basename(program) if isinstance(program, str) and program.endswith(".py") else None
+
+
+def _decide(attempt: Attempt, summary: dict, train: float | None, val: float | None) -> None:
+    last = ", ".join(f"{what} {value:.4g}" for what, value in (("train loss", train), ("val loss", val))
+                     if value is not None)
+    last = f" (last logged: {last})" if last else ""
+    epoch = _first(summary, _EPOCH_KEYS)
+    if (train is not None and not math.isfinite(train)) or (val is not None and not math.isfinite(val)):
+        attempt.outcome, attempt.status, attempt.error_kind = "failure", "diverged", "nan-loss"
+        attempt.evidence = f"wandb-summary.json: a non-finite loss{last}"
+    elif "train_runtime" in summary or "train/train_runtime" in summary:
+        attempt.outcome, attempt.status = "success", "completed"
+        attempt.evidence = f"wandb-summary.json: train() returned (train_runtime logged){last}"
+    elif epoch is not None and attempt.epochs and epoch + (1 if float(epoch).is_integer() else 0) >= attempt.epochs:
+        attempt.outcome, attempt.status = "success", "completed"
+        counted = " (counted from 0)" if float(epoch).is_integer() and epoch < attempt.epochs else ""
+        attempt.evidence = f"wandb-summary.json: epoch {epoch:g}{counted} of {attempt.epochs:g} logged last{last}"
+    else:
+        attempt.evidence = (f"wandb-summary.json: " + (f"epoch {epoch:g} logged last" if epoch is not None
+                                                        else "the last logged values") +
+                            f"{last}: no sign that the run finished")
+
+
+def _json(folder: Folder, name: str, stats: ScanStats) -> dict:
+    if name not in folder.names():
+        return {}
+    value = read_json(os.path.join(folder.path, name), stats, MAX_SMALL_BYTES, name)
+    if not isinstance(value, dict):
+        raise Unreadable(f"{name} is not a JSON object")
+    return value
+
+
+def _config(folder: Folder, stats: ScanStats) -> dict:
+    """``config.yaml``'s values (``key: {desc, value}`` in W&B's format), or {}."""
+    if "config.yaml" not in folder.names():
+        return {}
+    data = read_bytes(os.path.join(folder.path, "config.yaml"), stats, MAX_SMALL_BYTES, "config.yaml")
+    try:
+        check_expansion(data)
+        loaded = yaml.load(data, Loader=safe_loader())
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    return {key: item["value"] if isinstance(item, dict) and "value" in item else item
+            for key, item in loaded.items() if isinstance(key, str) and key != "wandb_version"}
+
+
+def _flat(config: dict, depth: int = 0) -> dict:
+    """Nested sections (``optimizer: {lr: 1e-05}``) flattened to their leaf names, the outer ones first."""
+    flat, nested = {}, []
+    for key, value in config.items():
+        if isinstance(value, dict) and depth < 3:
+            nested.append(value)
+        elif isinstance(value, (bool, int, float, str)):
+            flat[key] = value
+    for section in nested:
+        for key, value in _flat(section, depth + 1).items():
+            flat.setdefault(key, value)
+    return flat
+
+
+def _arguments(args) -> dict:
+    """``["--lr=0.0016", "--epochs", "50"]`` as ``{"lr": 0.0016, "epochs": 50}``."""
+    values: dict = {}
+    items = [item for item in args if isinstance(item, str)] if isinstance(args, list) else []
+    for index, item in enumerate(items):
+        match = _ARGUMENT.match(item)
+        if match is None:
+            continue
+        text = match.group(2)
+        if text is None and index + 1 < len(items) and not items[index + 1].startswith("-"):
+            text = items[index + 1]
+        values[match.group(1).replace("-", "_")] = _literal(text) if text is not None else True
+    return values
+
+
+def _literal(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _started(metadata: dict, wandb: dict | None, summary: dict, folder: Folder) -> float:
+    """The run's start: the metadata's ``startedAt``, W&B's own ``start_time``, the summary's last time stamp
+    less the runtime, else the files' time."""
+    text = metadata.get("startedAt")
+    if isinstance(text, str):
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    start = _number((wandb or {}).get("start_time"))
+    if start:
+        return start
+    stamp, runtime = _number(summary.get("_timestamp")), _number(summary.get("_runtime"))
+    if stamp and runtime is not None:
+        return stamp - runtime
+    entry = folder.file("wandb-summary.json") or folder.file("wandb-metadata.json")
+    return entry.mtime
+
+
+def _output_log(folder: Folder, stats: ScanStats) -> LogParser | None:
+    if "output.log" not in folder.names():
+        return None
+    parser = LogParser("output.log")
+    for number, line in TextLines(os.path.join(folder.path, "output.log"), stats):
+        parser.feed(number, line)
+    return parser if parser.signals else None
+
+
+def _run_name(path: str) -> str:
+    """``run-20210217_171051-3f2a/files`` is named by its run folder; copied files by their folder."""
+    folder = os.path.abspath(path)
+    if os.path.basename(folder) == "files":
+        folder = os.path.dirname(folder)
+    parent = os.path.basename(os.path.dirname(folder))
+    return f"{parent}/{os.path.basename(folder)}" if parent else os.path.basename(folder)
+
+
+def _first(summary: dict, keys: tuple[str, ...]) -> float | None:
+    for key in keys:
+        value = _number(summary.get(key))
+        if value is not None:
+            return value
+    return None
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
