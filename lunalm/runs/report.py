@@ -77,20 +77,22 @@ def _outcomes(rows, out_dir) -> Section:
 
 
 def _breakdown(title: str, rows, key: str) -> Section | None:
-    groups = defaultdict(list)
+    groups = defaultdict(list)  # by name whatever its case: "Adam" in a script, "adam" in a config
     for row in rows:
         if row.get(key):
-            groups[row[key]].append(row)
+            groups[str(row[key]).lower()].append(row)
     if not groups:
         return None
     table = []
-    for name, members in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:12]:
+    for members in sorted(groups.values(), key=lambda group: -len(group))[:12]:
+        name = Counter(str(m[key]) for m in members).most_common(1)[0][0]
         judged = [m for m in members if m["outcome"] in ("success", "failure")]
         wins = sum(m["outcome"] == "success" for m in judged)
         losses = [m["best_val_loss"] for m in members if m.get("best_val_loss") is not None]
-        table.append([str(name), f"{len(members):,}", f"{wins}/{len(judged)}" if judged else "-",
+        table.append([name, f"{len(members):,}", f"{wins} of {len(judged)}" if judged else "-",
                       f"{min(losses):.3f}" if losses else "-"])
-    return Section(title, tables=[([title.rstrip("s").lower(), "attempts", "succeeded", "best val loss"], table)])
+    return Section(title, tables=[([title.rstrip("s").lower(), "attempts", "succeeded (of those with an outcome)",
+                                    "best val loss"], table)])
 
 
 def _errors(rows) -> Section:

@@ -276,7 +276,8 @@ def test_a_lightning_run_its_script_and_its_log_are_one_attempt(tmp_path):
     (run,) = scan([str(tmp_path / "project")])
     assert (run.source, run.name, run.outcome, run.steps) == ("lightning", "char/version_0", "success", 39)
     assert (run.lr, run.batch_size, run.device, run.corpus) == (3e-3, 16, "cpu", "text.txt")
-    assert run.extra["sources"] == {"lr": "hparams.yaml", "batch_size": "hparams.yaml"}
+    assert run.extra["sources"]["lr"] == run.extra["sources"]["batch_size"] == "hparams.yaml"
+    assert run.extra["sources"]["corpus"] == "train.py (in the script)"  # what the log's script lent the run
     assert run.extra["paired"] == [str(tmp_path / "project" / "train.log")]
     assert run.extra["checkpoints"] == ["epoch=3-step=40.ckpt"] and not marker.exists()
     assert run.evidence.startswith("metrics.csv:25: val loss 3.35 → 2.57 over steps 9–39")

@@ -181,7 +181,7 @@ def test_a_wandb_run_is_one_attempt_with_its_config_summary_and_console_output(t
     (files / "requirements.txt").write_text("torch==2.5.1\ntransformers==4.57.3\n")
     [run] = list(scan([str(tmp_path)]))
     assert (run.source, run.name, run.outcome) == ("wandb", "wandb/run-20260122_085403-2pbgb5l6", "success")
-    assert run.started == 1769072044 and run.wall_seconds == 2543 and run.steps == 1500
+    assert run.started == 1769072044 and run.wall_seconds == 2500.1 and run.steps == 1500  # train_runtime
     assert (run.lr, run.batch_size, run.epochs, run.model) == (5e-05, 8, 3, "ytu-ce-cosmos/turkish-gpt2")
     assert run.final_train_loss == 2.91 and run.best_val_loss == 3.05
     assert run.extra["sources"]["best_val_loss"] == "wandb-summary.json: the last value logged"
@@ -203,3 +203,122 @@ def test_wandb_files_beside_a_script_are_the_evidence_that_it_ran(tmp_path: Path
     assert (run.outcome, run.wall_seconds) == ("success", 383)
     assert run.evidence == "wandb-summary.json: epoch 49 (counted from 0) of 50 logged last"
     assert run.started == datetime(2021, 2, 17, 17, 10, 51, 377193).timestamp()
+
+
+def test_a_long_logs_validation_lines_are_all_read_and_a_run_cut_off_at_step_n_of_m_did_not_finish():
+    from lunalm.runs.scan.logs import PARSED_PER_STRIDE
+
+    parser = LogParser("train.log")
+    lines = ["val_loss = 0", "  --train_steps = 20000"]  # the script's source printed first, as modded-nanogpt does
+    for step in range(0, 8 * PARSED_PER_STRIDE):
+        lines.append(f"step:{step}/20000 train_loss:{5 - step / 4000:.6e} train_time:{step * 4450}ms")
+        if step % 1000 == 0:
+            lines.append(f"step:{step}/20000 val_loss:{1 / (step + 1):.4e} train_time:{step * 4450}ms")
+    for number, line in enumerate(lines, start=1):
+        parser.feed(number, line)
+    verdict = parser.verdict()
+    assert [step for step, _ in parser.val.all_points()] == list(range(0, 8000, 1000))  # none thinned out
+    assert min(value for _, value in parser.val.all_points()) == pytest.approx(1 / 7001, rel=1e-3)
+    assert verdict.outcome == "unknown" and "the last step logged is 7999 of 20000" in verdict.evidence
+    done = LogParser("train.log")
+    for number, line in enumerate(["step:19990/20000 train_loss:2.1", "step:20000/20000 val_loss:2.3"], start=1):
+        done.feed(number, line)
+    assert done.verdict().outcome != "unknown" or "of 20000" not in done.verdict().evidence
+
+
+def test_code_saved_as_text_is_no_run_and_keras_running_values_are_not_the_epochs_loss(tmp_path: Path):
+    (tmp_path / "train_gpt.txt").write_text("import torch\n\ndef train():\n    val_loss = 0\n    return val_loss\n")
+    assert list(scan([str(tmp_path)])) == []
+    parser = LogParser("output.log")
+    for number, line in enumerate(["Epoch 1/2", " 50/100 [=====>....] - ETA: 2s - loss: 1.2105",
+                                   "100/100 [==========] - 5s 50ms/step - loss: 1.1000 - val_loss: 1.0500",
+                                   "Epoch 2/2", " 50/100 [=====>....] - ETA: 2s - loss: 0.5000",
+                                   "100/100 [==========] - 5s 50ms/step - loss: 0.4426 - val_loss: 0.3682"], start=1):
+        parser.feed(number, line)
+    parser.finish()
+    assert [value for _, value in parser.train.all_points()] == [1.1, 0.4426]
+
+
+def test_trainer_output_results_files_and_start_time(tmp_path: Path):
+    folder = tmp_path / "t5"
+    (folder / "runs" / "Mar24_22-23-40_DESKTOP").mkdir(parents=True)
+    (folder / "runs" / "Mar24_22-23-40_DESKTOP" / "events.out.tfevents.1742826235.DESKTOP.1234.0").write_bytes(b"x")
+    state = _state(1000, 1000, [])
+    state["log_history"].append({"step": 1000, "train_runtime": 54713.0, "train_loss": 2.0})
+    (folder / "trainer_state.json").write_text(json.dumps(state))
+    (folder / "eval_results.json").write_text(json.dumps({"eval_loss": 1.633907675743103, "epoch": 1.0}))
+    [run] = list(scan([str(folder)]))
+    assert run.best_val_loss == 1.633907675743103 and run.extra["sources"]["best_val_loss"] == "eval_results.json: eval_loss"
+    assert run.started == 1742826235.0
+    (folder / "runs" / "Mar24_22-23-40_DESKTOP" / "events.out.tfevents.1742826235.DESKTOP.1234.0").unlink()
+    [run] = list(scan([str(folder)]))
+    assert run.started == pytest.approx((folder / "trainer_state.json").stat().st_mtime - 54713.0)
+
+
+def test_nested_lightning_hparams_are_read(tmp_path: Path):
+    run_dir = tmp_path / "lightning_logs" / "version_0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "hparams.yaml").write_text("cfg:\n  data:\n    batch_size: 64\n  model:\n    learning_rate: 0.0003\n"
+                                          "  trainer:\n    max_steps: 500\n")
+    (run_dir / "metrics.csv").write_text("step,train_loss,val_loss\n100,3.0,\n200,2.5,2.6\n")
+    [run] = list(scan([str(tmp_path)]))
+    assert (run.lr, run.batch_size) == (0.0003, 64)
+
+
+def _wandb_run(files: Path, summary: dict, metadata: dict | None = None) -> None:
+    files.mkdir(parents=True)
+    (files / "wandb-summary.json").write_text(json.dumps(summary))
+    if metadata is not None:
+        (files / "wandb-metadata.json").write_text(json.dumps(metadata))
+
+
+def test_a_wandb_run_joins_its_trainer_output_and_names_its_script_elsewhere(tmp_path: Path):
+    results = tmp_path / "results"
+    results.mkdir()
+    state = _state(68559, 68559, [1.40, 1.3609], {100: 2e-4, 68559: 1e-9})
+    (results / "trainer_state.json").write_text(json.dumps(state))
+    summary = {"train/global_step": 68559, "train/loss": state["log_history"][-1]["loss"], "eval/loss": 1.3627,
+               "_runtime": 90000}
+    _wandb_run(tmp_path / "wandb" / "run-20250101_000000-abc" / "files", summary)
+    _wandb_run(tmp_path / "wandb" / "latest-run" / "files", summary)  # committed as a copy, not a link
+    runs = list(scan([str(tmp_path)]))
+    assert [run.source for run in runs] == ["hf-trainer"]
+    assert runs[0].extra["paired"] == [str(tmp_path / "wandb" / "run-20250101_000000-abc" / "files")]
+
+    project = tmp_path / "alpaca"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "train-rg.py").write_text(
+        "from transformers import AutoModelForCausalLM, Trainer, TrainingArguments\n"
+        "model = AutoModelForCausalLM.from_pretrained('gpt2')\n"
+        "Trainer(model=model, args=TrainingArguments(output_dir='out', learning_rate=2e-5)).train()\n")
+    for name in ("run-1-a", "run-2-b"):
+        _wandb_run(project / "wandb" / name / "files", {"train/loss": 1.2, "_runtime": 60},
+                   {"program": "/home/me/alpaca/src/train-rg.py", "started_at": "2025-01-01T00:00:00Z",
+                    "gpu_type": "NVIDIA A100-PCIE-40GB", "args": ["--model_name_or_path", "llama-7b"]})
+    runs = list(scan([str(project)]))
+    assert sorted(run.source for run in runs) == ["wandb", "wandb"]  # the script ran: it is no attempt of its own
+    assert {run.extra["script"] for run in runs} == {str(project / "src" / "train-rg.py")}
+    assert {(run.model, run.lr, run.device, run.extra["task"]) for run in runs} == \
+        {("llama-7b", 2e-5, "NVIDIA A100-PCIE-40GB", "fine-tuning")}
+    assert {run.started for run in runs} == {datetime.fromisoformat("2025-01-01T00:00:00+00:00").timestamp()}
+
+
+def test_a_scripts_tokenizer_written_file_and_second_optimizer_are_not_its_model_corpus_and_lr():
+    from lunalm.runs.scan.scripts import facts, parse
+
+    source = ("import torch\nfrom transformers import AutoTokenizer\n"
+              "tokenizer = AutoTokenizer.from_pretrained('distilroberta-base')\n"
+              "model = GPT(vocab_size=50304)\n"
+              "optimizer1 = torch.optim.Adam([dict(params=head, lr=0.22)], betas=(0.8, 0.95))\n"
+              "optimizer2 = Muon(hidden, lr=0.05, momentum=0.95)\n"
+              "with open('metrics.csv', 'w') as f:\n    f.write('step,loss')\n"
+              "for step in range(100):\n    loss = model(x)\n    loss.backward()\n    optimizer1.step()\n")
+    fields = facts(parse(source, "train_diffusion.py")).fields
+    assert fields.get("model") is None and fields.get("corpus") is None and fields["lr"] == 0.22  # an Adam group's
+    assert fields["optimizer"] == "Adam"
+    read = source.replace("open('metrics.csv', 'w')", "open('input.txt')")
+    assert facts(parse(read, "train.py")).fields["corpus"] == "input.txt"
+    labelled = source + "model_name = 'ModdedGPT'\n"
+    assert facts(parse(labelled, "train.py")).extra["task"] == "causal-LM pretraining"
+    hub = source + "model_name = 'gpt2'\n"
+    assert facts(parse(hub, "train.py")).extra["task"] == "fine-tuning"

@@ -27,7 +27,8 @@ from lunalm.runs.attempt import Attempt
 from lunalm.runs.scan import hf_trainer, lightning, lunalm_runs, wandb_files
 from lunalm.runs.scan.logs import read_log
 from lunalm.runs.scan.notebooks import read_notebook
-from lunalm.runs.scan.pairing import Script, claim_output_dirs, incidental, merge, output_target, pair, same_run
+from lunalm.runs.scan.pairing import (JOINED_SOURCES, Script, claim_output_dirs, incidental, join_wandb, merge,
+                                     output_target, pair, same_run)
 from lunalm.runs.scan.reading import SECONDS_PER_FILE, ScanStats, Unreadable
 from lunalm.runs.scan.scripts import apply_facts, read_script, script_attempt
 from lunalm.runs.scan.walk import Folder, single_file, walk as walk_tree
@@ -80,12 +81,19 @@ class Scanner:
             self._root = root if os.path.isdir(root) else os.path.dirname(root)
             folders = walk_tree(root, self.stats, self._seen_dirs) if os.path.isdir(root) \
                 else [single_file(root, self.stats)]
+            held = []  # attempts a W&B run elsewhere under the root may belong to, kept until the walk ends
             for folder in folders:
                 for attempt in self._folder(folder):
+                    if attempt.source in JOINED_SOURCES:
+                        held.append(attempt)
+                        continue
                     self.stats.attempts += 1
                     yield attempt
                 for entry in folder.files if self.progress else ():
                     self.progress(entry.path, entry.size)
+            for attempt in join_wandb(held):
+                self.stats.attempts += 1
+                yield attempt
 
     def _folder(self, folder: Folder) -> list[Attempt]:
         if lunalm_runs.is_run_dir(folder):

@@ -22,6 +22,7 @@ MAX_STATE_BYTES = 64 << 20  # years of log history fit in a few MB
 MAX_SMALL_BYTES = 1 << 20  # config.json, adapter_config.json, README.md
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 _HUB_CACHE = re.compile(r"models--(?:([\w.-]+?)--)?([\w.-]+?)(?:[\\/]|$)")
+_EVENTS = re.compile(r"events\.out\.tfevents\.(\d{9,10})\.")
 _CARD_ITEM = re.compile(r"^- (\w+): (.+)$", re.MULTILINE)
 _CARD_OPTIMIZER = re.compile(r"Use (?:OptimizerNames\.)?(\w+)|^(\w+)")
 
@@ -62,7 +63,7 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
         raise Unreadable("trainer_state.json is not a JSON object")
     train, val, end, peak_lr = _history(state.get("log_history"))
     attempt = Attempt(source="hf-trainer", path=folder.path, fingerprint=fingerprint("hf-trainer", folder.path),
-                      name=_name(folder.path), started=os.path.getmtime(state_path))
+                      name=_name(folder.path))
     attempt.metrics = metric_rows(train, val)
     attempt.steps = _int(state.get("global_step"))
     attempt.epochs = _number(state.get("num_train_epochs"))
@@ -71,6 +72,8 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
     attempt.best_val_loss = min(finite_val) if finite_val else None
     attempt.final_train_loss = train.last[1] if train.last else None
     attempt.wall_seconds = _number(end.get("train_runtime")) if end else None
+    attempt.started = _started(folder, state_path, attempt.wall_seconds)
+    _results(attempt, folder.path, stats)
     _decide(attempt, state, train, val, end)
     for directory in dict.fromkeys([folder.path, os.path.dirname(state_path), newest]):
         if directory is not None:
@@ -179,18 +182,48 @@ def _progress(step: int, planned: int, epoch: float | None, epochs: float | None
 
 def folder_facts(attempt: Attempt, directory: str, stats: ScanStats) -> None:
     """What an output folder without ``trainer_state.json`` still says about its run (LLaMA-Factory keeps
-    its ``trainer_log.jsonl`` beside them): ``config.json``, ``adapter_config.json`` and
-    ``all_results.json`` (train_runtime, the epoch reached, the last eval_loss)."""
+    its ``trainer_log.jsonl`` beside them): ``config.json``, ``adapter_config.json`` and the results files."""
     _model_files(attempt, directory, stats)
-    results = _small_json(os.path.join(directory, "all_results.json"), stats) or {}
-    runtime = _number(results.get("train_runtime"))
-    if attempt.wall_seconds is None and runtime:
-        attempt.wall_seconds = runtime
-    eval_loss = _number(results.get("eval_loss"))
-    if attempt.best_val_loss is None and eval_loss is not None and math.isfinite(eval_loss):
-        attempt.best_val_loss = eval_loss
-    if _number(results.get("epoch")) is not None:
-        attempt.extra.setdefault("epoch", results["epoch"])
+    _results(attempt, directory, stats)
+
+
+def _results(attempt: Attempt, directory: str, stats: ScanStats) -> None:
+    """``all_results.json`` / ``eval_results.json`` (what ``trainer.save_metrics`` wrote): the train_runtime,
+    the epoch reached and the final eval_loss, where the log history had none."""
+    for name in ("all_results.json", "eval_results.json"):
+        results = _small_json(os.path.join(directory, name), stats) or {}
+        runtime = _number(results.get("train_runtime"))
+        if attempt.wall_seconds is None and runtime:
+            attempt.wall_seconds = runtime
+        eval_loss = _number(results.get("eval_loss"))
+        if attempt.best_val_loss is None and eval_loss is not None and math.isfinite(eval_loss):
+            attempt.best_val_loss = eval_loss
+            attempt.extra.setdefault("sources", {})["best_val_loss"] = f"{name}: eval_loss"
+        if _number(results.get("epoch")) is not None:
+            attempt.extra.setdefault("epoch", results["epoch"])
+
+
+def _started(folder: Folder, state_path: str, runtime: float | None) -> float:
+    """When the run started: the time in the name of its TensorBoard file (``runs/Mar24_22-23-40_HOST/
+    events.out.tfevents.1742826235.HOST.1234.0``), else the end (the final ``trainer_state.json`` is
+    written when training ends) less train_runtime, else the state file's time."""
+    stamps = []
+    if "runs" in folder.subdirs:
+        for run in _listing(os.path.join(folder.path, "runs"))[:100]:
+            stamps += [int(match.group(1)) for name in _listing(os.path.join(folder.path, "runs", run))
+                       if (match := _EVENTS.match(name))]
+    if stamps:
+        return float(min(stamps))
+    ended = os.path.getmtime(state_path)
+    own = os.path.dirname(state_path) == folder.path
+    return ended - runtime if own and runtime else ended
+
+
+def _listing(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
 
 
 def _model_files(attempt: Attempt, directory: str, stats: ScanStats) -> None:

@@ -18,7 +18,7 @@ import yaml
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.lunalm_runs import MAX_SMALL_BYTES, check_expansion, safe_loader
 from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, read_bytes
-from lunalm.runs.scan.scripts import fields_from_values
+from lunalm.runs.scan.scripts import fields_from_values, flat_values
 from lunalm.runs.scan.series import LossSeries, describe_trend, metric_rows
 from lunalm.runs.scan.walk import SKIP_DIRS, Folder
 
@@ -96,10 +96,7 @@ def _hparams(path: str, stats: ScanStats) -> dict:
         value = yaml.load(data, Loader=safe_loader())
     except yaml.YAMLError:  # e.g. !!python/object tags: never constructed
         return {}
-    if not isinstance(value, dict):
-        return {}
-    return {key: item for key, item in value.items()
-            if isinstance(key, str) and isinstance(item, (bool, int, float, str))}
+    return flat_values(value) if isinstance(value, dict) else {}
 
 
 def _metrics(path: str, stats: ScanStats) -> tuple[LossSeries, LossSeries, dict[str, str]]:

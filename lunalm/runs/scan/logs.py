@@ -42,7 +42,7 @@ _LOSS_VALUE = re.compile(r"loss\b\s*(?:[:=]|is)?\s*(?:tensor\()?(" + _NUMBER + r
 _LOSS_PREFIX = re.compile(r"(?:^|[^a-z0-9])([a-z]+)[ _/-]$")  # "train " in "step 5: train loss 2.1"
 # Only a step the log names: a tqdm/Keras counter ("450/1000 [") restarts every epoch, so those lines are
 # counted instead (a step that goes back means a rerun, see LossSeries).
-_STEP = re.compile(r"\b(?:global[ _]step|step|iter(?:ation)?)\s*[:=#]?\s*(\d+)")
+_STEP = re.compile(r"\b(?:global[ _]step|step|iter(?:ation)?)\s*[:=#]?\s*(\d+)(?:\s*/\s*(\d+))?")
 # transformers 5.x prints the values as strings: {'loss': '6.799', 'learning_rate': '4.8e-05'}
 _DICT_PAIR = re.compile(r"[\"'](\w+)[\"']\s*:\s*[\"']?(" + _NUMBER + r")(?![\w.])[\"']?")
 _TRAIN_KEYS = {"", "train", "training", "avg", "average", "mean", "running", "total", "lm", "batch"}
@@ -132,6 +132,7 @@ class LogParser:
         # of the batches so far: used only where the log prints no loss of that kind outside a bar.
         self._bar = {"train": LossSeries(), "val": LossSeries()}
         self.epoch: tuple[int, int] | None = None  # the newest "Epoch 8/30" (epoch, of how many)
+        self.step_of: tuple[int, int] | None = None  # the newest "step:7151/20000" of a loss line
         self.stopped_early: Hit | None = None  # "Epoch 7: early stopping" (Keras), "Signaling Trainer to stop"
         self.first_time: float | None = None  # the first line's time stamp ("2024-12-25 06:43:04,790 - INFO")
         self.last_time: float | None = None  # ... and the newest one
@@ -197,7 +198,8 @@ class LogParser:
             return
         if "loss" in lower:
             self.loss_lines += 1
-            if kind is not None or self.loss_lines % self._parse_every == 0:
+            # a long log's train losses are thinned; its rarer validation lines are all read (their best counts)
+            if kind is not None or self.loss_lines % self._parse_every == 0 or "val" in lower:
                 self._unparsed = None
                 self._losses(number, lower)
                 if self.loss_lines >= PARSED_PER_STRIDE * self._parse_every:
@@ -275,7 +277,10 @@ class LogParser:
             return
         match = _STEP.search(lower) if ("step" in lower or "iter" in lower) else None
         step = int(match.group(1)) if match else None
-        bar = ("it/s" in lower or "s/it" in lower or "%|" in lower) and _PROGRESS_BAR.search(lower) is not None
+        if match and match.group(2):  # "step:7151/20000": how far the run got of the steps it planned
+            self.step_of = (step, int(match.group(2)))
+        bar = (("it/s" in lower or "s/it" in lower or "%|" in lower) and _PROGRESS_BAR.search(lower) is not None) \
+            or (" - eta: " in lower and "] - " in lower)  # Keras's running value before the epoch's last line
         for kind, value in found:
             self.add_loss(kind, step, value, number, bar)
 
@@ -339,6 +344,10 @@ class LogParser:
         if self.epoch and self.epoch[0] < self.epoch[1]:  # "Epoch 8/30" last: cut off, whatever the loss did
             return Verdict("unknown", f"{self.label}: the last epoch logged is {self.epoch[0]} of {self.epoch[1]}"
                            + (f"; {described}" if trend else "") + ": no sign the run finished")
+        if self.step_of and self.step_of[0] + max(1, self.step_of[1] // 100) < self.step_of[1] \
+                and not (self.epoch and self.epoch[0] >= self.epoch[1]):  # a step count of each epoch
+            return Verdict("unknown", f"{where}: the last step logged is {self.step_of[0]} of {self.step_of[1]}"
+                           + (f"; {described}" if trend else "") + ": no sign the run finished")
         if trend and trend[1] < trend[0] and len(series) >= 2:
             return Verdict("success", f"{where}: {described}, no error")
         if trend:
@@ -392,7 +401,7 @@ def _find_losses(lower: str) -> list[tuple[str, float]]:
     while start >= 0:
         before = lower[start - 1] if start else " "
         match = _LOSS_VALUE.match(lower, start) if not before.isalnum() else None
-        if match:
+        if match and match.group(1) != "0":  # "val_loss = 0" sets a variable (code saved as .txt): no loss
             prefix = _LOSS_PREFIX.search(lower, max(0, start - 24), start) if before in " _/-" else None
             found.append((prefix.group(1) if prefix else "", float(match.group(1))))
         start = lower.find("loss", start + 4)

@@ -126,19 +126,89 @@ def merge(trainer: Attempt, companion: Attempt) -> None:
     notebook shows train() return at 2808)."""
     if trainer.model is not None and trainer.model == trainer.extra.get("model_type"):
         trainer.model = None  # only the architecture's name ("gpt_neox"): the companion may name the model
+    sources = companion.extra.get("sources") if isinstance(companion.extra.get("sources"), dict) else {}
     for name in ("model", "corpus", "optimizer", "lr", "batch_size", "grad_accum", "epochs", "precision",
                  "quantization", "lora", "device", "n_params", "wall_seconds", "best_val_loss", "final_train_loss"):
         if getattr(trainer, name) is None and getattr(companion, name) is not None:
             setattr(trainer, name, getattr(companion, name))
+            if name in sources:  # where the companion had it from; a field the trainer kept keeps its own
+                trainer.extra.setdefault("sources", {})[name] = sources[name]
     trainer.model = trainer.model or trainer.extra.get("model_type")
     for key, value in companion.extra.items():
-        trainer.extra.setdefault(key, value)
+        if key != "sources":
+            trainer.extra.setdefault(key, value)
     if companion.outcome == "failure" or (companion.outcome == "success" and trainer.outcome == "unknown"):
         for name in ("outcome", "status", "error_kind", "error_message", "evidence"):
             setattr(trainer, name, getattr(companion, name))
         if companion.steps is not None and companion.steps > (trainer.steps or 0):
             trainer.steps = companion.steps
     trainer.extra.setdefault("paired", []).append(companion.path)
+
+
+JOINED_SOURCES = frozenset({"wandb", "hf-trainer", "notebook", "script"})
+
+
+def join_wandb(attempts: list[Attempt]) -> list[Attempt]:
+    """W&B runs joined with what else recorded them under the same root (``wandb/run-*/files`` lies apart
+    from the rest): the Trainer output folder or notebook of the same training (:func:`same_training`)
+    takes the W&B run in; a training script the W&B run names as its program lends it its settings and
+    is no attempt of its own (the run is the evidence that it ran)."""
+    runs = [attempt for attempt in attempts if attempt.source == "wandb"]
+    if not runs:
+        return attempts
+    dropped: set[int] = set()
+    scripts = [attempt for attempt in attempts if attempt.source == "script"]
+    for run in runs:
+        partner = next((other for other in attempts if other.source in ("hf-trainer", "notebook")
+                        and id(other) not in dropped and same_training(other, run)), None)
+        if partner is not None:
+            merge(partner, run)
+            dropped.add(id(run))
+            continue
+        script = program_script(run.extra.get("program"), scripts)
+        if script is not None:
+            for name in ("model", "corpus", "optimizer", "lr", "batch_size", "grad_accum", "epochs", "precision",
+                         "quantization", "lora", "n_params"):
+                if getattr(run, name) is None and getattr(script, name) is not None:
+                    setattr(run, name, getattr(script, name))
+            for key, value in script.extra.items():
+                run.extra.setdefault(key, value)
+            run.extra["script"] = script.path
+            run.extra["task"] = with_model(run.extra.get("task"), run.model)
+            dropped.add(id(script))
+    return [attempt for attempt in attempts if id(attempt) not in dropped]
+
+
+def same_training(one: Attempt, other: Attempt) -> bool:
+    """Two records of one training: the same step count and the same train runtime (within 1 %), final
+    train loss or validation loss (within 0.1 %)."""
+    if one.steps is None or one.steps != other.steps:
+        return False
+    pairs = ((one.wall_seconds, other.wall_seconds, 0.01), (one.final_train_loss, other.final_train_loss, 1e-3),
+             (one.best_val_loss, other.best_val_loss, 1e-3))
+    return any(a is not None and b is not None and math.isclose(a, b, rel_tol=tolerance) for a, b, tolerance in pairs)
+
+
+def program_script(program, scripts: list[Attempt]) -> Attempt | None:
+    """The script attempt a W&B run's ``program`` names: ``/home/me/proj/train.py`` or ``train.py`` by the
+    longest tail of its path that one script alone ends with, ``-m scripts.pretrain`` as
+    ``scripts/pretrain.py``."""
+    if not isinstance(program, str) or not program.strip():
+        return None
+    program = program.strip()
+    if program.startswith("-m "):
+        program = program[3:].split()[0].replace(".", "/") + ".py"
+    if not program.endswith(".py"):
+        return None
+    parts = [part for part in program.replace("\\", "/").split("/") if part not in ("", ".")]
+    for length in range(len(parts), 0, -1):
+        tail = "/" + "/".join(parts[-length:])
+        found = [script for script in scripts if script.path.replace(os.sep, "/").endswith(tail)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            return None  # two scripts end alike: a shorter tail only matches more
+    return None
 
 
 def _fill(target: ScriptFacts, source: ScriptFacts) -> None:

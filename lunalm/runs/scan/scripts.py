@@ -43,7 +43,7 @@ _ALIASES = {  # Attempt field (or extra key) -> names that carry it, most specif
     "max_steps": ("max_steps", "max_iters", "num_training_steps", "total_steps"),
     "corpus": ("dataset_name", "dataset", "dataset_id", "train_file", "data_path", "data_root"),
     "model_name": ("model_name_or_path", "pretrained_model_name_or_path", "model_name", "model_id", "base_model",
-                   "model_checkpoint", "init_from", "choose_model",
+                   "model_checkpoint", "init_from", "choose_model", "_name_or_path",
                    "model_type"),  # model_type last: an architecture, not a checkpoint
     "context_length": ("max_seq_length", "block_size", "context_length", "seq_len", "max_length"),
     "output_dir": ("output_dir", "out_dir"),
@@ -70,7 +70,7 @@ class _Calls:
 
     models: list[tuple[int, str]] = field(default_factory=list)  # (preference, id); 0 = a model class
     optimizers: list[str] = field(default_factory=list)
-    optimizer_lr: list[float] = field(default_factory=list)
+    optimizer_lr: list[float | None] = field(default_factory=list)  # the lr of each optimizer built, if given
     devices: list[str] = field(default_factory=list)
     corpora: list[str] = field(default_factory=list)
     trainers: list[str] = field(default_factory=list)
@@ -113,7 +113,7 @@ def facts(tree: ast.Module) -> ScriptFacts:
     result.extra = _extras(found, values)
     result.values = values
     pretrained = any(rank == 0 and name not in FROM_SCRATCH for rank, name in found.models) or _first(
-        values, _ALIASES["model_name"][:-1], lambda v: _is_text(v) and v not in FROM_SCRATCH) is not None
+        values, _ALIASES["model_name"][:-1], _names_a_checkpoint) is not None
     task = task_of([dotted(call.func) for call in calls], functions, values, pretrained)
     if task:
         result.extra["task"] = task
@@ -123,6 +123,21 @@ def facts(tree: ast.Module) -> ScriptFacts:
 def fields_from_values(values: dict[str, list]) -> dict:
     """Attempt fields that named values alone give (a config file's or a log's ``{name: [value]}``)."""
     return _fields(_Calls(), values)
+
+
+def flat_values(config: dict, depth: int = 0) -> dict:
+    """A config's scalar values by their own names, nested sections (``optimizer: {lr: 1e-05}``,
+    ``cfg: {data: {batch_size: 64}}``) flattened, the outer names first."""
+    flat, nested = {}, []
+    for key, value in config.items():
+        if isinstance(value, dict) and depth < 3:
+            nested.append(value)
+        elif isinstance(key, str) and isinstance(value, (bool, int, float, str)):
+            flat[key] = value
+    for section in nested:
+        for key, value in flat_values(section, depth + 1).items():
+            flat.setdefault(key, value)
+    return flat
 
 
 def _inspect_call(call: ast.Call, constants: dict, found: _Calls) -> None:
@@ -138,8 +153,7 @@ def _inspect_call(call: ast.Call, constants: dict, found: _Calls) -> None:
         found.optimizers.append(last)
         found.builds = True
         lr = _argument(call, 1, "lr", constants)
-        if isinstance(lr, (int, float)) and not isinstance(lr, bool):
-            found.optimizer_lr.append(float(lr))
+        found.optimizer_lr.append(float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else None)
     elif last in TRAINER_CLASSES:
         found.trainers.append(last)
         found.trains = True
@@ -152,7 +166,8 @@ def _inspect_call(call: ast.Call, constants: dict, found: _Calls) -> None:
         corpus = _argument(call, 0, "path", constants)
         if isinstance(corpus, str):
             found.corpora.append(corpus)
-    elif name == "open" and _is_data_file(_argument(call, 0, "file", constants)):
+    elif name == "open" and _is_data_file(_argument(call, 0, "file", constants)) \
+            and not any(letter in str(_argument(call, 1, "mode", constants) or "r") for letter in "wax"):
         found.opened.append(_argument(call, 0, "file", constants))  # text = open("input.txt").read()
     else:
         _inspect_other(call, name, receiver, last, constants, found)
@@ -280,8 +295,9 @@ def _fields(found: _Calls, values: dict[str, list], constants: dict | None = Non
     """Attempt fields from the calls and named values; ``constants`` (names assigned at the top level of
     the code) state the micro-batch ahead of keyword arguments, which may belong to a demo DataLoader."""
     assigned = {name: [value] for name, value in (constants or {}).items()}
-    lr = found.optimizer_lr[0] if found.optimizer_lr else _first(values, _ALIASES["lr"],
-                                                                 lambda v: _positive_number(v) and v <= 10)
+    # the first optimizer's own lr (a second one's, Muon's 0.05 beside Adam's groups, is not its lr)
+    lr = found.optimizer_lr[0] if found.optimizer_lr and found.optimizer_lr[0] is not None \
+        else _first(values, _ALIASES["lr"], lambda v: _positive_number(v) and v <= 10)
     optim = _first(values, ("optim", "optimizer"), lambda v: isinstance(v, str) and v.isidentifier())
     epochs = _first(values, _ALIASES["epochs"], _positive_number)
     fields = {
@@ -308,6 +324,12 @@ def _is_data_file(value) -> bool:
     return isinstance(value, str) and value.lower().endswith((".txt", ".json", ".jsonl", ".tsv", ".csv", ".parquet"))
 
 
+def _names_a_checkpoint(value) -> bool:
+    """``gpt2``, ``TinyLlama/TinyLlama-1.1B``, ``./out/ckpt``: a model to load; not ``scratch``, and not a label
+    in CamelCase (``model_name = "ModdedGPT"`` names a class written in the script)."""
+    return _is_text(value) and value not in FROM_SCRATCH and not (value.isidentifier() and value != value.lower())
+
+
 def _is_text(value) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
@@ -315,7 +337,7 @@ def _is_text(value) -> bool:
 def _model(found: _Calls, values: dict[str, list]) -> str | None:
     if found.models:
         rank, model = min(found.models, key=lambda item: item[0])  # stable: the first of the best kind
-        if rank >= 1 and found.from_config:  # the model was built from a config: a tokenizer's path is no model
+        if rank == 1:  # only a tokenizer's or a config's id: the model itself was built here, not loaded
             return None
         return model
     return _first(values, _ALIASES["model_name"], lambda v: _is_text(v) and v not in FROM_SCRATCH)

@@ -94,6 +94,9 @@ def _list(path: str, stats: ScanStats, seen: set[tuple[int, int]]) -> Folder | N
         return folder
     for entry in items:
         _add(folder, entry, stats)
+    if "latest-run" in folder.subdirs and any(name.startswith(("run-", "offline-run-")) for name in folder.subdirs):
+        folder.subdirs.remove("latest-run")  # W&B's link to its newest run, committed as a copy of that folder
+        stats.skip(os.path.join(path, "latest-run"), "a copy of the newest W&B run folder beside it")
     return folder
 
 

@@ -20,7 +20,7 @@ from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.logs import LogParser
 from lunalm.runs.scan.lunalm_runs import MAX_SMALL_BYTES, check_expansion, safe_loader
 from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, read_bytes, read_json
-from lunalm.runs.scan.scripts import fields_from_values
+from lunalm.runs.scan.scripts import fields_from_values, flat_values
 from lunalm.runs.scan.walk import Folder
 
 FILES = ("wandb-summary.json", "wandb-metadata.json")
@@ -42,7 +42,7 @@ def read_run_files(folder: Folder, stats: ScanStats) -> Attempt:
     metadata = _json(folder, "wandb-metadata.json", stats)
     config = _config(folder, stats)
     wandb = config.pop("_wandb", None)
-    values = {**_arguments(metadata.get("args")), **_flat(config)}
+    values = {**_arguments(metadata.get("args")), **flat_values(config)}
     name = _run_name(folder.path)
     attempt = Attempt(source="wandb", path=folder.path, fingerprint=fingerprint("wandb", folder.path), name=name,
                       started=_started(metadata, wandb, summary, folder))
@@ -52,10 +52,10 @@ def read_run_files(folder: Folder, stats: ScanStats) -> Attempt:
     parser = _output_log(folder, stats)
     if parser is not None:
         parser.fill(attempt)
-    runtime = _number(summary.get("_runtime"))
+    runtime = _first(summary, ("train/train_runtime", "train_runtime")) or _number(summary.get("_runtime"))
     attempt.wall_seconds = attempt.wall_seconds or (runtime if runtime and runtime > 0 else None)
     train, val = _first(summary, _TRAIN_KEYS), _first(summary, _VAL_KEYS)
-    if attempt.final_train_loss is None and train is not None:
+    if train is not None:  # what the run logged last, over a console line (Keras prints evaluate()'s loss last)
         attempt.final_train_loss = train
     if attempt.best_val_loss is None and val is not None and math.isfinite(val):
         attempt.best_val_loss = val
@@ -63,7 +63,8 @@ def read_run_files(folder: Folder, stats: ScanStats) -> Attempt:
     step = _first(summary, _STEP_KEYS)
     if step is not None and math.isfinite(step) and step > (attempt.steps or 0):
         attempt.steps = int(step)
-    attempt.device = attempt.device or metadata.get("gpu") or (wandb or {}).get("gpu_type") or None
+    attempt.device = attempt.device or metadata.get("gpu") or metadata.get("gpu_type") \
+        or (wandb or {}).get("gpu_type") or None
     program = metadata.get("program") or metadata.get("codePath")
     if isinstance(program, str) and program:
         attempt.extra["program"] = program
@@ -124,20 +125,6 @@ def _config(folder: Folder, stats: ScanStats) -> dict:
             for key, item in loaded.items() if isinstance(key, str) and key != "wandb_version"}
 
 
-def _flat(config: dict, depth: int = 0) -> dict:
-    """Nested sections (``optimizer: {lr: 1e-05}``) flattened to their leaf names, the outer ones first."""
-    flat, nested = {}, []
-    for key, value in config.items():
-        if isinstance(value, dict) and depth < 3:
-            nested.append(value)
-        elif isinstance(value, (bool, int, float, str)):
-            flat[key] = value
-    for section in nested:
-        for key, value in _flat(section, depth + 1).items():
-            flat.setdefault(key, value)
-    return flat
-
-
 def _arguments(args) -> dict:
     """``["--lr=0.0016", "--epochs", "50"]`` as ``{"lr": 0.0016, "epochs": 50}``."""
     values: dict = {}
@@ -165,7 +152,7 @@ def _literal(text: str):
 def _started(metadata: dict, wandb: dict | None, summary: dict, folder: Folder) -> float:
     """The run's start: the metadata's ``startedAt``, W&B's own ``start_time``, the summary's last time stamp
     less the runtime, else the files' time."""
-    text = metadata.get("startedAt")
+    text = metadata.get("startedAt") or metadata.get("started_at")  # wandb >= 0.19 writes snake_case
     if isinstance(text, str):
         try:
             return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
