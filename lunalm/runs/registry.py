@@ -103,6 +103,7 @@ class Registry:
         existing = self.get(attempt.fingerprint, exact=True)
         if existing is not None and existing["source"] == "lunalm" and existing["pid"] is not None:
             return False  # registered live by the run itself: its own record is richer
+        moved = existing is None and self._forget_moved(attempt)
         values = {f.name: getattr(attempt, f.name) for f in dataclasses.fields(Attempt)
                   if f.name not in ("fingerprint", "metrics") and f.name in COLUMNS}
         self.upsert(attempt.fingerprint, **values)
@@ -110,7 +111,20 @@ class Registry:
             with self._write():
                 self.db.execute("DELETE FROM metrics WHERE id = ?", (attempt.fingerprint,))
             self.add_metrics(attempt.fingerprint, attempt.metrics)
-        return existing is None
+        return existing is None and not moved
+
+    def _forget_moved(self, attempt: Attempt) -> bool:
+        """Drop the record of this attempt from before its folder was moved or renamed (an attempt's id is
+        its path): a row of the same source, file or folder name and figures whose path is gone."""
+        rows = self.db.execute(
+            "SELECT id, path FROM runs WHERE source = ? AND started IS ? AND steps IS ? AND final_train_loss IS ? "
+            "AND best_val_loss IS ?", (attempt.source, attempt.started, attempt.steps, attempt.final_train_loss,
+                                       attempt.best_val_loss)).fetchall()
+        gone = [row["id"] for row in rows if row["path"] and not os.path.exists(row["path"])
+                and os.path.basename(row["path"]) == os.path.basename(attempt.path)]
+        for run_id in gone:
+            self.remove(run_id)
+        return bool(gone)
 
     def record_scan(self, paths: list[str], files_seen: int, bytes_read: int, attempts: int, new: int,
                     skipped: int) -> None:

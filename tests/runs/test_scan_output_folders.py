@@ -322,3 +322,19 @@ def test_a_scripts_tokenizer_written_file_and_second_optimizer_are_not_its_model
     assert facts(parse(labelled, "train.py")).extra["task"] == "causal-LM pretraining"
     hub = source + "model_name = 'gpt2'\n"
     assert facts(parse(hub, "train.py")).extra["task"] == "fine-tuning"
+
+
+def test_a_moved_folder_is_rescanned_as_the_same_runs_not_new_ones(tmp_path: Path):
+    old = tmp_path / "a" / "cpt"
+    old.mkdir(parents=True)
+    (old / "trainer_state.json").write_text(json.dumps(_state(600, 600, [0.66, 0.4853])))
+    (old / "train.log").write_text("step 100: train loss 2.5\nstep 200: train loss 2.1\n")
+    where = ["--registry", str(tmp_path / "reg.sqlite"), "--quiet"]
+    first = run_luna("scan", str(tmp_path), *where)
+    assert "2 training attempts (2 new)" in first.stdout, first.stdout + first.stderr
+    (tmp_path / "b").mkdir()
+    old.rename(tmp_path / "b" / "cpt")
+    again = run_luna("scan", str(tmp_path), *where)
+    assert "2 training attempts (0 new)" in again.stdout, again.stdout
+    rows = Registry(tmp_path / "reg.sqlite").find()
+    assert sorted(Path(row["path"]).relative_to(tmp_path).as_posix() for row in rows) == ["b/cpt", "b/cpt/train.log"]
