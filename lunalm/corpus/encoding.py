@@ -37,7 +37,9 @@ _BOMS = (  # longest first: the UTF-32-LE BOM starts with the UTF-16-LE one
     (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
 )
-_LEGACY_CODE_PAGES = ("cp1252", "cp1254")  # on a tie (no Turkish-only byte present) Western wins
+# On a tie (no Turkish-only byte present) Western wins; Mac Turkish (old Mac OS files) only where its
+# letters are clearly likelier (ç ö ü are 0x8D 0x9A 0x9F there, C1 controls or rare letters elsewhere).
+_LEGACY_CODE_PAGES = ("cp1252", "cp1254", "mac_turkish")
 _ISO_NAMES = {"cp1254": "iso-8859-9", "cp1252": "iso-8859-1"}  # same bytes when 0x80..0x9F are absent
 _LETTERS = "çğıöşüÇĞİÖŞÜâîûÂÎÛ" "àáäåæèéêëìíïñòóôõøùúÿßœšžÀÁÄÅÆÈÉÊËÌÍÏÑÒÓÔÕØÙÚŸŒŠŽ"  # Turkish, Western
 _PUNCTUATION = "“”‘’‚„…–—€•«»‹›°·©®™§£\u00a0"
@@ -71,10 +73,17 @@ def _byte_counts(data: bytes) -> list[int]:
     return np.bincount(np.frombuffer(sample, dtype=np.uint8), minlength=256).tolist()
 
 
-def _is_utf8_mix(counts: list[int]) -> bool:
-    """UTF-8 puts a continuation byte (0x80..0xBF) after every lead byte; 8-bit prose rarely uses them.
-    (Misjudging a mix as pure 8-bit costs little: repair_mojibake then fixes the UTF-8 lines.)"""
-    return sum(counts[0x80:0xC0]) > 0.2 * sum(counts[0x80:])
+def _is_utf8_mix(counts: list[int], data: bytes) -> bool:
+    """UTF-8 puts a continuation byte (0x80..0xBF) after every lead byte; 8-bit prose rarely uses them,
+    except Mac code pages (ç ö ü are 0x8D 0x9A 0x9F in Mac Turkish), so the lines must show it too: some of
+    those with high bytes decode as UTF-8. (Misjudging a mix as pure 8-bit costs little: repair_mojibake
+    then fixes the UTF-8 lines.)"""
+    if sum(counts[0x80:0xC0]) <= 0.2 * sum(counts[0x80:]):
+        return False
+    step = max(len(data) // _SAMPLE_SLICES, _SLICE_BYTES)
+    lines = [line for start in range(0, len(data), step)
+             for line in data[start:start + _SLICE_BYTES].splitlines()[1:-1] if not line.isascii()]
+    return not lines or sum(_utf8_or_none(line) is not None for line in lines) >= 0.05 * len(lines)
 
 
 def _is_non_latin(counts: list[int], code_page: str) -> bool:
@@ -155,7 +164,7 @@ def _decode_legacy(data: bytes, source: str) -> tuple[str, str]:
         raise CorpusError(f"{source}: byte {nul} cannot be decoded as utf-8, utf-16 or any Turkish/Western "
                           "code page (a NUL byte: is this a binary file?); re-save the file as UTF-8")
     counts = _byte_counts(data)
-    if _is_utf8_mix(counts):
+    if _is_utf8_mix(counts, data):
         return _decode_mixed(data)
     code_page = _pick_code_page(data, counts)
     return data.decode(code_page, _C1), _code_page_name(code_page, data)

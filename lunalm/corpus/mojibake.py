@@ -227,7 +227,14 @@ def _repair_line(line: str, recovery: _Recovery | None) -> tuple[str, list[_Laye
     while candidate.score and len(accepted) < _MAX_LAYERS:
         deeper = _undo_layer(candidate.text, recovery)  # deeper.score = score of candidate.text
         if deeper.score >= candidate.score:
-            break
+            # Twice mis-decoded with a byte lost the first time ("Ã…u" -> "Åu" -> "Şu"): undoing the outer
+            # layer leaves as many sites as it undid, and only the layer below comes out clean.
+            if not (recovery is not None and deeper.recovered_bytes and len(accepted) + 2 <= _MAX_LAYERS
+                    and deeper.score == candidate.score and _undo_layer(deeper.text, recovery).score == 0):
+                break
+            accepted.append(candidate)
+            candidate = deeper
+            continue
         accepted.append(candidate)
         candidate = deeper
     return (accepted[-1].text if accepted else line), accepted or [candidate]
@@ -284,8 +291,28 @@ def repair_text(text: str) -> Repair:
             return first
         return _repair(text, _Recovery(lostbytes.LOST, language, frozenset(), orphans_only=True))
     seen = frozenset(c for c in first.text if ord(c) > 0x2000 and ord(c) not in _TO_BYTE)
-    recovery = _Recovery(lostbytes.LOST, detect_language([first.text]), seen)
+    recovery = _Recovery(lostbytes.LOST, _language(first.text), seen)
     return _repair(text, recovery)
+
+
+_TURKISH_ALPHABET = frozenset("çöüğışâîûÇÖÜĞİŞÂÎÛ")
+_ORPHAN_LEADS = frozenset(re.sub(r"\\(.)", r"\1", _LEAD2)) - _TURKISH_ALPHABET
+
+
+def _language(text: str) -> str:
+    """The language that chooses between letter completions. A short text (a poem's title, a line of
+    verse) has too few function words to be detected; when every non-ASCII letter it holds intact belongs
+    to the Turkish alphabet ("çizgilerden geçiyorum, gönlüm"), it is taken as Turkish (Azerbaijani with
+    ə), so a lost Ş is not rebuilt as the Polish Ł."""
+    from lunalm.corpus.language import UNDETERMINED, detect_language
+
+    detected = detect_language([text])
+    if detected != UNDETERMINED:
+        return detected
+    letters = {c for c in text if c.isalpha() and not c.isascii()} - _ORPHAN_LEADS  # the broken sites' leads
+    if "ə" in letters or "Ə" in letters:
+        return "az"
+    return "tr" if letters and letters <= _TURKISH_ALPHABET else detected
 
 
 def repair_mojibake(text: str) -> tuple[str, int, int]:

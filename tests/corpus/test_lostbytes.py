@@ -130,3 +130,26 @@ def test_a_clean_line_beside_mojibake_keeps_its_letters() -> None:
     clean = "Åse bor i Ærø, São Paulo'da kış."
     broken = lose_bytes("Türkiye'nin başkenti Ankara.\n", "cp1254") + clean
     assert repair_text(broken).text == "Türkiye'nin başkenti Ankara.\n" + clean
+
+
+# Lines of verse, each a document of its own: too few function words for the language detector
+VERSE = ["AŞK ŞARKISI\nŞu beyaz çizgilerden geçiyorum, gönlüm.", "Ellerini ver, öpeceğim. Şimdi gidiyorum.",
+         "Şu kuytu, cinlerin mi; Perilerin yurdu mu?"]
+
+
+@pytest.mark.parametrize("chain", [("cp1254",), ("cp1254", "cp1254"), ("cp1252", "cp1254")], ids="+".join)
+def test_a_short_turkish_text_gets_its_lost_s_back_not_a_polish_l(chain: tuple[str, ...]) -> None:
+    for line in VERSE:
+        assert repair_text(lose_bytes(line, *chain)).text == line
+    polish = "Łódź jest piękna, Świat"  # Polish stays Polish
+    assert repair_text(lose_bytes(polish, "cp1254")).text == polish
+
+
+def test_a_mac_turkish_file_is_read_as_mac_turkish() -> None:
+    text = "\n".join(["Ne hasta bekler sabahı,", "Ne taze ölüyü mezar.", "Ne de şeytan, bir günahı,",
+                      "Seni beklediğim kadar.", "Geçti istemem gelmeni,", "Yokluğunda buldum seni;",
+                      "Bırak vehmimde gölgeni", "Gelme, artık neyleyim?"] * 20)
+    decoded = decode_bytes(text.encode("mac_turkish"), "siir.txt")
+    assert (decoded.encoding, decoded.text) == ("mac_turkish", text)
+    mixed = (text.encode("utf-8") + b"\n" + text.encode("cp1254"))  # a real UTF-8/cp1254 mix stays one
+    assert decode_bytes(mixed, "mix.txt").encoding == "utf-8+iso-8859-9"  # no byte 0x80..0x9F in the cp1254 part
