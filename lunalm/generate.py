@@ -14,7 +14,7 @@ logits, no repetition penalty, as Hugging Face ``generate(do_sample=False)`` wit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 from lunalm.errors import ConfigError
 
@@ -103,9 +103,11 @@ def next_token(logits, context_ids, cfg: SamplingConfig, generator) -> int:
 
 
 # --- the decoding loop ---------------------------------------------------------------------------
-def generate_ids(model, prompt_ids: list[int], cfg: SamplingConfig, *, stop_id: int | None = None,
-                 on_token: Callable[[int], None] | None = None, device=None) -> list[int]:
-    """New token ids after ``prompt_ids`` (without ``stop_id``), decoded with a KV cache.
+def generate_ids(model, prompt_ids: list[int], cfg: SamplingConfig, *,
+                 stop_id: int | Iterable[int] | None = None, on_token: Callable[[int], None] | None = None,
+                 device=None) -> list[int]:
+    """New token ids after ``prompt_ids`` (without the stop token), decoded with a KV cache. ``stop_id``:
+    one id or several (a chat template's end of turn besides end-of-text).
 
     ``on_token`` is called with each new id as soon as it is chosen. The model's train/eval mode is
     restored afterwards, so the training loop can sample mid-run.
@@ -122,12 +124,13 @@ def generate_ids(model, prompt_ids: list[int], cfg: SamplingConfig, *, stop_id: 
     model.eval()
     try:
         with torch.inference_mode():
-            return _decode_loop(model, list(prompt_ids), cfg, stop_id, on_token, generator, device)
+            stops = {stop_id} if isinstance(stop_id, int) else set(stop_id or ())
+            return _decode_loop(model, list(prompt_ids), cfg, stops, on_token, generator, device)
     finally:
         model.train(was_training)
 
 
-def _decode_loop(model, tokens, cfg, stop_id, on_token, generator, device) -> list[int]:
+def _decode_loop(model, tokens, cfg, stops: set[int], on_token, generator, device) -> list[int]:
     """The loop itself; ``tokens`` grows in place. The cache holds positions window_start.. of tokens."""
     import torch
 
@@ -139,7 +142,7 @@ def _decode_loop(model, tokens, cfg, stop_id, on_token, generator, device) -> li
     new_ids: list[int] = []
     while len(new_ids) < cfg.max_new_tokens:
         token = next_token(logits, seen, cfg, generator)
-        if token == stop_id:
+        if token in stops:
             break
         new_ids.append(token)
         tokens.append(token)
@@ -197,7 +200,7 @@ class TextStream:
 
 
 def generate(model, tokenizer, prompt: str, cfg: SamplingConfig,
-             on_text: Callable[[str], None] | None = None, device=None) -> str:
+             on_text: Callable[[str], None] | None = None, device=None, stop_ids: Iterable[int] = ()) -> str:
     """The continuation of ``prompt`` (prompt not included), streamed piece by piece to ``on_text``.
 
     The returned text is exactly the concatenation of the streamed pieces. An empty prompt starts
@@ -213,7 +216,7 @@ def generate(model, tokenizer, prompt: str, cfg: SamplingConfig,
                 on_text(piece)
 
     prompt_ids = tokenizer.encode(prompt) or [tokenizer.eot_id]
-    generate_ids(model, prompt_ids, cfg, stop_id=tokenizer.eot_id,
+    generate_ids(model, prompt_ids, cfg, stop_id={tokenizer.eot_id, *stop_ids},
                  on_token=lambda token: emit(stream.push(token)), device=device)
     emit(stream.finish())
     return "".join(pieces)

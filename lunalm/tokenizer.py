@@ -294,19 +294,40 @@ def _detect_kind(inner) -> str:
 
 
 def _declared_special_tokens(directory: Path) -> dict[str, str]:
-    """eos/pad token strings (and a string chat template) declared by a HF ``tokenizer_config.json`` next to tokenizer.json, if any."""
+    """eos/pad token strings and the chat template declared next to tokenizer.json: in a HF
+    ``tokenizer_config.json``, the template there (a string, or the "default" of a list of named ones) or
+    in ``chat_template.jinja`` (where transformers >= 4.51 saves it) or ``chat_template.json``."""
     try:
         config = json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
+        config = {}
+    config = config if isinstance(config, dict) else {}
     declared = {}
     for key in ("eos_token", "pad_token", "chat_template"):
-        value = config.get(key) if isinstance(config, dict) else None
+        value = config.get(key)
         if isinstance(value, dict):  # older transformers wrote AddedToken dicts
             value = value.get("content")
+        if key == "chat_template" and isinstance(value, list):  # [{"name": "default", "template": ...}, ...]
+            value = next((item.get("template") for item in value
+                          if isinstance(item, dict) and item.get("name") == "default"), None)
         if isinstance(value, str):
             declared[key] = value
+    if "chat_template" not in declared:
+        declared.update(_template_file(directory))
     return declared
+
+
+def _template_file(directory: Path) -> dict[str, str]:
+    """``{"chat_template": ...}`` from ``chat_template.jinja`` or ``chat_template.json``, or {}."""
+    try:
+        return {"chat_template": (directory / "chat_template.jinja").read_text(encoding="utf-8")}
+    except (OSError, UnicodeDecodeError):
+        pass
+    try:
+        value = json.loads((directory / "chat_template.json").read_text(encoding="utf-8")).get("chat_template")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {"chat_template": value} if isinstance(value, str) else {}
 
 
 def _pick_token(inner, candidates: list[str | None]) -> str | None:

@@ -290,7 +290,9 @@ def _add_eval(commands) -> None:
               luna eval runs/NAME/checkpoints/best               the run's own validation split
               luna eval runs/NAME/checkpoints/best heldout.txt   other text
               luna eval CKPT test/ --json
-              luna eval CKPT heldout.txt --stride 128        non-overlapping windows for a context of 128 (faster)"""))
+              luna eval CKPT heldout.txt --stride 128        non-overlapping windows for a context of 128 (faster)
+              luna eval CKPT laws.jsonl --text-field content
+              luna eval FINETUNED_CKPT test.jsonl            instruction examples: the answers' tokens only"""))
     parser.add_argument("checkpoint", metavar="CKPT", help="a checkpoint folder")
     parser.add_argument("paths", nargs="*", metavar="PATH", help="text to evaluate on (default: validation split)")
     parser.add_argument("--stride", type=int, metavar="TOKENS",
@@ -299,6 +301,13 @@ def _add_eval(commands) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default: %(default)s)")
     parser.add_argument("--max-tokens", type=int, default=2_000_000,
                         help="score whole documents until this many tokens (default: %(default)s)")
+    parser.add_argument("--text-field", default="text", metavar="NAME",
+                        help="JSONL/JSON field or CSV/TSV column holding the text (default: %(default)s)")
+    parser.add_argument("--include", action="append", metavar="GLOB",
+                        help="file names read inside folders (repeatable; default: the text formats)")
+    parser.add_argument("--format", choices=["auto", "text", "alpaca", "chat"], default="auto",
+                        help="instruction data (alpaca, chat) is scored on its answers only; auto: from the first "
+                             "record, as luna finetune does (default: %(default)s)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     add_trust_argument(parser)

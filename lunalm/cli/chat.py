@@ -36,6 +36,7 @@ def add_chat_parser(commands) -> None:
 def run_chat(args) -> int:
     from lunalm.cli.generate import _load
     from lunalm.finetune.chat import chat_template_of
+    from lunalm.finetune.instructions import turn_end_ids
     from lunalm.generate import SamplingConfig
 
     cfg = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
@@ -43,8 +44,9 @@ def run_chat(args) -> int:
     model, tokenizer, _meta, hw = _load(args.checkpoint, args.device, args.trust_unverified)
     chat = chat_template_of(tokenizer)
     if chat.is_default:
-        _note(f"warning: {args.checkpoint} stores no chat template (tokenizer_config.json); using lunalm's "
+        _note(f"warning: {args.checkpoint} stores no chat template (tokenizer_config.json, chat_template.jinja); using lunalm's "
               "default template ('### role:' headers), which may not match how the model was trained")
+    stops = turn_end_ids(chat.template, tokenizer)
     interactive = sys.stdin.isatty()
     if interactive:
         _note(f"chatting with {args.checkpoint}; {COMMANDS}")
@@ -55,7 +57,7 @@ def run_chat(args) -> int:
                 if not _command(line.strip(), history):
                     break
             elif line.strip():
-                history = _answer(line, history, args, model, tokenizer, chat.template, cfg, hw.device)
+                history = _answer(line, history, args, model, tokenizer, chat.template, cfg, hw.device, stops)
     except KeyboardInterrupt:
         print()
     return 0
@@ -81,7 +83,7 @@ def _command(command: str, history: list[dict]) -> bool:
     return True
 
 
-def _answer(line, history, args, model, tokenizer, template, cfg, device) -> list[dict]:
+def _answer(line, history, args, model, tokenizer, template, cfg, device, stops) -> list[dict]:
     """Stream the answer to ``line``; the history afterwards (trimmed to fit, both new messages added)."""
     from lunalm.finetune.chat import fit_history, prompt_budget, render_prompt
     from lunalm.generate import generate
@@ -102,7 +104,7 @@ def _answer(line, history, args, model, tokenizer, template, cfg, device) -> lis
         sys.stdout.write(piece)
         sys.stdout.flush()
 
-    reply = generate(model, tokenizer, fitted.prompt, cfg, on_text=stream, device=device)
+    reply = generate(model, tokenizer, fitted.prompt, cfg, on_text=stream, device=device, stop_ids=stops)
     print(flush=True)
     return fitted.history + [{"role": "assistant", "content": reply}]
 

@@ -67,7 +67,9 @@ def _print_ollama_usage(result) -> None:
     name = result.path.stem
     print("use it with Ollama:")
     print(f"  ollama create {name} -f {result.modelfile}")
-    print(f"  ollama run {name} \"Ankara'da\"")
+    chat = ".Messages" in result.modelfile_text  # an instruction fine-tune: its chat template in Go
+    print(f"  ollama run {name}" + ("                  then type a message (the turns use its chat template)"
+                                     if chat else " \"Ankara'da\""))
     print("or with llama.cpp:")
     print(f"  llama-cli -m {result.path} -p \"Ankara'da\" -n 100 --temp 0.8")
 

@@ -16,9 +16,12 @@ from pathlib import Path
 DESCRIPTION = """\
     Fine-tune a local Hugging Face causal LM (GPT-2, GPT-Neo, Llama-family, Phi; safetensors + tokenizer.json)
     or a lunalm checkpoint. Raw text (.txt/.md/.jsonl with a text field) continues pretraining with the
-    base's tokenizer; instruction JSONL - Alpaca (instruction/input/output) or chat (messages with roles)
-    - is rendered through a chat template (saved with the tokenizer) and only the answers are trained
-    (prompt tokens are masked out of the loss). --lora trains low-rank adapters (peft); --qlora loads the
+    base's tokenizer; instruction data (.jsonl, a .json array, .csv/.tsv with a header) - Alpaca-style
+    (instruction/prompt/question/input + output/response/answer/completion, Turkish soru/cevap) or chat
+    (messages with roles, or ShareGPT conversations) - is rendered through the base's chat template
+    (tokenizer_config.json or chat_template.jinja; lunalm's '### role:' template if it has none; saved with
+    the tokenizer), and only the answers are trained (prompt tokens are masked out of the loss); examples
+    with an empty prompt or answer and exact duplicates are left out and counted. --lora trains low-rank adapters (peft); --qlora loads the
     base in 4-bit NF4 (CUDA + bitsandbytes). Checkpoints load with AutoModelForCausalLM.from_pretrained
     (LoRA: adapters merged, and the adapter alone in adapter/); `luna resume RUN_DIR` continues a run."""
 
@@ -30,7 +33,8 @@ EPILOG = """\
       luna finetune --base models/llama-7b data.jsonl --qlora --gradient-checkpointing --batch-size 4
       luna finetune --base runs/NAME/checkpoints/best more_text/ --lr 1e-4   a lunalm checkpoint
       luna finetune --base models/llama-1b more.jsonl --lora --adapter runs/NAME/checkpoints/final/adapter
-      luna generate runs/NAME/checkpoints/final --prompt "### user:\\nMerhaba\\n### assistant:\\n\""""
+      luna chat runs/NAME/checkpoints/final                  talk to an instruction fine-tune
+      luna eval runs/NAME/checkpoints/best                   its held-out examples, answer tokens only"""
 
 
 def add_finetune_parser(commands) -> None:
@@ -40,12 +44,14 @@ def add_finetune_parser(commands) -> None:
                                  help="fine-tune a pretrained model: full, LoRA, QLoRA; text or instructions",
                                  description=textwrap.dedent(DESCRIPTION), epilog=textwrap.dedent(EPILOG))
     parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="text files/folders (.txt .md .jsonl .parquet .arrow .csv .tsv), or instruction .jsonl files")
+                        help="text files/folders (.txt .md .jsonl .parquet .arrow .csv .tsv), or instruction data "
+                             "(.jsonl .json .csv .tsv)")
     parser.add_argument("--base", required=True, metavar="DIR",
                         help="Hugging Face model folder or Hub id (through the HF cache), or a lunalm checkpoint, "
                              "to start from (required)")
     parser.add_argument("--format", choices=["auto", "text", "alpaca", "chat"], default="auto",
-                        help="data format (default auto: from the first .jsonl record)")
+                        help="data format (default auto, from the first record: messages or conversations -> chat, "
+                             "a prompt and an answer field -> alpaca, otherwise text)")
     parser.add_argument("--text-field", default="text", metavar="NAME",
                         help="JSONL field / Parquet, Arrow, CSV, TSV column holding the text, for --format text")
     parser.add_argument("--hf-dataset", metavar="NAME[:CONFIG][:SPLIT]", help=HF_DATASET_HELP)
@@ -95,6 +101,9 @@ def build_finetune_config(args):
         raise FinetuneError("no training data: pass PATH (files or folders) or --hf-dataset NAME")
     fmt = detect_format(args.paths) if args.format == "auto" else args.format
     args.tokenizer_path = str(info.path)
+    if args.context is not None and not 1 <= args.context <= info.context_length:
+        raise FinetuneError(f"--context {args.context}: expected 1 to {info.context_length} tokens, the positions "
+                            f"{info.path.name} was built for (it cannot read a longer window)")
     args.context = args.context or min(info.context_length, 512)
     config = build_config(args)
     corpus = dataclasses.replace(config.corpus, text_field=args.text_field)

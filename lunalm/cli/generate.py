@@ -45,6 +45,9 @@ def run_eval(args) -> int:
     from lunalm.heldout import score_documents
 
     model, tokenizer, meta, hw = _load(args.checkpoint, args.device, args.trust_unverified)
+    examples = _eval_examples(args, tokenizer, meta, model.config.context_length)
+    if examples is not None:
+        return _report_examples(args, model, tokenizer, hw, *examples)
     documents, source = _eval_documents(args, tokenizer, meta)
     context = model.config.context_length
     stride = max(1, context // 2) if args.stride is None else args.stride  # 0 is refused below, not the default
@@ -64,6 +67,51 @@ def run_eval(args) -> int:
     return 0
 
 
+def _eval_examples(args, tokenizer, meta: dict, context: int):
+    """Instruction examples to score, answer tokens only, as ``(rows, source)``: the given files with
+    ``--format alpaca|chat`` (or detected), else an instruction fine-tune's own held-out examples; None
+    when the text is to be scored as documents."""
+    from lunalm.config import run_config_from_dict
+    from lunalm.finetune.instructions import DEFAULT_TEMPLATE, build_instruction_data, detect_format
+
+    if args.paths:
+        fmt = args.format if args.format != "auto" else detect_format(args.paths)
+        if fmt == "text":
+            return None
+        tokenizer.chat_template = tokenizer.chat_template or DEFAULT_TEMPLATE
+        data = build_instruction_data(args.paths, fmt, tokenizer, context, 1.0, 0)
+        rows = data.val if len(data.val[0]) else data.train
+        return rows, f"{len(rows[0]):,} {fmt} example(s) of {', '.join(args.paths)}"
+    config = run_config_from_dict(meta["config"]) if "config" in meta else None
+    if config is None or config.finetune is None or config.finetune.format == "text":
+        return None
+    from lunalm.train.prepare import prepare_data
+
+    data = prepare_data(config, tokenizer=tokenizer, progress=False, log=lambda text: None).instructions
+    rows, which = (data.val, "held-out") if len(data.val[0]) else (data.train, "training (no validation split)")
+    return rows, f"the run's {len(rows[0]):,} {which} {config.finetune.format} example(s)"
+
+
+def _report_examples(args, model, tokenizer, hw, rows, source: str) -> int:
+    from lunalm.evaluate import evaluate, padded_token_bytes
+    from lunalm.finetune.instructions import eval_batches
+
+    batches = eval_batches(rows, args.batch_size, len(rows[0]))
+    result = evaluate(model, batches, token_bytes=padded_token_bytes(tokenizer, model.config.vocab_size),
+                      device=hw.device, autocast=hw.autocast).to_dict()
+    method = "each example in one window, the prompt given and not scored: the answer tokens (and the end of the " \
+             "turn) only"
+    result.update(source=source, method=method, examples=len(rows[0]))
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    print(f"evaluated {result['tokens']:,} answer tokens of {source}")
+    print(f"  method: {method}")
+    for name in ("bits_per_byte", "loss", "perplexity", "accuracy"):
+        print(f"  {name:<14} {result[name]:.4f}")
+    return 0
+
+
 def _eval_documents(args, tokenizer, meta: dict) -> tuple[list[list[int]], str]:
     """Token ids of each document to score (boundary token first): the given files, else the run's own
     validation split; at most ``--max-tokens`` targets, whole documents only."""
@@ -73,7 +121,8 @@ def _eval_documents(args, tokenizer, meta: dict) -> tuple[list[list[int]], str]:
     from lunalm.train.prepare import prepare_data
 
     if args.paths:
-        corpus = Corpus(CorpusConfig(paths=tuple(args.paths)))
+        corpus = Corpus(CorpusConfig(paths=tuple(args.paths), text_field=args.text_field,
+                                     **({"include": tuple(args.include)} if args.include else {})))
         documents = ([tokenizer.eot_id, *tokenizer.encode(d.text)] for d in corpus.documents())
         source = corpus.name
     elif "config" not in meta:

@@ -83,19 +83,24 @@ def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], 
     ``README.txt`` would otherwise train on the README alone."""
     from lunalm.corpus.tables import TABLE_SUFFIXES
 
-    left = []
+    left, used = [], set()
     for raw in paths:
         root = Path(raw).expanduser()
         if root.is_dir():
-            left += [f for f in sorted(root.rglob("*")) if f.suffix in TABLE_SUFFIXES
+            files = sorted(root.rglob("*"))
+            left += [f for f in files if f.suffix in TABLE_SUFFIXES
                      and _wanted(f, root, ("*",), exclude) and not _wanted(f, root, include, exclude)]
+            used |= {pattern for pattern in include for f in files if _wanted(f, root, (pattern,), exclude)}
     if not left:
         return None
     size = sum(f.stat().st_size for f in left)
     names = ", ".join(f.name for f in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
     patterns = " ".join(f"--include '*{suffix}'" for suffix in sorted({f.suffix for f in left}))
+    kept = " ".join(f"--include '{pattern}'" for pattern in include if pattern in used)
+    also = (f" and, to keep the {len(used)} kind(s) of file read now (--include replaces the default list), "
+            f"{kept}") if kept else ""
     return (f"not read: {len(left)} table file(s) ({names}; {size / 1e6:.1f} MB) that --include leaves out; "
-            f"to train on their rows add {patterns} --text-field COLUMN")
+            f"to train on their rows add {patterns} --text-field COLUMN{also}")
 
 
 def _wanted(file: Path, root: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:

@@ -289,16 +289,37 @@ def vocab_notes(pre: str) -> list[str]:
 
 # --- Ollama ---------------------------------------------------------------------------------------
 def modelfile_text(file_name: str, tokenizer, context_length: int) -> str:
-    """An Ollama Modelfile for the exported file: raw completion (no chat template), `luna generate`'s
-    sampling, the training context as ``num_ctx``, and a stop at end-of-text."""
+    """An Ollama Modelfile for the exported file: `luna generate`'s sampling, the training context as
+    ``num_ctx``, a stop at end-of-text, and the template: raw completion, or for an instruction fine-tune
+    (a tokenizer with a chat template) the same turns in Ollama's Go template syntax, stopping at the end
+    of a turn."""
+    template, stops = '{{ .Prompt }}', [tokenizer.eot_token]
+    if tokenizer.chat_template:
+        from lunalm.finetune.chat import role_wrappers
+        from lunalm.finetune.instructions import compile_template, turn_end_ids
+
+        compiled = compile_template(tokenizer.chat_template)
+        wrappers = role_wrappers(compiled, tokenizer.eot_token)
+        if wrappers is not None:
+            template = ollama_template(wrappers)
+            stops += [tokenizer.inner.id_to_token(i) for i in turn_end_ids(compiled, tokenizer)[1:]]
     lines = [
         f"FROM ./{file_name}",
-        'TEMPLATE """{{ .Prompt }}"""',
+        f'TEMPLATE """{template}"""',
         f"PARAMETER num_ctx {context_length}",
         f"PARAMETER temperature {SAMPLING['temperature']}",
         f"PARAMETER top_k {SAMPLING['top_k']}",
         f"PARAMETER top_p {SAMPLING['top_p']}",
         f"PARAMETER repeat_penalty {SAMPLING['repetition_penalty']}",
-        f'PARAMETER stop "{tokenizer.eot_token}"',
+        *(f'PARAMETER stop "{stop}"' for stop in stops),
     ]
     return "\n".join(lines) + "\n"
+
+
+def ollama_template(wrappers) -> str:
+    """The turns of a chat template (``lunalm.finetune.chat.RoleWrappers``) as an Ollama Go template."""
+    roles = ["system", "user", "assistant"] if wrappers.system else ["user", "assistant"]
+    branches = "".join(f'{{{{ {"if" if n == 0 else "else if"} eq .Role "{role}" }}}}'
+                       f"{wrappers.prefix[role]}{{{{ .Content }}}}{wrappers.suffix[role]}"
+                       for n, role in enumerate(roles))
+    return f"{{{{- range .Messages }}}}{branches}{{{{ end }}}}{{{{ end }}}}{wrappers.generation}"

@@ -8,6 +8,7 @@ and lunalm checkpoints with LoRA, load with ``AutoModelForCausalLM`` (from safet
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -267,4 +268,6 @@ def apply_lora(model, cfg: FinetuneConfig, model_type: str):
     config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                         target_modules=targets, bias="none", task_type="CAUSAL_LM",
                         fan_in_fan_out=model_type == "gpt2")  # GPT-2's Conv1D stores weights transposed
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():  # peft asks transformers 5 a deprecated question: not the user's concern
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, config)

@@ -4,8 +4,8 @@ A conversation is a list of messages (``{"role": system|user|assistant, "content
 with the checkpoint's chat template (``Tokenizer.chat_template``, saved by ``luna finetune``; lunalm's
 ``DEFAULT_TEMPLATE`` when there is none) plus the generation prompt for the assistant's turn, exactly
 as the model saw its training examples (``lunalm.finetune.instructions.tokenize_example``). The
-assistant's answer ends at the end-of-turn token, which these templates write as ``eos_token``, so
-generation stops at ``tokenizer.eot_id``.
+assistant's answer ends at the end-of-turn token: end-of-text, or the special token the template writes
+after an answer (``<|im_end|>``, ``<end_of_turn>``; ``instructions.turn_end_ids``).
 
 The prompt must leave room for the answer inside the model's context: ``fit_history`` drops whole turns
 (a user message and the assistant answer that follows it), oldest first, until the rendered prompt fits
@@ -40,8 +40,15 @@ def with_system(system: str | None, history: list[dict]) -> list[dict]:
 
 
 def render_prompt(messages: list[dict], template, eos_token: str) -> str:
-    """The conversation so far plus the generation prompt of the assistant's next turn."""
-    return template.render(messages=messages, add_generation_prompt=True, eos_token=eos_token, bos_token="")
+    """The conversation so far plus the generation prompt of the assistant's next turn; a conversation the
+    template refuses (``raise_exception``: "System role not supported") is a ConfigError with its message."""
+    from lunalm.errors import ConfigError
+    from lunalm.finetune.instructions import TemplateRefused
+
+    try:
+        return template.render(messages=messages, add_generation_prompt=True, eos_token=eos_token, bos_token="")
+    except TemplateRefused as refusal:
+        raise ConfigError(f"the checkpoint's chat template refuses this conversation: {refusal}") from None
 
 
 def turn_starts(history: list[dict]) -> list[int]:
@@ -77,3 +84,47 @@ def fit_history(history: list[dict], system: str | None, render: Callable[[list[
 def prompt_budget(context_length: int, max_new_tokens: int) -> int:
     """Prompt tokens that leave ``max_new_tokens`` for the answer (at least half the context)."""
     return max(context_length - max_new_tokens, context_length // 2, 1)
+
+
+@dataclass(frozen=True)
+class RoleWrappers:
+    """The text a chat template writes around each turn, as Ollama's Go templates need it: ``prefix[role]`` +
+    content + ``suffix[role]``; ``generation`` opens the assistant's turn. ``system`` False: the template
+    has no system turn (it refuses one)."""
+
+    prefix: dict
+    suffix: dict
+    generation: str
+    system: bool
+
+
+def role_wrappers(template, eos_token: str) -> RoleWrappers | None:
+    """What ``template`` writes around each role's content, found by rendering marked conversations; None
+    when it does not render turns as text around their content (a template that rewrites the content)."""
+    marks = {"system": "\x02S\x03", "user": "\x02U\x03", "assistant": "\x02A\x03"}
+
+    def render(messages, prompt):
+        return template.render(messages=messages, add_generation_prompt=prompt, eos_token=eos_token, bos_token="")
+
+    user, answer = {"role": "user", "content": marks["user"]}, {"role": "assistant", "content": marks["assistant"]}
+    try:
+        asked, alone, both = render([user], True), render([user], False), render([user, answer], False)
+    except Exception:  # a template that refuses even one user turn
+        return None
+    if not (asked.startswith(alone) and both.startswith(alone) and marks["user"] in alone
+            and marks["assistant"] in both):
+        return None
+    prefix, suffix = {}, {}
+    prefix["user"], suffix["user"] = alone.split(marks["user"])
+    prefix["assistant"], suffix["assistant"] = both[len(alone):].split(marks["assistant"])
+    system = True
+    try:
+        with_system = render([{"role": "system", "content": marks["system"]}, user], False)
+        head, rest = with_system.split(marks["system"])
+        tail = rest[:len(rest) - len(alone)] if rest.endswith(alone) else None
+        if tail is None:
+            raise ValueError("the system turn is not text before the first user turn")
+        prefix["system"], suffix["system"] = head, tail
+    except Exception:  # TemplateRefused ("System role not supported") and templates that merge the turns
+        system = False
+    return RoleWrappers(prefix, suffix, asked[len(alone):], system)

@@ -1,4 +1,4 @@
-"""Instruction data: Alpaca or chat JSONL -> chat template -> padded windows with the prompt masked.
+"""Instruction data: Alpaca-style or chat records (JSONL, JSON, CSV) -> chat template -> padded windows with the prompt masked.
 
 Each example becomes a list of messages (Alpaca: the instruction (+ input) as the user turn, the output as
 the assistant turn), is rendered through the tokenizer's Jinja chat template (ours, ``DEFAULT_TEMPLATE``,
@@ -35,85 +35,194 @@ ROLES = ("system", "user", "assistant")
 
 
 # --- reading -------------------------------------------------------------------------------------
+SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")
+# Field names real instruction datasets use, in the order they are looked for (Alpaca; Dolly; Q&A sets;
+# Turkish "soru"/"cevap"); "input" is the prompt's context beside an instruction, else the prompt itself
+PROMPT_FIELDS = ("instruction", "prompt", "question", "query", "soru", "talimat", "input")
+ANSWER_FIELDS = ("output", "response", "answer", "completion", "target", "cevap", "yanit", "yanıt")
+CONTEXT_FIELDS = ("input", "context")
+# ShareGPT's "from" values (and role names under other spellings)
+_SPEAKERS = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
+             "bot": "assistant", "chatgpt": "assistant", "system": "system"}
+
+
 def jsonl_files(paths) -> list[Path]:
+    """The instruction files: the given files, and in folders every .jsonl, .json, .csv and .tsv."""
     files = []
     for path in map(Path, paths):
-        files.extend(sorted(path.rglob("*.jsonl")) if path.is_dir() else [path])
+        files.extend(sorted(f for f in path.rglob("*") if f.suffix.lower() in SUFFIXES) if path.is_dir() else [path])
     missing = [str(f) for f in files if not f.is_file()]
     if missing or not files:
-        raise DataError(f"instruction data: {', '.join(missing) or 'no .jsonl files'} not found")
+        raise DataError(f"instruction data: {', '.join(missing) or 'no .jsonl, .json, .csv or .tsv files'} not found")
     return files
 
 
 def detect_format(paths) -> str:
-    """'alpaca', 'chat' or 'text' from the first record of the first .jsonl file (text for other files)."""
+    """'alpaca', 'chat' or 'text' from the first record of the first instruction file (.jsonl, .json array,
+    .csv, .tsv): chat for "messages" or ShareGPT's "conversations", alpaca for a prompt and an answer field
+    (see PROMPT_FIELDS, ANSWER_FIELDS), text otherwise and for other files."""
     files = [Path(p) for p in paths]
     missing = [str(f) for f in files if not f.exists()]
     if missing:
         raise DataError(f"{', '.join(missing)}: no such file or directory; pass existing .jsonl files, text "
                         "files or folders")
-    if not files or not all(f.suffix == ".jsonl" for f in files):
+    if not files or not all(f.is_file() and f.suffix.lower() in SUFFIXES for f in files):
         return "text"
-    try:
-        with files[0].open(encoding="utf-8-sig") as handle:  # -sig: a BOM from Windows editors is fine
-            first = next((line for line in handle if line.strip()), None)
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{files[0]}: cannot be read as UTF-8 JSON lines ({error}); check the file") from None
+    first = next(records(files[0]), None)
     if first is None:
         return "text"
+    where, record = first
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: expected a JSON object per record, got {type(record).__name__}; give --format")
+    keys = set(record)
+    if keys & {"messages", "conversations"}:
+        return "chat"
+    if keys & set(ANSWER_FIELDS) and keys & set(PROMPT_FIELDS):
+        return "alpaca"
+    return "text"
+
+
+def records(path: Path):
+    """``(where, record)`` for each record of an instruction file, whatever its encoding (the corpus
+    reader's detection and repair: a cp1254 file reads as it should): JSON lines, a JSON array (or an
+    object holding one), CSV or TSV rows with a header."""
+    from lunalm.corpus.encoding import decode_bytes
+
     try:
-        keys = set(json.loads(first))
-    except (ValueError, TypeError):
-        raise DataError(f"{files[0]}: the first line is not a JSON object; give --format") from None
-    return "chat" if "messages" in keys else "alpaca" if "instruction" in keys else "text"
+        text = decode_bytes(path.read_bytes(), str(path)).text
+    except OSError as error:
+        raise DataError(f"{path}: cannot be read ({error.strerror or error})") from None
+    text = text.lstrip("\ufeff")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        import csv
+
+        reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
+        for number, row in enumerate(reader, 2):
+            yield f"{path}:{number}", {key: value for key, value in row.items() if key is not None}
+        return
+    if suffix == ".json" or (text.lstrip()[:1] == "[" and suffix != ".jsonl"):
+        try:
+            value = json.loads(text)
+        except ValueError as error:
+            raise DataError(f"{path}: not valid JSON ({error})") from None
+        if isinstance(value, dict):
+            lists = [item for item in value.values() if isinstance(item, list)]
+            value = lists[0] if len(lists) == 1 else [value]
+        for number, record in enumerate(value if isinstance(value, list) else [value], 1):
+            yield f"{path}: record {number}", record
+        return
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield f"{path}:{number}", json.loads(line)
+        except ValueError as error:
+            raise DataError(f"{path}:{number}: not valid JSON ({error}); a JSON array belongs in a .json "
+                            "file") from None
 
 
 def read_examples(path: Path, fmt: str) -> list[list[dict]]:
-    """Every line of ``path`` as messages; a bad line raises DataError naming the file and line."""
-    examples = []
-    with open(path, encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as error:
-                raise DataError(f"{path}:{number}: not valid JSON ({error})") from None
-            examples.append(_messages(record, fmt, f"{path}:{number}"))
-    return examples
+    """Every record of ``path`` as messages (an example with an empty prompt or answer is None); a bad
+    record raises DataError naming the file and line."""
+    return [_messages(record, fmt, where) for where, record in records(path)]
 
 
-def _messages(record, fmt: str, where: str) -> list[dict]:
+def _text_field(record: dict, names: tuple[str, ...], where: str, skip: tuple[str, ...] = ()) -> tuple[str, str] | None:
+    """(name, text) of the first of ``names`` the record has; a value that is not text is an error."""
+    for name in names:
+        if name in record and name not in skip:
+            value = record[name]
+            if value is None or (isinstance(value, float) and value != value):
+                return name, ""  # null / NaN: an empty field
+            if not isinstance(value, str):
+                raise DataError(f"{where}: field {name!r} holds {type(value).__name__} {value!r}, not text")
+            return name, value
+    return None
+
+
+def _messages(record, fmt: str, where: str) -> list[dict] | None:
     if not isinstance(record, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
     if fmt == "alpaca":
-        missing = [k for k in ("instruction", "output") if not isinstance(record.get(k), str)]
-        if missing:
-            raise DataError(f"{where}: missing field(s) {', '.join(missing)} for --format alpaca (each line "
-                            "needs instruction, output and optionally input)")
-        prompt = record["instruction"] + (f"\n\n{record['input']}" if record.get("input") else "")
-        return [{"role": "user", "content": prompt}, {"role": "assistant", "content": record["output"]}]
-    messages = record.get("messages")
+        prompt = _text_field(record, PROMPT_FIELDS, where)
+        answer = _text_field(record, ANSWER_FIELDS, where)
+        if prompt is None or answer is None:
+            raise DataError(f"{where}: found fields {', '.join(map(str, record)) or 'none'}; an instruction example "
+                            f"needs a prompt ({', '.join(PROMPT_FIELDS)}) and an answer ({', '.join(ANSWER_FIELDS)})")
+        context = _text_field(record, CONTEXT_FIELDS, where, skip=(prompt[0],))
+        text = prompt[1] + (f"\n\n{context[1]}" if context and context[1].strip() else "")
+        if not text.strip() or not answer[1].strip():
+            return None
+        return [{"role": "user", "content": text}, {"role": "assistant", "content": answer[1]}]
+    messages = record.get("messages", record.get("conversations"))
+    if isinstance(messages, list) and all(isinstance(m, dict) and "from" in m for m in messages):  # ShareGPT
+        messages = [{"role": _SPEAKERS.get(str(m.get("from")).lower()), "content": m.get("value")} for m in messages]
     ok = isinstance(messages, list) and all(isinstance(m, dict) and m.get("role") in ROLES and
                                             isinstance(m.get("content"), str) for m in messages)
     if not ok or not any(m["role"] == "assistant" for m in messages):
         raise DataError(f"{where}: --format chat needs \"messages\": a list of {{\"role\": system|user|"
-                        "assistant, \"content\": text}} with at least one assistant turn")
+                        "assistant, \"content\": text}} (or ShareGPT's \"conversations\" of {\"from\": human|gpt, "
+                        "\"value\": text}) with at least one assistant turn")
+    if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
+        return None
     return messages
 
 
 # --- rendering -----------------------------------------------------------------------------------
+class TemplateRefused(Exception):
+    """A chat template's own ``raise_exception("...")``: the conversation breaks its rules (a system turn
+    where the model has none, roles that do not alternate)."""
+
+
+def _raise_exception(message: str):
+    raise TemplateRefused(message)
+
+
+def _strftime_now(form: str) -> str:
+    import datetime
+
+    return datetime.datetime.now().strftime(form)
+
+
 def compile_template(template: str):
+    """The Jinja template, with the helpers transformers gives chat templates (``raise_exception``,
+    ``strftime_now``) so real templates (Gemma's, Llama 3's) render as they do there."""
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    return ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(template)
+    environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    environment.globals.update(raise_exception=_raise_exception, strftime_now=_strftime_now)
+    return environment.from_string(template)
+
+
+_SENTINEL = "\x02answer\x03"
+
+
+def turn_end_ids(template, tokenizer) -> tuple[int, ...]:
+    """The ids that end an assistant turn: end-of-text, and the special token the template writes right
+    after an answer (``<|im_end|>``, ``<end_of_turn>``, ``<|eot_id|>``) when it is another one, so chat and
+    samples stop where the model learnt to stop."""
+    messages = [{"role": "user", "content": "?"}, {"role": "assistant", "content": _SENTINEL}]
+    try:
+        text = template.render(messages=messages, add_generation_prompt=False, eos_token=tokenizer.eot_token,
+                               bos_token="")
+    except Exception:  # a template that refuses this conversation: end-of-text alone
+        return (tokenizer.eot_id,)
+    after = text.split(_SENTINEL, 1)[1].lstrip(" ") if _SENTINEL in text else ""
+    special = set(tokenizer.inner.get_added_tokens_decoder())
+    first = next(iter(tokenizer.encode(after)), None) if after else None
+    return (tokenizer.eot_id,) + ((first,) if first is not None and first in special and first != tokenizer.eot_id
+                                  else ())
 
 
 def tokenize_example(messages: list[dict], template, tokenizer) -> tuple[list[int], list[bool]]:
     """Token ids of the rendered conversation and, per token, whether it is a target (assistant text)."""
     def render(upto: list[dict], prompt: bool) -> str:
-        return template.render(messages=upto, add_generation_prompt=prompt, eos_token=tokenizer.eot_token,
-                               bos_token="")
+        try:
+            return template.render(messages=upto, add_generation_prompt=prompt, eos_token=tokenizer.eot_token,
+                                   bos_token="")
+        except TemplateRefused as refusal:
+            raise DataError(f"the chat template refuses this conversation: {refusal}") from None
 
     pieces, done = [], ""
     for index, message in enumerate(messages):
@@ -149,16 +258,29 @@ class InstructionData:
     train: tuple[np.ndarray, np.ndarray]  # (inputs, labels), each (N, T) int64
     val: tuple[np.ndarray, np.ndarray]
     truncated: int  # examples cut at context_length
+    empty: int = 0  # examples left out: an empty (or null) prompt or answer
+    duplicates: int = 0  # examples left out: the same rendered conversation again
 
 
 def build_instruction_data(paths, fmt: str, tokenizer, context_length: int, val_fraction: float,
-                           seed: int) -> InstructionData:
+                           seed: int, dedup: bool = True) -> InstructionData:
     """Read, render, tokenize and split (by example, deterministic from ``seed``)."""
     template = compile_template(tokenizer.chat_template or DEFAULT_TEMPLATE)
-    rows, truncated = [], 0
+    rows, truncated, empty, seen, duplicates = [], 0, 0, set(), 0
     for path in jsonl_files(paths):
-        for messages in read_examples(path, fmt):
-            ids, targets = tokenize_example(messages, template, tokenizer)
+        for number, messages in enumerate(read_examples(path, fmt), 1):
+            if messages is None:  # an empty prompt or answer teaches nothing (or to answer nothing)
+                empty += 1
+                continue
+            try:
+                ids, targets = tokenize_example(messages, template, tokenizer)
+            except DataError as error:
+                raise DataError(f"{path}: example {number}: {error}") from None
+            key = hash((tuple(ids), tuple(targets)))
+            if dedup and key in seen:  # a copy would also land in validation as an example seen in training
+                duplicates += 1
+                continue
+            seen.add(key)
             truncated += len(ids) > context_length + 1
             inputs, labels = to_window(ids, targets, context_length, tokenizer.pad_id)
             if (labels != IGNORE_INDEX).any():  # a prompt that fills the window teaches nothing
@@ -172,7 +294,7 @@ def build_instruction_data(paths, fmt: str, tokenizer, context_length: int, val_
     arrays = {name: (np.stack([rows[i][0] for i in idx]) if len(idx) else np.zeros((0, context_length), np.int64),
                      np.stack([rows[i][1] for i in idx]) if len(idx) else np.zeros((0, context_length), np.int64))
               for name, idx in split.items()}
-    return InstructionData(arrays["train"], arrays["val"], truncated)
+    return InstructionData(arrays["train"], arrays["val"], truncated, empty, duplicates)
 
 
 def sample_chat(model, tokenizer, data: InstructionData, cfg, device, n: int = 2) -> list[tuple[str, str]]:
@@ -182,11 +304,12 @@ def sample_chat(model, tokenizer, data: InstructionData, cfg, device, n: int = 2
     from lunalm.generate import generate_ids
 
     inputs, labels = data.val if len(data.val[0]) else data.train
+    stops = turn_end_ids(compile_template(tokenizer.chat_template or DEFAULT_TEMPLATE), tokenizer)
     pairs = []
     for row, targets in zip(inputs[:n], labels[:n]):
         first = int(np.flatnonzero(targets != IGNORE_INDEX)[0])  # labels[t] is token t + 1: the answer's
         prompt = row[:first + 1].tolist()
-        answer = generate_ids(model, prompt, cfg, stop_id=tokenizer.eot_id, device=device)
+        answer = generate_ids(model, prompt, cfg, stop_id=stops, device=device)
         pairs.append((tokenizer.decode(prompt), tokenizer.decode(answer)))
     return pairs
 

@@ -72,9 +72,14 @@ def _instruction_data(config: RunConfig, tokenizer: Tokenizer | None, log) -> Pr
     tokenizer = tokenizer or Tokenizer.load(config.tokenizer.path)
     tokenizer.chat_template = tokenizer.chat_template or DEFAULT_TEMPLATE
     data = build_instruction_data(config.corpus.paths, config.finetune.format, tokenizer,
-                                  config.data.context_length, config.data.val_fraction, config.data.seed)
+                                  config.data.context_length, config.data.val_fraction, config.data.seed,
+                                  dedup=config.corpus.dedup)
     if data.truncated:
         log(f"{data.truncated} example(s) longer than context_length {config.data.context_length} were truncated")
+    if data.empty:
+        log(f"{data.empty} example(s) with an empty prompt or answer were left out")
+    if data.duplicates:
+        log(f"{data.duplicates} duplicate example(s) were left out (corpus.dedup)")
     return PreparedData(tokenizer, None, ", ".join(config.corpus.paths), instructions=data)
 
 

@@ -224,9 +224,9 @@ def test_not_a_causal_lm_and_missing_tokenizer(bases, tmp_path, capsys, monkeypa
 
 
 def test_jsonl_without_fields_names_the_line(bases, tmp_path, capsys, monkeypatch):
-    data = write_jsonl(tmp_path / "bad.jsonl", ALPACA[:2] + [{"instruction": "x", "answer": "y"}])
+    data = write_jsonl(tmp_path / "bad.jsonl", ALPACA[:2] + [{"instruction": "x", "reply_text": "y"}])
     line = _error(capsys, tmp_path, monkeypatch, "finetune", "--base", str(bases["gpt2"]), str(data), *QUICK)
-    assert f"{data}:3: missing field(s) output" in line
+    assert f"{data}:3: found fields instruction, reply_text; an instruction example needs a prompt" in line
 
 
 def test_missing_or_unreadable_data_is_one_error_line_and_a_bom_is_fine(bases, tmp_path, capsys, monkeypatch):
@@ -238,7 +238,7 @@ def test_missing_or_unreadable_data_is_one_error_line_and_a_bom_is_fine(bases, t
     binary = tmp_path / "binary.jsonl"
     binary.write_bytes(b"\xff\xfe{\"instruction\": 1}\n")
     line = _error(capsys, tmp_path, monkeypatch, "finetune", "--base", str(bases["gpt2"]), str(binary), *QUICK)
-    assert f"{binary}: cannot be read as UTF-8 JSON lines" in line
+    assert f"{binary}: byte 20 cannot be decoded as utf-16" in line and "re-save the file as UTF-8" in line
     bom = tmp_path / "bom.jsonl"  # Notepad's "UTF-8 with BOM"
     bom.write_text("\ufeff" + json.dumps(ALPACA[0], ensure_ascii=False) + "\n", encoding="utf-8")
     assert detect_format([bom]) == "alpaca"

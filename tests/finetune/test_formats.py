@@ -1,0 +1,91 @@
+"""Instruction data as real datasets ship it: an Alpaca JSON array, ShareGPT conversations, input/output and
+instruction/response pairs, a question/answer CSV, a cp1254 file, empty rows and NaN answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lunalm.errors import DataError
+from lunalm.finetune.instructions import build_instruction_data, detect_format, read_examples
+from tests.finetune.fthelp import tiny_tokenizer
+
+PAIRS = [("Başkent neresi?", "Ankara."), ("Bir şehir söyle.", "İstanbul güzel bir şehirdir."),
+         ("Denizin rengi ne?", "Mavi."), ("Kaç gün var haftada?", "Yedi.")]
+EXPECTED = [[{"role": "user", "content": q}, {"role": "assistant", "content": a}] for q, a in PAIRS]
+
+
+def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize("name, text, fmt", [
+    ("alpaca.json", json.dumps([{"instruction": q, "input": "", "output": a} for q, a in PAIRS], ensure_ascii=False),
+     "alpaca"),
+    ("wrapped.json", json.dumps({"data": [{"instruction": q, "output": a} for q, a in PAIRS]}), "alpaca"),
+    ("jessy.jsonl", "".join(json.dumps({"input": q, "output": a}) + "\n" for q, a in PAIRS), "alpaca"),
+    ("khazar.jsonl", "".join(json.dumps({"instruction": q, "response": a}) + "\n" for q, a in PAIRS), "alpaca"),
+    ("qa.csv", "question,answer\n" + "".join(f'"{q}","{a}"\n' for q, a in PAIRS), "alpaca"),
+    ("soru.tsv", "soru\tcevap\n" + "".join(f"{q}\t{a}\n" for q, a in PAIRS), "alpaca"),
+    ("sharegpt.jsonl", "".join(json.dumps({"conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": a}]})
+                               + "\n" for q, a in PAIRS), "chat"),
+])
+def test_real_instruction_layouts_read_as_the_same_examples(tmp_path: Path, name: str, text: str, fmt: str):
+    path = _write(tmp_path / name, text)
+    assert detect_format([path]) == fmt
+    assert read_examples(path, fmt) == EXPECTED
+
+
+def test_a_cp1254_file_reads_as_its_text_and_empty_or_nan_rows_are_left_out_and_counted(tmp_path: Path):
+    rows = [{"instruction": q, "output": a} for q, a in PAIRS]
+    path = _write(tmp_path / "cp1254.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "cp1254")
+    assert read_examples(path, detect_format([path])) == EXPECTED
+    holes = _write(tmp_path / "holes.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+                   + '{"instruction": "", "output": "x"}\n{"instruction": "Boş", "output": NaN}\n'
+                   '{"instruction": "Boş", "output": null}\n')
+    data = build_instruction_data([holes], "alpaca", tiny_tokenizer(tmp_path / "tok"), 64, 0.25, 0)
+    assert data.empty == 3 and len(data.train[0]) + len(data.val[0]) == 4
+
+
+def test_a_record_without_known_fields_names_them_and_what_is_accepted(tmp_path: Path):
+    path = _write(tmp_path / "odd.jsonl", json.dumps({"instruction": "x", "cevabı": "y"}) + "\n")
+    assert detect_format([path]) == "text"  # no answer field: plain text needs --text-field
+    with pytest.raises(DataError, match=r"odd\.jsonl:1: found fields instruction, cevabı; an instruction example "
+                                        r"needs a prompt \(instruction, prompt, question"):
+        read_examples(path, "alpaca")
+    numbers = _write(tmp_path / "numbers.jsonl", json.dumps({"instruction": "x", "output": 5}) + "\n")
+    with pytest.raises(DataError, match="field 'output' holds int 5, not text"):
+        read_examples(numbers, "alpaca")
+
+
+def test_eval_scores_an_instruction_fine_tunes_held_out_answers_and_files_by_text_field(tmp_path: Path, monkeypatch,
+                                                                                      capsys):
+    from lunalm.cli import main
+    from tests.finetune.fthelp import ALPACA, tiny_base, write_jsonl
+    from tests.finetune.test_finetune import QUICK, _start
+
+    base = tiny_base(tmp_path / "gpt2")
+    rows = [dict(row, output=row["output"] + f" {n}") for n, row in enumerate(ALPACA)]  # 16 distinct examples
+    data = write_jsonl(tmp_path / "alpaca.jsonl", rows)
+    run, status = _start(tmp_path, monkeypatch, "--base", str(base), str(data), "--name", "ft", "--max-steps", "2",
+                         "--context", "128")
+    assert status == "completed"
+    checkpoint = str(run.run_dir / "checkpoints" / "final")
+    assert main(["eval", checkpoint, "--json", "--device", "cpu"]) == 0
+    held_out = json.loads(capsys.readouterr().out)
+    assert held_out["source"].startswith("the run's ") and "held-out alpaca example(s)" in held_out["source"]
+    assert held_out["method"].startswith("each example in one window") and held_out["tokens"] > 0
+    assert main(["eval", checkpoint, str(data), "--json", "--device", "cpu"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    assert whole["examples"] == 16 and whole["tokens"] > held_out["tokens"]
+    laws = write_jsonl(tmp_path / "laws.jsonl", [{"content": "Bu kanun yayımı tarihinde yürürlüğe girer."},
+                                                 {"content": "Bu kanunu Cumhurbaşkanı yürütür."}])
+    assert main(["eval", checkpoint, str(laws), "--text-field", "content", "--json", "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["documents"] == 2
+    monkeypatch.chdir(tmp_path)
+    assert main(["finetune", "--base", str(base), str(data), *QUICK, "--context", "1024"]) == 2
+    assert "--context 1024: expected 1 to 128 tokens" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()] == ["ft"]  # no half-made run
