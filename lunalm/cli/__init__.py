@@ -134,8 +134,9 @@ def _add_train(commands) -> None:
     parser = commands.add_parser(
         "train", formatter_class=_formatter, help="train a model on a corpus (default: built-in corpus)",
         description=textwrap.dedent("""\
-            Train a Llama-style model from scratch: tokenizer and token shards (cached), AdamW with
-            warmup + cosine, clipping, accumulation, mixed precision by device, evaluation with
+            Train a Llama-style model from scratch: tokenizer and token shards (cached), Muon or
+            AdamW (with decay groups) and warmup-stable-decay (or cosine), clipping, accumulation, mixed
+            precision by device, a weight average, evaluation with
             early stopping, samples, atomic checkpoints and exact resume. Writes runs/NAME/ with
             metrics.jsonl, loss.png, samples.md, tb/ and checkpoints/{best,final,step-N}/."""),
         epilog=textwrap.dedent("""\
@@ -223,7 +224,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str,
                       f"(default {_default('TrainConfig', 'cooldown')})")
     loop.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default auto)")
     loop.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
-                      help="auto: fp32 on CPU, bf16 on Ampere+, fp16 on older GPUs (default auto)")
+                      help="auto: bf16 on a CPU that multiplies it natively (AVX-512 BF16, AMX), else fp32; bf16 on Ampere+, fp16 on older GPUs (default auto)")
     loop.add_argument("--quiet", action="store_true", help="no progress bar or samples on the console")
     loop.add_argument("--report-to", metavar="A,B", type=_tracker_list,
                       help="experiment trackers besides metrics.jsonl: tensorboard, wandb, mlflow, trackio, or none "

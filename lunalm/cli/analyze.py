@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -46,7 +47,7 @@ def run_analyze(config: CorpusConfig, show_files: bool, as_json: bool, fix_dir: 
     if as_json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
-        _print_tables(result, show_files)
+        _print_tables(result, show_files, [str(file) for file in corpus.files])
         if writer:
             print(f"\nrepaired corpus written to {fix_dir}/ ({result.corpus.documents} documents, UTF-8)")
     return 0
@@ -59,13 +60,26 @@ def _estimated_bytes(corpus: Corpus) -> int:
 
 
 def _sample(corpus: Corpus) -> list[str]:
-    """The first ~SAMPLE_CHARS characters of documents: language detection and the tokenizer."""
-    sample, chars = [], 0
-    for document in Corpus(corpus.config).documents():
-        sample.append(document.text)
-        chars += len(document.text)
-        if chars >= SAMPLE_CHARS:
-            break
+    """~SAMPLE_CHARS characters of documents for language detection and the tokenizer: the first ones, or
+    for a few files the first of each in equal shares (an English file first must not make six Turkish
+    ones "English")."""
+    from lunalm.corpus import SAMPLE_MIN_FILES
+
+    files = corpus.files if 1 < len(corpus.files) < SAMPLE_MIN_FILES else []
+    readers = [Corpus(dataclasses.replace(corpus.config, paths=(str(file),))) for file in files] or \
+        [Corpus(corpus.config)]
+    sample = []
+    for reader in readers:
+        chars = 0
+        try:
+            for document in reader.documents():
+                sample.append(document.text)
+                chars += len(document.text)
+                if chars >= SAMPLE_CHARS // len(readers):
+                    break
+        except CorpusError:  # a file with no text of its own: the whole corpus's reading says what matters
+            if len(readers) == 1:
+                raise
     return sample
 
 
@@ -133,13 +147,14 @@ def _rows(stats: Stats, analysis: Analysis) -> list[tuple[str, str]]:
     ]
 
 
-def _print_tables(analysis: Analysis, show_files: bool) -> None:
+def _print_tables(analysis: Analysis, show_files: bool, files: list[str] = ()) -> None:
     report = analysis.report
     print(f"corpus: {analysis.corpus.source}")
     rows = _rows(analysis.corpus, analysis)
     encodings = sorted({f.encoding for f in report.files.values() if f.encoding})
+    blank = [name for name in files if name not in report.files]  # no text at all: no document was read
     rows += [("duplicate documents", f"{report.total('duplicates'):,} dropped "
-                                     f"(and {report.total('empty'):,} empty ones)"),
+                                     f"(and {report.total('empty') + len(blank):,} empty ones)"),
              ("encoding", ", ".join(encodings)),
              ("repaired", f"{report.total('repaired_chars'):,} chars of mojibake "
                           f"({_repair_summary(report.files.values())}), "
@@ -161,6 +176,11 @@ def _print_tables(analysis: Analysis, show_files: bool) -> None:
         for example in analysis.examples:
             print(f"  [{example['reason']}, {example['chars']:,} chars] {example['text']}…")
     if show_files:
+        for name in [name for name in report.files if name not in analysis.files] + blank:
+            kept = report.files.get(name)
+            why = (f"{kept.duplicates:,} duplicate document(s) of earlier ones" if kept and kept.duplicates else
+                   "all of its text filtered out" if kept and not kept.empty else "no text (empty)")
+            print(f"\nfile: {name}: nothing kept, {why}")
         for name, stats in analysis.files.items():
             file_report = report.files[name]
             print(f"\nfile: {name}")

@@ -50,9 +50,12 @@ def lower(text: str, language: str) -> str:
 
 
 def _sample(texts: Iterable[str]) -> str:
+    """Up to SAMPLE_CHARS characters; of a list, an equal share of each text (at least 1,000 characters
+    each), so the first of several files does not decide alone."""
+    share = max(SAMPLE_CHARS // len(texts), 1000) if isinstance(texts, (list, tuple)) and texts else SAMPLE_CHARS
     pieces, chars = [], 0
     for text in texts:
-        pieces.append(text[:SAMPLE_CHARS - chars])
+        pieces.append(text[:min(share, SAMPLE_CHARS - chars)])
         chars += len(pieces[-1])
         if chars >= SAMPLE_CHARS:
             break

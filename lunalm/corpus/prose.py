@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_UNIT = 400  # characters: longer sentences are judged piece by piece
-RULES_VERSION = 5  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
+RULES_VERSION = 6  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
 # Front matter of a Markdown page (Jekyll, Hugo, a blog's posts): "---" (YAML) or "+++" (TOML) lines around
 # "key: value" lines at the very start. A real blog of Turkish stories had "---\ntitle: …\ndate:\ndp: \n---"
 # on every page, which training would learn as text.
@@ -30,6 +30,9 @@ _CODE_BLOCK = re.compile(r"^[ \t]{0,3}(```|~~~)[^\n]*\n(?:[^\n]*\n)*?[ \t]{0,3}\
                          r"<pre\b[^>]*>(?s:.*?)</pre>\n?|"
                          r"\{%-?[ \t]*highlight\b(?s:.*?)\{%-?[ \t]*endhighlight[ \t]*-?%\}\n?",
                          re.MULTILINE | re.IGNORECASE)
+# A line of HTML tags and nothing else: <div align="center">, </div>, <br>, <details><summary>…</summary>
+# keeps its text ("Ayrıntılar" stays: only whole lines of tags go)
+_TAGS_LINE = re.compile(r"^[ \t]*(?:</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>[ \t]*)+$\n?", re.MULTILINE)
 # A line that is only a number, a page's ("37", "- 328 -", "[12]"): a book converted from PDF keeps them
 _PAGE_NUMBER = re.compile(r"^[ \t]*[-–—(\[]?[ \t]*\d{1,4}[ \t]*[-–—)\]]?\.?[ \t]*$\n?", re.MULTILINE)
 # A sentence ends at . ! ? … followed by a space or the end ("json.decoder" and "3.14" are not ends), or at
@@ -45,8 +48,10 @@ _CODE_SIGNS = (
     re.compile(r"\b[a-z]+_\w+|\b__\w+|\w\.\w+\(|\bself\.|\bthis\."),  # snake_case, dotted calls
     re.compile(r"[\[\]{};]|[:({,\\]$"),  # brackets, braces, a line ending like code
     # dotted names: re.VERBOSE, zlib.crc32; ASCII, and no letter either side: "düzenlenecek.Toplantı" is a
-    # sentence end missing its space (a real news text), not code
-    re.compile(r"(?<![^\W\d_])[A-Za-z_][A-Za-z0-9_]+\.[A-Za-z_][A-Za-z0-9_]+(?![^\W\d_])"),
+    # sentence end missing its space (a real news text), not code, and so is a lower-case word glued to a
+    # capitalised one ("verilir.Hizmet", a statute's article)
+    re.compile(r"(?<![^\W\d_])(?![a-z]+\.[A-Z][a-z]+(?![^\W\d_]))[A-Za-z_][A-Za-z0-9_]+\.[A-Za-z_][A-Za-z0-9_]+"
+               r"(?![^\W\d_])"),
     re.compile(r"^[a-z_][^.!?…]*$"),  # starts in lower case and never ends a sentence
 )
 _TERMINAL = ".!?…:;\"'”’»)"
@@ -135,8 +140,12 @@ def _plain_words(words: list[str]) -> bool:
 
 def _is_code(unit: str, words: list[str], rules: ProseRules) -> bool:
     line = unit.strip()
-    if _plain_words(words) and (len(words) >= PLAIN_PROSE_WORDS or not _KEYWORD_START.search(line)):
-        return False  # a keyword start ("from os import path") counts only in a short line ("for a time, he")
+    keyword = _KEYWORD_START.search(line)
+    if _plain_words(words) and (len(words) >= PLAIN_PROSE_WORDS or not keyword or not line.isascii()):
+        return False  # a keyword start ("from os import path") counts only in a short ASCII line: "for a time,
+        #               he" is English, "var git yokluğa haydi," Turkish ("var": there is), neither is code
+    if len(words) == 1 and not keyword and _PLAIN_LINE.fullmatch(line):
+        return False  # one word of verse ("bileklerimizi,", "kıvranıyor;"): no sign of code in it
     signs = 0
     for sign in _CODE_SIGNS:
         signs += bool(sign.search(line))
@@ -198,8 +207,11 @@ def judge(text: str, rules: ProseRules) -> Judged:
 
 
 def _blocks(text: str) -> list[Span]:
-    """Code blocks, whole, and lines holding only a (page) number."""
+    """Code blocks, whole, lines holding only a (page) number, and lines of HTML tags alone (a README's
+    ``<div align="center">``, ``</details>``)."""
     found = []
+    if "<" in text:
+        found += [Span(m.start(), m.end(), "symbols") for m in _TAGS_LINE.finditer(text)]
     if "```" in text or "~~~" in text or "<pre" in text or "<PRE" in text or "highlight" in text:
         found += [Span(m.start(), m.end(), "code") for m in _CODE_BLOCK.finditer(text)]
     found += [Span(m.start(), m.end(), "digits") for m in _PAGE_NUMBER.finditer(text) if m.group().strip()]

@@ -144,8 +144,9 @@ def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_
     from lunalm.corpus.tables import TABLE_SUFFIXES, read_table
 
     if path.suffix in TABLE_SUFFIXES:  # Parquet / Arrow / CSV / TSV: one row, one document
-        for row, text in enumerate(read_table(path, text_field)):
-            yield RawDocument(text, str(path), path.suffix[1:], name=f"{path}:{row + 1}")
+        label = EncodingLabel()  # CSV/TSV: what decoding found so far (Parquet/Arrow hold UTF-8 strings)
+        for row, text in enumerate(read_table(path, text_field, label)):
+            yield RawDocument(text, str(path), label.encoding or path.suffix[1:], name=f"{path}:{row + 1}")
         return
     inner_suffix = Path(path.stem).suffix if path.suffix == ".gz" else path.suffix
     with _open(path) as handle:
@@ -200,16 +201,28 @@ def decoded_blocks(handle: BinaryIO, path: Path, head: bytes) -> Iterator[Decode
         offset += len(block)
 
 
+@dataclass
+class EncodingLabel:
+    """A file's encoding as its blocks show it: the block with the most letters outside ASCII names it (a
+    first line "Missoni tutkunu" says nothing, and one with "ü" alone reads the same in ISO-8859-1 as in
+    ISO-8859-9)."""
+
+    encoding: str = ""
+    most: int = -1
+
+    def see(self, decoded: Decoded) -> None:
+        beyond = 0 if decoded.text.isascii() else len(decoded.text.encode("utf-8", "surrogatepass")) - len(decoded.text)
+        if beyond > self.most:
+            self.encoding, self.most = decoded.encoding, beyond
+
+
 def _read_text(handle: BinaryIO, path: Path, head: bytes, max_chars: int, position) -> Iterator[RawDocument]:
     pending: list[str] = []
-    pending_chars, encoding, repairs = 0, "", _Repairs()
-    lines_before, read, most = 0, 0, -1
+    pending_chars, label, repairs = 0, EncodingLabel(), _Repairs()
+    lines_before, read = 0, 0
     for decoded in decoded_blocks(handle, path, head):
-        # The block with the most letters outside ASCII names the file's encoding: a first line "Missoni
-        # tutkunu" says nothing, and one with "ü" alone reads the same in ISO-8859-1 as in ISO-8859-9
-        beyond = 0 if decoded.text.isascii() else len(decoded.text.encode("utf-8", "surrogatepass")) - len(decoded.text)
-        if beyond > most:
-            encoding, most = decoded.encoding, beyond
+        label.see(decoded)
+        encoding = label.encoding
         repairs.add(decoded, lines_before)
         lines_before += decoded.text.count("\n")
         pending.append(decoded.text)
@@ -249,8 +262,9 @@ class _Repairs:
 
 
 def _paragraph_cut(text: str, max_chars: int) -> int:
-    """Index just after the last paragraph break (else line break, else max_chars) before max_chars."""
-    for separator in ("\n\n", "\n"):
+    """Index just after the last paragraph break (else line break, else sentence end, else space, else
+    max_chars) before max_chars: a line of a million characters is not cut inside a word."""
+    for separator in ("\n\n", "\n", ". ", " "):
         position = text.rfind(separator, 0, max_chars)
         if position > 0:
             return position + len(separator)

@@ -23,12 +23,12 @@ TABLE_SUFFIXES = (".parquet", ".arrow", ".csv", ".tsv")
 BATCH_ROWS = 1024  # rows per Arrow/Parquet batch
 
 
-def read_table(path: Path, text_field: str) -> Iterator[str]:
+def read_table(path: Path, text_field: str, label=None) -> Iterator[str]:
     """The non-empty texts of column ``text_field`` (several columns: "question,answer", joined by a blank
-    line), row by row."""
+    line), row by row; ``label`` (``read.EncodingLabel``) sees each decoded block of a CSV/TSV file."""
     names = text_fields(text_field)
     if path.suffix in (".csv", ".tsv"):
-        yield from _read_delimited(path, names, "\t" if path.suffix == ".tsv" else ",")
+        yield from _read_delimited(path, names, "\t" if path.suffix == ".tsv" else ",", label)
         return
     for batch in _parquet_batches(path, names) if path.suffix == ".parquet" else _arrow_batches(path):
         columns = [_column(batch, path, name).to_pylist() for name in names]
@@ -38,7 +38,7 @@ def read_table(path: Path, text_field: str) -> Iterator[str]:
                 yield text
 
 
-def _read_delimited(path: Path, names: list[str], delimiter: str) -> Iterator[str]:
+def _read_delimited(path: Path, names: list[str], delimiter: str, label=None) -> Iterator[str]:
     """Rows of a CSV/TSV file in any encoding lunalm reads (UTF-8 with or without BOM, UTF-16, cp1254 as
     Excel on a Turkish Windows saves it; mojibake repaired), quoted as the file itself is.
 
@@ -52,7 +52,7 @@ def _read_delimited(path: Path, names: list[str], delimiter: str) -> Iterator[st
     kind = "TSV" if delimiter == "\t" else "CSV"
     try:
         plain = _plain_fields(path, delimiter)
-        reader = csv.reader(_decoded_lines(path), delimiter=delimiter,
+        reader = csv.reader(_decoded_lines(path, label), delimiter=delimiter,
                             quoting=csv.QUOTE_NONE if plain else csv.QUOTE_MINIMAL)
         header = next(reader, [])
         if header and header[0].startswith("\ufeff"):  # a BOM inside a block (decoded as text) is not a name
@@ -70,10 +70,12 @@ def _read_delimited(path: Path, names: list[str], delimiter: str) -> Iterator[st
         raise CorpusError(f"{path}: not a readable {kind} file ({error})") from None
 
 
-def _decoded_lines(path: Path) -> Iterator[str]:
+def _decoded_lines(path: Path, label=None) -> Iterator[str]:
     """The file's lines (ends kept), decoded and repaired block by block as text files are."""
     with _open(path) as handle:
         for decoded in decoded_blocks(handle, path, _head(handle)):
+            if label is not None:
+                label.see(decoded)
             yield from io.StringIO(decoded.text, newline="")  # lines as csv reads a file opened with newline=""
 
 

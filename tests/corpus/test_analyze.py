@@ -40,3 +40,17 @@ def test_each_file_keeps_its_count_of_distinct_words_not_the_words(tmp_path: Pat
     a, b = (result.files[str(tmp_path / name)] for name in ("a.txt", "b.txt"))
     assert a.vocabulary == set() and a.summary()["unique_words"] == 4  # closed when b.txt began
     assert b.summary()["unique_words"] == 6 and result.corpus.summary()["unique_words"] == 10
+
+
+def test_files_nothing_was_kept_from_are_listed_with_the_reason(tmp_path):
+    (tmp_path / "a.txt").write_text("Merhaba dünya, bugün hava çok güzel ve güneşli.\n", encoding="utf-8")
+    (tmp_path / "b kopya.txt").write_bytes((tmp_path / "a.txt").read_bytes())
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "blank.txt").write_text("  \n", encoding="utf-8")
+    (tmp_path / "c.txt").write_text("Başka bir metin burada duruyor, o da Türkçe.\n", encoding="utf-8")
+    done = run_luna("analyze", str(tmp_path), "--files")
+    assert done.returncode == 0, done.stderr
+    assert "1 dropped (and 2 empty ones)" in done.stdout
+    assert f"file: {tmp_path / 'b kopya.txt'}: nothing kept, 1 duplicate document(s) of earlier ones" in done.stdout
+    assert f"file: {tmp_path / 'empty.txt'}: nothing kept, no text (empty)" in done.stdout
+    assert f"file: {tmp_path / 'blank.txt'}: nothing kept, no text (empty)" in done.stdout

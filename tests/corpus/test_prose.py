@@ -160,3 +160,19 @@ def test_code_blocks_go_whole_and_page_numbers_go():
     assert [text[s.start:s.end] for s in spans if s.reason == "code"] == [b.rstrip("\n") + "\n" for b in blocks[:3]]
     unclosed = prose[0] + "```\n" + prose[1]  # an unclosed fence is no block: its lines are judged one by one
     assert remove_spans(unclosed, ProseDetector().spans(unclosed)) == unclosed
+
+
+def test_statutes_verse_and_html_tag_lines():
+    """Real cases: Turkish statutes (an article's sentence glued to the next, "verilir.Hizmet", then a line
+    ending in ":") and poems ("var git yokluğa haydi,": Turkish "var", not JavaScript's; one-word verse
+    lines) were dropped as code; a README's lines of bare HTML tags were kept."""
+    prose = ["Bu ikramiye, öğretmenliğin yapıldığı ayın sonunda verilir.Hizmet müddetinin hesabı:\n",
+             "var git yokluğa haydi,\n", "bileklerimizi,\n", "kıvranıyor;\n", "yorulmuşsundur;\n",
+             "Bende hiç kimse yok, yalnızım bu gece.\n"]
+    tags = ['<div align="center">\n', "</div>\n", "<br>\n", "  </details>\n"]
+    code = ["var total = items.length;\n", "import os\n", "x = foo(1)\n"]
+    text = prose[0] + tags[0] + prose[1] + prose[2] + prose[3] + tags[1] + prose[4] + tags[2] + prose[5] + tags[3] \
+        + "".join(code)
+    spans = ProseDetector().spans(text)
+    assert remove_spans(text, spans) == "".join(prose)
+    assert sorted(text[s.start:s.end] for s in spans) == sorted(tags + code)

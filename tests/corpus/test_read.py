@@ -209,3 +209,26 @@ def test_a_folder_of_only_tables_says_what_it_holds_and_how_to_read_it(tmp_path:
         Corpus(CorpusConfig(paths=(str(tmp_path),)))
     assert "it holds .csv, .json files" in str(error.value)
     assert "--include '*.csv' --include '*.json'" in str(error.value) and "--text-field" in str(error.value)
+
+
+def test_a_csvs_encoding_a_line_too_long_and_a_corpus_of_a_few_files_in_two_languages(tmp_path: Path):
+    from lunalm.cli.analyze import _sample
+    from lunalm.corpus.language import detect_language
+
+    rows = "".join(f'"{sentence.strip()}."\n' for text in TURKISH for sentence in text.split(". ") if sentence.strip())
+    (tmp_path / "siir.csv").write_bytes(("poem_text\n" + rows).encode("cp1254"))
+    from lunalm.corpus.read import read_file
+
+    assert {raw.encoding for raw in read_file(tmp_path / "siir.csv", "poem_text")} == {"iso-8859-9"}  # was "csv"
+    long_line = ("sağlayacak yararlanabilirler " * 40_000).strip()  # 1.16M characters, no line break
+    (tmp_path / "oneline.txt").write_text(long_line, encoding="utf-8")
+    docs = list(Corpus(CorpusConfig(paths=(str(tmp_path / "oneline.txt"),))).documents())
+    words = {"sağlayacak", "yararlanabilirler"}  # cut between words, not inside one
+    assert len(docs) == 2 and docs[0].text.split()[-1] in words and docs[1].text.split()[0] in words
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    english = "Researchers of the university published the results, and the council discussed them in public. "
+    (mixed / "a_english.txt").write_text(english * 3000, encoding="utf-8")  # 300,000 characters, read first
+    for n in range(3):  # 3 x ~430,000 characters: 82 % of the corpus
+        (mixed / f"b_turkce_{n}.txt").write_text(f"{n}. " + "".join(TURKISH) * 700, encoding="utf-8")
+    assert detect_language(_sample(Corpus(CorpusConfig(paths=(str(mixed),))))) == "tr"

@@ -99,7 +99,9 @@ def test_folders_of_parquet_and_arrow_are_read_by_default_csv_when_included(tmp_
     note = unread_tables(default.paths, default.include, default.exclude)  # what plan and train print
     size = (tmp_path / "data" / "rows.csv").stat().st_size + (tmp_path / "data" / "rows.tsv").stat().st_size
     assert note == (f"not read: 2 table file(s) (rows.csv, rows.tsv; {size / 1e6:.1f} MB) that --include leaves "
-                    "out; to train on their rows add --include '*.csv' --include '*.tsv' --text-field COLUMN")
+                    "out; to train on their rows add --include '*.csv' --include '*.tsv' --text-field COLUMN and, to "
+                    "keep the 2 kind(s) of file read now (--include replaces the default list), --include "
+                    "'*.parquet' --include '*.arrow'")
     assert unread_tables(default.paths, default.include + ("*.csv",), ("*.tsv",)) is None
 
 
