@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_UNIT = 400  # characters: longer sentences are judged piece by piece
-RULES_VERSION = 6  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
+RULES_VERSION = 7  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
 # Front matter of a Markdown page (Jekyll, Hugo, a blog's posts): "---" (YAML) or "+++" (TOML) lines around
 # "key: value" lines at the very start. A real blog of Turkish stories had "---\ntitle: …\ndate:\ndp: \n---"
 # on every page, which training would learn as text.
@@ -44,7 +44,9 @@ _KEYWORD_START = re.compile(r"^(?:def|class|return|import|from|if|elif|else|for|
 _CODE_SIGNS = (
     _KEYWORD_START,
     re.compile(r"[\w\])]\s*(?:[-+*/%|&^]|//|<<|>>)?=\s*[^=\s]"),  # assignment (not ==)
-    re.compile(r"\w\("),  # a call or definition: name( without a space
+    # a call or definition: name( without a space, the name in ASCII ("Başkan(Guvernör)" is a statute
+    # missing its space, not a call)
+    re.compile(r"(?<![^\W\d_])[A-Za-z0-9_]+\("),
     re.compile(r"\b[a-z]+_\w+|\b__\w+|\w\.\w+\(|\bself\.|\bthis\."),  # snake_case, dotted calls
     re.compile(r"[\[\]{};]|[:({,\\]$"),  # brackets, braces, a line ending like code
     # dotted names: re.VERBOSE, zlib.crc32; ASCII, and no letter either side: "düzenlenecek.Toplantı" is a

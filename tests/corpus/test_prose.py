@@ -176,3 +176,10 @@ def test_statutes_verse_and_html_tag_lines():
     spans = ProseDetector().spans(text)
     assert remove_spans(text, spans) == "".join(prose)
     assert sorted(text[s.start:s.end] for s in spans) == sorted(tags + code)
+
+
+def test_a_name_glued_to_a_bracket_outside_ascii_is_not_a_call():
+    text = ("Başkan(Guvernör) yardımcıları, Banka Meclisi toplantılarına oy hakkı olmaksızın katılır.\n"
+            "result = compute(x)\n")
+    spans = ProseDetector().spans(text)
+    assert [text[s.start:s.end] for s in spans] == ["result = compute(x)\n"]
