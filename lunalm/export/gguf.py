@@ -322,4 +322,6 @@ def ollama_template(wrappers) -> str:
     branches = "".join(f'{{{{ {"if" if n == 0 else "else if"} eq .Role "{role}" }}}}'
                        f"{wrappers.prefix[role]}{{{{ .Content }}}}{wrappers.suffix[role]}"
                        for n, role in enumerate(roles))
-    return f"{{{{- range .Messages }}}}{branches}{{{{ end }}}}{{{{ end }}}}{wrappers.generation}"
+    preamble = (f'{{{{- if ne (index .Messages 0).Role "system" }}}}{wrappers.preamble}{{{{ end }}}}'
+                if wrappers.preamble else "")
+    return f"{preamble}{{{{- range .Messages }}}}{branches}{{{{ end }}}}{{{{ end }}}}{wrappers.generation}"

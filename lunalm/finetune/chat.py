@@ -89,19 +89,21 @@ def prompt_budget(context_length: int, max_new_tokens: int) -> int:
 @dataclass(frozen=True)
 class RoleWrappers:
     """The text a chat template writes around each turn, as Ollama's Go templates need it: ``prefix[role]`` +
-    content + ``suffix[role]``; ``generation`` opens the assistant's turn. ``system`` False: the template
-    has no system turn (it refuses one)."""
+    content + ``suffix[role]``; ``generation`` opens the assistant's turn; ``preamble`` is what the template
+    writes before a conversation that has no system message (Qwen2.5's default system prompt, Llama 3's
+    date header). ``system`` False: the template has no system turn (it refuses one)."""
 
     prefix: dict
     suffix: dict
     generation: str
     system: bool
+    preamble: str = ""
 
 
 def role_wrappers(template, eos_token: str) -> RoleWrappers | None:
     """What ``template`` writes around each role's content, found by rendering marked conversations; None
     when it does not render turns as text around their content (a template that rewrites the content)."""
-    marks = {"system": "\x02S\x03", "user": "\x02U\x03", "assistant": "\x02A\x03"}
+    marks = {"system": "\x02S\x03", "user": "\x02U\x03", "assistant": "\x02A\x03", "next": "\x02N\x03"}
 
     def render(messages, prompt):
         return template.render(messages=messages, add_generation_prompt=prompt, eos_token=eos_token, bos_token="")
@@ -109,22 +111,27 @@ def role_wrappers(template, eos_token: str) -> RoleWrappers | None:
     user, answer = {"role": "user", "content": marks["user"]}, {"role": "assistant", "content": marks["assistant"]}
     try:
         asked, alone, both = render([user], True), render([user], False), render([user, answer], False)
+        again = render([user, answer, {"role": "user", "content": marks["next"]}], False)
     except Exception:  # a template that refuses even one user turn
         return None
-    if not (asked.startswith(alone) and both.startswith(alone) and marks["user"] in alone
-            and marks["assistant"] in both):
+    if not (asked.startswith(alone) and both.startswith(alone) and again.startswith(both) and marks["user"] in alone
+            and marks["assistant"] in both and marks["next"] in again):
         return None
     prefix, suffix = {}, {}
-    prefix["user"], suffix["user"] = alone.split(marks["user"])
+    first, suffix["user"] = alone.split(marks["user"])
+    prefix["user"] = again[len(both):].split(marks["next"])[0]  # a user turn after the first
+    if not first.endswith(prefix["user"]):
+        return None
+    preamble = first[:len(first) - len(prefix["user"])]
     prefix["assistant"], suffix["assistant"] = both[len(alone):].split(marks["assistant"])
     system = True
     try:
         with_system = render([{"role": "system", "content": marks["system"]}, user], False)
         head, rest = with_system.split(marks["system"])
-        tail = rest[:len(rest) - len(alone)] if rest.endswith(alone) else None
-        if tail is None:
+        turn = prefix["user"] + marks["user"] + suffix["user"]
+        if not rest.endswith(turn):
             raise ValueError("the system turn is not text before the first user turn")
-        prefix["system"], suffix["system"] = head, tail
+        prefix["system"], suffix["system"] = head, rest[:len(rest) - len(turn)]
     except Exception:  # TemplateRefused ("System role not supported") and templates that merge the turns
         system = False
-    return RoleWrappers(prefix, suffix, asked[len(alone):], system)
+    return RoleWrappers(prefix, suffix, asked[len(alone):], system, preamble)

@@ -96,3 +96,31 @@ def test_an_instruction_fine_tunes_modelfile_renders_its_turns_and_stops_at_thei
     jinja = compile_template(template).render(messages=[{"role": "user", "content": "Selam"}],
                                               add_generation_prompt=True, eos_token=tokenizer.eot_token, bos_token="")
     assert user.replace("{{ .Content }}", "Selam") + generation == jinja
+
+
+QWEN = ("{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
+        "{%- else %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+        "<|im_end|>\\n' }}{%- endif %}{%- for message in messages %}{%- if (message.role == 'user') or "
+        "(message.role == 'system' and not loop.first) or (message.role == 'assistant') %}{{- '<|im_start|>' + "
+        "message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}{%- endif %}{%- endfor %}"
+        "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+
+
+@pytest.mark.parametrize("template", [CHATML, GEMMA, QWEN], ids=["chatml", "gemma", "qwen2.5"])
+def test_the_turns_ollama_is_given_render_conversations_as_the_template_does(template):
+    from lunalm.finetune.chat import role_wrappers
+    from lunalm.finetune.instructions import DEFAULT_TEMPLATE
+
+    for source in (template, DEFAULT_TEMPLATE):
+        compiled = compile_template(source)
+        wrappers = role_wrappers(compiled, "<eos>")
+        conversations = [[{"role": "user", "content": "Selam"}, {"role": "assistant", "content": "Merhaba."},
+                          {"role": "user", "content": "Nasılsın?"}]]
+        if wrappers.system:
+            conversations.append([{"role": "system", "content": "Kısa cevap ver."}, *conversations[0]])
+        for messages in conversations:  # what the Go template writes, done by hand
+            written = (wrappers.preamble if messages[0]["role"] != "system" else "") + "".join(
+                wrappers.prefix[m["role"]] + m["content"] + wrappers.suffix[m["role"]] for m in messages)
+            assert written + wrappers.generation == compiled.render(
+                messages=messages, add_generation_prompt=True, eos_token="<eos>", bos_token="")
+    assert role_wrappers(compile_template(QWEN), "<eos>").preamble.startswith("<|im_start|>system\nYou are Qwen")
