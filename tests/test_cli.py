@@ -303,6 +303,36 @@ def test_luna_eval_scores_whole_documents_with_sliding_windows_exactly(tmp_path:
     assert bad.returncode == 2 and f"--stride {CONTEXT + 1}: expected" in bad.stderr.splitlines()[-1]
 
 
+def test_eval_reads_text_as_the_run_did_and_the_generate_hint_survives_a_prompt_starting_with_a_dash(tmp_path: Path):
+    import dataclasses
+    import shlex
+
+    from lunalm.cli import build_parser
+    from lunalm.cli.train import _prompt_argument
+    from lunalm.train.loop import SilentUI
+    from lunalm.train.session import start
+    from tests.train.runhelp import tiny_config, write_corpus
+
+    config = tiny_config(tmp_path, write_corpus(tmp_path / "corpus"), max_steps=2)
+    config = dataclasses.replace(config, corpus=dataclasses.replace(config.corpus, filter_non_prose=True))
+    run, _ = start(config, SilentUI(), progress=False)
+    checkpoint = str(run.run_dir / "checkpoints" / "final")
+    page = tmp_path / "page.txt"
+    page.write_text("Ankara'da güzel bir gün başladı ve herkes işine gitti.\n| a | b | c | d |\n| 1 | 2 | 3 | 4 |\n",
+                    encoding="utf-8")
+    scored = {}
+    for flags in ((), ("--no-filter",)):
+        done = run_luna("eval", checkpoint, str(page), "--json", "--device", "cpu", *flags)
+        assert done.returncode == 0, done.stderr
+        scored[flags] = json.loads(done.stdout)
+    assert scored[()]["source"].endswith("its non-prose removed as in training (--no-filter keeps it)")
+    assert scored[()]["bytes"] == len("Ankara'da güzel bir gün başladı ve herkes işine gitti.\n".encode())
+    assert scored[("--no-filter",)]["bytes"] > scored[()]["bytes"]  # the table's rows are scored too
+    for prompt in ("---", "-x y", "Ankara'da", ""):  # the summary's hint, run through a shell and argparse
+        argv = ["generate", checkpoint, *shlex.split(_prompt_argument(prompt))]
+        assert build_parser().parse_args(argv).prompt == [prompt]
+
+
 def test_document_windows_score_every_target_once_with_the_most_context():
     from lunalm.heldout import document_windows
 

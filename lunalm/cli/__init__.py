@@ -302,10 +302,13 @@ def _add_eval(commands) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default: %(default)s)")
     parser.add_argument("--max-tokens", type=int, default=2_000_000,
                         help="score whole documents until this many tokens (default: %(default)s)")
-    parser.add_argument("--text-field", default="text", metavar="NAME",
-                        help="JSONL/JSON field or CSV/TSV column holding the text (default: %(default)s)")
+    parser.add_argument("--text-field", metavar="NAME",
+                        help="JSONL/JSON field or CSV/TSV column holding the text (default: the run's, else text)")
     parser.add_argument("--include", action="append", metavar="GLOB",
                         help="file names read inside folders (repeatable; default: the text formats)")
+    parser.add_argument("--filter", action=argparse.BooleanOptionalAction,
+                        help="drop text that is not prose before scoring (default: as the run trained; a model "
+                             "trained on filtered text is scored on filtered text)")
     parser.add_argument("--format", choices=["auto", "text", "alpaca", "chat"], default="auto",
                         help="instruction data (alpaca, chat) is scored on its answers only; auto: from the first "
                              "record, as luna finetune does (default: %(default)s)")

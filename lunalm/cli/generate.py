@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -121,10 +122,18 @@ def _eval_documents(args, tokenizer, meta: dict) -> tuple[list[list[int]], str]:
     from lunalm.train.prepare import prepare_data
 
     if args.paths:
-        corpus = Corpus(CorpusConfig(paths=tuple(args.paths), text_field=args.text_field,
-                                     **({"include": tuple(args.include)} if args.include else {})))
+        # read as the run read its own text (the prose filter, repair, de-duplication), unless told otherwise
+        trained = run_config_from_dict(meta["config"]).corpus if "config" in meta else CorpusConfig()
+        settings = {"paths": tuple(args.paths), "text_field": args.text_field or trained.text_field}
+        if args.include:
+            settings["include"] = tuple(args.include)
+        if args.filter is not None:
+            settings["filter_non_prose"] = args.filter
+        config = dataclasses.replace(trained, **settings)
+        corpus = Corpus(config)
         documents = ([tokenizer.eot_id, *tokenizer.encode(d.text)] for d in corpus.documents())
-        source = corpus.name
+        source = corpus.name + (", its non-prose removed as in training (--no-filter keeps it)"
+                                if config.filter_non_prose else "")
     elif "config" not in meta:
         from lunalm.errors import LunaError
         raise LunaError(f"{args.checkpoint} carries no run config; pass the text to evaluate on as PATH")

@@ -202,7 +202,7 @@ def print_summary(summary: dict, run) -> None:
         print(f"\n  chat:      luna chat {target}")
     elif target is not None:
         prompt = (run.sample_prompts or ("",))[0]
-        print(f"\n  generate:  luna generate {target} --prompt {_shell_quote(prompt)}")
+        print(f"\n  generate:  luna generate {target} {_prompt_argument(prompt)}")
     if summary["status"] == "interrupted":
         print(f"  continue:  luna resume {summary['run_dir']}")
 
@@ -238,6 +238,13 @@ def _shell_quote(text: str) -> str:
     import shlex
 
     return shlex.quote(text) if text else '""'
+
+
+def _prompt_argument(prompt: str) -> str:
+    """``--prompt TEXT`` for a shell, as ``--prompt=TEXT`` when the text starts with "-" (argparse would
+    take "---" for an option)."""
+    quoted = _shell_quote(prompt)
+    return f"--prompt={quoted}" if prompt.startswith("-") else f"--prompt {quoted}"
 
 
 def _best_bits_per_byte(checkpoints: Path, last: dict) -> str:

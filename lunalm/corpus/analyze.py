@@ -40,6 +40,7 @@ class Stats:
     longest_document_source: str = ""
     duplicate_lines: int = 0
     non_prose_chars: int = 0
+    original_chars: int = 0  # characters before non-prose was removed (= characters without --filter)
     vocabulary: set[str] = field(default_factory=set, repr=False)
     unique_words_closed: int = field(default=0, repr=False)  # distinct words of a file already closed
     unique_words_capped: bool = False
@@ -57,6 +58,7 @@ class Stats:
         self.letters += sum(1 for c in text if c.isalpha()) if len(text) < 50_000 else _letters(text)
         self.turkish_letters += sum(text.count(c) for c in TURKISH_LETTERS)
         self.non_prose_chars += sum(s.end - s.start for s in document.non_prose)
+        self.original_chars += len(document.original)  # before --filter took the non-prose out
         if len(text) > self.longest_document_chars:
             self.longest_document_chars, self.longest_document_source = len(text), document.name
         if len(self.vocabulary) < UNIQUE_CAP:
@@ -82,8 +84,8 @@ class Stats:
         out["avg_line_tokens"] = _ratio(self.tokens, self.lines)
         out["avg_word_chars"] = _ratio(self.word_chars, self.words)
         out["turkish_letter_share"] = _ratio(self.turkish_letters, self.letters, 4)
-        out["non_prose_share"] = _ratio(self.non_prose_chars, self.characters, 4)
-        del out["word_chars"], out["letters"], out["turkish_letters"]
+        out["non_prose_share"] = _ratio(self.non_prose_chars, self.original_chars, 4)  # of the text as read
+        del out["word_chars"], out["letters"], out["turkish_letters"], out["original_chars"]
         return out
 
 

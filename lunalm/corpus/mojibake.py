@@ -122,6 +122,7 @@ class _Recovery:
     language: str  # chooses between letter completions
     seen: frozenset[str]  # symbols the text holds intact
     orphans_only: bool = False  # no mojibake left besides lost-byte sites (repaired by another tool)
+    only: frozenset[str] = frozenset()  # when given, the only characters a site may be rebuilt as
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,8 @@ def _recover(parts: list[str], index: int, recovery: _Recovery) -> _Layer:
         candidates = lostbytes.completions(present, recovery.lost)
         choice = _choose_deeper(candidates, before, after, recovery) or lostbytes.choose(
             candidates, before, after, recovery.language, recovery.seen)
-        if recovery.orphans_only and not (choice and lostbytes.fits_word(choice, before, after, recovery.language)):
+        if recovery.orphans_only and not (choice and lostbytes.fits_word(choice, before, after, recovery.language)
+                                          and (not recovery.only or choice in recovery.only)):
             continue  # without other mojibake around, only a letter that makes a native word is evidence
         if choice is None:
             unrecoverable += 1
@@ -284,18 +286,28 @@ def repair_text(text: str) -> Repair:
     if text.isascii():
         return Repair(text)
     first = _repair(text, None) if _HINT_RE.search(text) else Repair(text)
-    from lunalm.corpus.language import detect_language
+    from lunalm.corpus.language import UNDETERMINED
 
     if not first.layers:
-        if not _LETTER_ORPHAN_RE.search(text) or (language := detect_language([text])) not in ("tr", "az"):
+        if not _LETTER_ORPHAN_RE.search(text):
             return first
-        return _repair(text, _Recovery(lostbytes.LOST, language, frozenset(), orphans_only=True))
+        language = _language(text)
+        if language in ("tr", "az"):
+            return _repair(text, _Recovery(lostbytes.LOST, language, frozenset(), orphans_only=True))
+        if language != UNDETERMINED:
+            return first
+        # A line of a subtitle or a title ("Åu anda evlenmeyi hayal edemiyorum."): too short to tell its
+        # language, so only the Turkish capitals cp1254 drops (Ş, Ğ) are rebuilt, and only into native words
+        return _repair(text, _Recovery(lostbytes.LOST, "tr", frozenset(), orphans_only=True, only=frozenset("ŞĞ")))
     seen = frozenset(c for c in first.text if ord(c) > 0x2000 and ord(c) not in _TO_BYTE)
-    recovery = _Recovery(lostbytes.LOST, _language(first.text), seen)
-    return _repair(text, recovery)
+    language = _language(first.text)
+    if language == UNDETERMINED and not ({c for c in first.text if c.isalpha() and not c.isascii()} - _ORPHAN_LEADS):
+        language = "tr"  # mis-decoded through cp125x and no letter to tell its language by: Turkish is likeliest
+    return _repair(text, _Recovery(lostbytes.LOST, language, seen))
 
 
 _TURKISH_ALPHABET = frozenset("çöüğışâîûÇÖÜĞİŞÂÎÛ")
+_TURKISH_ONLY = frozenset("ğışĞİŞ")  # letters no Western language writes
 _ORPHAN_LEADS = frozenset(re.sub(r"\\(.)", r"\1", _LEAD2)) - _TURKISH_ALPHABET
 
 
@@ -307,12 +319,14 @@ def _language(text: str) -> str:
     from lunalm.corpus.language import UNDETERMINED, detect_language
 
     detected = detect_language([text])
-    if detected != UNDETERMINED:
+    if detected in ("tr", "az"):
         return detected
     letters = {c for c in text if c.isalpha() and not c.isascii()} - _ORPHAN_LEADS  # the broken sites' leads
     if "ə" in letters or "Ə" in letters:
         return "az"
-    return "tr" if letters and letters <= _TURKISH_ALPHABET else detected
+    if letters and letters <= _TURKISH_ALPHABET and (detected == UNDETERMINED or letters & _TURKISH_ONLY):
+        return "tr"  # ı ğ ş İ outweigh a short text's function words ("Takımlar havalıdır. Şekil A.": "a")
+    return detected
 
 
 def repair_mojibake(text: str) -> tuple[str, int, int]:

@@ -17,11 +17,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_UNIT = 400  # characters: longer sentences are judged piece by piece
-RULES_VERSION = 7  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
+RULES_VERSION = 8  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
 # Front matter of a Markdown page (Jekyll, Hugo, a blog's posts): "---" (YAML) or "+++" (TOML) lines around
 # "key: value" lines at the very start. A real blog of Turkish stories had "---\ntitle: …\ndate:\ndp: \n---"
 # on every page, which training would learn as text.
-_FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\n((?:[^\n]*\n){0,60}?)\1[ \t]*(?:\n|\Z)")
+_FRONT_MATTER = re.compile(r"\A(---|\+\+\+)[ \t]*\n((?:[^\n]*\n){0,20000}?)\1[ \t]*(?:\n|\Z)")
+_BLOCK_SCALAR = re.compile(r":[ \t]*[|>][-+0-9]*[ \t]*$")  # "entry_content: |": the indented lines below are text
 _FRONT_MATTER_LINE = re.compile(r"^(?:\s*$|\s*[\w.-]+\s*[:=]|\s*-\s|[ \t])")
 # A block of code in Markdown or HTML: a fenced block (``` or ~~~), <pre>…</pre>, Jekyll's {% highlight %}.
 # Removed whole: judged line by line, a PHP class in a real blog lost its code and kept "{", "{ }" and
@@ -332,11 +333,27 @@ def judge_keys(text: str) -> set[str]:
 
 def _front_matter(text: str) -> list[Span]:
     """The page's front matter, when ``text`` starts with one whose every line is a key, a list item, an
-    indented continuation or blank."""
+    indented continuation or blank: its lines, except the text of block scalars (``entry_content: |`` and
+    the lines indented below it), which is judged as any line is. A page whose entries live in its front
+    matter (a Jekyll post of 30 forum entries, 400 lines) keeps their text and loses its keys."""
     match = _FRONT_MATTER.match(text)
-    if match and all(_FRONT_MATTER_LINE.match(line) for line in match.group(2).splitlines()):
-        return [Span(0, match.end(), "front-matter")]
-    return []
+    if not (match and all(_FRONT_MATTER_LINE.match(line) for line in match.group(2).splitlines())):
+        return []
+    spans, position, block = [], 0, None  # block: the indent of the key whose block scalar is being read
+    for line in text[:match.end()].splitlines(keepends=True):
+        indent = len(line) - len(line.lstrip(" \t"))
+        if block is not None and (not line.strip() or indent > block):
+            if indent and line.strip():  # the block scalar's text stays, its YAML indent goes
+                spans.append(Span(position, position + indent, "front-matter"))
+            position += len(line)
+            continue
+        block = indent if _BLOCK_SCALAR.search(line.rstrip("\n")) else None
+        if spans and spans[-1].end == position:
+            spans[-1] = Span(spans[-1].start, position + len(line), "front-matter")
+        else:
+            spans.append(Span(position, position + len(line), "front-matter"))
+        position += len(line)
+    return spans
 
 
 def _key(unit: str) -> str:
@@ -356,12 +373,17 @@ def _merge(spans: list[Span]) -> list[Span]:
 
 
 def remove_spans(text: str, spans: list[Span]) -> str:
-    """Text without the flagged spans; runs of 3+ newlines left behind collapse to one blank line."""
+    """Text without the flagged spans; runs of 3+ newlines left behind collapse to one blank line. A span
+    that ends a line ends the kept text before it on that line too: two entries' lines are never joined."""
     if not spans:
         return text
     kept, position = [], 0
     for span in spans:
-        kept.append(text[position:span.start])
+        piece = text[position:span.start]
+        if "\n" in text[span.start:span.end]:  # the span ends a line: so does what is kept before it on that
+            piece = piece.rstrip(" \t")       # line (an entry's last sentence kept, a dropped line's indent not)
+            piece += "\n" if piece and not piece.endswith("\n") else ""
+        kept.append(piece)
         position = span.end
     kept.append(text[position:])
     return re.sub(r"\n{3,}", "\n\n", "".join(kept)).strip("\n") + ("\n" if text.endswith("\n") else "")

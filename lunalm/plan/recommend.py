@@ -12,8 +12,8 @@ The rules are the ones a practitioner applies by hand, written down so they can 
   0.15 tokens seen per parameter).
 * **Regularisation** where the text repeats (> 4 passes): weight decay whose averaging window is a third
   of the run, and dropout 0.2 below 0.3 unique tokens per parameter.
-* **Context** covers a typical document (the median, rounded up to a power of two, 128..1024; 256 at
-  most on a CPU where attention is costly).
+* **Context** covers a typical document (the median, rounded up to a power of two, 128..1024; 128 at
+  most on a CPU where a shorter window buys more steps), and the reason says when it cannot.
 * **Global batch** in tokens: enough optimizer steps for the goal (300 / 1,000 / 2,000), a power of two
   between 8K and 512K tokens; the micro-batch is the largest power of two that fits (memory model, or the
   probe), accumulation makes up the rest. Activation checkpointing only when not even micro-batch 1 fits.
@@ -221,10 +221,16 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     if request.context_length:
         why["data.context_length"] = "as you asked"
     else:
-        why["data.context_length"] = (f"covers a typical document (median {facts.median_doc_tokens:,} tokens, "
-                                      f"90 % under {facts.p90_doc_tokens:,})"
-                                      + (f"; at most {CPU_CONTEXT} on a CPU, where a shorter window buys more steps"
-                                         if machine.kind == "cpu" else ""))
+        typical = f"median {facts.median_doc_tokens:,} tokens, 90 % under {facts.p90_doc_tokens:,}"
+        if context >= facts.median_doc_tokens:
+            why["data.context_length"] = f"covers a typical document ({typical})"
+        elif machine.kind == "cpu":
+            why["data.context_length"] = (f"shorter than a typical document ({typical}): at most {CPU_CONTEXT} on a "
+                                          "CPU, where a shorter window buys more steps in the same time; the "
+                                          "model sees each document in windows")
+        else:
+            why["data.context_length"] = (f"shorter than a typical document ({typical}): 1,024 at most; the model "
+                                          "sees each document in windows")
     min_window = context + 1
     if train_tokens < 8 * min_window:
         need_tokens = 8 * min_window / (1 - request.val_fraction)

@@ -54,3 +54,15 @@ def test_files_nothing_was_kept_from_are_listed_with_the_reason(tmp_path):
     assert f"file: {tmp_path / 'b kopya.txt'}: nothing kept, 1 duplicate document(s) of earlier ones" in done.stdout
     assert f"file: {tmp_path / 'empty.txt'}: nothing kept, no text (empty)" in done.stdout
     assert f"file: {tmp_path / 'blank.txt'}: nothing kept, no text (empty)" in done.stdout
+
+
+def test_the_non_prose_share_is_of_the_text_as_read_with_or_without_filter(tmp_path):
+    (tmp_path / "a.txt").write_text("Bu bir cümle ve düzgün bir Türkçe metin olarak yazıldı.\n37\n| a | b | c | d |\n"
+                                    "| 1 | 2 | 3 | 4 |\nBaşka bir düzgün cümle de burada yer alıyor, okunuyor.\n",
+                                    encoding="utf-8")
+    shares = []
+    for flags in ((), ("--filter",)):
+        done = run_luna("analyze", str(tmp_path), "--json", *flags)
+        assert done.returncode == 0, done.stderr
+        shares.append(json.loads(done.stdout)["corpus"]["non_prose_share"])
+    assert shares[0] == shares[1] == round(39 / 150, 4)  # was 39 / 111 (the kept text) with --filter

@@ -153,3 +153,18 @@ def test_a_mac_turkish_file_is_read_as_mac_turkish() -> None:
     assert (decoded.encoding, decoded.text) == ("mac_turkish", text)
     mixed = (text.encode("utf-8") + b"\n" + text.encode("cp1254"))  # a real UTF-8/cp1254 mix stays one
     assert decode_bytes(mixed, "mix.txt").encoding == "utf-8+iso-8859-9"  # no byte 0x80..0x9F in the cp1254 part
+
+
+SUBTITLES = ["Şu anda evlenmeyi hayal edemiyorum.", "Şirin penisine benziyor.", "FLAŞ HABER", "Şans dileyin.",
+             "Takımlar havalıdır. Şekil A."]
+
+
+@pytest.mark.parametrize("chain", [("cp1254",), ("cp1254", "cp1254")], ids="+".join)
+def test_subtitle_cues_each_a_record_get_their_s_back(chain: tuple[str, ...]) -> None:
+    """A subtitle file's cues as JSONL records: too short for their language to be told (one reads as
+    English for its "A."), and often the lost byte is their only damage."""
+    for cue in SUBTITLES:
+        assert repair_text(lose_bytes(cue, *chain)).text == cue
+        assert repair_text(lose_bytes(cue, "cp1254", replace=True)).text == cue
+    for clean in ("Åse og Åke bor i Århus.", "Æble", "Ærø"):  # Scandinavian stays as written
+        assert repair_text(clean).text == clean

@@ -183,3 +183,16 @@ def test_a_name_glued_to_a_bracket_outside_ascii_is_not_a_call():
             "result = compute(x)\n")
     spans = ProseDetector().spans(text)
     assert [text[s.start:s.end] for s in spans] == ["result = compute(x)\n"]
+
+
+def test_a_page_whose_entries_live_in_its_long_front_matter_keeps_their_text_and_loses_the_keys():
+    """A real Jekyll post of forum entries: ~400 lines of front matter, each entry's text a block scalar.
+    Before, front matter over 60 lines was not recognised and its "---" became the first sample prompt."""
+    entries = "".join(f"- entry_name: |\n    başlık numarası {n} için güzel bir ad\n  entry_id:  8496{n:04d}\n"
+                      f"  entry_writer: yazar{n}\n  entry_content: |\n    Bu {n}. entrinin metni, düz bir Türkçe "
+                      "cümle olarak yazıldı.\n\n    İkinci paragrafı da burada duruyor.\n" for n in range(60))
+    text = f"---\nlayout: post\ntitle: 01 Ocak 2019 Debe\ndata:\n{entries}---\n"
+    kept = remove_spans(text, ProseDetector().spans(text))
+    assert "entry_id" not in kept and "---" not in kept and "layout" not in kept
+    assert kept.startswith("başlık numarası 0 için güzel bir ad\nBu 0. entrinin metni, düz bir Türkçe cümle olarak "
+                           "yazıldı.\n\nİkinci paragrafı da burada duruyor.\nbaşlık numarası 1")

@@ -362,3 +362,13 @@ def test_reasons_and_hints_agree_with_the_plans_numbers():
         untimed.fallbacks["if you want it better"])
     big = plan_for(5e8, card_machine(find_card("A100")))
     assert "the largest preset with >= 5 tokens seen per parameter that fits" in big.why["model.preset"]
+
+
+def test_the_context_reason_says_when_the_window_is_shorter_than_a_typical_document():
+    long_documents = make_plan(facts(2_000_000, docs=200, median=9_241), cpu_machine(), Request(),
+                               corpus=CorpusConfig(), tokenizer=TokenizerConfig())
+    assert long_documents.config.data.context_length == 128
+    assert long_documents.why["data.context_length"].startswith("shorter than a typical document (median 9,241")
+    short_documents = make_plan(facts(2_000_000, docs=20_000, median=90), cpu_machine(), Request(),
+                                corpus=CorpusConfig(), tokenizer=TokenizerConfig())
+    assert short_documents.why["data.context_length"].startswith("covers a typical document (median 90")
