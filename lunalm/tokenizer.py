@@ -64,6 +64,7 @@ class Tokenizer:
         self.eot_token = eot_token
         self.pad_token = pad_token if pad_token is not None else eot_token
         self.chat_template: str | None = None  # Jinja chat template (instruction fine-tunes), saved if set
+        self.bos_token: str | None = None  # a pretrained base's begin-of-text token (chat templates write it)
         for name, token in (("end-of-text", self.eot_token), ("padding", self.pad_token)):
             if inner.token_to_id(token) is None:
                 raise TokenizerError(f"The tokenizer has no {name} token {token!r}; add it as a special "
@@ -115,6 +116,8 @@ class Tokenizer:
                   "model_max_length": 1_000_000_000, **special}
         if self.chat_template is not None:
             config["chat_template"] = self.chat_template
+        if self.bos_token is not None:
+            config["bos_token"] = special["bos_token"] = self.bos_token
         _write_json(directory / "tokenizer_config.json", config)
         _write_json(directory / "special_tokens_map.json", special)
         return directory / "tokenizer.json"
@@ -148,6 +151,8 @@ class Tokenizer:
         pad = _pick_token(inner, [declared.get("pad_token")] + _PAD_CANDIDATES)
         tokenizer = cls(inner, kind, eot_token=eot, pad_token=pad)
         tokenizer.chat_template = declared.get("chat_template")
+        bos = declared.get("bos_token")
+        tokenizer.bos_token = bos if bos and inner.token_to_id(bos) is not None else None
         return tokenizer
 
     def __repr__(self) -> str:
@@ -303,7 +308,7 @@ def _declared_special_tokens(directory: Path) -> dict[str, str]:
         config = {}
     config = config if isinstance(config, dict) else {}
     declared = {}
-    for key in ("eos_token", "pad_token", "chat_template"):
+    for key in ("eos_token", "pad_token", "bos_token", "chat_template"):
         value = config.get(key)
         if isinstance(value, dict):  # older transformers wrote AddedToken dicts
             value = value.get("content")

@@ -86,12 +86,13 @@ def _command(command: str, history: list[dict]) -> bool:
 def _answer(line, history, args, model, tokenizer, template, cfg, device, stops) -> list[dict]:
     """Stream the answer to ``line``; the history afterwards (trimmed to fit, both new messages added)."""
     from lunalm.finetune.chat import fit_history, prompt_budget, render_prompt
+    from lunalm.finetune.instructions import bos_of
     from lunalm.generate import generate
 
     history = history + [{"role": "user", "content": line}]
     budget = prompt_budget(model.config.context_length, cfg.max_new_tokens)
-    fitted = fit_history(history, args.system, lambda messages: render_prompt(messages, template,
-                                                                              tokenizer.eot_token),
+    fitted = fit_history(history, args.system, lambda messages: render_prompt(messages, template, tokenizer.eot_token,
+                                                                              bos_of(tokenizer)),
                          lambda text: len(tokenizer.encode(text)), budget)
     if fitted.dropped_turns:
         _note(f"(dropped the {fitted.dropped_turns} oldest turn(s): the conversation no longer fits the "

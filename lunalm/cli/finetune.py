@@ -102,8 +102,9 @@ def build_finetune_config(args):
     fmt = detect_format(args.paths) if args.format == "auto" else args.format
     args.tokenizer_path = str(info.path)
     if args.context is not None and not 1 <= args.context <= info.context_length:
-        raise FinetuneError(f"--context {args.context}: expected 1 to {info.context_length} tokens, the positions "
-                            f"{info.path.name} was built for (it cannot read a longer window)")
+        raise FinetuneError(f"--context {args.context}: expected 1 to {info.context_length} tokens"
+                            + (f", the positions {info.path.name} was built for (it cannot read a longer window)"
+                               if args.context > info.context_length else ""))
     args.context = args.context or min(info.context_length, 512)
     config = build_config(args)
     corpus = dataclasses.replace(config.corpus, text_field=args.text_field)

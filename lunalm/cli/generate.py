@@ -23,6 +23,11 @@ def run_generate(args) -> int:
     model, tokenizer, _meta, hw = _load(args.checkpoint, args.device, args.trust_unverified)
     cfg = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
                          top_p=args.top_p, repetition_penalty=args.repetition_penalty, seed=args.seed)
+    stops = ()
+    if tokenizer.chat_template:  # an instruction fine-tune's answer also ends at its template's end of turn
+        from lunalm.finetune.instructions import compile_template, turn_end_ids
+
+        stops = turn_end_ids(compile_template(tokenizer.chat_template), tokenizer)
     for index, prompt in enumerate(args.prompt or [""]):
         if index:
             print("\n" + "-" * 40)
@@ -33,7 +38,7 @@ def run_generate(args) -> int:
             sys.stdout.write(piece)
             sys.stdout.flush()
 
-        generate(model, tokenizer, prompt, cfg, on_text=stream, device=hw.device)
+        generate(model, tokenizer, prompt, cfg, on_text=stream, device=hw.device, stop_ids=stops)
         print()
     return 0
 

@@ -28,7 +28,7 @@ def read_table(path: Path, text_field: str, label=None) -> Iterator[str]:
     line), row by row; ``label`` (``read.EncodingLabel``) sees each decoded block of a CSV/TSV file."""
     names = text_fields(text_field)
     if path.suffix in (".csv", ".tsv"):
-        yield from _read_delimited(path, names, "\t" if path.suffix == ".tsv" else ",", label)
+        yield from _read_delimited(path, names, "\t" if path.suffix == ".tsv" else csv_delimiter(path), label)
         return
     for batch in _parquet_batches(path, names) if path.suffix == ".parquet" else _arrow_batches(path):
         columns = [_column(batch, path, name).to_pylist() for name in names]
@@ -36,6 +36,14 @@ def read_table(path: Path, text_field: str, label=None) -> Iterator[str]:
             text = join_fields(value for value in values if isinstance(value, str))
             if text:
                 yield text
+
+
+def csv_delimiter(path: Path) -> str:
+    """"," or, for a CSV whose header holds more semicolons than commas, ";" (Excel on a Turkish or other
+    European Windows, where the comma is the decimal mark, saves "soru;cevap")."""
+    with _open(path) as handle:
+        header = handle.readline(1 << 16)
+    return ";" if header.count(b";") > header.count(b",") else ","
 
 
 def _read_delimited(path: Path, names: list[str], delimiter: str, label=None) -> Iterator[str]:

@@ -66,6 +66,8 @@ def export_gguf(source: Source, out: str | Path, *, dtype: str = "f32", force: b
     source = as_lunalm_source(source)  # a fine-tuned Llama: lunalm's own model, same weights
     vocab = gguf_vocab(source.tokenizer, source.model.config.vocab_size)  # refuses char tokenizers
     vocab["chat_template"] = source.tokenizer.chat_template
+    if source.tokenizer.bos_token:
+        vocab["bos_id"] = source.tokenizer.inner.token_to_id(source.tokenizer.bos_token)
     modelfile = modelfile_path(out)
     writer = write_gpt2_gguf if source.hf_model_type == "gpt2" else write_gguf
     write_file(out, lambda path: writer(source, path, dtype, vocab))
@@ -218,7 +220,8 @@ def write_tokenizer_metadata(writer, vocab: dict) -> None:
     writer.add_token_list(vocab["tokens"])
     writer.add_token_types(vocab["types"])
     writer.add_token_merges(vocab["merges"])
-    writer.add_bos_token_id(vocab["eot_id"])  # documents start after end-of-text, as in training
+    # a fine-tuned base's own bos (its chat template writes it), else end-of-text: documents start after it
+    writer.add_bos_token_id(vocab.get("bos_id", vocab["eot_id"]))
     writer.add_eos_token_id(vocab["eot_id"])
     writer.add_eot_token_id(vocab["eot_id"])
     writer.add_pad_token_id(vocab["pad_id"])
@@ -296,10 +299,10 @@ def modelfile_text(file_name: str, tokenizer, context_length: int) -> str:
     template, stops = '{{ .Prompt }}', [tokenizer.eot_token]
     if tokenizer.chat_template:
         from lunalm.finetune.chat import role_wrappers
-        from lunalm.finetune.instructions import compile_template, turn_end_ids
+        from lunalm.finetune.instructions import bos_of, compile_template, turn_end_ids
 
         compiled = compile_template(tokenizer.chat_template)
-        wrappers = role_wrappers(compiled, tokenizer.eot_token)
+        wrappers = role_wrappers(compiled, tokenizer.eot_token, bos_of(tokenizer))
         if wrappers is not None:
             template = ollama_template(wrappers)
             stops += [tokenizer.inner.id_to_token(i) for i in turn_end_ids(compiled, tokenizer)[1:]]

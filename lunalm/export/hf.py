@@ -74,8 +74,9 @@ def write_hf_files(source: Source, folder: Path, dtype: str) -> None:
 
 
 def special_tokens(tokenizer) -> dict[str, str]:
-    """bos = eos = end-of-text (documents were separated by it in training), pad, and unk if any."""
-    special = {"bos_token": tokenizer.eot_token, "eos_token": tokenizer.eot_token,
+    """bos = eos = end-of-text (documents were separated by it in training; a fine-tuned base keeps its own
+    bos, which its chat template writes), pad, and unk if any."""
+    special = {"bos_token": tokenizer.bos_token or tokenizer.eot_token, "eos_token": tokenizer.eot_token,
                "pad_token": tokenizer.pad_token}
     from lunalm.tokenizer import UNK_TOKEN
 
@@ -93,12 +94,20 @@ def tokenizer_config(special: dict[str, str], context_length: int) -> dict:
 
 
 def generation_config(tokenizer) -> dict:
-    """``generation_config.json``: sampling as `luna generate` samples, stopping at end-of-text.
+    """``generation_config.json``: sampling as `luna generate` samples, stopping at end-of-text (and at the
+    chat template's end of turn, Gemma's <end_of_turn>, for an instruction fine-tune).
 
     No ``max_length``: with it every ``generate(max_new_tokens=...)`` call warns that both are set; the
     context length is ``model_max_length`` in tokenizer_config.json and the model config's positions."""
-    return {"bos_token_id": tokenizer.eot_id, "eos_token_id": tokenizer.eot_id,
-            "pad_token_id": tokenizer.pad_id, "do_sample": True, **SAMPLING}
+    bos = tokenizer.inner.token_to_id(tokenizer.bos_token) if tokenizer.bos_token else tokenizer.eot_id
+    eos = tokenizer.eot_id
+    if tokenizer.chat_template:  # an instruction fine-tune stops at its template's end of turn too
+        from lunalm.finetune.instructions import compile_template, turn_end_ids
+
+        ends = turn_end_ids(compile_template(tokenizer.chat_template), tokenizer)
+        eos = list(ends) if len(ends) > 1 else eos
+    return {"bos_token_id": bos, "eos_token_id": eos, "pad_token_id": tokenizer.pad_id, "do_sample": True,
+            **SAMPLING}
 
 
 def model_card(source: Source, dtype: str) -> str:

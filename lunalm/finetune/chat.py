@@ -39,14 +39,15 @@ def with_system(system: str | None, history: list[dict]) -> list[dict]:
     return ([{"role": "system", "content": system}] if system else []) + list(history)
 
 
-def render_prompt(messages: list[dict], template, eos_token: str) -> str:
+def render_prompt(messages: list[dict], template, eos_token: str, bos_token: str = "") -> str:
     """The conversation so far plus the generation prompt of the assistant's next turn; a conversation the
     template refuses (``raise_exception``: "System role not supported") is a ConfigError with its message."""
     from lunalm.errors import ConfigError
     from lunalm.finetune.instructions import TemplateRefused
 
     try:
-        return template.render(messages=messages, add_generation_prompt=True, eos_token=eos_token, bos_token="")
+        return template.render(messages=messages, add_generation_prompt=True, eos_token=eos_token,
+                               bos_token=bos_token)
     except TemplateRefused as refusal:
         raise ConfigError(f"the checkpoint's chat template refuses this conversation: {refusal}") from None
 
@@ -100,13 +101,14 @@ class RoleWrappers:
     preamble: str = ""
 
 
-def role_wrappers(template, eos_token: str) -> RoleWrappers | None:
+def role_wrappers(template, eos_token: str, bos_token: str = "") -> RoleWrappers | None:
     """What ``template`` writes around each role's content, found by rendering marked conversations; None
     when it does not render turns as text around their content (a template that rewrites the content)."""
     marks = {"system": "\x02S\x03", "user": "\x02U\x03", "assistant": "\x02A\x03", "next": "\x02N\x03"}
 
     def render(messages, prompt):
-        return template.render(messages=messages, add_generation_prompt=prompt, eos_token=eos_token, bos_token="")
+        return template.render(messages=messages, add_generation_prompt=prompt, eos_token=eos_token,
+                               bos_token=bos_token)
 
     user, answer = {"role": "user", "content": marks["user"]}, {"role": "assistant", "content": marks["assistant"]}
     try:

@@ -97,7 +97,9 @@ def records(path: Path):
     if suffix in (".csv", ".tsv"):
         import csv
 
-        reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
+        header = text.split("\n", 1)[0]
+        delimiter = "\t" if suffix == ".tsv" else ";" if header.count(";") > header.count(",") else ","
+        reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
         for number, row in enumerate(reader, 2):
             yield f"{path}:{number}", {key: value for key, value in row.items() if key is not None}
         return
@@ -141,6 +143,18 @@ def _text_field(record: dict, names: tuple[str, ...], where: str, skip: tuple[st
     return None
 
 
+def _sharegpt(turns: list[dict], where: str) -> list[dict]:
+    """ShareGPT turns as messages. A speaker the table does not know is the assistant when the others are
+    the user and the system (a dataset naming its assistant: "from": "jessy"); two unknown ones are an error
+    naming them."""
+    unknown = sorted({str(t.get("from")) for t in turns if str(t.get("from")).lower() not in _SPEAKERS})
+    if len(unknown) > 1:
+        raise DataError(f"{where}: the conversation's speakers {', '.join(unknown)} are unknown; ShareGPT "
+                        "turns come \"from\" human (or user), gpt (or assistant) and system")
+    return [{"role": _SPEAKERS.get(str(t.get("from")).lower(), "assistant"), "content": t.get("value")}
+            for t in turns]
+
+
 def _messages(record, fmt: str, where: str) -> list[dict] | None:
     if not isinstance(record, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
@@ -157,12 +171,12 @@ def _messages(record, fmt: str, where: str) -> list[dict] | None:
         return [{"role": "user", "content": text}, {"role": "assistant", "content": answer[1]}]
     messages = record.get("messages", record.get("conversations"))
     if isinstance(messages, list) and all(isinstance(m, dict) and "from" in m for m in messages):  # ShareGPT
-        messages = [{"role": _SPEAKERS.get(str(m.get("from")).lower()), "content": m.get("value")} for m in messages]
+        messages = _sharegpt(messages, where)
     ok = isinstance(messages, list) and all(isinstance(m, dict) and m.get("role") in ROLES and
                                             isinstance(m.get("content"), str) for m in messages)
     if not ok or not any(m["role"] == "assistant" for m in messages):
         raise DataError(f"{where}: --format chat needs \"messages\": a list of {{\"role\": system|user|"
-                        "assistant, \"content\": text}} (or ShareGPT's \"conversations\" of {\"from\": human|gpt, "
+                        "assistant, \"content\": text} (or ShareGPT's \"conversations\" of {\"from\": human|gpt, "
                         "\"value\": text}) with at least one assistant turn")
     if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
         return None
@@ -195,6 +209,12 @@ def compile_template(template: str):
     return environment.from_string(template)
 
 
+def bos_of(tokenizer) -> str:
+    """The begin-of-text token a chat template writes first (Llama 3's <|begin_of_text|>, Gemma's <bos>): the
+    base's, or nothing (lunalm's own tokenizers have none)."""
+    return getattr(tokenizer, "bos_token", None) or ""
+
+
 _SENTINEL = "\x02answer\x03"
 
 
@@ -205,7 +225,7 @@ def turn_end_ids(template, tokenizer) -> tuple[int, ...]:
     messages = [{"role": "user", "content": "?"}, {"role": "assistant", "content": _SENTINEL}]
     try:
         text = template.render(messages=messages, add_generation_prompt=False, eos_token=tokenizer.eot_token,
-                               bos_token="")
+                               bos_token=bos_of(tokenizer))
     except Exception:  # a template that refuses this conversation: end-of-text alone
         return (tokenizer.eot_id,)
     after = text.split(_SENTINEL, 1)[1].lstrip(" ") if _SENTINEL in text else ""
@@ -215,31 +235,62 @@ def turn_end_ids(template, tokenizer) -> tuple[int, ...]:
                                   else ())
 
 
-def tokenize_example(messages: list[dict], template, tokenizer) -> tuple[list[int], list[bool]]:
-    """Token ids of the rendered conversation and, per token, whether it is a target (assistant text)."""
+def tokenize_example(messages: list[dict], template, tokenizer, counts: dict | None = None
+                     ) -> tuple[list[int], list[bool]]:
+    """Token ids of the rendered conversation and, per token, whether it is a target (assistant text).
+    ``counts["last_only"]`` counts conversations of which only the last answer could be masked apart."""
     def render(upto: list[dict], prompt: bool) -> str:
         try:
             return template.render(messages=upto, add_generation_prompt=prompt, eos_token=tokenizer.eot_token,
-                                   bos_token="")
+                                   bos_token=bos_of(tokenizer))
         except TemplateRefused as refusal:
             raise DataError(f"the chat template refuses this conversation: {refusal}") from None
 
-    pieces, done = [], ""
-    for index, message in enumerate(messages):
-        if message["role"] != "assistant":
-            continue
-        before, after = render(messages[:index], True), render(messages[:index + 1], False)
-        if not (before.startswith(done) and after.startswith(before)):
-            raise DataError("the chat template does not render conversations as growing prefixes, so the "
-                            "prompt cannot be masked; use a standard template")
-        pieces += [(before[len(done):], False), (after[len(before):], True)]
-        done = after
+    pieces = _turn_pieces(messages, render, tokenizer.eot_token)
+    if pieces is None:  # the template moves text between turns (Mistral-Nemo writes the system message into the
+        pieces = _last_answer(messages, render)  # last user turn of a prompt only): the last answer alone
+        if counts is not None:
+            counts["last_only"] = counts.get("last_only", 0) + 1
     ids, targets = [], []
     for text, is_target in pieces:
         piece = tokenizer.encode(text)
         ids += piece
         targets += [is_target] * len(piece)
     return ids, targets
+
+
+def _turn_pieces(messages: list[dict], render, eos: str) -> list[tuple[str, bool]] | None:
+    """(text, is_answer) pieces of the conversation, each answer after the prompt that leads to it, when the
+    template renders the conversation as growing prefixes; None when it does not. A template that closes a
+    whole conversation with end-of-text (Phi-3: "<|end|>" after every turn, "<|endoftext|>" after the last)
+    keeps it on the last answer only."""
+    pieces, done = [], ""
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        before, after = render(messages[:index], True), render(messages[:index + 1], False)
+        if not before.startswith(done) and eos and done.endswith(eos) and before.startswith(done[:-len(eos)]):
+            done = done[:-len(eos)]
+            pieces[-1] = (pieces[-1][0][:-len(eos)], True)
+        if not (before.startswith(done) and after.startswith(before)):
+            return None
+        pieces += [(before[len(done):], False), (after[len(before):], True)]
+        done = after
+    return pieces
+
+
+def _last_answer(messages: list[dict], render) -> list[tuple[str, bool]]:
+    """The prompt of the last answer as the template renders it for generation, and that answer as it renders
+    it in a whole conversation (with the system turns left out where they change the earlier text)."""
+    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    prompt = render(messages[:last], True)
+    for kept in (messages, [m for m in messages if m["role"] != "system"]):
+        index = last if kept is messages else sum(m["role"] != "system" for m in messages[:last])
+        before, after = render(kept[:index], True), render(kept[:index + 1], False)
+        if after.startswith(before):
+            return [(prompt, False), (after[len(before):], True)]
+    raise DataError("the chat template does not render an answer after its prompt, so the prompt cannot be "
+                    "masked")
 
 
 def to_window(ids: list[int], targets: list[bool], context_length: int, pad_id: int):
@@ -260,20 +311,22 @@ class InstructionData:
     truncated: int  # examples cut at context_length
     empty: int = 0  # examples left out: an empty (or null) prompt or answer
     duplicates: int = 0  # examples left out: the same rendered conversation again
+    no_room: int = 0  # examples left out: the prompt alone fills the window (no answer token to train)
+    last_only: int = 0  # conversations whose earlier answers are not trained (see tokenize_example)
 
 
 def build_instruction_data(paths, fmt: str, tokenizer, context_length: int, val_fraction: float,
                            seed: int, dedup: bool = True) -> InstructionData:
     """Read, render, tokenize and split (by example, deterministic from ``seed``)."""
     template = compile_template(tokenizer.chat_template or DEFAULT_TEMPLATE)
-    rows, truncated, empty, seen, duplicates = [], 0, 0, set(), 0
+    rows, truncated, empty, seen, duplicates, counts, no_room = [], 0, 0, set(), 0, {}, 0
     for path in jsonl_files(paths):
         for number, messages in enumerate(read_examples(path, fmt), 1):
             if messages is None:  # an empty prompt or answer teaches nothing (or to answer nothing)
                 empty += 1
                 continue
             try:
-                ids, targets = tokenize_example(messages, template, tokenizer)
+                ids, targets = tokenize_example(messages, template, tokenizer, counts)
             except DataError as error:
                 raise DataError(f"{path}: example {number}: {error}") from None
             key = hash((tuple(ids), tuple(targets)))
@@ -285,16 +338,20 @@ def build_instruction_data(paths, fmt: str, tokenizer, context_length: int, val_
             inputs, labels = to_window(ids, targets, context_length, tokenizer.pad_id)
             if (labels != IGNORE_INDEX).any():  # a prompt that fills the window teaches nothing
                 rows.append((inputs, labels))
+            else:
+                no_room += 1
     if not rows:
         raise DataError(f"{', '.join(map(str, paths))}: no example has an answer within context_length "
-                        f"{context_length}; use a larger --context")
+                        f"{context_length} (its prompt fills the window); fine-tune with a larger --context, or "
+                        "shorten the prompts")
     order = np.random.default_rng([seed, 7]).permutation(len(rows))
     n_val = int(len(rows) * val_fraction) if len(rows) > 1 else 0
     split = {"val": order[:n_val], "train": order[n_val:]}
     arrays = {name: (np.stack([rows[i][0] for i in idx]) if len(idx) else np.zeros((0, context_length), np.int64),
                      np.stack([rows[i][1] for i in idx]) if len(idx) else np.zeros((0, context_length), np.int64))
               for name, idx in split.items()}
-    return InstructionData(arrays["train"], arrays["val"], truncated, empty, duplicates)
+    return InstructionData(arrays["train"], arrays["val"], truncated, empty, duplicates, no_room,
+                           counts.get("last_only", 0))
 
 
 def sample_chat(model, tokenizer, data: InstructionData, cfg, device, n: int = 2) -> list[tuple[str, str]]:

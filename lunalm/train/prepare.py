@@ -80,6 +80,12 @@ def _instruction_data(config: RunConfig, tokenizer: Tokenizer | None, log) -> Pr
         log(f"{data.empty} example(s) with an empty prompt or answer were left out")
     if data.duplicates:
         log(f"{data.duplicates} duplicate example(s) were left out (corpus.dedup)")
+    if data.no_room:
+        log(f"{data.no_room} example(s) were left out: the prompt alone fills context_length "
+            f"{config.data.context_length} (a larger --context keeps them)")
+    if data.last_only:
+        log(f"{data.last_only} conversation(s) train their last answer only: the chat template moves text between "
+            "turns (a system message into the last user turn), so earlier answers cannot be masked apart")
     return PreparedData(tokenizer, None, ", ".join(config.corpus.paths), instructions=data)
 
 

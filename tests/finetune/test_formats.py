@@ -89,3 +89,25 @@ def test_eval_scores_an_instruction_fine_tunes_held_out_answers_and_files_by_tex
     assert main(["finetune", "--base", str(base), str(data), *QUICK, "--context", "1024"]) == 2
     assert "--context 1024: expected 1 to 128 tokens" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "runs").iterdir() if p.is_dir()] == ["ft"]  # no half-made run
+
+
+def test_a_named_sharegpt_assistant_semicolon_csv_and_prompts_that_fill_the_window(tmp_path: Path):
+    named = _write(tmp_path / "jessy.jsonl", "".join(
+        json.dumps({"conversations": [{"from": "human", "value": q}, {"from": "jessy", "value": a}]}) + "\n"
+        for q, a in PAIRS))
+    assert read_examples(named, detect_format([named])) == EXPECTED
+    two = _write(tmp_path / "two.jsonl", json.dumps({"conversations": [{"from": "ali", "value": "x"},
+                                                                        {"from": "jessy", "value": "y"}]}) + "\n")
+    with pytest.raises(DataError, match="speakers ali, jessy are unknown"):
+        read_examples(two, "chat")
+    semicolons = _write(tmp_path / "excel.csv", "soru;cevap\n" + "".join(f"{q};{a}\n" for q, a in PAIRS), "cp1254")
+    assert detect_format([semicolons]) == "alpaca" and read_examples(semicolons, "alpaca") == EXPECTED
+    from lunalm.corpus.tables import read_table
+
+    assert list(read_table(semicolons, "cevap")) == [a for _, a in PAIRS]
+    long_prompt = [{"instruction": "çok uzun bir soru " * 40, "output": "Kısa."}] + [
+        {"instruction": q, "output": a} for q, a in PAIRS]
+    data = build_instruction_data([_write(tmp_path / "long.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                                           for r in long_prompt))],
+                                  "alpaca", tiny_tokenizer(tmp_path / "tok"), 64, 0.25, 0)
+    assert data.no_room == 1 and len(data.train[0]) + len(data.val[0]) == 4

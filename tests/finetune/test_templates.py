@@ -124,3 +124,69 @@ def test_the_turns_ollama_is_given_render_conversations_as_the_template_does(tem
             assert written + wrappers.generation == compiled.render(
                 messages=messages, add_generation_prompt=True, eos_token="<eos>", bos_token="")
     assert role_wrappers(compile_template(QWEN), "<eos>").preamble.startswith("<|im_start|>system\nYou are Qwen")
+
+
+PHI3 = ("{% for message in messages %}{% if message['role'] == 'system' and message['content'] %}{{'<|system|>\\n' + "
+        "message['content'] + '<|end|>\\n'}}{% elif message['role'] == 'user' %}{{'<|user|>\\n' + message['content'] + "
+        "'<|end|>\\n'}}{% elif message['role'] == 'assistant' %}{{'<|assistant|>\\n' + message['content'] + "
+        "'<|end|>\\n'}}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% else %}"
+        "{{ eos_token }}{% endif %}")
+NEMO = ("{%- if messages[0]['role'] == 'system' %}{%- set system_message = messages[0]['content'] %}{%- set "
+        "loop_messages = messages[1:] %}{%- else %}{%- set loop_messages = messages %}{%- endif %}{{- bos_token }}"
+        "{%- for message in loop_messages %}{%- if message['role'] == 'user' %}{%- if loop.last and system_message is "
+        "defined %}{{- '[INST]' + system_message + '\\n\\n' + message['content'] + '[/INST]' }}{%- else %}{{- '[INST]' "
+        "+ message['content'] + '[/INST]' }}{%- endif %}{%- elif message['role'] == 'assistant' %}{{- "
+        "message['content'] + eos_token }}{%- endif %}{%- endfor %}")
+LLAMA3 = ("{{ bos_token }}{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\\n\\n' + "
+          "m['content'] + '<|eot_id|>' }}{% endfor %}{% if add_generation_prompt %}"
+          "{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}")
+TWO_TURNS = [{"role": "user", "content": "Selam"}, {"role": "assistant", "content": "Merhaba."},
+             {"role": "user", "content": "Nasılsın?"}, {"role": "assistant", "content": "İyiyim."}]
+
+
+def _answers(tokenizer, template, messages, counts=None) -> list[str]:
+    from lunalm.finetune.instructions import tokenize_example
+
+    ids, targets = tokenize_example(messages, compile_template(template), tokenizer, counts)
+    runs, current = [], []
+    for token, target in zip(ids, targets):
+        if target:
+            current.append(token)
+        elif current:
+            runs, current = runs + [current], []
+    return [tokenizer.decode(run) for run in runs + ([current] if current else [])]
+
+
+def test_phi3_closes_only_the_conversation_with_end_of_text_and_nemo_trains_its_last_answer(tmp_path: Path):
+    tokenizer = _tokenizer(tmp_path, ["<|user|>", "<|assistant|>", "<|system|>", "<|end|>", "[INST]", "[/INST]"])
+    eos = tokenizer.eot_token
+    assert _answers(tokenizer, PHI3, TWO_TURNS) == ["Merhaba.<|end|>\n", f"İyiyim.<|end|>\n{eos}"]
+    counts = {}
+    with_system = [{"role": "system", "content": "Kısa cevap ver."}, *TWO_TURNS]
+    assert _answers(tokenizer, NEMO, with_system, counts) == [f"İyiyim.{eos}"] and counts == {"last_only": 1}
+    assert _answers(tokenizer, NEMO, TWO_TURNS) == [f"Merhaba.{eos}", f"İyiyim.{eos}"]  # no system: every answer
+
+
+def test_a_bases_bos_is_written_where_its_template_asks_and_exported_as_its_bos(tmp_path: Path):
+    from lunalm.export.hf import generation_config, special_tokens
+
+    tokenizer = _tokenizer(tmp_path, ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
+                                      "<start_of_turn>", "<end_of_turn>"])
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({**config, "bos_token": "<|begin_of_text|>"}))
+    tokenizer = Tokenizer.load(tmp_path)
+    assert tokenizer.bos_token == "<|begin_of_text|>"
+    tokenizer.chat_template = LLAMA3
+    prompt = render_prompt(TWO_TURNS[:1], compile_template(LLAMA3), tokenizer.eot_token, "<|begin_of_text|>")
+    assert prompt.startswith("<|begin_of_text|><|start_header_id|>user")
+    from lunalm.finetune.instructions import tokenize_example
+
+    ids, _ = tokenize_example(TWO_TURNS, compile_template(LLAMA3), tokenizer)
+    assert ids[0] == tokenizer.inner.token_to_id("<|begin_of_text|>")
+    assert special_tokens(tokenizer)["bos_token"] == "<|begin_of_text|>"
+    tokenizer.save(tmp_path / "saved")
+    assert Tokenizer.load(tmp_path / "saved").bos_token == "<|begin_of_text|>"  # kept through a checkpoint
+    assert generation_config(tokenizer)["eos_token_id"] == [tokenizer.eot_id, tokenizer.inner.token_to_id("<|eot_id|>")]
+    tokenizer.chat_template = GEMMA
+    assert generation_config(tokenizer)["eos_token_id"] == [tokenizer.eot_id,
+                                                            tokenizer.inner.token_to_id("<end_of_turn>")]
