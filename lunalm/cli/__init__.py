@@ -224,7 +224,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, lr_help: str,
                       f"(default {_default('TrainConfig', 'cooldown')})")
     loop.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default auto)")
     loop.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
-                      help="auto: bf16 on a CPU that multiplies it natively (AVX-512 BF16, AMX), else fp32; bf16 on Ampere+, fp16 on older GPUs (default auto)")
+                      help="auto: bf16 on a CPU that multiplies it natively (AVX-512 BF16, AMX), else fp32; "
+                           "bf16 on Ampere+, fp16 on older GPUs (default auto)")
     loop.add_argument("--quiet", action="store_true", help="no progress bar or samples on the console")
     loop.add_argument("--report-to", metavar="A,B", type=_tracker_list,
                       help="experiment trackers besides metrics.jsonl: tensorboard, wandb, mlflow, trackio, or none "

@@ -1,4 +1,5 @@
-"""Instruction data: Alpaca-style or chat records (JSONL, JSON, CSV) -> chat template -> padded windows with the prompt masked.
+"""Instruction data: Alpaca-style or chat records (JSONL, JSON, CSV) -> chat template -> padded windows with
+the prompt masked.
 
 Each example becomes a list of messages (Alpaca: the instruction (+ input) as the user turn, the output as
 the assistant turn), is rendered through the tokenizer's Jinja chat template (ours, ``DEFAULT_TEMPLATE``,

@@ -8,9 +8,11 @@ unpickled (``training_args.bin`` and checkpoints are never opened).
     print(scanner.stats.files_seen, scanner.stats.skipped)
 
 Each folder is handled on its own, in name order (see ``walk``): a lunalm run directory, a Trainer output
-folder, a Lightning ``version_N`` folder or a Weights & Biases run's files is one attempt; the other files are read by kind (``.py``
-scripts, ``.ipynb`` notebooks, ``.log``/``.out``/``.err`` logs, and ``.txt``/``.jsonl``/extensionless files
-probed for log lines); logs are then paired with the script beside them (``pairing``). Files that cannot be
+folder, a Lightning ``version_N`` folder or a Weights & Biases run's files is one attempt; the other files
+are read by kind (``.py`` scripts, ``.ipynb`` notebooks, ``.log``/``.out``/``.err`` logs, and
+``.txt``/``.jsonl``/extensionless files probed for log lines); logs are then paired with the script beside
+them (``pairing``), and W&B runs with the Trainer folders, notebooks and scripts of the same training
+anywhere under the root (``pairing.join_wandb``, once the walk is done). Files that cannot be
 read (binary, permission denied, malformed, too large) are recorded in ``stats.skipped`` with the reason,
 and the scan goes on.
 """
