@@ -233,8 +233,9 @@ def test_code_saved_as_text_is_no_run_and_keras_running_values_are_not_the_epoch
     for number, line in enumerate(["Epoch 1/2", " 50/100 [=====>....] - ETA: 2s - loss: 1.2105",
                                    "100/100 [==========] - 5s 50ms/step - loss: 1.1000 - val_loss: 1.0500",
                                    "Epoch 2/2", " 50/100 [=====>....] - ETA: 2s - loss: 0.5000",
-                                   "100/100 [==========] - 5s 50ms/step - loss: 0.4426 - val_loss: 0.3682"], start=1):
-        parser.feed(number, line)
+                                   "100/100 [==========] - 5s 50ms/step - loss: 0.4426 - val_loss: 0.3682",
+                                   "31/31 [==========] - 1s 5s/step - loss: 0.3682 - accuracy: 0.8669"], start=1):
+        parser.feed(number, line)  # the last line: model.evaluate() on the validation data, not training
     parser.finish()
     assert [value for _, value in parser.train.all_points()] == [1.1, 0.4426]
 

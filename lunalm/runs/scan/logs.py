@@ -67,6 +67,7 @@ _EARLY_STOP = re.compile(r"epoch \d+: early stopping|early stopping (?:at|trigge
                          r"stopping early\b")
 # "Epoch 8/30", "epoch: 8/30", "Epoch [8/30]": how far a run got of the epochs it planned
 _EPOCH_OF = re.compile(r"\bepoch\s*[:=]?\s*\[?\s*(\d+)\s*/\s*(\d+)\b")
+_KERAS_BAR = re.compile(r"\s*\d+/(\d+) \[[=>.]*\]")  # "126/126 [==============================] - 817s"
 _PROGRESS_BAR = re.compile(r"\d%\|[^|]*\|\s*\d+/\d+\s*\[|\d+/\d+\s*\[[^\]]*(?:it/s|s/it)")  # tqdm
 _RANK_PREFIX = re.compile(r"^\[(?:rank|default)\d+\]:\s*")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -133,6 +134,7 @@ class LogParser:
         self._bar = {"train": LossSeries(), "val": LossSeries()}
         self.epoch: tuple[int, int] | None = None  # the newest "Epoch 8/30" (epoch, of how many)
         self.step_of: tuple[int, int] | None = None  # the newest "step:7151/20000" of a loss line
+        self._keras_total: int | None = None  # batches per epoch, as the epoch's Keras bar counts them
         self.stopped_early: Hit | None = None  # "Epoch 7: early stopping" (Keras), "Signaling Trainer to stop"
         self.first_time: float | None = None  # the first line's time stamp ("2024-12-25 06:43:04,790 - INFO")
         self.last_time: float | None = None  # ... and the newest one
@@ -191,6 +193,7 @@ class LogParser:
             self.stopped_early = Hit(self.where(number), line[:300])
         if "epoch" in lower and (match := _EPOCH_OF.search(lower)) and 0 < int(match.group(2)) < 100_000:
             self.epoch = (int(match.group(1)), int(match.group(2)))
+            self._keras_total = None  # the epoch's own bar comes next
         if line[:2] == "s:" and (match := _LLMC.match(lower)):  # llm.c's main.log: "s:500 trl:3.41 lr:0.0006"
             self.loss_lines += 1
             self.add_loss("train" if match.group(2) == "trl" else "val", int(match.group(1)), float(match.group(3)),
@@ -265,7 +268,7 @@ class LogParser:
         self.losses_since_error = 0
 
     def _losses(self, number: int | None, lower: str) -> None:
-        if _MEAN_LOSS.search(lower):
+        if _MEAN_LOSS.search(lower) or (lower[:1] in " 0123456789" and self._keras_evaluation(lower)):
             return
         if "{" in lower and self._dict_losses(number, lower):
             return
@@ -283,6 +286,18 @@ class LogParser:
             or (" - eta: " in lower and "] - " in lower)  # Keras's running value before the epoch's last line
         for kind, value in found:
             self.add_loss(kind, step, value, number, bar)
+
+    def _keras_evaluation(self, lower: str) -> bool:
+        """A Keras bar of another length than the epoch's, after the epochs ("31/31 [====] - loss: 0.3682"
+        after "126/126 [====] - … val_loss: 0.3682"): ``model.evaluate()``'s loss, not a train loss."""
+        match = _KERAS_BAR.match(lower)
+        if match is None or self.epoch is None:
+            return False
+        total = int(match.group(1))
+        if self._keras_total is None:
+            self._keras_total = total
+            return False
+        return total != self._keras_total and "val_" not in lower
 
     def _dict_losses(self, number: int | None, line: str) -> bool:
         """``{'loss': 2.1, 'epoch': 0.5}`` (Python repr) or a JSON object; True if it held a loss."""
