@@ -8,6 +8,7 @@ Each section is a frozen dataclass; ``__post_init__`` gathers *every* problem an
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,12 +117,17 @@ def from_dict(cls: type, values: dict[str, Any] | None, section: str):
     for name, value in values.items():
         if isinstance(value, list):  # YAML lists -> tuples for frozen dataclasses
             values[name] = tuple(value)
+        elif isinstance(value, str) and str(known[name].type).replace(" | None", "") == "float" \
+                and _YAML_FLOAT.fullmatch(value.strip()):
+            values[name] = float(value)  # YAML 1.1 reads "3e-3" (no dot) as a string; a person means 0.003
     _check_types(values, known, section)
     try:
         return cls(**values)
     except TypeError as exc:  # wrong value types that the dataclass itself rejects
         raise ConfigError(f"section '{section}': {exc}") from None
 
+
+_YAML_FLOAT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # "3e-3", "1E5": numbers YAML leaves as text
 
 # Field annotations (strings: ``from __future__ import annotations``) -> the YAML value they need.
 _TYPES = {"str": (str, "a string"), "int": (int, "a whole number"), "float": ((int, float), "a number"),

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lunalm.runs.registry import COLUMNS, Registry
+from lunalm.runs.registry import COLUMNS, JSON_COLUMNS, Registry
 
 SIDE_LOG = "registry-pending.jsonl"
 
@@ -68,8 +68,19 @@ def _salvage(path: Path) -> tuple[list[dict], list[tuple]]:
         metrics = _readable(db, "SELECT id, step, split, loss FROM metrics ORDER BY rowid {}")
     finally:
         db.close()
-    known = {row["id"]: {k: row[k] for k in row.keys() if k == "id" or k in COLUMNS} for row in runs}
+    known = {row["id"]: {k: _decoded(k, row[k]) for k in row.keys() if k == "id" or k in COLUMNS} for row in runs}
     return list(known.values()), list({(m["id"], m["step"], m["split"]): tuple(m) for m in metrics}.values())
+
+
+def _decoded(column: str, value):
+    """A JSON column's stored text as the value ``Registry.upsert`` takes (it encodes JSON columns itself: the
+    text as it was would be stored as a JSON string, and ``runs compare`` could no longer read the config)."""
+    if column in JSON_COLUMNS and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _readable(db: sqlite3.Connection, query: str) -> list[sqlite3.Row]:

@@ -29,9 +29,12 @@ def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = 
     distributed.check_same_config(run_config_to_dict(config), d)
     name = distributed.broadcast(config.name or f"{config.model.preset}-{time.strftime('%Y%m%d-%H%M%S')}", d)
     run_dir = Path(config.runs_dir) / name
-    exists = distributed.broadcast((run_dir / "checkpoints").exists(), d)
+    # an earlier run of this name left its folder: checkpoints, or only its config and metrics (killed before
+    # its first checkpoint), which a new run would append to and register under the same id
+    exists = distributed.broadcast(any((run_dir / part).exists() for part in ("checkpoints", "config.yaml",
+                                                                              "metrics.jsonl")), d)
     if exists and not _has_checkpoint(run_dir / "checkpoints"):
-        raise LunaError(f"{run_dir} holds a run that stopped before its first complete checkpoint. "
+        raise LunaError(f"{run_dir} holds a run that stopped before its first complete step checkpoint. "
                         f"{_start_again(run_dir)}")
     if exists:
         raise LunaError(f"{run_dir} already holds a run; continue it with `luna resume {run_dir}` or "
@@ -62,9 +65,12 @@ def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = 
 
 
 def _has_checkpoint(checkpoints: Path) -> bool:
-    """A sealed step checkpoint, or best/ or final/: something `luna resume` or `luna generate` can use."""
+    """What `luna resume` can use: a sealed step checkpoint, or final/ (a finished run, which resume names).
+    A best/ alone (a run killed after its first evaluation) continues nothing, as resume says too."""
+    if not checkpoints.is_dir():
+        return False
     sealed = any((path / ckpt.MANIFEST).is_file() for path in ckpt.step_checkpoints(checkpoints))
-    return sealed or (checkpoints / "best").is_dir() or (checkpoints / "final").is_dir()
+    return sealed or (checkpoints / "final").is_dir()
 
 
 def _check_runs_dir(runs_dir: Path) -> None:

@@ -75,3 +75,15 @@ def test_runs_list_on_a_registry_damaged_past_its_first_page_is_one_line_then_re
     assert again.returncode == 0, again.stderr
     assert len(json.loads(again.stdout)) == salvaged
     assert list((tmp_path / "runs").glob("registry.sqlite.damaged-*"))
+
+
+def test_repair_keeps_json_columns_as_they_were(tmp_path: Path):
+    path = tmp_path / "runs" / "registry.sqlite"
+    registry = Registry(path)
+    registry.upsert("base", name="base", source="lunalm", config={"name": "base", "train": {"lr": 0.003}},
+                    extra={"task": "fine-tuning"})
+    registry.close()
+    for _ in range(2):  # repairing a healthy registry, twice, changes no value
+        repair_registry(path, tmp_path / "runs")
+    row = Registry(path).get("base")
+    assert row["config"] == {"name": "base", "train": {"lr": 0.003}} and row["extra"] == {"task": "fine-tuning"}

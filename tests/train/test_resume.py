@@ -313,3 +313,29 @@ def test_sigterm_during_start_up_ends_like_ctrl_c(tmp_path):
     assert process.wait(timeout=60) == 130
     log = (tmp_path / "log.txt").read_text()
     assert log.strip().splitlines()[-1] == "interrupted" and "Traceback" not in log
+
+
+@pytest.mark.parametrize("left", [("config.yaml", "metrics.jsonl"), ("checkpoints/best/lunalm.json",)])
+def test_a_name_whose_run_died_before_a_step_checkpoint_is_refused_with_one_advice(tmp_path, left):
+    """Killed before its first checkpoint, a run leaves its config and metrics: a new run of the same name
+    appended to them and took over its registry row. Killed after its first evaluation, it leaves best/
+    alone: train said "resume it", and resume said "train again"."""
+    from lunalm.errors import LunaError
+    from lunalm.train.session import start
+
+    config = tiny_config(tmp_path, write_corpus(tmp_path / "corpus"), name="reuse", max_steps=2)
+    for part in left:
+        (tmp_path / "runs" / "reuse" / part).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "runs" / "reuse" / part).write_text("{}", encoding="utf-8")
+    with pytest.raises(LunaError, match=r"stopped before its first complete step checkpoint\. Nothing can be "
+                                        r"continued: delete .*reuse and run the same `luna train \.\.\. --name reuse`"):
+        start(config, SilentUI(), progress=False)
+
+
+def test_a_yaml_number_written_3e_3_is_a_number():
+    from lunalm.config import run_config_from_dict
+    from lunalm.errors import ConfigError
+
+    assert run_config_from_dict({"train": {"lr": "3e-3", "weight_decay": "1E-1"}}).train.lr == 0.003
+    with pytest.raises(ConfigError, match="train.lr = 'fast': expected a number"):
+        run_config_from_dict({"train": {"lr": "fast"}})
