@@ -98,9 +98,9 @@ def records(path: Path):
     if suffix in (".csv", ".tsv"):
         import csv
 
-        header = text.split("\n", 1)[0]
-        delimiter = "\t" if suffix == ".tsv" else ";" if header.count(";") > header.count(",") else ","
-        reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+        from lunalm.corpus.tables import csv_delimiter
+
+        reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else csv_delimiter(path))
         for number, row in enumerate(reader, 2):
             yield f"{path}:{number}", {key: value for key, value in row.items() if key is not None}
         return

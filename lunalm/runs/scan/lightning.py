@@ -13,11 +13,9 @@ import math
 import os
 import re
 
-import yaml
-
 from lunalm.runs.attempt import Attempt, fingerprint
-from lunalm.runs.scan.lunalm_runs import MAX_SMALL_BYTES, check_expansion, safe_loader
-from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, read_bytes
+from lunalm.runs.scan.lunalm_runs import read_yaml_mapping
+from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable
 from lunalm.runs.scan.scripts import fields_from_values, flat_values
 from lunalm.runs.scan.series import LossSeries, describe_trend, metric_rows
 from lunalm.runs.scan.walk import SKIP_DIRS, Folder
@@ -90,13 +88,7 @@ def _checkpoints(folder: Folder) -> list[str]:
 
 
 def _hparams(path: str, stats: ScanStats) -> dict:
-    data = read_bytes(path, stats, MAX_SMALL_BYTES, "hparams.yaml")
-    try:
-        check_expansion(data)
-        value = yaml.load(data, Loader=safe_loader())
-    except yaml.YAMLError:  # e.g. !!python/object tags: never constructed
-        return {}
-    return flat_values(value) if isinstance(value, dict) else {}
+    return flat_values(read_yaml_mapping(path, stats, "hparams.yaml"))
 
 
 def _metrics(path: str, stats: ScanStats) -> tuple[LossSeries, LossSeries, dict[str, str]]:

@@ -73,6 +73,18 @@ def _config(path: str, stats: ScanStats) -> dict | None:
     return config if shaped else None
 
 
+def read_yaml_mapping(path: str, stats: ScanStats, label: str) -> dict:
+    """A small YAML file's top-level mapping (bounded read, alias bombs refused, nothing constructed), or {}
+    when it is not valid YAML or not a mapping: Lightning's ``hparams.yaml``, W&B's ``config.yaml``."""
+    data = read_bytes(path, stats, MAX_SMALL_BYTES, label)
+    try:
+        check_expansion(data)
+        value = yaml.load(data, Loader=safe_loader())
+    except yaml.YAMLError:  # e.g. !!python/object tags: never constructed
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def check_expansion(data: bytes) -> None:
     """Refuse YAML whose aliases expand to more than MAX_YAML_NODES nodes, counted on the parser's events
     (linear in the file's size; nothing is built): each alias counts the size of the node it repeats."""

@@ -14,12 +14,11 @@ import os
 import re
 from datetime import datetime
 
-import yaml
 
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.logs import LogParser
-from lunalm.runs.scan.lunalm_runs import MAX_SMALL_BYTES, check_expansion, safe_loader
-from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, read_bytes, read_json
+from lunalm.runs.scan.lunalm_runs import MAX_SMALL_BYTES, read_yaml_mapping
+from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, read_json
 from lunalm.runs.scan.scripts import fields_from_values, flat_values
 from lunalm.runs.scan.walk import Folder
 
@@ -113,14 +112,7 @@ def _config(folder: Folder, stats: ScanStats) -> dict:
     """``config.yaml``'s values (``key: {desc, value}`` in W&B's format), or {}."""
     if "config.yaml" not in folder.names():
         return {}
-    data = read_bytes(os.path.join(folder.path, "config.yaml"), stats, MAX_SMALL_BYTES, "config.yaml")
-    try:
-        check_expansion(data)
-        loaded = yaml.load(data, Loader=safe_loader())
-    except yaml.YAMLError:
-        return {}
-    if not isinstance(loaded, dict):
-        return {}
+    loaded = read_yaml_mapping(os.path.join(folder.path, "config.yaml"), stats, "config.yaml")
     return {key: item["value"] if isinstance(item, dict) and "value" in item else item
             for key, item in loaded.items() if isinstance(key, str) and key != "wandb_version"}
 
