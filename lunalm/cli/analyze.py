@@ -158,7 +158,9 @@ def _print_tables(analysis: Analysis, show_files: bool, files: list[str] = ()) -
              ("encoding", ", ".join(encodings)),
              ("repaired", f"{report.total('repaired_chars'):,} chars of mojibake "
                           f"({_repair_summary(report.files.values())}), "
-                          f"{report.total('controls_removed'):,} control chars removed")]
+                          f"{report.total('controls_removed'):,} control chars removed"
+                          + (f", {report.total('references_decoded'):,} HTML references (&#351;, &ccedil;) "
+                             "decoded" if report.total('references_decoded') else ""))]
     rows.insert(0, ("language", language_name(analysis.language)))
     _table(rows)
     for name, file_report in report.files.items():

@@ -30,7 +30,8 @@ from lunalm.errors import CorpusError
 PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characters before judging
 # Bumped when reading gives other text for the same files (caches keyed by the fingerprint are rebuilt):
 # 2: CSV/TSV decoded and quoted as the file is; letters replaced by U+FFFD restored (lunalm.corpus.replaced).
-READ_VERSION = 2
+# 3: HTML character references (&#8210;, &#351;, &ccedil;) decoded (lunalm.corpus.clean).
+READ_VERSION = 3
 SAMPLE_MIN_FILES = 20  # fewer files than this: a sample reads the first documents instead of a spread
 
 
@@ -47,6 +48,7 @@ class FileReport:
     recovered_bytes: int = 0  # bytes a code page had dropped, rebuilt
     unrecoverable_lines: list[int] = field(default_factory=list)  # line of each lost-byte site left as it was
     controls_removed: int = 0  # control characters dropped
+    references_decoded: int = 0  # HTML character references (&#351;, &ccedil;) decoded to their characters
     replaced_letters: int = 0  # "�" inside words (letters a decoder replaced), and "?" restored as "ə"
     restored_letters: int = 0  # of those, restored from the corpus's own words (lunalm.corpus.replaced)
     marks_left: int = 0  # "�" and "?" between letters still in its damaged documents after restoration
@@ -172,6 +174,7 @@ class Corpus:
             report.unrecoverable_lines += raw.unrecoverable_lines
             text = raw.text if digest.text is None else digest.text
             report.controls_removed += digest.removed
+            report.references_decoded += digest.references
             if not text.strip():
                 report.empty += 1
                 continue

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_UNIT = 400  # characters: longer sentences are judged piece by piece
-RULES_VERSION = 8  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
+RULES_VERSION = 9  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
 # Front matter of a Markdown page (Jekyll, Hugo, a blog's posts): "---" (YAML) or "+++" (TOML) lines around
 # "key: value" lines at the very start. A real blog of Turkish stories had "---\ntitle: …\ndate:\ndp: \n---"
 # on every page, which training would learn as text.
@@ -34,6 +34,16 @@ _CODE_BLOCK = re.compile(r"^[ \t]{0,3}(```|~~~)[^\n]*\n(?:[^\n]*\n)*?[ \t]{0,3}\
 # A line of HTML tags and nothing else: <div align="center">, </div>, <br>, <details><summary>…</summary>
 # keeps its text ("Ayrıntılar" stays: only whole lines of tags go)
 _TAGS_LINE = re.compile(r"^[ \t]*(?:</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>[ \t]*)+$\n?", re.MULTILINE)
+# An HTML tag inside a line of text, of an element HTML defines (so "<Ali>" or "x<y" are left alone): the
+# tag goes and the text it marks stays ("<b>Ankara</b>'da" -> "Ankara'da"). Scraped pages keep them: a
+# dataset of Turkish forum entries had "<br/>" and "<a href=…>" through its text. A tag that breaks the
+# line in a browser becomes a line break where it stood between two words ("dize<br>dize"). A tag ends on
+# its line: OCR'd text "<a cl ahem RCM" is no tag, and no ">" pages later closes it.
+_BREAKING = ("br|p|div|li|ul|ol|dl|dt|dd|tr|td|th|table|tbody|thead|h[1-6]|hr|blockquote|section|article|"
+             "center|header|footer|nav|aside|main|figure|figcaption|caption|details|summary")
+_INLINE = ("a|abbr|b|bdi|bdo|big|cite|code|data|del|dfn|em|font|i|img|ins|kbd|label|mark|nobr|q|s|samp|small|"
+           "span|strike|strong|sub|sup|time|tt|u|var|wbr")
+_INLINE_TAG = re.compile(rf"</?(?:({_BREAKING})|{_INLINE})(?=[ \t/>])(?:[ \t][^<>\n]{{0,400}})?/?>", re.IGNORECASE)
 # A line that is only a number, a page's ("37", "- 328 -", "[12]"): a book converted from PDF keeps them
 _PAGE_NUMBER = re.compile(r"^[ \t]*[-–—(\[]?[ \t]*\d{1,4}[ \t]*[-–—)\]]?\.?[ \t]*$\n?", re.MULTILINE)
 # A sentence ends at . ! ? … followed by a space or the end ("json.decoder" and "3.14" are not ends), or at
@@ -91,7 +101,7 @@ class Span:
     start: int
     end: int
     reason: str  # "digits" | "symbols" | "no-letters" | "references" | "table" | "list" | "repeated" | "code"
-    #             | "front-matter"
+    #             | "front-matter" | "markup" | "markup-break" (an HTML tag in a line; the latter breaks it)
 
 
 def sentences(text: str) -> Iterator[tuple[int, int]]:
@@ -199,14 +209,23 @@ class Judged:
 
 def judge(text: str, rules: ProseRules) -> Judged:
     """Everything about ``text`` that needs no other document: the stateless half of ``ProseDetector.spans``."""
-    flagged = [span for start, end in sentences(text) for span in _judge_sentence(text, start, end, rules)]
+    bare = _without_tags(text)  # judged as a reader sees it; the spans' offsets are the text's
+    flagged = [span for start, end in sentences(bare) for span in _judge_sentence(bare, start, end, rules)]
     lines, position = [], 0
     for line in text.splitlines(keepends=True):
         start, position = position, position + len(line)
         if line.strip():
             lines.append((start, position, [(start + s, start + e, _key(line[s:e])) for s, e in sentences(line)],
                           len(line.split()) >= 3))
-    return Judged(flagged + _line_spans(text, rules) + _blocks(text), _front_matter(text), judge_keys(text), lines)
+    return Judged(flagged + _line_spans(bare, rules) + _blocks(text), _front_matter(text), judge_keys(text), lines)
+
+
+def _without_tags(text: str) -> str:
+    """``text`` with each HTML tag inside a line (``_INLINE_TAG``) blanked to spaces of its length: the
+    characters of "<a href=…>" made its sentence look like code."""
+    if "<" not in text:
+        return text
+    return _INLINE_TAG.sub(lambda match: " " * len(match.group()), text)
 
 
 def _blocks(text: str) -> list[Span]:
@@ -215,6 +234,8 @@ def _blocks(text: str) -> list[Span]:
     found = []
     if "<" in text:
         found += [Span(m.start(), m.end(), "symbols") for m in _TAGS_LINE.finditer(text)]
+        found += [Span(m.start(), m.end(), "markup-break" if m.group(1) else "markup")
+                  for m in _INLINE_TAG.finditer(text)]
     if "```" in text or "~~~" in text or "<pre" in text or "<PRE" in text or "highlight" in text:
         found += [Span(m.start(), m.end(), "code") for m in _CODE_BLOCK.finditer(text)]
     found += [Span(m.start(), m.end(), "digits") for m in _PAGE_NUMBER.finditer(text) if m.group().strip()]
@@ -372,9 +393,19 @@ def _merge(spans: list[Span]) -> list[Span]:
     return merged
 
 
+def _break_line(kept: list[str]) -> None:
+    """End the line that ``kept`` (pieces of text) ends with, its trailing blanks dropped; nothing when it
+    is empty or ends a line already."""
+    last = next((i for i in range(len(kept) - 1, -1, -1) if kept[i]), None)
+    if last is not None and not kept[last].endswith("\n"):
+        kept[last] = kept[last].rstrip(" \t")
+        kept.append("\n")
+
+
 def remove_spans(text: str, spans: list[Span]) -> str:
     """Text without the flagged spans; runs of 3+ newlines left behind collapse to one blank line. A span
-    that ends a line ends the kept text before it on that line too: two entries' lines are never joined."""
+    that ends a line ends the kept text before it on that line too: two entries' lines are never joined. A
+    line-breaking HTML tag between two words leaves a line break."""
     if not spans:
         return text
     kept, position = [], 0
@@ -384,6 +415,8 @@ def remove_spans(text: str, spans: list[Span]) -> str:
             piece = piece.rstrip(" \t")       # line (an entry's last sentence kept, a dropped line's indent not)
             piece += "\n" if piece and not piece.endswith("\n") else ""
         kept.append(piece)
+        if span.reason == "markup-break" and span.end < len(text) and not text[span.end].isspace():
+            _break_line(kept)
         position = span.end
     kept.append(text[position:])
     return re.sub(r"\n{3,}", "\n\n", "".join(kept)).strip("\n") + ("\n" if text.endswith("\n") else "")

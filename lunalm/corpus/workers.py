@@ -36,6 +36,7 @@ class Digest:
 
     text: str | None  # the cleaned text; None: the raw text was clean already (saves sending it back)
     removed: int  # control characters dropped
+    references: int  # HTML character references decoded
     damaged: bool  # letters replaced by "�" (lunalm.corpus.replaced): judged after restoration instead
     judged: Judged | None  # None when not judging, or the text is empty or damaged
 
@@ -44,11 +45,11 @@ def digest(texts: list[str], rules: ProseRules | None) -> list[Digest]:
     """Each raw text cleaned; judged by the prose filter's ``rules`` when given."""
     digests = []
     for raw in texts:
-        text, removed = clean_text(raw)
+        text, removed, references = clean_text(raw)
         empty = not text.strip()
         damaged = not empty and is_damaged(text)
         judged = judge(text, rules) if rules is not None and not empty and not damaged else None
-        digests.append(Digest(None if text == raw else text, removed, damaged, judged))
+        digests.append(Digest(None if text == raw else text, removed, references, damaged, judged))
     return digests
 
 

@@ -178,6 +178,23 @@ def test_statutes_verse_and_html_tag_lines():
     assert sorted(text[s.start:s.end] for s in spans) == sorted(tags + code)
 
 
+def test_html_tags_inside_lines_go_and_their_text_stays():
+    """Real cases: a blog post's link (<a href=…>Stanford Üniversitesi'ni</a>) and a forum entry's numbered
+    lines joined by <br/> were kept tags and all; a tag that breaks the line leaves a line break."""
+    text = ("Bu konuda keşke <a href=\"http://online.stanford.edu/courses\">Stanford Üniversitesi'ni</a> örnek "
+            "alan kurumlarımız çoğalsa. <b>Ankara</b>'da <SPAN class=\"x\">durum</SPAN> böyle.\n"
+            "Serbest bırakılıyor. <br/><br/>1) öncelikle isimleri neden gizli?<br/>2) ceza verilmeyecek mi?<br />\n"
+            "<p>Birinci paragraf burada.</p><p>İkinci paragraf da burada.</p>\n"
+            "Ali <Ali> dedi ki x<y ve y>z olur; bu da bir cümledir.\n")
+    spans = ProseDetector().spans(text)
+    assert remove_spans(text, spans) == (
+        "Bu konuda keşke Stanford Üniversitesi'ni örnek alan kurumlarımız çoğalsa. Ankara'da durum böyle.\n"
+        "Serbest bırakılıyor.\n1) öncelikle isimleri neden gizli?\n2) ceza verilmeyecek mi?\n"
+        "Birinci paragraf burada.\nİkinci paragraf da burada.\n"
+        "Ali <Ali> dedi ki x<y ve y>z olur; bu da bir cümledir.\n")
+    assert {s.reason for s in spans} == {"markup", "markup-break"}
+
+
 def test_a_name_glued_to_a_bracket_outside_ascii_is_not_a_call():
     text = ("Başkan(Guvernör) yardımcıları, Banka Meclisi toplantılarına oy hakkı olmaksızın katılır.\n"
             "result = compute(x)\n")

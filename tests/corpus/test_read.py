@@ -78,9 +78,24 @@ def test_large_file_is_split_at_paragraphs(tmp_path: Path):
 
 def test_clean_text_nfc_controls_newlines():
     decomposed = "s\u0327eker\r\nI\u0307stanbul\x00\x07\ufeff\tson"
-    cleaned, removed = clean_text(decomposed)
+    cleaned, removed, references = clean_text(decomposed)
     assert cleaned == "şeker\nİstanbul\tson"
-    assert removed == 3
+    assert removed == 3 and references == 0
+
+
+def test_html_character_references_are_the_characters_they_name(tmp_path: Path):
+    # As a statute collection scraped from the web and old Turkish sites write them
+    scraped = ("Ek Madde 1 &#8210; (Ek: 17/4/2014) Ba&#351;bakan&#305;n &ccedil;a&#287;r&#x131;s&#x131; "
+               "&quot;&Ouml;nemli&quot;&nbsp;dedi &amp; AT&T R&D; &foo; &#0; &amp b")
+    cleaned, removed, references = clean_text(scraped)
+    assert cleaned == ('Ek Madde 1 \u2012 (Ek: 17/4/2014) Başbakanın çağrısı "Önemli" dedi & AT&T R&D; &foo; '
+                       "&#0; &amp b")
+    assert (removed, references) == (0, 12)
+    assert clean_text("&#1;x") == ("x", 0, 1)  # a reference to a control character: nothing, as in a browser
+    (tmp_path / "haber.txt").write_text("Ba&#351;kan &ccedil;ok konu&#351;tu.\n", encoding="utf-8")
+    corpus = Corpus(CorpusConfig(paths=(str(tmp_path),)))
+    assert [d.text for d in corpus.documents()] == ["Başkan çok konuştu.\n"]
+    assert corpus.report.total("references_decoded") == 3
 
 
 @pytest.mark.parametrize("content, expected", [
