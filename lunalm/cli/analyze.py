@@ -48,6 +48,11 @@ def run_analyze(config: CorpusConfig, show_files: bool, as_json: bool, fix_dir: 
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_tables(result, show_files, [str(file) for file in corpus.files])
+        from lunalm.corpus.read import broken_links
+
+        broken = broken_links(config.paths, config.include, config.exclude) if config.paths else None
+        if broken:
+            print(f"note: {broken}")
         if writer:
             print(f"\nrepaired corpus written to {fix_dir}/ ({result.corpus.documents} documents, UTF-8)")
     return 0

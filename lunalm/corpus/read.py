@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import gzip
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,9 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
     for raw in paths:
         path = Path(raw).expanduser()
         if not path.exists():
+            if path.is_symlink():
+                raise CorpusError(f"{raw}: a link to {os.readlink(path)}, which does not exist; point it at the "
+                                  "moved file or pass the file itself")
             raise CorpusError(f"{raw}: no such file or directory; pass an existing text file or folder")
         if path.is_file():
             files.append(path)
@@ -75,6 +79,26 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
             )
         files.extend(found)
     return files
+
+
+def broken_links(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+    """A note naming the links inside the given folders that ``include`` would read but that point at no
+    file (the file was moved or deleted); None when there are none. They were left out without a word."""
+    broken = []
+    for raw in paths:
+        root = Path(raw).expanduser()
+        if root.is_dir():
+            broken += [f for f in sorted(root.rglob("*")) if f.is_symlink() and not f.exists()
+                       and not any(part.startswith(".") for part in f.relative_to(root).parts)
+                       and any(fnmatch.fnmatch(f.name, pattern) for pattern in include)
+                       and not any(fnmatch.fnmatch(f.name, p) or fnmatch.fnmatch(f.relative_to(root).as_posix(), p)
+                                   for p in exclude)]
+    if not broken:
+        return None
+    names = ", ".join(f"{f} -> {os.readlink(f)}" for f in broken[:3]) + \
+        (f" and {len(broken) - 3} more" if len(broken) > 3 else "")
+    return (f"not read: {len(broken)} link(s) to a file that does not exist ({names}); point them at the moved "
+            "files or delete them")
 
 
 def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:

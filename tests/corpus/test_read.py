@@ -123,6 +123,26 @@ def test_missing_path_empty_dir_and_empty_file(tmp_path: Path):
         texts([tmp_path / "blank.txt"])
 
 
+def test_links_to_missing_files_are_named_not_skipped_silently(tmp_path: Path, capsys):
+    from lunalm.cli import main
+    from lunalm.corpus.read import broken_links
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(TURKISH[0] + "\n", encoding="utf-8")
+    (corpus / "b.txt").symlink_to(tmp_path / "moved" / "b.txt")
+    (corpus / "c.csv").symlink_to(tmp_path / "moved" / "c.csv")  # --include leaves it out anyway
+    assert texts([corpus]) == [TURKISH[0] + "\n"]
+    note = broken_links([str(corpus)], ("*.txt",), ())
+    assert note == (f"not read: 1 link(s) to a file that does not exist ({corpus / 'b.txt'} -> "
+                    f"{tmp_path / 'moved' / 'b.txt'}); point them at the moved files or delete them")
+    assert broken_links([str(corpus)], ("*.txt",), ("b.*",)) is None
+    assert main(["analyze", str(corpus)]) == 0
+    assert f"note: {note}" in capsys.readouterr().out
+    with pytest.raises(CorpusError, match=r"b.txt: a link to .*moved/b.txt, which does not exist"):
+        texts([corpus / "b.txt"])
+
+
 def test_jsonl_errors_name_the_line(tmp_path: Path):
     path = tmp_path / "d.jsonl"
     path.write_text('{"text": "merhaba"}\n{"text": broken\n', encoding="utf-8")
