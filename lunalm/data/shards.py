@@ -24,7 +24,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -304,16 +306,51 @@ def build_shards(documents: Iterable[str], tokenizer, cache_dir: str | Path, key
     if (final / "meta.json").is_file():
         return _reuse(final, tokenizer)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(final.parent, key)
     staging = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=final.parent))
+    (staging / OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n", encoding="utf-8")
     try:
         meta = _encode_into(staging, documents, tokenizer, val_fraction, seed, shard_tokens, progress)
         meta["key"] = key
         (staging / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        (staging / OWNER).unlink()
         _publish(staging, final)
     except BaseException:  # includes KeyboardInterrupt: never leave the staging dir behind
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return ShardSet.open(final)
+
+
+OWNER = "owner"  # in a staging folder: "<host> <pid>" of the process that builds it
+ABANDONED_AFTER_S = 24 * 3600  # a staging folder of another host, untouched this long, is abandoned
+
+
+def remove_abandoned(cache_dir: Path, key: str) -> None:
+    """Delete the staging folders of ``key`` whose build was killed (``kill -9``, a power cut: no ``finally``
+    ran): their process is gone from this host, or, another host's, they are a day old. A large corpus left
+    gigabytes of half-written shards in the cache after each killed build."""
+    host = socket.gethostname()
+    for staging in cache_dir.glob(f".{key}.tmp-*"):
+        try:
+            owner_host, pid = (staging / OWNER).read_text(encoding="utf-8").split()
+            gone = not _alive(int(pid)) if owner_host == host else \
+                time.time() - (staging / OWNER).stat().st_mtime > ABANDONED_AFTER_S
+        except (OSError, ValueError):  # no owner file: written before it existed, or being created right now
+            gone = time.time() - staging.stat().st_mtime > ABANDONED_AFTER_S if staging.exists() else False
+        if gone:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process, or a platform that cannot tell
+        return True
+    return True
 
 
 def _reuse(final: Path, tokenizer) -> ShardSet:

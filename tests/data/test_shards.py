@@ -185,6 +185,30 @@ def test_failed_build_leaves_no_cache(tmp_path, tokenizer):
     assert shards.n_documents("train") + shards.n_documents("val") == 10
 
 
+def test_a_build_killed_without_cleanup_is_removed_by_the_next_one(tmp_path, tokenizer):
+    """kill -9 runs no ``finally``: its staging folder stayed in the cache for good (gigabytes for a large
+    corpus). The next build of the key removes it; a live build's, another key's and another host's stay."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    cache, host = tmp_path / "cache", socket.gethostname()
+    folders = {}
+    for name, key, owner in [("killed", "k1", f"{host} {dead.pid}"), ("live", "k1", f"{host} {os.getpid()}"),
+                             ("other-key", "k2", f"{host} {dead.pid}"), ("other-host", "k1", f"elsewhere {dead.pid}")]:
+        folders[name] = cache / f".{key}.tmp-{name}"
+        folders[name].mkdir(parents=True)
+        (folders[name] / "owner").write_text(owner + "\n", encoding="utf-8")
+        (folders[name] / "train-00000.bin").write_bytes(b"\0" * 64)
+    shards = build(make_documents(10), tokenizer, tmp_path)
+    assert shards.n_documents("train") + shards.n_documents("val") == 10
+    assert {name for name, folder in folders.items() if folder.exists()} == {"live", "other-key", "other-host"}
+    assert not (cache / "k1" / "owner").exists()  # the published cache holds only shards and meta.json
+
+
 def test_multiple_shards_read_as_one_stream(tmp_path, tokenizer):
     docs = make_documents(40)
     whole = build_shards(docs, tokenizer, tmp_path, "one", val_fraction=0.0, progress=False)
