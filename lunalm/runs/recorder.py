@@ -9,6 +9,7 @@ the run.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -58,8 +59,9 @@ class RunRecorder:
         from lunalm.config import run_config_to_dict
         from lunalm.runs.attempt import model_label
 
+        first = self._registered_start()
         self._write(
-            source="lunalm", path=str(Path(run.run_dir).resolve()), name=config.name, status="running",
+            source="lunalm", path=str(Path(run.run_dir).resolve()), name=Path(run.run_dir).name, status="running",
             outcome="unknown", evidence="training",
             model=model_label(run_config_to_dict(config)),
             corpus=", ".join(config.corpus.paths) or "builtin:ataturk", lr=run.peak_lr,
@@ -67,9 +69,20 @@ class RunRecorder:
             batch_size=run.state.micro_batch_size, grad_accum=run.state.grad_accum_steps,
             epochs=config.train.epochs, precision=run.hw.precision, device=run.hw.name, n_params=run.n_params,
             steps=run.state.step, tokens_seen=run.state.tokens_seen,
-            started=time.time() - run.state.elapsed_s, heartbeat=time.time(), pid=os.getpid(),
+            started=first or time.time() - run.state.elapsed_s, heartbeat=time.time(), pid=os.getpid(),
             host=socket.gethostname(), config=run_config_to_dict(config), plan=config.plan,
             error_kind=None, error_message=None, ended=None)
+
+    def _registered_start(self) -> float | None:
+        """When this run first started, as its row says (a resumed run keeps it; now - elapsed training time
+        would date a run paused overnight to the morning); None when it has no row yet."""
+        try:
+            if self.registry is None:
+                self.registry = Registry(self.path)
+            row = self.registry.get(self.id, exact=True)
+        except (sqlite3.Error, OSError, LunaError):
+            return None
+        return row.get("started") if row else None
 
     def finished(self, status: str) -> None:
         summary = _read_json(Path(self.run.run_dir) / "summary.json")
@@ -98,7 +111,9 @@ class RunRecorder:
                     outcome="unknown" if kind == "keyboard-interrupt" else "failure",
                     evidence=f"{type(error).__name__}: {str(error)[:200]}", ended=time.time(),
                     error_kind=kind, error_message=f"{type(error).__name__}: {str(error)[:300]}",
-                    steps=self.run.state.step, tokens_seen=self.run.state.tokens_seen)
+                    steps=self.run.state.step, tokens_seen=self.run.state.tokens_seen,
+                    **({"best_val_loss": self.run.state.best_val_loss}
+                       if math.isfinite(self.run.state.best_val_loss) else {}))
         self._metrics()
 
     # --- helpers ------------------------------------------------------------------------------------

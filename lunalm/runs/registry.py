@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -145,13 +146,14 @@ class Registry:
     def mark_stale(self, now: float | None = None) -> int:
         """Mark silently dead runs crashed: stale heartbeat and (on this host) no live process."""
         now = now or time.time()
-        rows = self.db.execute("SELECT id, pid, host, heartbeat FROM runs WHERE status = 'running'").fetchall()
-        dead = [row["id"] for row in rows if _is_dead(row, now)]
-        for run_id in dead:
-            self.upsert(run_id, status="crashed", outcome="failure", ended=now,
+        rows = self.db.execute("SELECT id, pid, host, heartbeat, path, steps FROM runs "
+                               "WHERE status = 'running'").fetchall()
+        dead = [row for row in rows if _is_dead(row, now)]
+        for row in dead:
+            self.upsert(row["id"], status="crashed", outcome="failure", ended=now,
                         evidence="the process stopped without a word (killed, power cut or out of memory); "
                                  "`luna resume` continues it from its last checkpoint",
-                        error_kind="killed")
+                        error_kind="killed", **_logged(row["path"], row["steps"]))
         return len(dead)
 
     # --- reading ----------------------------------------------------------------------------------
@@ -218,6 +220,29 @@ def _decode(row: sqlite3.Row) -> dict:
             except ValueError:
                 pass
     return out
+
+
+def _logged(path: str | None, steps: int | None = None) -> dict:
+    """What a lunalm run folder's metrics.jsonl says the run reached: its last step, best validation loss and
+    last train loss (the heartbeat's figures are up to HEARTBEAT_EVERY_S old and hold no validation); the
+    heartbeat's ``steps`` where they are further on."""
+    from lunalm.train.metrics import loss_series, read_jsonl
+
+    metrics = Path(path) / "metrics.jsonl" if path else None
+    if metrics is None or not metrics.is_file():
+        return {}
+    try:
+        series = loss_series(read_jsonl(metrics))
+    except (OSError, ValueError):
+        return {}
+    train, val = series.get("train", ([], [])), series.get("val", ([], []))
+    logged = {}
+    if train[0]:
+        logged.update(steps=max(train[0][-1], steps or 0), final_train_loss=train[1][-1])
+    finite = [loss for loss in val[1] if math.isfinite(loss)]
+    if finite:
+        logged["best_val_loss"] = min(finite)
+    return logged
 
 
 def _is_dead(row, now: float) -> bool:

@@ -63,6 +63,51 @@ def test_stale_running_rows_become_crashed(tmp_path):
     assert registry.get("alive")["status"] == "running"
 
 
+def test_a_killed_runs_row_says_what_its_log_reached(tmp_path):
+    """kill -9: the heartbeat's step (up to 30 s old) and no best validation loss were all the row kept."""
+    folder = tmp_path / "runs" / "killed"
+    folder.mkdir(parents=True)
+    records = [{"kind": "train", "step": s, "loss": 5.0 - s / 100} for s in (10, 20, 30, 40, 57)]
+    records += [{"kind": "val", "step": 20, "loss": 4.9}, {"kind": "val", "step": 40, "loss": 4.6}]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    registry = Registry(tmp_path / "r.sqlite")
+    now = time.time()
+    registry.upsert("killed", status="running", pid=2**22 + 12345, host="elsewhere", path=str(folder), steps=30,
+                    heartbeat=now - 2 * STALE_AFTER_S)
+    registry.upsert("gone", status="running", pid=2**22 + 12346, host="elsewhere", path=str(tmp_path / "nowhere"),
+                    steps=12, heartbeat=now - 2 * STALE_AFTER_S)
+    assert registry.mark_stale(now) == 2
+    row = registry.get("killed")
+    assert (row["status"], row["steps"], row["best_val_loss"], row["final_train_loss"]) == ("crashed", 57, 4.6, 4.43)
+    assert (registry.get("gone")["steps"], registry.get("gone")["best_val_loss"]) == (12, None)
+
+
+def test_a_resumed_run_keeps_its_first_start_and_a_copied_folder_is_its_own_run(tmp_path):
+    import shutil
+
+    from lunalm.train.loop import Faults
+    from lunalm.train.session import resume
+
+    corpus = write_corpus(tmp_path / "corpus")
+    config = tiny_config(tmp_path, corpus, name="first", max_steps=8, eval_every=2, checkpoint_every=2)
+    try:
+        start(config, ui=_Quiet(), progress=False, faults=Faults(crash=(0, 5)))
+    except RuntimeError:
+        pass
+    registry = Registry(tmp_path / "runs" / "registry.sqlite")
+    first = run_fingerprint(str(tmp_path / "runs" / "first"))
+    row = registry.get(first)
+    assert row["status"] == "crashed" and row["steps"] == 5 and row["best_val_loss"] is not None
+    registry.upsert(first, started=1_000_000.0)  # as if it had started long ago, paused overnight
+    shutil.copytree(tmp_path / "runs" / "first", tmp_path / "runs" / "copy")
+    assert resume(tmp_path / "runs" / "first", _Quiet(), progress=False)[1] == "completed"
+    assert resume(tmp_path / "runs" / "copy", _Quiet(), progress=False)[1] == "completed"
+    rows = {row["id"]: row for row in Registry(tmp_path / "runs" / "registry.sqlite").find()}
+    assert rows[first]["started"] == 1_000_000.0 and rows[first]["name"] == "first"
+    copy = rows[run_fingerprint(str(tmp_path / "runs" / "copy"))]
+    assert copy["name"] == "copy" and copy["started"] > 1_000_000.0 and copy["status"] == "completed"
+
+
 def test_scanned_attempts_upsert_idempotently(tmp_path):
     registry = Registry(tmp_path / "r.sqlite")
     attempt = Attempt(source="log", path=str(tmp_path / "train.log"), outcome="failure",
