@@ -441,7 +441,8 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     plan.config = replace(config, plan={
         "goal": request.goal, "device": machine.name, "device_kind": machine.kind,
         **{k: plan.estimates[k] for k in ("steps", "hours", "tokens_per_s", "tokens_per_s_source",
-                                          "peak_memory_bytes")}})
+                                          "peak_memory_bytes")},
+        **_corpus_size(corpus)})
     plan.fallbacks = _fallbacks(plan)
     if machine.kind == "cpu" and facts.chars < COMPRESSOR_WINS_BELOW:
         warnings.append(f"a compressor will likely predict this text better than any model trained here: on every "
@@ -653,6 +654,17 @@ def _estimates(plan: Plan, steps: int, hours: float, tokens_per_s: float, measur
         "expected_val_loss": None,  # needs past runs on similar data: the run registry
         "prepare_seconds": plan.facts.prepare_seconds,  # before the first step, unless cached (a run before)
     }
+
+
+def _corpus_size(corpus: CorpusConfig) -> dict:
+    """``{"corpus_bytes": N}``, the size of the files planned for: ``luna train`` warns when it has changed
+    much since (the plan was made for other text); {} for the built-in corpus or files not found."""
+    from lunalm.corpus import Corpus
+
+    try:
+        return {"corpus_bytes": Corpus(corpus).bytes} if corpus.paths else {}
+    except (CorpusError, OSError):
+        return {}
 
 
 def _fallbacks(plan: Plan) -> dict[str, list[str]]:

@@ -259,9 +259,10 @@ def latest_good_checkpoint(checkpoints_dir: Path, on_skip: Callable[[Path, str],
             verify_checkpoint(path)
             return path
         except CheckpointError as error:
-            logger.warning("skipping checkpoint %s: %s", path, error)
-            if on_skip is not None:
+            if on_skip is not None:  # the caller says it (resume: once, as a warning)
                 on_skip(path, str(error))
+            else:
+                logger.warning("skipping checkpoint %s: %s", path, error)
     return None
 
 

@@ -40,10 +40,16 @@ def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = 
         raise LunaError(f"{run_dir} already holds a run; continue it with `luna resume {run_dir}` or "
                         "pick another --name")
     ui = ui if d.is_main else SilentUI()
+    _warn_if_planned_for_other_text(config, ui)
     if config.finetune is None:  # a bad preset or shape fails now, not after the tokenizer and shards
         resolve_model_config(config, vocab_size=config.tokenizer.vocab_size or 64)
     data = _prepare_in_turn(config, d, ui, progress)
     run = build_run(dataclasses.replace(config, name=name), run_dir, data, d)
+    planned_on = (config.plan or {}).get("device_kind")
+    if planned_on and planned_on != run.hw.device.type:
+        ui.warning(f"warning: the plan in this config was made for {config.plan.get('device', planned_on)}; this run "
+                   f"trains on {run.hw.name}, where its model size, batch and time estimate do not hold: "
+                   f"`luna plan … --device {run.hw.device.type}` makes one for it")
     if config.train.minutes:
         _fit_minutes(run, ui)
     if config.train.optimizer == "auto" and config.train.minutes:
@@ -122,6 +128,24 @@ def _recorded_loop(run: Run, ui, faults: Faults | None) -> str:
         raise
     recorder.finished(status)
     return status
+
+
+PLAN_SIZE_DRIFT = 1.5  # a corpus this many times larger or smaller than planned for gets a warning
+
+
+def _warn_if_planned_for_other_text(config: RunConfig, ui) -> None:
+    """A plan's settings (model size, epochs, batch, decay) are for the corpus it read: warn when the files
+    now hold far more or less text than then (a plan reused for another corpus, or files added)."""
+    planned = (config.plan or {}).get("corpus_bytes")
+    if not planned or not config.corpus.paths:
+        return
+    from lunalm.corpus import Corpus
+
+    now = Corpus(config.corpus).bytes
+    if now > planned * PLAN_SIZE_DRIFT or now * PLAN_SIZE_DRIFT < planned:
+        ui.warning(f"warning: the plan in this config was made for {planned / 1e6:.2f} MB of text; "
+                   f"{', '.join(config.corpus.paths)} now hold {now / 1e6:.2f} MB, for which its model size, epochs "
+                   f"and batch may be wrong: `luna plan {' '.join(config.corpus.paths)}` again makes one for it")
 
 
 def _fit_minutes(run: Run, ui) -> None:

@@ -227,6 +227,25 @@ def test_cli_writes_yaml_that_train_reads_unchanged(tmp_path):
     row = Registry(tmp_path / "runs" / "registry.sqlite").find()[0]  # the plan's estimate beside the actual
     assert row["plan"]["steps"] == config.plan["steps"] and row["plan"]["device_kind"] == "cpu"
     assert row["status"] == "completed" and row["steps"] >= 1 and row["tokens_per_s"] > 0
+    assert config.plan["corpus_bytes"] == sum(f.stat().st_size for f in turkish_dir.iterdir())
+    assert "plan in this config was made for" not in proc.stderr
+    # the same plan after the corpus tripled (files added since): a warning, the run still goes ahead
+    for path in list(turkish_dir.iterdir()):
+        for copy in (1, 2):
+            (turkish_dir / f"{path.stem}-{copy}.txt").write_text(path.read_text(encoding="utf-8")[::-1], encoding="utf-8")
+    proc = run_luna("train", "--config", str(out), "--max-steps", "2", "--quiet", "--name", "q",
+                    "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    mb = config.plan["corpus_bytes"] / 1e6
+    assert f"warning: the plan in this config was made for {mb:.2f} MB of text; {turkish_dir} now hold {3 * mb:.2f} MB" \
+        in " ".join(proc.stderr.split())
+    gpu_plan = tmp_path / "gpu.yaml"  # a plan made for a GPU, trained on this CPU
+    gpu_plan.write_text(out.read_text(encoding="utf-8").replace("device_kind: cpu", "device_kind: cuda").replace(
+        "corpus_bytes:", "corpus_bytes_old:"), encoding="utf-8")
+    proc = run_luna("train", "--config", str(gpu_plan), "--max-steps", "1", "--quiet", "--name", "g",
+                    "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "this run trains on CPU" in proc.stderr and "--device cpu` makes one for it" in " ".join(proc.stderr.split())
 
 
 def test_past_runs_correct_the_speed_and_forecast_bits_per_byte():

@@ -96,6 +96,7 @@ def test_corrupted_newest_checkpoint_falls_back_and_stays_bit_exact(setup):
     result = run_luna("resume", str(run_dir))
     assert result.returncode == 0, result.stderr
     assert "falling back" in result.stderr and newest.name in result.stderr
+    assert result.stderr.count("is damaged") == 1, result.stderr  # said once (a log line repeated it)
     assert f"from {previous.name}" in result.stderr  # "resuming … from step-… (step N of 40)"
     assert_finishes_like_reference(run_dir, setup["reference"])
 
