@@ -87,13 +87,7 @@ def records(path: Path):
     """``(where, record)`` for each record of an instruction file, whatever its encoding (the corpus
     reader's detection and repair: a cp1254 file reads as it should): JSON lines, a JSON array (or an
     object holding one), CSV or TSV rows with a header."""
-    from lunalm.corpus.encoding import decode_bytes
-
-    try:
-        text = decode_bytes(path.read_bytes(), str(path)).text
-    except OSError as error:
-        raise DataError(f"{path}: cannot be read ({error.strerror or error})") from None
-    text = text.lstrip("\ufeff")
+    text = _decoded(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         import csv
@@ -125,10 +119,32 @@ def records(path: Path):
                             "file") from None
 
 
+_LAST_DECODED: dict = {}  # the file decoded last: the format check reads its first record, then all of it
+
+
+def _decoded(path: Path) -> str:
+    """The text of ``path``, decoded and repaired; the last file's text is kept for the next call, so the
+    format check and the reading decode a large file once, not twice."""
+    from lunalm.corpus.encoding import decode_bytes
+
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if _LAST_DECODED.get("key") != key:
+            _LAST_DECODED.clear()
+            _LAST_DECODED.update(key=key, text=decode_bytes(path.read_bytes(), str(path)).text.lstrip("\ufeff"))
+    except OSError as error:
+        raise DataError(f"{path}: cannot be read ({error.strerror or error})") from None
+    return _LAST_DECODED["text"]
+
+
 def read_examples(path: Path, fmt: str) -> list[list[dict]]:
     """Every record of ``path`` as messages (an example with an empty prompt or answer is None); a bad
     record raises DataError naming the file and line."""
-    return [_messages(record, fmt, where) for where, record in records(path)]
+    try:
+        return [_messages(record, fmt, where) for where, record in records(path)]
+    finally:
+        _LAST_DECODED.clear()  # read whole: the text is not needed again
 
 
 def _text_field(record: dict, names: tuple[str, ...], where: str, skip: tuple[str, ...] = ()) -> tuple[str, str] | None:

@@ -39,6 +39,20 @@ def test_real_instruction_layouts_read_as_the_same_examples(tmp_path: Path, name
     assert read_examples(path, fmt) == EXPECTED
 
 
+def test_the_format_check_and_the_reading_decode_a_file_once(tmp_path: Path, monkeypatch):
+    import lunalm.corpus.encoding as encoding
+
+    decoded = []
+    real = encoding.decode_bytes
+    monkeypatch.setattr(encoding, "decode_bytes", lambda data, *rest: decoded.append(len(data)) or real(data, *rest))
+    path = _write(tmp_path / "big.jsonl", "".join(json.dumps({"instruction": q, "output": a}) + "\n" for q, a in PAIRS))
+    assert read_examples(path, detect_format([path])) == EXPECTED
+    assert decoded == [path.stat().st_size]
+    path.write_text(path.read_text(encoding="utf-8") + json.dumps({"instruction": "Yeni?", "output": "Evet."}) + "\n",
+                    encoding="utf-8")  # changed since: read again
+    assert len(read_examples(path, "alpaca")) == len(EXPECTED) + 1 and len(decoded) == 2
+
+
 def test_a_cp1254_file_reads_as_its_text_and_empty_or_nan_rows_are_left_out_and_counted(tmp_path: Path):
     rows = [{"instruction": q, "output": a} for q, a in PAIRS]
     path = _write(tmp_path / "cp1254.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "cp1254")
