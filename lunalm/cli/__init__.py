@@ -106,7 +106,7 @@ def _add_analyze(commands) -> None:
         epilog=textwrap.dedent("""\
             examples:
               luna analyze                          the built-in corpus
-              luna analyze books/ --files           one row per file
+              luna analyze books/ --files           a table for each file
               luna analyze dump.jsonl --text-field content --json > stats.json
               luna analyze old_files/ --filter --fix clean/   repaired, filtered UTF-8 copy in clean/"""))
     _add_corpus_arguments(parser)
@@ -142,7 +142,7 @@ def _add_train(commands) -> None:
         epilog=textwrap.dedent("""\
             examples:
               luna train                                    the built-in corpus, nano preset (CPU demo)
-              luna train books/ --preset tiny --epochs 3    ~10M parameters, three passes
+              luna train books/ --preset tiny --epochs 3    3.5M + embeddings, three passes
               luna train data.jsonl --tokenizer char --context 256 --max-steps 2000
               luna train --config plan.yaml                 a config written by `luna plan`
               luna train books/ --preset small --nproc 2    data-parallel on 2 GPUs (or CPU processes)"""))
@@ -151,8 +151,8 @@ def _add_train(commands) -> None:
     parser.add_argument("--name", help="run folder name under --runs-dir (default: PRESET-DATE-TIME)")
     parser.add_argument("--runs-dir", metavar="DIR", help="where run folders go (default: runs)")
     model = parser.add_argument_group("model and data")
-    model.add_argument("--preset", help="pico (~0.4M) | nano (~0.9M) | tiny (~10M) | small (~50M) | medium (~150M) "
-                       f"| gpt2 (default {_default('ModelChoice', 'preset')})")
+    model.add_argument("--preset", help="parameters without the embeddings: pico (0.4M) | nano (0.9M) | tiny (3.5M) | "
+                       f"small (32M) | medium (127M) | gpt2 (default {_default('ModelChoice', 'preset')})")
     model.add_argument("--context", type=int, metavar="T",
                        help="context length in tokens (default 256; 128 on a CPU without --config)")
     model.add_argument("--tokenizer", choices=["bpe", "char", "pretrained"], help="tokenizer kind (default bpe)")

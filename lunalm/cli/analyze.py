@@ -48,13 +48,14 @@ def run_analyze(config: CorpusConfig, show_files: bool, as_json: bool, fix_dir: 
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_tables(result, show_files, [str(file) for file in corpus.files])
-        from lunalm.corpus.read import broken_links
+        from lunalm.corpus.read import broken_links, unread_tables
 
-        broken = broken_links(config.paths, config.include, config.exclude) if config.paths else None
-        if broken:
-            print(f"note: {broken}")
+        for note in (unread_tables(config.paths, config.include, config.exclude),
+                     broken_links(config.paths, config.include, config.exclude)) if config.paths else ():
+            if note:
+                print(f"note: {note}")
         if writer:
-            print(f"\nrepaired corpus written to {fix_dir}/ ({result.corpus.documents} documents, UTF-8)")
+            print(f"\nrepaired corpus written to {str(fix_dir).rstrip('/')}/ ({result.corpus.documents} documents, UTF-8)")
     return 0
 
 

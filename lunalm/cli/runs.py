@@ -41,7 +41,7 @@ def _repair(args) -> int:
 
     report = repair_registry(Path(args.registry or default_path(args.runs_dir)), Path(args.runs_dir))
     if report.moved_to is not None:
-        print(f"moved the damaged registry to {report.moved_to}")
+        print(f"moved the old registry to {report.moved_to}")
     print(f"rebuilt {report.path}: {report.rows_salvaged} run(s) and {report.metrics_salvaged} metric value(s) "
           f"read back, {report.writes_replayed} write(s) replayed from {report.side_logs} side log(s) in "
           f"{args.runs_dir}")

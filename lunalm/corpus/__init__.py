@@ -210,10 +210,11 @@ class Corpus:
 
     @staticmethod
     def _restored(restorer: Restorer, report: FileReport, text: str) -> str:
-        text, restored, left = restorer.restore(text)
+        text, restored, _ = restorer.restore(text)
+        left = marks_left(text)  # "?" too: Azerbaijani saved as cp1254 lost every "ə" to one
         report.replaced_letters += restored + left
         report.restored_letters += restored
-        report.marks_left += marks_left(text)
+        report.marks_left += left
         return text
 
     def _document(self, raw: RawDocument, text: str, seen: set[bytes], detector, report: FileReport,

@@ -9,18 +9,23 @@ sites write ``ş`` as ``&#351;`` and ``ç`` as ``&ccedil;``. They are the charac
 from __future__ import annotations
 
 import html
+import html.entities
 import re
 import unicodedata
 from typing import NamedTuple
 
-# C0 controls except \t and \n, DEL, C1 controls, and stray byte-order marks. Zero-width joiners and
-# variation selectors stay: emoji sequences need them.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufffe]")
+# C0 controls except \t and \n, DEL, C1 controls, stray byte-order marks, and the invisible breaks a web
+# page hides inside words: soft hyphens, zero-width spaces and word joiners ("Cumhur\u00adbaşkanı" would be
+# a word of its own to the tokenizer). Zero-width joiners and variation selectors stay: emoji need them.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufffe\u00ad\u200b\u2060]")
 
 
-# A complete reference: decimal, hexadecimal, or a name, always with its semicolon ("AT&T" and
-# "R&D;" stay as written: only names HTML defines are decoded).
-_REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{2,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+# A complete reference: decimal, hexadecimal, or a name with its semicolon ("AT&T" and "R&D;" stay as
+# written: only names HTML defines are decoded); or one of the names old pages wrote without it ("&ccedil",
+# "&nbsp"), as browsers read them, where no letter or digit follows ("&nothing" stays).
+_LEGACY = sorted((name for name in html.entities.html5 if not name.endswith(";")), key=len, reverse=True)
+_REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{2,6}|[A-Za-z][A-Za-z0-9]{1,31});|"
+                        rf"&(?:{'|'.join(_LEGACY)})(?![A-Za-z0-9;])")
 
 
 class Cleaned(NamedTuple):
@@ -30,10 +35,10 @@ class Cleaned(NamedTuple):
 
 
 def decode_references(text: str) -> tuple[str, int]:
-    """``text`` with its HTML character references (``&#351;``, ``&#x15F;``, ``&scedil;``) decoded, and how
-    many; ``&nbsp;`` is a plain space. A reference to no character (``&#0;``, a surrogate, beyond U+10FFFF)
+    """``text`` with its HTML character references (``&#351;``, ``&#x15F;``, ``&scedil;``, ``&ccedil``) decoded,
+    and how many; ``&nbsp;`` is a plain space, and a text escaped twice (``&amp;quot;``) is decoded twice. A reference to no character (``&#0;``, a surrogate, beyond U+10FFFF)
     or an unknown name stays."""
-    if "&" not in text or ";" not in text:
+    if "&" not in text:
         return text, 0
     count = 0
 
@@ -46,7 +51,10 @@ def decode_references(text: str) -> tuple[str, int]:
         count += 1
         return " " if character == "\xa0" else character  # &nbsp; between words is a space to a reader
 
-    return _REFERENCE.sub(decode, text), count
+    decoded = _REFERENCE.sub(decode, text)
+    if count and "&amp;" in text:  # escaped twice ("&amp;quot;"): the page meant the character
+        decoded = _REFERENCE.sub(decode, decoded)
+    return decoded, count
 
 
 def clean_text(text: str) -> Cleaned:

@@ -34,16 +34,26 @@ _CODE_BLOCK = re.compile(r"^[ \t]{0,3}(```|~~~)[^\n]*\n(?:[^\n]*\n)*?[ \t]{0,3}\
 # A line of HTML tags and nothing else: <div align="center">, </div>, <br>, <details><summary>…</summary>
 # keeps its text ("Ayrıntılar" stays: only whole lines of tags go)
 _TAGS_LINE = re.compile(r"^[ \t]*(?:</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>[ \t]*)+$\n?", re.MULTILINE)
-# An HTML tag inside a line of text, of an element HTML defines (so "<Ali>" or "x<y" are left alone): the
-# tag goes and the text it marks stays ("<b>Ankara</b>'da" -> "Ankara'da"). Scraped pages keep them: a
-# dataset of Turkish forum entries had "<br/>" and "<a href=…>" through its text. A tag that breaks the
-# line in a browser becomes a line break where it stood between two words ("dize<br>dize"). A tag ends on
-# its line: OCR'd text "<a cl ahem RCM" is no tag, and no ">" pages later closes it.
-_BREAKING = ("br|p|div|li|ul|ol|dl|dt|dd|tr|td|th|table|tbody|thead|h[1-6]|hr|blockquote|section|article|"
-             "center|header|footer|nav|aside|main|figure|figcaption|caption|details|summary")
-_INLINE = ("a|abbr|b|bdi|bdo|big|cite|code|data|del|dfn|em|font|i|img|ins|kbd|label|mark|nobr|q|s|samp|small|"
-           "span|strike|strong|sub|sup|time|tt|u|var|wbr")
-_INLINE_TAG = re.compile(rf"</?(?:({_BREAKING})|{_INLINE})(?=[ \t/>])(?:[ \t][^<>\n]{{0,400}})?/?>", re.IGNORECASE)
+# An HTML tag inside a line of text, of an element HTML defines (so "<Ali>" or "x<y" are left alone) or a
+# namespaced one (Word's "<o:p>"): the tag goes and the text it marks stays ("<b>Ankara</b>'da" ->
+# "Ankara'da"). Scraped pages keep them: a dataset of Turkish forum entries had "<br/>" and "<a href=…>"
+# through its text, RSS news items "<a href=""><img src=… alt='…' /></a>" before their first sentence. A tag
+# that breaks the line in a browser becomes a line break where it stood between two words ("dize<br>dize").
+# Attributes are HTML's: names, then values quoted (where a ">" or a line break may stand: alt texts hold
+# whole summaries) or bare; OCR'd text "<a cl ahem RCM … hamedans''," is no tag.
+_BREAKING = ("br|p|div|li|ul|ol|dl|dt|dd|tr|td|th|table|tbody|thead|tfoot|h[1-6]|hr|blockquote|section|article|"
+             "center|header|footer|nav|aside|main|figure|figcaption|caption|details|summary|address|form|fieldset|"
+             "iframe|video|audio|object|embed|picture|svg|canvas|map|area|frame|frameset|body|html|head|title|meta|"
+             "link|base")
+_INLINE = ("a|abbr|b|bdi|bdo|big|blink|button|cite|code|data|del|dfn|em|font|i|img|input|ins|kbd|label|legend|"
+           "mark|marquee|nobr|option|optgroup|param|q|ruby|rp|rt|s|samp|select|small|source|span|strike|strong|sub|"
+           "sup|textarea|time|track|tt|u|var|wbr|ref|[a-z][a-z0-9]{0,9}:[a-z][\\w.-]{0,30}")
+_ATTRIBUTES = r"""(?:\s+[A-Za-z_:@][\w:.@-]{0,60}(?:\s*=\s*(?:"[^"]{0,2000}"|'[^']{0,2000}'|[^\s"'<>=`]{1,2000}))?){0,40}"""
+_INLINE_TAG = re.compile(rf"</?(?:({_BREAKING})|{_INLINE})(?=[\s/>]){_ATTRIBUTES}\s*/?>", re.IGNORECASE)
+# Elements whose content is no text of the page, removed with it: scripts, styles, what a page shows
+# without scripts, a wiki's footnotes (<ref>{{Kitab istinadı|…}}</ref>), and comments ("<!-- reklam -->").
+_HIDDEN = re.compile(rf"<(script|style|noscript|ref)(?=[\s/>]){_ATTRIBUTES}\s*>(?s:.){{0,20000}}?</\1\s*>|"
+                     r"<!--(?s:.){0,20000}?-->", re.IGNORECASE)
 # A line that is only a number, a page's ("37", "- 328 -", "[12]"): a book converted from PDF keeps them
 _PAGE_NUMBER = re.compile(r"^[ \t]*[-–—(\[]?[ \t]*\d{1,4}[ \t]*[-–—)\]]?\.?[ \t]*$\n?", re.MULTILINE)
 # A sentence ends at . ! ? … followed by a space or the end ("json.decoder" and "3.14" are not ends), or at
@@ -210,7 +220,8 @@ class Judged:
 def judge(text: str, rules: ProseRules) -> Judged:
     """Everything about ``text`` that needs no other document: the stateless half of ``ProseDetector.spans``."""
     bare = _without_tags(text)  # judged as a reader sees it; the spans' offsets are the text's
-    flagged = [span for start, end in sentences(bare) for span in _judge_sentence(bare, start, end, rules)]
+    units = sentences(bare) if bare is text else _after_blanks(bare, sentences(bare))
+    flagged = [span for start, end in units for span in _judge_sentence(bare, start, end, rules)]
     lines, position = [], 0
     for line in text.splitlines(keepends=True):
         start, position = position, position + len(line)
@@ -220,12 +231,23 @@ def judge(text: str, rules: ProseRules) -> Judged:
     return Judged(flagged + _line_spans(bare, rules) + _blocks(text), _front_matter(text), judge_keys(text), lines)
 
 
+def _after_blanks(text: str, units) -> Iterator[tuple[int, int]]:
+    """Each unit from its first character that is no space: a tag blanked before a sentence made it look
+    longer than it is (a news item's 200-character image tag sent its first sentence to be judged in pieces,
+    and a piece full of numbers was dropped as a list of references)."""
+    for start, end in units:
+        stripped = len(text[start:end]) - len(text[start:end].lstrip())
+        if start + stripped < end:
+            yield start + stripped, end
+
+
 def _without_tags(text: str) -> str:
-    """``text`` with each HTML tag inside a line (``_INLINE_TAG``) blanked to spaces of its length: the
-    characters of "<a href=…>" made its sentence look like code."""
+    """``text`` with each HTML tag (``_INLINE_TAG``) and hidden element (``_HIDDEN``) blanked to spaces of its
+    length: the characters of "<a href=…>" made its sentence look like code."""
     if "<" not in text:
         return text
-    return _INLINE_TAG.sub(lambda match: " " * len(match.group()), text)
+    blank = lambda match: " " * len(match.group())  # noqa: E731
+    return _INLINE_TAG.sub(blank, _HIDDEN.sub(blank, text))
 
 
 def _blocks(text: str) -> list[Span]:
@@ -234,6 +256,7 @@ def _blocks(text: str) -> list[Span]:
     found = []
     if "<" in text:
         found += [Span(m.start(), m.end(), "symbols") for m in _TAGS_LINE.finditer(text)]
+        found += [Span(m.start(), m.end(), "markup") for m in _HIDDEN.finditer(text)]
         found += [Span(m.start(), m.end(), "markup-break" if m.group(1) else "markup")
                   for m in _INLINE_TAG.finditer(text)]
     if "```" in text or "~~~" in text or "<pre" in text or "<PRE" in text or "highlight" in text:

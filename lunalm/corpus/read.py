@@ -102,9 +102,9 @@ def broken_links(paths: list[str] | tuple[str, ...], include: tuple[str, ...], e
 
 
 def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
-    """A note naming the table files (CSV, TSV, Parquet, Arrow) inside the given folders that ``include``
-    leaves out, and how to read them; None when there are none. A folder holding one ``.tsv`` and a
-    ``README.txt`` would otherwise train on the README alone."""
+    """A note naming the table files (CSV, TSV, Parquet, Arrow) and JSON arrays (``.json``) inside the given
+    folders that ``include`` leaves out, and how to read them; None when there are none. A folder holding one
+    ``.tsv`` and a ``README.txt`` would otherwise train on the README alone."""
     from lunalm.corpus.tables import TABLE_SUFFIXES
 
     left, used = [], set()
@@ -112,7 +112,7 @@ def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], 
         root = Path(raw).expanduser()
         if root.is_dir():
             files = sorted(root.rglob("*"))
-            left += [f for f in files if f.suffix in TABLE_SUFFIXES
+            left += [f for f in files if f.suffix.lower() in TABLE_SUFFIXES + (".json",)
                      and _wanted(f, root, ("*",), exclude) and not _wanted(f, root, include, exclude)]
             used |= {pattern for pattern in include for f in files if _wanted(f, root, (pattern,), exclude)}
     if not left:
@@ -123,7 +123,8 @@ def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], 
     kept = " ".join(f"--include '{pattern}'" for pattern in include if pattern in used)
     also = (f" and, to keep the {len(used)} kind(s) of file read now (--include replaces the default list), "
             f"{kept}") if kept else ""
-    return (f"not read: {len(left)} table file(s) ({names}; {size / 1e6:.1f} MB) that --include leaves out; "
+    kind = "table or JSON" if any(f.suffix.lower() == ".json" for f in left) else "table"
+    return (f"not read: {len(left)} {kind} file(s) ({names}; {size / 1e6:.1f} MB) that --include leaves out; "
             f"to train on their rows add {patterns} --text-field COLUMN{also}")
 
 

@@ -306,8 +306,9 @@ def _finished(run_dir: Path, config: RunConfig) -> str | None:
     budget = ("max_steps", "epochs", "tokens", "patience")
     if status not in ("completed", "stopped-early") or any(saved.get(k) != getattr(config.train, k) for k in budget):
         return None
+    best = run_dir / "checkpoints" / "best"  # the model the end-of-run summary said to use
     done = (f"{run_dir} already finished ({status} at step {step}): there is nothing to resume, and its model "
-            f"is in {run_dir / 'checkpoints' / 'final'}.")
+            f"is in {best if best.is_dir() else run_dir / 'checkpoints' / 'final'}.")
     if not any((run_dir / "checkpoints").glob("step-*")):
         return (f"{done} It kept no step checkpoint (written every train.checkpoint_every = "
                 f"{config.train.checkpoint_every} steps), so it cannot be continued; for a longer run: "

@@ -195,6 +195,40 @@ def test_html_tags_inside_lines_go_and_their_text_stays():
     assert {s.reason for s in spans} == {"markup", "markup-break"}
 
 
+def test_tags_of_scraped_news_go_whole_and_the_sentences_beside_them_stay():
+    """Real RSS items (a Turkish news crawl): an image tag before the first sentence had the sentence judged
+    in pieces and dropped; an alt text over 400 characters, or over two lines, kept the tag. Scripts,
+    comments, iframes, buttons, Word's <o:p> and wiki footnotes go with what they hold."""
+    alt = "Hepsi küçük girişimcilerken ihracata başladı. " * 12
+    text = ("İnternet vergi dairesi kullanıcı sayısı 5 yılda ikiye katladı\n"
+            '<a href=""><img src="http://www.oncevatan.com.tr/images/haberler/thumbs2/2018/03/internet_vergi_dairesi'
+            '_kullanici_sayisi_h121869_fc450.jpg" align="left" width="194" border="0"  /></a>Türkiye\'deki ilk '
+            "e-devlet uygulamalarından internet vergi dairesinin kullanıcı sayısı, 2013-2017 dönemini kapsayan 5 "
+            "yılda yüzde 100 artışla 1 milyon 844 bin 197'den 3 milyon 705 bin 566'ya ulaştı.\n"
+            f"<img src='http://im.haberturk.com/a.jpg' alt='{alt}' align='left' style='padding-right:5px;' />Ordu"
+            "'dan 40 ülkeye gönderiliyor ve herkes bunu konuşuyor.\n"
+            "<img src='b.jpg' alt='Temelli, seçim ittifakı\ndüzenlemesine eleştiri' />Temelli konuştu ve "
+            "yasayı eleştirdi.\n"
+            "Hakem kararları tartışmalıydı.<script type=\"text/javascript\">var googletag = googletag || {};"
+            "</script> Yine de oyun keyifliydi.<!-- reklam alanı --> Maç bitti.\n"
+            '<iframe height="500" src="http://www.dha.com.tr/dhayayin/dhafeed.asp" width="645"></iframe>\n'
+            '<button class="btn">Paylaş</button> <a href="/ara?q=a&b" title="Ara > Sonuçlar">tıklayarak</a> '
+            "sonuçlara ulaşabilirsiniz.<o:p></o:p>\n"
+            "Kurultay bu kararı kabul etmişdir.<ref>{{Kitab istinadı|müəllif=X|il=1990}}</ref> Sonra dağıldı.\n")
+    kept = remove_spans(text, ProseDetector().spans(text))
+    assert kept == ("İnternet vergi dairesi kullanıcı sayısı 5 yılda ikiye katladı\n"
+                    "Türkiye'deki ilk e-devlet uygulamalarından internet vergi dairesinin kullanıcı sayısı, "
+                    "2013-2017 dönemini kapsayan 5 yılda yüzde 100 artışla 1 milyon 844 bin 197'den 3 milyon 705 "
+                    "bin 566'ya ulaştı.\n"
+                    "Ordu'dan 40 ülkeye gönderiliyor ve herkes bunu konuşuyor.\n"
+                    "Temelli konuştu ve yasayı eleştirdi.\n"
+                    "Hakem kararları tartışmalıydı. Yine de oyun keyifliydi. Maç bitti.\n"
+                    "Paylaş tıklayarak sonuçlara ulaşabilirsiniz.\n"
+                    "Kurultay bu kararı kabul etmişdir. Sonra dağıldı.\n")
+    ocr = "<a cl ahem RCM IR eS IC ca a ah\n\nhamedans'', as previously communicated. We reminded him > then.\n"
+    assert remove_spans(ocr, ProseDetector().spans(ocr)) == ocr  # no tag: words with quotes are no attributes
+
+
 def test_a_name_glued_to_a_bracket_outside_ascii_is_not_a_call():
     text = ("Başkan(Guvernör) yardımcıları, Banka Meclisi toplantılarına oy hakkı olmaksızın katılır.\n"
             "result = compute(x)\n")

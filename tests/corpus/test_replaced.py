@@ -52,6 +52,22 @@ def test_the_corpus_restores_damaged_files_from_its_other_files(tmp_path: Path):
     assert [d.text for d in alone.documents()] == [DAMAGED + "\n"] and alone.report.total("restored_letters") == 0
 
 
+def test_question_marks_left_count_among_the_letters_replaced(tmp_path: Path):
+    """Azerbaijani saved as cp1254 turns every "ə" into "?": the report said "4 of 4 letters restored" while
+    7 were still "?" (they were not counted as replaced at all)."""
+    folder = tmp_path / "az"
+    folder.mkdir()
+    (folder / "1.txt").write_text("Bu m?kt?b çox g?z?ldir v? ticar?t m?rk?zi yaxınlığındadır. M?ll?m g?ldi.\n",
+                                  encoding="utf-8")
+    (folder / "2.txt").write_text("Bu məktəb çox gözəldir və məktəbdə hər gün dərs keçirilir. Müəllim məktəbə "
+                                  "gəldi.\n", encoding="utf-8")
+    corpus = Corpus(CorpusConfig(paths=(str(folder),)))
+    assert list(corpus.documents())[-1].text == ("Bu məktəb çox g?z?ldir və ticar?t m?rk?zi yaxınlığındadır. "
+                                                 "M?ll?m gəldi.\n")
+    report = corpus.report.files[str(folder / "1.txt")]
+    assert (report.replaced_letters, report.restored_letters, report.marks_left) == (11, 4, 7)
+
+
 def test_past_the_hold_limit_damaged_text_is_restored_with_the_words_so_far(tmp_path: Path, monkeypatch):
     import lunalm.corpus as corpus_module
 

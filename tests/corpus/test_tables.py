@@ -103,6 +103,12 @@ def test_folders_of_parquet_and_arrow_are_read_by_default_csv_when_included(tmp_
                     "keep the 2 kind(s) of file read now (--include replaces the default list), --include "
                     "'*.parquet' --include '*.arrow'")
     assert unread_tables(default.paths, default.include + ("*.csv",), ("*.tsv",)) is None
+    # a JSON array file beside them was skipped without a word too
+    (tmp_path / "data" / "records.json").write_text(json.dumps([{"content": t} for t in TURKISH]), encoding="utf-8")
+    note = unread_tables(default.paths, default.include, ("*.csv", "*.tsv"))
+    assert note.startswith("not read: 1 table or JSON file(s) (records.json;") and "--include '*.json'" in note
+    proc = run_luna("analyze", str(tmp_path / "data"), "--text-field", "content")
+    assert "note: not read: 3 table or JSON file(s) (records.json, rows.csv, rows.tsv;" in " ".join(proc.stdout.split())
 
 
 def test_hf_dataset_saved_with_save_to_disk(tmp_path):

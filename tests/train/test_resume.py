@@ -188,6 +188,8 @@ def test_resuming_a_finished_run_says_so_and_writes_nothing(finished_run):
     result = run_luna("resume", str(finished_run), "--quiet")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{finished_run} already finished (completed at step 4): there is nothing to resume" in result.stderr
+    model = finished_run / "checkpoints" / ("best" if (finished_run / "checkpoints" / "best").is_dir() else "final")
+    assert f"its model is in {model}." in " ".join(result.stderr.split())  # the one the summary said to use
     assert "raise train.max_steps" in result.stderr
     assert {p: p.stat().st_mtime_ns for p in finished_run.rglob("*")} == before
     for checkpoint in sealed_step_checkpoints(finished_run):  # a run that kept no step checkpoint
