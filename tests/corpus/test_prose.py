@@ -209,6 +209,8 @@ def test_tags_of_scraped_news_go_whole_and_the_sentences_beside_them_stay():
             "'dan 40 ülkeye gönderiliyor ve herkes bunu konuşuyor.\n"
             "<img src='b.jpg' alt='Temelli, seçim ittifakı\ndüzenlemesine eleştiri' />Temelli konuştu ve "
             "yasayı eleştirdi.\n"
+            "<img src='k.jpg' alt='KOSGEB'den aldığı destekle serada' align='left' border='0' />KOSGEB'den aldığı "
+            "destekle üretime başladı.\n"
             "Hakem kararları tartışmalıydı.<script type=\"text/javascript\">var googletag = googletag || {};"
             "</script> Yine de oyun keyifliydi.<!-- reklam alanı --> Maç bitti.\n"
             '<iframe height="500" src="http://www.dha.com.tr/dhayayin/dhafeed.asp" width="645"></iframe>\n'
@@ -222,6 +224,7 @@ def test_tags_of_scraped_news_go_whole_and_the_sentences_beside_them_stay():
                     "bin 566'ya ulaştı.\n"
                     "Ordu'dan 40 ülkeye gönderiliyor ve herkes bunu konuşuyor.\n"
                     "Temelli konuştu ve yasayı eleştirdi.\n"
+                    "KOSGEB'den aldığı destekle üretime başladı.\n"
                     "Hakem kararları tartışmalıydı. Yine de oyun keyifliydi. Maç bitti.\n"
                     "Paylaş tıklayarak sonuçlara ulaşabilirsiniz.\n"
                     "Kurultay bu kararı kabul etmişdir. Sonra dağıldı.\n")
