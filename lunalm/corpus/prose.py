@@ -55,6 +55,16 @@ _INLINE_TAG = re.compile(rf"</?(?:({_BREAKING})|{_INLINE})(?=[\s/>]){_ATTRIBUTES
 # 1,634 news items of a real crawl kept their image tags for it.
 _VOID_TAG = re.compile(r"<(?:img|input|source|embed|param|track|area|meta|link|base)(?=[\s/>])[^<>]{0,3000}>",
                        re.IGNORECASE)
+# A page's wikitext (a Wikipedia dump read as it is, not extracted): a link keeps the words it shows
+# ("[[vəziyyəti|vəziyyəti]]" -> "vəziyyəti"), a file or category link and a template ("{{Məlumat qutusu
+# …}}", one level of nesting) go whole, bold and italic quotes and a heading's "==" go. Only in a text that
+# has wiki links: "''" alone is an OCR'd quotation mark (the English Nutuk's "hamedans''").
+_WIKI_LINK = re.compile(r"\[\[(?:([^\[\]|\n]{1,200})\|)?([^\[\]\n]{1,300})\]\]")
+_WIKI_NAMESPACE = re.compile(r"(?:file|image|category|media|dosya|resim|kategori|şəkil|fayl|kateqoriya)\s*:",
+                             re.IGNORECASE)
+_WIKI_TEMPLATE = re.compile(r"\{\{(?:[^{}]|\{\{[^{}]{0,2000}\}\}){0,5000}\}\}")
+_WIKI_QUOTES = re.compile(r"(?<!')('{2,5})(?=[^\s'])([^'\n]{1,300}?)(?<=[^\s'])\1(?!')")
+_WIKI_HEADING = re.compile(r"^(={1,6})[ \t]*(?=\S)(.{1,200}?)[ \t]*\1[ \t]*$", re.MULTILINE)
 # Elements whose content is no text of the page, removed with it: scripts, styles, what a page shows
 # without scripts, a wiki's footnotes (<ref>{{Kitab istinadı|…}}</ref>), and comments ("<!-- reklam -->").
 _HIDDEN = re.compile(rf"<(script|style|noscript|ref)(?=[\s/>]){_ATTRIBUTES}\s*>(?s:.){{0,20000}}?</\1\s*>|"
@@ -236,6 +246,24 @@ def judge(text: str, rules: ProseRules) -> Judged:
     return Judged(flagged + _line_spans(bare, rules) + _blocks(text), _front_matter(text), judge_keys(text), lines)
 
 
+def _wiki_markup(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the wikitext markup in ``text`` (``_WIKI_LINK`` and the rest); [] for a text without
+    wiki links."""
+    if "[[" not in text or "]]" not in text:
+        return []
+    found = []
+    for match in _WIKI_LINK.finditer(text):
+        if _WIKI_NAMESPACE.match(match.group(1) or match.group(2)):  # with the space after it
+            found.append((match.start(), match.end() + (text[match.end():match.end() + 1] in (" ", "\t"))))
+        else:  # "[[target|" and "]]": the shown words stay
+            found += [(match.start(), match.start(2)), (match.end(2), match.end())]
+    found += [(match.start(), match.end()) for match in _WIKI_TEMPLATE.finditer(text)]
+    for pattern in (_WIKI_QUOTES, _WIKI_HEADING):
+        for match in pattern.finditer(text):
+            found += [(match.start(1), match.start(2)), (match.end(2), match.end())]
+    return found
+
+
 def _after_blanks(text: str, units) -> Iterator[tuple[int, int]]:
     """Each unit from its first character that is no space: a tag blanked before a sentence made it look
     longer than it is (a news item's 200-character image tag sent its first sentence to be judged in pieces,
@@ -249,6 +277,12 @@ def _after_blanks(text: str, units) -> Iterator[tuple[int, int]]:
 def _without_tags(text: str) -> str:
     """``text`` with each HTML tag (``_INLINE_TAG``) and hidden element (``_HIDDEN``) blanked to spaces of its
     length: the characters of "<a href=…>" made its sentence look like code."""
+    wiki = _wiki_markup(text)
+    if wiki:
+        characters = list(text)
+        for start, end in wiki:
+            characters[start:end] = " " * (end - start)
+        text = "".join(characters)
     if "<" not in text:
         return text
     blank = lambda match: " " * len(match.group())  # noqa: E731
@@ -258,7 +292,7 @@ def _without_tags(text: str) -> str:
 def _blocks(text: str) -> list[Span]:
     """Code blocks, whole, lines holding only a (page) number, and lines of HTML tags alone (a README's
     ``<div align="center">``, ``</details>``)."""
-    found = []
+    found = [Span(start, end, "markup") for start, end in _wiki_markup(text)]
     if "<" in text:
         found += [Span(m.start(), m.end(), "symbols") for m in _TAGS_LINE.finditer(text)]
         found += [Span(m.start(), m.end(), "markup") for pattern in (_HIDDEN, _VOID_TAG) for m in pattern.finditer(text)]

@@ -232,6 +232,22 @@ def test_tags_of_scraped_news_go_whole_and_the_sentences_beside_them_stay():
     assert remove_spans(ocr, ProseDetector().spans(ocr)) == ocr  # no tag: words with quotes are no attributes
 
 
+def test_wikitext_keeps_the_words_its_links_show_and_loses_its_markup():
+    """Azerbaijani Wikipedia articles read as wikitext kept "[[vəziyyəti|vəziyyəti]]" and "''elanının''" and
+    lost sentences that ended in a footnote; "''" outside a page with wiki links is left as it is."""
+    text = ("{{Məlumat qutusu şəxs\n| ad = Nümunə\n| doğum_tarixi = 1918\n}}\n"
+            "'''Azərbaycan''' hökumətinin çağırışı ilə D. Rzayev 1991-ci ilə qədər Komitədə çalışır."
+            "<ref>{{Kitab istinadı|müəllif=Əliyev|il=2001}}</ref>\n== Həyatı ==\n"
+            "Bir [[İmperatorluğun]] ''elanının'' əhəmiyyəti, [[vəziyyəti|vəziyyəti]] anlayan dövlət idi.<ref name=\"a\" />\n"
+            "[[Şəkil:Bakı.jpg|thumb|200px|Bakı]] Şəhər böyüdü və [[Kateqoriya:Şəhərlər]] yeni məhəllələr salındı.\n")
+    assert remove_spans(text, ProseDetector().spans(text)) == (
+        "Azərbaycan hökumətinin çağırışı ilə D. Rzayev 1991-ci ilə qədər Komitədə çalışır.\nHəyatı\n"
+        "Bir İmperatorluğun elanının əhəmiyyəti, vəziyyəti anlayan dövlət idi.\n"
+        "Şəhər böyüdü və yeni məhəllələr salındı.\n")
+    ocr = "They called themselves Mohamedans'', as previously communicated, and ''so'' it went on.\n"
+    assert remove_spans(ocr, ProseDetector().spans(ocr)) == ocr
+
+
 def test_a_name_glued_to_a_bracket_outside_ascii_is_not_a_call():
     text = ("Başkan(Guvernör) yardımcıları, Banka Meclisi toplantılarına oy hakkı olmaksızın katılır.\n"
             "result = compute(x)\n")
