@@ -55,7 +55,8 @@ def run_analyze(config: CorpusConfig, show_files: bool, as_json: bool, fix_dir: 
             if note:
                 print(f"note: {note}")
         if writer:
-            print(f"\nrepaired corpus written to {str(fix_dir).rstrip('/')}/ ({result.corpus.documents} documents, UTF-8)")
+            folder = str(fix_dir).rstrip("/")
+            print(f"\nrepaired corpus written to {folder}/ ({result.corpus.documents} documents, UTF-8)")
     return 0
 
 

@@ -35,9 +35,9 @@ class Cleaned(NamedTuple):
 
 
 def decode_references(text: str) -> tuple[str, int]:
-    """``text`` with its HTML character references (``&#351;``, ``&#x15F;``, ``&scedil;``, ``&ccedil``) decoded,
-    and how many; ``&nbsp;`` is a plain space, and a text escaped twice (``&amp;quot;``) is decoded twice. A reference to no character (``&#0;``, a surrogate, beyond U+10FFFF)
-    or an unknown name stays."""
+    """``text`` with its HTML character references (``&#351;``, ``&#x15F;``, ``&scedil;``, ``&ccedil``)
+    decoded, and how many; ``&nbsp;`` is a plain space, and a text escaped twice (``&amp;quot;``) is decoded
+    twice. A reference to no character (``&#0;``, a surrogate, beyond U+10FFFF) or an unknown name stays."""
     if "&" not in text:
         return text, 0
     count = 0

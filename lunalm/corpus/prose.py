@@ -48,7 +48,8 @@ _BREAKING = ("br|p|div|li|ul|ol|dl|dt|dd|tr|td|th|table|tbody|thead|tfoot|h[1-6]
 _INLINE = ("a|abbr|b|bdi|bdo|big|blink|button|cite|code|data|del|dfn|em|font|i|img|input|ins|kbd|label|legend|"
            "mark|marquee|nobr|option|optgroup|param|q|ruby|rp|rt|s|samp|select|small|source|span|strike|strong|sub|"
            "sup|textarea|time|track|tt|u|var|wbr|ref|[a-z][a-z0-9]{0,9}:[a-z][\\w.-]{0,30}")
-_ATTRIBUTES = r"""(?:\s+[A-Za-z_:@][\w:.@-]{0,60}(?:\s*=\s*(?:"[^"]{0,2000}"|'[^']{0,2000}'|[^\s"'<>=`]{1,2000}))?){0,40}"""
+_ATTRIBUTES = (r"""(?:\s+[A-Za-z_:@][\w:.@-]{0,60}"""
+               r"""(?:\s*=\s*(?:"[^"]{0,2000}"|'[^']{0,2000}'|[^\s"'<>=`]{1,2000}))?){0,40}""")
 _INLINE_TAG = re.compile(rf"</?(?:({_BREAKING})|{_INLINE})(?=[\s/>]){_ATTRIBUTES}\s*/?>", re.IGNORECASE)
 # An element with no content (an image, a form field, a media source) ends at its first ">" whatever its
 # quotes: a Turkish alt text breaks them with its apostrophes (alt='KOSGEB'den aldığı destekle …'), and 68 of
@@ -275,8 +276,9 @@ def _after_blanks(text: str, units) -> Iterator[tuple[int, int]]:
 
 
 def _without_tags(text: str) -> str:
-    """``text`` with each HTML tag (``_INLINE_TAG``) and hidden element (``_HIDDEN``) blanked to spaces of its
-    length: the characters of "<a href=…>" made its sentence look like code."""
+    """``text`` with its wikitext markup, each HTML tag (``_INLINE_TAG``, ``_VOID_TAG``) and hidden element
+    (``_HIDDEN``) blanked to spaces of its length: the characters of "<a href=…>" made its sentence look like
+    code."""
     wiki = _wiki_markup(text)
     if wiki:
         characters = list(text)
@@ -295,7 +297,8 @@ def _blocks(text: str) -> list[Span]:
     found = [Span(start, end, "markup") for start, end in _wiki_markup(text)]
     if "<" in text:
         found += [Span(m.start(), m.end(), "symbols") for m in _TAGS_LINE.finditer(text)]
-        found += [Span(m.start(), m.end(), "markup") for pattern in (_HIDDEN, _VOID_TAG) for m in pattern.finditer(text)]
+        found += [Span(m.start(), m.end(), "markup")
+                  for pattern in (_HIDDEN, _VOID_TAG) for m in pattern.finditer(text)]
         found += [Span(m.start(), m.end(), "markup-break" if m.group(1) else "markup")
                   for m in _INLINE_TAG.finditer(text)]
     if "```" in text or "~~~" in text or "<pre" in text or "<PRE" in text or "highlight" in text:
