@@ -47,7 +47,7 @@ def run_analyze(config: CorpusConfig, show_files: bool, as_json: bool, fix_dir: 
     if as_json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
-        _print_tables(result, show_files, [str(file) for file in corpus.files])
+        _print_tables(result, show_files, [str(file) for file in corpus.files], config.filter_non_prose)
         from lunalm.corpus.read import broken_links, unread_tables
 
         for note in (unread_tables(config.paths, config.include, config.exclude),
@@ -137,7 +137,7 @@ class _FixWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _rows(stats: Stats, analysis: Analysis) -> list[tuple[str, str]]:
+def _rows(stats: Stats, analysis: Analysis, dropped: tuple[int, int] = (0, 0)) -> list[tuple[str, str]]:
     s = stats.summary()
     capped = "≥" if stats.unique_words_capped else ""
     return [
@@ -150,14 +150,23 @@ def _rows(stats: Stats, analysis: Analysis) -> list[tuple[str, str]]:
         ("longest document", f"{s['longest_document_chars']:,} chars ({s['longest_document_source']})"),
         ("duplicate lines", f"{s['duplicate_lines']:,}"),
         ("Turkish letters", f"{100 * s['turkish_letter_share']:.2f} % of letters (ç ğ ı İ ö ş ü)"),
-        ("not prose", f"{s['non_prose_chars']:,} chars ({100 * s['non_prose_share']:.2f} %)"),
+        _not_prose(stats, *dropped),
     ]
 
 
-def _print_tables(analysis: Analysis, show_files: bool, files: list[str] = ()) -> None:
+def _not_prose(stats: Stats, dropped: int, dropped_chars: int) -> tuple[str, str]:
+    """The non-prose row: the ``dropped`` documents --filter left nothing of count too (a file of page
+    numbers alone vanished while the row said 0.00 %)."""
+    chars, whole = stats.non_prose_chars + dropped_chars, stats.original_chars + dropped_chars
+    share = chars / whole if whole else 0.0
+    return ("not prose", f"{chars:,} chars ({100 * share:.2f} %)"
+            + (f", {dropped:,} document(s) that held nothing else dropped whole" if dropped else ""))
+
+
+def _print_tables(analysis: Analysis, show_files: bool, files: list[str] = (), filtered: bool = False) -> None:
     report = analysis.report
     print(f"corpus: {analysis.corpus.source}")
-    rows = _rows(analysis.corpus, analysis)
+    rows = _rows(analysis.corpus, analysis, (report.total("filtered_documents"), report.total("filtered_chars")))
     encodings = sorted({f.encoding for f in report.files.values() if f.encoding})
     blank = [name for name in files if name not in report.files]  # no text at all: no document was read
     rows += [("duplicate documents", f"{report.total('duplicates'):,} dropped "
@@ -181,7 +190,7 @@ def _print_tables(analysis: Analysis, show_files: bool, files: list[str] = ()) -
                      if file_report.marks_left else ""))
     print(f"tokenizer: {analysis.tokenizer}")
     if analysis.examples:
-        print("\nnot prose (examples; --filter drops such text):")
+        print(f"\nnot prose (examples; {'dropped by --filter' if filtered else '--filter drops such text'}):")
         for example in analysis.examples:
             print(f"  [{example['reason']}, {example['chars']:,} chars] {example['text']}…")
     if show_files:
@@ -193,7 +202,7 @@ def _print_tables(analysis: Analysis, show_files: bool, files: list[str] = ()) -
         for name, stats in analysis.files.items():
             file_report = report.files[name]
             print(f"\nfile: {name}")
-            _table(_rows(stats, analysis) + [
+            _table(_rows(stats, analysis, (file_report.filtered_documents, file_report.filtered_chars)) + [
                 ("encoding", file_report.encoding),
                 ("repaired", f"{file_report.repaired_chars:,} chars ({_repair_summary([file_report])})"),
                 ("duplicate documents", f"{file_report.duplicates:,}")])

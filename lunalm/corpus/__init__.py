@@ -54,6 +54,8 @@ class FileReport:
     marks_left: int = 0  # "�" and "?" between letters still in its damaged documents after restoration
     empty: int = 0  # documents with no text (skipped)
     non_prose_chars: int = 0  # characters flagged as not prose (removed with filter_non_prose)
+    filtered_documents: int = 0  # documents filter_non_prose left nothing of (not read on)
+    filtered_chars: int = 0  # their characters
 
 
 @dataclass
@@ -230,6 +232,8 @@ class Corpus:
         if self.config.filter_non_prose:
             text = remove_spans(text, spans)
             if not text.strip():
+                report.filtered_documents += 1
+                report.filtered_chars += len(original)
                 return None
         report.documents += 1
         return Document(text, raw.source, raw.name or raw.source, spans, original, raw.read_bytes)

@@ -112,7 +112,7 @@ class Analysis:
                  for name, stats in self.files.items()}
         totals = self.corpus.summary()
         for key in ("duplicates", "repaired_chars", "repaired_sequences", "recovered_bytes", "controls_removed",
-                    "references_decoded", "empty", "replaced_letters", "restored_letters", "marks_left"):
+                    "references_decoded", "filtered_documents", "empty", "replaced_letters", "restored_letters", "marks_left"):
             totals[{"duplicates": "duplicate_documents", "empty": "empty_documents"}.get(key, key)] = \
                 self.report.total(key)
         totals["language"] = self.language

@@ -66,3 +66,22 @@ def test_the_non_prose_share_is_of_the_text_as_read_with_or_without_filter(tmp_p
         assert done.returncode == 0, done.stderr
         shares.append(json.loads(done.stdout)["corpus"]["non_prose_share"])
     assert shares[0] == shares[1] == round(39 / 150, 4)  # was 39 / 111 (the kept text) with --filter
+
+
+def test_a_document_the_filter_drops_whole_counts_as_not_prose(tmp_path: Path):
+    """A file of page numbers alone vanished under --filter while the summary said "not prose 0 chars
+    (0.00 %)" and the examples' heading said --filter "drops" such text."""
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    prose = "Bugün Ankara'da hava çok güzeldi ve herkes sokaktaydı. Akşam yağmur yağdı.\n" * 3
+    index = "".join(f"{n}\n" for n in range(1, 200))
+    (corpus / "a.txt").write_text(prose, encoding="utf-8")
+    (corpus / "index.txt").write_text(index, encoding="utf-8")
+    proc = run_luna("analyze", str(corpus), "--filter")
+    assert proc.returncode == 0, proc.stderr
+    share = 100 * len(index) / (len(index) + len(prose))
+    assert (f"not prose            {len(index):,} chars ({share:.2f} %), 1 document(s) that held nothing else "
+            "dropped whole") in proc.stdout
+    assert "examples; --filter drops" not in proc.stdout
+    report = json.loads(run_luna("analyze", str(corpus), "--filter", "--json").stdout)
+    assert report["corpus"]["filtered_documents"] == 1 and report["corpus"]["documents"] == 1
