@@ -48,12 +48,10 @@ def run_analyze(config: CorpusConfig, show_files: bool, as_json: bool, fix_dir: 
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_tables(result, show_files, [str(file) for file in corpus.files], config.filter_non_prose)
-        from lunalm.corpus.read import broken_links, unread_tables
+        from lunalm.corpus.read import unread_notes
 
-        for note in (unread_tables(config.paths, config.include, config.exclude),
-                     broken_links(config.paths, config.include, config.exclude)) if config.paths else ():
-            if note:
-                print(f"note: {note}")
+        for note in unread_notes(config.paths, config.include, config.exclude):
+            print(f"note: {note}")
         if writer:
             folder = str(fix_dir).rstrip("/")
             print(f"\nrepaired corpus written to {folder}/ ({result.corpus.documents} documents, UTF-8)")

@@ -17,7 +17,7 @@ def run_plan(args) -> int:
 
     from lunalm.cli import _corpus_config
     from lunalm.config import TokenizerConfig
-    from lunalm.corpus.read import broken_links, unread_tables
+    from lunalm.corpus.read import unread_notes
     from lunalm.plan.history import speed_correction
     from lunalm.plan.recommend import Request, corpus_facts, make_plan
 
@@ -38,10 +38,8 @@ def run_plan(args) -> int:
     _check_request(args)
     say = (lambda text: None) if args.json else (lambda text: print(text, file=sys.stderr))
     say(f"reading {'the built-in corpus' if not corpus.paths else ', '.join(corpus.paths)} ...")
-    for unread in (unread_tables(corpus.paths, corpus.include, corpus.exclude),
-                   broken_links(corpus.paths, corpus.include, corpus.exclude)) if corpus.paths else ():
-        if unread:
-            say(f"note: {unread}")
+    for note in unread_notes(corpus.paths, corpus.include, corpus.exclude):
+        say(f"note: {note}")
     with tqdm(unit="B", unit_scale=True, desc="reading", file=sys.stderr, leave=False,
               disable=args.json or not sys.stderr.isatty()) as bar:
         facts, sample_ids = corpus_facts(corpus, tokenizer, progress=bar)

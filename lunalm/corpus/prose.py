@@ -235,8 +235,9 @@ class Judged:
 
 def judge(text: str, rules: ProseRules) -> Judged:
     """Everything about ``text`` that needs no other document: the stateless half of ``ProseDetector.spans``."""
-    bare = _without_tags(text)  # judged as a reader sees it; the spans' offsets are the text's
-    units = sentences(bare) if bare is text else _after_blanks(bare, sentences(bare))
+    markup = _markup(text)  # found once: removed below, and blanked for judging
+    bare = _blanked(text, markup)  # judged as a reader sees it; the spans' offsets are the text's
+    units = _after_blanks(bare, sentences(bare)) if markup else sentences(bare)
     flagged = [span for start, end in units for span in _judge_sentence(bare, start, end, rules)]
     lines, position = [], 0
     for line in text.splitlines(keepends=True):
@@ -244,7 +245,8 @@ def judge(text: str, rules: ProseRules) -> Judged:
         if line.strip():
             lines.append((start, position, [(start + s, start + e, _key(line[s:e])) for s, e in sentences(line)],
                           len(line.split()) >= 3))
-    return Judged(flagged + _line_spans(bare, rules) + _blocks(text), _front_matter(text), judge_keys(text), lines)
+    return Judged(flagged + _line_spans(bare, rules) + _blocks(text) + markup, _front_matter(text), judge_keys(text),
+                  lines)
 
 
 def _wiki_markup(text: str) -> list[tuple[int, int]]:
@@ -275,32 +277,38 @@ def _after_blanks(text: str, units) -> Iterator[tuple[int, int]]:
             yield start + stripped, end
 
 
-def _without_tags(text: str) -> str:
-    """``text`` with its wikitext markup, each HTML tag (``_INLINE_TAG``, ``_VOID_TAG``) and hidden element
-    (``_HIDDEN``) blanked to spaces of its length: the characters of "<a href=…>" made its sentence look like
-    code."""
-    wiki = _wiki_markup(text)
-    if wiki:
-        characters = list(text)
-        for start, end in wiki:
-            characters[start:end] = " " * (end - start)
-        text = "".join(characters)
-    if "<" not in text:
+def _markup(text: str) -> list[Span]:
+    """Wikitext markup (``_wiki_markup``), hidden elements (``_HIDDEN``) and HTML tags (``_VOID_TAG``,
+    ``_INLINE_TAG``; those that break a line are "markup-break") in ``text``."""
+    found = [Span(start, end, "markup") for start, end in _wiki_markup(text)]
+    if "<" in text:
+        found += [Span(m.start(), m.end(), "markup")
+                  for pattern in (_HIDDEN, _VOID_TAG) for m in pattern.finditer(text)]
+        found += [Span(m.start(), m.end(), "markup-break" if m.group(1) else "markup")
+                  for m in _INLINE_TAG.finditer(text)]
+    return found
+
+
+def _blanked(text: str, spans: list[Span]) -> str:
+    """``text`` with ``spans`` blanked to spaces of their length: the characters of "<a href=…>" made its
+    sentence look like code."""
+    if not spans:
         return text
-    blank = lambda match: " " * len(match.group())  # noqa: E731
-    return _INLINE_TAG.sub(blank, _VOID_TAG.sub(blank, _HIDDEN.sub(blank, text)))
+    pieces, position = [], 0
+    for span in sorted(spans, key=lambda span: span.start):
+        start = max(span.start, position)
+        if span.end > start:
+            pieces += [text[position:start], " " * (span.end - start)]
+            position = span.end
+    return "".join(pieces) + text[position:]
 
 
 def _blocks(text: str) -> list[Span]:
     """Code blocks, whole, lines holding only a (page) number, and lines of HTML tags alone (a README's
     ``<div align="center">``, ``</details>``)."""
-    found = [Span(start, end, "markup") for start, end in _wiki_markup(text)]
+    found = []
     if "<" in text:
         found += [Span(m.start(), m.end(), "symbols") for m in _TAGS_LINE.finditer(text)]
-        found += [Span(m.start(), m.end(), "markup")
-                  for pattern in (_HIDDEN, _VOID_TAG) for m in pattern.finditer(text)]
-        found += [Span(m.start(), m.end(), "markup-break" if m.group(1) else "markup")
-                  for m in _INLINE_TAG.finditer(text)]
     if "```" in text or "~~~" in text or "<pre" in text or "<PRE" in text or "highlight" in text:
         found += [Span(m.start(), m.end(), "code") for m in _CODE_BLOCK.finditer(text)]
     found += [Span(m.start(), m.end(), "digits") for m in _PAGE_NUMBER.finditer(text) if m.group().strip()]

@@ -89,10 +89,7 @@ def broken_links(paths: list[str] | tuple[str, ...], include: tuple[str, ...], e
         root = Path(raw).expanduser()
         if root.is_dir():
             broken += [f for f in sorted(root.rglob("*")) if f.is_symlink() and not f.exists()
-                       and not any(part.startswith(".") for part in f.relative_to(root).parts)
-                       and any(fnmatch.fnmatch(f.name, pattern) for pattern in include)
-                       and not any(fnmatch.fnmatch(f.name, p) or fnmatch.fnmatch(f.relative_to(root).as_posix(), p)
-                                   for p in exclude)]
+                       and _matches(f, root, include, exclude)]
     if not broken:
         return None
     names = ", ".join(f"{f} -> {os.readlink(f)}" for f in broken[:3]) + \
@@ -128,9 +125,22 @@ def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], 
             f"to train on their rows add {patterns} --text-field COLUMN{also}")
 
 
+def unread_notes(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> list[str]:
+    """What plan, train and analyze say about the given folders' files they will not read: tables and JSON
+    arrays ``include`` leaves out, links to missing files."""
+    if not paths:
+        return []
+    return [note for note in (unread_tables(paths, include, exclude), broken_links(paths, include, exclude)) if note]
+
+
 def _wanted(file: Path, root: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    return file.is_file() and _matches(file, root, include, exclude)
+
+
+def _matches(file: Path, root: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    """``file``'s name (and path below ``root``) is one the patterns read: not hidden, included, not excluded."""
     relative = file.relative_to(root).as_posix()
-    if any(part.startswith(".") for part in file.relative_to(root).parts) or not file.is_file():
+    if any(part.startswith(".") for part in file.relative_to(root).parts):
         return False
     if not any(fnmatch.fnmatch(file.name, pattern) for pattern in include):
         return False

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lunalm.config import RunConfig, to_dict
 from lunalm.corpus import Corpus
-from lunalm.corpus.read import broken_links, unread_tables
+from lunalm.corpus.read import unread_notes
 from lunalm.data.shards import ShardSet, build_shards, cache_key
 from lunalm.errors import DataError
 from lunalm.tokenizer import (TOKENIZER_SAMPLE_BYTES, TOKENIZER_SAMPLE_CHARS, TURKISH_SPLIT_PATTERN, Tokenizer,
@@ -46,10 +46,8 @@ def prepare_data(config: RunConfig, tokenizer: Tokenizer | None = None, progress
     if config.finetune is not None and config.finetune.format != "text":
         return _instruction_data(config, tokenizer, log)
     corpus = Corpus(config.corpus)
-    for unread in (unread_tables(config.corpus.paths, config.corpus.include, config.corpus.exclude),
-                   broken_links(config.corpus.paths, config.corpus.include, config.corpus.exclude)):
-        if unread:
-            log(f"note: {unread}")
+    for note in unread_notes(config.corpus.paths, config.corpus.include, config.corpus.exclude):
+        log(f"note: {note}")
     cache = Path(config.data.cache_dir)
     if tokenizer is None:
         tokenizer = _tokenizer(config, corpus, cache, log)
