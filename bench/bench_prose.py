@@ -8,6 +8,8 @@ The set is built from real text where it can be, labelled by where each line com
 | index | non-prose | the built-in corpus' own place-name index (DİZİN), in 200-character pieces |
 | news | prose | ``bench/data/news_tr.txt``: Turkish news sentences full of numbers, one per line |
 | boilerplate | non-prose | ``bench/data/boilerplate_tr.txt``: the site furniture around each news article, on its own lines and glued to an article's last line; repeated across documents as on a real site |
+| syndicated | prose | ``bench/data/syndicated_tr.txt``: wire-agency stories, each printed by four news sites (four documents); this is the first copy |
+| syndicated copy | non-prose | the same stories' later copies: duplicates, which the filter removes while it keeps the first |
 | tables | non-prose | ``/usr/share/zoneinfo/zone1970.tab`` and ``iso3166.tab`` rows, this repository's Markdown table rows |
 | code | non-prose | lines of code (not comments or docstrings) of Python's standard library |
 | english | prose | paragraphs of the Python Language Reference (``pydoc_data.topics``) that are prose |
@@ -107,6 +109,21 @@ def news_documents(rng: random.Random) -> list[Document]:
             document = Document(document.text[:end] + tail + document.text[end:],
                                 _shift(document.items, end, tail, len(header) + len(body)))
         documents.append(document)
+    return documents
+
+
+def syndicated_documents(rng: random.Random, copies: int = 4) -> list[Document]:
+    """Each story in ``copies`` documents, as news sites print a wire agency's text word for word, each
+    site's copy between a line of its furniture above and below: the first copy is prose, the others
+    duplicates."""
+    stories, furniture = _fixture("syndicated_tr.txt"), _fixture("boilerplate_tr.txt")
+    lines = [line for line in furniture if not line.startswith(">")]
+    documents = []
+    for copy in range(copies):
+        for story in stories:
+            kind = "syndicated" if copy == 0 else "syndicated copy"
+            documents.append(_document([(rng.choice(lines[:6]), "boilerplate", False), (story, kind, copy == 0),
+                                        (rng.choice(lines[6:]), "boilerplate", False)]))
     return documents
 
 
@@ -217,12 +234,12 @@ def scores(per_kind: dict, prose_kinds: set[str]) -> dict:
 def main() -> None:
     rng = random.Random(SEED)
     documents = (speech_documents(rng) + index_documents() + news_documents(rng) + table_documents()
-                 + code_documents() + english_documents())
+                 + code_documents() + english_documents() + syndicated_documents(random.Random(SEED)))
     per_kind, mistakes = measure(documents)
-    result = scores(per_kind, {"speeches", "news", "english"})
-    print(f"{'kind':<12} {'lines':>6} {'flagged':>8} {'cut sentences':>14}")
+    result = scores(per_kind, {"speeches", "news", "english", "syndicated"})
+    print(f"{'kind':<16} {'lines':>6} {'flagged':>8} {'cut sentences':>14}")
     for kind, (total, flagged, cut) in per_kind.items():
-        print(f"{kind:<12} {total:>6} {flagged:>8} {cut:>14}")
+        print(f"{kind:<16} {total:>6} {flagged:>8} {cut:>14}")
     print()
     for key, value in result.items():
         print(f"{key:<20} {value:.3f}" if isinstance(value, float) else f"{key:<20} {value}")

@@ -6,7 +6,9 @@ Text is cut into *units* (lines; long lines into sentences; long sentences into 
 pieces, so an index inside a paragraph is still found) and each unit is judged by simple, explainable
 rules. A sentence is removed whole or not at all: its pieces vote. ``--filter`` removes the flagged units.
 Boilerplate is a unit (a line, or a sentence inside one) that many documents share; ``prime`` counts them
-over a sample first, so even the first documents lose theirs. Measured by ``bench/bench_prose.py``.
+over a sample first, so even the first documents lose theirs. A shared unit that is a whole sentence of
+prose (a syndicated news story's, a headline with its full stop) is duplicated text, not boilerplate: its
+first copy stays, as de-duplication keeps one. Measured by ``bench/bench_prose.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_UNIT = 400  # characters: longer sentences are judged piece by piece
-RULES_VERSION = 9  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
+RULES_VERSION = 10  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
 # Front matter of a Markdown page (Jekyll, Hugo, a blog's posts): "---" (YAML) or "+++" (TOML) lines around
 # "key: value" lines at the very start. A real blog of Turkish stories had "---\ntitle: …\ndate:\ndp: \n---"
 # on every page, which training would learn as text.
@@ -240,12 +242,13 @@ def judge(text: str, rules: ProseRules) -> Judged:
     units = _after_blanks(bare, sentences(bare)) if markup else sentences(bare)
     flagged = [span for start, end in units for span in _judge_sentence(bare, start, end, rules)]
     lines, position = [], 0
-    for line in text.splitlines(keepends=True):
+    for line in text.splitlines(keepends=True):  # boilerplate is counted on the words a reader sees
         start, position = position, position + len(line)
-        if line.strip():
-            lines.append((start, position, [(start + s, start + e, _key(line[s:e])) for s, e in sentences(line)],
-                          len(line.split()) >= 3))
-    return Judged(flagged + _line_spans(bare, rules) + _blocks(text) + markup, _front_matter(text), judge_keys(text),
+        shown = bare[start:position]
+        if shown.strip():
+            lines.append((start, position, [(start + s, start + e, _key(shown[s:e])) for s, e in sentences(shown)],
+                          len(shown.split()) >= 3))
+    return Judged(flagged + _line_spans(bare, rules) + _blocks(text) + markup, _front_matter(text), _keys(bare),
                   lines)
 
 
@@ -369,6 +372,7 @@ class ProseDetector:
     def __init__(self, rules: ProseRules | None = None):
         self.rules = rules or ProseRules()
         self.unit_documents: Counter[str] = Counter()  # unit -> documents holding it
+        self.kept_copies: set[str] = set()  # shared sentences of prose whose first copy has been kept
         self._primed = 0  # documents counted by ``prime`` that ``spans`` must not count again
 
     def prime(self, texts: Iterable[str | set[str]]) -> None:
@@ -402,7 +406,7 @@ class ProseDetector:
             self._count(judged.keys)
         found = []
         for start, end, pieces, many_words in judged.lines:
-            shared = [(s, e, key) for s, e, key in pieces if self._shared(key)]
+            shared = [(s, e, key) for s, e, key in pieces if self._dropped(key)]
             if not shared:
                 continue
             if len(shared) == len(pieces) and many_words:
@@ -414,6 +418,24 @@ class ProseDetector:
                     found.append(Span(s, e, "repeated"))
         return found
 
+    def _dropped(self, key: str) -> bool:
+        """Whether this unit goes as boilerplate: many documents share it (``_shared``), and it is no
+        sentence of prose whose first copy this is. A wire agency's story that five news sites carry ("ABD
+        Başkanı Donald Trump, Dışişleri Bakanı Rex Tillerson'ı görevden aldı.") went from all five copies,
+        and the corpus lost it; now the first stays. Lines without a full stop (menus, bylines, "İşte
+        detaylar") go from every copy. Kept copies of repeated sentences are remembered (``kept_copies``,
+        bounded like the counts), so a sentence found shared only from its third document on keeps none
+        after the two it already had."""
+        count = self.unit_documents.get(key, 0)
+        if count < 2:
+            return False
+        sentence = (len(key) >= self.rules.repeat_min_sentence and len(key.split()) >= 4
+                    and key.rstrip(_QUOTES + ")").endswith((".", "?", "…")))
+        first = sentence and key not in self.kept_copies and len(self.kept_copies) < self.rules.repeat_memory
+        if first:
+            self.kept_copies.add(key)
+        return self._shared(key) and not first
+
     def _shared(self, key: str) -> bool:
         """Many documents hold this unit (a ``_key``), and it is no exclamation: "Muhterem Milletvekilleri!"
         opens speeches."""
@@ -422,7 +444,13 @@ class ProseDetector:
 
 def judge_keys(text: str) -> set[str]:
     """``Judged.keys`` alone: what priming counts."""
-    return {key for s, e in sentences(text) if 4 <= len(key := _key(text[s:e])) <= 300}
+    return _keys(_blanked(text, _markup(text)))
+
+
+def _keys(bare: str) -> set[str]:
+    """The sentences of ``bare`` (a text with its markup blanked) that boilerplate counting keys on: a
+    sentence inside an image's alt text (a news item's caption repeating its story) is no copy of it."""
+    return {key for s, e in sentences(bare) if 4 <= len(key := _key(bare[s:e])) <= 300}
 
 
 def _front_matter(text: str) -> list[Span]:

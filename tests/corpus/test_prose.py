@@ -70,6 +70,35 @@ def test_boilerplate_shared_by_documents_is_flagged_even_inside_a_line():
         assert "PAYLAŞ" not in cleaned and "SON DAKİKA" not in cleaned and sentence.strip() in cleaned
 
 
+def test_a_syndicated_story_keeps_its_first_copy_and_boilerplate_keeps_none():
+    # A wire agency's story that several news sites print word for word is duplicated text, not boilerplate:
+    # it went from every copy, and the corpus lost it. A menu line (no full stop) still goes from all.
+    story = "ABD Başkanı Donald Trump, Dışişleri Bakanı Rex Tillerson'ı görevden aldı."
+    menu = "Ana Sayfa Gündem Spor Ekonomi"
+    own = ["Kars'ta kar kalınlığı bir metreyi aştı.", "İzmir'de fuar kapılarını açtı.",
+           "Bursa'da yeni tramvay hattı hizmete girdi.", "Van Gölü'nde su seviyesi yükseldi."]
+    pages = [f"{sentence}\n{story}\n{menu}\n" for sentence in own]
+    detector = ProseDetector()
+    detector.prime(pages)
+    cleaned = [remove_spans(page, detector.spans(page)) for page in pages]
+    assert [story in text for text in cleaned] == [True, False, False, False]
+    assert not any(menu in text for text in cleaned)
+    assert all(sentence in text for sentence, text in zip(own, cleaned))
+
+
+def test_a_sentence_inside_a_tag_is_no_copy_of_it():
+    # An RSS item's image repeats its first sentence in its alt text; the tag goes, so the copy that stays
+    # must be the first one a reader sees, not the one inside the tag.
+    story = "Vatandaşlar bu hafta sonu 30 saat boyunca susuz kalacak."
+    pages = [f"<img src='a.jpg' alt='{story}' /> Belediye açıklama yaptı ve uyarıda bulundu.\n"]
+    pages += [f"{town} için arıza onarımı sürüyor.\n{story}\n" for town in ("Konya", "Sivas", "Rize")]
+    detector = ProseDetector()
+    detector.prime(pages)
+    cleaned = [remove_spans(page, detector.spans(page)) for page in pages]
+    assert [story in text for text in cleaned] == [False, True, False, False]
+    assert "Belediye açıklama yaptı" in cleaned[0] and "<img" not in cleaned[0]
+
+
 def test_a_long_sentence_is_removed_whole_or_not_at_all():
     numbers = ", ".join(f"{n} ({n * 7})" for n in range(70))  # a digit-heavy stretch mid-sentence
     sentence = ("The committee, which had met in the spring and again in the autumn, listed the figures "
