@@ -38,6 +38,9 @@ _LETTER_WORD = re.compile(rf"(?:[^\W\d_]|{REPLACEMENT})+")  # letters and "�" 
 _DAMAGED = re.compile(rf"(?:[^\W\d_]|{REPLACEMENT})*{REPLACEMENT}(?:[^\W\d_]|{REPLACEMENT})*")
 _INNER_QUESTION = re.compile(r"[^\W\d_]\?(?=[^\W\d_])")
 _WORD_WITH_LETTER = re.compile(rf"[^\W\d_]*[{LETTERS}{QUESTION_LETTERS}][^\W\d_]*")
+# A capitalised word inside a sentence (after a word or a comma and a space): a name ("dostu Əli")
+_NAME_INSIDE = re.compile(r"(?<=[\w,;:] )[A-ZÇĞİÖŞÜƏÂÎÛ][^\W\d_]*")
+_HAS_LETTER = re.compile(f"[{LETTERS}{QUESTION_LETTERS}]")
 _SKELETON = str.maketrans({**{letter: REPLACEMENT for letter in LETTERS},
                            **{letter: "?" for letter in QUESTION_LETTERS}})
 
@@ -70,6 +73,14 @@ def _starts_sentence(text: str, start: int) -> bool:
     return before[-1] == "\n" or before.rstrip("\"'»”)")[-1:] in (".", "!", "?", "…")
 
 
+def _lost_schwa(before: str, end: int, questions: set[int]) -> bool:
+    """Whether ``before`` (the text before a word, ending at ``end``) ends in a "?" glued to a letter that
+    was an "ə": in Azerbaijani that lost its "ə", a word-final "ə" (2,790 in 175 KB of Wikipedia sentences)
+    is far more common than a question (none there), so such a "?" is taken for one unless the word it ends
+    was read as a question (``questions``: where those words end)."""
+    return before.endswith("?") and before[-2:-1].isalpha() and end not in questions
+
+
 def skeleton(word: str) -> str:
     """``word`` as the damage leaves it: every letter of LETTERS "�", "ə"/"Ə" "?" (``Bakanlığı`` ->
     ``Bakanl���``, ``şəhər`` -> ``�?h?r``)."""
@@ -81,6 +92,7 @@ class Restorer:
 
     def __init__(self) -> None:
         self.words: Counter[str] = Counter()
+        self.names: Counter[str] = Counter()  # of those, capitalised inside a sentence (``_NAME_INSIDE``)
         self.learned_chars = 0
         self._index: dict[str, list[tuple[int, str]]] | None = None  # skeleton -> (count, word), most seen first
         self._cache: dict[str, str | None] = {}
@@ -88,6 +100,7 @@ class Restorer:
     def learn(self, text: str) -> None:
         if self.learned_chars < LEARN_CHARS:
             self.words.update(_WORD_WITH_LETTER.findall(text))
+            self.names.update(name for name in _NAME_INSIDE.findall(text) if _HAS_LETTER.search(name))
             self.learned_chars += len(text)
             self._index = None
 
@@ -102,6 +115,7 @@ class Restorer:
                 readings.sort(key=lambda reading: (-reading[0], reading[1]))
         restored = left = 0
         words = _LETTER_WORD if _has_schwa(text) else _WORD  # with "ə" intact, every "?" is a question mark
+        questions: set[int] = set()  # where a word whose final "?" its reading took for a question mark ends
 
         def replace(match: re.Match) -> str:
             nonlocal restored, left
@@ -110,11 +124,20 @@ class Restorer:
             if (not replaced and "?" not in word) or replaced == len(word):  # intact, or no letter around it
                 return word
             core = word.rstrip("?")  # the word without a question's mark, tried second
-            capital = _starts_sentence(text, match.start())
+            window = text[max(0, match.start() - 12):match.start()]
+            before = window.rstrip(" \t\"'«“(")  # what the word follows, spaces and opening quotes aside
+            # "ş?h?r? ?n" is "şəhərə ən": after a "?" that was an "ə", no sentence starts (_lost_schwa)
+            capital = _starts_sentence(text, match.start()) and not (
+                words is _WORD and _lost_schwa(before, match.start() - len(window) + len(before), questions))
+            stop = capital and before[-1:] in tuple(".!?…")  # not a line's start: verse starts lines small
             for candidate in (word, core) if core != word else (word,):
                 reading = self._reading(candidate, capital)
+                if reading is not None and stop and reading[0].islower() and not candidate[0].isalpha():
+                    reading = reading[0].upper() + reading[1:]  # seen only small: "edib. ?hali" is "Əhali"
                 if reading is not None:
                     restored += candidate.count(REPLACEMENT) + candidate.count("?")
+                    if candidate is core:
+                        questions.add(match.end())
                     return reading + word[len(candidate):]
             left += replaced
             return word
@@ -124,12 +147,16 @@ class Restorer:
     def _reading(self, word: str, capital: bool) -> str | None:
         """The most frequent seen word that the damage turns into ``word`` (letters left intact must match);
         where the first letter is the damaged one, a capital one first at the start of a line or sentence
-        (``capital``) and a small one elsewhere, as the text around it says."""
+        (``capital``) and a small one elsewhere, as the text around it says, unless the intact text
+        capitalises the word inside sentences more than twice as often as it writes it small: a name
+        (``Əli``, against ``əli``, "his hand"), which keeps its capital inside a sentence too."""
         key = (word, capital and not word[0].isalpha())
         if key not in self._cache:
-            readings = [seen for _, seen in self._index.get(skeleton(word), ())
-                        if all(a == b for a, b in zip(word, seen) if a not in (REPLACEMENT, "?"))]
-            if readings and not word[0].isalpha():
-                readings.sort(key=lambda seen: seen[0].isupper() != capital)  # stable: most seen first within
-            self._cache[key] = readings[0] if readings else None
+            counted = [(count, seen) for count, seen in self._index.get(skeleton(word), ())
+                       if all(a == b for a, b in zip(word, seen) if a not in (REPLACEMENT, "?"))]
+            if counted and not word[0].isalpha():
+                names = sum(self.names[seen] for _, seen in counted if seen[0].isupper())
+                capital = capital or names > 2 * sum(count for count, seen in counted if not seen[0].isupper())
+                counted.sort(key=lambda reading: reading[1][0].isupper() != capital)  # stable: most seen first
+            self._cache[key] = counted[0][1] if counted else None
         return self._cache[key]

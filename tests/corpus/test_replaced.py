@@ -109,6 +109,26 @@ def test_a_damaged_first_letter_takes_its_case_from_where_the_word_stands():
     assert restorer.restore("Bu \ufffdstanbul")[0] == "Bu \ufffdstanbul"  # never seen intact: left as it is
 
 
+def test_a_name_keeps_its_capital_inside_a_sentence():
+    """The intact text writes "Əli" (a name) far more often than "əli" ("his hand"): "?li" inside a sentence
+    is the name; where the small word is the more frequent, the small word."""
+    restorer = Restorer()
+    restorer.learn("Dostu Əli gəldi. Heydər ilə Əli danışdı, sonra Əli getdi. Onun əli yaralandı.")
+    assert restorer.restore("Sonra ?li getdi.")[0] == "Sonra Əli getdi."
+    restorer = Restorer()
+    restorer.learn("Dostu Əli gəldi. Onun əli yaralandı, əli ağrıyır, əli sarılıb.")
+    assert restorer.restore("Sonra ?li getdi.")[0] == "Sonra əli getdi."
+
+
+def test_a_lost_schwa_ending_a_word_starts_no_sentence():
+    """In Azerbaijani that lost its "ə" to "?", "ş?h?r? ?n" is "şəhərə ən", not a question and a new sentence;
+    after a full stop the word takes a capital even where the intact text has it only small."""
+    restorer = Restorer()
+    restorer.learn("Bu şəhərə ən çox turist gəlir. Ən böyük şəhər. Onun əhalisi artır, əhalisi çoxdur.")
+    assert restorer.restore("Bakı ş?h?r? ?n çox turist g?lir. ?halisi artır.")[0] == (
+        "Bakı şəhərə ən çox turist gəlir. Əhalisi artır.")
+
+
 def test_text_that_kept_its_schwa_keeps_its_question_marks(tmp_path: Path):
     """Azerbaijani lyrics in UTF-8 (a real scrape): "?" glued to the next word is a question mark, not a lost
     "ə"; restoring it turned "sənə iz?" into "sənə izə" and "göz? Nə" into "gözə Nə"."""
