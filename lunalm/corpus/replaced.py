@@ -148,15 +148,22 @@ class Restorer:
         """The most frequent seen word that the damage turns into ``word`` (letters left intact must match);
         where the first letter is the damaged one, a capital one first at the start of a line or sentence
         (``capital``) and a small one elsewhere, as the text around it says, unless the intact text
-        capitalises the word inside sentences more than twice as often as it writes it small: a name
-        (``Əli``, against ``əli``, "his hand"), which keeps its capital inside a sentence too."""
+        capitalises the word inside sentences more than twice as often as it writes it small (and at least
+        three times): a name (``Əli``, against ``əli``, "his hand"), which keeps its capital inside a
+        sentence too. A damaged letter after the first is small, as the word's intact letters are, unless
+        they are all capitals ("V?" is "Və" where headings wrote "VƏ" more often; "MEYV?" is "MEYVƏ")."""
         key = (word, capital and not word[0].isalpha())
         if key not in self._cache:
             counted = [(count, seen) for count, seen in self._index.get(skeleton(word), ())
                        if all(a == b for a, b in zip(word, seen) if a not in (REPLACEMENT, "?"))]
+            intact = [letter for letter in word[1:] if letter.isalpha()]
+            shouting = len(intact) >= 2 and all(letter.isupper() for letter in intact)  # "MEYV?" is "MEYVƏ"
+            counted.sort(key=lambda reading: any(seen.isupper() != shouting for damaged, seen
+                                                 in zip(word[1:], reading[1][1:]) if not damaged.isalpha()))
             if counted and not word[0].isalpha():
                 names = sum(self.names[seen] for _, seen in counted if seen[0].isupper())
-                capital = capital or names > 2 * sum(count for count, seen in counted if not seen[0].isupper())
+                small = sum(count for count, seen in counted if not seen[0].isupper())
+                capital = capital or (names >= 3 and names > 2 * small)
                 counted.sort(key=lambda reading: reading[1][0].isupper() != capital)  # stable: most seen first
             self._cache[key] = counted[0][1] if counted else None
         return self._cache[key]
