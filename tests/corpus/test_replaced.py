@@ -120,6 +120,13 @@ def test_a_name_keeps_its_capital_inside_a_sentence():
     assert restorer.restore("Sonra ?li getdi.")[0] == "Sonra əli getdi."
 
 
+def test_a_damaged_letter_after_the_first_is_small_unless_the_word_shouts():
+    restorer = Restorer()
+    restorer.learn("MEYVƏ VƏ TƏRƏVƏZ. VƏ VƏ VƏ. Və sonra meyvə və tərəvəz.")
+    assert restorer.restore("Bu V? o")[0] == "Bu Və o"  # headings' "VƏ" is the more frequent reading
+    assert restorer.restore("MEYV? V? T?R?V?Z")[0] == "MEYVƏ Və TƏRƏVƏZ"  # "V?" alone cannot tell
+
+
 def test_a_lost_schwa_ending_a_word_starts_no_sentence():
     """In Azerbaijani that lost its "ə" to "?", "ş?h?r? ?n" is "şəhərə ən", not a question and a new sentence;
     after a full stop the word takes a capital even where the intact text has it only small."""
