@@ -70,6 +70,17 @@ def test_boilerplate_shared_by_documents_is_flagged_even_inside_a_line():
         assert "PAYLAŞ" not in cleaned and "SON DAKİKA" not in cleaned and sentence.strip() in cleaned
 
 
+def test_a_hard_wrapped_line_keeps_the_sentence_opening_at_its_end():
+    # A blog converted by pandoc wraps at 72 columns: "Böylece" ends a line in many posts and the sentence
+    # goes on below. It was removed as shared furniture (a real blog lost such openings at 1,084 line ends).
+    pages = [f"{town} örneğini anlatacağım ve ayrıntılarına gireceğim. Böylece\n{town} konusunu anlayacağız.\n"
+             "PAYLAŞ Yorum yaz A\n" for town in ("kars", "van", "muş", "rize")]
+    detector = ProseDetector()
+    detector.prime(pages)
+    cleaned = [remove_spans(page, detector.spans(page)) for page in pages]
+    assert [text for text in cleaned] == [page.replace("PAYLAŞ Yorum yaz A\n", "") for page in pages]
+
+
 def test_a_syndicated_story_keeps_its_first_copy_and_boilerplate_keeps_none():
     # A wire agency's story that several news sites print word for word is duplicated text, not boilerplate:
     # it went from every copy, and the corpus lost it. A menu line (no full stop) still goes from all.
