@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# Runs compared step by step (resume, determinism) keep their threads whatever else the machine runs; the guard
+# itself is tested with a machine it is told about (tests/train/test_threads.py).
+os.environ["LUNALM_THREAD_GUARD"] = "0"
 
 # Real public code kept as scanner fixtures (tests/runs/scan_set/README.md): read by `luna scan`, never run.
 collect_ignore_glob = ["runs/scan_set/*"]

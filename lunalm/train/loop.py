@@ -25,6 +25,7 @@ from lunalm.train import distributed
 from lunalm.train.device import is_oom
 from lunalm.train.schedule import lr_at
 from lunalm.train.state_dicts import sharded
+from lunalm.train.threads import ThreadGuard
 from lunalm.train.setup import Run
 
 
@@ -94,12 +95,16 @@ def train_loop(run: Run, ui: UI | None = None, faults: Faults | None = None) -> 
     ui = ui or SilentUI()
     faults = faults or Faults.from_env()
     restore = _install_signal_handlers(run)
+    threads = ThreadGuard("distributed" if run.dist.active else run.hw.device.type)
     status = "completed"
     try:
         main = run.dist.is_main
         while run.state.step < end_step(run) and run.stop_reason is None:
             record = one_step(run, faults, ui)
             step = run.state.step
+            if note := threads.check():  # other programs took cores (or gave them back)
+                run.logger.event("threads", step, note, threads=torch.get_num_threads())
+                ui.warning(note)
             if step % run.config.train.log_every == 0 or step in (1, run.total_steps):  # step 1: ~ln(vocab)
                 run.logger.log_train(step, **record)
             ui.progress(run, record)
@@ -129,6 +134,8 @@ def train_loop(run: Run, ui: UI | None = None, faults: Faults | None = None) -> 
         run.logger.event("oom", run.state.step, str(error))
     finally:
         restore()
+        if threads.active:
+            torch.set_num_threads(threads.most)
     return finish(run, status, ui)
 
 
