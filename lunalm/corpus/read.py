@@ -349,15 +349,27 @@ def _record_text(record, text_field: str, where: str) -> str:
     a string."""
     if isinstance(record, str):
         return record
+    if record is None:
+        return ""  # a `null` line: no text, as a blank one
+    if not isinstance(record, dict):
+        raise CorpusError(f"{where}: a JSON {_json_kind(record)} where a record was expected: an object with the "
+                          f"text in its '{text_fields(text_field)[0]}' field (--text-field), or a string")
     values = []
     for name in text_fields(text_field):
-        if not isinstance(record, dict) or name not in record:
-            keys = ", ".join(sorted(record)) if isinstance(record, dict) else type(record).__name__
+        if name not in record:
+            keys = ", ".join(sorted(record)) or "no fields"
             raise CorpusError(f"{where}: no field '{name}' (found: {keys}); choose the field with --text-field")
+        if record[name] is None:
+            continue  # a missing value (exported data sets write `null`): no text, as parquet's nulls
         if not isinstance(record[name], str):
-            raise CorpusError(f"{where}: field '{name}' is {type(record[name]).__name__}, expected a string")
+            raise CorpusError(f"{where}: field '{name}' is a JSON {_json_kind(record[name])}, expected a string")
         values.append(record[name])
     return join_fields(values)
+
+
+def _json_kind(value) -> str:
+    return {list: "array", dict: "object", bool: "true/false", int: "number", float: "number"}.get(type(value),
+                                                                                                  "value")
 
 
 def join_fields(values) -> str:

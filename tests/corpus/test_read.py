@@ -162,8 +162,19 @@ def test_jsonl_lines_that_are_json_strings_are_documents(tmp_path: Path):
     path.write_text('"Koronavirüs salgını \\u00e7ok yayıldı."\n\n"İkinci satır: \\"alıntı\\""\n', encoding="utf-8")
     assert texts([path]) == ["Koronavirüs salgını çok yayıldı.", 'İkinci satır: "alıntı"']
     path.write_text('"metin"\n[1, 2]\n', encoding="utf-8")
-    with pytest.raises(CorpusError, match=r"d.jsonl:2: no field 'text' \(found: list\)"):
+    with pytest.raises(CorpusError, match=r"d.jsonl:2: a JSON array where a record was expected: an object with "
+                                          r"the text in its 'text' field \(--text-field\), or a string"):
         texts([path])
+
+
+def test_null_texts_are_empty_documents_not_errors(tmp_path: Path):
+    """Exported data sets write a missing value as `null` (a row, or a field of one): no text, as a blank line
+    or a parquet null, not a stop of the whole run."""
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "Birinci belge."}\n{"text": null}\nnull\n{"text": "İkinci belge."}\n', encoding="utf-8")
+    assert texts([path]) == ["Birinci belge.", "İkinci belge."]
+    path.write_text('{"q": "Soru?", "a": null}\n', encoding="utf-8")
+    assert texts([path], text_field="q,a") == ["Soru?"]
 
 
 def test_unreadable_file(tmp_path: Path, monkeypatch):
@@ -200,7 +211,7 @@ def test_json_arrays_of_records_or_strings_are_documents(tmp_path: Path):
     assert texts([path]) == ["Şişli'de güneşli bir gün."]
     for content, error in (('{"a": [], "b": []}', "a JSON object with 2 arrays (a, b); expected an array"),
                            ('[{"body": "x"}]', "record 1: no field 'text' (found: body)"),
-                           ('[{"text": 3}]', "record 1: field 'text' is int, expected a string"),
+                           ('[{"text": 3}]', "record 1: field 'text' is a JSON number, expected a string"),
                            ('[{"text": "x"', "malformed JSON")):
         path.write_text(content, encoding="utf-8")
         with pytest.raises(CorpusError, match=re.escape(error)):
@@ -269,4 +280,4 @@ def test_a_csvs_encoding_a_line_too_long_and_a_corpus_of_a_few_files_in_two_lang
     (mixed / "a_english.txt").write_text(english * 3000, encoding="utf-8")  # 300,000 characters, read first
     for n in range(3):  # 3 x ~430,000 characters: 82 % of the corpus
         (mixed / f"b_turkce_{n}.txt").write_text(f"{n}. " + "".join(TURKISH) * 700, encoding="utf-8")
-    assert detect_language(_sample(Corpus(CorpusConfig(paths=(str(mixed),))))) == "tr"
+    assert detect_language(_sample(Corpus(CorpusConfig(paths=(str(mixed),))))[0]) == "tr"
