@@ -461,10 +461,36 @@ def _sigterm_as_ctrl_c() -> None:
         pass
 
 
+# Flags of other training tools that people type out of habit, and what lunalm does instead.
+_RESUME = ("has no {flag}: a run continues with `luna resume RUN_DIR` (the run folder it printed, e.g. "
+           "runs/nano-20261123-120000; `luna runs list` shows them), bit-exactly from its newest checkpoint")
+FOREIGN_FLAGS = {("train", "--resume"): _RESUME, ("train", "--resume_from_checkpoint"): _RESUME,
+                 ("train", "--resume-from-checkpoint"): _RESUME, ("train", "--resume-from"): _RESUME,
+                 ("finetune", "--resume"): _RESUME, ("finetune", "--resume_from_checkpoint"): _RESUME,
+                 ("finetune", "--resume-from-checkpoint"): _RESUME}
+
+
+def _foreign_flag(argv: list[str]) -> str | None:
+    """The message for when ``argv`` uses another tool's flag for something lunalm does another way."""
+    if not argv or argv[0] not in {command for command, _ in FOREIGN_FLAGS}:
+        return None
+    for arg in argv[1:]:
+        if arg == "--":
+            break
+        flag = arg.split("=", 1)[0]
+        if (argv[0], flag) in FOREIGN_FLAGS:
+            return f"luna {argv[0]} " + FOREIGN_FLAGS[argv[0], flag].format(flag=flag)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     from lunalm.errors import LunaError
 
     parser = build_parser()
+    hint = _foreign_flag(list(sys.argv[1:] if argv is None else argv))
+    if hint:
+        print(f"error: {hint}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # --nproc re-runs the same command
     if not hasattr(args, "run"):
