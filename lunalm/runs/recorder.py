@@ -67,7 +67,7 @@ class RunRecorder:
             corpus=", ".join(config.corpus.paths) or "builtin:ataturk", lr=run.peak_lr,
             optimizer="Muon+AdamW" if config.train.optimizer == "muon" else "AdamW",
             batch_size=run.state.micro_batch_size, grad_accum=run.state.grad_accum_steps,
-            epochs=config.train.epochs, precision=run.hw.precision, device=run.hw.name, n_params=run.n_params,
+            epochs=round(run.passes, 2), precision=run.hw.precision, device=run.hw.name, n_params=run.n_params,
             steps=run.state.step, tokens_seen=run.state.tokens_seen,
             started=first or time.time() - run.state.elapsed_s, heartbeat=time.time(), pid=os.getpid(),
             host=socket.gethostname(), config=run_config_to_dict(config), plan=config.plan,
@@ -95,6 +95,7 @@ class RunRecorder:
         train = [loss for _, split, loss in self._metrics() if split == "train"]
         self._write(status=status, outcome=OUTCOME.get(status, "failure"), evidence=evidence,
                     ended=time.time(), heartbeat=time.time(), steps=summary.get("steps"),
+                    epochs=summary.get("passes"),  # made, not planned: train.epochs is only a cap
                     tokens_seen=summary.get("tokens_seen"), wall_seconds=summary.get("wall_time_s"),
                     tokens_per_s=summary.get("tokens_per_s"), best_val_loss=summary.get("best_val_loss"),
                     best_val_bpb=last_eval.get("bits_per_byte"), final_train_loss=train[-1] if train else None,
