@@ -213,3 +213,36 @@ def test_suffix_after_apostrophe_stays_whole_more_often_than_plain_bpe(vocab_siz
 @pytest.mark.parametrize("vocab_size", [512, 1024, 2048, 8192, 16384, 32768, 50000])
 def test_suffix_rule_holds_at_every_vocabulary(vocab_size):
     test_suffix_after_apostrophe_stays_whole_more_often_than_plain_bpe(vocab_size)
+
+
+def test_analyze_plan_and_train_size_the_vocabulary_from_the_same_cleaned_text(tmp_path):
+    """The vocabulary follows the characters the model trains on, not the files' bytes: a folder whose
+    markup the cleaning removes gets one size from `luna analyze`, `luna plan` and `luna train` alike (a
+    pandoc-converted blog got 9,088 from analyze's file sizes and 6,464 from the plan)."""
+    from lunalm.cli.analyze import _sample
+    from lunalm.config import CorpusConfig, TokenizerConfig
+    from lunalm.corpus import Corpus
+    from lunalm.plan.recommend import corpus_facts
+    from lunalm.tokenizer import TextCount, corpus_vocab_size
+    from lunalm.train.prepare import sample_texts
+    from tests.conftest import TURKISH
+
+    (tmp_path / "a.txt").write_text("".join(f"{n}. " + TURKISH[n % 4] for n in range(1500)), encoding="utf-8")
+    (tmp_path / "b.txt").write_text("\n".join(f"<tr><td>{i}</td><td>x_{7 * i}</td></tr>" for i in range(20000)),
+                                    encoding="utf-8")
+    config = CorpusConfig(paths=(str(tmp_path),), filter_non_prose=True)
+    corpus = Corpus(config)
+    trained = TextCount()
+    texts = list(sample_texts(corpus, 10**9, 10**9, trained))
+    assert trained.complete and trained.chars == sum(map(len, texts)) < 0.6 * corpus.bytes
+    _, analysed = _sample(corpus)
+    facts, _ = corpus_facts(config, TokenizerConfig())
+    assert facts.chars == trained.chars == analysed.chars
+    vocab = corpus_vocab_size(corpus.files, trained)
+    assert vocab == corpus_vocab_size(corpus.files, analysed) == default_vocab_size(facts.chars)
+    assert vocab < default_vocab_size(corpus.bytes)
+    part = TextCount()  # a sample cut short is scaled up by the corpus's bytes
+    for text in sample_texts(corpus, 100_000, 10**9, part):
+        pass
+    assert not part.complete and abs(part.corpus_chars(corpus.bytes, False) / corpus.bytes - part.chars
+                                     / part.raw_bytes) < 1e-6

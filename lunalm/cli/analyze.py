@@ -15,6 +15,7 @@ from lunalm.corpus import Corpus
 from lunalm.corpus.analyze import Analysis, Stats, analyze
 from lunalm.corpus.language import detect_language, language_name
 from lunalm.errors import CorpusError
+from lunalm.tokenizer import TextCount
 
 SAMPLE_CHARS = 4_000_000  # the quick default tokenizer is trained on the first ~4 M characters
 
@@ -24,9 +25,9 @@ def run_analyze(config: CorpusConfig, show_files: bool, as_json: bool, fix_dir: 
     from tqdm import tqdm
 
     corpus = Corpus(config, detect_non_prose=True)
-    sample = _sample(corpus)
+    sample, count = _sample(corpus)
     language = detect_language(sample)
-    tokenizer, tokenizer_name = _tokenizer(corpus, sample, tokenizer_path)
+    tokenizer, tokenizer_name = _tokenizer(corpus, sample, count, tokenizer_path)
     writer = _FixWriter(fix_dir) if fix_dir else None
     size = _estimated_bytes(corpus)
     with tqdm(total=size, unit="B", unit_scale=True, desc="analyzing", file=sys.stderr,
@@ -64,7 +65,7 @@ def _estimated_bytes(corpus: Corpus) -> int:
     return corpus.bytes
 
 
-def _sample(corpus: Corpus) -> list[str]:
+def _sample(corpus: Corpus) -> tuple[list[str], TextCount]:
     """~SAMPLE_CHARS characters of documents for language detection and the tokenizer: the first ones, or
     for a few files the first of each in equal shares (an English file first must not make six Turkish
     ones "English")."""
@@ -73,22 +74,25 @@ def _sample(corpus: Corpus) -> list[str]:
     files = corpus.files if 1 < len(corpus.files) < SAMPLE_MIN_FILES else []
     readers = [Corpus(dataclasses.replace(corpus.config, paths=(str(file),))) for file in files] or \
         [Corpus(corpus.config)]
-    sample = []
+    sample, count = [], TextCount()
+    count.complete = True
     for reader in readers:
         chars = 0
         try:
             for document in reader.documents():
                 sample.append(document.text)
+                count.add(document)
                 chars += len(document.text)
                 if chars >= SAMPLE_CHARS // len(readers):
+                    count.complete = False
                     break
         except CorpusError:  # a file with no text of its own: the whole corpus's reading says what matters
             if len(readers) == 1:
                 raise
-    return sample
+    return sample, count
 
 
-def _tokenizer(corpus: Corpus, sample: list[str], path: str | None):
+def _tokenizer(corpus: Corpus, sample: list[str], count: TextCount, path: str | None):
     """The given tokenizer, else the BPE ``luna train`` builds for this corpus by default (same vocabulary
     rule and minimum frequency; trained on the sample, which is the whole corpus up to 4 M characters)."""
     from lunalm import tokenizer as tok
@@ -96,7 +100,7 @@ def _tokenizer(corpus: Corpus, sample: list[str], path: str | None):
     if path:
         loaded = tok.Tokenizer.load(path)
         return loaded, f"{path} ({loaded.kind}, vocab {loaded.vocab_size})"
-    vocab = tok.corpus_vocab_size(corpus.files)
+    vocab = tok.corpus_vocab_size(corpus.files, count)
     trained = tok.train_bpe(sample, vocab_size=vocab, min_frequency=TokenizerConfig().min_frequency)
     chars = sum(map(len, sample))
     return trained, (f"BPE vocab {vocab:,}, the size `luna train` builds for this corpus "

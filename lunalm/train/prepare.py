@@ -18,18 +18,21 @@ from lunalm.corpus.read import unread_notes
 from lunalm.data.shards import ShardSet, build_shards, cache_key
 from lunalm.errors import DataError
 from lunalm.tokenizer import (TOKENIZER_SAMPLE_BYTES, TOKENIZER_SAMPLE_CHARS, TURKISH_SPLIT_PATTERN, Tokenizer,
-                              corpus_vocab_size, train_bpe, train_char)
+                              TextCount, corpus_vocab_size, train_bpe, train_char)
 
 
-def sample_texts(corpus: Corpus, max_chars: int, max_bytes: int):
+def sample_texts(corpus: Corpus, max_chars: int, max_bytes: int, count: TextCount | None = None):
     """Texts of ~``max_chars`` characters of cleaned documents from a spread of ~``max_bytes`` of the corpus's
-    files (``Corpus.sample``), or from its first ~``max_bytes`` where it has too few files for a spread."""
-    chars = 0
-    for document in corpus.sample(max_bytes).documents():
+    files (``Corpus.sample``), or from its first ~``max_bytes`` where it has too few files for a spread.
+    ``count``, when given, counts what was read and whether it was the whole corpus (``count.complete``)."""
+    count = count if count is not None else TextCount()
+    sampled = corpus.sample(max_bytes)
+    for document in sampled.documents():
         yield document.text
-        chars += len(document.text)
-        if chars >= max_chars:
+        count.add(document)
+        if count.chars >= max_chars:
             return
+    count.complete = len(sampled.files) == len(corpus.files) and not sampled.read_bytes
 
 
 @dataclass
@@ -94,7 +97,7 @@ def _tokenizer(config: RunConfig, corpus: Corpus, cache: Path, log) -> Tokenizer
         return Tokenizer.load(settings.path)
     # the split rule is part of the key: a tokenizer cached under an older rule is not reused
     blob = json.dumps({"corpus": corpus.fingerprint(), "tokenizer": to_dict(settings),
-                       "split": TURKISH_SPLIT_PATTERN}, sort_keys=True)
+                       "split": TURKISH_SPLIT_PATTERN, "vocab": "cleaned characters"}, sort_keys=True)
     directory = cache / "tokenizers" / hashlib.sha256(blob.encode()).hexdigest()[:16]
     if (directory / "tokenizer.json").is_file():
         return Tokenizer.load(directory / "tokenizer.json")
@@ -102,9 +105,10 @@ def _tokenizer(config: RunConfig, corpus: Corpus, cache: Path, log) -> Tokenizer
         log(f"training a character-level tokenizer on {corpus.name}")
         trained = train_char(d.text for d in Corpus(config.corpus).documents())
     else:
-        vocab = settings.vocab_size or corpus_vocab_size(corpus.files)
+        count = TextCount()
+        texts = list(sample_texts(corpus, TOKENIZER_SAMPLE_CHARS, TOKENIZER_SAMPLE_BYTES, count))
+        vocab = settings.vocab_size or corpus_vocab_size(corpus.files, count)
         log(f"training a BPE tokenizer (vocab {vocab:,}) on {corpus.name}")
-        trained = train_bpe(sample_texts(corpus, TOKENIZER_SAMPLE_CHARS, TOKENIZER_SAMPLE_BYTES), vocab_size=vocab,
-                            min_frequency=settings.min_frequency)
+        trained = train_bpe(texts, vocab_size=vocab, min_frequency=settings.min_frequency)
     trained.save(directory)
     return trained
