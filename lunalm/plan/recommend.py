@@ -356,20 +356,25 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
     steps = full_steps = max(1, math.ceil(epochs * train_tokens / (global_batch * context)))
     hours = _hours(steps, global_batch * context, tokens_per_s, cfg, micro)
     if request.hours and hours > request.hours:
-        fitted_steps = int(steps * request.hours / hours)
-        if fitted_steps < 50:
-            raise ConfigError(f"--hours {request.hours:g}: about {hours:.1f} h needed for this plan and "
-                              f"even the smallest useful run does not fit; allow more time or a faster device")
-        steps = fitted_steps
+        steps = max(1, int(steps * request.hours / hours))  # too few to learn: refused below, saying why
         epochs = steps * global_batch * context / train_tokens
         if not time_epochs:
             why["train.epochs"] = f"{epochs:.2f}: as many passes as --hours {request.hours:g} allows"
         hours = _hours(steps, global_batch * context, tokens_per_s, cfg, micro)
     if steps < MIN_LEARNING_STEPS // 3:
-        raise CorpusError(f"{facts.name}: this plan gives only ~{steps} optimizer steps ({train_tokens:,} training "
-                          f"tokens, {epochs:g} passes, batch {global_batch * context:,} tokens): too few to learn "
-                          "more than word frequencies. Allow more time (--hours) or add text (at least "
-                          f"~{MIN_LEARNING_STEPS * 1024 / MAX_USEFUL_EPOCHS * facts.chars_per_token / 1e3:,.0f} KB)")
+        too_few = (f"{facts.name}: this plan gives only ~{steps} optimizer steps ({train_tokens:,} training tokens, "
+                   f"{epochs:.2g} passes, batch {global_batch * context:,} tokens): too few to learn more than word "
+                   "frequencies.")
+        text_steps = math.ceil(MAX_USEFUL_EPOCHS * train_tokens / (global_batch * context))
+        if request.hours and (steps < full_steps or (time_epochs and not request.epochs)) and steps < text_steps:
+            needed = _hours(MIN_LEARNING_STEPS, global_batch * context, tokens_per_s, cfg, micro)  # time limits
+            raise ConfigError(f"{too_few} The time is the limit: --hours {request.hours:g} buys ~{steps} steps at "
+                              f"~{tokens_per_s:,.0f} tokens/s on {machine.name}; --hours {needed:.2g} buys "
+                              f"~{MIN_LEARNING_STEPS}, or use a faster device")
+        needed_tokens = (MIN_LEARNING_STEPS // 3) * global_batch * context / epochs / (1 - request.val_fraction)
+        raise CorpusError(f"{too_few} The text is the limit: add text (at least ~"
+                          f"{_count_text(needed_tokens * facts.chars_per_token)} characters in all, against "
+                          f"{_count_text(facts.chars)} now)")
     aim = (f"aiming at >= {goal['min_steps']:,} steps for the schedule" if full_steps >= goal["min_steps"] else
            f"a small batch for a small corpus: the goal's {goal['min_steps']:,} steps are out of reach, "
            f"so ~{full_steps:,} steps")

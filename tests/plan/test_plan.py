@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import re
 import subprocess
 import sys
 
@@ -170,6 +171,23 @@ def test_a_plan_too_short_to_learn_is_refused_with_what_would_help(tmp_path, tur
     assert proc.returncode == 2 and not (tmp_path / "plan.yaml").exists()
     line = proc.stderr.strip().splitlines()[-1]
     assert "optimizer steps" in line and "too few to learn more than word frequencies" in line and "add text" in line
+
+
+def test_a_refusal_names_the_limit_time_or_text_and_what_lifts_it():
+    """Too little time: how many hours buy a run that learns (and the plan they buy is accepted); too little
+    text: how much text in all, not a constant that is wrong for a 3 MB corpus short of time."""
+    with pytest.raises(ConfigError, match=r"only ~40 optimizer steps .*The time is the limit: --hours 0.001 buys "
+                                          r"~40 steps at ~[\d,]+ tokens/s on .*; --hours ([\d.]+) buys ~300") as time:
+        plan_for(5_000_000, cpu_machine(), hours=0.001)
+    hours = float(re.search(r"--hours ([\d.]+) buys ~300", str(time.value)).group(1))
+    assert 290 <= plan_for(5_000_000, cpu_machine(), hours=hours).estimates["steps"] <= 320
+    with pytest.raises(CorpusError, match=r"only ~85 optimizer steps .*The text is the limit: add text \(at least "
+                                          r"~([\d,]+) characters in all, against 12,000 now\)") as text:
+        plan_for(3000, cpu_machine())
+    needed = int(re.search(r"~([\d,]+) characters", str(text.value)).group(1).replace(",", ""))
+    with pytest.raises(CorpusError):  # the text asked for lifts the refusal (the plan may take fewer passes then)
+        plan_for(needed // 4 - 1000, cpu_machine())
+    assert plan_for(needed // 4 + 500, cpu_machine()).estimates["steps"] >= 100
 
 
 def learnable_dir(tmp_path):
