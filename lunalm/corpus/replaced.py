@@ -37,6 +37,8 @@ _WORD = re.compile(rf"(?:[^\W\d_]|{REPLACEMENT}|\?(?=[^\W\d_]|{REPLACEMENT}))(?:
 _LETTER_WORD = re.compile(rf"(?:[^\W\d_]|{REPLACEMENT})+")  # letters and "�" only
 _DAMAGED = re.compile(rf"(?:[^\W\d_]|{REPLACEMENT})*{REPLACEMENT}(?:[^\W\d_]|{REPLACEMENT})*")
 _INNER_QUESTION = re.compile(r"[^\W\d_]\?(?=[^\W\d_])")
+# A web address, or a query ("details.aspx?familyid=…", "join?id=GFRH8M&role=attend"): its "?" is no letter
+_URL = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)\S+|\S+\?[^\W\d_][\w.-]*=\S*", re.IGNORECASE)
 _WORD_WITH_LETTER = re.compile(rf"[^\W\d_]*[{LETTERS}{QUESTION_LETTERS}][^\W\d_]*")
 # A capitalised word inside a sentence (after a word or a comma and a space): a name ("dostu Əli")
 _NAME_INSIDE = re.compile(r"(?<=[\w,;:] )[A-ZÇĞİÖŞÜƏÂÎÛ][^\W\d_]*")
@@ -51,13 +53,19 @@ def is_damaged(text: str) -> bool:
     that kept its "ə" did not lose it to "?" (Azerbaijani lyrics in UTF-8 write "oğlandı?Nə işdiyir?")."""
     if REPLACEMENT in text and any(len(m.group()) > m.group().count(REPLACEMENT) for m in _DAMAGED.finditer(text)):
         return True
-    return "?" in text and len(_INNER_QUESTION.findall(text)) >= 2 and not _has_schwa(text)
+    return "?" in text and _inner_questions(text) >= 2 and not _has_schwa(text)
 
 
 def marks_left(text: str) -> int:
     """"�" anywhere and "?" between letters in ``text`` after restoration: what no intact word explained
     (a "?" between letters may still be a missing space after a question)."""
-    return text.count(REPLACEMENT) + (len(_INNER_QUESTION.findall(text)) if "?" in text else 0)
+    return text.count(REPLACEMENT) + (_inner_questions(text) if "?" in text else 0)
+
+
+def _inner_questions(text: str) -> int:
+    """The "?" between letters outside web addresses and their queries (a blog's two download links
+    ``details.aspx?familyid=…`` made it look damaged)."""
+    return len(_INNER_QUESTION.findall(_URL.sub(" ", text) if "=" in text or "/" in text else text))
 
 
 def _has_schwa(text: str) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from lunalm.config import CorpusConfig
 from lunalm.corpus import Corpus
-from lunalm.corpus.replaced import Restorer, is_damaged, skeleton
+from lunalm.corpus.replaced import Restorer, is_damaged, marks_left, skeleton
 
 INTACT = ("Sanayi ve Ticaret Bakanlığı, Türk Telekom'un reklamlarını durdurdu. Genel Müdürlüğü bünyesindeki "
           "kurul, Türk Telekom'a ceza verdi; reklamları durdu. Bakanlığın kararı yürürlüğe girdi.")
@@ -159,3 +159,19 @@ def test_what_restoration_could_not_explain_is_counted(tmp_path: Path):
     list(corpus.documents())
     report = corpus.report.files[str(folder / "1.txt")]
     assert (report.restored_letters, report.marks_left) == (10, 2 + 2)  # "tak�ld�" and the lone "��"
+
+
+def test_web_addresses_and_their_queries_are_not_damage(tmp_path: Path):
+    """A real Turkish blog post (pandoc Markdown) with download links ``details.aspx?familyid=…`` and
+    ``join?id=GFRH8M&role=attend``: its "?" between letters are queries, not letters a decoder replaced,
+    and the report said "12 letters a decoder had replaced"."""
+    post = ("**Silverlight'a Giriş - 8 Haziran, 21.00** için kayıt: "
+            "[katıl](https://www.livemeeting.com/cc/usergroups/join?id=GFRH8M&role=attend) ve "
+            "[indir](http://www.microsoft.com/downloads/details.aspx?familyid=0856eacb-436) ya da "
+            "www.example.com/a?b=c veya sayfa.aspx?FamilyId=44FA7F93 adresinden.\n")
+    assert not is_damaged(post) and marks_left(post) == 0
+    assert is_damaged(post + "Az?rbaycan ş?h?rl?ri\n") and marks_left("Az?rbaycan ş?h?r") == 3
+    (tmp_path / "post.md").write_text(post * 3, encoding="utf-8")
+    corpus = Corpus(CorpusConfig(paths=(str(tmp_path),)))
+    list(corpus.documents())
+    assert corpus.report.total("replaced_letters") == 0 and corpus.report.total("marks_left") == 0
