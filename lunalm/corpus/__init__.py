@@ -33,7 +33,8 @@ PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characte
 # 3: HTML character references (&#8210;, &#351;, &ccedil;) decoded (lunalm.corpus.clean).
 # 4: a restored first letter's case: names keep their capital, a lost "ə" before a word starts no sentence.
 # 5: a "?" in a web address or its query is not a replaced letter (such text is no longer restored).
-READ_VERSION = 5
+# 6: lines of only spaces are empty; pandoc-escaped tag lines ("\</Grid\>") are markup.
+READ_VERSION = 6
 SAMPLE_MIN_FILES = 20  # fewer files than this: a sample reads the first documents instead of a spread
 
 

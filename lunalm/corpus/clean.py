@@ -28,6 +28,11 @@ _REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{2,6}|[A-Za-z][A-Za-z0
                         rf"&(?:{'|'.join(_LEGACY)})(?![A-Za-z0-9;])")
 
 
+# A line of nothing but spaces, tabs or no-break spaces (a converted blog had 882 between its paragraphs):
+# an empty line to a reader, and to the model
+_BLANK_LINE = re.compile(r"^[^\S\n]+$", re.MULTILINE)
+
+
 class Cleaned(NamedTuple):
     text: str
     removed: int  # control characters dropped
@@ -59,11 +64,12 @@ def decode_references(text: str) -> tuple[str, int]:
 
 def clean_text(text: str) -> Cleaned:
     """Return ``(cleaned, removed, references)``: HTML character references decoded, CRLF/CR -> LF, control
-    characters dropped, NFC applied."""
+    characters dropped, lines of only spaces emptied, NFC applied."""
     text, references = decode_references(text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     text, removed = _CONTROL.subn("", text)
+    text = _BLANK_LINE.sub("", text)
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     return Cleaned(text, removed, references)

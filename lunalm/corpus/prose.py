@@ -34,8 +34,9 @@ _CODE_BLOCK = re.compile(r"^[ \t]{0,3}(```|~~~)[^\n]*\n(?:[^\n]*\n)*?[ \t]{0,3}\
                          r"\{%-?[ \t]*highlight\b(?s:.*?)\{%-?[ \t]*endhighlight[ \t]*-?%\}\n?",
                          re.MULTILINE | re.IGNORECASE)
 # A line of HTML tags and nothing else: <div align="center">, </div>, <br>, <details><summary>…</summary>
-# keeps its text ("Ayrıntılar" stays: only whole lines of tags go)
-_TAGS_LINE = re.compile(r"^[ \t]*(?:</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>[ \t]*)+$\n?", re.MULTILINE)
+# keeps its text ("Ayrıntılar" stays: only whole lines of tags go). Pandoc's Markdown escapes them, with a
+# backslash ending a line it breaks: "\</Grid\>", "\<Button x:Name="Dugme"\>\</Button\>\" (a converted blog).
+_TAGS_LINE = re.compile(r"^[ \t]*(?:\\?</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?\\?>[ \t]*)+\\?[ \t]*$\n?", re.MULTILINE)
 # An HTML tag inside a line of text, of an element HTML defines (so "<Ali>" or "x<y" are left alone) or a
 # namespaced one (Word's "<o:p>"): the tag goes and the text it marks stays ("<b>Ankara</b>'da" ->
 # "Ankara'da"). Scraped pages keep them: a dataset of Turkish forum entries had "<br/>" and "<a href=…>"
@@ -250,8 +251,19 @@ def judge(text: str, rules: ProseRules) -> Judged:
             following = bare[position:position + 40].lstrip(" \t")[:1]
             lines.append((start, position, [(start + s, start + e, _key(shown[s:e])) for s, e in sentences(shown)],
                           len(shown.split()) >= 3, following.isalpha() and following.islower()))
-    return Judged(flagged + _line_spans(bare, rules) + _blocks(text) + markup, _front_matter(text), _keys(bare),
-                  lines)
+    blocks = _blocks(bare) + (_emptied_lines(text, bare) if markup else [])  # lines of tags once the tags go
+    return Judged(flagged + _line_spans(bare, rules) + blocks + markup, _front_matter(text), _keys(bare), lines)
+
+
+def _emptied_lines(text: str, bare: str) -> list[Span]:
+    """Lines that only markup kept from being blank (``<span style="color: gray">\u00a0\u00a0</span>``, a
+    converted blog's coloured code listing): whole, with their line break."""
+    found, position = [], 0
+    for line in bare.splitlines(keepends=True):
+        start, position = position, position + len(line)
+        if not line.strip() and text[start:position].strip():
+            found.append(Span(start, position, "markup"))
+    return found
 
 
 def _wiki_markup(text: str) -> list[tuple[int, int]]:

@@ -218,6 +218,23 @@ def test_statutes_verse_and_html_tag_lines():
     assert sorted(text[s.start:s.end] for s in spans) == sorted(tags + code)
 
 
+def test_pandoc_escaped_tag_lines_go_and_blank_looking_lines_are_empty():
+    """A real pandoc-converted Turkish blog: XAML escaped as "\\<Grid …\\>\\" kept its closing "\\</Grid\\>"
+    between two paragraphs, and lines of spaces and no-break spaces stood between paragraphs; escaped angle
+    brackets inside a sentence stay."""
+    from lunalm.corpus.clean import clean_text
+
+    before = "İlk olarak sayfamıza bir düğme ve bir metin kutusu ekleyelim.\n\n"
+    after = "Düğmeye basıldığında metin kutusundaki yazıyı değiştireceğiz.\n"
+    xaml = ('\\<Grid x:Name="LayoutRoot" Background="White"\\>\\\n'
+            '    \\<Button x:Name="Dugme" Content="Tıkla"\\>\\</Button\\>\\\n\\</Grid\\>\n')
+    text = clean_text(before + xaml + " \u00a0\t\n" + after).text
+    assert remove_spans(text, ProseDetector().spans(text)) == before + after
+    sentence = "Etiketi \\<b\\> ile yazın, sonra kapatın.\n"
+    assert remove_spans(sentence, ProseDetector().spans(sentence)) == sentence
+    assert clean_text("  şiir\n\u00a0\n\tdize\n").text == "  şiir\n\n\tdize\n"  # indented verse keeps its indent
+
+
 def test_html_tags_inside_lines_go_and_their_text_stays():
     """Real cases: a blog post's link (<a href=…>Stanford Üniversitesi'ni</a>) and a forum entry's numbered
     lines joined by <br/> were kept tags and all; a tag that breaks the line leaves a line break."""
