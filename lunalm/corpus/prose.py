@@ -522,9 +522,10 @@ def _break_line(kept: list[str]) -> None:
 
 
 def remove_spans(text: str, spans: list[Span]) -> str:
-    """Text without the flagged spans; runs of 3+ newlines left behind collapse to one blank line. A span
-    that ends a line ends the kept text before it on that line too: two entries' lines are never joined. A
-    line-breaking HTML tag between two words leaves a line break."""
+    """Text without the flagged spans; lines left holding only spaces are empty, and runs of 3+ newlines
+    left behind collapse to one blank line. A span that ends a line ends the kept text before it on that
+    line too: two entries' lines are never joined. A line-breaking HTML tag between two words leaves a line
+    break."""
     if not spans:
         return text
     kept, position = [], 0
@@ -538,4 +539,8 @@ def remove_spans(text: str, spans: list[Span]) -> str:
             _break_line(kept)
         position = span.end
     kept.append(text[position:])
-    return re.sub(r"\n{3,}", "\n\n", "".join(kept)).strip("\n") + ("\n" if text.endswith("\n") else "")
+    joined = _SPACES_LINE.sub("", "".join(kept))  # a line of no-break spaces whose tags went is an empty one
+    return re.sub(r"\n{3,}", "\n\n", joined).strip("\n") + ("\n" if text.endswith("\n") else "")
+
+
+_SPACES_LINE = re.compile(r"^[^\S\n]+$", re.MULTILINE)

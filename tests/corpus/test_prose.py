@@ -230,6 +230,8 @@ def test_pandoc_escaped_tag_lines_go_and_blank_looking_lines_are_empty():
             '    \\<Button x:Name="Dugme" Content="Tıkla"\\>\\</Button\\>\\\n\\</Grid\\>\n')
     text = clean_text(before + xaml + " \u00a0\t\n" + after).text
     assert remove_spans(text, ProseDetector().spans(text)) == before + after
+    coloured = before + '<span style="color: gray">\u00a0\u00a0\u00a0 </span>\n' + after  # a listing's line
+    assert remove_spans(coloured, ProseDetector().spans(coloured)) == before + after
     sentence = "Etiketi \\<b\\> ile yazın, sonra kapatın.\n"
     assert remove_spans(sentence, ProseDetector().spans(sentence)) == sentence
     assert clean_text("  şiir\n\u00a0\n\tdize\n").text == "  şiir\n\n\tdize\n"  # indented verse keeps its indent
