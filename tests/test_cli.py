@@ -322,8 +322,16 @@ def test_eval_reads_text_as_the_run_did_and_the_generate_hint_survives_a_prompt_
     scored = {}
     for flags in ((), ("--no-filter",)):
         done = run_luna("eval", checkpoint, str(page), "--json", "--device", "cpu", *flags)
-        assert done.returncode == 0, done.stderr
+        assert done.returncode == 0 and "training corpus" not in done.stderr, done.stderr
         scored[flags] = json.loads(done.stdout)
+    trained_file = sorted((tmp_path / "corpus").iterdir())[0]
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "kopya.txt").write_bytes(trained_file.read_bytes())  # a copy under another name
+    for target in (tmp_path / "corpus", tmp_path / "copy"):
+        done = run_luna("eval", checkpoint, str(target), "--device", "cpu")
+        assert done.returncode == 0 and "in this run's training corpus" in done.stderr, done.stderr
+        count = len(list(target.iterdir()))
+        assert f"{count} of the {count} file(s) to evaluate" in done.stderr and "flatters" in done.stderr
     assert scored[()]["source"].endswith("its non-prose removed as in training (--no-filter keeps it)")
     assert scored[()]["bytes"] == len("Ankara'da güzel bir gün başladı ve herkes işine gitti.\n".encode())
     assert scored[("--no-filter",)]["bytes"] > scored[()]["bytes"]  # the table's rows are scored too

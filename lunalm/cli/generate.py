@@ -118,6 +118,43 @@ def _report_examples(args, model, tokenizer, hw, rows, source: str) -> int:
     return 0
 
 
+def _trained_files(files: list[Path], trained) -> list[Path]:
+    """Which of ``files`` the run's training corpus (``trained``, a CorpusConfig) holds: the same file, or a
+    copy of one (same size and content). [] where the training files cannot be found from here (a relative
+    path from another folder), or the run trained on the built-in corpus."""
+    import hashlib
+
+    from lunalm.corpus.read import discover
+    from lunalm.errors import LunaError
+
+    if not trained.paths:
+        return []
+    try:
+        training = discover(trained.paths, trained.include, trained.exclude)
+    except (LunaError, OSError):
+        return []
+    resolved = {file.resolve() for file in training}
+    by_size: dict[int, list[Path]] = {}
+    for file in training:
+        by_size.setdefault(file.stat().st_size, []).append(file)
+
+    def digest(file: Path) -> bytes:
+        return hashlib.sha1(file.read_bytes()).digest()
+
+    seen = []
+    for file in files:
+        if file.resolve() in resolved:
+            seen.append(file)
+        elif file.stat().st_size in by_size and digest(file) in {digest(f) for f in by_size[file.stat().st_size]}:
+            seen.append(file)
+    return seen
+
+
+def _validation_share(meta: dict) -> float:
+    """The share of documents a run held out for validation (``data.val_fraction``)."""
+    return float(meta.get("config", {}).get("data", {}).get("val_fraction", 0.1))
+
+
 def _eval_documents(args, tokenizer, meta: dict) -> tuple[list[list[int]], str]:
     """Token ids of each document to score (boundary token first): the given files, else the run's own
     validation split; at most ``--max-tokens`` targets, whole documents only."""
@@ -136,6 +173,12 @@ def _eval_documents(args, tokenizer, meta: dict) -> tuple[list[list[int]], str]:
             settings["filter_non_prose"] = args.filter
         config = dataclasses.replace(trained, **settings)
         corpus = Corpus(config)
+        if seen := _trained_files(corpus.files, trained):
+            names = ", ".join(str(file) for file in seen[:3]) + (f" and {len(seen) - 3} more" if len(seen) > 3 else "")
+            print(f"warning: {len(seen)} of the {len(corpus.files)} file(s) to evaluate are in this run's training "
+                  f"corpus ({names}): it trained on all but its validation share ({_validation_share(meta):.0%} of the "
+                  "documents), so this score flatters it. Evaluate on text it never saw, or give no PATH to score "
+                  "the run's own validation split", file=sys.stderr)
         documents = ([tokenizer.eot_id, *tokenizer.encode(d.text)] for d in corpus.documents())
         source = corpus.name + (", its non-prose removed as in training (--no-filter keeps it)"
                                 if config.filter_non_prose else "")
