@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_UNIT = 400  # characters: longer sentences are judged piece by piece
-RULES_VERSION = 10  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
+RULES_VERSION = 11  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
 # Front matter of a Markdown page (Jekyll, Hugo, a blog's posts): "---" (YAML) or "+++" (TOML) lines around
 # "key: value" lines at the very start. A real blog of Turkish stories had "---\ntitle: …\ndate:\ndp: \n---"
 # on every page, which training would learn as text.
@@ -497,7 +497,18 @@ def _front_matter(text: str) -> list[Span]:
 
 
 def _key(unit: str) -> str:
-    return " ".join(unit.split())
+    """A sentence as boilerplate counting keys it: spaces collapsed and, in one of 4 or more words, every
+    number "0": a footer with each post's date ("Bu yazi … adresinde, 2008-10-30 tarihinde yayinlanmistir.")
+    or a running header with its page number ("A Speech By Mustafa Kemal Atatiirk 24") is one sentence in
+    every post, while a dateline ("19th October, 1919.") or a reference ("(Document 45.)") stays itself."""
+    key = " ".join(unit.split())
+    if any(character.isdigit() for character in key) and len(_LETTERS_WORD.findall(key)) >= 4:
+        return _NUMBER.sub("0", key)
+    return key
+
+
+_NUMBER = re.compile(r"\d+")
+_LETTERS_WORD = re.compile(r"(?<![\w])[^\W\d_]{2,}(?![\w])")  # a word of letters only ("19th" is none)
 
 
 def _merge(spans: list[Span]) -> list[Span]:

@@ -281,3 +281,21 @@ def test_a_csvs_encoding_a_line_too_long_and_a_corpus_of_a_few_files_in_two_lang
     for n in range(3):  # 3 x ~430,000 characters: 82 % of the corpus
         (mixed / f"b_turkce_{n}.txt").write_text(f"{n}. " + "".join(TURKISH) * 700, encoding="utf-8")
     assert detect_language(_sample(Corpus(CorpusConfig(paths=(str(mixed),))))[0]) == "tr"
+
+
+def test_a_footer_with_each_posts_date_is_boilerplate_and_a_dateline_is_not(tmp_path: Path):
+    """A real blog (1,038 pandoc-converted posts) ends every post "Bu yazi http://… adresinde, 2008-10-30
+    tarihinde yayinlanmistir." with its own date: one sentence to boilerplate counting; an OCR'd
+    book's running header "A Speech By … 24" goes with it. A short dateline ("19th October, 1919.") is text."""
+    bodies = [f"{n + 1}. yazının gövdesi: Silverlight ile {word} bir form hazırladık ve denedik." for n, word in
+              enumerate(["basit", "karmaşık", "yeni", "eski", "güzel", "hızlı"])]
+    for number, body in enumerate(bodies):
+        (tmp_path / f"{number}.md").write_text(
+            f"{body}\n\n19th October, 19{10 + number}.\n\nA Speech By Mustafa Kemal Atatiirk {3 * number + 1}\n\n"
+            f"*Bu yazi http://daron.yondem.com adresinde, 2008-10-{10 + number} tarihinde yayinlanmistir.*\n",
+            encoding="utf-8")
+    texts = [d.text for d in Corpus(CorpusConfig(paths=(str(tmp_path),), filter_non_prose=True)).documents()]
+    assert [text.split("\n")[0] for text in texts] == bodies
+    assert all(f"19th October, 19{10 + number}." in text for number, text in enumerate(texts))
+    assert not any("A Speech By" in text for text in texts)
+    assert not any("yayinlanmistir" in text for text in texts)  # in emphasis ("….*"): no sentence of prose
