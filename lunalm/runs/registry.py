@@ -116,13 +116,18 @@ class Registry:
 
     def _forget_moved(self, attempt: Attempt) -> bool:
         """Drop the record of this attempt from before its folder was moved or renamed (an attempt's id is
-        its path): a row of the same source, file or folder name and figures whose path is gone."""
+        its path): a row of the same source and figures whose path is gone, and whose file name is the same
+        (a log, a notebook) or whose record files hold the same bytes (``extra["content"]`` of a Trainer,
+        Lightning or W&B run folder, which a rename gives a new name)."""
         rows = self.db.execute(
-            "SELECT id, path FROM runs WHERE source = ? AND started IS ? AND steps IS ? AND final_train_loss IS ? "
-            "AND best_val_loss IS ?", (attempt.source, attempt.started, attempt.steps, attempt.final_train_loss,
-                                       attempt.best_val_loss)).fetchall()
+            "SELECT id, path, extra FROM runs WHERE source = ? AND started IS ? AND steps IS ? "
+            "AND final_train_loss IS ? AND best_val_loss IS ?",
+            (attempt.source, attempt.started, attempt.steps, attempt.final_train_loss,
+             attempt.best_val_loss)).fetchall()
+        content = attempt.extra.get("content")
         gone = [row["id"] for row in rows if row["path"] and not os.path.exists(row["path"])
-                and os.path.basename(row["path"]) == os.path.basename(attempt.path)]
+                and (os.path.basename(row["path"]) == os.path.basename(attempt.path)
+                     or content is not None and _decode(row)["extra"].get("content") == content)]
         for run_id in gone:
             self.remove(run_id)
         return bool(gone)

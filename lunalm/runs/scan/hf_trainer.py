@@ -13,7 +13,7 @@ import os
 import re
 
 from lunalm.runs.attempt import Attempt, fingerprint
-from lunalm.runs.scan.reading import ScanStats, Unreadable, read_bytes, read_json
+from lunalm.runs.scan.reading import ScanStats, Unreadable, content_digest, read_bytes, read_json
 from lunalm.runs.scan.task import task_of_architecture
 from lunalm.runs.scan.series import LossSeries, describe_trend, metric_rows
 from lunalm.runs.scan.walk import Folder
@@ -82,6 +82,7 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
     if peak_lr is not None:  # not the configured lr (warmup and decay keep it below): a last resort
         attempt.extra["peak_logged_lr"], attempt.extra["peak_logged_lr_step"] = peak_lr
     _extras(attempt, state, folder, state_path)
+    attempt.extra["content"] = content_digest([state_path], stats)
     return attempt
 
 

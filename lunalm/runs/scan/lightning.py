@@ -15,18 +15,19 @@ import re
 
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.lunalm_runs import read_yaml_mapping
-from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable
+from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, content_digest
 from lunalm.runs.scan.scripts import fields_from_values, flat_values
 from lunalm.runs.scan.series import LossSeries, describe_trend, metric_rows
 from lunalm.runs.scan.walk import SKIP_DIRS, Folder
 
+RECORD_FILES = ("hparams.yaml", "metrics.csv")  # what identifies the run by content (a renamed folder)
 _VERSION = re.compile(r"version_(\d+)")
 MAX_LISTED = 200  # folders listed while looking for runs below a script's folder
 _VAL_WORDS = ("val", "valid", "eval")
 
 
 def is_run_dir(folder: Folder) -> bool:
-    return {"metrics.csv", "hparams.yaml"} <= folder.names()
+    return set(RECORD_FILES) <= folder.names()
 
 
 def run_dirs(path: str) -> list[str]:
@@ -75,6 +76,7 @@ def read_run_dir(folder: Folder, stats: ScanStats) -> Attempt:
     _decide(attempt, train, val, where)
     if checkpoints:
         attempt.extra["checkpoints"] = checkpoints  # names only: a .ckpt is a pickle, never opened
+    attempt.extra["content"] = content_digest([os.path.join(folder.path, name) for name in RECORD_FILES], stats)
     return attempt
 
 

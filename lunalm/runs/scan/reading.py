@@ -8,6 +8,7 @@ audit, and the one place tests patch to simulate an unreadable file when they ru
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 import os
 import re
@@ -96,6 +97,26 @@ def read_bytes(path: str, stats: ScanStats, max_bytes: int, what: str) -> bytes:
         data = handle.read(max_bytes + 1)
     stats.bytes_read += len(data)
     return data
+
+
+def content_digest(paths: list[str], stats: ScanStats) -> str | None:
+    """A folder run's identity by content, not by path: a digest of its record files (size, first and
+    last MB of each that exists), so that a run folder renamed or moved is known again (the registry's
+    ``_forget_moved``). None when none of ``paths`` can be read."""
+    digest, found = hashlib.sha256(), False
+    for path in paths:
+        try:
+            with open_binary(path) as handle:
+                size = os.fstat(handle.fileno()).st_size
+                head = handle.read(CHUNK_BYTES)
+                handle.seek(max(size - CHUNK_BYTES, len(head)))
+                tail = handle.read(CHUNK_BYTES)
+        except OSError:
+            continue
+        stats.bytes_read += len(head) + len(tail)
+        digest.update(f"{os.path.basename(path)}\0{size}\0".encode() + head + tail)
+        found = True
+    return digest.hexdigest()[:16] if found else None
 
 
 def read_json(path: str, stats: ScanStats, max_bytes: int, what: str = "JSON file"):

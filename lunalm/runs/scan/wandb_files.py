@@ -18,11 +18,12 @@ from datetime import datetime
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.logs import LogParser
 from lunalm.runs.scan.lunalm_runs import MAX_SMALL_BYTES, read_yaml_mapping
-from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, read_json
+from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, content_digest, read_json
 from lunalm.runs.scan.scripts import fields_from_values, flat_values
 from lunalm.runs.scan.walk import Folder
 
 FILES = ("wandb-summary.json", "wandb-metadata.json")
+RECORD_FILES = (*FILES, "config.yaml", "output.log")  # what identifies the run by content (a renamed folder)
 _TRAIN_KEYS = ("train/loss", "train_loss", "loss", "train/train_loss", "training_loss", "train/epoch_loss")
 _VAL_KEYS = ("eval/loss", "val/loss", "val_loss", "eval_loss", "validation/loss", "valid/loss", "valid_loss",
              "validation_loss", "val/epoch_loss")
@@ -69,6 +70,7 @@ def read_run_files(folder: Folder, stats: ScanStats) -> Attempt:
         attempt.extra["program"] = program
     if parser is None or attempt.outcome == "unknown":
         _decide(attempt, summary, train, val)
+    attempt.extra["content"] = content_digest([os.path.join(folder.path, name) for name in RECORD_FILES], stats)
     return attempt
 
 

@@ -1,0 +1,47 @@
+"""What a QA scan of real public repositories found, each checked on the real file it was found in
+(``tests/runs/scan_set``, see its README for the source repository of each folder)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lunalm.runs.registry import Registry
+from lunalm.runs.scan import scan
+
+SET = Path(__file__).parent / "scan_set"
+RUN_FOLDERS = {  # a run folder of each kind, as its repository holds it
+    "hf-trainer": "tinyLlama-finetune",
+    "lightning": "slm_training/lightning_logs/version_11",
+    "wandb": "jackokeefe11-nanoGPT/wandb/run-20240214_195452-kt2awly2/files",
+}
+
+
+def _scan_into(registry: Registry, root: Path) -> list[bool]:
+    return [registry.upsert_attempt(attempt) for attempt in scan([str(root)])]
+
+
+@pytest.mark.parametrize("source", sorted(RUN_FOLDERS))
+def test_a_renamed_run_folder_replaces_its_record(tmp_path: Path, source: str):
+    """Renaming the run folder itself (a Trainer output folder, a Lightning ``version_N``, a W&B run's
+    files) gave it a second record: only a log's or notebook's file name was matched, and a folder's name
+    is what a rename changes. The folder's record files now identify it."""
+    shutil.copytree(SET / RUN_FOLDERS[source], tmp_path / "scanned" / "a")
+    registry = Registry(tmp_path / "reg.sqlite")
+    assert _scan_into(registry, tmp_path / "scanned") == [True]
+    (tmp_path / "scanned" / "a").rename(tmp_path / "scanned" / "b_renamed")
+    assert _scan_into(registry, tmp_path / "scanned") == [False]  # 0 new
+    rows = registry.find()
+    assert [(row["source"], Path(row["path"]).name) for row in rows] == [(source, "b_renamed")]
+
+
+def test_a_copy_of_a_run_folder_beside_it_stays_a_record_of_its_own(tmp_path: Path):
+    """The old record goes only when its path is gone: two copies that both exist are two records."""
+    for name in ("a", "b"):
+        shutil.copytree(SET / RUN_FOLDERS["hf-trainer"], tmp_path / "scanned" / name)
+    registry = Registry(tmp_path / "reg.sqlite")
+    assert _scan_into(registry, tmp_path / "scanned") == [True, True]
+    assert _scan_into(registry, tmp_path / "scanned") == [False, False]
+    assert len(registry.find()) == 2
