@@ -45,3 +45,29 @@ def test_a_copy_of_a_run_folder_beside_it_stays_a_record_of_its_own(tmp_path: Pa
     assert _scan_into(registry, tmp_path / "scanned") == [True, True]
     assert _scan_into(registry, tmp_path / "scanned") == [False, False]
     assert len(registry.find()) == 2
+
+
+def test_a_warmup_logs_lr_is_its_peak_not_its_first_value(tmp_path: Path):
+    """dhairyag/ShakespeareGPT-Forge's log (build-nanoGPT's loop: 10 warmup steps of 100) logs lr 1e-05
+    at step 0 and 0.001 at step 100; the scan reported 1e-05 as the run's lr."""
+    shutil.copy(SET / "ShakespeareGPT-Forge" / "log.md", tmp_path / "train.log")  # the QA copy, renamed
+    (run,) = scan([str(tmp_path)])
+    assert run.lr == 0.001 and run.extra["peak_logged_lr_step"] == 100
+    assert run.extra["sources"]["lr"] == ("train.log:77: highest logged learning rate of 26 "
+                                          "(the configured value was not found)")
+
+
+def test_a_log_takes_the_lr_of_the_one_script_that_prints_its_lines(tmp_path: Path):
+    """0Xero7/slm_training's classic.txt logs the cosine schedule's lr after each epoch (9.94e-05 first);
+    train.py, one of the training scripts beside it, sets lr = 1e-4 and prints those lines."""
+    for name in ("classic.txt", "train.py", "train_lightning.py"):
+        shutil.copy(SET / "slm_training" / name, tmp_path / name)
+    runs = {Path(run.path).name: run for run in scan([str(tmp_path)])}
+    log = runs["classic.txt"]
+    assert (log.lr, log.extra["sources"]["lr"], log.extra["script"]) == \
+        (1e-4, "train.py (in the script)", str(tmp_path / "train.py"))
+    assert "train.py" not in runs  # its log is the evidence that it ran
+    for name in ("train.py", "train_lightning.py"):  # alone: the highest logged value, named as such
+        (tmp_path / name).unlink()
+    alone = next(run for run in scan([str(tmp_path)]) if run.path.endswith("classic.txt"))
+    assert alone.lr == 9.94e-05 and alone.extra["sources"]["lr"].startswith("classic.txt:4: highest logged")

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from lunalm.errors import ConfigError
 from lunalm.runs.attempt import Attempt
 from lunalm.runs.scan import hf_trainer, lightning, lunalm_runs, wandb_files
+from lunalm.runs.scan.logged_lr import settle_lr
 from lunalm.runs.scan.logs import read_log
 from lunalm.runs.scan.notebooks import read_notebook
 from lunalm.runs.scan.pairing import (JOINED_SOURCES, Script, claim_output_dirs, incidental, join_wandb, merge,
@@ -142,8 +143,8 @@ class Scanner:
                 merge(here[0], attempt)
             else:
                 kept.append(attempt)
-        for trainer in found:
-            hf_trainer.settle_lr(trainer)
+        for attempt in found + kept:
+            settle_lr(attempt)
         return found + kept
 
     def _trainer_output(self, folder: Folder) -> list[Attempt]:

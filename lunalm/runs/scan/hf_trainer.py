@@ -13,6 +13,7 @@ import os
 import re
 
 from lunalm.runs.attempt import Attempt, fingerprint
+from lunalm.runs.scan.logged_lr import LoggedLr
 from lunalm.runs.scan.reading import ScanStats, Unreadable, content_digest, read_bytes, read_json
 from lunalm.runs.scan.task import task_of_architecture
 from lunalm.runs.scan.series import LossSeries, describe_trend, metric_rows
@@ -61,7 +62,7 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
     state = read_json(state_path, stats, MAX_STATE_BYTES, "trainer_state.json")
     if not isinstance(state, dict):
         raise Unreadable("trainer_state.json is not a JSON object")
-    train, val, end, peak_lr = _history(state.get("log_history"))
+    train, val, end, logged_lr = _history(state.get("log_history"))
     attempt = Attempt(source="hf-trainer", path=folder.path, fingerprint=fingerprint("hf-trainer", folder.path),
                       name=_name(folder.path))
     attempt.metrics = metric_rows(train, val)
@@ -79,8 +80,7 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
         if directory is not None:
             _model_files(attempt, directory, stats)
     _model_card(attempt, folder, stats)
-    if peak_lr is not None:  # not the configured lr (warmup and decay keep it below): a last resort
-        attempt.extra["peak_logged_lr"], attempt.extra["peak_logged_lr_step"] = peak_lr
+    logged_lr.record(attempt.extra)  # not the configured lr (warmup and decay keep it below): a last resort
     _extras(attempt, state, folder, state_path)
     attempt.extra["content"] = content_digest([state_path], stats)
     return attempt
@@ -93,24 +93,9 @@ def _name(path: str) -> str:
     return f"{parent}/{os.path.basename(folder)}" if parent else os.path.basename(folder)
 
 
-def settle_lr(attempt: Attempt) -> None:
-    """The configured lr comes from the model card, the script or a log of the run; only without any is
-    the highest logged lr used, and ``extra["sources"]`` says so, and only when it was logged in the first
-    quarter of the run: later the schedule has decayed it (a run logged once, at its last step, logs
-    4e-08 for a configured 2e-05)."""
-    peak, at = attempt.extra.get("peak_logged_lr"), attempt.extra.get("peak_logged_lr_step")
-    length = attempt.extra.get("max_steps") or attempt.steps
-    early = at is None or not length or at <= length / 4
-    if attempt.lr is None and peak is not None and early:
-        attempt.lr = peak
-        attempt.extra.setdefault("sources", {})["lr"] = "trainer_state.json: highest logged learning_rate " \
-                                                        "(the configured value was not found)"
-
-
-def _history(history) -> tuple[LossSeries, LossSeries, dict | None, tuple[float, int | None] | None]:
-    """Train and eval loss series, the final ``train_runtime`` record, and the peak logged lr (with the
-    step it was logged at)."""
-    train, val, end, peak_lr = LossSeries(), LossSeries(), None, None  # peak_lr: (lr, step)
+def _history(history) -> tuple[LossSeries, LossSeries, dict | None, LoggedLr]:
+    """Train and eval loss series, the final ``train_runtime`` record, and the logged lr values."""
+    train, val, end, logged = LossSeries(), LossSeries(), None, LoggedLr()
     for entry in history if isinstance(history, list) else []:
         if not isinstance(entry, dict):
             continue
@@ -122,9 +107,9 @@ def _history(history) -> tuple[LossSeries, LossSeries, dict | None, tuple[float,
         if "train_runtime" in entry:
             end = entry
         lr = _number(entry.get("learning_rate"))
-        if lr is not None and math.isfinite(lr) and lr > (peak_lr[0] if peak_lr else 0):
-            peak_lr = (lr, step)
-    return train, val, end, peak_lr
+        if lr is not None and math.isfinite(lr) and lr > 0:
+            logged.add(lr, step, "trainer_state.json")
+    return train, val, end, logged
 
 
 def _decide(attempt: Attempt, state: dict, train: LossSeries, val: LossSeries, end: dict | None) -> None:

@@ -26,8 +26,10 @@ from datetime import datetime
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan import hf_trainer
 from lunalm.runs.scan.effective import LogSettings
+from lunalm.runs.scan.logged_lr import LoggedLr, progress_lr
 from lunalm.runs.scan.classify import HINT_WORDS, any_word, classify_line, exception_name, status_for
 from lunalm.runs.scan.reading import ScanStats, TextLines
+from lunalm.runs.scan.shapes import MAX_SHAPES, line_shape
 from lunalm.runs.scan.series import LossSeries, describe_trend, metric_rows
 from lunalm.runs.scan.walk import FileEntry
 
@@ -146,6 +148,8 @@ class LogParser:
         self.runtime: float | None = None  # seconds train() ran, as the trainer reported it
         self.final_step: int | None = None  # the step train() returned at ("TrainOutput(global_step=2808, ...")
         self.log_settings = LogSettings()  # overrides and config files the log prints (see ``effective``)
+        self.logged_lr = LoggedLr()  # the lr values printed beside losses and steps (a schedule's, not a setting)
+        self.shapes: list[str] = []  # the shapes of its loss and lr lines, to tell which script wrote it
         self.real_steps = False  # steps were read from the log, not counted
         self._last_train_number: int | None = None  # line of the newest train loss
         self.loss_where: dict[str, str] = {}  # "train"/"val" -> where its newest value is ("x.ipynb cell 78 output:3")
@@ -198,6 +202,7 @@ class LogParser:
             self.loss_lines += 1
             self.add_loss("train" if match.group(2) == "trl" else "val", int(match.group(1)), float(match.group(3)),
                           number)
+            self._progress(number, lower)
             return
         if "loss" in lower:
             self.loss_lines += 1
@@ -205,11 +210,23 @@ class LogParser:
             if kind is not None or self.loss_lines % self._parse_every == 0 or "val" in lower:
                 self._unparsed = None
                 self._losses(number, lower)
+                self._progress(number, lower)  # thinned with the losses: the peak comes early (warmup)
                 if self.loss_lines >= PARSED_PER_STRIDE * self._parse_every:
                     self._parse_every *= 2  # a long log: from now on parse every other loss line, ...
             else:  # ... and keep the newest unparsed one, parsed at the end so the last loss is exact
                 self._unparsed = (number, lower, self.label)
                 self.losses_since_error += 1
+        else:
+            self._progress(number, lower)
+
+    def _progress(self, number: int | None, lower: str) -> None:
+        """An lr logged beside this line's loss or step (at the newest step read, see ``logged_lr``), and
+        the shape of a loss or lr line that is no progress bar (``shapes``)."""
+        if (lr := progress_lr(lower)) is not None:
+            self.logged_lr.add(lr, self.train.last[0] if self.train.last else None, self.where(number))
+        if len(self.shapes) < MAX_SHAPES and (lr is not None or "loss" in lower) and not _PROGRESS_BAR.search(lower) \
+                and (shape := line_shape(lower)) not in self.shapes:
+            self.shapes.append(shape)
 
     def _notable(self, number: int | None, line: str, lower: str) -> str | None:
         """Errors, traceback lines, the end of training and printed settings; returns the error kind."""
@@ -324,6 +341,8 @@ class LogParser:
 
     def _printed(self, number: int | None, line: str, lower: str) -> None:
         for name, pattern in _PRINTED:
+            if name == "lr" and progress_lr(lower) is not None:
+                continue  # logged beside a loss or a step: the schedule's value then (``logged_lr``)
             match = pattern.search(line if name == "model_name_or_path" else lower)  # a model id keeps its case
             if match is not None:
                 value = match.group(1) if name == "model_name_or_path" else _literal_number(match.group(1))
@@ -393,6 +412,9 @@ class LogParser:
                 attempt.extra[name] = value
         self._extras(attempt.extra)
         self.log_settings.record(attempt.extra)
+        self.logged_lr.record(attempt.extra)
+        if self.shapes:
+            attempt.extra["line_shapes"] = self.shapes
         return attempt
 
     def _extras(self, extra: dict) -> None:

@@ -4,7 +4,8 @@ Kept deliberately simple and deterministic (a rescan pairs the same way):
 
 * helper scripts (``model.py`` with ``configure_optimizers``) fill gaps in the folder's trainer scripts;
 * a log takes the settings of the trainer script whose name it contains (``train_gpt2.log`` ←
-  ``train_gpt2.py``; the longest such name wins), else of the folder's only trainer script;
+  ``train_gpt2.py``; the longest such name wins), else of the folder's only trainer script, else of the
+  one trainer script that prints the most of its lines (``shapes``);
 * a log or notebook inside a Trainer output folder whose numbers agree with it (:func:`same_run`) is that
   folder's run;
 * a trainer script whose ``output_dir`` (``TrainingArguments(output_dir="out")``) is a Trainer output
@@ -26,6 +27,7 @@ from lunalm.runs.attempt import Attempt
 from lunalm.runs.scan.effective import settle
 from lunalm.runs.scan.reading import ScanStats
 from lunalm.runs.scan.task import with_model
+from lunalm.runs.scan.shapes import shared
 from lunalm.runs.scan.scripts import ScriptFacts, apply_facts, script_attempt
 from lunalm.runs.scan.walk import SKIP_DIRS, FileEntry
 
@@ -73,7 +75,11 @@ def _script_for(log: Attempt, scripts: list[Script]) -> Script | None:
         best = [script for script in named if len(script[0].name) == longest]
         return best[0] if len(best) == 1 else None
     ordinary = [script for script in scripts if not script[1].incidental]
-    return ordinary[0] if len(ordinary) == 1 else None
+    if len(ordinary) == 1:
+        return ordinary[0]
+    counts = [shared(log.extra.get("line_shapes"), script[1].shapes) for script in ordinary]
+    best = max(counts, default=0)  # several scripts: the one alone that prints the log's lines
+    return ordinary[counts.index(best)] if best and counts.count(best) == 1 else None
 
 
 def claim_output_dirs(folder: str, scripts: list[Script], has_state) -> dict[str, Script]:

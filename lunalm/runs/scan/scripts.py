@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.astfacts import collect, dotted, named_values, resolve
+from lunalm.runs.scan.shapes import script_shapes
 from lunalm.runs.scan.reading import ScanStats, Unreadable, read_bytes
 from lunalm.runs.scan.task import FROM_SCRATCH, task_of
 from lunalm.runs.scan.walk import FileEntry
@@ -62,6 +63,7 @@ class ScriptFacts:
     extra: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)  # every resolved value of every name (``named_values``)
     incidental: bool = False  # a test or benchmark (set by the scanner, see ``pairing.incidental``)
+    shapes: frozenset = frozenset()  # the shapes of the lines it prints (``shapes.script_shapes``)
 
 
 @dataclass
@@ -112,6 +114,7 @@ def facts(tree: ast.Module) -> ScriptFacts:
     result.fields = _fields(found, values, constants)
     result.extra = _extras(found, values)
     result.values = values
+    result.shapes = script_shapes(tree)
     pretrained = any(rank == 0 and name not in FROM_SCRATCH for rank, name in found.models) or _first(
         values, _ALIASES["model_name"][:-1], _names_a_checkpoint) is not None
     task = task_of([dotted(call.func) for call in calls], functions, values, pretrained)
