@@ -71,3 +71,16 @@ def test_a_log_takes_the_lr_of_the_one_script_that_prints_its_lines(tmp_path: Pa
         (tmp_path / name).unlink()
     alone = next(run for run in scan([str(tmp_path)]) if run.path.endswith("classic.txt"))
     assert alone.lr == 9.94e-05 and alone.extra["sources"]["lr"].startswith("classic.txt:4: highest logged")
+
+
+def test_a_log_saved_as_markdown_is_read_and_other_markdown_is_not(tmp_path: Path):
+    """dhairyag/ShakespeareGPT-Forge keeps its run's console output as log.md (26 `step N | loss: X` lines):
+    it was not read at all. Its README quotes the same lines, and AvataRL-SAC's first_run_report.md talks
+    about losses: neither is a run."""
+    for name in ("log.md", "README.md"):
+        shutil.copy(SET / "ShakespeareGPT-Forge" / name, tmp_path / name)
+    shutil.copy(SET / "AvataRL-SAC" / "first_run_report.md", tmp_path / "first_run_report.md")
+    (run,) = scan([str(tmp_path)])
+    assert (Path(run.path).name, run.source, run.steps, run.final_train_loss, run.outcome) == \
+        ("log.md", "log", 250, 0.0052, "success")
+    assert run.lr == 0.001  # the highest logged: no script beside it here

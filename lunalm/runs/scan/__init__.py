@@ -49,7 +49,8 @@ Progress = Callable[[str, int], None]  # (path, size in bytes), once per regular
 
 
 def file_kind(name: str) -> str | None:
-    """``"script"``, ``"notebook"``, ``"log"``, ``"probe"`` (maybe a log) or None (not read)."""
+    """``"script"``, ``"notebook"``, ``"log"``, ``"probe"`` (maybe a log), ``"markdown"`` (a log only when
+    it is mostly training lines) or None (not read)."""
     suffix = os.path.splitext(name.lower())[1]
     if suffix == ".py":
         return "script"
@@ -57,6 +58,8 @@ def file_kind(name: str) -> str | None:
         return "notebook"
     if suffix in LOG_SUFFIXES:
         return "log"
+    if suffix == ".md":  # a log saved as Markdown (log.md); a README or model card is no log
+        return None if name.lower().startswith(("readme", "model_card", "modelcard")) else "markdown"
     return "probe" if suffix in PROBED_SUFFIXES else None
 
 
@@ -119,7 +122,7 @@ class Scanner:
             elif kind == "notebook":
                 notebooks.append(self._guarded(entry.path, read_notebook, entry, self.stats))
             elif kind is not None:
-                logs.append(self._guarded(entry.path, read_log, entry, self.stats, kind == "probe"))
+                logs.append(self._guarded(entry.path, read_log, entry, self.stats, kind != "log", kind == "markdown"))
         claims = claim_output_dirs(folder.path, scripts, hf_trainer.has_state)
         self._output_scripts.update(claims)
         newest_runs = self._lightning_claims(folder.path, scripts)

@@ -37,6 +37,7 @@ PROBE_LINES = 20_000  # a .txt/.jsonl file with no training signal in this many 
 PROBE_BYTES = 4 << 20  # ... or bytes (a file without line breaks) is not a log
 RECOVERED_AFTER = 3  # train losses logged after an error mean the run got past it
 PARSED_PER_STRIDE = 1000  # loss lines parsed before parsing only every other one (then every 4th, ...)
+MARKDOWN_LOSS_LINES = 10  # losses at numbered steps that make a .md file a log
 SETTINGS_LINES = 5000  # trainers print their settings at the start
 # Patterns run on the lower-cased line (re.IGNORECASE makes Python's alternations many times slower).
 _NUMBER = r"[-+]?(?:nan|inf(?:inity)?|\d+(?:\.\d*)?(?:e[-+]?\d+)?|\.\d+(?:e[-+]?\d+)?)"
@@ -465,11 +466,13 @@ def _literal_number(text: str) -> int | float | None:
     return int(value) if value.is_integer() and "." not in text and "e" not in text else value
 
 
-def read_log(entry: FileEntry, stats: ScanStats, probe: bool = False) -> Attempt | None:
+def read_log(entry: FileEntry, stats: ScanStats, probe: bool = False, markdown: bool = False) -> Attempt | None:
     """The attempt a log file records, or None when it holds no training signal.
 
     ``probe``: give up after PROBE_LINES lines or PROBE_BYTES bytes without a signal (for ``.txt``/``.jsonl``
-    and extensionless files, which are usually corpora or other text, not logs).
+    and extensionless files, which are usually corpora or other text, not logs). ``markdown``: a ``.md``
+    file is a log only with MARKDOWN_LOSS_LINES or more losses at numbered steps (``log.md`` holding a
+    run's console output); notes that quote a loss or a traceback are not.
     """
     lines = TextLines(entry.path, stats)
     parser = LogParser(entry.name)
@@ -479,6 +482,8 @@ def read_log(entry: FileEntry, stats: ScanStats, probe: bool = False) -> Attempt
         if probe and ((number or 0) > PROBE_LINES or stats.bytes_read - before > PROBE_BYTES) \
                 and not parser.signals:
             return None
+    if markdown and not (parser.real_steps and len(parser.train) + len(parser.val) >= MARKDOWN_LOSS_LINES):
+        return None
     if not parser.signals:
         if not probe:  # a .log file, read whole: say why it is not an attempt (--verbose lists it)
             stats.skip(entry.path, "no training lines (no loss, error or end of training)")
