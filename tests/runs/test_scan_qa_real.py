@@ -84,3 +84,26 @@ def test_a_log_saved_as_markdown_is_read_and_other_markdown_is_not(tmp_path: Pat
     assert (Path(run.path).name, run.source, run.steps, run.final_train_loss, run.outcome) == \
         ("log.md", "log", 250, 0.0052, "success")
     assert run.lr == 0.001  # the highest logged: no script beside it here
+
+
+def test_wandbs_own_logs_are_no_attempts_and_their_ctrl_c_ends_the_run(tmp_path: Path):
+    """jackokeefe11/nanoGPT run ilvpsbbn: its files say nothing of how it ended, its W&B ``logs/debug.log``
+    ends in a KeyboardInterrupt. That debug.log was listed as an interrupted attempt of its own beside an
+    'unknown' W&B record; now it is the one record's evidence."""
+    run_folder = "jackokeefe11-nanoGPT/wandb/run-20240214_190909-ilvpsbbn"
+    shutil.copytree(SET / run_folder, tmp_path / "wandb" / "run-20240214_190909-ilvpsbbn")
+    (run,) = scan([str(tmp_path)])
+    assert (run.source, run.outcome, run.status, run.error_kind, run.evidence) == \
+        ("wandb", "failure", "interrupted", "keyboard-interrupt", "logs/debug.log:38: KeyboardInterrupt")
+
+
+def test_two_runs_that_reached_their_planned_iterations_both_finished(tmp_path: Path):
+    """jackokeefe11/nanoGPT runs mw8ngzqq and kt2awly2: max_iters 5000 in both configs, both output.logs end
+    at ``iter 5000``; kt2awly2 was 'unknown' (its val loss rose to 4.92 while it overfit)."""
+    names = ("run-20240214_191836-mw8ngzqq", "run-20240214_195452-kt2awly2")
+    for name in names:
+        shutil.copytree(SET / "jackokeefe11-nanoGPT" / "wandb" / name, tmp_path / "wandb" / name)
+    runs = sorted(scan([str(tmp_path)]), key=lambda run: run.path)
+    assert [(run.outcome, run.status, run.steps, run.extra["max_steps"]) for run in runs] == \
+        [("success", "completed", 5000, 5000)] * 2
+    assert {run.evidence for run in runs} == {"config.yaml: 5000 steps planned, and step 5000 was logged"}

@@ -121,7 +121,7 @@ class Scanner:
                     scripts.append((entry, facts))
             elif kind == "notebook":
                 notebooks.append(self._guarded(entry.path, read_notebook, entry, self.stats))
-            elif kind is not None:
+            elif kind is not None and not wandb_files.is_internal_log(entry.path):
                 logs.append(self._guarded(entry.path, read_log, entry, self.stats, kind != "log", kind == "markdown"))
         claims = claim_output_dirs(folder.path, scripts, hf_trainer.has_state)
         self._output_scripts.update(claims)

@@ -128,6 +128,11 @@ def fields_from_values(values: dict[str, list]) -> dict:
     return _fields(_Calls(), values)
 
 
+def planned_steps(values: dict[str, list]) -> int | None:
+    """The steps a run planned (``max_steps``, nanoGPT's ``max_iters``, ...) among named values."""
+    return _first(values, _ALIASES["max_steps"], _positive_int)
+
+
 def flat_values(config: dict, depth: int = 0) -> dict:
     """A config's scalar values by their own names, nested sections (``optimizer: {lr: 1e-05}``,
     ``cfg: {data: {batch_size: 64}}``) flattened, the outer names first."""

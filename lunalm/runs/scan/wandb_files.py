@@ -19,7 +19,7 @@ from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.logs import LogParser
 from lunalm.runs.scan.lunalm_runs import MAX_SMALL_BYTES, read_yaml_mapping
 from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, content_digest, read_json
-from lunalm.runs.scan.scripts import fields_from_values, flat_values
+from lunalm.runs.scan.scripts import fields_from_values, flat_values, planned_steps
 from lunalm.runs.scan.walk import Folder
 
 FILES = ("wandb-summary.json", "wandb-metadata.json")
@@ -29,6 +29,7 @@ _VAL_KEYS = ("eval/loss", "val/loss", "val_loss", "eval_loss", "validation/loss"
              "validation_loss", "val/epoch_loss")
 _STEP_KEYS = ("train/global_step", "global_step", "trainer/global_step", "step", "iter")
 _EPOCH_KEYS = ("train/epoch", "epoch")
+_INTERNAL_LOG = re.compile(r"debug(?:-internal|-cli\.[\w.-]+)?\.log")
 _ARGUMENT = re.compile(r"^--?([A-Za-z_][\w.-]*)(?:=(.*))?$")
 
 
@@ -70,6 +71,12 @@ def read_run_files(folder: Folder, stats: ScanStats) -> Attempt:
         attempt.extra["program"] = program
     if parser is None or attempt.outcome == "unknown":
         _decide(attempt, summary, train, val)
+    planned = planned_steps({key: [value] for key, value in values.items()})
+    if planned is not None:
+        attempt.extra["max_steps"] = planned
+        _reached_plan(attempt, planned)
+    if attempt.outcome == "unknown":
+        _interrupted(attempt, folder, stats)
     attempt.extra["content"] = content_digest([os.path.join(folder.path, name) for name in RECORD_FILES], stats)
     return attempt
 
@@ -99,6 +106,38 @@ def _decide(attempt: Attempt, summary: dict, train: float | None, val: float | N
         attempt.evidence = (f"wandb-summary.json: " + (f"epoch {epoch:g} logged last" if epoch is not None
                                                         else "the last logged values") +
                             f"{last}: no sign that the run finished")
+
+
+def _reached_plan(attempt: Attempt, planned: int) -> None:
+    """A run that logged the step its config planned as the last (nanoGPT's ``max_iters``) finished, whatever
+    its loss did after (jackokeefe11/nanoGPT: two runs of max_iters 5000 that both end at ``iter 5000``, one
+    called unknown because its val loss rose)."""
+    if (attempt.steps or 0) >= planned and attempt.outcome != "failure" \
+            and attempt.status not in ("completed", "stopped-early"):
+        attempt.outcome, attempt.status = "success", "completed"
+        attempt.evidence = f"config.yaml: {planned} steps planned, and step {attempt.steps} was logged"
+
+
+def _interrupted(attempt: Attempt, folder: Folder, stats: ScanStats) -> None:
+    """The W&B library's own ``logs/debug.log`` beside ``files/`` records a Ctrl-C that the run's files do
+    not (it is read for that alone, and is no attempt of its own: :func:`is_internal_log`)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(folder.path)), "logs", "debug.log")
+    if os.path.basename(folder.path) != "files" or not os.path.isfile(path) or os.path.islink(path):
+        return
+    parser = LogParser("logs/debug.log")
+    for number, line in TextLines(path, stats):
+        parser.feed(number, line)
+    verdict = parser.verdict()
+    if verdict.error_kind == "keyboard-interrupt":
+        attempt.outcome, attempt.status, attempt.evidence = verdict.outcome, verdict.status, verdict.evidence
+        attempt.error_kind, attempt.error_message = verdict.error_kind, verdict.error_message
+
+
+def is_internal_log(path: str) -> bool:
+    """The W&B library's logs (``wandb/debug.log``, ``wandb/run-*/logs/debug-internal.log``): its own doings,
+    never a training run's output."""
+    parts = os.path.abspath(path).split(os.sep)
+    return "wandb" in parts[:-1] and _INTERNAL_LOG.fullmatch(parts[-1]) is not None
 
 
 def _json(folder: Folder, name: str, stats: ScanStats) -> dict:
