@@ -63,7 +63,8 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
         if path.is_file():
             files.append(path)
             continue
-        found = [f for f in sorted(path.rglob("*")) if _wanted(f, path, include, exclude)]
+        outputs: dict[Path, bool] = {}
+        found = [f for f in sorted(path.rglob("*")) if _wanted(f, path, include, exclude, outputs)]
         if not found:
             others = sorted({f.suffix.lower() for f in path.rglob("*")
                              if f.suffix and _wanted(f, path, ("*",), exclude)})
@@ -130,21 +131,68 @@ def unread_notes(paths: list[str] | tuple[str, ...], include: tuple[str, ...], e
     arrays ``include`` leaves out, links to missing files."""
     if not paths:
         return []
-    return [note for note in (unread_tables(paths, include, exclude), broken_links(paths, include, exclude)) if note]
+    return [note for note in (unread_tables(paths, include, exclude), broken_links(paths, include, exclude),
+                              unread_outputs(paths)) if note]
 
 
-def _wanted(file: Path, root: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
-    return file.is_file() and _matches(file, root, include, exclude)
+def unread_outputs(paths: list[str] | tuple[str, ...]) -> str | None:
+    """A note naming the folders inside the given ones that a training run wrote (``output_folder``: runs,
+    checkpoints, exported models), which are not read; None when there are none."""
+    found = []
+    for raw in paths:
+        root = Path(raw).expanduser()
+        if not root.is_dir():
+            continue
+        for folder, subfolders, _ in os.walk(root):
+            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+            if Path(folder) != root and output_folder(Path(folder)):
+                found.append(Path(folder))
+                subfolders[:] = []  # the top-most one names what is left out
+    if not found:
+        return None
+    names = ", ".join(str(folder) for folder in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    return (f"not read: {len(found)} folder(s) a training run wrote ({names}: runs, checkpoints or exported "
+            "models, whose logs and samples are no corpus)")
 
 
-def _matches(file: Path, root: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
-    """``file``'s name (and path below ``root``) is one the patterns read: not hidden, included, not excluded."""
+def _wanted(file: Path, root: Path, include: tuple[str, ...], exclude: tuple[str, ...],
+            outputs: dict[Path, bool] | None = None) -> bool:
+    return file.is_file() and _matches(file, root, include, exclude, outputs)
+
+
+def _matches(file: Path, root: Path, include: tuple[str, ...], exclude: tuple[str, ...],
+             outputs: dict[Path, bool] | None = None) -> bool:
+    """``file``'s name (and path below ``root``) is one the patterns read: not hidden, included, not excluded,
+    not in a folder a training run wrote (``output_folder``; ``outputs`` caches the verdicts per folder)."""
     relative = file.relative_to(root).as_posix()
     if any(part.startswith(".") for part in file.relative_to(root).parts):
         return False
     if not any(fnmatch.fnmatch(file.name, pattern) for pattern in include):
         return False
-    return not any(fnmatch.fnmatch(file.name, p) or fnmatch.fnmatch(relative, p) for p in exclude)
+    if any(fnmatch.fnmatch(file.name, p) or fnmatch.fnmatch(relative, p) for p in exclude):
+        return False
+    outputs = {} if outputs is None else outputs
+    for folder in file.parents:
+        if folder == root or root not in folder.parents:
+            break
+        if folder not in outputs:
+            outputs[folder] = output_folder(folder)
+        if outputs[folder]:
+            return False
+    return True
+
+
+# What marks a folder that a training run wrote: lunalm's runs folder (its registry), a run (its event log
+# beside its config), a checkpoint or an exported model (weights), a Trainer's output. Their files
+# (events.jsonl, samples.md, config.json, a model card) are no corpus: `luna train data/` puts runs/ inside
+# data/, and the next `luna analyze data/` stopped at "runs/NAME/events.jsonl:1: no field 'text'".
+_OUTPUT_MARKS = (("registry.sqlite",), ("events.jsonl", "config.yaml"), ("lunalm.json",), ("model.safetensors",),
+                 ("pytorch_model.bin",), ("trainer_state.json",))
+
+
+def output_folder(folder: Path) -> bool:
+    """Whether ``folder`` is one a training run wrote (``_OUTPUT_MARKS``)."""
+    return any(all((folder / name).exists() for name in names) for names in _OUTPUT_MARKS)
 
 
 def _open(path: Path) -> BinaryIO:

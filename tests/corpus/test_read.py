@@ -299,3 +299,32 @@ def test_a_footer_with_each_posts_date_is_boilerplate_and_a_dateline_is_not(tmp_
     assert all(f"19th October, 19{10 + number}." in text for number, text in enumerate(texts))
     assert not any("A Speech By" in text for text in texts)
     assert not any("yayinlanmistir" in text for text in texts)  # in emphasis ("….*"): no sentence of prose
+
+
+def test_what_a_training_run_wrote_inside_the_corpus_folder_is_not_read(tmp_path: Path):
+    """`luna train data/` run from inside data/ puts runs/ there; the next `luna analyze data/` stopped at
+    "runs/azwiki1/events.jsonl:1: no field 'text'" and read the run's samples.md as a document."""
+    from lunalm.corpus.read import discover, unread_notes
+
+    (tmp_path / "metin.txt").write_text(TURKISH[0], encoding="utf-8")
+    run = tmp_path / "runs" / "azwiki1"
+    (run / "checkpoints" / "best").mkdir(parents=True)
+    (tmp_path / "runs" / "registry.sqlite").write_bytes(b"")
+    for name, text in (("events.jsonl", '{"event": "start"}\n'), ("config.yaml", "train: {}\n"),
+                       ("samples.md", "# samples\nBir model yazısı.\n")):
+        (run / name).write_text(text, encoding="utf-8")
+    (run / "checkpoints" / "best" / "lunalm.json").write_text("{}", encoding="utf-8")
+    (run / "checkpoints" / "best" / "config.json").write_text("{}", encoding="utf-8")
+    export = tmp_path / "az-hf"  # `luna export … --to hf az-hf`: weights and a model card
+    export.mkdir()
+    (export / "model.safetensors").write_bytes(b"")
+    (export / "README.md").write_text("# az model\n", encoding="utf-8")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "oku.md").write_text(TURKISH[1], encoding="utf-8")  # a plain subfolder is read
+    include = ("*.txt", "*.md", "*.jsonl")
+    assert [f.relative_to(tmp_path).as_posix() for f in discover([str(tmp_path)], include, ())] == \
+        ["metin.txt", "notes/oku.md"]
+    assert texts([tmp_path]) == [TURKISH[0], TURKISH[1]]
+    notes = unread_notes([str(tmp_path)], include, ())
+    assert len(notes) == 1 and notes[0].startswith("not read: 2 folder(s) a training run wrote (") \
+        and str(export) in notes[0] and str(tmp_path / "runs") in notes[0] and "*.json" not in notes[0]
