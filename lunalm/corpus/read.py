@@ -409,8 +409,12 @@ def _record_text(record, text_field: str, where: str) -> str:
             raise CorpusError(f"{where}: no field '{name}' (found: {keys}); choose the field with --text-field")
         if record[name] is None:
             continue  # a missing value (exported data sets write `null`): no text, as parquet's nulls
+        if isinstance(record[name], list) and all(isinstance(line, str) for line in record[name]):
+            values.append("\n".join(record[name]))  # a poem or lyrics stored as a list of its lines
+            continue
         if not isinstance(record[name], str):
-            raise CorpusError(f"{where}: field '{name}' is a JSON {_json_kind(record[name])}, expected a string")
+            raise CorpusError(f"{where}: field '{name}' is a JSON {_json_kind(record[name])}, expected a string "
+                              "(or a list of strings, its lines)")
         values.append(record[name])
     return join_fields(values)
 

@@ -73,8 +73,11 @@ def detect_format(paths) -> str:
     if first is None:
         return "text"
     where, record = first
+    if isinstance(record, str) or record is None:  # a JSON string per line (or null): documents, as luna train reads
+        return "text"
     if not isinstance(record, dict):
-        raise DataError(f"{where}: expected a JSON object per record, got {type(record).__name__}; give --format")
+        raise DataError(f"{where}: expected a JSON object or string per record, got {type(record).__name__}; "
+                        "give --format")
     keys = set(record)
     if keys & {"messages", "conversations"}:
         return "chat"

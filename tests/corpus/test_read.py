@@ -167,6 +167,19 @@ def test_jsonl_lines_that_are_json_strings_are_documents(tmp_path: Path):
         texts([path])
 
 
+def test_a_field_that_lists_its_lines_is_one_document(tmp_path: Path):
+    """imawss/turkish-poems-api stores each poem as a list of its lines ("poem": ["Sen sabahlar …", …]):
+    `--text-field poem` stopped at "field 'poem' is a JSON array, expected a string"."""
+    path = tmp_path / "poetry.json"
+    path.write_text('[{"poemName": "Aşk Mönüsü", "poem": ["Sen sabahlar ve şafaklar kadar güzelsin", '
+                    '"Sen ülkemin yaz geceleri gibisin"]}]', encoding="utf-8")
+    assert texts([path], text_field="poemName,poem") == \
+        ["Aşk Mönüsü\n\nSen sabahlar ve şafaklar kadar güzelsin\nSen ülkemin yaz geceleri gibisin"]
+    path.write_text('[{"poem": ["bir", {"dize": "iki"}]}]', encoding="utf-8")
+    with pytest.raises(CorpusError, match="field 'poem' is a JSON array, expected a string"):
+        texts([path], text_field="poem")
+
+
 def test_null_texts_are_empty_documents_not_errors(tmp_path: Path):
     """Exported data sets write a missing value as `null` (a row, or a field of one): no text, as a blank line
     or a parquet null, not a stop of the whole run."""

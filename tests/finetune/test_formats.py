@@ -39,6 +39,17 @@ def test_real_instruction_layouts_read_as_the_same_examples(tmp_path: Path, name
     assert read_examples(path, fmt) == EXPECTED
 
 
+def test_a_json_string_per_line_is_text_as_luna_train_reads_it(tmp_path: Path):
+    """turkish-nlp-suite's Corona-mini-dataset: a bare JSON string per line. `luna train` trained on it and
+    `luna eval` refused it ("expected a JSON object per record, got str; give --format")."""
+    from lunalm.errors import DataError
+
+    path = _write(tmp_path / "corona.jsonl", '"Koronavirüs salgını yayıldı."\n"İkinci yorum."\n')
+    assert detect_format([path]) == "text"
+    with pytest.raises(DataError, match="expected a JSON object or string per record, got list"):
+        detect_format([_write(tmp_path / "rows.jsonl", "[1, 2]\n")])
+
+
 def test_the_format_check_and_the_reading_decode_a_file_once(tmp_path: Path, monkeypatch):
     import lunalm.corpus.encoding as encoding
 
