@@ -16,7 +16,7 @@ import pytest
 
 from lunalm.errors import ConfigError, LunaError
 from lunalm.runs.scan import Scanner, scan
-from lunalm.runs.scan import logs, reading
+from lunalm.runs.scan import log_files, reading
 from lunalm.runs.scan.classify import FIXES, classify_line
 from lunalm.runs.attempt import ERROR_KINDS, OUTCOMES, run_fingerprint
 
@@ -489,7 +489,7 @@ def test_a_text_file_without_training_lines_is_given_up_early(tmp_path):
     (tmp_path / "corpus.txt").write_text("Ankara'da sabah.\n" * 400_000)  # 6.8 MB of prose
     scanner = Scanner()
     assert list(scanner.scan([str(tmp_path)])) == []
-    assert scanner.stats.bytes_read < 2 * (logs.PROBE_BYTES + 2**20)
+    assert scanner.stats.bytes_read < 2 * (log_files.PROBE_BYTES + 2**20)
 
 
 def test_fifty_megabyte_log_in_bounded_memory(tmp_path):

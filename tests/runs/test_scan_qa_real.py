@@ -107,3 +107,53 @@ def test_two_runs_that_reached_their_planned_iterations_both_finished(tmp_path: 
     assert [(run.outcome, run.status, run.steps, run.extra["max_steps"]) for run in runs] == \
         [("success", "completed", 5000, 5000)] * 2
     assert {run.evidence for run in runs} == {"config.yaml: 5000 steps planned, and step 5000 was logged"}
+
+
+def _runs_of(attempts: list, name: str) -> list:
+    return sorted((a for a in attempts if Path(a.path).name == name), key=lambda a: a.extra["runs_in_file"]["run"])
+
+
+def test_each_run_of_a_notebook_is_an_attempt_of_its_own():
+    """shrutipangare/ChatbotSeq-to-Seq's notebook trains once in cell 47 (Adam, lr 1e-4, 4000 iterations,
+    8.9605 → 2.6653), then runs a 20-run W&B sweep in cell 50. It was one "success" whose first loss came
+    from cell 47 and its last (4.708) from the sweep's last run, with cell 47's lr and optimizer."""
+    runs = _runs_of(list(scan([str(SET / "ChatbotSeq-to-Seq")])), "Final_chatbot_tutorial.ipynb")
+    assert len(runs) == 21 and {run.extra["runs_in_file"]["of"] for run in runs} == {21}
+    first = runs[0]
+    assert (first.optimizer, first.lr, first.steps, first.final_train_loss) == ("Adam", 0.0001, 4000, 2.6653)
+    assert first.metrics[0] == (1, "train", 8.9605) and "cell 47" in first.evidence
+    sweep = runs[1:]
+    assert all(run.metrics[0][0] == 100 and run.steps == 4000 and "cell 50" in run.evidence for run in sweep)
+    # the sweep's runs, as each printed its config: kn7ma4di first, cme851yh last
+    assert (sweep[0].optimizer, sweep[0].lr, sweep[0].final_train_loss) == ("sgd", 0.00025, 4.4966)
+    assert (sweep[-1].optimizer, sweep[-1].lr, sweep[-1].final_train_loss) == ("sgd", 0.0001, 4.708)
+    assert sweep[-1].metrics[0] == (100, "train", 8.9013)
+    # three runs with clip 0 never learned (8.9722 → 8.9721): no improvement, not a success
+    stuck = [run for run in sweep if run.outcome == "unknown"]
+    assert [round(run.final_train_loss, 2) for run in stuck] == [8.97, 8.96, 8.95]
+    assert all("no improvement" in run.evidence for run in stuck)
+    assert len({run.fingerprint for run in runs}) == 21
+
+
+def test_each_run_of_a_log_is_an_attempt_of_its_own():
+    """aakashvardhan/s21-gpt2's log.md holds 14 runs (13 of steps 0–49, then one of 1–4999), read as one
+    record before. "1 epoch = 2640 batches" is the data's length, not an epoch that began."""
+    runs = _runs_of(list(scan([str(SET / "s21-gpt2")])), "log.md")
+    assert len(runs) == 14
+    assert [(run.metrics[0][0], run.steps) for run in runs] == [(0, 49)] * 13 + [(1, 4999)]
+    assert (runs[0].metrics[0][2], runs[0].final_train_loss) == (10.899394989013672, 0.06201247125864029)
+    assert runs[1].metrics[0][2] == 10.959087371826172 and runs[-1].final_train_loss == 0.012582
+    assert runs[0].name == "s21-gpt2/log.md (run 1 of 14)"
+
+
+def test_a_counter_of_each_epoch_or_a_resume_is_no_new_run(tmp_path: Path):
+    """A step count that starts again at each epoch, or goes back only to a checkpoint, stays one run."""
+    epochs = "".join(f"Epoch {epoch}\n" + "".join(f"step {step}: loss {5 - epoch - step / 1000:.3f}\n"
+                                                   for step in range(0, 500, 50)) for epoch in range(1, 4))
+    resumed = "".join(f"step {step}: loss {5 - step / 1000:.3f}\n" for step in [*range(0, 1001, 100),
+                                                                                   *range(800, 2001, 100)])
+    (tmp_path / "epochs.log").write_text(epochs)
+    (tmp_path / "resumed.log").write_text(resumed)
+    found = {Path(run.path).name: run for run in scan([str(tmp_path)])}
+    assert sorted(found) == ["epochs.log", "resumed.log"]
+    assert found["resumed.log"].steps == 2000 and "runs_in_file" not in found["resumed.log"].extra

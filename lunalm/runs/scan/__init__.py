@@ -28,7 +28,7 @@ from lunalm.errors import ConfigError
 from lunalm.runs.attempt import Attempt
 from lunalm.runs.scan import hf_trainer, lightning, lunalm_runs, wandb_files
 from lunalm.runs.scan.logged_lr import settle_lr
-from lunalm.runs.scan.logs import read_log
+from lunalm.runs.scan.log_files import read_log
 from lunalm.runs.scan.notebooks import read_notebook
 from lunalm.runs.scan.pairing import (JOINED_SOURCES, Script, claim_output_dirs, incidental, join_wandb, merge,
                                      output_target, pair, same_run)
@@ -120,9 +120,9 @@ class Scanner:
                     facts.incidental = incidental(entry.path, self._root)
                     scripts.append((entry, facts))
             elif kind == "notebook":
-                notebooks.append(self._guarded(entry.path, read_notebook, entry, self.stats))
+                notebooks += self._guarded(entry.path, read_notebook, entry, self.stats) or []
             elif kind is not None and not wandb_files.is_internal_log(entry.path):
-                logs.append(self._guarded(entry.path, read_log, entry, self.stats, kind != "log", kind == "markdown"))
+                logs += self._guarded(entry.path, read_log, entry, self.stats, kind != "log", kind == "markdown") or []
         claims = claim_output_dirs(folder.path, scripts, hf_trainer.has_state)
         self._output_scripts.update(claims)
         newest_runs = self._lightning_claims(folder.path, scripts)
@@ -134,7 +134,7 @@ class Scanner:
                 if entry.name == program:
                     apply_facts(wandb, facts, entry.path)
                     claimed.add(entry.path)
-        attempts = pair(scripts, [log for log in logs if log], self.stats, claimed) + [book for book in notebooks if book]
+        attempts = pair(scripts, logs, self.stats, claimed) + notebooks
         here = [trainer for trainer in found if trainer.source == "hf-trainer" and trainer.path == folder.path]
         kept = []
         for attempt in attempts:  # a log or notebook of a run whose Trainer output folder is below: one attempt

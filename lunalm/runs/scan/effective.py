@@ -44,6 +44,31 @@ class LogSettings:
         self._printed: list[str] | None = None  # lines of the config file being printed
         self._arguments: str | None = None  # where a printed TrainingArguments( began, while inside it
         self._argument_count = 0
+        self._before_mark: dict[str, list | None] = {}  # names set since ``mark()``: their value before it
+        self._after_mark: dict[str, list] = {}  # printed again since ``mark()`` (the first value kept stays)
+        self._files_at_mark: int | None = None  # config files printed before the newest ``mark()``
+
+    def mark(self) -> None:
+        """A train loss was logged: what is printed from here on may belong to the next run (``split``)."""
+        if self._before_mark or self._after_mark or self._files_at_mark != len(self.config_files):
+            self._before_mark, self._after_mark, self._files_at_mark = {}, {}, len(self.config_files)
+
+    def split(self) -> LogSettings:
+        """A new run began: the settings printed since ``mark()`` are moved to a new ``LogSettings`` (the
+        new run's), and this one is left as it was at the mark (the run that ended)."""
+        self._close()
+        after = LogSettings()
+        after.overrides.update(self._after_mark)
+        for name, before in self._before_mark.items():
+            after.overrides[name] = self.overrides[name]
+            if before is None:
+                del self.overrides[name]
+            else:
+                self.overrides[name] = before
+        after.config_files = self.config_files[self._files_at_mark or 0:]
+        del self.config_files[self._files_at_mark or 0:]
+        self._before_mark, self._after_mark = {}, {}
+        return after
 
     def _argument_line(self, where: str, line: str) -> None:
         """``print(training_args)``: "TrainingArguments(", then one ``name=value,`` a line, then ")"."""
@@ -58,7 +83,12 @@ class LogSettings:
         self._set(pair.group(1), _literal(pair.group(2)), self._arguments, replace=False)
 
     def _set(self, name: str, value, where: str, replace: bool) -> None:
+        if not replace and name in self.overrides and self._files_at_mark is not None \
+                and name not in self._before_mark and name not in self._after_mark:
+            self._after_mark[name] = [value, where]  # a run printing its settings after an earlier run's losses
         if (replace or name not in self.overrides) and (name in self.overrides or len(self.overrides) < MAX_SETTINGS):
+            if name not in self._before_mark:
+                self._before_mark[name] = self.overrides.get(name)
             self.overrides[name] = [value, where]
 
     def printed(self, name: str, value, where: str) -> None:

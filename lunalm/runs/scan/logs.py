@@ -16,35 +16,29 @@ traceback lines are kept.
 
 from __future__ import annotations
 
+import copy
 import math
-import os
 import re
 from collections import Counter, deque
 from dataclasses import dataclass
-from datetime import datetime
 
-from lunalm.runs.attempt import Attempt, fingerprint
-from lunalm.runs.scan import hf_trainer
+from lunalm.runs.attempt import Attempt
 from lunalm.runs.scan.effective import LogSettings
 from lunalm.runs.scan.logged_lr import LoggedLr, progress_lr
+from lunalm.runs.scan.log_lines import NUMBER as _NUMBER, find_losses, literal_number, setting_value, time_stamp
 from lunalm.runs.scan.classify import HINT_WORDS, any_word, classify_line, exception_name, status_for
-from lunalm.runs.scan.reading import ScanStats, TextLines
+from lunalm.runs.scan.restarts import MAX_RUNS, epoch_named, restarts, same_epoch
 from lunalm.runs.scan.shapes import MAX_SHAPES, line_shape
 from lunalm.runs.scan.series import LossSeries, describe_trend, metric_rows
-from lunalm.runs.scan.walk import FileEntry
 
-PROBE_LINES = 20_000  # a .txt/.jsonl file with no training signal in this many lines ...
-PROBE_BYTES = 4 << 20  # ... or bytes (a file without line breaks) is not a log
 RECOVERED_AFTER = 3  # train losses logged after an error mean the run got past it
 PARSED_PER_STRIDE = 1000  # loss lines parsed before parsing only every other one (then every 4th, ...)
-MARKDOWN_LOSS_LINES = 10  # losses at numbered steps that make a .md file a log
 SETTINGS_LINES = 5000  # trainers print their settings at the start
+# A loss that fell by less than this share did not improve: a sweep run stuck at 8.9722 → 8.9721 (clip 0)
+FLAT_SHARE = 0.01
 # Patterns run on the lower-cased line (re.IGNORECASE makes Python's alternations many times slower).
-_NUMBER = r"[-+]?(?:nan|inf(?:inity)?|\d+(?:\.\d*)?(?:e[-+]?\d+)?|\.\d+(?:e[-+]?\d+)?)"
-_LOSS_VALUE = re.compile(r"loss\b\s*(?:[:=]|is)?\s*(?:tensor\()?(" + _NUMBER + r")(?!\w)")  # at each "loss"
-_LOSS_PREFIX = re.compile(r"(?:^|[^a-z0-9])([a-z]+)[ _/-]$")  # "train " in "step 5: train loss 2.1"
 # Only a step the log names: a tqdm/Keras counter ("450/1000 [") restarts every epoch, so those lines are
-# counted instead (a step that goes back means a rerun, see LossSeries).
+# counted instead (a step that goes back means a resume, see LossSeries, or a new run, see ``restarts``).
 _STEP = re.compile(r"\b(?:global[ _]step|step|iter(?:ation)?)\s*[:=#]?\s*(\d+)(?:\s*/\s*(\d+))?")
 # transformers 5.x prints the values as strings: {'loss': '6.799', 'learning_rate': '4.8e-05'}
 _DICT_PAIR = re.compile(r"[\"'](\w+)[\"']\s*:\s*[\"']?(" + _NUMBER + r")(?![\w.])[\"']?")
@@ -52,9 +46,6 @@ _TRAIN_KEYS = {"", "train", "training", "avg", "average", "mean", "running", "to
 _VAL_KEYS = {"val", "valid", "validation", "eval", "dev"}
 _DONE = re.compile(r"\btraining (?:is )?(?:complete|completed|finished|done)\b|\b(?:finished|done) training\b|"
                    r"\btrain_runtime\b|`?max_(?:epochs|steps)=\d+`? reached")
-_TIME_STAMP = re.compile(r"\[?(20\d\d-\d\d-\d\d)[ T_](\d\d[:.]\d\d[:.]\d\d)")
-# The Hugging Face example scripts' logging format: "03/22/2024 09:51:20 - WARNING - __main__"
-_US_TIME_STAMP = re.compile(r"(\d\d)/(\d\d)/(20\d\d)[ ,]+(\d\d:\d\d:\d\d)")
 # A mean over the whole run, not the loss at its end: the Trainer's "TrainOutput(global_step=500,
 # training_loss=0.64, ...)" and its metrics table ("  train_loss               =     0.4479")
 _MEAN_LOSS = re.compile(r"trainoutput\(|^train_loss +=")
@@ -75,7 +66,7 @@ _PROGRESS_BAR = re.compile(r"\d%\|[^|]*\|\s*\d+/\d+\s*\[|\d+/\d+\s*\[[^\]]*(?:it
 _RANK_PREFIX = re.compile(r"^\[(?:rank|default)\d+\]:\s*")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _SETTING_HINT = re.compile(r"param|epochs|batch size|accumulation|optimization steps|device")
-_PRINTED_HINT = re.compile(r"\blr\b|learning[ _]rate|batch[ _]size|epochs|model")
+_PRINTED_HINT = re.compile(r"\blr\b|learning[ _]rate|batch[ _]size|epochs|model|optimi[sz]er")
 # Any word that makes a line worth more than counting its loss: error hints (classify), a traceback, the
 # end of training (_DONE), settings (_SETTINGS).
 _ATTENTION = any_word(HINT_WORDS + ["traceback", "train", "reached", "param", "epochs", "batch size",
@@ -100,10 +91,10 @@ _PRINTED = [
     ("lr", re.compile(r"(?<!['\"\w])(?:lr|learning[_ ]rate)\s*[:=]\s*(" + _NUMBER + r")(?![\w.])")),
     ("batch_size", re.compile(r"(?<!['\"\w])batch[_ ]size\s*[:=]\s*(\d+)\b")),
     ("num_epochs", re.compile(r"(?<!['\"\w])(?:num_(?:train_)?epochs|epochs)\s*[:=]\s*(\d+)\b")),
+    ("optimizer", re.compile(r"(?<!['\"\w])optimi[sz]er\s*[:=]\s*['\"]?([a-z][a-z0-9_]*)\b")),  # a sweep's config
     ("model_name_or_path", re.compile(r"(?<![\w'\"])model(?:_name(?:_or_path)?| name)?\s*[:=]\s*['\"]?"
                                       r"([a-z0-9][\w.-]*/[\w.-]+)", re.I)),
 ]
-_SCALE = {"k": 1e3, "m": 1e6, "b": 1e9}
 
 
 @dataclass(frozen=True)
@@ -131,6 +122,20 @@ class LogParser:
 
     def __init__(self, label: str):
         self.label = label  # prefix of every "where" (file name, or "notebook.ipynb cell 3")
+        self.shapes: list[str] = []  # the shapes of its loss and lr lines, to tell which script wrote it
+        self.loss_lines = 0  # lines mentioning a loss (parsed or not)
+        self._parse_every = 1
+        self.first_time: float | None = None  # the first line's time stamp ("2024-12-25 06:43:04,790 - INFO")
+        self.last_time: float | None = None  # ... and the newest one
+        self.runs: list[LogParser] = []  # the earlier runs of this file, each a parser of its own (``restarts``)
+        self.context: object = None  # set by the caller (a notebook: how many statements precede this cell)
+        self.context_at_loss: object = None  # ... as it was at this run's newest loss
+        self._epoch_named: int | None = None  # the newest epoch a line named ("epoch 3"), and as it was ...
+        self._epoch_at_loss: int | None = None  # ... at this run's newest train loss
+        self._start_run()
+
+    def _start_run(self) -> None:
+        """The state of one run (a file holding several starts a fresh one at each restart)."""
         self.train, self.val = LossSeries(), LossSeries()
         # Losses in a progress bar's postfix ("19/19 [00:00, 41.12it/s, val_loss=2.2583]") are a running value
         # of the batches so far: used only where the log prints no loss of that kind outside a bar.
@@ -139,27 +144,36 @@ class LogParser:
         self.step_of: tuple[int, int] | None = None  # the newest "step:7151/20000" of a loss line
         self._keras_total: int | None = None  # batches per epoch, as the epoch's Keras bar counts them
         self.stopped_early: Hit | None = None  # "Epoch 7: early stopping" (Keras), "Signaling Trainer to stop"
-        self.first_time: float | None = None  # the first line's time stamp ("2024-12-25 06:43:04,790 - INFO")
-        self.last_time: float | None = None  # ... and the newest one
         self.error: Hit | None = None
         self.errors: Counter[str] = Counter()
         self.losses_since_error = 0
         self.completed: Hit | None = None
         self.settings: dict[str, object] = {}
+        self._settings_since_loss: set[str] = set()  # names printed after the newest train loss
         self.runtime: float | None = None  # seconds train() ran, as the trainer reported it
         self.final_step: int | None = None  # the step train() returned at ("TrainOutput(global_step=2808, ...")
         self.log_settings = LogSettings()  # overrides and config files the log prints (see ``effective``)
         self.logged_lr = LoggedLr()  # the lr values printed beside losses and steps (a schedule's, not a setting)
-        self.shapes: list[str] = []  # the shapes of its loss and lr lines, to tell which script wrote it
         self.real_steps = False  # steps were read from the log, not counted
+        self._counted = False  # some of this run's losses had no step number (then no restart is told)
         self._last_train_number: int | None = None  # line of the newest train loss
         self.loss_where: dict[str, str] = {}  # "train"/"val" -> where its newest value is ("x.ipynb cell 78 output:3")
-        self.loss_lines = 0  # lines mentioning a loss (parsed or not)
-        self._parse_every = 1
         self._unparsed: tuple[int | None, str, str] | None = None  # the newest loss line not parsed yet, and
         #                                                             the label of where it was (a notebook's cell)
         self._traceback: deque[str] | None = None  # lines of the traceback being read
         self.traceback_tail: list[str] = []
+
+    def _restart(self) -> None:
+        """A new run begins at this loss: the one so far becomes a parser of its own in ``runs``, and the
+        settings printed since its last loss move to the new run."""
+        done = copy.copy(self)
+        done.runs = []
+        self.runs.append(done)
+        moved = {name: self.settings.pop(name) for name in self._settings_since_loss if name in self.settings}
+        log_settings = self.log_settings.split()
+        self._start_run()
+        self.settings, self.log_settings = moved, log_settings
+        self.first_time = self.last_time
 
     @property
     def signals(self) -> bool:
@@ -196,9 +210,11 @@ class LogParser:
             kind = self._notable(number, line, lower)
         if "stop" in lower and self.stopped_early is None and _EARLY_STOP.search(lower):
             self.stopped_early = Hit(self.where(number), line[:300])
-        if "epoch" in lower and (match := _EPOCH_OF.search(lower)) and 0 < int(match.group(2)) < 100_000:
-            self.epoch = (int(match.group(1)), int(match.group(2)))
-            self._keras_total = None  # the epoch's own bar comes next
+        if "epoch" in lower:
+            self._epoch_named = epoch_named(lower) if epoch_named(lower) is not None else self._epoch_named
+            if (match := _EPOCH_OF.search(lower)) and 0 < int(match.group(2)) < 100_000:
+                self.epoch = (int(match.group(1)), int(match.group(2)))
+                self._keras_total = None  # the epoch's own bar comes next
         if line[:2] == "s:" and (match := _LLMC.match(lower)):  # llm.c's main.log: "s:500 trl:3.41 lr:0.0006"
             self.loss_lines += 1
             self.add_loss("train" if match.group(2) == "trl" else "val", int(match.group(1)), float(match.group(3)),
@@ -208,9 +224,11 @@ class LogParser:
         if "loss" in lower:
             self.loss_lines += 1
             # a long log's train losses are thinned; its rarer validation lines are all read (their best counts)
-            if kind is not None or self.loss_lines % self._parse_every == 0 or "val" in lower:
-                self._unparsed = None
+            if kind is not None or self.loss_lines % self._parse_every == 0 or "val" in lower \
+                    or self._steps_back(lower):  # a restart (``restarts``) is never thinned away
+                pending = self._unparsed  # an earlier run's last line, if this one starts a new run
                 self._losses(number, lower)
+                self._unparsed = None if self._unparsed is pending else self._unparsed
                 self._progress(number, lower)  # thinned with the losses: the peak comes early (warmup)
                 if self.loss_lines >= PARSED_PER_STRIDE * self._parse_every:
                     self._parse_every *= 2  # a long log: from now on parse every other loss line, ...
@@ -219,6 +237,13 @@ class LogParser:
                 self.losses_since_error += 1
         else:
             self._progress(number, lower)
+
+    def _steps_back(self, lower: str) -> bool:
+        """Whether a loss line names a step before the newest train step read (then it is parsed)."""
+        if self.train.last is None or ("step" not in lower and "iter" not in lower):
+            return False
+        match = _STEP.search(lower)
+        return match is not None and int(match.group(1)) < self.train.last[0]
 
     def _progress(self, number: int | None, lower: str) -> None:
         """An lr logged beside this line's loss or step (at the newest step read, see ``logged_lr``), and
@@ -269,13 +294,22 @@ class LogParser:
         series = self._bar[kind] if bar else self.train if kind == "train" else self.val
         if step is None:
             step = max(self.loss_lines, series.last[0] + 1 if series.last else 1)
+            self._counted = self._counted or not bar
         else:
+            if not bar and not self._counted and len(self.runs) < MAX_RUNS and restarts(series, step) \
+                    and same_epoch(self._epoch_named, self._epoch_at_loss):
+                self._restart()
+                series = self.train if kind == "train" else self.val
             self.real_steps = True
         series.add(step, value)
         self.loss_where[kind] = f"{self.label}:{number}" if number else self.label
+        self.context_at_loss = self.context
+        self._settings_since_loss.clear()
+        self.log_settings.mark()
         if kind == "train":
             self.losses_since_error += 1
             self._last_train_number = number
+            self._epoch_at_loss = self._epoch_named
 
     def _record_error(self, kind: str, number: int | None, line: str) -> None:
         self.errors[kind] += 1
@@ -291,7 +325,7 @@ class LogParser:
         if "{" in lower and self._dict_losses(number, lower):
             return
         found = []
-        for key, value in _find_losses(lower):
+        for key, value in find_losses(lower):
             if key in _TRAIN_KEYS or key in _VAL_KEYS:
                 found.append(("val" if key in _VAL_KEYS else "train", value))
         if not found:
@@ -346,16 +380,18 @@ class LogParser:
                 continue  # logged beside a loss or a step: the schedule's value then (``logged_lr``)
             match = pattern.search(line if name == "model_name_or_path" else lower)  # a model id keeps its case
             if match is not None:
-                value = match.group(1) if name == "model_name_or_path" else _literal_number(match.group(1))
+                value = match.group(1) if name in ("model_name_or_path", "optimizer") \
+                    else literal_number(match.group(1))
                 if value is not None:
                     self.log_settings.printed(name, value, self.where(number))
 
     def _settings(self, line: str) -> None:
         for name, pattern in _SETTINGS:
             match = pattern.search(line)
-            value = _setting_value(name, match) if match and name not in self.settings else None
+            value = setting_value(name, match) if match and name not in self.settings else None
             if value is not None:
                 self.settings[name] = value
+                self._settings_since_loss.add(name)
 
     def verdict(self) -> Verdict:
         """The outcome and the evidence line that decided it (failure beats success beats unknown)."""
@@ -383,7 +419,7 @@ class LogParser:
                 and not (self.epoch and self.epoch[0] >= self.epoch[1]):  # a step count of each epoch
             return Verdict("unknown", f"{where}: the last step logged is {self.step_of[0]} of {self.step_of[1]}"
                            + (f"; {described}" if trend else "") + ": no sign the run finished")
-        if trend and trend[1] < trend[0] and len(series) >= 2:
+        if trend and trend[1] < trend[0] * (1 - FLAT_SHARE) and len(series) >= 2:
             return Verdict("success", f"{where}: {described}, no error")
         if trend:
             return Verdict("unknown", f"{where}: {described}: no improvement, no error")
@@ -429,99 +465,3 @@ class LogParser:
             extra["nonfinite_losses"] = self.train.nonfinite + self.val.nonfinite
         if not self.real_steps and (len(self.train) or len(self.val)):
             extra["steps_counted"] = True  # the log printed no step numbers; metrics count log records
-
-
-def _find_losses(lower: str) -> list[tuple[str, float]]:
-    """(key, value) for each ``<key> loss <number>`` in a lower-cased line: ``("train", 1.9)`` for
-    "train loss 1.9", ``("val", 0.13)`` for "val_loss: 0.13", ``("", 2.3)`` for "loss=2.3"."""
-    found = []
-    start = lower.find("loss")
-    while start >= 0:
-        before = lower[start - 1] if start else " "
-        match = _LOSS_VALUE.match(lower, start) if not before.isalnum() else None
-        if match and match.group(1) != "0":  # "val_loss = 0" sets a variable (code saved as .txt): no loss
-            prefix = _LOSS_PREFIX.search(lower, max(0, start - 24), start) if before in " _/-" else None
-            found.append((prefix.group(1) if prefix else "", float(match.group(1))))
-        start = lower.find("loss", start + 4)
-    return found
-
-
-def _setting_value(name: str, match: re.Match) -> object:
-    text = match.group(1).replace(",", "")
-    if name == "device":
-        return text.lower()
-    scale = _SCALE.get(match.group(2) or "", 1.0) if match.re.groups > 1 else 1.0
-    try:
-        value = float(text) * scale
-    except ValueError:  # "1.2.3"
-        return None
-    return value if name == "epochs" else int(value)
-
-
-def _literal_number(text: str) -> int | float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
-
-
-def read_log(entry: FileEntry, stats: ScanStats, probe: bool = False, markdown: bool = False) -> Attempt | None:
-    """The attempt a log file records, or None when it holds no training signal.
-
-    ``probe``: give up after PROBE_LINES lines or PROBE_BYTES bytes without a signal (for ``.txt``/``.jsonl``
-    and extensionless files, which are usually corpora or other text, not logs). ``markdown``: a ``.md``
-    file is a log only with MARKDOWN_LOSS_LINES or more losses at numbered steps (``log.md`` holding a
-    run's console output); notes that quote a loss or a traceback are not.
-    """
-    lines = TextLines(entry.path, stats)
-    parser = LogParser(entry.name)
-    before = stats.bytes_read
-    for number, line in lines:
-        parser.feed(number, line)
-        if probe and ((number or 0) > PROBE_LINES or stats.bytes_read - before > PROBE_BYTES) \
-                and not parser.signals:
-            return None
-    if markdown and not (parser.real_steps and len(parser.train) + len(parser.val) >= MARKDOWN_LOSS_LINES):
-        return None
-    if not parser.signals:
-        if not probe:  # a .log file, read whole: say why it is not an attempt (--verbose lists it)
-            stats.skip(entry.path, "no training lines (no loss, error or end of training)")
-        return None
-    parent = _parent_name(entry.path)
-    started = parser.first_time if parser.first_time is not None else time_stamp(entry.name)  # "2025-02-16 …log"
-    attempt = Attempt(source="log", path=entry.path, fingerprint=fingerprint("log", entry.path),
-                      name=f"{parent}/{entry.name}" if parent else entry.name,
-                      started=started if started is not None else entry.mtime)
-    parser.fill(attempt)
-    if parser.first_time is not None and parser.last_time is not None and attempt.wall_seconds is None \
-            and parser.last_time > parser.first_time:
-        attempt.wall_seconds = parser.last_time - parser.first_time
-    if lines.skipped_bytes:
-        attempt.extra["skipped_middle_bytes"] = lines.skipped_bytes
-    if entry.name == "trainer_log.jsonl":  # LLaMA-Factory's output folder: the model and results beside it
-        hf_trainer.folder_facts(attempt, os.path.dirname(entry.path), stats)
-    return attempt
-
-
-def time_stamp(text: str) -> float | None:
-    """The local time a line or file name starts with ("2024-12-25 06:43:04,790 - INFO",
-    "[2025-02-16T10:43:29]", "2025-02-16 10:43:29.611931.log", "03/22/2024 09:51:20 - WARNING"), as unix
-    time; None if it starts otherwise."""
-    match = _TIME_STAMP.match(text)
-    if match is not None:
-        day, clock = match.group(1), match.group(2).replace(".", ":")
-    elif (match := _US_TIME_STAMP.match(text)) is not None:  # month first, unless the first number cannot be one
-        first, second, year, clock = match.groups()
-        month, day_of_month = (second, first) if int(first) > 12 else (first, second)
-        day = f"{year}-{month}-{day_of_month}"
-    else:
-        return None
-    try:
-        return datetime.strptime(f"{day} {clock}", "%Y-%m-%d %H:%M:%S").timestamp()
-    except ValueError:  # "2024-13-45 …"
-        return None
-
-
-def _parent_name(path: str) -> str:
-    return os.path.basename(os.path.dirname(os.path.abspath(path)))

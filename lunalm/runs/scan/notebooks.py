@@ -10,7 +10,9 @@ import html
 import os
 import re
 
-from lunalm.runs.attempt import Attempt, fingerprint
+from lunalm.runs.attempt import Attempt
+from lunalm.runs.scan.effective import settle
+from lunalm.runs.scan.log_files import run_fingerprint
 from lunalm.runs.scan.logs import LogParser
 from lunalm.runs.scan.reading import ScanStats, Unreadable, read_json
 from lunalm.runs.scan.astfacts import dotted
@@ -28,10 +30,11 @@ _TAG = re.compile(r"(<[^<>]*>)")
 _RUN_SCRIPT = re.compile(r"^\s*[!%](?:run\b|.*\b(?:python3?|torchrun|accelerate launch)\s+\S+\.py\b)")
 
 
-def read_notebook(entry: FileEntry, stats: ScanStats) -> Attempt | None:
-    """The attempt a notebook records, or None when it does not train: no cell steps an optimizer (or
-    builds one and calls a ``train*()`` loop), and none runs a training script with losses in its output.
-    A calculator, a plot or an autograd demo with "loss" in its output is not a training attempt."""
+def read_notebook(entry: FileEntry, stats: ScanStats) -> list[Attempt]:
+    """The attempts a notebook records, one per run its outputs hold (``restarts``: a W&B sweep cell holds
+    several), or none when it does not train: no cell steps an optimizer (or builds one and calls a
+    ``train*()`` loop), and none runs a training script with losses in its output. A calculator, a plot
+    or an autograd demo with "loss" in its output is not a training attempt."""
     document = read_json(entry.path, stats, MAX_NOTEBOOK_BYTES, "notebook")
     book = _Book(entry.name)
     for index, cell in enumerate(_cells(document), start=1):
@@ -40,18 +43,25 @@ def read_notebook(entry: FileEntry, stats: ScanStats) -> Attempt | None:
             book.cell(index, cell)
     script = facts(ast.Module(body=book.bodies, type_ignores=[]))
     if script.role != "trainer" and not (book.runs_script and book.parser.signals):
-        return None
-    attempt = _attempt(entry, book.parser, book.executed)
-    # Settings are read from the cells up to the last one that trains: later cells (loading other
-    # weights for a demo, the next exercise's data) describe something else.
-    apply_facts(attempt, facts(ast.Module(body=book.bodies[:book.trained_upto], type_ignores=[]))
-                if book.trained_upto else script)
-    attempt.device = _gpu_name(document) or attempt.device
-    attempt.extra["executed_cells"] = book.executed
-    for key, value in (("unparsable_cells", book.unparsable), ("errors_outside_training", book.side_errors)):
-        if value:
-            attempt.extra[key] = value
-    return attempt
+        return []
+    runs = [*book.parser.runs, book.parser]
+    attempts = [_attempt(entry, run, book.executed, index, len(runs)) for index, run in enumerate(runs, start=1)]
+    # Settings are read from the cells up to the last one that trains (of a run: up to its cell): later
+    # cells (loading other weights for a demo, the next exercise's data) describe something else.
+    known = {}
+    for run, attempt in zip(runs, attempts):
+        upto = run.context_at_loss if len(runs) > 1 and run.context_at_loss else book.trained_upto
+        if upto not in known:
+            known[upto] = facts(ast.Module(body=book.bodies[:upto], type_ignores=[])) if upto else script
+        if len(runs) > 1:  # what each run printed (a sweep's config) wins over the code's first value
+            settle(attempt, known[upto].fields, os.path.dirname(entry.path), entry.name, stats)
+        apply_facts(attempt, known[upto])
+        attempt.device = _gpu_name(document) or attempt.device
+        attempt.extra["executed_cells"] = book.executed
+        for key, value in (("unparsable_cells", book.unparsable), ("errors_outside_training", book.side_errors)):
+            if value:
+                attempt.extra[key] = value
+    return attempts
 
 
 class _Book:
@@ -82,6 +92,7 @@ class _Book:
             ast.increment_lineno(statement, self.lines)
         self.lines += _text(cell.get("source")).count("\n") + 1
         self.bodies.extend(body)
+        self.parser.context = len(self.bodies)  # a run whose losses are in this cell's output: these cells
         self.runs_script = self.runs_script or _runs_script(cell)
         self.parser.label = f"{label} output"
         trains = self._trains(body) or _runs_script(cell)
@@ -103,10 +114,13 @@ def _runs_script(cell: dict) -> bool:
     return any(_RUN_SCRIPT.match(line) for line in _text(cell.get("source")).split("\n"))
 
 
-def _attempt(entry: FileEntry, parser: LogParser, executed: int) -> Attempt:
+def _attempt(entry: FileEntry, parser: LogParser, executed: int, index: int, count: int) -> Attempt:
     parent = os.path.basename(os.path.dirname(os.path.abspath(entry.path)))
-    attempt = Attempt(source="notebook", path=entry.path, fingerprint=fingerprint("notebook", entry.path),
-                      name=f"{parent}/{entry.name}" if parent else entry.name, started=entry.mtime)
+    name = f"{parent}/{entry.name}" if parent else entry.name
+    attempt = Attempt(source="notebook", path=entry.path, fingerprint=run_fingerprint("notebook", entry.path, index),
+                      name=name if count == 1 else f"{name} (run {index} of {count})", started=entry.mtime)
+    if count > 1:
+        attempt.extra["runs_in_file"] = {"run": index, "of": count}
     if parser.signals:
         return parser.fill(attempt)
     attempt.evidence = (f"{entry.name}: training code, {executed} cell(s) executed, but no saved output "
