@@ -157,3 +157,15 @@ def test_a_counter_of_each_epoch_or_a_resume_is_no_new_run(tmp_path: Path):
     found = {Path(run.path).name: run for run in scan([str(tmp_path)])}
     assert sorted(found) == ["epochs.log", "resumed.log"]
     assert found["resumed.log"].steps == 2000 and "runs_in_file" not in found["resumed.log"].extra
+
+
+def test_macos_zip_metadata_is_no_script(tmp_path: Path):
+    """jackokeefe11/nanoGPT keeps a ``__MACOSX/`` folder of AppleDouble files (``._model.py``: 163 binary
+    bytes); each was reported as a script with a syntax error. They are skipped, also outside that folder."""
+    from lunalm.runs.scan import Scanner
+
+    shutil.copytree(SET / "jackokeefe11-nanoGPT" / "__MACOSX", tmp_path / "__MACOSX")
+    shutil.copy(SET / "jackokeefe11-nanoGPT" / "__MACOSX" / "._model.py", tmp_path / "._train.py")
+    scanner = Scanner()
+    assert list(scanner.scan([str(tmp_path)])) == []
+    assert scanner.stats.skipped == [] and scanner.stats.files_seen == 0

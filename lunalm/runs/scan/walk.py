@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 
 from lunalm.runs.scan.reading import ScanStats
 
-# Tool state and installed packages: never training attempts, often huge.
-# Hidden directories (.git, .venv, .ipynb_checkpoints, ...) are skipped too, and so is any virtualenv.
-SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "dist-packages"})
+# Tool state and installed packages: never training attempts, often huge. macOS's zip tool adds
+# "__MACOSX/" of AppleDouble "._name" files (binary resource forks, not the files they are named after).
+# Hidden directories (.git, .venv, .ipynb_checkpoints, ...) and "._" files are skipped too, and so is any
+# virtualenv.
+SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "dist-packages", "__MACOSX"})
 _NOT_REGULAR = "not a regular file (FIFO, socket or device)"
 
 
@@ -112,6 +114,8 @@ def _add(folder: Folder, entry: os.DirEntry, stats: ScanStats) -> None:
     elif stat.S_ISDIR(info.st_mode):
         if not (entry.name.startswith(".") or entry.name in SKIP_DIRS):
             folder.subdirs.append(entry.name)
+    elif stat.S_ISREG(info.st_mode) and entry.name.startswith("._"):
+        return  # AppleDouble metadata beside a copied file (see SKIP_DIRS)
     elif stat.S_ISREG(info.st_mode):
         stats.files_seen += 1
         folder.files.append(FileEntry(entry.name, entry.path, info.st_size, info.st_mtime))
