@@ -110,11 +110,35 @@ def retime(run: Run, ui) -> None:
     run.config = dataclasses.replace(run.config, train=dataclasses.replace(run.config.train, max_steps=total))
     message = (f"time budget re-timed at step {step:,}: {pace:.3f} s per step with evaluation and checkpoints, "
                f"so {total:,} steps in all (estimated {before:,})")
+    # The passes changed with the steps, and so does the rule's decay: from here, while no step checkpoint
+    # holds the old one (a run resumed from it would go on with the old decay, so it stays then)
+    if run.auto_weight_decay and total != before and step < run.config.train.checkpoint_every:
+        decay = run.config.train.weight_decay
+        if set_weight_decay(run).split(":")[0] != f"weight decay {decay:g}":
+            message += f"; weight decay {run.config.train.weight_decay:g} from here (was {decay:g}): " \
+                       f"~{run.passes:.1f} passes over the text"
     if run.dist.is_main:
         write_config(run)
         run.logger.event("retime", step, message, total_steps=total, estimated_steps=before,
                          seconds_per_step=round(pace, 5))
     ui.message(message)
+
+
+def set_weight_decay(run: Run) -> str:
+    """The plan's weight decay for the run's steps and passes (``weight_decay_for``) on its matrices' groups
+    (norms and biases keep 0) and in its config; what to tell the user."""
+    from lunalm.config import TrainConfig
+    from lunalm.plan.recommend import weight_decay_for
+
+    passes, lr_scale = run.passes, getattr(run.optimizer, "lr_scale", 1.0)  # Muon steps (and decays) faster
+    decay = weight_decay_for(run.peak_lr, run.total_steps, passes, lr_scale)
+    for group in run.optimizer.param_groups:
+        if group["weight_decay"]:
+            group["weight_decay"] = decay
+    run.config = dataclasses.replace(run.config, train=dataclasses.replace(run.config.train, weight_decay=decay))
+    return (f"weight decay {decay:g}: ~{passes:.1f} passes over the text"
+            + (f", so weights averaged over ~{1 / (run.peak_lr * lr_scale * decay):,.0f} of the "
+               f"{run.total_steps:,} steps" if decay != TrainConfig.weight_decay else ""))
 
 
 def _synchronize(run: Run) -> None:

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from lunalm.config import RunConfig, TrainConfig, load_yaml, run_config_from_dict, run_config_to_dict
+from lunalm.config import RunConfig, load_yaml, run_config_from_dict, run_config_to_dict
 from lunalm.errors import ConfigError, DiskFullError, LunaError, is_disk_full
 from lunalm.tokenizer import Tokenizer
 from lunalm.train import checkpoint as ckpt
@@ -186,19 +186,12 @@ def _choose_optimizer(run: Run, ui) -> None:
 
 def _set_weight_decay(run: Run, ui) -> None:
     """``train.weight_decay: null``: the plan's rule, now that the steps and so the passes are known (the
-    config written keeps the number, so a resumed run decays the same)."""
-    from lunalm.plan.recommend import weight_decay_for
+    config written keeps the number, so a resumed run decays the same); decided again if the time budget is
+    re-timed (``lunalm.train.budget.retime``)."""
+    from lunalm.train.budget import set_weight_decay
 
-    passes, lr_scale = run.passes, getattr(run.optimizer, "lr_scale", 1.0)  # Muon steps (and decays) faster
-    decay = weight_decay_for(run.peak_lr, run.total_steps, passes, lr_scale)
-    for group in run.optimizer.param_groups:
-        if group["weight_decay"]:  # matrices only; norms and biases keep 0
-            group["weight_decay"] = decay
-    run.config = dataclasses.replace(run.config, train=dataclasses.replace(run.config.train, weight_decay=decay))
-    ui.message(f"weight decay {decay:g}: ~{passes:.1f} passes over the text"
-               + (f", so weights averaged over ~{1 / (run.peak_lr * lr_scale * decay):,.0f} of the "
-                  f"{run.total_steps:,} steps"
-                  if decay != TrainConfig.weight_decay else ""))
+    run.auto_weight_decay = True
+    ui.message(set_weight_decay(run))
 
 
 def _resolved(run: Run) -> RunConfig:

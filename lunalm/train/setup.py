@@ -60,6 +60,7 @@ class Run:
     dist: Dist = SINGLE  # this process's rank in a torchrun job (a single process by default)
     average: WeightAverage | None = None  # the weights evaluated, saved as best/ and final/, and sampled
     retime: Retime | None = None  # a new time-budget run's second count (lunalm.train.budget)
+    auto_weight_decay: bool = False  # train.weight_decay null: decided from the passes, again when re-timed
 
     @property
     def checkpoints(self) -> Path:

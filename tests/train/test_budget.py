@@ -228,3 +228,35 @@ def test_a_machine_three_times_slower_than_its_timed_passes_is_re_timed_by_the_c
     assert retimed["step"] <= 0.5 * left[0] / 0.03 + 1 < 120  # half the time, long before half the steps
     assert status == "completed" and run.total_steps == retimed["total_steps"]
     assert run.total_steps * 0.03 <= left[0]  # the run ends within its budget at the pace it really kept
+
+
+def test_a_retimed_run_decides_its_automatic_weight_decay_again_before_its_first_checkpoint(tmp_path, monkeypatch):
+    """A QA run timed its first steps while another program held the CPU: 47 steps, ~1.1 passes, so decay
+    0.1; re-timed, it made 373 steps (~8.9 passes) and kept 0.1 where the rule gives the decay of a run that
+    sees its text many times. Before any step checkpoint the new decay applies from the re-timing on, and is
+    what config.yaml and the optimizer hold; after one, it stays (a resume from it would go on with it)."""
+    import json
+
+    from lunalm.plan.recommend import weight_decay_for
+
+    corpus = write_corpus(tmp_path / "corpus")
+    monkeypatch.setattr(budget, "seconds_per_step", lambda run: 0.06)  # 3 s * 0.8 / 0.06 s: 40 steps, ~3.6 passes
+    calls = iter(range(10**6))
+    monkeypatch.setattr(budget, "clock", lambda: 100.0 + 0.005 * next(calls))  # really 0.005 s a step
+    for every, switched in ((1000, True), (4, False)):
+        ui = Messages()
+        config = tiny_config(tmp_path, corpus, name=f"decay{every}", minutes=0.05, checkpoint_every=every,
+                             eval_every=1000, weight_decay=None)
+        run, status = start(config, ui, progress=False)
+        [first] = [line for line in ui.lines if line.startswith("weight decay")]
+        assert first.startswith("weight decay 0.1: ~") and status == "completed" and run.total_steps > 100
+        events = [json.loads(line) for line in (run.run_dir / "events.jsonl").open(encoding="utf-8")]
+        [retimed] = [e for e in events if e["kind"] == "retime"]
+        saved = yaml.safe_load((run.run_dir / "config.yaml").read_text(encoding="utf-8"))["train"]["weight_decay"]
+        decays = {group["weight_decay"] for group in run.optimizer.param_groups} - {0.0}
+        if switched:
+            expected = weight_decay_for(run.peak_lr, run.total_steps, run.passes, getattr(run.optimizer, "lr_scale", 1))
+            assert expected > 0.1 and saved == expected and decays == {expected}
+            assert f"; weight decay {expected:g} from here (was 0.1)" in retimed["message"]
+        else:
+            assert saved == 0.1 and decays == {0.1} and "weight decay" not in retimed["message"]
