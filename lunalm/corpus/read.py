@@ -14,6 +14,7 @@ import fnmatch
 import gzip
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,7 +133,49 @@ def unread_notes(paths: list[str] | tuple[str, ...], include: tuple[str, ...], e
     if not paths:
         return []
     return [note for note in (unread_tables(paths, include, exclude), broken_links(paths, include, exclude),
-                              unread_outputs(paths)) if note]
+                              unread_outputs(paths), tables_as_text(paths, include, exclude)) if note]
+
+
+_COLUMN_NAME = re.compile(r"(\"?)[^\W\d][\w.-]{0,40}\1")  # poem_text, "rank": no spaces (prose has them)
+TABLE_CHECKED_FILES = 200  # text files whose first line is looked at
+
+
+def tables_as_text(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+    """A note naming the text files (``.txt``, ``.md``) that are tables saved under a text name: a first line
+    of column names with a comma, tab or semicolon between them, and a second line with as many; None when
+    there are none. Yunyus/Turkish-Poem-GPT's turkish_poems.txt (poem_name,poet_name,poem_text,rank) was read
+    as one document, its header and quotes kept."""
+    try:
+        files = [f for f in discover(paths, include, exclude) if f.suffix.lower() in (".txt", ".md")]
+    except CorpusError:
+        return None  # reading the corpus says what is wrong
+    found = []
+    for file in files[:TABLE_CHECKED_FILES]:
+        try:
+            with open(file, "rb") as handle:
+                lines = handle.read(1 << 16).decode("utf-8", "replace").lstrip("\ufeff").splitlines()
+        except OSError:
+            continue
+        if len(lines) < 2:
+            continue
+        for delimiter in (",", "\t", ";"):
+            names = lines[0].rstrip().split(delimiter)
+            if len(names) >= 2 and all(_COLUMN_NAME.fullmatch(name) for name in names) \
+                    and lines[1].count(delimiter) >= len(names) - 1:
+                found.append((file, [name.strip('"') for name in names],
+                              {",": ".csv", "\t": ".tsv", ";": ".csv"}[delimiter]))
+                break
+    if not found:
+        return None
+    file, names, suffix = found[0]
+    more = f" (and {len(found) - 1} more such file(s))" if len(found) > 1 else ""
+    text = next((name for name in names if any(word in name.lower() for word in _TEXT_WORDS)), "COLUMN")
+    return (f"{file} looks like a table saved as text (columns: {', '.join(names)}){more}: it is read as one text, "
+            f"its header and quotes included. To train on its rows, rename it to {file.stem}{suffix} and add "
+            f"--include '*{suffix}' --text-field {text}")
+
+
+_TEXT_WORDS = ("text", "metin", "content", "body", "icerik", "içerik", "mətn", "tweet", "sentence", "cümle")
 
 
 def unread_outputs(paths: list[str] | tuple[str, ...]) -> str | None:

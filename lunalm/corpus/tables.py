@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import re
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -66,16 +68,35 @@ def _read_delimited(path: Path, names: list[str], delimiter: str, label=None) ->
         if header and header[0].startswith("\ufeff"):  # a BOM inside a block (decoded as text) is not a name
             header[0] = header[0][1:]
         header = [_unquoted(name) for name in header] if plain else header
+        first = None
+        if header and not _names(header):  # no header row: the first row is data, the columns go by number
+            first, header = header, [str(number) for number in range(1, len(header) + 1)]
         for name in names:
-            _check_field(path, name, header)
+            _check_field(path, name, header, first)
         columns = [header.index(name) for name in names]
-        for row in reader:
+        rows = numbers = 0
+        for row in itertools.chain([first] if first else [], reader):
             text = join_fields((_unquoted(row[column]) if plain else row[column]) for column in columns
                                if column < len(row))
             if text:
+                rows += 1
+                numbers += _NUMBER.fullmatch(text.strip()) is not None
                 yield text
+        if rows and numbers == rows:
+            raise CorpusError(f"{path}: column {', '.join(names)!s} holds only numbers ({rows:,} rows), no text; "
+                              f"pass the text column with --text-field (columns: {', '.join(header)})")
     except csv.Error as error:
         raise CorpusError(f"{path}: not a readable {kind} file ({error})") from None
+
+
+_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*%?")  # "23163", "1", "3,5", "1.250.000"
+
+
+def _names(header: list[str]) -> bool:
+    """Whether a table's first row names its columns: a name is short and no number. A TSV written without
+    one (JAK-OffensEval's dev.tsv: "23163", a tweet, "1") took its first tweet for a column's name."""
+    return all(not _NUMBER.fullmatch(name.strip()) and len(name) <= 60 and len(name.split()) <= 5
+               for name in header)
 
 
 def _decoded_lines(path: Path, label=None) -> Iterator[str]:
@@ -165,7 +186,13 @@ def _column(batch, path: Path, text_field: str):
     return column
 
 
-def _check_field(path: Path, text_field: str, names: list[str]) -> None:
-    if text_field not in names:
+def _check_field(path: Path, text_field: str, names: list[str], first: list[str] | None = None) -> None:
+    """``first``: the first row, when the file has no header row (its columns go by number)."""
+    if text_field in names:
+        return
+    if first is None:
         raise CorpusError(f"{path}: no column {text_field!r}; columns: {', '.join(names) or 'none'}; "
                           "pass the text column with --text-field")
+    shown = ", ".join(f"{name} ({value[:30]!r}{'…' if len(value) > 30 else ''})" for name, value in zip(names, first))
+    raise CorpusError(f"{path}: no header row (its first row is data), so its columns go by number: {shown}; "
+                      "pass the text column's number with --text-field")

@@ -227,3 +227,41 @@ def test_several_text_fields_make_one_document(tmp_path, kind):
         "Ali'nin 3 elması var.\n\nCevap: 3", "Ayşe kaç yaşında?"]
     with pytest.raises(CorpusError, match="'solution'"):
         list(read_file(path, "question,solution"))
+
+
+def test_a_table_without_a_header_row_goes_by_column_numbers(tmp_path):
+    """JAK-OffensEval's dev.tsv has no header: its first tweet was taken for a column's name, and
+    `--text-field 1` silently trained on the label column (2 documents of 2 characters)."""
+    from lunalm.corpus.tables import read_table
+
+    path = tmp_path / "dev.tsv"
+    path.write_text("23163\t@USER ve bilumum medya okur\t1\n17775\tHayırlı sabahlar, iyi yayınlar\t0\n"
+                    "16312\tTelevizyonda akşam kuşağı\t0\n", encoding="utf-8")
+    assert list(read_table(path, "2")) == ["@USER ve bilumum medya okur", "Hayırlı sabahlar, iyi yayınlar",
+                                           "Televizyonda akşam kuşağı"]
+    with pytest.raises(CorpusError, match=r"no header row \(its first row is data\), so its columns go by number: "
+                                          r"1 \('23163'\), 2 \('@USER ve bilumum medya okur'\), 3 \('1'\)"):
+        list(read_table(path, "text"))
+    with pytest.raises(CorpusError, match=r"column 3 holds only numbers \(3 rows\), no text"):
+        list(read_table(path, "3"))
+    named = tmp_path / "named.csv"
+    named.write_text("id,metin\n1,Birinci satır.\n2,İkinci satır.\n", encoding="utf-8")
+    assert list(read_table(named, "metin")) == ["Birinci satır.", "İkinci satır."]
+
+
+def test_a_table_saved_as_text_is_named_with_how_to_read_its_rows(tmp_path):
+    """yunyus/Turkish-Poem-GPT's data/turkish_poems.txt is a CSV: read as one text, its header and quotes
+    stayed in the training text. Prose whose first line has a comma is not taken for one."""
+    from lunalm.corpus.read import tables_as_text
+
+    (tmp_path / "turkish_poems.txt").write_text(
+        'poem_name,poet_name,poem_text,rank\nBeklenen,Necip Fazıl Kısakürek,"Ne hasta bekler sabahı,\n'
+        'Ne taze ölüyü mezar.",12\n', encoding="utf-8")
+    (tmp_path / "mektup.txt").write_text("Sevgili dostum, merhaba.\nBugün hava, dün olduğu gibi, güzel.\n",
+                                         encoding="utf-8")
+    note = tables_as_text([str(tmp_path)], ("*.txt",), ())
+    assert note == (f"{tmp_path / 'turkish_poems.txt'} looks like a table saved as text (columns: poem_name, "
+                    "poet_name, poem_text, rank): it is read as one text, its header and quotes included. To train "
+                    "on its rows, rename it to turkish_poems.csv and add --include '*.csv' --text-field poem_text")
+    (tmp_path / "turkish_poems.txt").unlink()
+    assert tables_as_text([str(tmp_path)], ("*.txt",), ()) is None
