@@ -251,7 +251,14 @@ def _open(path: Path) -> BinaryIO:
 def _sniff_binary(head: bytes, path: Path) -> None:
     for magic, what in _MAGIC:
         if head.startswith(magic):
-            raise CorpusError(f"{path}: this is {what}, not text; remove it from the corpus or --exclude it")
+            hint = ""
+            if magic == b"PK\x03\x04" and path.suffix.lower() == ".zip":
+                hint = f"; if it holds the text, extract it (unzip {path.name}) and pass the extracted folder"
+            elif magic == b"PK\x03\x04" and path.suffix.lower() in (".docx", ".odt"):
+                hint = "; save it as plain text (.txt) from its editor and pass that"
+            elif magic == b"%PDF":
+                hint = "; extract its text first (pdftotext, or your reader's 'save as text')"
+            raise CorpusError(f"{path}: this is {what}, not text; remove it from the corpus or --exclude it{hint}")
     if b"\x00" in head and not _looks_utf16(head):
         raise CorpusError(f"{path}: contains NUL bytes, so it is binary, not text; "
                           "remove it from the corpus or --exclude it")

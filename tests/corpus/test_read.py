@@ -115,6 +115,17 @@ def test_binary_files_are_refused(tmp_path: Path, content: bytes, expected: str)
     assert str(path) in str(error.value)
 
 
+def test_an_archive_or_a_document_says_how_to_get_its_text(tmp_path: Path):
+    """A zipped data set passed as it was downloaded was only told to be removed."""
+    for name, content, hint in (("veri.zip", b"PK\x03\x04" + bytes(100), "extract it (unzip veri.zip) and pass"),
+                                ("tez.pdf", b"%PDF-1.7" + bytes(100), "extract its text first (pdftotext"),
+                                ("yazi.docx", b"PK\x03\x04" + bytes(100), "save it as plain text (.txt)")):
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(CorpusError, match=re.escape(hint)):
+            texts([path])
+
+
 def test_missing_path_empty_dir_and_empty_file(tmp_path: Path):
     with pytest.raises(CorpusError, match="no such file"):
         texts([tmp_path / "nope"])
