@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from lunalm.errors import LunaError
-from lunalm.train.checkpoint import fsync_file, hidden_sibling, install_directory
+from lunalm.train.checkpoint import finish_file, hidden_sibling, install_directory
 
 # --dtype choices: the name on the command line -> the torch dtype's name.
 DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
@@ -120,7 +120,7 @@ def write_directory(out: Path, fill: Callable[[Path], None]) -> None:
         fill(temp)
         for path in temp.rglob("*"):  # on disk before the rename makes them visible under OUT
             if path.is_file():
-                fsync_file(path)
+                finish_file(path)
         install_directory(temp, out)
 
 
@@ -130,7 +130,7 @@ def write_file(out: Path, fill: Callable[[Path], None]) -> None:
     temp = hidden_sibling(out, ".", suffix=".tmp")
     with _staged(temp, out):
         fill(temp)
-        fsync_file(temp)
+        finish_file(temp)
         os.replace(temp, out)
 
 

@@ -94,7 +94,7 @@ def _write_files(directory: Path, model, tokenizer, meta_text: str, train_state:
             torch.save(train_state, handle)                   # torch's "[enforce fail at inline_container.cc]"
     records = {}
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        fsync_file(path)
+        finish_file(path)
         records[path.relative_to(directory).as_posix()] = {"size": path.stat().st_size,
                                                            "sha256": _sha256(path)}
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "files": records}
@@ -420,6 +420,17 @@ def _sha256(path: Path) -> str:
 def fsync_file(path: Path) -> None:
     with open(path, "rb+") as handle:
         os.fsync(handle.fileno())
+
+
+def finish_file(path: Path) -> None:
+    """A written file as every other file the user creates (readable by all under the usual umask 022:
+    safetensors writes its weights 0600, so another user or a web server could not load a shared model),
+    and on disk."""
+    mask = os.umask(0)
+    os.umask(mask)
+    if os.stat(path).st_mode & 0o777 != 0o666 & ~mask:
+        os.chmod(path, 0o666 & ~mask)
+    fsync_file(path)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -59,6 +59,24 @@ def test_round_trip_gives_identical_tensors_logits_and_meta(tmp_path, model, tok
     assert {"config.json", "model.safetensors", "tokenizer.json", "lunalm.json"} <= set(manifest["files"])
 
 
+def test_every_file_of_a_checkpoint_and_an_export_is_readable_as_the_umask_says(tmp_path, model, tokenizer):
+    """safetensors writes its weights 0600: a checkpoint or an exported model shared on a lab machine or served
+    by another user could not be loaded, while every other file was 0644."""
+    import os
+
+    from lunalm.export.common import write_directory
+
+    old = os.umask(0o022)
+    try:
+        target = save_checkpoint(tmp_path / "best", model, tokenizer, {"step": 7})
+        write_directory(tmp_path / "hf", lambda folder: model.save_weights(folder, tokenizer))
+    finally:
+        os.umask(old)
+    for folder in (target, tmp_path / "hf"):
+        modes = {path.name: path.stat().st_mode & 0o777 for path in folder.iterdir()}
+        assert modes["model.safetensors"] == 0o644 and set(modes.values()) == {0o644}, modes
+
+
 def test_manifest_catches_truncated_weights(tmp_path, model, tokenizer):
     target = save_checkpoint(tmp_path / "best", model, tokenizer, {})
     weights = target / "model.safetensors"
