@@ -420,3 +420,20 @@ def test_cli_exports_and_refuses_with_one_error_line(checkpoints, tmp_path):
     assert again.returncode == 2 and again.stderr.strip().startswith("error:") and "--force" in again.stderr
     missing = run_luna("export", str(tmp_path / "nope"), "--to", "gguf", str(tmp_path / "m.gguf"))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_the_usage_shown_prompts_in_the_models_own_language(tmp_path):
+    """An Azerbaijani model's export said `llama-cli -p "Ankara'da"`: the usage now takes the run's own
+    first sample prompt (given, or the held-out opening its samples.md shows), else "Ankara'da"."""
+    from lunalm.export.common import Source
+
+    best = tmp_path / "runs" / "azwiki1" / "checkpoints" / "best"
+    best.mkdir(parents=True)
+    source = Source(directory=best, model=None, tokenizer=None, meta={"config": {"train": {"sample_prompts": []}}})
+    assert source.example_prompt == "Ankara'da"
+    (tmp_path / "runs" / "azwiki1" / "samples.md").write_text(
+        "## step 200\n\n**Vergi siyasətinin mühüm vəzifəsi** ətriyyatçılığı üçün\n", encoding="utf-8")
+    assert source.example_prompt == "Vergi siyasətinin mühüm vəzifəsi"
+    given = Source(directory=best, model=None, tokenizer=None,
+                   meta={"config": {"train": {"sample_prompts": ["Bakı şəhəri"]}}})
+    assert given.example_prompt == "Bakı şəhəri"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import textwrap
 
 
@@ -68,10 +69,11 @@ def _print_ollama_usage(result) -> None:
     print("use it with Ollama:")
     print(f"  ollama create {name} -f {result.modelfile}")
     chat = ".Messages" in result.modelfile_text  # an instruction fine-tune: its chat template in Go
+    prompt = shlex.quote(result.example_prompt)
     print(f"  ollama run {name}" + ("                  then type a message (the turns use its chat template)"
-                                     if chat else " \"Ankara'da\""))
+                                     if chat else f" {prompt}"))
     print("or with llama.cpp:")
-    print(f"  llama-cli -m {result.path} -p \"Ankara'da\" -n 100 --temp 0.8")
+    print(f"  llama-cli -m {result.path} -p {prompt} -n 100 --temp 0.8")
 
 
 def _size(n_bytes: int) -> str:

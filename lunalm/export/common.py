@@ -9,6 +9,7 @@ on any error the temporary is removed and OUT is untouched.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -55,6 +56,26 @@ class Source:
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())  # tied weights counted once
 
+    @property
+    def example_prompt(self) -> str:
+        """A prompt in the model's own language for the usage shown: the run's first sample prompt (given,
+        or the opening of a held-out document that the run's samples.md shows in bold), else "Ankara'da"."""
+        config = self.meta.get("config") if isinstance(self.meta.get("config"), dict) else {}
+        given = (config.get("train") or {}).get("sample_prompts") if isinstance(config.get("train"), dict) else None
+        if given and isinstance(given, (list, tuple)) and isinstance(given[0], str) and given[0].strip():
+            return given[0].strip()
+        samples = self.directory.parent.parent / "samples.md"  # runs/NAME/checkpoints/best -> runs/NAME
+        try:
+            with open(samples, encoding="utf-8") as handle:
+                for line in itertools.islice(handle, 50):
+                    if line.startswith("**") and "**" in line[2:]:
+                        prompt = line[2:line.index("**", 2)].strip()
+                        if prompt and '"' not in prompt and len(prompt) <= 60:
+                            return prompt
+        except (OSError, UnicodeDecodeError):
+            pass
+        return "Ankara'da"
+
 
 @dataclass(frozen=True, kw_only=True)
 class ExportResult:
@@ -68,6 +89,7 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)  # caveats the user should read
     modelfile: Path | None = None  # gguf: the Ollama Modelfile written beside it (OUT's stem + .Modelfile)
     modelfile_text: str = ""
+    example_prompt: str = "Ankara'da"  # in the model's language (``Source.example_prompt``), for the usage shown
 
 
 def load_source(checkpoint: str | Path, trust_unverified: bool = False) -> Source:

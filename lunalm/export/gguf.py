@@ -75,7 +75,7 @@ def export_gguf(source: Source, out: str | Path, *, dtype: str = "f32", force: b
     write_file(modelfile, lambda path: path.write_text(text, encoding="utf-8"))
     return ExportResult(path=out, format="gguf", dtype=dtype, n_parameters=source.n_parameters,
                         size_bytes=size_on_disk(out), notes=vocab_notes(vocab["pre"]),
-                        modelfile=modelfile, modelfile_text=text)
+                        modelfile=modelfile, modelfile_text=text, example_prompt=source.example_prompt)
 
 
 def check_gguf_request(checkpoint: Path, out: Path, *, dtype: str, force: bool) -> None:

@@ -31,7 +31,7 @@ def export_hf(source: Source, out: str | Path, *, dtype: str = "f32", force: boo
     check_hf_request(source.directory, out, dtype=dtype, force=force)
     write_directory(out, lambda folder: write_hf_files(source, folder, dtype))
     return ExportResult(path=out, format="hf", dtype=dtype, n_parameters=source.n_parameters,
-                        size_bytes=size_on_disk(out))
+                        size_bytes=size_on_disk(out), example_prompt=source.example_prompt)
 
 
 def check_hf_request(checkpoint: Path, out: Path, *, dtype: str, force: bool) -> None:
@@ -116,7 +116,7 @@ def model_card(source: Source, dtype: str) -> str:
             "from transformers import AutoModelForCausalLM, AutoTokenizer\n\n"
             'tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")\n'
             'model = AutoModelForCausalLM.from_pretrained("path/to/this/folder")\n'
-            "ids = tokenizer(\"Ankara'da\", return_tensors=\"pt\").input_ids\n"
+            f"ids = tokenizer({source.example_prompt!r}, return_tensors=\"pt\").input_ids\n"
             "print(tokenizer.decode(model.generate(ids, max_new_tokens=50)[0]))\n"
             "```\n\n"
             f"{_use_sentence(source)} Generation stops at `{source.tokenizer.eot_token}`.\n")
