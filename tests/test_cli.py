@@ -211,6 +211,10 @@ def test_run_summary_reports_the_best_checkpoints_bits_per_byte(tmp_path: Path, 
     print_summary(summary, run)
     assert ("better (1.07x its bits) (the model saw its text ~2.5 times): train longer (--minutes), or add text"
             in capsys.readouterr().out)
+    summary["passes"] = 12.7  # OffensEval's 2.5-minute plan: 16/12.7 more passes is all more time could add
+    print_summary(summary, run)
+    assert ("better (1.07x its bits) (the model saw its text ~12.7 times, of the ~16 that still teach anything): "
+            "more text would help most, more time little" in capsys.readouterr().out)
     summary["passes"], summary["status"] = 16.0, "completed"  # the text seen 16 times: only more text helps
     print_summary(summary, run)
     assert ("better (1.07x its bits): the model saw its text ~16 times, so more text would help, more time "

@@ -224,6 +224,10 @@ def _heldout_rows(heldout: dict | None, passes: float | None = None,
         ended = ", until validation stopped improving" if status == "stopped-early" else ""
         verdict = (f"PPMd still predicts this text better ({ours / ppmd:.2f}x its bits): {seen}{ended}, so more "
                    "text would help, more time would not")
+    elif (passes or 0) >= MAX_USEFUL_EPOCHS / 2:  # repeats past ~8 teach little: the time is not what it lacks
+        verdict = (f"PPMd still predicts this text better ({ours / ppmd:.2f}x its bits) (the model saw its text "
+                   f"~{passes:.1f} times, of the ~{MAX_USEFUL_EPOCHS} that still teach anything): more text would "
+                   "help most, more time little")
     else:
         seen = f" (the model saw its text ~{passes:.1f} times)" if passes else ""
         verdict = (f"PPMd still predicts this text better ({ours / ppmd:.2f}x its bits){seen}: train longer "
