@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_UNIT = 400  # characters: longer sentences are judged piece by piece
-RULES_VERSION = 11  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
+RULES_VERSION = 12  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
 # Front matter of a Markdown page (Jekyll, Hugo, a blog's posts): "---" (YAML) or "+++" (TOML) lines around
 # "key: value" lines at the very start. A real blog of Turkish stories had "---\ntitle: …\ndate:\ndp: \n---"
 # on every page, which training would learn as text.
@@ -177,15 +177,21 @@ def _plain_words(words: list[str]) -> bool:
     """Two or more words, each letters (an apostrophe or hyphen inside allowed) or a number, apart from
     punctuation at their ends: a line of verse that starts in lower case and ends in a comma ("vazgeçtim
     toprak olmaktan,"), or a hard-wrapped line of prose, has no sign of code in it."""
+    words = [word for word in words if word.strip(_LOOSE_MARKS)]  # a comma or dash standing alone ("… ) , …")
     return len(words) >= 2 and _PLAIN_LINE.fullmatch(" ".join(words)) is not None
+
+
+_LOOSE_MARKS = ",;:-–—"
 
 
 def _is_code(unit: str, words: list[str], rules: ProseRules) -> bool:
     line = unit.strip()
     keyword = _KEYWORD_START.search(line)
-    if _plain_words(words) and (len(words) >= PLAIN_PROSE_WORDS or not keyword or not line.isascii()):
+    if _plain_words(words) and (len(words) >= PLAIN_PROSE_WORDS or not keyword or not line.isascii()
+                                or (keyword.group() in ("var", "let") and len(words) >= 3)):
         return False  # a keyword start ("from os import path") counts only in a short ASCII line: "for a time,
-        #               he" is English, "var git yokluğa haydi," Turkish ("var": there is), neither is code
+        #               he" is English, "var git yokluğa haydi," Turkish ("var": there is), neither is code, nor
+        #               a tweet's "var oyuna gelmeyelim" (JavaScript's "var x" names one variable, then "=")
     if len(words) == 1 and not keyword and _PLAIN_LINE.fullmatch(line):
         return False  # one word of verse ("bileklerimizi,", "kıvranıyor;"): no sign of code in it
     signs = 0

@@ -218,6 +218,20 @@ def test_statutes_verse_and_html_tag_lines():
     assert sorted(text[s.start:s.end] for s in spans) == sorted(tags + code)
 
 
+def test_turkish_var_and_a_stray_comma_or_dash_are_no_code():
+    """Real cases: a tweet (JAK-OffensEval) "parma?? var oyuna gelmeyelim" lost its second sentence as
+    JavaScript; a line of a poem "mahvetsin) , boşuna yorulmasın; …" and the English Nutuk's OCR'd lines
+    ending in a loose ":" or "—" were code for the comma or dash standing alone. Code stays code."""
+    for text in ("@USER Sen bu işi bilmiyorsun parma?? var oyuna gelmeyelim\n",
+                 "mahvetsin) , boşuna yorulmasın; çünkü bin gül bahçesine\n",
+                 "action on these two points: :\n",
+                 "for Refet Pasa's troops, they retired and halted on the line Aydemir —\n"):
+        assert ProseDetector().spans(text) == [], text
+    for code in ("var total = items.length;\n", "import os\n", "from os import path\n",
+                 "for (i = 0; i < n; i++) {\n"):
+        assert [span.reason for span in ProseDetector().spans(code)] == ["code"], code
+
+
 def test_pandoc_escaped_tag_lines_go_and_blank_looking_lines_are_empty():
     """A real pandoc-converted Turkish blog: XAML escaped as "\\<Grid …\\>\\" kept its closing "\\</Grid\\>"
     between two paragraphs, and lines of spaces and no-break spaces stood between paragraphs; escaped angle
