@@ -169,3 +169,23 @@ def test_macos_zip_metadata_is_no_script(tmp_path: Path):
     scanner = Scanner()
     assert list(scanner.scan([str(tmp_path)])) == []
     assert scanner.stats.skipped == [] and scanner.stats.files_seen == 0
+
+
+def test_a_llamafactory_log_takes_its_settings_from_the_config_its_slurm_script_trains(tmp_path: Path):
+    """rameyjm7/SFT-Training-LLM: ``run_LF_train_baseline.slurm`` runs ``llamafactory-cli train sft_config.yaml``
+    (Qwen2.5-3B-Instruct, full fine-tune, lr 1.0e-5, batch 1 x 8, 7 epochs, bf16); its ``trainer_log.jsonl``
+    logs the schedule as "lr". Only the highest logged lr (9.99995e-06) and the steps were known."""
+    shutil.copytree(SET / "SFT-Training-LLM", tmp_path / "repo")
+    (run,) = scan([str(tmp_path / "repo")])
+    assert (run.model, run.lr, run.batch_size, run.grad_accum, run.epochs, run.precision) == \
+        ("Qwen/Qwen2.5-3B-Instruct", 1e-05, 1, 8, 7.0, "bf16")
+    assert (run.extra["finetuning"], run.extra["task"], run.lora) == ("full fine-tune", "fine-tuning", None)
+    assert run.extra["sources"]["lr"] == "sft_config.yaml (named by run_LF_train_baseline.slurm:35)"
+    assert run.extra["peak_logged_lr"] == 9.999953642250429e-06  # the "lr" key, read as the schedule's
+    assert (run.steps, run.extra["max_steps"]) == (6560, 6566)
+    (tmp_path / "repo" / "run_LF_train_baseline.slurm").unlink()  # the config alone, beside the log
+    (alone,) = scan([str(tmp_path / "repo")])
+    assert (alone.lr, alone.extra["sources"]["lr"]) == (1e-05, "sft_config.yaml (beside the log)")
+    (tmp_path / "repo" / "other.yaml").write_text((SET / "SFT-Training-LLM" / "sft_config.yaml").read_text())
+    (unsure,) = scan([str(tmp_path / "repo")])  # two configs and nothing to choose between them: neither
+    assert unsure.lr == 9.999953642250429e-06 and unsure.model is None

@@ -1,12 +1,12 @@
 """A log file read into attempts: one per run it holds (``restarts``), each with the file's time stamps,
-and LLaMA-Factory's results beside its ``trainer_log.jsonl``."""
+and LLaMA-Factory's results and config (``llamafactory``) beside its ``trainer_log.jsonl``."""
 
 from __future__ import annotations
 
 import os
 
 from lunalm.runs.attempt import Attempt, fingerprint
-from lunalm.runs.scan import hf_trainer
+from lunalm.runs.scan import hf_trainer, llamafactory
 from lunalm.runs.scan.logs import LogParser, time_stamp
 from lunalm.runs.scan.reading import ScanStats, TextLines
 from lunalm.runs.scan.walk import FileEntry
@@ -45,6 +45,7 @@ def read_log(entry: FileEntry, stats: ScanStats, probe: bool = False, markdown: 
         attempts[-1].extra["skipped_middle_bytes"] = lines.skipped_bytes
     if entry.name == "trainer_log.jsonl":  # LLaMA-Factory's output folder: the model and results beside it
         hf_trainer.folder_facts(attempts[-1], os.path.dirname(entry.path), stats)
+        llamafactory.config_facts(attempts[-1], os.path.dirname(entry.path), stats)
     return attempts
 
 
