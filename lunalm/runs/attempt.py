@@ -45,7 +45,7 @@ class Attempt:
     batch_size: int | None = None  # per-device micro-batch
     grad_accum: int | None = None
     epochs: float | None = None
-    precision: str | None = None  # "fp32" | "fp16" | "bf16"
+    precision: str | None = None  # "fp32" | "fp16" | "bf16" | "fp8"
     quantization: str | None = None  # "4bit" | "8bit"
     lora: dict | None = None  # {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": [...]}
     device: str | None = None  # "cuda", "cpu", "mps", a GPU name

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,13 @@ def test_a_llamafactory_log_takes_its_settings_from_the_config_its_slurm_script_
     (tmp_path / "repo" / "other.yaml").write_text((SET / "SFT-Training-LLM" / "sft_config.yaml").read_text())
     (unsure,) = scan([str(tmp_path / "repo")])  # two configs and nothing to choose between them: neither
     assert unsure.lr == 9.999953642250429e-06 and unsure.model is None
+
+
+def test_a_logs_printed_parameter_count_and_precision_are_recorded(tmp_path: Path):
+    """0Xero7/slm_training's timestamped logs print their settings, then ``Precision: fp32`` and ``Model
+    Parameter Count: 47621306``: lr, batch and epochs were read, the size and the precision were not."""
+    shutil.copytree(SET / "slm_training" / "logs", tmp_path / "logs")
+    (run,) = scan([str(tmp_path)])
+    assert (run.n_params, run.precision, run.lr, run.batch_size, run.epochs) == (47_621_306, "fp32", 1e-4, 128, 30.0)
+    assert run.extra["sources"]["precision"] == "2025-02-17 21.36.38.665813.log:13"
+    assert run.started == datetime(2025, 2, 17, 21, 36, 38).timestamp()  # from the file's name

@@ -66,7 +66,7 @@ _PROGRESS_BAR = re.compile(r"\d%\|[^|]*\|\s*\d+/\d+\s*\[|\d+/\d+\s*\[[^\]]*(?:it
 _RANK_PREFIX = re.compile(r"^\[(?:rank|default)\d+\]:\s*")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _SETTING_HINT = re.compile(r"param|epochs|batch size|accumulation|optimization steps|device")
-_PRINTED_HINT = re.compile(r"\blr\b|learning[ _]rate|batch[ _]size|epochs|model|optimi[sz]er")
+_PRINTED_HINT = re.compile(r"\blr\b|learning[ _]rate|batch[ _]size|epochs|model|optimi[sz]er|precision")
 # Any word that makes a line worth more than counting its loss: error hints (classify), a traceback, the
 # end of training (_DONE), settings (_SETTINGS).
 _ATTENTION = any_word(HINT_WORDS + ["traceback", "train", "reached", "param", "epochs", "batch size",
@@ -74,6 +74,7 @@ _ATTENTION = any_word(HINT_WORDS + ["traceback", "train", "reached", "param", "e
 _SETTINGS = [  # (field, pattern): what trainers print about the run before it starts
     ("n_params", re.compile(r"number of parameters\s*[:=]\s*([\d.,]+)\s*([kmb])?")),
     ("n_params", re.compile(r"\ball params\s*[:=]\s*([\d,]+)()")),  # peft's print_trainable_parameters()
+    ("n_params", re.compile(r"(?<!trainable )\bparam(?:eter)? count\s*[:=]\s*([\d.,]+)\s*([kmb])?")),  # slm_training
     # what the optimizer updates: a LoRA adapter's share ("Number of trainable parameters = 48,627,712" for a
     # 3B model), kept apart from the model's size
     ("trainable_params", re.compile(r"(?:number of )?trainable param(?:eter)?s\s*[:=]\s*([\d.,]+)\s*([kmb])?")),
@@ -92,6 +93,8 @@ _PRINTED = [
     ("batch_size", re.compile(r"(?<!['\"\w])batch[_ ]size\s*[:=]\s*(\d+)\b")),
     ("num_epochs", re.compile(r"(?<!['\"\w])(?:num_(?:train_)?epochs|epochs)\s*[:=]\s*(\d+)\b")),
     ("optimizer", re.compile(r"(?<!['\"\w])optimi[sz]er\s*[:=]\s*['\"]?([a-z][a-z0-9_]*)\b")),  # a sweep's config
+    ("precision", re.compile(r"(?<!['\"\w])precision\s*[:=]\s*['\"]?((?:bf|fp)(?:8|16|32)(?:-mixed)?|b?float(?:16|32)"
+                             r"|(?:16|32)(?:-mixed)?)(?![\w.])")),  # "Precision: fp32" (not a metric's 0.85)
     ("model_name_or_path", re.compile(r"(?<![\w'\"])model(?:_name(?:_or_path)?| name)?\s*[:=]\s*['\"]?"
                                       r"([a-z0-9][\w.-]*/[\w.-]+)", re.I)),
 ]
@@ -380,7 +383,7 @@ class LogParser:
                 continue  # logged beside a loss or a step: the schedule's value then (``logged_lr``)
             match = pattern.search(line if name == "model_name_or_path" else lower)  # a model id keeps its case
             if match is not None:
-                value = match.group(1) if name in ("model_name_or_path", "optimizer") \
+                value = match.group(1) if name in ("model_name_or_path", "optimizer", "precision") \
                     else literal_number(match.group(1))
                 if value is not None:
                     self.log_settings.printed(name, value, self.where(number))

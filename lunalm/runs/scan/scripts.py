@@ -51,7 +51,8 @@ _ALIASES = {  # Attempt field (or extra key) -> names that carry it, most specif
 }
 _PRECISION_WORDS = {"bfloat16": "bf16", "bf16": "bf16", "bf16-mixed": "bf16", "float16": "fp16", "half": "fp16",
                     "fp16": "fp16", "16": "fp16", "16-mixed": "fp16", "float32": "fp32", "fp32": "fp32",
-                    "32": "fp32", "float": "fp32"}
+                    "32": "fp32", "float": "fp32",
+                    "fp8": "fp8"}
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
 _DEVICE_RANK = {"cuda": 3, "tpu": 2, "mps": 1, "cpu": 0}
 
