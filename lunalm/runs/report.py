@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lunalm.runs.fixes import fix_for
+from lunalm.runs.scan.names import canonical_device, canonical_optimizer, device_family
 from lunalm.runs.scan.task import FINE_TUNING, PRETRAINING, TASKS
 
 UNKNOWN_TASK = "task not known"
@@ -76,16 +77,26 @@ def _outcomes(rows, out_dir) -> Section:
     return section
 
 
+# One spelling of a name (registries written before ``luna scan`` spelled them so), and what rows group by:
+# a GPU's model, its memory variants shown in the row ("A100 (A100-SXM4-40GB 2, A100 1)")
+_SPELLING = {"optimizer": canonical_optimizer, "device": canonical_device}
+_GROUP = {"device": device_family}
+
+
 def _breakdown(title: str, rows, key: str) -> Section | None:
+    spell, group_of = _SPELLING.get(key, str), _GROUP.get(key, str)
     groups = defaultdict(list)  # by name whatever its case: "Adam" in a script, "adam" in a config
     for row in rows:
         if row.get(key):
-            groups[str(row[key]).lower()].append(row)
+            groups[str(group_of(str(row[key]))).lower()].append(row)
     if not groups:
         return None
     table = []
     for members in sorted(groups.values(), key=lambda group: -len(group))[:12]:
-        name = Counter(str(m[key]) for m in members).most_common(1)[0][0]
+        names = Counter(str(spell(str(m[key]))) for m in members)
+        family = str(group_of(names.most_common(1)[0][0]))
+        name = family if list(names) == [family] else \
+            f"{family} ({', '.join(f'{variant} {count}' for variant, count in names.most_common())})"
         judged = [m for m in members if m["outcome"] in ("success", "failure")]
         wins = sum(m["outcome"] == "success" for m in judged)
         losses = [m["best_val_loss"] for m in members if m.get("best_val_loss") is not None]

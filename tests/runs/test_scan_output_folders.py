@@ -199,7 +199,8 @@ def test_wandb_files_beside_a_script_are_the_evidence_that_it_ran(tmp_path: Path
     (tmp_path / "wandb-summary.json").write_text(json.dumps({"bce_loss": 0.277, "epoch": 49, "_runtime": 383}))
     [run] = list(scan([str(tmp_path)]))
     assert run.source == "wandb" and run.extra["script"] == str(tmp_path / "train_simple.py")
-    assert (run.lr, run.batch_size, run.epochs, run.device) == (0.0016751916797300658, 256, 50, "GeForce RTX 3090")
+    # "GeForce RTX 3090": the brand word is dropped (``names``)
+    assert (run.lr, run.batch_size, run.epochs, run.device) == (0.0016751916797300658, 256, 50, "RTX 3090")
     assert (run.outcome, run.wall_seconds) == ("success", 383)
     assert run.evidence == "wandb-summary.json: epoch 49 (counted from 0) of 50 logged last"
     assert run.started == datetime(2021, 2, 17, 17, 10, 51, 377193).timestamp()
@@ -300,7 +301,7 @@ def test_a_wandb_run_joins_its_trainer_output_and_names_its_script_elsewhere(tmp
     assert sorted(run.source for run in runs) == ["wandb", "wandb"]  # the script ran: it is no attempt of its own
     assert {run.extra["script"] for run in runs} == {str(project / "src" / "train-rg.py")}
     assert {(run.model, run.lr, run.device, run.extra["task"]) for run in runs} == \
-        {("llama-7b", 2e-5, "NVIDIA A100-PCIE-40GB", "fine-tuning")}
+        {("llama-7b", 2e-5, "A100-PCIE-40GB", "fine-tuning")}  # vendor word dropped
     assert {run.started for run in runs} == {datetime.fromisoformat("2025-01-01T00:00:00+00:00").timestamp()}
 
 

@@ -126,8 +126,8 @@ def test_each_run_of_a_notebook_is_an_attempt_of_its_own():
     sweep = runs[1:]
     assert all(run.metrics[0][0] == 100 and run.steps == 4000 and "cell 50" in run.evidence for run in sweep)
     # the sweep's runs, as each printed its config: kn7ma4di first, cme851yh last
-    assert (sweep[0].optimizer, sweep[0].lr, sweep[0].final_train_loss) == ("sgd", 0.00025, 4.4966)
-    assert (sweep[-1].optimizer, sweep[-1].lr, sweep[-1].final_train_loss) == ("sgd", 0.0001, 4.708)
+    assert (sweep[0].optimizer, sweep[0].lr, sweep[0].final_train_loss) == ("SGD", 0.00025, 4.4966)
+    assert (sweep[-1].optimizer, sweep[-1].lr, sweep[-1].final_train_loss) == ("SGD", 0.0001, 4.708)
     assert sweep[-1].metrics[0] == (100, "train", 8.9013)
     # three runs with clip 0 never learned (8.9722 → 8.9721): no improvement, not a success
     stuck = [run for run in sweep if run.outcome == "unknown"]
@@ -200,3 +200,24 @@ def test_a_logs_printed_parameter_count_and_precision_are_recorded(tmp_path: Pat
     assert (run.n_params, run.precision, run.lr, run.batch_size, run.epochs) == (47_621_306, "fp32", 1e-4, 128, 30.0)
     assert run.extra["sources"]["precision"] == "2025-02-17 21.36.38.665813.log:13"
     assert run.started == datetime(2025, 2, 17, 21, 36, 38).timestamp()  # from the file's name
+
+
+def test_one_spelling_of_each_optimizer_and_device_in_the_records_and_the_report(tmp_path: Path):
+    """shrutipangare/ChatbotSeq-to-Seq: cell 47 builds ``optim.Adam``, the sweep prints ``optimizer: adam`` /
+    ``sgd``; Colab's metadata says ``T4``, the W&B run's ``Tesla T4``. The report listed Adam and adam as
+    one row named 'adam', and T4 and Tesla T4 as two rows."""
+    from lunalm.runs.report import build_report
+
+    registry = Registry(tmp_path / "reg.sqlite")
+    attempts = list(scan([str(SET / "ChatbotSeq-to-Seq")]))
+    assert {a.optimizer for a in attempts} - {None} == {"Adam", "SGD"}
+    assert {a.device for a in attempts} == {"T4"} and len(attempts) == 22
+    for attempt in attempts:
+        registry.upsert_attempt(attempt)
+    old = [{**registry.find()[0], "device": device, "optimizer": optimizer}  # as registries written before
+           for device, optimizer in (("NVIDIA A100-SXM4-40GB", "adamw"), ("A100", "AdamW"), ("Tesla T4", "adam"))]
+    sections = {s.title: s for s in build_report(registry.find() + old, registry.scans(), tmp_path / "rep")}
+    devices = {row[0]: row[1] for row in sections["Devices"].tables[0][1]}
+    assert devices == {"T4": "23", "A100 (A100-SXM4-40GB 1, A100 1)": "2"}  # a GPU's memory variants kept
+    optimizers = {row[0]: row[1] for row in sections["Optimizers"].tables[0][1]}
+    assert optimizers == {"SGD": "10", "Adam": "12", "AdamW": "2"}

@@ -29,6 +29,7 @@ from lunalm.runs.attempt import Attempt
 from lunalm.runs.scan import hf_trainer, lightning, lunalm_runs, wandb_files
 from lunalm.runs.scan.logged_lr import settle_lr
 from lunalm.runs.scan.log_files import read_log
+from lunalm.runs.scan.names import canonical_device, canonical_optimizer
 from lunalm.runs.scan.notebooks import read_notebook
 from lunalm.runs.scan.pairing import (JOINED_SOURCES, Script, claim_output_dirs, incidental, join_wandb, merge,
                                      output_target, pair, same_run)
@@ -94,12 +95,12 @@ class Scanner:
                         held.append(attempt)
                         continue
                     self.stats.attempts += 1
-                    yield attempt
+                    yield _spelled(attempt)
                 for entry in folder.files if self.progress else ():
                     self.progress(entry.path, entry.size)
             for attempt in join_wandb(held):
                 self.stats.attempts += 1
-                yield attempt
+                yield _spelled(attempt)
 
     def _folder(self, folder: Folder) -> list[Attempt]:
         if lunalm_runs.is_run_dir(folder):
@@ -211,6 +212,13 @@ class Scanner:
 def scan(paths: Iterable[str], progress: Progress | None = None) -> Iterator[Attempt]:
     """Attempts under ``paths``; use :class:`Scanner` to see the statistics afterwards."""
     return Scanner().scan(paths, progress)
+
+
+def _spelled(attempt: Attempt) -> Attempt:
+    """One spelling of its optimizer and device, whichever file named them (``names``)."""
+    attempt.optimizer = canonical_optimizer(attempt.optimizer)
+    attempt.device = canonical_device(attempt.device)
+    return attempt
 
 
 def _root(path: str) -> str:
