@@ -221,3 +221,21 @@ def test_one_spelling_of_each_optimizer_and_device_in_the_records_and_the_report
     assert devices == {"T4": "23", "A100 (A100-SXM4-40GB 1, A100 1)": "2"}  # a GPU's memory variants kept
     optimizers = {row[0]: row[1] for row in sections["Optimizers"].tables[0][1]}
     assert optimizers == {"SGD": "10", "Adam": "12", "AdamW": "2"}
+
+
+def test_copies_of_a_log_in_other_encodings_are_one_attempt(tmp_path: Path):
+    """ShakespeareGPT-Forge's log.md saved as UTF-8, as UTF-16 (PowerShell's ``Tee-Object``) and with CRLF
+    line ends (the QA variants, byte for byte): three attempts of one run before."""
+    from lunalm.runs.scan import Scanner
+
+    text = (SET / "ShakespeareGPT-Forge" / "log.md").read_bytes()
+    (tmp_path / "train_utf8.log").write_bytes(text)
+    (tmp_path / "train_utf16_powershell.log").write_bytes(("\ufeff" + text.decode()).encode("utf-16-le"))
+    (tmp_path / "train_crlf.log").write_bytes(text.replace(b"\n", b"\r\n"))
+    scanner = Scanner()
+    (run,) = scanner.scan([str(tmp_path)])
+    assert (Path(run.path).name, run.steps, run.final_train_loss) == ("train_crlf.log", 250, 0.0052)
+    assert [Path(path).name for path in run.extra["copies"]] == ["train_utf16_powershell.log", "train_utf8.log"]
+    assert [reason for _, reason in scanner.stats.skipped] == [f"a copy of {run.path} (the same lines)"] * 2
+    (tmp_path / "train_utf8.log").write_bytes(text.replace(b"loss", b"LOSS", 1))  # one word differs: a run
+    assert len(list(scan([str(tmp_path)]))) == 2

@@ -28,7 +28,7 @@ from lunalm.errors import ConfigError
 from lunalm.runs.attempt import Attempt
 from lunalm.runs.scan import hf_trainer, lightning, lunalm_runs, wandb_files
 from lunalm.runs.scan.logged_lr import settle_lr
-from lunalm.runs.scan.log_files import read_log
+from lunalm.runs.scan.log_files import distinct, read_log
 from lunalm.runs.scan.names import canonical_device, canonical_optimizer
 from lunalm.runs.scan.notebooks import read_notebook
 from lunalm.runs.scan.pairing import (JOINED_SOURCES, Script, claim_output_dirs, incidental, join_wandb, merge,
@@ -76,6 +76,7 @@ class Scanner:
         self._output_scripts: dict[str, Script] = {}  # Trainer output folder -> the script that wrote it
         self._root = ""  # the root being scanned (tests/ and bench/ count below it)
         self._companions: dict[str, list[Attempt]] = {}  # Trainer output folder -> its run's logs, notebooks
+        self._texts: dict[str, Attempt] = {}  # a log's text digest -> the first log read with that text
 
     def scan(self, paths: Iterable[str], progress: Progress | None = None) -> Iterator[Attempt]:
         """Attempts under ``paths`` (files or directories), lazily; a missing path fails at once."""
@@ -124,6 +125,7 @@ class Scanner:
                 notebooks += self._guarded(entry.path, read_notebook, entry, self.stats) or []
             elif kind is not None and not wandb_files.is_internal_log(entry.path):
                 logs += self._guarded(entry.path, read_log, entry, self.stats, kind != "log", kind == "markdown") or []
+        logs = distinct(logs, self._texts, self.stats)
         claims = claim_output_dirs(folder.path, scripts, hf_trainer.has_state)
         self._output_scripts.update(claims)
         newest_runs = self._lightning_claims(folder.path, scripts)

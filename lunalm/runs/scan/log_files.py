@@ -3,6 +3,7 @@ and LLaMA-Factory's results and config (``llamafactory``) beside its ``trainer_l
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from lunalm.runs.attempt import Attempt, fingerprint
@@ -14,6 +15,7 @@ from lunalm.runs.scan.walk import FileEntry
 PROBE_LINES = 20_000  # a .txt/.jsonl file with no training signal in this many lines ...
 PROBE_BYTES = 4 << 20  # ... or bytes (a file without line breaks) is not a log
 MARKDOWN_LOSS_LINES = 10  # losses at numbered steps that make a .md file a log
+TEXT_DIGEST = "text_digest"  # extra key of a log's first attempt: its decoded text's digest (``distinct``)
 
 
 def read_log(entry: FileEntry, stats: ScanStats, probe: bool = False, markdown: bool = False) -> list[Attempt]:
@@ -27,7 +29,10 @@ def read_log(entry: FileEntry, stats: ScanStats, probe: bool = False, markdown: 
     lines = TextLines(entry.path, stats)
     parser = LogParser(entry.name)
     before = stats.bytes_read
+    text = hashlib.blake2b(digest_size=16)  # of the decoded lines: the same text in UTF-16 or CRLF is a copy
     for number, line in lines:
+        if line:  # "\r\n" leaves an empty segment (``TextLines``): blank lines say nothing
+            text.update(line.encode("utf-8", "surrogatepass") + b"\n")
         parser.feed(number, line)
         if probe and ((number or 0) > PROBE_LINES or stats.bytes_read - before > PROBE_BYTES) \
                 and not parser.signals:
@@ -43,10 +48,31 @@ def read_log(entry: FileEntry, stats: ScanStats, probe: bool = False, markdown: 
     attempts = [_attempt(entry, run, index, len(runs)) for index, run in enumerate(runs, start=1)]
     if lines.skipped_bytes:
         attempts[-1].extra["skipped_middle_bytes"] = lines.skipped_bytes
+    attempts[0].extra[TEXT_DIGEST] = text.hexdigest()
     if entry.name == "trainer_log.jsonl":  # LLaMA-Factory's output folder: the model and results beside it
         hf_trainer.folder_facts(attempts[-1], os.path.dirname(entry.path), stats)
         llamafactory.config_facts(attempts[-1], os.path.dirname(entry.path), stats)
     return attempts
+
+
+def distinct(attempts: list[Attempt], seen: dict[str, Attempt], stats: ScanStats) -> list[Attempt]:
+    """The attempts of logs whose text was not read before in this scan: a copy of a log (the same lines
+    re-encoded as UTF-16, with CRLF line ends, or copied elsewhere) is the same run. The copy is listed as
+    skipped, and in the first one's ``extra["copies"]`` when that one is not recorded yet."""
+    kept, dropped = [], set()
+    for attempt in attempts:
+        digest = attempt.extra.pop(TEXT_DIGEST, None) if attempt.source == "log" else None
+        first = seen.get(digest) if digest else None
+        if first is not None:
+            dropped.add(attempt.path)
+            stats.skip(attempt.path, f"a copy of {first.path} (the same lines)")
+            first.extra.setdefault("copies", []).append(attempt.path)
+            continue
+        if digest:
+            seen[digest] = attempt
+        if attempt.path not in dropped:
+            kept.append(attempt)
+    return kept
 
 
 def _attempt(entry: FileEntry, run: LogParser, index: int, count: int) -> Attempt:
