@@ -92,7 +92,7 @@ class LogSettings:
             self.overrides[name] = [value, where]
 
     def printed(self, name: str, value, where: str) -> None:
-        """A setting the log printed as "key: value" (``logs._PRINTED``); the first of each name counts."""
+        """A setting the log printed as "key: value" (``log_patterns._PRINTED``); the first of each name counts."""
         self._set(name, value, where, replace=False)
 
     @property
