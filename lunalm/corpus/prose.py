@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_UNIT = 400  # characters: longer sentences are judged piece by piece
-RULES_VERSION = 12  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
+RULES_VERSION = 13  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
 # Front matter of a Markdown page (Jekyll, Hugo, a blog's posts): "---" (YAML) or "+++" (TOML) lines around
 # "key: value" lines at the very start. A real blog of Turkish stories had "---\ntitle: …\ndate:\ndp: \n---"
 # on every page, which training would learn as text.
@@ -529,12 +529,16 @@ def _merge(spans: list[Span]) -> list[Span]:
     return merged
 
 
-def _break_line(kept: list[str]) -> None:
-    """End the line that ``kept`` (pieces of text) ends with, its trailing blanks dropped; nothing when it
-    is empty or ends a line already."""
+def _break_line(kept: list[str], paragraph: bool = False) -> None:
+    """End the line that ``kept`` (pieces of text) ends with, its trailing blanks dropped (``paragraph``: and
+    leave a blank line after it); nothing when it is empty or ends one already."""
     last = next((i for i in range(len(kept) - 1, -1, -1) if kept[i]), None)
-    if last is not None and not kept[last].endswith("\n"):
+    if last is None:
+        return
+    if not kept[last].endswith("\n"):
         kept[last] = kept[last].rstrip(" \t")
+        kept.append("\n")
+    if paragraph and not "".join(kept[max(0, last - 1):]).endswith("\n\n"):
         kept.append("\n")
 
 
@@ -545,15 +549,18 @@ def remove_spans(text: str, spans: list[Span]) -> str:
     break."""
     if not spans:
         return text
-    kept, position = [], 0
+    kept, position, breaks = [], 0, 0
     for span in spans:
         piece = text[position:span.start]
         if "\n" in text[span.start:span.end]:  # the span ends a line: so does what is kept before it on that
             piece = piece.rstrip(" \t")       # line (an entry's last sentence kept, a dropped line's indent not)
             piece += "\n" if piece and not piece.endswith("\n") else ""
         kept.append(piece)
+        # line-breaking tags in a row ("<br><br>", "</p><p>") with only spaces between them end a paragraph
+        breaks = breaks + 1 if span.reason == "markup-break" and (breaks == 0 or not piece.strip()) else \
+            int(span.reason == "markup-break")
         if span.reason == "markup-break" and span.end < len(text) and not text[span.end].isspace():
-            _break_line(kept)
+            _break_line(kept, paragraph=breaks >= 2)
         position = span.end
     kept.append(text[position:])
     joined = _SPACES_LINE.sub("", "".join(kept))  # a line of no-break spaces whose tags went is an empty one

@@ -253,7 +253,8 @@ def test_pandoc_escaped_tag_lines_go_and_blank_looking_lines_are_empty():
 
 def test_html_tags_inside_lines_go_and_their_text_stays():
     """Real cases: a blog post's link (<a href=…>Stanford Üniversitesi'ni</a>) and a forum entry's numbered
-    lines joined by <br/> were kept tags and all; a tag that breaks the line leaves a line break."""
+    lines joined by <br/> were kept tags and all; a tag that breaks the line leaves a line break, two in a row
+    ("<br/><br/>", "</p><p>") a paragraph break (a Corona comment's "<br><br>" became one line break)."""
     text = ("Bu konuda keşke <a href=\"http://online.stanford.edu/courses\">Stanford Üniversitesi'ni</a> örnek "
             "alan kurumlarımız çoğalsa. <b>Ankara</b>'da <SPAN class=\"x\">durum</SPAN> böyle.\n"
             "Serbest bırakılıyor. <br/><br/>1) öncelikle isimleri neden gizli?<br/>2) ceza verilmeyecek mi?<br />\n"
@@ -262,8 +263,8 @@ def test_html_tags_inside_lines_go_and_their_text_stays():
     spans = ProseDetector().spans(text)
     assert remove_spans(text, spans) == (
         "Bu konuda keşke Stanford Üniversitesi'ni örnek alan kurumlarımız çoğalsa. Ankara'da durum böyle.\n"
-        "Serbest bırakılıyor.\n1) öncelikle isimleri neden gizli?\n2) ceza verilmeyecek mi?\n"
-        "Birinci paragraf burada.\nİkinci paragraf da burada.\n"
+        "Serbest bırakılıyor.\n\n1) öncelikle isimleri neden gizli?\n2) ceza verilmeyecek mi?\n\n"
+        "Birinci paragraf burada.\n\nİkinci paragraf da burada.\n"
         "Ali <Ali> dedi ki x<y ve y>z olur; bu da bir cümledir.\n")
     assert {s.reason for s in spans} == {"markup", "markup-break"}
 
