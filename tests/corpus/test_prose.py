@@ -251,6 +251,16 @@ def test_pandoc_escaped_tag_lines_go_and_blank_looking_lines_are_empty():
     assert clean_text("  şiir\n\u00a0\n\tdize\n").text == "  şiir\n\n\tdize\n"  # indented verse keeps its indent
 
 
+def test_a_wiki_images_options_go_and_its_caption_stays():
+    """Azerbaijani Wikipedia sentences (Kamal578/CSCI-6515-NLP-Projects) kept 38 runs of image options
+    ("250px|thumb|left|") before their captions; "left|right" alone is left as it is."""
+    for text, kept in (("Hökmdarlığın erkən dövrü 250px|thumb|left|1060–1072-ci illərdə IV Baqratın pulları.\n",
+                        "Hökmdarlığın erkən dövrü 1060–1072-ci illərdə IV Baqratın pulları.\n"),
+                       ("thumb|200px|left|Atollun kosmosdan təsviri.\n", "Atollun kosmosdan təsviri.\n"),
+                       ("Sütunlar left|right olarak hizalanır burada.\n", "Sütunlar left|right olarak hizalanır burada.\n")):
+        assert remove_spans(text, ProseDetector().spans(text)) == kept
+
+
 def test_html_tags_inside_lines_go_and_their_text_stays():
     """Real cases: a blog post's link (<a href=…>Stanford Üniversitesi'ni</a>) and a forum entry's numbered
     lines joined by <br/> were kept tags and all; a tag that breaks the line leaves a line break, two in a row
