@@ -305,7 +305,8 @@ def _after_blanks(text: str, units) -> Iterator[tuple[int, int]]:
 # counts only with a size or a thumbnail in it ("left|right" alone may be a table's).
 _IMAGE_OPTION = r"(?:thumb(?:nail)?|frame(?:less)?|border|left|right|cent(?:er|re)|none|upright(?:=[\d.]+)?|mini|" \
                 r"miniatur|küçükresim|sol|sağ|orta|\d+(?:x\d+)?px)\|[ \t]*"
-_IMAGE_OPTIONS = re.compile(rf"(?<![^\s(\[])(?=(?:{_IMAGE_OPTION})*?(?:thumb|mini|küçükresim|\d+px))(?:{_IMAGE_OPTION})+")
+_IMAGE_OPTIONS = re.compile(rf"(?<![^\s(\[])(?=(?:{_IMAGE_OPTION})*?(?:thumb|mini|küçükresim|\d+px))"
+                            rf"(?:{_IMAGE_OPTION})+")
 
 
 def _markup(text: str) -> list[Span]:

@@ -257,7 +257,7 @@ def test_a_wiki_images_options_go_and_its_caption_stays():
     for text, kept in (("Hökmdarlığın erkən dövrü 250px|thumb|left|1060–1072-ci illərdə IV Baqratın pulları.\n",
                         "Hökmdarlığın erkən dövrü 1060–1072-ci illərdə IV Baqratın pulları.\n"),
                        ("thumb|200px|left|Atollun kosmosdan təsviri.\n", "Atollun kosmosdan təsviri.\n"),
-                       ("Sütunlar left|right olarak hizalanır burada.\n", "Sütunlar left|right olarak hizalanır burada.\n")):
+                       ("Sütunlar left|right olarak hizalanır.\n", "Sütunlar left|right olarak hizalanır.\n")):
         assert remove_spans(text, ProseDetector().spans(text)) == kept
 
 
