@@ -87,7 +87,7 @@ def _eval_examples(args, tokenizer, meta: dict, context: int):
         tokenizer.chat_template = tokenizer.chat_template or DEFAULT_TEMPLATE
         data = build_instruction_data(args.paths, fmt, tokenizer, context, 1.0, 0)
         rows = data.val if len(data.val[0]) else data.train
-        return rows, f"{len(rows[0]):,} {fmt} example(s) of {', '.join(args.paths)}"
+        return rows, f"{len(rows[0]):,} {fmt} example(s) of {', '.join(args.paths)}{data.left_out()}"
     config = run_config_from_dict(meta["config"]) if "config" in meta else None
     if config is None or config.finetune is None or config.finetune.format == "text":
         return None

@@ -255,10 +255,12 @@ def turn_end_ids(template, tokenizer) -> tuple[int, ...]:
                                   else ())
 
 
-def tokenize_example(messages: list[dict], template, tokenizer, counts: dict | None = None
-                     ) -> tuple[list[int], list[bool]]:
+def tokenize_example(messages: list[dict], template, tokenizer, counts: dict | None = None,
+                     limit: int | None = None) -> tuple[list[int], list[bool]]:
     """Token ids of the rendered conversation and, per token, whether it is a target (assistant text).
-    ``counts["last_only"]`` counts conversations of which only the last answer could be masked apart."""
+    ``counts["last_only"]`` counts conversations of which only the last answer could be masked apart.
+    ``limit``: the tokens that matter (a window's); text far past them is not encoded (a 20 M-character
+    answer took a minute and 8.6 GB to encode for a 256-token window)."""
     def render(upto: list[dict], prompt: bool) -> str:
         try:
             return template.render(messages=upto, add_generation_prompt=prompt, eos_token=tokenizer.eot_token,
@@ -273,10 +275,17 @@ def tokenize_example(messages: list[dict], template, tokenizer, counts: dict | N
             counts["last_only"] = counts.get("last_only", 0) + 1
     ids, targets = [], []
     for text, is_target in pieces:
+        if limit is not None:
+            if len(ids) > limit:
+                break  # past the window: truncated anyway
+            text = text[:(limit + 1 - len(ids)) * MAX_TOKEN_CHARS]  # whole tokens up to the window, and more
         piece = tokenizer.encode(text)
         ids += piece
         targets += [is_target] * len(piece)
     return ids, targets
+
+
+MAX_TOKEN_CHARS = 64  # characters a token covers at most, for cutting text long past a window before encoding
 
 
 def _turn_pieces(messages: list[dict], render, eos: str) -> list[tuple[str, bool]] | None:
@@ -333,20 +342,29 @@ class InstructionData:
     duplicates: int = 0  # examples left out: the same rendered conversation again
     no_room: int = 0  # examples left out: the prompt alone fills the window (no answer token to train)
     last_only: int = 0  # conversations whose earlier answers are not trained (see tokenize_example)
+    read: int = 0  # examples read, before any was left out
+
+    def left_out(self) -> str:
+        """"" or " (N left out: …)": the examples read that are not among those scored or trained."""
+        why = [f"{n:,} {what}" for n, what in ((self.empty, "with an empty prompt or answer"),
+                                              (self.duplicates, "duplicate"),
+                                              (self.no_room, "whose prompt fills the window")) if n]
+        return f" ({sum((self.empty, self.duplicates, self.no_room)):,} left out: {', '.join(why)})" if why else ""
 
 
 def build_instruction_data(paths, fmt: str, tokenizer, context_length: int, val_fraction: float,
                            seed: int, dedup: bool = True) -> InstructionData:
     """Read, render, tokenize and split (by example, deterministic from ``seed``)."""
     template = compile_template(tokenizer.chat_template or DEFAULT_TEMPLATE)
-    rows, truncated, empty, seen, duplicates, counts, no_room = [], 0, 0, set(), 0, {}, 0
+    rows, truncated, empty, seen, duplicates, counts, no_room, read = [], 0, 0, set(), 0, {}, 0, 0
     for path in jsonl_files(paths):
         for number, messages in enumerate(read_examples(path, fmt), 1):
+            read += 1
             if messages is None:  # an empty prompt or answer teaches nothing (or to answer nothing)
                 empty += 1
                 continue
             try:
-                ids, targets = tokenize_example(messages, template, tokenizer, counts)
+                ids, targets = tokenize_example(messages, template, tokenizer, counts, limit=context_length + 1)
             except DataError as error:
                 raise DataError(f"{path}: example {number}: {error}") from None
             key = hash((tuple(ids), tuple(targets)))
@@ -361,9 +379,13 @@ def build_instruction_data(paths, fmt: str, tokenizer, context_length: int, val_
             else:
                 no_room += 1
     if not rows:
-        raise DataError(f"{', '.join(map(str, paths))}: no example has an answer within context_length "
-                        f"{context_length} (its prompt fills the window); fine-tune with a larger --context, or "
-                        "shorten the prompts")
+        why = [f"{empty:,} have an empty prompt or answer (an example needs both)"] if empty \
+            else []
+        why += [f"{duplicates:,} repeat an earlier example"] if duplicates else []
+        why += [f"{no_room:,} have no answer within context_length {context_length} (the prompt fills the window: "
+                "fine-tune with a larger --context, or shorten the prompts)"] if no_room else []
+        raise DataError(f"{', '.join(map(str, paths))}: no example to train on: of the {read:,} read, "
+                        + ("; ".join(why) or "none was an example"))
     order = np.random.default_rng([seed, 7]).permutation(len(rows))
     n_val = int(len(rows) * val_fraction) if len(rows) > 1 else 0
     split = {"val": order[:n_val], "train": order[n_val:]}
@@ -371,7 +393,7 @@ def build_instruction_data(paths, fmt: str, tokenizer, context_length: int, val_
                      np.stack([rows[i][1] for i in idx]) if len(idx) else np.zeros((0, context_length), np.int64))
               for name, idx in split.items()}
     return InstructionData(arrays["train"], arrays["val"], truncated, empty, duplicates, no_room,
-                           counts.get("last_only", 0))
+                           counts.get("last_only", 0), read)
 
 
 def sample_chat(model, tokenizer, data: InstructionData, cfg, device, n: int = 2) -> list[tuple[str, str]]:

@@ -76,6 +76,9 @@ def _instruction_data(config: RunConfig, tokenizer: Tokenizer | None, log) -> Pr
     data = build_instruction_data(config.corpus.paths, config.finetune.format, tokenizer,
                                   config.data.context_length, config.data.val_fraction, config.data.seed,
                                   dedup=config.corpus.dedup)
+    kept = len(data.train[0]) + len(data.val[0])
+    log(f"{config.finetune.format} examples: {data.read:,} read, {kept:,} kept ({len(data.train[0]):,} to train on, "
+        f"{len(data.val[0]):,} held out); the loss is on the answers only, the prompts masked")
     if data.truncated:
         log(f"{data.truncated} example(s) longer than context_length {config.data.context_length} were truncated")
     if data.empty:

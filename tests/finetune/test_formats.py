@@ -136,3 +136,32 @@ def test_a_named_sharegpt_assistant_semicolon_csv_and_prompts_that_fill_the_wind
                                                                            for r in long_prompt))],
                                   "alpaca", tiny_tokenizer(tmp_path / "tok"), 64, 0.25, 0)
     assert data.no_room == 1 and len(data.train[0]) + len(data.val[0]) == 4
+
+
+def test_what_is_left_out_is_named_and_a_huge_answer_is_cut_before_encoding(tmp_path: Path):
+    """30 real prompts whose answers were all empty were refused as "its prompt fills the window"; luna eval
+    scored 143 of 150 examples without saying why; a 20 M-character answer took a minute and 8.6 GB to encode
+    for a 256-token window. The ids of a long example are the same as when its whole text was encoded."""
+    import numpy as np
+
+    from lunalm.finetune.instructions import compile_template, DEFAULT_TEMPLATE, tokenize_example
+
+    tokenizer = tiny_tokenizer(tmp_path / "tok")
+    empty = _write(tmp_path / "empty.jsonl", "".join(json.dumps({"instruction": q, "output": ""}, ensure_ascii=False)
+                                                     + "\n" for q, _ in PAIRS))
+    with pytest.raises(DataError, match=r"no example to train on: of the 4 read, 4 have an empty prompt or answer"):
+        build_instruction_data([empty], "alpaca", tokenizer, 64, 0.25, 0)
+    rows = [{"instruction": q, "output": a} for q, a in PAIRS] + [{"instruction": "Boş", "output": ""}] * 2
+    mixed = _write(tmp_path / "mixed.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    data = build_instruction_data([mixed], "alpaca", tokenizer, 64, 1.0, 0)
+    assert data.read == 6 and data.left_out() == " (2 left out: 2 with an empty prompt or answer)"
+    huge = [{"role": "user", "content": "Uzun yaz."}, {"role": "assistant", "content": "çok uzun bir cevap " * 20000}]
+    template = compile_template(DEFAULT_TEMPLATE)
+    whole, whole_targets = tokenize_example(huge, template, tokenizer)
+    cut, cut_targets = tokenize_example(huge, template, tokenizer, limit=65)
+    assert len(whole) > 300_000 and 65 < len(cut) < 5_000
+    assert cut[:65] == whole[:65] and cut_targets[:65] == whole_targets[:65]
+    long = _write(tmp_path / "long.jsonl", json.dumps({"instruction": "Uzun yaz.", "output": huge[1]["content"]},
+                                                      ensure_ascii=False) + "\n")
+    data = build_instruction_data([long], "alpaca", tokenizer, 64, 0.0, 0)
+    assert data.truncated == 1 and np.array_equal(data.train[0][0], whole[:64])
