@@ -88,7 +88,7 @@ def build_finetune_config(args):
     """``luna train``'s config building, then the base model, its tokenizer and the finetune section."""
     from lunalm.cli.train import build_config
     from lunalm.config import FinetuneConfig
-    from lunalm.finetune.base import FinetuneError, inspect_base
+    from lunalm.finetune.base import FinetuneError, base_label, inspect_base
     from lunalm.finetune.instructions import detect_format
 
     from lunalm.cli import corpus_paths
@@ -118,7 +118,7 @@ def build_finetune_config(args):
         finetune = dataclasses.replace(finetune, adapter=str(adapter.path), lora_r=adapter.r, lora_alpha=adapter.alpha,
                                        lora_dropout=adapter.dropout, lora_targets=adapter.targets)
     name = config.name if args.name or args.config else \
-        f"finetune-{info.path.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        f"finetune-{base_label(info.path).replace('/', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
     return dataclasses.replace(config, corpus=corpus, finetune=finetune, name=name)
 
 

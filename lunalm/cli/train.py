@@ -268,7 +268,9 @@ def _model_name(config) -> str:
     if config.finetune is None:
         return config.model.preset
     tuned = "LoRA on " if config.finetune.lora else "fine-tuned "
-    return tuned + Path(config.finetune.base).name
+    from lunalm.finetune.base import base_label
+
+    return tuned + base_label(config.finetune.base)
 
 
 def _newest_model(checkpoints: Path) -> Path | None:

@@ -271,3 +271,14 @@ def apply_lora(model, cfg: FinetuneConfig, model_type: str):
     with warnings.catch_warnings():  # peft asks transformers 5 a deprecated question: not the user's concern
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         return get_peft_model(model, config)
+
+
+def base_label(path) -> str:
+    """A base model's name for people: its folder's, or for a lunalm checkpoint (``runs/NAME/checkpoints/
+    best``) the run's with it ("nano-20261207/best", not "best")."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.parent.name == "checkpoints" and path.parent.parent.name:
+        return f"{path.parent.parent.name}/{path.name}"
+    return path.name

@@ -165,3 +165,13 @@ def test_what_is_left_out_is_named_and_a_huge_answer_is_cut_before_encoding(tmp_
                                                       ensure_ascii=False) + "\n")
     data = build_instruction_data([long], "alpaca", tokenizer, 64, 0.0, 0)
     assert data.truncated == 1 and np.array_equal(data.train[0][0], whole[:64])
+
+
+def test_a_lunalm_checkpoint_as_base_is_named_by_its_run():
+    """A fine-tune of runs/thrG1/checkpoints/best was "fine-tuned best" in the summary and
+    finetune-best-… as a run."""
+    from lunalm.finetune.base import base_label
+
+    assert base_label("/work/runs/thrG1/checkpoints/best") == "thrG1/best"
+    assert base_label("runs/x/checkpoints/step-00000400") == "x/step-00000400"
+    assert base_label("bases/gpt2-tiny") == "gpt2-tiny" and base_label("openai-community/gpt2") == "gpt2"
