@@ -227,8 +227,8 @@ def test_analyze_plan_and_train_size_the_vocabulary_from_the_same_cleaned_text(t
     from lunalm.train.prepare import sample_texts
     from tests.conftest import TURKISH
 
-    (tmp_path / "a.txt").write_text("".join(f"{n}. " + TURKISH[n % 4] for n in range(1500)), encoding="utf-8")
-    (tmp_path / "b.txt").write_text("\n".join(f"<tr><td>{i}</td><td>x_{7 * i}</td></tr>" for i in range(20000)),
+    (tmp_path / "a.txt").write_text("".join(f"{n}. " + TURKISH[n % 4] for n in range(400)), encoding="utf-8")
+    (tmp_path / "b.txt").write_text("\n".join(f"<tr><td>{i}</td><td>x_{7 * i}</td></tr>" for i in range(5000)),
                                     encoding="utf-8")
     config = CorpusConfig(paths=(str(tmp_path),), filter_non_prose=True)
     corpus = Corpus(config)
