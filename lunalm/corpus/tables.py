@@ -69,7 +69,9 @@ def _read_delimited(path: Path, names: list[str], delimiter: str, label=None) ->
             header[0] = header[0][1:]
         header = [_unquoted(name) for name in header] if plain else header
         first = None
-        if header and not _names(header):  # no header row: the first row is data, the columns go by number
+        if header and not set(names) <= set(header) and not _names(header):  # no header row: the first row is
+            # data, the columns go by number (a header of long questions, as a form's export has, that names
+            # the columns asked for stays one)
             first, header = header, [str(number) for number in range(1, len(header) + 1)]
         for name in names:
             _check_field(path, name, header, first)
@@ -194,5 +196,6 @@ def _check_field(path: Path, text_field: str, names: list[str], first: list[str]
         raise CorpusError(f"{path}: no column {text_field!r}; columns: {', '.join(names) or 'none'}; "
                           "pass the text column with --text-field")
     shown = ", ".join(f"{name} ({value[:30]!r}{'…' if len(value) > 30 else ''})" for name, value in zip(names, first))
-    raise CorpusError(f"{path}: no header row (its first row is data), so its columns go by number: {shown}; "
-                      "pass the text column's number with --text-field")
+    raise CorpusError(f"{path}: no column {text_field!r}; its first row reads as data, not names, so the columns "
+                      f"go by number: {shown}; pass the text column's number with --text-field (or, if that row "
+                      "does name the columns, the name)")

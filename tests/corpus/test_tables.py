@@ -239,9 +239,15 @@ def test_a_table_without_a_header_row_goes_by_column_numbers(tmp_path):
                     "16312\tTelevizyonda akşam kuşağı\t0\n", encoding="utf-8")
     assert list(read_table(path, "2")) == ["@USER ve bilumum medya okur", "Hayırlı sabahlar, iyi yayınlar",
                                            "Televizyonda akşam kuşağı"]
-    with pytest.raises(CorpusError, match=r"no header row \(its first row is data\), so its columns go by number: "
-                                          r"1 \('23163'\), 2 \('@USER ve bilumum medya okur'\), 3 \('1'\)"):
+    with pytest.raises(CorpusError, match=r"no column 'text'; its first row reads as data, not names, so the "
+                                          r"columns go by number: 1 \('23163'\), 2 \('@USER ve bilumum medya okur'\), "
+                                          r"3 \('1'\)"):
         list(read_table(path, "text"))
+    form = tmp_path / "form.csv"  # a form's export: its header holds the questions, long as sentences
+    form.write_text("Zaman damgası,Bu ürünü bir arkadaşınıza tavsiye eder misiniz neden\n"
+                    "2024-01-01,Evet çünkü çok güzel\n", encoding="utf-8")
+    question = "Bu ürünü bir arkadaşınıza tavsiye eder misiniz neden"
+    assert list(read_table(form, question)) == ["Evet çünkü çok güzel"]
     with pytest.raises(CorpusError, match=r"column 3 holds only numbers \(3 rows\), no text"):
         list(read_table(path, "3"))
     named = tmp_path / "named.csv"
