@@ -150,22 +150,18 @@ def _trained_files(files: list[Path], trained) -> list[Path]:
     return seen
 
 
-def _validation_share(meta: dict) -> float:
-    """The share of documents a run held out for validation (``data.val_fraction``)."""
-    return float(meta.get("config", {}).get("data", {}).get("val_fraction", 0.1))
-
-
 def _eval_documents(args, tokenizer, meta: dict) -> tuple[list[list[int]], str]:
     """Token ids of each document to score (boundary token first): the given files, else the run's own
     validation split; at most ``--max-tokens`` targets, whole documents only."""
-    from lunalm.config import CorpusConfig, run_config_from_dict
+    from lunalm.config import RunConfig, run_config_from_dict
     from lunalm.corpus import Corpus
     from lunalm.heldout import first_documents, split_documents
     from lunalm.train.prepare import prepare_data
 
     if args.paths:
         # read as the run read its own text (the prose filter, repair, de-duplication), unless told otherwise
-        trained = run_config_from_dict(meta["config"]).corpus if "config" in meta else CorpusConfig()
+        run = run_config_from_dict(meta["config"]) if "config" in meta else RunConfig()
+        trained = run.corpus
         settings = {"paths": tuple(args.paths), "text_field": args.text_field or trained.text_field}
         if args.include:
             settings["include"] = tuple(args.include)
@@ -176,7 +172,7 @@ def _eval_documents(args, tokenizer, meta: dict) -> tuple[list[list[int]], str]:
         if seen := _trained_files(corpus.files, trained):
             names = ", ".join(str(file) for file in seen[:3]) + (f" and {len(seen) - 3} more" if len(seen) > 3 else "")
             print(f"warning: {len(seen)} of the {len(corpus.files)} file(s) to evaluate are in this run's training "
-                  f"corpus ({names}): it trained on all but its validation share ({_validation_share(meta):.0%} of the "
+                  f"corpus ({names}): it trained on all but its validation share ({run.data.val_fraction:.0%} of the "
                   "documents), so this score flatters it. Evaluate on text it never saw, or give no PATH to score "
                   "the run's own validation split", file=sys.stderr)
         documents = ([tokenizer.eot_id, *tokenizer.encode(d.text)] for d in corpus.documents())

@@ -30,7 +30,7 @@ _REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{2,6}|[A-Za-z][A-Za-z0
 
 # A line of nothing but spaces, tabs or no-break spaces (a converted blog had 882 between its paragraphs):
 # an empty line to a reader, and to the model
-_BLANK_LINE = re.compile(r"^[^\S\n]+$", re.MULTILINE)
+BLANK_LINE = re.compile(r"^[^\S\n]+$", re.MULTILINE)
 
 
 class Cleaned(NamedTuple):
@@ -69,7 +69,7 @@ def clean_text(text: str) -> Cleaned:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     text, removed = _CONTROL.subn("", text)
-    text = _BLANK_LINE.sub("", text)
+    text = BLANK_LINE.sub("", text)
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     return Cleaned(text, removed, references)

@@ -18,6 +18,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from lunalm.corpus.clean import BLANK_LINE
+
 MAX_UNIT = 400  # characters: longer sentences are judged piece by piece
 RULES_VERSION = 14  # part of the corpus fingerprint: a change of these rules re-tokenises cached corpora
 # Front matter of a Markdown page (Jekyll, Hugo, a blog's posts): "---" (YAML) or "+++" (TOML) lines around
@@ -574,8 +576,6 @@ def remove_spans(text: str, spans: list[Span]) -> str:
             _break_line(kept, paragraph=breaks >= 2)
         position = span.end
     kept.append(text[position:])
-    joined = _SPACES_LINE.sub("", "".join(kept))  # a line of no-break spaces whose tags went is an empty one
+    joined = BLANK_LINE.sub("", "".join(kept))  # a line of no-break spaces whose tags went is an empty one
     return re.sub(r"\n{3,}", "\n\n", joined).strip("\n") + ("\n" if text.endswith("\n") else "")
 
-
-_SPACES_LINE = re.compile(r"^[^\S\n]+$", re.MULTILINE)
