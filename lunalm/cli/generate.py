@@ -122,6 +122,7 @@ def _trained_files(files: list[Path], trained) -> list[Path]:
     """Which of ``files`` the run's training corpus (``trained``, a CorpusConfig) holds: the same file, or a
     copy of one (same size and content). [] where the training files cannot be found from here (a relative
     path from another folder), or the run trained on the built-in corpus."""
+    import functools
     import hashlib
 
     from lunalm.corpus.read import discover
@@ -138,16 +139,12 @@ def _trained_files(files: list[Path], trained) -> list[Path]:
     for file in training:
         by_size.setdefault(file.stat().st_size, []).append(file)
 
-    def digest(file: Path) -> bytes:
+    @functools.cache
+    def digest(file: Path) -> bytes:  # each training file hashed once, only where an evaluated one has its size
         return hashlib.sha1(file.read_bytes()).digest()
 
-    seen = []
-    for file in files:
-        if file.resolve() in resolved:
-            seen.append(file)
-        elif file.stat().st_size in by_size and digest(file) in {digest(f) for f in by_size[file.stat().st_size]}:
-            seen.append(file)
-    return seen
+    return [file for file in files if file.resolve() in resolved or any(
+        digest(file) == digest(other) for other in by_size.get(file.stat().st_size, ()))]
 
 
 def _eval_documents(args, tokenizer, meta: dict) -> tuple[list[list[int]], str]:
