@@ -13,7 +13,9 @@ without changing any learning rate already used, because the lr is flat until th
 new run measures its real pace (everything included) from ``RETIME_WINDOW[0]`` to ``RETIME_WINDOW[1]``
 of the estimated steps, or of the time where that comes first (a machine slower than its timed passes),
 and there fixes the count again to end on the budget (``Retime``), writing it to config.yaml. A run
-resumed before that point keeps the count its config.yaml holds.
+stopped before that point still has the first estimate in config.yaml, and its checkpoints say the count
+is yet to be fixed (``TrainState.retime``): resumed, it measures its pace again and fixes the count for
+the budget's time it has left (``resume_retime``), unless the estimate's decay has begun by then.
 """
 
 from __future__ import annotations
@@ -86,6 +88,23 @@ class Retime:
         return cls(cap=cap, deadline=now + seconds_left, start=start, at=at,
                    by=tuple(now + share * seconds_left for share in RETIME_WINDOW))
 
+    @classmethod
+    def resumed(cls, cap: int, seconds_left: float, estimated_steps: int, step: int, spent: float,
+                decay_from: int) -> "Retime | None":
+        """The plan of a run resumed at ``step`` with ``spent`` of its budget's seconds used and the count
+        not yet fixed: the pace is measured from the step after (the first one pays for start-up) to the
+        plan's end, or ``MIN_RETIME_STEPS`` later; None where that end reaches the estimate's decay (its
+        lower lrs were used already)."""
+        start, at = (round(share * estimated_steps) for share in RETIME_WINDOW)
+        start = max(start, step + 1)
+        at = max(at, start + MIN_RETIME_STEPS)
+        if at >= decay_from:
+            return None
+        now = clock()
+        budget = spent + seconds_left
+        return cls(cap=cap, deadline=now + seconds_left, start=start, at=at,
+                   by=tuple(now + max(0.0, share * budget - spent) for share in RETIME_WINDOW))
+
 
 def retime(run: Run, ui) -> None:
     """Called after every step while ``run.retime`` is set: at its ``at`` step, or once RETIME_WINDOW[1] of
@@ -102,7 +121,7 @@ def retime(run: Run, ui) -> None:
         plan.started, plan.start_step = now, step
     if step - plan.start_step < MIN_RETIME_STEPS or (step < plan.at and not (by_time and now >= plan.by[1])):
         return
-    run.retime = None
+    run.retime, run.state.retime = None, {}
     pace = (now - plan.started) / max(1, step - plan.start_step)
     fits = step + max(1, math.floor((plan.deadline - now) / pace))
     total, before = distributed.broadcast(min(plan.cap, fits), run.dist), run.total_steps
@@ -122,6 +141,27 @@ def retime(run: Run, ui) -> None:
         run.logger.event("retime", step, message, total_steps=total, estimated_steps=before,
                          seconds_per_step=round(pace, 5))
     ui.message(message)
+
+
+def resume_retime(run: Run, ui) -> None:
+    """A resumed time-budget run whose count was not fixed again before it stopped: fix it from the pace
+    of the steps to come, for the budget's seconds the checkpoint had not spent. A config.yaml whose
+    max_steps is no longer the estimate (re-timed after that checkpoint, or edited) is kept as it is."""
+    from lunalm.train.loop import decay_share_of
+
+    pending, train = run.state.retime, run.config.train
+    run.state.retime = {}
+    if not pending or not train.minutes or train.schedule != "wsd" or train.max_steps != pending["estimate"]:
+        return
+    estimate, spent = pending["estimate"], run.state.elapsed_s
+    decay_from = estimate - max(1, round(decay_share_of(train) * estimate))
+    run.retime = Retime.resumed(pending["cap"], train.minutes * 60 - spent, estimate, run.state.step, spent,
+                                decay_from)
+    if run.retime is not None:
+        run.state.retime = pending
+        ui.message(f"time budget: {spent / 60:.1f} of {train.minutes:g} min spent before this checkpoint; the "
+                   f"{estimate:,} steps estimated then are fixed again at step {run.retime.at:,} from the pace "
+                   "kept from here")
 
 
 def set_weight_decay(run: Run) -> str:

@@ -12,6 +12,7 @@ from lunalm.errors import ConfigError, DiskFullError, LunaError, is_disk_full
 from lunalm.tokenizer import Tokenizer
 from lunalm.train import checkpoint as ckpt
 from lunalm.train import distributed
+from lunalm.train.budget import resume_retime
 from lunalm.train.loop import Faults, SilentUI, train_loop
 from lunalm.train.milestones import restore
 from lunalm.train.prepare import prepare_data
@@ -160,6 +161,8 @@ def _fit_minutes(run: Run, ui) -> None:
     run.total_steps = min(cap, steps_for_minutes(minutes, step_seconds))
     if run.config.train.schedule == "wsd":  # the flat lr lets the count be corrected mid-run (budget.Retime)
         run.retime = Retime.plan(cap, minutes * 60 - (time.time() - run.started), run.total_steps)
+        if run.retime is not None:  # checkpoints before the count is fixed again say so (a resume fixes it)
+            run.state.retime = {"cap": cap, "estimate": run.total_steps}
     if run.config.train.warmup_steps is None:
         run.warmup_steps = default_warmup(run.total_steps)
     ui.message(f"time budget {duration_text(minutes / 60)}: {run.total_steps:,} steps at {step_seconds:.2f} s "
@@ -248,6 +251,7 @@ def resume(run_dir: str | Path, ui, faults: Faults | None = None, progress: bool
         ui.warning(f"warning: the global batch changed from {saved_batch} to {run.world_batch} sequences "
                    f"(micro-batch x accumulation x {run.dist.world} process(es)); keep it equal to continue "
                    "exactly as before")
+    resume_retime(run, ui)
     run.model.train()
     run.logger.event("resume", run.state.step, f"resumed from {good.name}")
     ui.message(f"resuming {run_dir} from {good.name} (step {run.state.step} of {run.total_steps})")

@@ -31,6 +31,9 @@ class TrainState:
     last_eval: dict = field(default_factory=dict)  # the latest validation metrics
     loss_ema: float = math.nan  # train loss smoothed over accepted steps (EMA, beta LOSS_BETA)
     loss_floor: float = math.inf  # the lowest loss_ema so far: divergence is measured against it
+    # a time budget's step count still to be fixed again (lunalm.train.budget.Retime): {"cap": steps allowed
+    # apart from the time, "estimate": the first count}; empty once fixed, and for runs without one
+    retime: dict = field(default_factory=dict)
 
     def loss_exploded(self, loss: float, vocab_size: int) -> bool:
         """A finite loss that says the run is diverging: worse than guessing uniformly (ln V nats) by half

@@ -3,6 +3,7 @@ so the schedule is fixed and `luna resume` continues it exactly."""
 
 from __future__ import annotations
 
+import math
 import shutil
 
 import pytest
@@ -260,3 +261,55 @@ def test_a_retimed_run_decides_its_automatic_weight_decay_again_before_its_first
             assert f"; weight decay {expected:g} from here (was 0.1)" in retimed["message"]
         else:
             assert saved == 0.1 and decays == {0.1} and "weight decay" not in retimed["message"]
+
+
+def test_a_run_stopped_before_its_count_was_fixed_again_fixes_it_when_resumed(tmp_path, monkeypatch):
+    """A time-budget run killed before its re-timing kept the first estimate in config.yaml; resumed, it went
+    on to that estimate whatever the pace (a 30-second plan took 69 s). Now the resumed run measures its pace
+    and fixes the count for the budget's seconds the checkpoint had not spent."""
+    import json
+
+    import torch
+
+    from lunalm.train.loop import Faults
+
+    corpus = write_corpus(tmp_path / "corpus")
+    monkeypatch.setattr(budget, "seconds_per_step", lambda run: 0.2)  # 60 s * 0.8 / 0.2 s: 240 steps estimated
+    calls = iter(range(10**6))
+    monkeypatch.setattr(budget, "clock", lambda: 100.0 + 0.001 * next(calls))  # far faster: never by the clock
+    config = tiny_config(tmp_path, corpus, name="cut", minutes=1.0, checkpoint_every=40, eval_every=1000)
+    with pytest.raises(RuntimeError, match="injected crash"):
+        start(config, SilentUI(), faults=Faults(crash=(0, 60)), progress=False)
+    run_dir = tmp_path / "runs" / "cut"
+    assert yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))["train"]["max_steps"] == 240
+    state = torch.load(run_dir / "checkpoints" / "step-00000040" / "train_state.pt", weights_only=True)["state"]
+    assert state["retime"]["estimate"] == 240 and state["retime"]["cap"] > 240
+    spent = state["elapsed_s"]
+
+    calls = iter(range(10**6))
+    monkeypatch.setattr(budget, "clock", lambda: 200.0 + 0.4 * next(calls))  # 0.4 s a step, call 0 the plan
+    ui = Messages()
+    resumed, status = resume(run_dir, ui, progress=False)
+    assert any(line.startswith(f"time budget: {spent / 60:.1f} of 1 min spent before this checkpoint; the 240 "
+                               "steps estimated then are fixed again at step 120") for line in ui.lines)
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").open(encoding="utf-8")]
+    [retimed] = [e for e in events if e["kind"] == "retime"]
+    # fixed at step 120, or once half the budget's time has gone (at 0.4 s a step, maybe a little before)
+    at = retimed["step"]
+    assert at <= 120 and (at == 120 or 200.0 + 0.4 * (at - 40) >= 200.0 + 30 - spent)
+    # the plan at 200.0 (call 0), the pace from step 41 (call 1) to ``at`` is 0.4 s; the deadline 60 - spent later
+    expected = at + math.floor((60 - spent - 0.4 * (at - 40)) / 0.4 + 1e-9)
+    assert status == "completed" and abs(resumed.state.step - expected) <= 1 and resumed.state.step < 200
+    assert (retimed["estimated_steps"], retimed["total_steps"]) == (240, resumed.state.step)
+    assert yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))["train"]["max_steps"] == \
+        resumed.state.step
+    later = torch.load(run_dir / "checkpoints" / "step-00000160" / "train_state.pt", weights_only=True)["state"]
+    assert later["retime"] == {}  # fixed: a resume from here keeps config.yaml's count
+
+
+def test_a_resumed_run_whose_decay_has_begun_keeps_its_count():
+    """The steps of the estimate's decay already ran at its lower lrs: a new count would raise them again."""
+    assert budget.Retime.resumed(10**6, 50.0, 240, step=160, spent=10.0, decay_from=168) is None
+    plan = budget.Retime.resumed(10**6, 50.0, 240, step=40, spent=10.0, decay_from=168)
+    assert (plan.start, plan.at) == (48, 120)
+    assert budget.Retime.resumed(10**6, 50.0, 240, step=100, spent=10.0, decay_from=168).start == 101
