@@ -17,7 +17,10 @@ from lunalm.errors import ConfigError
 # Data-set files (Parquet, Arrow) too; CSV/TSV are read when named or with --include '*.csv' (a folder of
 # texts often holds unrelated spreadsheets)
 REPORT_TO = ("tensorboard", "wandb", "mlflow", "trackio")  # experiment trackers --report-to knows
-DEFAULT_INCLUDE = ("*.txt", "*.md", "*.jsonl", "*.txt.gz", "*.md.gz", "*.jsonl.gz", "*.parquet", "*.arrow")
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")  # read as the inner suffix says (lunalm.corpus.compressed)
+DEFAULT_INCLUDE = ("*.txt", "*.md", "*.jsonl",
+                   *(f"*{kind}{packed}" for packed in COMPRESSED_SUFFIXES for kind in (".txt", ".md", ".jsonl")),
+                   "*.parquet", "*.arrow")
 
 
 class _Checks:

@@ -4,14 +4,14 @@ A ``.txt``/``.md`` file is one document; a file longer than ``max_document_chars
 breaks so memory stays flat on a 1 GB file. A ``.jsonl`` line is one document (its ``text_field``, or the
 line itself where it is a JSON string), so is a record of a ``.json`` array, and
 so is a row of a ``.parquet``/``.arrow``/``.csv``/``.tsv`` file (``lunalm.corpus.tables``).
-``.gz`` is read through gzip. Files are read in blocks ending at a newline, each block decoded and
+``.gz``, ``.bz2``, ``.xz`` and ``.zst`` files are decompressed as they are read
+(``lunalm.corpus.compressed``). Files are read in blocks ending at a newline, each block decoded and
 repaired by ``lunalm.corpus.encoding``.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import gzip
 import json
 import os
 import re
@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from lunalm.corpus.compressed import (COMPRESSED, READ_ERRORS, inner_suffix, is_compressed, open_compressed,
+                                      patterns_text, what_is)
 from lunalm.corpus.encoding import Decoded, decode_bytes, repair_text
 from lunalm.errors import CorpusError
 
@@ -70,10 +72,10 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
             others = sorted({f.suffix.lower() for f in path.rglob("*")
                              if f.suffix and _wanted(f, path, ("*",), exclude)})
             readable = [suffix for suffix in others if suffix in (".csv", ".tsv", ".json", ".parquet", ".arrow",
-                                                                  ".jsonl", ".txt", ".md", ".gz")]
+                                                                  ".jsonl", ".txt", ".md", *COMPRESSED)]
             flags = " ".join(f"--include '*{suffix}'" for suffix in readable)
             raise CorpusError(
-                f"{raw}: directory has no files matching {', '.join(include)}"
+                f"{raw}: directory has no files matching {patterns_text(include)}"
                 + (f" (excluding {', '.join(exclude)})" if exclude else "")
                 + (f"; it holds {', '.join(others[:8])} files" if others else "")
                 + (f"; to read them add {flags} (tables and JSON arrays also "
@@ -240,15 +242,18 @@ def output_folder(folder: Path) -> bool:
 
 def _open(path: Path) -> BinaryIO:
     try:
-        handle = gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-        return handle  # type: ignore[return-value]
+        stored = open(path, "rb")
     except PermissionError:
         raise CorpusError(f"{path}: permission denied; make it readable (chmod +r) or exclude it") from None
     except IsADirectoryError:
         raise CorpusError(f"{path}: is a directory, expected a file") from None
+    return open_compressed(path, stored) if is_compressed(path) else stored
 
 
 def _sniff_binary(head: bytes, path: Path) -> None:
+    compressed = what_is(head, path)
+    if compressed:
+        raise CorpusError(compressed)
     for magic, what in _MAGIC:
         if head.startswith(magic):
             hint = ""
@@ -281,16 +286,16 @@ def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_
         for row, text in enumerate(read_table(path, text_field, label)):
             yield RawDocument(text, str(path), label.encoding or path.suffix[1:], name=f"{path}:{row + 1}")
         return
-    inner_suffix = Path(path.stem).suffix if path.suffix == ".gz" else path.suffix
+    layout = inner_suffix(path)
     with _open(path) as handle:
         try:
             head = handle.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(handle, "peek") else b""
-        except (OSError, EOFError) as exc:
-            raise CorpusError(f"{path}: cannot be read ({exc}); is the .gz file complete?") from None
+        except READ_ERRORS as exc:
+            raise CorpusError(f"{path}: cannot be read ({exc}); is the {path.suffix} file complete?") from None
         _sniff_binary(head, path)
-        if inner_suffix == ".jsonl":
+        if layout == ".jsonl":
             yield from _read_jsonl(handle, path, text_field, _position(handle))
-        elif inner_suffix == ".json":
+        elif layout == ".json":
             yield from _read_json(handle, path, text_field)
         else:
             yield from _read_text(handle, path, head, max_document_chars, _position(handle))
@@ -298,8 +303,8 @@ def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_
 
 def _position(handle: BinaryIO):
     """How many bytes of the file on disk ``handle`` has read (read-ahead included): the compressed bytes
-    of a .gz file."""
-    stored = getattr(handle, "fileobj", None) or getattr(handle, "raw", None) or handle
+    of a compressed file."""
+    stored = getattr(handle, "stored", None) or getattr(handle, "raw", None) or handle
     return stored.tell
 
 
@@ -318,7 +323,7 @@ def _read_blocks(handle: BinaryIO, path: Path) -> Iterator[bytes]:
                 continue
             carry = data[cut:]
             yield data[:cut]
-    except (OSError, EOFError) as exc:
+    except READ_ERRORS as exc:
         raise CorpusError(f"{path}: read failed ({exc}); is the file complete?") from None
     if carry:
         yield carry
@@ -415,7 +420,7 @@ def _read_json(handle: BinaryIO, path: Path, text_field: str) -> Iterator[RawDoc
     except json.JSONDecodeError as exc:
         raise CorpusError(f"{path}: malformed JSON ({exc}); fix the file, or save one record per line as "
                           "JSONL") from None
-    except (OSError, EOFError) as exc:
+    except READ_ERRORS as exc:
         raise CorpusError(f"{path}: read failed ({exc}); is the file complete?") from None
     if isinstance(data, dict):
         arrays = [key for key, value in data.items() if isinstance(value, list)]

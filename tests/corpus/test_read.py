@@ -352,3 +352,63 @@ def test_what_a_training_run_wrote_inside_the_corpus_folder_is_not_read(tmp_path
     notes = unread_notes([str(tmp_path)], include, ())
     assert len(notes) == 1 and notes[0].startswith("not read: 2 folder(s) a training run wrote (") \
         and str(export) in notes[0] and str(tmp_path / "runs") in notes[0] and "*.json" not in notes[0]
+
+
+def _compress(data: bytes, suffix: str) -> bytes:
+    import bz2
+    import lzma
+
+    import zstandard
+
+    if suffix == ".zst":  # two frames, as `zstd` writes for concatenated or streamed input
+        half = len(data) // 2
+        packer = zstandard.ZstdCompressor()
+        return packer.compress(data[:half]) + packer.compress(data[half:])
+    return {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[suffix](data)
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz", ".zst"])
+def test_compressed_text_and_jsonl_read_as_their_plain_files(tmp_path: Path, suffix: str):
+    """OSCAR ships .jsonl.zst, Wikipedia dumps .bz2, many crawls .xz: each read as the plain file is,
+    by default in a folder, with progress counted in the bytes on disk."""
+    from lunalm.corpus.read import read_file
+
+    text = "\n\n".join(TURKISH * 50) + "\n"
+    rows = "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in TURKISH)
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "a.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "plain" / "b.jsonl").write_text(rows, encoding="utf-8")
+    (tmp_path / "packed").mkdir()
+    (tmp_path / "packed" / f"a.txt{suffix}").write_bytes(_compress(text.encode(), suffix))
+    (tmp_path / "packed" / f"b.jsonl{suffix}").write_bytes(_compress(rows.encode(), suffix))
+    assert texts([tmp_path / "packed"]) == texts([tmp_path / "plain"]) and len(texts([tmp_path / "plain"])) == 5
+    stored = tmp_path / "packed" / f"b.jsonl{suffix}"
+    assert [d.read_bytes for d in read_file(stored)][-1] == stored.stat().st_size
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz", ".zst"])
+def test_a_truncated_compressed_file_is_a_clear_error(tmp_path: Path, suffix: str):
+    data = _compress(("\n".join(TURKISH) * 200).encode(), suffix)
+    path = tmp_path / f"cut.txt{suffix}"
+    path.write_bytes(data[: len(data) * 3 // 4])  # inside the second of .zst's two frames
+    with pytest.raises(CorpusError, match=re.escape(str(path)) + ".*(complete|cannot be read)"):
+        texts([path])
+
+
+@pytest.mark.parametrize("suffix,what", [(".gz", "gzip"), (".bz2", "bzip2"), (".xz", "xz"), (".zst", "zstd")])
+def test_a_compressed_file_under_a_plain_name_says_how_to_read_it(tmp_path: Path, suffix: str, what: str):
+    (tmp_path / "corpus.txt").write_bytes(_compress(("\n".join(TURKISH) * 20).encode(), suffix))
+    with pytest.raises(CorpusError, match=f"corpus.txt: this file is {what}-compressed, not plain text; name it "
+                                          f"corpus.txt{re.escape(suffix)}"):
+        texts([tmp_path])
+    (tmp_path / "corpus.txt").write_bytes(b"BZh bir kelime oyunu\n")  # "BZh" alone is text
+    assert texts([tmp_path]) == ["BZh bir kelime oyunu\n"]
+
+
+def test_the_default_patterns_are_named_in_short():
+    from lunalm.config import DEFAULT_INCLUDE
+    from lunalm.corpus.compressed import patterns_text
+
+    assert patterns_text(DEFAULT_INCLUDE) == "*.txt, *.md, *.jsonl, *.parquet, *.arrow (*.txt *.md *.jsonl also as " \
+                                             ".gz .bz2 .xz .zst)"
+    assert patterns_text(("*.txt", "*.txt.gz")) == "*.txt, *.txt.gz"
