@@ -281,12 +281,13 @@ def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_
     """Yield the raw documents of one file (see module docstring)."""
     from lunalm.corpus.tables import TABLE_SUFFIXES, read_table
 
-    if path.suffix in TABLE_SUFFIXES:  # Parquet / Arrow / CSV / TSV: one row, one document
+    layout = inner_suffix(path)
+    if path.suffix in TABLE_SUFFIXES or layout in (".csv", ".tsv"):  # Parquet / Arrow / CSV / TSV (a CSV/TSV
+        #                                                                    maybe compressed): one row, one document
         label = EncodingLabel()  # CSV/TSV: what decoding found so far (Parquet/Arrow hold UTF-8 strings)
         for row, text in enumerate(read_table(path, text_field, label)):
             yield RawDocument(text, str(path), label.encoding or path.suffix[1:], name=f"{path}:{row + 1}")
         return
-    layout = inner_suffix(path)
     with _open(path) as handle:
         try:
             head = handle.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(handle, "peek") else b""

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+from lunalm.corpus.compressed import inner_suffix
 from lunalm.corpus.read import (SNIFF_BYTES, _looks_utf16, _open, _read_blocks, decoded_blocks, join_fields,
                                 text_fields)
 from lunalm.errors import CorpusError
@@ -29,8 +30,9 @@ def read_table(path: Path, text_field: str, label=None) -> Iterator[str]:
     """The non-empty texts of column ``text_field`` (several columns: "question,answer", joined by a blank
     line), row by row; ``label`` (``read.EncodingLabel``) sees each decoded block of a CSV/TSV file."""
     names = text_fields(text_field)
-    if path.suffix in (".csv", ".tsv"):
-        yield from _read_delimited(path, names, "\t" if path.suffix == ".tsv" else csv_delimiter(path), label)
+    layout = inner_suffix(path)  # a CSV/TSV may be compressed (rows.csv.gz)
+    if layout in (".csv", ".tsv"):
+        yield from _read_delimited(path, names, "\t" if layout == ".tsv" else csv_delimiter(path), label)
         return
     for batch in _parquet_batches(path, names) if path.suffix == ".parquet" else _arrow_batches(path):
         columns = [_column(batch, path, name).to_pylist() for name in names]

@@ -412,3 +412,11 @@ def test_the_default_patterns_are_named_in_short():
     assert patterns_text(DEFAULT_INCLUDE) == "*.txt, *.md, *.jsonl, *.parquet, *.arrow (*.txt *.md *.jsonl also as " \
                                              ".gz .bz2 .xz .zst)"
     assert patterns_text(("*.txt", "*.txt.gz")) == "*.txt, *.txt.gz"
+
+
+def test_a_compressed_csv_is_read_by_rows(tmp_path: Path):
+    rows = "soru,cevap\n" + "".join(f'"{t.strip()}",{n}\n' for n, t in enumerate(TURKISH))
+    (tmp_path / "plain.csv").write_text(rows, encoding="utf-8")
+    (tmp_path / "packed.csv.xz").write_bytes(_compress(rows.encode(), ".xz"))
+    assert texts([tmp_path / "packed.csv.xz"], text_field="soru") == texts([tmp_path / "plain.csv"], text_field="soru")
+    assert len(texts([tmp_path / "plain.csv"], text_field="soru")) == len(TURKISH)
