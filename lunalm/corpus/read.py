@@ -264,6 +264,10 @@ def _sniff_binary(head: bytes, path: Path) -> None:
             elif magic == b"%PDF":
                 hint = "; extract its text first (pdftotext, or your reader's 'save as text')"
             raise CorpusError(f"{path}: this is {what}, not text; remove it from the corpus or --exclude it{hint}")
+    if b"<mediawiki" in head[:4096] and b"<siteinfo>" in head:
+        raise CorpusError(f"{path}: a MediaWiki XML dump (wiki markup inside XML), not text; extract its articles "
+                          f"first: pip install wikiextractor, then `python -m wikiextractor.WikiExtractor {path.name} "
+                          "--json -o wiki_text`, and pass the wiki_text folder")
     if b"\x00" in head and not _looks_utf16(head):
         raise CorpusError(f"{path}: contains NUL bytes, so it is binary, not text; "
                           "remove it from the corpus or --exclude it")

@@ -420,3 +420,14 @@ def test_a_compressed_csv_is_read_by_rows(tmp_path: Path):
     (tmp_path / "packed.csv.xz").write_bytes(_compress(rows.encode(), ".xz"))
     assert texts([tmp_path / "packed.csv.xz"], text_field="soru") == texts([tmp_path / "plain.csv"], text_field="soru")
     assert len(texts([tmp_path / "plain.csv"], text_field="soru")) == len(TURKISH)
+
+
+def test_a_wikipedia_xml_dump_says_to_extract_its_articles_first(tmp_path: Path):
+    """`luna train trwiki-latest-pages-articles.xml.bz2` would have trained on XML and wiki markup."""
+    dump = ('<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/" version="0.11" xml:lang="tr">\n'
+            "  <siteinfo>\n    <sitename>Vikipedi</sitename>\n  </siteinfo>\n  <page>\n    <title>Ankara</title>\n"
+            "    <revision><text>'''Ankara''', [[Türkiye]]'nin başkentidir.</text></revision>\n  </page>\n</mediawiki>\n")
+    path = tmp_path / "trwiki-latest-pages-articles.xml.bz2"
+    path.write_bytes(_compress(dump.encode(), ".bz2"))
+    with pytest.raises(CorpusError, match=re.escape(f"{path}: a MediaWiki XML dump") + ".*wikiextractor"):
+        texts([path])
