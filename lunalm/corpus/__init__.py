@@ -34,7 +34,9 @@ PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characte
 # 4: a restored first letter's case: names keep their capital, a lost "ə" before a word starts no sentence.
 # 5: a "?" in a web address or its query is not a replaced letter (such text is no longer restored).
 # 6: lines of only spaces are empty; pandoc-escaped tag lines ("\</Grid\>") are markup.
-READ_VERSION = 6
+# 7: WikiExtractor output (any name) is a document per article, its <doc> tags dropped (lunalm.corpus.wiki);
+#    JSON lines in a file with no suffix are records.
+READ_VERSION = 7
 SAMPLE_MIN_FILES = 20  # fewer files than this: a sample reads the first documents instead of a spread
 
 

@@ -6,7 +6,8 @@ line itself where it is a JSON string), so is a record of a ``.json`` array, and
 so is a row of a ``.parquet``/``.arrow``/``.csv``/``.tsv`` file (``lunalm.corpus.tables``).
 ``.gz``, ``.bz2``, ``.xz`` and ``.zst`` files are decompressed as they are read
 (``lunalm.corpus.compressed``). Files are read in blocks ending at a newline, each block decoded and
-repaired by ``lunalm.corpus.encoding``.
+repaired by ``lunalm.corpus.encoding``. WikiExtractor's output is known by its first line, whatever the
+file's name: one document per article (``lunalm.corpus.wiki``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import BinaryIO
 
 from lunalm.corpus.compressed import (COMPRESSED, READ_ERRORS, inner_suffix, is_compressed, open_compressed,
                                       patterns_text, what_is)
+from lunalm.config import DEFAULT_INCLUDE
 from lunalm.corpus.encoding import Decoded, decode_bytes, repair_text
 from lunalm.errors import CorpusError
 
@@ -67,7 +69,9 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
             files.append(path)
             continue
         outputs: dict[Path, bool] = {}
-        found = [f for f in sorted(path.rglob("*")) if _wanted(f, path, include, exclude, outputs)]
+        default = tuple(include) == DEFAULT_INCLUDE  # the default also reads WikiExtractor's suffix-less files
+        found = [f for f in sorted(path.rglob("*")) if _wanted(f, path, include, exclude, outputs)
+                 or default and _extracted(f, path, exclude, outputs)]
         if not found:
             others = sorted({f.suffix.lower() for f in path.rglob("*")
                              if f.suffix and _wanted(f, path, ("*",), exclude)})
@@ -83,6 +87,13 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
             )
         files.extend(found)
     return files
+
+
+def _extracted(file: Path, root: Path, exclude: tuple[str, ...], outputs: dict[Path, bool]) -> bool:
+    """A file with no suffix inside ``root`` that is WikiExtractor output (``lunalm.corpus.wiki``)."""
+    from lunalm.corpus.wiki import extractor_output
+
+    return not inner_suffix(file) and _wanted(file, root, ("*",), exclude, outputs) and extractor_output(file)
 
 
 def broken_links(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
@@ -292,16 +303,21 @@ def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_
         for row, text in enumerate(read_table(path, text_field, label)):
             yield RawDocument(text, str(path), label.encoding or path.suffix[1:], name=f"{path}:{row + 1}")
         return
+    from lunalm.corpus.wiki import head_kind, read_articles
+
     with _open(path) as handle:
         try:
             head = handle.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(handle, "peek") else b""
         except READ_ERRORS as exc:
             raise CorpusError(f"{path}: cannot be read ({exc}); is the {path.suffix} file complete?") from None
         _sniff_binary(head, path)
-        if layout == ".jsonl":
+        kind = head_kind(head, layout) if layout not in (".jsonl", ".json") else None
+        if layout == ".jsonl" or kind in ("json", "records"):  # WikiExtractor --json writes no suffix
             yield from _read_jsonl(handle, path, text_field, _position(handle))
         elif layout == ".json":
             yield from _read_json(handle, path, text_field)
+        elif kind == "doc":
+            yield from read_articles(handle, path, head, max_document_chars, _position(handle))
         else:
             yield from _read_text(handle, path, head, max_document_chars, _position(handle))
 
