@@ -73,20 +73,29 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
         found = [f for f in sorted(path.rglob("*")) if _wanted(f, path, include, exclude, outputs)
                  or default and _extracted(f, path, exclude, outputs)]
         if not found:
-            others = sorted({f.suffix.lower() for f in path.rglob("*")
-                             if f.suffix and _wanted(f, path, ("*",), exclude)})
-            readable = [suffix for suffix in others if suffix in (".csv", ".tsv", ".json", ".parquet", ".arrow",
-                                                                  ".jsonl", ".txt", ".md", *COMPRESSED)]
-            flags = " ".join(f"--include '*{suffix}'" for suffix in readable)
-            raise CorpusError(
-                f"{raw}: directory has no files matching {patterns_text(include)}"
-                + (f" (excluding {', '.join(exclude)})" if exclude else "")
-                + (f"; it holds {', '.join(others[:8])} files" if others else "")
-                + (f"; to read them add {flags} (tables and JSON arrays also "
-                   "need --text-field COLUMN)" if readable else "; add text files or change --include")
-            )
+            raise _no_files(raw, path, include, exclude)
         files.extend(found)
     return files
+
+
+def _no_files(raw: str, root: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> CorpusError:
+    """The error for a folder with no file to read: what it holds instead, and the flags that read it."""
+    from lunalm.corpus.wiki import suffixless_hint
+
+    others = sorted({f.suffix.lower() for f in root.rglob("*") if f.suffix and _wanted(f, root, ("*",), exclude)})
+    readable = [suffix for suffix in others if suffix in (".csv", ".tsv", ".json", ".parquet", ".arrow",
+                                                          ".jsonl", ".txt", ".md", *COMPRESSED)]
+    flags = " ".join(f"--include '*{suffix}'" for suffix in readable)
+    hint = suffixless_hint(root, [f for f in sorted(root.rglob("*")) if not inner_suffix(f)
+                                  and _wanted(f, root, ("*",), exclude)])
+    return CorpusError(
+        f"{raw}: directory has no files matching {patterns_text(include)}"
+        + (f" (excluding {', '.join(exclude)})" if exclude else "")
+        + (f"; it holds {', '.join(others[:8])} files" if others else "")
+        + (f"; to read them add {flags} (tables and JSON arrays also need --text-field COLUMN)" if readable
+           else "" if hint else "; add text files or change --include")
+        + (f"; {hint}" if hint else "")
+    )
 
 
 def _extracted(file: Path, root: Path, exclude: tuple[str, ...], outputs: dict[Path, bool]) -> bool:
@@ -141,12 +150,15 @@ def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], 
 
 
 def unread_notes(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> list[str]:
-    """What plan, train and analyze say about the given folders' files they will not read: tables and JSON
-    arrays ``include`` leaves out, links to missing files."""
+    """What plan, train and analyze say about the given folders' files they will not read: tables, JSON
+    arrays and WikiExtractor output ``include`` leaves out, links to missing files."""
+    from lunalm.corpus.wiki import unread_extracts
+
     if not paths:
         return []
-    return [note for note in (unread_tables(paths, include, exclude), broken_links(paths, include, exclude),
-                              unread_outputs(paths), tables_as_text(paths, include, exclude)) if note]
+    return [note for note in (unread_tables(paths, include, exclude), unread_extracts(paths, include, exclude),
+                              broken_links(paths, include, exclude), unread_outputs(paths),
+                              tables_as_text(paths, include, exclude)) if note]
 
 
 _COLUMN_NAME = re.compile(r"(\"?)[^\W\d][\w.-]{0,40}\1")  # poem_text, "rank": no spaces (prose has them)

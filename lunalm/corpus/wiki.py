@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import html
 import json
+import os
 import re
 import zlib
 from collections.abc import Iterator
@@ -26,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from lunalm.corpus.read import (EncodingLabel, RawDocument, _looks_utf16, _paragraph_cut, _Repairs, decoded_blocks,
-                                inner_suffix)
+from lunalm.config import DEFAULT_INCLUDE
+from lunalm.corpus.read import (_MAGIC, EncodingLabel, RawDocument, _looks_utf16, _paragraph_cut, _Repairs, _wanted,
+                                decoded_blocks, inner_suffix)
 
 # The opening tag as WikiExtractor writes it (some versions add revid=""). A title may hold quotes, which
 # WikiExtractor does not escape, never ">" (MediaWiki forbids it): it ends at the quote before the next
@@ -176,3 +178,71 @@ def _head(file: Path) -> bytes | None:
             return handle.read(HEAD_BYTES)
     except (OSError, EOFError, zlib.error):  # unreadable or a broken .gz: reading it says what is wrong
         return None
+
+
+# Files with no suffix that belong to a project, not to a corpus: never suggested for reading.
+_PROJECT_FILES = {"license", "licence", "copying", "notice", "authors", "contributors", "changelog", "changes",
+                  "readme", "makefile", "gnumakefile", "dockerfile", "containerfile", "procfile", "vagrantfile",
+                  "gemfile", "rakefile", "jenkinsfile", "codeowners", "manifest", "install", "version", "todo"}
+CHECKED_FILES = 50  # files with no suffix whose first bytes a hint looks at
+
+
+def suffixless_hint(root: Path, files: list[Path]) -> str | None:
+    """For a folder nothing in which matches --include: what its ``files`` with no suffix hold, if text, and
+    the --include that reads them (``wiki_*`` for WikiExtractor's wiki_00, wiki_01, …); None when none
+    holds text. A project's own files (LICENSE, Makefile, scripts) are not suggested."""
+    candidates = [f for f in files if f.name.lower() not in _PROJECT_FILES]
+    texts = [f for f in candidates[:CHECKED_FILES] if _holds_text(_head(f))]
+    if not texts:
+        return None
+    extracted = all(_head_kind(f) in ("doc", "json") for f in texts)
+    return (f"it holds {_some(texts, root, len(candidates) - CHECKED_FILES)} with no suffix that hold "
+            + ("WikiExtractor output" if extracted else "text")
+            + f"; to read them add --include '{_pattern(texts)}'"
+            + (" (one document per article)" if extracted else ""))
+
+
+def unread_extracts(paths, include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+    """A note naming the WikiExtractor files inside the given folders that an --include other than the
+    default leaves out (the default reads them), and the --include that adds them; None when there are none."""
+    if tuple(include) == DEFAULT_INCLUDE:
+        return None
+    left: list[Path] = []
+    unchecked = 0
+    for raw in paths:
+        root = Path(raw).expanduser()
+        if root.is_dir():
+            candidates = [f for f in sorted(root.rglob("*")) if not inner_suffix(f)
+                          and _wanted(f, root, ("*",), exclude) and not _wanted(f, root, include, exclude)]
+            found = [f for f in candidates[:CHECKED_FILES] if extractor_output(f)]
+            left += found
+            unchecked += max(0, len(candidates) - CHECKED_FILES) if found else 0  # the rest of a dump's files
+    if not left:
+        return None
+    return (f"not read: {_some(left, None, unchecked)} of WikiExtractor output that --include leaves out; to read "
+            f"them, one document per article, add --include '{_pattern(left)}'")
+
+
+def _holds_text(head: bytes | None) -> bool:
+    """First bytes of text: no known binary format, no NUL (UTF-16 aside), no script (#!)."""
+    if not head or head.startswith(b"#!") or any(head.startswith(magic) for magic, _ in _MAGIC):
+        return False
+    return b"\x00" not in head or _looks_utf16(head)
+
+
+def _some(files: list[Path], root: Path | None, unchecked: int) -> str:
+    """``"2 file(s) (text/AA/wiki_00, text/AA/wiki_01)"``: a count and the first three names (below
+    ``root``, else as given); ``unchecked``: files past those looked at, counted as more of the same."""
+    names = [(f.relative_to(root).as_posix() if root else str(f)) for f in files[:3]]
+    more = len(files) - 3 + max(0, unchecked)
+    return f"{len(files) + max(0, unchecked)} file(s) ({', '.join(names)}{f' and {more} more' if more > 0 else ''})"
+
+
+def _pattern(files: list[Path]) -> str:
+    """The glob that reads ``files``: their names' common start less its digits (``wiki_*`` for wiki_00 …
+    wiki_57, so the next file is read too), the name itself for one file without digits, else ``*``."""
+    names = [f.name for f in files]
+    prefix = os.path.commonprefix(names).rstrip("0123456789")
+    if len(names) == 1 and prefix == names[0]:
+        return prefix
+    return f"{prefix}*" if len(prefix) >= 2 else "*"

@@ -10,7 +10,8 @@ import pytest
 
 from lunalm.config import CorpusConfig
 from lunalm.corpus import Corpus
-from lunalm.corpus.read import read_file
+from lunalm.corpus.read import read_file, unread_notes
+from lunalm.errors import CorpusError
 from tests.conftest import TURKISH
 
 # Real extracts (tests/corpus/data/wikiextractor/README.md): six Turkish Wikipedia articles in WikiExtractor's
@@ -115,6 +116,38 @@ def test_a_folder_reads_extractor_output_by_default_and_no_other_file_without_a_
     read = documents(tmp_path)
     assert [d.text for d in read] == [TURKISH[0], f"Madde 1\n\n{TURKISH[1]}", f"Madde 2\n\n{TURKISH[2]}", TURKISH[3]]
     assert [d.text for d in documents(tmp_path, include=("*.txt",))] == [TURKISH[0]]  # a chosen --include is kept
+    note = unread_notes([str(tmp_path)], ("*.txt",), ())
+    assert (f"not read: 2 file(s) ({tmp_path / 'text/AA/wiki_00'}, {tmp_path / 'text/AA/wiki_01'}) of WikiExtractor "
+            "output that --include leaves out; to read them, one document per article, add --include 'wiki_*'") in note
+    assert not any("WikiExtractor" in n for n in unread_notes([str(tmp_path)], CorpusConfig().include, ()))
+
+
+def test_a_folder_of_text_files_without_a_suffix_says_which_include_reads_them(tmp_path: Path):
+    (tmp_path / "LICENSE").write_text("MIT License\n", encoding="utf-8")
+    (tmp_path / "run.sh").write_text("#!/bin/sh\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"directory has no files matching .*; it holds \.sh files; add text "
+                                          r"files or change --include$"):
+        documents(tmp_path)  # a project's files: the message is what it was
+    for name in ("kitap1", "kitap2", "kitap10"):
+        (tmp_path / name).write_text(TURKISH[0], encoding="utf-8")
+    (tmp_path / "image").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    with pytest.raises(CorpusError) as error:
+        documents(tmp_path)
+    assert str(error.value).endswith("it holds 3 file(s) (kitap1, kitap10, kitap2) with no suffix that hold text; "
+                                     "to read them add --include 'kitap*'")
+    assert [d.text for d in documents(tmp_path, include=("kitap*",), dedup=False)] == [TURKISH[0]] * 3
+
+
+def test_extractor_output_an_include_leaves_out_is_named_in_the_error(tmp_path: Path):
+    (tmp_path / "AA").mkdir()
+    for number in range(12):
+        (tmp_path / "AA" / f"wiki_{number:02d}").write_text(article(number), encoding="utf-8")
+    with pytest.raises(CorpusError) as error:
+        documents(tmp_path, include=("*.txt",))
+    assert str(error.value) == (f"{tmp_path}: directory has no files matching *.txt; it holds 12 file(s) (AA/wiki_00, "
+                                "AA/wiki_01, AA/wiki_02 and 9 more) with no suffix that hold WikiExtractor output; "
+                                "to read them add --include 'wiki_*' (one document per article)")
+    assert len(documents(tmp_path, include=("wiki_*",), dedup=False)) == 12
 
 
 def test_luna_analyze_counts_articles_of_a_folder_named_alone():
