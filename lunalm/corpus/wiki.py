@@ -16,7 +16,6 @@ output (``extractor_output``), and only then: a LICENSE or a Makefile beside the
 
 from __future__ import annotations
 
-import gzip
 import html
 import json
 import os
@@ -28,8 +27,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lunalm.config import DEFAULT_INCLUDE
-from lunalm.corpus.read import (_MAGIC, EncodingLabel, RawDocument, _looks_utf16, _paragraph_cut, _Repairs, _wanted,
-                                decoded_blocks, inner_suffix)
+from lunalm.corpus.read import (_MAGIC, EncodingLabel, RawDocument, _looks_utf16, _open, _paragraph_cut, _Repairs,
+                                _wanted, decoded_blocks, inner_suffix)
+from lunalm.errors import CorpusError
 
 # The opening tag as WikiExtractor writes it (some versions add revid=""). A title may hold quotes, which
 # WikiExtractor does not escape, never ">" (MediaWiki forbids it): it ends at the quote before the next
@@ -173,10 +173,12 @@ def _head_kind(file: Path) -> str | None:
 
 
 def _head(file: Path) -> bytes | None:
+    """The first bytes of ``file`` (decompressed as reading does); None where they cannot be read: reading it,
+    if it is read, says what is wrong."""
     try:
-        with (gzip.open(file, "rb") if file.suffix == ".gz" else open(file, "rb")) as handle:
+        with _open(file) as handle:
             return handle.read(HEAD_BYTES)
-    except (OSError, EOFError, zlib.error):  # unreadable or a broken .gz: reading it says what is wrong
+    except (CorpusError, OSError, EOFError, zlib.error):
         return None
 
 

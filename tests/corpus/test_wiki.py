@@ -64,6 +64,7 @@ def test_the_first_line_not_the_name_says_it_is_extractor_output(tmp_path: Path,
     read = list(read_file(path))
     assert [d.text for d in read] == [f"Madde {n}\n\n{TURKISH[n % 4]}" for n in range(3)]
     assert [d.name for d in read] == [f"{path}:Madde {n}" for n in range(3)]
+    assert [d.text for d in documents(tmp_path)] == [d.text for d in read]  # its folder reads it by default
 
 
 def test_titles_with_quotes_other_attributes_crlf_and_a_legacy_code_page(tmp_path: Path):
