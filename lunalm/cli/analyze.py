@@ -49,7 +49,7 @@ def run_analyze(config: CorpusConfig, show_files: bool, as_json: bool, fix_dir: 
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_tables(result, show_files, [str(file) for file in corpus.files], config.filter_non_prose)
-        from lunalm.corpus.read import unread_notes
+        from lunalm.corpus.discover import unread_notes
 
         for note in unread_notes(config.paths, config.include, config.exclude):
             print(f"note: {note}")

@@ -125,7 +125,7 @@ def _trained_files(files: list[Path], trained) -> list[Path]:
     import functools
     import hashlib
 
-    from lunalm.corpus.read import discover
+    from lunalm.corpus.discover import discover
     from lunalm.errors import LunaError
 
     if not trained.paths:

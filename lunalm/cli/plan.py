@@ -17,7 +17,7 @@ def run_plan(args) -> int:
 
     from lunalm.cli import _corpus_config
     from lunalm.config import TokenizerConfig
-    from lunalm.corpus.read import unread_notes
+    from lunalm.corpus.discover import unread_notes
     from lunalm.plan.history import speed_correction
     from lunalm.plan.recommend import Request, corpus_facts, make_plan
 

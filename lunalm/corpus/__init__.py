@@ -21,7 +21,8 @@ from pathlib import Path
 from lunalm.config import CorpusConfig, to_dict
 from lunalm.corpus import builtin
 from lunalm.corpus.prose import RULES_VERSION, Judged, ProseDetector, Span, judge, remove_spans
-from lunalm.corpus.read import RawDocument, discover, read_file
+from lunalm.corpus.discover import discover
+from lunalm.corpus.read import RawDocument, read_file
 from lunalm.corpus.replaced import HOLD_CHARS, Restorer, marks_left
 from lunalm.corpus.workers import PARALLEL_BYTES, first_keys, in_order, text_digest, worker_count
 from lunalm.corpus.workers import digest as workers_digest

@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lunalm.config import DEFAULT_INCLUDE
+from lunalm.corpus.compressed import inner_suffix
+from lunalm.corpus.discover import _wanted
 from lunalm.corpus.read import (_MAGIC, EncodingLabel, RawDocument, _looks_utf16, _open, _paragraph_cut, _Repairs,
-                                _wanted, decoded_blocks, inner_suffix)
+                                decoded_blocks)
 from lunalm.errors import CorpusError
 
 # The opening tag as WikiExtractor writes it (some versions add revid=""). A title may hold quotes, which

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lunalm.config import RunConfig, to_dict
 from lunalm.corpus import Corpus
-from lunalm.corpus.read import unread_notes
+from lunalm.corpus.discover import unread_notes
 from lunalm.data.shards import ShardSet, build_shards, cache_key
 from lunalm.errors import DataError
 from lunalm.tokenizer import (TOKENIZER_SAMPLE_BYTES, TOKENIZER_SAMPLE_CHARS, TURKISH_SPLIT_PATTERN, Tokenizer,

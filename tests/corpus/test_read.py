@@ -138,7 +138,7 @@ def test_missing_path_empty_dir_and_empty_file(tmp_path: Path):
 
 
 def test_links_to_missing_files_are_named_not_skipped_silently(tmp_path: Path):
-    from lunalm.corpus.read import broken_links
+    from lunalm.corpus.discover import broken_links
     from tests.conftest import run_luna
 
     corpus = tmp_path / "corpus"
@@ -328,7 +328,7 @@ def test_a_footer_with_each_posts_date_is_boilerplate_and_a_dateline_is_not(tmp_
 def test_what_a_training_run_wrote_inside_the_corpus_folder_is_not_read(tmp_path: Path):
     """`luna train data/` run from inside data/ puts runs/ there; the next `luna analyze data/` stopped at
     "runs/azwiki1/events.jsonl:1: no field 'text'" and read the run's samples.md as a document."""
-    from lunalm.corpus.read import discover, unread_notes
+    from lunalm.corpus.discover import discover, unread_notes
 
     (tmp_path / "metin.txt").write_text(TURKISH[0], encoding="utf-8")
     run = tmp_path / "runs" / "azwiki1"

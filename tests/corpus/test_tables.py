@@ -93,7 +93,7 @@ def test_folders_of_parquet_and_arrow_are_read_by_default_csv_when_included(tmp_
                     "--files")
     assert [Path(f).name for f in json.loads(proc.stdout)["files"]] == ["rows.csv"]
     from lunalm.config import CorpusConfig
-    from lunalm.corpus.read import unread_tables
+    from lunalm.corpus.discover import unread_tables
 
     default = CorpusConfig(paths=(str(tmp_path / "data"),))
     note = unread_tables(default.paths, default.include, default.exclude)  # what plan and train print
@@ -258,7 +258,7 @@ def test_a_table_without_a_header_row_goes_by_column_numbers(tmp_path):
 def test_a_table_saved_as_text_is_named_with_how_to_read_its_rows(tmp_path):
     """yunyus/Turkish-Poem-GPT's data/turkish_poems.txt is a CSV: read as one text, its header and quotes
     stayed in the training text. Prose whose first line has a comma is not taken for one."""
-    from lunalm.corpus.read import tables_as_text
+    from lunalm.corpus.discover import tables_as_text
 
     (tmp_path / "turkish_poems.txt").write_text(
         'poem_name,poet_name,poem_text,rank\nBeklenen,Necip Fazıl Kısakürek,"Ne hasta bekler sabahı,\n'

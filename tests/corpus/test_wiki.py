@@ -10,7 +10,8 @@ import pytest
 
 from lunalm.config import CorpusConfig
 from lunalm.corpus import Corpus
-from lunalm.corpus.read import read_file, unread_notes
+from lunalm.corpus.discover import unread_notes
+from lunalm.corpus.read import read_file
 from lunalm.errors import CorpusError
 from tests.conftest import TURKISH
 

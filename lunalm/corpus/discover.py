@@ -1,0 +1,223 @@
+"""Finding corpus files in the folders given (``discover``), and the notes on what a folder holds that will
+not be read: tables and JSON arrays --include leaves out, tables saved as text, links to missing files,
+WikiExtractor files, and what training runs wrote inside the corpus.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from pathlib import Path
+
+from lunalm.config import DEFAULT_INCLUDE
+from lunalm.corpus.compressed import COMPRESSED, inner_suffix, patterns_text
+from lunalm.errors import CorpusError
+
+
+def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> list[Path]:
+    """Expand files and directories (recursively) into a sorted list of files to read."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            if path.is_symlink():
+                raise CorpusError(f"{raw}: a link to {os.readlink(path)}, which does not exist; point it at the "
+                                  "moved file or pass the file itself")
+            raise CorpusError(f"{raw}: no such file or directory; pass an existing text file or folder")
+        if path.is_file():
+            files.append(path)
+            continue
+        outputs: dict[Path, bool] = {}
+        default = tuple(include) == DEFAULT_INCLUDE  # the default also reads WikiExtractor's suffix-less files
+        found = [f for f in sorted(path.rglob("*")) if _wanted(f, path, include, exclude, outputs)
+                 or default and _extracted(f, path, exclude, outputs)]
+        if not found:
+            raise _no_files(raw, path, include, exclude)
+        files.extend(found)
+    return files
+
+
+def _no_files(raw: str, root: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> CorpusError:
+    """The error for a folder with no file to read: what it holds instead, and the flags that read it."""
+    from lunalm.corpus.wiki import suffixless_hint
+
+    others = sorted({f.suffix.lower() for f in root.rglob("*") if f.suffix and _wanted(f, root, ("*",), exclude)})
+    readable = [suffix for suffix in others if suffix in (".csv", ".tsv", ".json", ".parquet", ".arrow",
+                                                          ".jsonl", ".txt", ".md", *COMPRESSED)]
+    flags = " ".join(f"--include '*{suffix}'" for suffix in readable)
+    hint = suffixless_hint(root, [f for f in sorted(root.rglob("*")) if not inner_suffix(f)
+                                  and _wanted(f, root, ("*",), exclude)])
+    return CorpusError(
+        f"{raw}: directory has no files matching {patterns_text(include)}"
+        + (f" (excluding {', '.join(exclude)})" if exclude else "")
+        + (f"; it holds {', '.join(others[:8])} files" if others else "")
+        + (f"; to read them add {flags} (tables and JSON arrays also need --text-field COLUMN)" if readable
+           else "" if hint else "; add text files or change --include")
+        + (f"; {hint}" if hint else "")
+    )
+
+
+def _extracted(file: Path, root: Path, exclude: tuple[str, ...], outputs: dict[Path, bool]) -> bool:
+    """A file with no suffix inside ``root`` that is WikiExtractor output (``lunalm.corpus.wiki``)."""
+    from lunalm.corpus.wiki import extractor_output
+
+    return not inner_suffix(file) and _wanted(file, root, ("*",), exclude, outputs) and extractor_output(file)
+
+
+def broken_links(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+    """A note naming the links inside the given folders that ``include`` would read but that point at no
+    file (the file was moved or deleted); None when there are none. They were left out without a word."""
+    broken = []
+    for raw in paths:
+        root = Path(raw).expanduser()
+        if root.is_dir():
+            broken += [f for f in sorted(root.rglob("*")) if f.is_symlink() and not f.exists()
+                       and _matches(f, root, include, exclude)]
+    if not broken:
+        return None
+    names = ", ".join(f"{f} -> {os.readlink(f)}" for f in broken[:3]) + \
+        (f" and {len(broken) - 3} more" if len(broken) > 3 else "")
+    return (f"not read: {len(broken)} link(s) to a file that does not exist ({names}); point them at the moved "
+            "files or delete them")
+
+
+def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+    """A note naming the table files (CSV, TSV, Parquet, Arrow) and JSON arrays (``.json``) inside the given
+    folders that ``include`` leaves out, and how to read them; None when there are none. A folder holding one
+    ``.tsv`` and a ``README.txt`` would otherwise train on the README alone."""
+    from lunalm.corpus.tables import TABLE_SUFFIXES
+
+    left, used = [], set()
+    for raw in paths:
+        root = Path(raw).expanduser()
+        if root.is_dir():
+            files = sorted(root.rglob("*"))
+            left += [f for f in files if f.suffix.lower() in TABLE_SUFFIXES + (".json",)
+                     and _wanted(f, root, ("*",), exclude) and not _wanted(f, root, include, exclude)]
+            used |= {pattern for pattern in include for f in files if _wanted(f, root, (pattern,), exclude)}
+    if not left:
+        return None
+    size = sum(f.stat().st_size for f in left)
+    names = ", ".join(f.name for f in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+    patterns = " ".join(f"--include '*{suffix}'" for suffix in sorted({f.suffix for f in left}))
+    kept = " ".join(f"--include '{pattern}'" for pattern in include if pattern in used)
+    also = (f" and, to keep the {len(used)} kind(s) of file read now (--include replaces the default list), "
+            f"{kept}") if kept else ""
+    kind = "table or JSON" if any(f.suffix.lower() == ".json" for f in left) else "table"
+    return (f"not read: {len(left)} {kind} file(s) ({names}; {size / 1e6:.1f} MB) that --include leaves out; "
+            f"to train on their rows add {patterns} --text-field COLUMN{also}")
+
+
+def unread_notes(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> list[str]:
+    """What plan, train and analyze say about the given folders' files they will not read: tables, JSON
+    arrays and WikiExtractor output ``include`` leaves out, links to missing files."""
+    from lunalm.corpus.wiki import unread_extracts
+
+    if not paths:
+        return []
+    return [note for note in (unread_tables(paths, include, exclude), unread_extracts(paths, include, exclude),
+                              broken_links(paths, include, exclude), unread_outputs(paths),
+                              tables_as_text(paths, include, exclude)) if note]
+
+
+_COLUMN_NAME = re.compile(r"(\"?)[^\W\d][\w.-]{0,40}\1")  # poem_text, "rank": no spaces (prose has them)
+TABLE_CHECKED_FILES = 200  # text files whose first line is looked at
+
+
+def tables_as_text(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+    """A note naming the text files (``.txt``, ``.md``) that are tables saved under a text name: a first line
+    of column names with a comma, tab or semicolon between them, and a second line with as many; None when
+    there are none. Yunyus/Turkish-Poem-GPT's turkish_poems.txt (poem_name,poet_name,poem_text,rank) was read
+    as one document, its header and quotes kept."""
+    try:
+        files = [f for f in discover(paths, include, exclude) if f.suffix.lower() in (".txt", ".md")]
+    except CorpusError:
+        return None  # reading the corpus says what is wrong
+    found = []
+    for file in files[:TABLE_CHECKED_FILES]:
+        try:
+            with open(file, "rb") as handle:
+                lines = handle.read(1 << 16).decode("utf-8", "replace").lstrip("\ufeff").splitlines()
+        except OSError:
+            continue
+        if len(lines) < 2:
+            continue
+        for delimiter in (",", "\t", ";"):
+            names = lines[0].rstrip().split(delimiter)
+            if len(names) >= 2 and all(_COLUMN_NAME.fullmatch(name) for name in names) \
+                    and lines[1].count(delimiter) >= len(names) - 1:
+                found.append((file, [name.strip('"') for name in names],
+                              {",": ".csv", "\t": ".tsv", ";": ".csv"}[delimiter]))
+                break
+    if not found:
+        return None
+    file, names, suffix = found[0]
+    more = f" (and {len(found) - 1} more such file(s))" if len(found) > 1 else ""
+    text = next((name for name in names if any(word in name.lower() for word in _TEXT_WORDS)), "COLUMN")
+    return (f"{file} looks like a table saved as text (columns: {', '.join(names)}){more}: it is read as one text, "
+            f"its header and quotes included. To train on its rows, rename it to {file.stem}{suffix} and add "
+            f"--include '*{suffix}' --text-field {text}")
+
+
+_TEXT_WORDS = ("text", "metin", "content", "body", "icerik", "içerik", "mətn", "tweet", "sentence", "cümle")
+
+
+def unread_outputs(paths: list[str] | tuple[str, ...]) -> str | None:
+    """A note naming the folders inside the given ones that a training run wrote (``output_folder``: runs,
+    checkpoints, exported models), which are not read; None when there are none."""
+    found = []
+    for raw in paths:
+        root = Path(raw).expanduser()
+        if not root.is_dir():
+            continue
+        for folder, subfolders, _ in os.walk(root):
+            subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+            if Path(folder) != root and output_folder(Path(folder)):
+                found.append(Path(folder))
+                subfolders[:] = []  # the top-most one names what is left out
+    if not found:
+        return None
+    names = ", ".join(str(folder) for folder in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    return (f"not read: {len(found)} folder(s) a training run wrote ({names}: runs, checkpoints or exported "
+            "models, whose logs and samples are no corpus)")
+
+
+def _wanted(file: Path, root: Path, include: tuple[str, ...], exclude: tuple[str, ...],
+            outputs: dict[Path, bool] | None = None) -> bool:
+    return file.is_file() and _matches(file, root, include, exclude, outputs)
+
+
+def _matches(file: Path, root: Path, include: tuple[str, ...], exclude: tuple[str, ...],
+             outputs: dict[Path, bool] | None = None) -> bool:
+    """``file``'s name (and path below ``root``) is one the patterns read: not hidden, included, not excluded,
+    not in a folder a training run wrote (``output_folder``; ``outputs`` caches the verdicts per folder)."""
+    relative = file.relative_to(root).as_posix()
+    if any(part.startswith(".") for part in file.relative_to(root).parts):
+        return False
+    if not any(fnmatch.fnmatch(file.name, pattern) for pattern in include):
+        return False
+    if any(fnmatch.fnmatch(file.name, p) or fnmatch.fnmatch(relative, p) for p in exclude):
+        return False
+    outputs = {} if outputs is None else outputs
+    for folder in file.parents:
+        if folder == root or root not in folder.parents:
+            break
+        if folder not in outputs:
+            outputs[folder] = output_folder(folder)
+        if outputs[folder]:
+            return False
+    return True
+
+
+# What marks a folder that a training run wrote: lunalm's runs folder (its registry), a run (its event log
+# beside its config), a checkpoint or an exported model (weights), a Trainer's output. Their files
+# (events.jsonl, samples.md, config.json, a model card) are no corpus: `luna train data/` puts runs/ inside
+# data/, and the next `luna analyze data/` stopped at "runs/NAME/events.jsonl:1: no field 'text'".
+_OUTPUT_MARKS = (("registry.sqlite",), ("events.jsonl", "config.yaml"), ("lunalm.json",), ("model.safetensors",),
+                 ("pytorch_model.bin",), ("trainer_state.json",))
+
+
+def output_folder(folder: Path) -> bool:
+    """Whether ``folder`` is one a training run wrote (``_OUTPUT_MARKS``)."""
+    return any(all((folder / name).exists() for name in names) for names in _OUTPUT_MARKS)
