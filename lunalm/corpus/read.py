@@ -306,7 +306,7 @@ def join_fields(values) -> str:
 
 
 def _read_jsonl(handle: BinaryIO, path: Path, text_field: str, position) -> Iterator[RawDocument]:
-    for number, line in enumerate(handle, start=1):
+    for number, line in enumerate(_lines(handle, path), start=1):
         if not line.strip():
             continue
         try:
@@ -317,3 +317,12 @@ def _read_jsonl(handle: BinaryIO, path: Path, text_field: str, position) -> Iter
         yield RawDocument(repair.text, str(path), "utf-8", repair.repaired_chars, f"{path}:{number}",
                           repair.sequences, repair.recovered_bytes, (number,) * len(repair.unrecoverable_lines),
                           position())
+
+
+def _lines(handle: BinaryIO, path: Path) -> Iterator[bytes]:
+    """The file's lines; a compressed file cut short (a download stopped inside OSCAR's ``.jsonl.zst``) is a
+    CorpusError naming it, not the decompressor's traceback."""
+    try:
+        yield from handle
+    except READ_ERRORS as exc:
+        raise CorpusError(f"{path}: read failed ({exc}); is the file complete?") from None

@@ -386,10 +386,13 @@ def test_compressed_text_and_jsonl_read_as_their_plain_files(tmp_path: Path, suf
     assert [d.read_bytes for d in read_file(stored)][-1] == stored.stat().st_size
 
 
+@pytest.mark.parametrize("layout", [".txt", ".jsonl"])
 @pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz", ".zst"])
-def test_a_truncated_compressed_file_is_a_clear_error(tmp_path: Path, suffix: str):
-    data = _compress(("\n".join(TURKISH) * 200).encode(), suffix)
-    path = tmp_path / f"cut.txt{suffix}"
+def test_a_truncated_compressed_file_is_a_clear_error(tmp_path: Path, suffix: str, layout: str):
+    """A download of OSCAR's .jsonl.zst stopped half-way was an EOFError traceback before."""
+    rows = [json.dumps({"text": t}, ensure_ascii=False) if layout == ".jsonl" else t.strip() for t in TURKISH]
+    data = _compress(("\n".join(rows * 2000) + "\n").encode(), suffix)  # past the 1 MB read ahead at the sniff
+    path = tmp_path / f"cut{layout}{suffix}"
     path.write_bytes(data[: len(data) * 3 // 4])  # inside the second of .zst's two frames
     with pytest.raises(CorpusError, match=re.escape(str(path)) + ".*(complete|cannot be read)"):
         texts([path])
