@@ -112,7 +112,8 @@ def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_
             raise CorpusError(f"{path}: cannot be read ({exc}); is the {path.suffix} file complete?") from None
         _sniff_binary(head, path)
         kind = head_kind(head, layout) if layout not in (".jsonl", ".json") else None
-        if layout == ".jsonl" or kind in ("json", "records"):  # WikiExtractor --json writes no suffix
+        if layout == ".jsonl" or kind in ("json", "records") or layout == ".json" and _json_lines(path):
+            #  WikiExtractor --json writes no suffix; mC4 names its JSON Lines c4-tr.tfrecord-00000-of-01024.json.gz
             yield from _read_jsonl(handle, path, text_field, _position(handle))
         elif layout == ".json":
             yield from _read_json(handle, path, text_field)
@@ -228,6 +229,24 @@ def _paragraph_cut(text: str, max_chars: int) -> int:
         if position > 0:
             return position + len(separator)
     return max_chars
+
+
+def _json_lines(path: Path) -> bool:
+    """Whether a ``.json`` file is JSON Lines: its first line a whole JSON object with more text after it.
+    mC4's ``c4-tr.tfrecord-00000-of-01024.json.gz`` and Datastore exports are; parsed as one JSON value they
+    were "malformed JSON (Extra data: line 2 column 1)", after the whole file had been read into memory."""
+    with _open(path) as handle:
+        try:
+            first = handle.readline()
+            more = any(line.strip() for line in iter(lambda: handle.readline(1 << 16), b""))
+        except READ_ERRORS:
+            return False  # reading it as JSON says what is wrong
+    if not more or not first.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return False
+    try:
+        return isinstance(json.loads(first), dict)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
 
 
 def _read_json(handle: BinaryIO, path: Path, text_field: str) -> Iterator[RawDocument]:

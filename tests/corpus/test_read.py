@@ -242,6 +242,23 @@ def test_json_arrays_of_records_or_strings_are_documents(tmp_path: Path):
             texts([path])
 
 
+def test_json_lines_under_a_json_name_are_read_line_by_line(tmp_path: Path):
+    """mC4 ships JSON Lines as c4-tr.tfrecord-00000-of-01024.json.gz, and a Datastore export of Turkish news
+    (selimfirat/turkish-news-analytics, news.json) is JSON Lines with a BOM: both were "malformed JSON (Extra
+    data: line 2 column 1)". A JSON array on one line, or pretty-printed, stays an array."""
+    rows = [{"text": t, "timestamp": "2020-01-01T00:00:00Z", "url": f"https://ornek.com.tr/{n}"}
+            for n, t in enumerate(TURKISH)]
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
+    (tmp_path / "c4-tr.tfrecord-00000-of-01024.json.gz").write_bytes(gzip.compress(lines))
+    (tmp_path / "news.json").write_bytes(b"\xef\xbb\xbf" + lines.replace(b"\n", b"\r\n"))
+    assert texts([tmp_path / "c4-tr.tfrecord-00000-of-01024.json.gz"]) == TURKISH
+    assert texts([tmp_path / "news.json"], dedup=False) == TURKISH
+    (tmp_path / "news.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    assert texts([tmp_path / "news.json"]) == TURKISH
+    (tmp_path / "news.json").write_text(json.dumps(rows, ensure_ascii=False) + "\n\n", encoding="utf-8")
+    assert texts([tmp_path / "news.json"]) == TURKISH
+
+
 def test_each_document_says_how_much_of_its_file_was_read(tmp_path: Path):
     """``read_bytes``: where the reader is in the file (compressed bytes for .gz) when the document is made;
     a text file cut into documents counts the text it still holds back, so it is the document's end."""
