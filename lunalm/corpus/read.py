@@ -84,6 +84,29 @@ def _sniff_binary(head: bytes, path: Path) -> None:
                           "remove it from the corpus or --exclude it")
 
 
+LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\n"
+LFS_POINTER_BYTES = 1024  # Git LFS pointer files are smaller than this (the spec's limit)
+
+
+def _refuse_lfs_pointer(path: Path) -> None:
+    """A Git LFS pointer file in the data's place: a Hugging Face dataset repository cloned without
+    ``git lfs`` holds ``data/train-00000-of-00002.parquet`` files of three lines, which read as "Parquet magic
+    bytes not found", and a pointer named ``.txt`` or ``.jsonl`` was read as text, or as malformed JSON."""
+    try:
+        if path.stat().st_size >= LFS_POINTER_BYTES:
+            return
+        with open(path, "rb") as handle:
+            head = handle.read(LFS_POINTER_BYTES)
+    except OSError:
+        return  # reading it says what is wrong
+    if head.startswith(LFS_POINTER):
+        size = next((line.split()[1] for line in head.splitlines() if line.startswith(b"size ")), b"")
+        to = f" to {int(size) / 1e6:,.1f} MB" if size.isdigit() else ""
+        raise CorpusError(f"{path}: a Git LFS pointer{to}, not the data itself: the repository was cloned without Git LFS; "
+                          "run `git lfs install` and `git lfs pull` inside it, or download the files themselves "
+                          "(huggingface-cli download --repo-type dataset NAME, or --hf-dataset NAME)")
+
+
 def _looks_utf16(head: bytes) -> bool:
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return True
@@ -96,6 +119,7 @@ def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_
     """Yield the raw documents of one file (see module docstring)."""
     from lunalm.corpus.tables import TABLE_SUFFIXES, read_table
 
+    _refuse_lfs_pointer(path)
     layout = inner_suffix(path)
     if path.suffix in TABLE_SUFFIXES or layout in (".csv", ".tsv"):  # Parquet / Arrow / CSV / TSV (a CSV/TSV
         #                                                                    maybe compressed): one row, one document

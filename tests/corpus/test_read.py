@@ -259,6 +259,23 @@ def test_json_lines_under_a_json_name_are_read_line_by_line(tmp_path: Path):
     assert texts([tmp_path / "news.json"]) == TURKISH
 
 
+@pytest.mark.parametrize("name", ["data/train-00000-of-00002.parquet", "corpus.txt", "rows.jsonl.zst"])
+def test_a_git_lfs_pointer_says_to_fetch_the_data(tmp_path: Path, name: str):
+    """A Hugging Face dataset repository cloned without git-lfs (a3kc74/toxic-comment-detection at 51b148b:
+    data/train-00000-of-00002.parquet is this pointer) was "Parquet magic bytes not found"; a pointer named
+    .txt was read as a three-line text."""
+    path = tmp_path / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:c18ede4f36384c32f1506298d957bda46d47e66c3e"
+                    "e48c22e7e853974c2620fd\nsize 227534898\n", encoding="ascii")
+    with pytest.raises(CorpusError, match=re.escape(f"{path}: a Git LFS pointer to 227.5 MB, not the data itself") +
+                       ".*git lfs pull"):
+        texts([tmp_path])
+    path.write_text("version https://git-lfs.github.com/spec/v1 is a line of text\n", encoding="ascii")
+    if name.endswith(".txt"):
+        assert texts([tmp_path]) == ["version https://git-lfs.github.com/spec/v1 is a line of text\n"]
+
+
 def test_each_document_says_how_much_of_its_file_was_read(tmp_path: Path):
     """``read_bytes``: where the reader is in the file (compressed bytes for .gz) when the document is made;
     a text file cut into documents counts the text it still holds back, so it is the document's end."""
