@@ -31,8 +31,8 @@ def config_default(config_class: str, field: str):
     return next(f.default for f in dataclasses.fields(getattr(config, config_class)) if f.name == field)
 
 
-HF_DATASET_HELP = ("a Hugging Face dataset, streamed: a folder saved with save_to_disk, or a Hub id through "
-                   "the HF cache; rows of --text-field are documents (default: none)")
+HF_DATASET_HELP = ("a Hugging Face dataset, streamed: a folder saved with save_to_disk or holding a Hub dataset's "
+                   "files, or a Hub id through the HF cache; rows of --text-field are documents (default: none)")
 
 
 def corpus_paths(args: argparse.Namespace) -> tuple[str, ...]:

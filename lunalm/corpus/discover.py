@@ -86,6 +86,7 @@ def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], 
     """A note naming the table files (CSV, TSV, Parquet, Arrow) and JSON arrays (``.json``) inside the given
     folders that ``include`` leaves out, and how to read them; None when there are none. A folder holding one
     ``.tsv`` and a ``README.txt`` would otherwise train on the README alone."""
+    from lunalm.corpus.hf_dataset import METADATA_FILES
     from lunalm.corpus.tables import TABLE_SUFFIXES
 
     left, used = [], set()
@@ -93,8 +94,8 @@ def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], 
         root = Path(raw).expanduser()
         if root.is_dir():
             files = sorted(root.rglob("*"))
-            left += [f for f in files if f.suffix.lower() in TABLE_SUFFIXES + (".json",)
-                     and _wanted(f, root, ("*",), exclude) and not _wanted(f, root, include, exclude)]
+            left += [f for f in files if f.suffix.lower() in TABLE_SUFFIXES + (".json",) and f.name not in
+                     METADATA_FILES and _wanted(f, root, ("*",), exclude) and not _wanted(f, root, include, exclude)]
             used |= {pattern for pattern in include for f in files if _wanted(f, root, (pattern,), exclude)}
     if not left:
         return None
@@ -112,13 +113,15 @@ def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], 
 def unread_notes(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> list[str]:
     """What plan, train and analyze say about the given folders' files they will not read: tables, JSON
     arrays and WikiExtractor output ``include`` leaves out, links to missing files."""
+    from lunalm.corpus.hf_dataset import splits_read_together
     from lunalm.corpus.wiki import unread_extracts
 
     if not paths:
         return []
     return [note for note in (unread_tables(paths, include, exclude), unread_extracts(paths, include, exclude),
                               broken_links(paths, include, exclude), unread_outputs(paths),
-                              tables_as_text(paths, include, exclude)) if note]
+                              tables_as_text(paths, include, exclude), splits_read_together(paths, include, exclude))
+            if note]
 
 
 _COLUMN_NAME = re.compile(r"(\"?)[^\W\d][\w.-]{0,40}\1")  # poem_text, "rank": no spaces (prose has them)

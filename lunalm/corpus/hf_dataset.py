@@ -39,6 +39,9 @@ def hf_dataset_files(spec: str) -> list[str]:
 # --- a datasets.save_to_disk folder ----------------------------------------------------------------
 def _saved_dataset_files(spec: str, folder: Path, rest: list[str]) -> list[str]:
     splits_file = folder / "dataset_dict.json"
+    if not splits_file.is_file() and not (folder / "state.json").is_file():
+        return _snapshot_files(spec, folder, rest)  # a Hub dataset's files in a folder (huggingface-cli download
+        #                                             --local-dir, or git clone): chosen as in the cache
     if splits_file.is_file():  # a DatasetDict: one saved Dataset per split
         splits = _json(splits_file).get("splits") or []
         wanted = rest[-1] if rest else DEFAULT_SPLIT if DEFAULT_SPLIT in splits else (splits or [""])[0]
@@ -49,8 +52,8 @@ def _saved_dataset_files(spec: str, folder: Path, rest: list[str]) -> list[str]:
         raise CorpusError(f"--hf-dataset {spec}: {folder} is a single saved split; drop :{':'.join(rest)}")
     state = folder / "state.json"
     if not state.is_file():
-        raise CorpusError(f"--hf-dataset {spec}: {folder} is not a dataset saved with save_to_disk (no "
-                          "state.json or dataset_dict.json); pass its files as PATH instead")
+        raise CorpusError(f"--hf-dataset {spec}: {folder} has no state.json, so it is not a split saved with "
+                          "save_to_disk; pass its files as PATH instead")
     files = [folder / entry["filename"] for entry in _json(state).get("_data_files") or []]
     return [str(f) for f in files]
 
@@ -67,7 +70,12 @@ def _hub_dataset_files(spec: str, repo_id: str, rest: list[str]) -> list[str]:
     from lunalm.hub import snapshot
 
     root = snapshot(repo_id, flag="--hf-dataset", error=CorpusError, repo_type="dataset")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in DATA_SUFFIXES
+    return _snapshot_files(spec, root, rest)
+
+
+def _snapshot_files(spec: str, root: Path, rest: list[str]) -> list[str]:
+    """The data files of a Hub dataset's files under ``root``, chosen by CONFIG and SPLIT (module docstring)."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and data_file(p)
                    and not any(part.startswith(".") for part in p.relative_to(root).parts))
     relative = [p.relative_to(root) for p in files]
     config, split = _config_and_split(rest, relative)
@@ -78,6 +86,20 @@ def _hub_dataset_files(spec: str, repo_id: str, rest: list[str]) -> list[str]:
         raise CorpusError(f"--hf-dataset {spec}: no data files for config {config or '(any)'}, split "
                           f"{split or '(any)'} in {root}; found: {found}")
     return [str(f) for f in chosen]
+
+
+def data_file(path: Path) -> bool:
+    """Whether a file of a Hub dataset holds its rows: Parquet, Arrow, CSV, TSV, JSONL, text, also compressed
+    (allenai/c4's ``c4-train.00000-of-01024.json.gz``); ``.json`` compressed, or named by a split (``train.json``;
+    ``dataset_infos.json`` is metadata)."""
+    from lunalm.corpus.compressed import inner_suffix, is_compressed
+
+    layout = inner_suffix(path)
+    return layout in DATA_SUFFIXES or layout == ".json" and (is_compressed(path) or any(
+        _in_split(Path(path.name), split) for split in SPLIT_NAMES))
+
+
+SPLIT_NAMES = ("train", "validation", "valid", "dev", "test")
 
 
 def _config_and_split(rest: list[str], relative: list[Path]) -> tuple[str | None, str | None]:
@@ -94,3 +116,34 @@ def _config_and_split(rest: list[str], relative: list[Path]) -> tuple[str | None
 def _in_split(relative: Path, split: str) -> bool:
     names = [*relative.parts[:-1], relative.name]
     return any(name == split or name.startswith((f"{split}-", f"{split}.", f"{split}_")) for name in names)
+
+
+# --- a dataset folder given as PATH ----------------------------------------------------------------------
+METADATA_FILES = ("dataset_dict.json", "dataset_info.json", "dataset_infos.json", "state.json")  # datasets' own
+
+
+def splits_read_together(paths, include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+    """A note naming each folder given as PATH whose files are several splits of one dataset (a Hub
+    dataset's ``data/train-….parquet`` beside ``data/validation-….parquet``, a ``save_to_disk`` DatasetDict's
+    ``train/`` and ``validation/``): all are read as one corpus, so the model trains on the held-out split.
+    None when there is none."""
+    from lunalm.corpus.discover import discover
+
+    notes = []
+    for raw in paths:
+        root = Path(raw).expanduser()
+        if not root.is_dir():
+            continue
+        try:
+            relative = [f.relative_to(root) for f in discover([raw], include, exclude)]
+        except CorpusError:
+            return None  # reading the corpus says what is wrong
+        splits = [split for split in SPLIT_NAMES if any(_in_split(r, split) for r in relative)]
+        if len(splits) > 1:
+            card = " (with its dataset card, README.md)" if Path("README.md") in relative else ""
+            other = next(split for split in splits if split != DEFAULT_SPLIT)
+            notes.append(f"{raw} holds the splits {', '.join(splits)} of a dataset, and all of them are read as one "
+                         f"corpus{card}: the model trains on its {other} text too; to read one split pass "
+                         f"--hf-dataset {raw} (its {DEFAULT_SPLIT if DEFAULT_SPLIT in splits else splits[0]} "
+                         f"split) or --hf-dataset {raw}:{other}")
+    return "; ".join(notes) or None

@@ -124,6 +124,46 @@ def test_hf_dataset_saved_with_save_to_disk(tmp_path):
     assert bad.returncode == 2 and "no split 'dev'; splits: train, test" in bad.stderr
 
 
+def test_a_hub_dataset_downloaded_into_a_folder(tmp_path):
+    """`huggingface-cli download --repo-type dataset NAME --local-dir sozler` (or a git clone) gives the Hub's
+    files: data/train-0000k-of-00002.parquet, data/validation-00000-of-00001.parquet and a README.md card.
+    --hf-dataset sozler was "not a dataset saved with save_to_disk", and sozler as PATH read both splits and
+    the card without a word: the model trained on the validation text it was then scored on."""
+    folder = tmp_path / "sozler"
+    (folder / "data").mkdir(parents=True)
+    for name, rows in (("train-00000-of-00002", ROWS[:1]), ("train-00001-of-00002", ROWS[1:3]),
+                       ("validation-00000-of-00001", ROWS[3:])):
+        pq.write_table(pa.table({"content": [r["content"] for r in rows]}), folder / "data" / f"{name}.parquet")
+    (folder / "README.md").write_text("---\nconfigs:\n- config_name: default\n---\n# Sözler\n", encoding="utf-8")
+    for spec, expected in (("sozler", TURKISH[:3]), ("sozler:validation", TURKISH[3:])):
+        proc = run_luna("analyze", "--hf-dataset", spec, "--text-field", "content", "--json", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["corpus"]["characters"] == sum(len(t) for t in expected), spec
+    proc = run_luna("analyze", "sozler", "--text-field", "content", cwd=tmp_path)
+    assert ("note: sozler holds the splits train, validation of a dataset, and all of them are read as one corpus "
+            "(with its dataset card, README.md): the model trains on its validation text too; to read one split "
+            "pass --hf-dataset sozler (its train split) or --hf-dataset sozler:validation") in " ".join(proc.stdout.split())
+    alone = run_luna("analyze", "sozler", "--text-field", "content", "--exclude", "validation-*", cwd=tmp_path)
+    assert alone.returncode == 0 and "holds the splits" not in alone.stdout
+    from lunalm.corpus.hf_dataset import data_file  # allenai/c4 ships JSON Lines as .json.gz
+
+    assert data_file(Path("multilingual/c4-tr.tfrecord-00000-of-01024.json.gz")) and data_file(Path("train.json"))
+    assert not data_file(Path("dataset_infos.json")) and not data_file(Path("README.md"))
+
+
+def test_a_save_to_disk_folder_as_path_names_its_splits_not_its_metadata(tmp_path):
+    """Its state.json and dataset_info.json were "table or JSON files --include leaves out; to train on their
+    rows add --include '*.json'", which then failed on state.json."""
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_list(ROWS[:3]).save_to_disk(str(tmp_path / "one"))
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS[:3]),
+                          "test": datasets.Dataset.from_list(ROWS[3:])}).save_to_disk(str(tmp_path / "two"))
+    one = run_luna("analyze", "one", "--text-field", "content", cwd=tmp_path)
+    assert one.returncode == 0 and "note:" not in one.stdout
+    two = " ".join(run_luna("analyze", "two", "--text-field", "content", cwd=tmp_path).stdout.split())
+    assert "note: two holds the splits train, test of a dataset" in two and "--include '*.json'" not in two
+
+
 def _hub_cache(home: Path, repo_id: str) -> None:
     """The layout huggingface_hub's cache gives a downloaded dataset: refs/main -> snapshots/<commit>/..."""
     repo = home / "hub" / f"datasets--{repo_id.replace('/', '--')}"
