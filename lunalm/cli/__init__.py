@@ -64,8 +64,8 @@ def _add_corpus_arguments(parser: argparse.ArgumentParser, *, filtered: bool = F
     group = parser.add_argument_group("corpus")
     group.add_argument("paths", nargs="*", metavar="PATH",
                        help="text files or folders (.txt .md .jsonl, optionally .gz .bz2 .xz .zst; WikiExtractor "
-                            "output, a document per article; tables .parquet .arrow .csv .tsv and .json arrays: a "
-                            "document per row of --text-field); none = built-in corpus")
+                            "output, a document per article; CoNLL-U .conllu: its sentences; tables .parquet .arrow "
+                            ".csv .tsv and .json arrays: a document per row of --text-field); none = built-in corpus")
     group.add_argument("--include", action="append", metavar="GLOB",
                        help="file-name pattern to read inside folders (repeatable; default: *.txt *.md *.jsonl, "
                             "also compressed, *.parquet *.arrow, and WikiExtractor's files with no suffix)")

@@ -37,7 +37,8 @@ PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characte
 # 6: lines of only spaces are empty; pandoc-escaped tag lines ("\</Grid\>") are markup.
 # 7: WikiExtractor output (any name) is a document per article, its <doc> tags dropped (lunalm.corpus.wiki);
 #    JSON lines in a file with no suffix are records.
-READ_VERSION = 7
+# 8: CoNLL-U files are their sentences (lunalm.corpus.conllu), not their annotation.
+READ_VERSION = 8
 SAMPLE_MIN_FILES = 20  # fewer files than this: a sample reads the first documents instead of a spread
 
 

@@ -44,7 +44,7 @@ def _no_files(raw: str, root: Path, include: tuple[str, ...], exclude: tuple[str
 
     others = sorted({f.suffix.lower() for f in root.rglob("*") if f.suffix and _wanted(f, root, ("*",), exclude)})
     readable = [suffix for suffix in others if suffix in (".csv", ".tsv", ".json", ".parquet", ".arrow",
-                                                          ".jsonl", ".txt", ".md", *COMPRESSED)]
+                                                          ".jsonl", ".txt", ".md", ".conllu", *COMPRESSED)]
     flags = " ".join(f"--include '*{suffix}'" for suffix in readable)
     hint = suffixless_hint(root, [f for f in sorted(root.rglob("*")) if not inner_suffix(f)
                                   and _wanted(f, root, ("*",), exclude)])

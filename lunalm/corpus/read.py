@@ -143,6 +143,10 @@ def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_
             yield from _read_json(handle, path, text_field)
         elif kind == "doc":
             yield from read_articles(handle, path, head, max_document_chars, _position(handle))
+        elif layout == ".conllu":
+            from lunalm.corpus.conllu import read_treebank
+
+            yield from read_treebank(handle, path, head, max_document_chars, _position(handle))
         else:
             yield from _read_text(handle, path, head, max_document_chars, _position(handle))
 

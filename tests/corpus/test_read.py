@@ -276,6 +276,29 @@ def test_a_git_lfs_pointer_says_to_fetch_the_data(tmp_path: Path, name: str):
         assert texts([tmp_path]) == ["version https://git-lfs.github.com/spec/v1 is a line of text\n"]
 
 
+def test_a_conllu_treebank_is_read_as_its_sentences(tmp_path: Path):
+    """data/tr_boun_dev_2.conllu: the first two sentences of UD_Turkish-BOUN's tr_boun-ud-dev.conllu (CC BY-SA
+    4.0, commit f828b02). Read as text, a treebank was mostly tags and features; now a sentence per line, from
+    its `# text` comment or, without one, from its words (a multiword token once, SpaceAfter=No kept); a
+    `# newdoc` starts a document, a `# newpar` a paragraph. In a folder it says which --include reads it."""
+    sentences = "Fakülteyi bitirenler en uçtan göreve başlıyorlarmış.\nEşeklerin sırtlarına yüklenmiş sepetlerle " \
+                "taşınırdı üzümler.\n"
+    treebank = (Path(__file__).parent / "data" / "tr_boun_dev_2.conllu").read_text(encoding="utf-8")
+    (tmp_path / "tr.conllu").write_text(treebank, encoding="utf-8")
+    assert texts([tmp_path / "tr.conllu"]) == [sentences]
+    words_only = "".join(line for line in treebank.splitlines(keepends=True) if not line.startswith("# text"))
+    (tmp_path / "tr.conllu").write_text(words_only.rstrip("\n"), encoding="utf-8")  # no blank line at the end
+    assert texts([tmp_path / "tr.conllu"]) == [sentences]
+    first, second = treebank.split("\n\n")[:2]
+    documents = f"# newdoc id = a\n{first}\n\n# newdoc id = b\n# newpar\n{first}\n\n# newpar\n{second}\n\n"
+    (tmp_path / "tr.conllu.gz").write_bytes(gzip.compress(documents.encode()))
+    first_line, second_line = sentences.splitlines()
+    assert texts([tmp_path / "tr.conllu.gz"]) == [first_line + "\n", f"{first_line}\n\n{second_line}\n"]
+    with pytest.raises(CorpusError, match=re.escape("it holds .conllu, .gz files; to read them add --include "
+                                                    "'*.conllu' --include '*.gz'")):
+        texts([tmp_path])
+
+
 def test_each_document_says_how_much_of_its_file_was_read(tmp_path: Path):
     """``read_bytes``: where the reader is in the file (compressed bytes for .gz) when the document is made;
     a text file cut into documents counts the text it still holds back, so it is the document's end."""
