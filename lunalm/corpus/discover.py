@@ -124,7 +124,8 @@ def unread_notes(paths: list[str] | tuple[str, ...], include: tuple[str, ...], e
             if note]
 
 
-_COLUMN_NAME = re.compile(r"(\"?)[^\W\d][\w.-]{0,40}\1")  # poem_text, "rank": no spaces (prose has them)
+_COLUMN_NAME = re.compile(r"(\"?)[^\W\d](?:[\w.-]{0,39}[\w-])?\1")  # poem_text, "rank": no spaces (prose
+#                                                                       has them), no full stop at the end ("Hi.")
 TABLE_CHECKED_FILES = 200  # text files whose first line is looked at
 
 
@@ -153,14 +154,29 @@ def tables_as_text(paths: list[str] | tuple[str, ...], include: tuple[str, ...],
                 found.append((file, [name.strip('"') for name in names],
                               {",": ".csv", "\t": ".tsv", ";": ".csv"}[delimiter]))
                 break
+        else:
+            if _tab_columns(lines):
+                found.append((file, lines[0].rstrip("\r").split("\t"), None))
     if not found:
         return None
     file, names, suffix = found[0]
     more = f" (and {len(found) - 1} more such file(s))" if len(found) > 1 else ""
+    if suffix is None:  # no header row: its columns go by number
+        first = ", ".join(f"{number} ({value[:30]!r})" for number, value in enumerate(names, start=1))
+        return (f"{file} looks like a table saved as text, without a header row ({len(names)} tab-separated "
+                f"columns; its first row: {first}){more}: it is read as one text, every column included. To train "
+                f"on one column, rename it to {file.stem}.tsv and add --include '*.tsv' --text-field NUMBER")
     text = next((name for name in names if any(word in name.lower() for word in _TEXT_WORDS)), "COLUMN")
     return (f"{file} looks like a table saved as text (columns: {', '.join(names)}){more}: it is read as one text, "
             f"its header and quotes included. To train on its rows, rename it to {file.stem}{suffix} and add "
             f"--include '*{suffix}' --text-field {text}")
+
+
+def _tab_columns(lines: list[str]) -> bool:
+    """Whether the lines are rows of a tab-separated table without a header: at least three, each with the
+    same number of tabs, at least one (the last line read may be cut short)."""
+    rows = [line for line in lines[:-1] if line.strip()]
+    return len(rows) >= 3 and rows[0].count("\t") >= 1 and all(row.count("\t") == rows[0].count("\t") for row in rows)
 
 
 _TEXT_WORDS = ("text", "metin", "content", "body", "icerik", "içerik", "mətn", "tweet", "sentence", "cümle")

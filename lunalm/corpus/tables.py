@@ -97,10 +97,11 @@ _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*%?")  # "23163", "1", "3,5", "1.250.0
 
 
 def _names(header: list[str]) -> bool:
-    """Whether a table's first row names its columns: a name is short and no number. A TSV written without
-    one (JAK-OffensEval's dev.tsv: "23163", a tweet, "1") took its first tweet for a column's name."""
+    """Whether a table's first row names its columns: a name is short, no number and no sentence. A TSV written
+    without one (JAK-OffensEval's dev.tsv: "23163", a tweet, "1") took its first tweet for a column's name, and
+    Tatoeba's English-Turkish pairs (tur.txt: "Hi.<TAB>Merhaba.") their first pair for the names."""
     return all(not _NUMBER.fullmatch(name.strip()) and len(name) <= 60 and len(name.split()) <= 5
-               for name in header)
+               and not name.rstrip().endswith((".", "!", "?")) for name in header)
 
 
 def _decoded_lines(path: Path, label=None) -> Iterator[str]:

@@ -295,6 +295,27 @@ def test_a_table_without_a_header_row_goes_by_column_numbers(tmp_path):
     assert list(read_table(named, "metin")) == ["Birinci satır.", "İkinci satır."]
 
 
+def test_tab_separated_sentence_pairs_without_a_header(tmp_path):
+    """The first lines of tur.txt in devcem/NMT-on-PHP (54040b3), Tatoeba's English-Turkish pairs as
+    manythings.org/anki ships them: no header row, 2 columns. As .txt it had a note saying its columns were
+    named "Hi." and "Merhaba."; as .tsv, --text-field 2 was "no column '2'; columns: Hi., Merhaba." and the
+    Turkish column was --text-field Merhaba., its first pair lost."""
+    from lunalm.corpus.discover import tables_as_text
+    from lunalm.corpus.tables import read_table
+
+    pairs = "Hi.\tMerhaba.\nHi.\tSelam.\nRun!\tKaç!\nRun!\tKoş!\nWho?\tKim?\nFire!\tAteş!\n"
+    (tmp_path / "tur.txt").write_text(pairs, encoding="utf-8")
+    assert tables_as_text([str(tmp_path)], ("*.txt",), ()) == (
+        f"{tmp_path / 'tur.txt'} looks like a table saved as text, without a header row (2 tab-separated columns; "
+        "its first row: 1 ('Hi.'), 2 ('Merhaba.')): it is read as one text, every column included. To train on one "
+        "column, rename it to tur.tsv and add --include '*.tsv' --text-field NUMBER")
+    (tmp_path / "tur.txt").rename(tmp_path / "tur.tsv")
+    assert list(read_table(tmp_path / "tur.tsv", "2")) == ["Merhaba.", "Selam.", "Kaç!", "Koş!", "Kim?", "Ateş!"]
+    (tmp_path / "siir.txt").write_text("Sessiz Gemi\n\tArtık demir almak günü gelmişse zamandan,\nMeçhule giden bir "
+                                       "gemi kalkar bu limandan.\n\tSanki yolcusu yokmuş gibi\n", encoding="utf-8")  # indents
+    assert tables_as_text([str(tmp_path)], ("*.txt",), ()) is None
+
+
 def test_a_table_saved_as_text_is_named_with_how_to_read_its_rows(tmp_path):
     """yunyus/Turkish-Poem-GPT's data/turkish_poems.txt is a CSV: read as one text, its header and quotes
     stayed in the training text. Prose whose first line has a comma is not taken for one."""
