@@ -79,6 +79,21 @@ def test_only_a_large_corpus_starts_workers(mixed: Path, monkeypatch):
     assert corpus._workers(None) == 3 and corpus._workers(1) == 1
 
 
+
+def test_a_compressed_corpus_counts_its_text_not_its_size_on_disk(tmp_path: Path, monkeypatch):
+    """74 MB of JSONL in a 16 MB .jsonl.zst was read in one process (by its size on disk), 1.9 times as long."""
+    import gzip
+
+    text = "".join(text for _, (_, text) in zip(range(20), builtin.iter_speeches()))
+    (tmp_path / "speeches.txt.gz").write_bytes(gzip.compress(text.encode("utf-8")))
+    corpus = Corpus(CorpusConfig(paths=(str(tmp_path),)))
+    monkeypatch.setattr("lunalm.corpus.worker_count", lambda: 3)
+    monkeypatch.setattr("lunalm.corpus.PARALLEL_BYTES", 2 * corpus.bytes)
+    assert corpus._workers(None) == 3
+    monkeypatch.setattr("lunalm.corpus.PARALLEL_BYTES", 4 * corpus.bytes)
+    assert corpus._workers(None) == 1
+
+
 def _dies_in_a_worker(texts, rules, parent=os.getpid()):
     """``workers.digest``, except that a worker process running it is killed (as the kernel's OOM killer
     would) when its batch holds the built-in corpus's first speech."""
