@@ -72,7 +72,7 @@ def _add_corpus_arguments(parser: argparse.ArgumentParser, *, filtered: bool = F
     group.add_argument("--exclude", action="append", metavar="GLOB",
                        help="file-name or relative-path pattern to skip (repeatable; default: none)")
     group.add_argument("--text-field", metavar="NAME",
-                       help="JSONL/JSON field or Parquet, Arrow, CSV, TSV column holding the text; several, comma-separated (question,answer), are joined by a blank line into one document (default: text)")
+                       help="JSONL/JSON field (a.b for one inside an object) or Parquet, Arrow, CSV, TSV column holding the text; several, comma-separated (question,answer), are joined by a blank line into one document (default: text)")
     group.add_argument("--hf-dataset", metavar="NAME[:CONFIG][:SPLIT]", help=HF_DATASET_HELP)
     group.add_argument("--filter", action=argparse.BooleanOptionalAction,
                        help="drop text that is not prose: indexes, tables, lists, boilerplate ("

@@ -327,19 +327,44 @@ def _record_text(record, text_field: str, where: str) -> str:
                           f"text in its '{text_fields(text_field)[0]}' field (--text-field), or a string")
     values = []
     for name in text_fields(text_field):
-        if name not in record:
+        found, value = _field(record, name)
+        if not found:
             keys = ", ".join(sorted(record)) or "no fields"
-            raise CorpusError(f"{where}: no field '{name}' (found: {keys}); choose the field with --text-field")
-        if record[name] is None:
+            raise CorpusError(f"{where}: no field '{name}' (found: {keys}{_nested(record)}); choose the field with "
+                              "--text-field")
+        if value is None:
             continue  # a missing value (exported data sets write `null`): no text, as parquet's nulls
-        if isinstance(record[name], list) and all(isinstance(line, str) for line in record[name]):
-            values.append("\n".join(record[name]))  # a poem or lyrics stored as a list of its lines
+        if isinstance(value, list) and all(isinstance(line, str) for line in value):
+            values.append("\n".join(value))  # a poem or lyrics stored as a list of its lines
             continue
-        if not isinstance(record[name], str):
-            raise CorpusError(f"{where}: field '{name}' is a JSON {_json_kind(record[name])}, expected a string "
-                              "(or a list of strings, its lines)")
-        values.append(record[name])
+        if not isinstance(value, str):
+            raise CorpusError(f"{where}: field '{name}' is a JSON {_json_kind(value)}, expected a string "
+                              f"(or a list of strings, its lines){_nested({name: value})}")
+        values.append(value)
     return join_fields(values)
+
+
+def _field(record: dict, name: str) -> tuple[bool, object]:
+    """Whether ``record`` has the field ``name``, and its value; ``a.b.c`` names a field inside objects (a
+    Datastore export's text is ``properties.description.stringValue``)."""
+    if name in record:
+        return True, record[name]
+    value = record
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
+
+
+def _nested(record: dict, prefix: str = "") -> str:
+    """"; text inside objects: a.b, a.c" naming the string fields inside the record's objects, for a message."""
+    def paths(value, path):
+        if isinstance(value, dict):
+            return [found for key, inner in value.items() for found in paths(inner, f"{path}.{key}" if path else key)]
+        return [path] if isinstance(value, str) and "." in path else []
+    found = paths(record, prefix)
+    return f"; text inside objects: {', '.join(found[:8])}" if found else ""
 
 
 def _json_kind(value) -> str:

@@ -299,6 +299,28 @@ def test_a_conllu_treebank_is_read_as_its_sentences(tmp_path: Path):
         texts([tmp_path])
 
 
+def test_a_field_inside_objects_is_named_with_dots(tmp_path: Path):
+    """A Datastore export of Turkish news (selimfirat/turkish-news-analytics, news.json; records shortened
+    here) holds its text in properties.description.stringValue: the error named only "key, properties",
+    and --text-field properties was "a JSON object", with no way to reach the text."""
+    records = [{"key": {"partitionId": {"projectId": "news-197916"}},
+                "properties": {"description": {"stringValue": text, "excludeFromIndexes": True},
+                               "title": {"stringValue": f"Haber {n}"}}} for n, text in enumerate(TURKISH)]
+    path = tmp_path / "news.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    assert texts([path], text_field="properties.description.stringValue") == TURKISH
+    with pytest.raises(CorpusError, match=re.escape("no field 'text' (found: key, properties; text inside objects: "
+                                                    "key.partitionId.projectId, properties.description.stringValue, "
+                                                    "properties.title.stringValue)")):
+        texts([path])
+    with pytest.raises(CorpusError, match=re.escape("field 'properties' is a JSON object, expected a string (or a "
+                                                    "list of strings, its lines); text inside objects: "
+                                                    "properties.description.stringValue, properties.title.stringValue")):
+        texts([path], text_field="properties")
+    with pytest.raises(CorpusError, match="no field 'properties.body.stringValue'"):
+        texts([path], text_field="properties.body.stringValue")
+
+
 def test_each_document_says_how_much_of_its_file_was_read(tmp_path: Path):
     """``read_bytes``: where the reader is in the file (compressed bytes for .gz) when the document is made;
     a text file cut into documents counts the text it still holds back, so it is the document's end."""
