@@ -17,6 +17,7 @@ part is a config when a top-level folder has its name, else a split.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from lunalm.errors import CorpusError
@@ -123,10 +124,11 @@ METADATA_FILES = ("dataset_dict.json", "dataset_info.json", "dataset_infos.json"
 
 
 def splits_read_together(paths, include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
-    """A note naming each folder given as PATH whose files are several splits of one dataset (a Hub
-    dataset's ``data/train-….parquet`` beside ``data/validation-….parquet``, a ``save_to_disk`` DatasetDict's
-    ``train/`` and ``validation/``): all are read as one corpus, so the model trains on the held-out split.
-    None when there is none."""
+    """A note naming each folder given as PATH that holds a held-out split beside other files (a Hub
+    dataset's ``data/validation-….parquet`` beside ``data/train-….parquet``, a ``save_to_disk`` DatasetDict's
+    ``validation/`` beside ``train/``, UD's ``tr_imst-ud-test.conllu``, mC4's ``c4-tr-validation.…json.gz``):
+    all are read as one corpus, so the model trains on the text it should be scored on. None when there is
+    none."""
     from lunalm.corpus.discover import discover
 
     notes = []
@@ -138,12 +140,34 @@ def splits_read_together(paths, include: tuple[str, ...], exclude: tuple[str, ..
             relative = [f.relative_to(root) for f in discover([raw], include, exclude)]
         except CorpusError:
             return None  # reading the corpus says what is wrong
-        splits = [split for split in SPLIT_NAMES if any(_in_split(r, split) for r in relative)]
-        if len(splits) > 1:
-            card = " (with its dataset card, README.md)" if Path("README.md") in relative else ""
-            other = next(split for split in splits if split != DEFAULT_SPLIT)
-            notes.append(f"{raw} holds the splits {', '.join(splits)} of a dataset, and all of them are read as one "
-                         f"corpus{card}: the model trains on its {other} text too; to read one split pass "
-                         f"--hf-dataset {raw} (its {DEFAULT_SPLIT if DEFAULT_SPLIT in splits else splits[0]} "
-                         f"split) or --hf-dataset {raw}:{other}")
+        held = [split for split in HELD_OUT if any(_names_split(r, split) for r in relative)]
+        if held and not all(any(_names_split(r, split) for split in held) for r in relative):
+            notes.append(_held_out_note(raw, relative, held))
     return "; ".join(notes) or None
+
+
+HELD_OUT = ("validation", "valid", "dev", "test")
+
+
+def _names_split(relative: Path, split: str) -> re.Match | None:
+    """Where a file's path names ``split`` as a whole word between separators (``validation-00000-of-00001``,
+    ``tr_imst-ud-test.conllu``, ``c4-tr-validation.tfrecord``, ``test/``), or None."""
+    return re.search(rf"(^|[-._/ ]){split}($|[-._/ 0-9])", relative.as_posix())
+
+
+def _held_out_note(raw: str, relative: list[Path], held: list[str]) -> str:
+    examples = [next(r for r in relative if _names_split(r, split)) for split in held]
+    patterns = []
+    for split, example in zip(held, examples):  # the split's word with its separators: '*-dev.*', not '*dev*'
+        #                                          (which leaves out devlet.txt too)
+        found = _names_split(example, split)
+        patterns.append("*" + found.group(1).strip("/") + split + found.group(2) + "*")
+    card = " (with its dataset card, README.md)" if Path("README.md") in relative else ""
+    hub = all(data_file(r) or r == Path("README.md") for r in relative) and \
+        any(_in_split(r, DEFAULT_SPLIT) for r in relative) and any(_in_split(r, held[0]) for r in relative)
+    return (f"{raw} holds a dataset's {' and '.join(held)} split{'s' if len(held) > 1 else ''} "
+            f"({', '.join(map(str, examples))}) beside its other files, and all are read as one corpus{card}: the "
+            "model trains on the text it should be scored on; leave "
+            + ("them" if len(held) > 1 else "it") + " out with "
+            + " ".join(f"--exclude '{pattern}'" for pattern in patterns)
+            + (f", or pass --hf-dataset {raw} (its {DEFAULT_SPLIT} split; {raw}:{held[0]} for that one)" if hub else ""))

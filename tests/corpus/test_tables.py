@@ -140,11 +140,12 @@ def test_a_hub_dataset_downloaded_into_a_folder(tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["corpus"]["characters"] == sum(len(t) for t in expected), spec
     proc = run_luna("analyze", "sozler", "--text-field", "content", cwd=tmp_path)
-    assert ("note: sozler holds the splits train, validation of a dataset, and all of them are read as one corpus "
-            "(with its dataset card, README.md): the model trains on its validation text too; to read one split "
-            "pass --hf-dataset sozler (its train split) or --hf-dataset sozler:validation") in " ".join(proc.stdout.split())
-    alone = run_luna("analyze", "sozler", "--text-field", "content", "--exclude", "validation-*", cwd=tmp_path)
-    assert alone.returncode == 0 and "holds the splits" not in alone.stdout
+    assert ("note: sozler holds a dataset's validation split (data/validation-00000-of-00001.parquet) beside its "
+            "other files, and all are read as one corpus (with its dataset card, README.md): the model trains on the "
+            "text it should be scored on; leave it out with --exclude '*validation-*', or pass --hf-dataset sozler "
+            "(its train split; sozler:validation for that one)") in " ".join(proc.stdout.split())
+    alone = run_luna("analyze", "sozler", "--text-field", "content", "--exclude", "*validation-*", cwd=tmp_path)
+    assert alone.returncode == 0 and "note:" not in alone.stdout
     from lunalm.corpus.hf_dataset import data_file  # allenai/c4 ships JSON Lines as .json.gz
 
     assert data_file(Path("multilingual/c4-tr.tfrecord-00000-of-01024.json.gz")) and data_file(Path("train.json"))
@@ -161,7 +162,23 @@ def test_a_save_to_disk_folder_as_path_names_its_splits_not_its_metadata(tmp_pat
     one = run_luna("analyze", "one", "--text-field", "content", cwd=tmp_path)
     assert one.returncode == 0 and "note:" not in one.stdout
     two = " ".join(run_luna("analyze", "two", "--text-field", "content", cwd=tmp_path).stdout.split())
-    assert "note: two holds the splits train, test of a dataset" in two and "--include '*.json'" not in two
+    assert "note: two holds a dataset's test split (test/data-00000-of-00001.arrow)" in two
+    assert "--exclude '*test/*', or pass --hf-dataset two (its train split; two:test" in two
+    assert "--include '*.json'" not in two
+
+
+def test_a_treebanks_dev_and_test_files_are_named_when_read_with_its_training_file(tmp_path):
+    """UD_Turkish-IMST holds tr_imst-ud-{train,dev,test}.conllu: `luna train UD_Turkish-IMST --include
+    '*.conllu'` trained on its test sentences without a word. A word inside a name (devlet.txt) is no split."""
+    from lunalm.corpus.hf_dataset import splits_read_together
+
+    for name in ("tr_imst-ud-train.conllu", "tr_imst-ud-dev.conllu", "tr_imst-ud-test.conllu", "devlet.txt"):
+        (tmp_path / name).write_text("# text = Güldü.\n1\tGüldü\tgül\tVERB\t_\t_\t0\troot\t_\t_\n\n", encoding="utf-8")
+    assert splits_read_together([str(tmp_path)], ("*.conllu", "*.txt"), ()) == (
+        f"{tmp_path} holds a dataset's dev and test splits (tr_imst-ud-dev.conllu, tr_imst-ud-test.conllu) beside "
+        "its other files, and all are read as one corpus: the model trains on the text it should be scored on; "
+        "leave them out with --exclude '*-dev.*' --exclude '*-test.*'")
+    assert splits_read_together([str(tmp_path)], ("*.conllu",), ("*-dev.*", "*-test.*")) is None
 
 
 def _hub_cache(home: Path, repo_id: str) -> None:
