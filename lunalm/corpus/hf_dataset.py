@@ -82,6 +82,10 @@ def _snapshot_files(spec: str, root: Path, rest: list[str]) -> list[str]:
     config, split = _config_and_split(rest, relative)
     chosen = [f for f, r in zip(files, relative)
               if (config is None or config in r.parts[:-1]) and (split is None or _in_split(r, split))]
+    if split is None:  # no train split by its leading name (mC4: c4-tr.tfrecord-…, beside
+        #                                 c4-tr-validation.tfrecord-…): the held-out splits' files stay out
+        training = [f for f in chosen if not any(_names_split(f.relative_to(root), held) for held in HELD_OUT)]
+        chosen = training or chosen
     if not chosen:
         found = ", ".join(str(r) for r in relative[:8]) or "no data files"
         raise CorpusError(f"--hf-dataset {spec}: no data files for config {config or '(any)'}, split "
@@ -115,8 +119,11 @@ def _config_and_split(rest: list[str], relative: list[Path]) -> tuple[str | None
 
 
 def _in_split(relative: Path, split: str) -> bool:
+    """Whether a data file belongs to ``split``: a folder or file name that starts with it (the Hub's
+    ``data/train-00000-of-00002.parquet``), or names it as a word (mC4's ``c4-tr-validation.tfrecord-…``)."""
     names = [*relative.parts[:-1], relative.name]
-    return any(name == split or name.startswith((f"{split}-", f"{split}.", f"{split}_")) for name in names)
+    return any(name == split or name.startswith((f"{split}-", f"{split}.", f"{split}_")) for name in names) \
+        or _names_split(relative, split) is not None
 
 
 # --- a dataset folder given as PATH ----------------------------------------------------------------------

@@ -349,3 +349,22 @@ def test_a_table_saved_as_text_is_named_with_how_to_read_its_rows(tmp_path):
                     "on its rows, rename it to turkish_poems.csv and add --include '*.csv' --text-field poem_text")
     (tmp_path / "turkish_poems.txt").unlink()
     assert tables_as_text([str(tmp_path)], ("*.txt",), ()) is None
+
+
+def test_a_hub_folder_whose_files_name_no_train_split_leaves_its_held_out_split_out(tmp_path):
+    """mC4's Turkish files are c4-tr.tfrecord-0000k-of-01024.json.gz beside c4-tr-validation.tfrecord-…: no file
+    starts with "train", and --hf-dataset FOLDER read the validation file with the rest."""
+    import gzip
+
+    from lunalm.corpus.hf_dataset import _snapshot_files
+
+    folder = tmp_path / "mc4" / "multilingual"
+    folder.mkdir(parents=True)
+    for name, texts in (("c4-tr.tfrecord-00000-of-01024", TURKISH[:2]), ("c4-tr.tfrecord-00001-of-01024", TURKISH[2:3]),
+                        ("c4-tr-validation.tfrecord-00000-of-00008", TURKISH[3:])):
+        lines = "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts)
+        (folder / f"{name}.json.gz").write_bytes(gzip.compress(lines.encode("utf-8")))
+    names = [Path(f).name for f in _snapshot_files("mc4", tmp_path / "mc4", [])]
+    assert names == ["c4-tr.tfrecord-00000-of-01024.json.gz", "c4-tr.tfrecord-00001-of-01024.json.gz"]
+    held = [Path(f).name for f in _snapshot_files("mc4:validation", tmp_path / "mc4", ["validation"])]
+    assert held == ["c4-tr-validation.tfrecord-00000-of-00008.json.gz"]
