@@ -13,6 +13,7 @@ import bz2
 import gzip
 import io
 import lzma
+import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,7 +24,7 @@ BUFFER_BYTES = 1 << 20
 
 # What a broken or truncated compressed stream raises besides OSError/EOFError (zstandard's error is
 # added where the package is installed).
-READ_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, lzma.LZMAError)
+READ_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, lzma.LZMAError, zlib.error)
 try:
     import zstandard
 

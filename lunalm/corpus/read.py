@@ -151,6 +151,11 @@ def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_
             yield from _read_text(handle, path, head, max_document_chars, _position(handle))
 
 
+def read_failed(path: Path, exc: BaseException) -> CorpusError:
+    """The error for a file whose bytes stop making sense partway (a download cut short, a damaged archive)."""
+    return CorpusError(f"{path}: read failed ({exc}); is the file complete?")
+
+
 def _position(handle: BinaryIO):
     """How many bytes of the file on disk ``handle`` has read (read-ahead included): the compressed bytes
     of a compressed file."""
@@ -174,7 +179,7 @@ def _read_blocks(handle: BinaryIO, path: Path) -> Iterator[bytes]:
             carry = data[cut:]
             yield data[:cut]
     except READ_ERRORS as exc:
-        raise CorpusError(f"{path}: read failed ({exc}); is the file complete?") from None
+        raise read_failed(path, exc) from None
     if carry:
         yield carry
 
@@ -289,7 +294,7 @@ def _read_json(handle: BinaryIO, path: Path, text_field: str) -> Iterator[RawDoc
         raise CorpusError(f"{path}: malformed JSON ({exc}); fix the file, or save one record per line as "
                           "JSONL") from None
     except READ_ERRORS as exc:
-        raise CorpusError(f"{path}: read failed ({exc}); is the file complete?") from None
+        raise read_failed(path, exc) from None
     if isinstance(data, dict):
         arrays = [key for key, value in data.items() if isinstance(value, list)]
         if len(arrays) != 1:
@@ -397,4 +402,4 @@ def _lines(handle: BinaryIO, path: Path) -> Iterator[bytes]:
     try:
         yield from handle
     except READ_ERRORS as exc:
-        raise CorpusError(f"{path}: read failed ({exc}); is the file complete?") from None
+        raise read_failed(path, exc) from None

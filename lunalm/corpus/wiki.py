@@ -20,14 +20,13 @@ import html
 import json
 import os
 import re
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from lunalm.config import DEFAULT_INCLUDE
-from lunalm.corpus.compressed import inner_suffix
+from lunalm.corpus.compressed import READ_ERRORS, inner_suffix
 from lunalm.corpus.discover import _wanted
 from lunalm.corpus.read import (_MAGIC, EncodingLabel, RawDocument, _looks_utf16, _open, _paragraph_cut, _Repairs,
                                 decoded_blocks)
@@ -180,7 +179,7 @@ def _head(file: Path) -> bytes | None:
     try:
         with _open(file) as handle:
             return handle.read(HEAD_BYTES)
-    except (CorpusError, OSError, EOFError, zlib.error):
+    except (CorpusError, *READ_ERRORS):
         return None
 
 
@@ -196,10 +195,11 @@ def suffixless_hint(root: Path, files: list[Path]) -> str | None:
     the --include that reads them (``wiki_*`` for WikiExtractor's wiki_00, wiki_01, …); None when none
     holds text. A project's own files (LICENSE, Makefile, scripts) are not suggested."""
     candidates = [f for f in files if f.name.lower() not in _PROJECT_FILES]
-    texts = [f for f in candidates[:CHECKED_FILES] if _holds_text(_head(f))]
+    heads = {f: _head(f) for f in candidates[:CHECKED_FILES]}
+    texts = [f for f, head in heads.items() if _holds_text(head)]
     if not texts:
         return None
-    extracted = all(_head_kind(f) in ("doc", "json") for f in texts)
+    extracted = all(head_kind(heads[f], "") in ("doc", "json") for f in texts)
     return (f"it holds {_some(texts, root, len(candidates) - CHECKED_FILES)} with no suffix that hold "
             + ("WikiExtractor output" if extracted else "text")
             + f"; to read them add --include '{_pattern(texts)}'"

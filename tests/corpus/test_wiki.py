@@ -160,3 +160,15 @@ def test_luna_analyze_counts_articles_of_a_folder_named_alone():
     report = json.loads(proc.stdout)
     assert report["corpus"]["documents"] == 5 and report["corpus"]["empty_documents"] == 1
     assert report["corpus"]["longest_document_source"].endswith("wiki_00:GIMP")
+
+
+def test_a_damaged_compressed_file_with_no_suffix_is_not_a_traceback_when_a_folder_is_looked_at(tmp_path: Path):
+    """Discovery looks at the first bytes of suffix-less files (wiki_01.xz): a damaged .xz raised LZMAError
+    there, which the hand-made error list of that look left out; it now shares reading's list."""
+    from lunalm.config import DEFAULT_INCLUDE
+    from lunalm.corpus.discover import discover
+    from lunalm.errors import CorpusError
+
+    (tmp_path / "wiki_01.xz").write_bytes(b"\xfd7zXZ\x00garbage")
+    with pytest.raises(CorpusError, match="directory has no files matching"):
+        discover([str(tmp_path)], DEFAULT_INCLUDE, ())
