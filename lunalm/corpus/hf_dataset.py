@@ -103,8 +103,8 @@ def data_file(path: Path) -> bool:
     return layout in DATA_SUFFIXES or layout == ".json" and (is_compressed(path) or any(
         _in_split(Path(path.name), split) for split in SPLIT_NAMES))
 
-
-SPLIT_NAMES = ("train", "validation", "valid", "dev", "test")
+HELD_OUT = ("validation", "valid", "dev", "test")
+SPLIT_NAMES = ("train", *HELD_OUT)
 
 
 def _config_and_split(rest: list[str], relative: list[Path]) -> tuple[str | None, str | None]:
@@ -119,11 +119,9 @@ def _config_and_split(rest: list[str], relative: list[Path]) -> tuple[str | None
 
 
 def _in_split(relative: Path, split: str) -> bool:
-    """Whether a data file belongs to ``split``: a folder or file name that starts with it (the Hub's
+    """Whether a data file belongs to ``split``: a folder or file name that is it or starts with it (the Hub's
     ``data/train-00000-of-00002.parquet``), or names it as a word (mC4's ``c4-tr-validation.tfrecord-…``)."""
-    names = [*relative.parts[:-1], relative.name]
-    return any(name == split or name.startswith((f"{split}-", f"{split}.", f"{split}_")) for name in names) \
-        or _names_split(relative, split) is not None
+    return _names_split(relative, split) is not None
 
 
 # --- a dataset folder given as PATH ----------------------------------------------------------------------
@@ -151,9 +149,6 @@ def splits_read_together(paths, include: tuple[str, ...], exclude: tuple[str, ..
         if held and not all(any(_names_split(r, split) for split in held) for r in relative):
             notes.append(_held_out_note(raw, relative, held))
     return "; ".join(notes) or None
-
-
-HELD_OUT = ("validation", "valid", "dev", "test")
 
 
 def _names_split(relative: Path, split: str) -> re.Match | None:
