@@ -153,10 +153,10 @@ def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None
     started = time.perf_counter()
     reader = Corpus(corpus)
     corpus_bytes, sampled = reader.bytes, reader.sample(READ_BYTES)
-    scale = corpus_bytes / sampled.bytes if len(sampled.files) < len(reader.files) else 1.0
+    scale = reader.text_bytes / sampled.text_bytes if len(sampled.files) < len(reader.files) else 1.0
     per_file = len(reader.files) / len(sampled.files) if sampled.files else 1.0  # documents scale by files
-    if progress is not None:  # too few files for a spread: their first READ_BYTES
-        progress.reset(total=sampled.stop_bytes or sampled.bytes or None)
+    if progress is not None:  # bytes of text, about; too few files for a spread: their first READ_BYTES
+        progress.reset(total=(READ_BYTES if sampled.stop_bytes else sampled.text_bytes) or None)
     lengths, sample, sample_chars = [], [], 0
     for document in sampled.documents():
         lengths.append(len(document.text))
@@ -183,7 +183,7 @@ def corpus_facts(corpus: CorpusConfig, tokenizer: TokenizerConfig, progress=None
     # What ``luna train`` does before its first step, as timed here: learn a tokenizer (BPE: reading a
     # sample of up to TOKENIZER_SAMPLE_CHARS again; char: the whole corpus), then read and encode everything.
     if tokenizer.kind == "bpe":
-        share = min(1.0, TOKENIZER_SAMPLE_CHARS / max(1, total), TOKENIZER_SAMPLE_BYTES / max(1, corpus_bytes))
+        share = min(1.0, TOKENIZER_SAMPLE_CHARS / max(1, total), TOKENIZER_SAMPLE_BYTES / max(1, reader.text_bytes))
         learn = (read + learn * total * per_char) * share
     else:
         learn = read if tokenizer.kind == "char" else 0.0

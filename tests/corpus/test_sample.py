@@ -101,3 +101,26 @@ def test_the_tokenizer_of_a_few_large_files_learns_from_their_first_bytes(speech
     everything = [d.text for d in corpus.documents()]
     first = list(prepare.sample_texts(corpus, 10**9, size // 4))
     assert 0.2 < sum(map(len, first)) / sum(map(len, everything)) < 0.35 and first == everything[:len(first)]
+
+
+def test_a_compressed_file_is_sampled_by_the_text_it_holds(speeches: Path, tmp_path: Path):
+    """A sample's bytes count text: a .gz counts COMPRESSION_RATIO (3) times its size. Counted on disk, a
+    quarter of the text's bytes read three quarters of a .txt.gz whose text is ~3 times its size."""
+    import gzip
+
+    texts = [path.read_text(encoding="utf-8") for path in sorted(speeches.rglob("*.txt"))]
+    data = "\n\n".join(texts).encode("utf-8")
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    plain.mkdir(), packed.mkdir()
+    (plain / "all.txt").write_bytes(data)
+    (packed / "all.txt.gz").write_bytes(gzip.compress(data))
+    ratio = len(data) / (packed / "all.txt.gz").stat().st_size
+
+    def share(folder: Path) -> float:
+        corpus = Corpus(CorpusConfig(paths=(str(folder),), filter_non_prose=True, max_document_chars=20_000))
+        everything = sum(len(d.text) for d in corpus.documents())
+        return sum(map(len, prepare.sample_texts(corpus, 10**9, len(data) // 4))) / everything
+
+    assert 0.2 < share(plain) < 0.35
+    assert 0.2 * ratio / 3 < share(packed) < 0.35 * ratio / 3  # the guess of 3 against this text's ratio
+    assert Corpus(CorpusConfig(paths=(str(packed),))).sample(len(data) // 4).stop_bytes == round(len(data) / 12)
