@@ -40,11 +40,12 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
 
 def _no_files(raw: str, root: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> CorpusError:
     """The error for a folder with no file to read: what it holds instead, and the flags that read it."""
+    from lunalm.corpus.documents import DOCUMENT_SUFFIXES
     from lunalm.corpus.wiki import suffixless_hint
 
     others = sorted({f.suffix.lower() for f in root.rglob("*") if f.suffix and _wanted(f, root, ("*",), exclude)})
-    readable = [suffix for suffix in others if suffix in (".csv", ".tsv", ".json", ".parquet", ".arrow",
-                                                          ".jsonl", ".txt", ".md", ".conllu", *COMPRESSED)]
+    readable = [suffix for suffix in others if suffix in (".csv", ".tsv", ".json", ".parquet", ".arrow", ".jsonl",
+                                                          ".txt", ".md", ".conllu", *COMPRESSED, *DOCUMENT_SUFFIXES)]
     flags = " ".join(f"--include '*{suffix}'" for suffix in readable)
     hint = suffixless_hint(root, [f for f in sorted(root.rglob("*")) if not inner_suffix(f)
                                   and _wanted(f, root, ("*",), exclude)])

@@ -8,7 +8,8 @@ so is a row of a ``.parquet``/``.arrow``/``.csv``/``.tsv`` file (``lunalm.corpus
 ``.gz``, ``.bz2``, ``.xz`` and ``.zst`` files are decompressed as they are read
 (``lunalm.corpus.compressed``). Files are read in blocks ending at a newline, each block decoded and
 repaired by ``lunalm.corpus.encoding``. WikiExtractor's output is known by its first line, whatever the
-file's name: one document per article (``lunalm.corpus.wiki``).
+file's name: one document per article (``lunalm.corpus.wiki``). Web pages, e-books, Word, LibreOffice and
+PDF files are read as their text (``lunalm.corpus.documents``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _MAGIC = (
     (b"PK\x03\x04", "a zip archive (also .pt checkpoints, .docx, .xlsx)"), (b"%PDF", "a PDF document"),
     (b"\x7fELF", "an executable"), (b"\x80\x02", "a Python pickle"), (b"\x80\x03", "a Python pickle"),
     (b"\x80\x04", "a Python pickle"), (b"\x80\x05", "a Python pickle"), (b"SQLite format 3", "an SQLite database"),
+    (b"\xd0\xcf\x11\xe0", "an old Microsoft Office file (.doc, .xls)"),
 )
 
 
@@ -70,10 +72,12 @@ def _sniff_binary(head: bytes, path: Path) -> None:
             hint = ""
             if magic == b"PK\x03\x04" and path.suffix.lower() == ".zip":
                 hint = f"; if it holds the text, extract it (unzip {path.name}) and pass the extracted folder"
-            elif magic == b"PK\x03\x04" and path.suffix.lower() in (".docx", ".odt"):
-                hint = "; save it as plain text (.txt) from its editor and pass that"
+            elif magic == b"PK\x03\x04" and path.suffix.lower() == ".xlsx":
+                hint = "; save it as .csv from its editor and pass that with --text-field COLUMN"
+            elif magic == b"\xd0\xcf\x11\xe0":
+                hint = "; save it as .docx (or .txt) from its editor and pass that"
             elif magic == b"%PDF":
-                hint = "; extract its text first (pdftotext, or your reader's 'save as text')"
+                hint = f"; name it {path.stem}.pdf to read its text"
             raise CorpusError(f"{path}: this is {what}, not text; remove it from the corpus or --exclude it{hint}")
     if b"<mediawiki" in head[:4096] and b"<siteinfo>" in head:
         raise CorpusError(f"{path}: a MediaWiki XML dump (wiki markup inside XML), not text; extract its articles "
@@ -117,10 +121,14 @@ def _looks_utf16(head: bytes) -> bool:
 
 def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_000_000) -> Iterator[RawDocument]:
     """Yield the raw documents of one file (see module docstring)."""
+    from lunalm.corpus.documents import DOCUMENT_SUFFIXES, read_document
     from lunalm.corpus.tables import TABLE_SUFFIXES, read_table
 
     _refuse_lfs_pointer(path)
     layout = inner_suffix(path)
+    if path.suffix.lower() in DOCUMENT_SUFFIXES:  # a web page, an e-book, a Word, LibreOffice or PDF file
+        yield from read_document(path, path.suffix.lower(), max_document_chars)
+        return
     if path.suffix in TABLE_SUFFIXES or layout in (".csv", ".tsv"):  # Parquet / Arrow / CSV / TSV (a CSV/TSV
         #                                                                    maybe compressed): one row, one document
         label = EncodingLabel()  # CSV/TSV: what decoding found so far (Parquet/Arrow hold UTF-8 strings)

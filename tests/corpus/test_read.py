@@ -116,10 +116,12 @@ def test_binary_files_are_refused(tmp_path: Path, content: bytes, expected: str)
 
 
 def test_an_archive_or_a_document_says_how_to_get_its_text(tmp_path: Path):
-    """A zipped data set passed as it was downloaded was only told to be removed."""
+    """A zipped data set passed as it was downloaded was only told to be removed. (A .pdf, .docx or .epub is
+    read as its text: tests/corpus/test_documents.py.)"""
     for name, content, hint in (("veri.zip", b"PK\x03\x04" + bytes(100), "extract it (unzip veri.zip) and pass"),
-                                ("tez.pdf", b"%PDF-1.7" + bytes(100), "extract its text first (pdftotext"),
-                                ("yazi.docx", b"PK\x03\x04" + bytes(100), "save it as plain text (.txt)")):
+                                ("tez.txt", b"%PDF-1.7" + bytes(100), "PDF document, not text; remove it from the "
+                                                                      "corpus or --exclude it; name it tez.pdf"),
+                                ("tablo.xlsx", b"PK\x03\x04" + bytes(100), "save it as .csv from its editor")):
         path = tmp_path / name
         path.write_bytes(content)
         with pytest.raises(CorpusError, match=re.escape(hint)):
@@ -491,8 +493,8 @@ def test_the_default_patterns_are_named_in_short():
     from lunalm.config import DEFAULT_INCLUDE
     from lunalm.corpus.compressed import patterns_text
 
-    assert patterns_text(DEFAULT_INCLUDE) == "*.txt, *.md, *.jsonl, *.parquet, *.arrow (*.txt *.md *.jsonl also as " \
-                                             ".gz .bz2 .xz .zst)"
+    assert patterns_text(DEFAULT_INCLUDE) == "*.txt, *.md, *.jsonl, *.parquet, *.arrow, *.html, *.htm, *.epub, " \
+                                             "*.docx, *.odt, *.pdf (*.txt *.md *.jsonl also as .gz .bz2 .xz .zst)"
     assert patterns_text(("*.txt", "*.txt.gz")) == "*.txt, *.txt.gz"
 
 

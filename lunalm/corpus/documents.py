@@ -1,0 +1,267 @@
+"""Web pages, e-books and office documents read as their text: ``.html``/``.htm`` (a saved or scraped page),
+``.epub`` (its chapters in reading order), ``.docx`` (Word), ``.odt`` (LibreOffice) and ``.pdf`` (its text
+layer, through ``pypdf``). One file is one document, cut at paragraph breaks past ``max_document_chars``
+like a long text file.
+
+A page keeps what a reader sees as its text: paragraphs, headings, list items and table cells on lines of
+their own; scripts, styles, navigation, forms and footers are dropped, and a page with an ``<article>`` or
+``<main>`` element keeps only that where it holds most of the page's text. Until these were read, a folder
+of e-books or Word files was passed over without a word, and ``--include '*.html'`` trained on the tags.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+import zipfile
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from xml.etree import ElementTree
+
+from lunalm.corpus.encoding import decode_bytes
+from lunalm.corpus.read import RawDocument, _paragraph_cut, _Repairs, read_failed
+from lunalm.errors import CorpusError
+
+PAGE_SUFFIXES = (".html", ".htm", ".xhtml")
+DOCUMENT_SUFFIXES = (*PAGE_SUFFIXES, ".epub", ".docx", ".odt", ".pdf")
+
+# --- web pages -----------------------------------------------------------------------------------------
+_SKIPPED = {"script", "style", "noscript", "template", "svg", "math", "head", "nav", "footer", "aside", "form",
+            "button", "select", "textarea", "iframe", "object", "canvas", "figure"}
+_BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "td", "th", "blockquote", "pre",
+           "section", "article", "main", "header", "table", "ul", "ol", "dl", "dd", "dt", "figcaption", "hr",
+           "address", "caption", "body", "center"}
+_VOID = {"br", "hr", "img", "meta", "link", "input", "wbr", "area", "base", "col", "embed", "source", "track"}
+MAIN_SHARE = 0.3  # an <article>/<main> holding at least this share of a page's text is the page's text
+
+
+class _PageText(HTMLParser):
+    """The visible text of a page, a block element per line; and apart, that of its <article>/<main>."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.lines: list[list[str]] = [[]]
+        self.main: list[list[str]] = [[]]
+        self.open: list[str] = []  # skipped, <pre> and article/main elements open now
+        self.skipping = self.in_main = self.in_pre = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _VOID:
+            if tag in ("br", "hr"):
+                self._break()
+            return
+        if tag in _SKIPPED:
+            self.skipping += 1
+        elif tag in ("article", "main"):
+            self.in_main += 1
+        elif tag == "pre":
+            self.in_pre += 1
+        else:
+            if tag in _BLOCKS:
+                self._break()
+            return
+        self.open.append(tag)
+        self._break()
+
+    def handle_endtag(self, tag):
+        if tag in self.open:  # and what the page left open inside it
+            while self.open:
+                closed = self.open.pop()
+                self.skipping -= closed in _SKIPPED
+                self.in_main -= closed in ("article", "main")
+                self.in_pre -= closed == "pre"
+                if closed == tag:
+                    break
+            self._break()
+        elif tag in _BLOCKS:
+            self._break()
+
+    def handle_startendtag(self, tag, attrs):
+        if tag in ("br", "hr") or tag in _BLOCKS:
+            self._break()
+
+    def handle_data(self, data):
+        if self.skipping:
+            return
+        if self.in_pre:
+            for n, line in enumerate(data.split("\n")):
+                if n:
+                    self._break()
+                self._add(line)
+        else:
+            self._add(re.sub(r"\s+", " ", data))
+
+    def _add(self, text: str):
+        self.lines[-1].append(text)
+        if self.in_main:
+            self.main[-1].append(text)
+
+    def _break(self):
+        for lines in (self.lines, self.main):
+            if lines[-1]:
+                lines.append([])
+
+    def text(self) -> str:
+        page, main = _joined(self.lines), _joined(self.main)
+        return main if main and len(main) >= MAIN_SHARE * len(page) else page
+
+
+def _joined(lines: list[list[str]]) -> str:
+    kept = (" ".join("".join(parts).split()) for parts in lines)
+    return "\n".join(line for line in kept if line)
+
+
+def page_text(markup: str) -> str:
+    parser = _PageText()
+    parser.feed(markup)
+    parser.close()
+    return parser.text()
+
+
+# --- e-books and office files ----------------------------------------------------------------------------
+_CONTAINER = "{urn:oasis:names:tc:opendocument:xmlns:container}"
+_OPF = "{http://www.idpf.org/2007/opf}"
+
+
+def _epub_text(book: zipfile.ZipFile, path: Path) -> str:
+    names = set(book.namelist())
+    if "META-INF/encryption.xml" in names and b"EncryptedData" in book.read("META-INF/encryption.xml"):
+        raise CorpusError(f"{path}: an e-book locked by DRM; its text cannot be read; remove it or --exclude it")
+    chapters = _spine(book, names) or sorted(n for n in names if n.lower().endswith(PAGE_SUFFIXES))
+    return "\n\n".join(text for text in (page_text(_decoded(book.read(name))) for name in chapters) if text)
+
+
+def _spine(book: zipfile.ZipFile, names: set[str]) -> list[str]:
+    """The chapters in reading order, as the package file's spine lists them (nothing when it is missing)."""
+    if "META-INF/container.xml" not in names:
+        return []
+    rootfile = ElementTree.fromstring(book.read("META-INF/container.xml")).find(f".//{_CONTAINER}rootfile")
+    opf = rootfile.get("full-path", "") if rootfile is not None else ""
+    if opf not in names:
+        return []
+    package, folder = ElementTree.fromstring(book.read(opf)), posixpath.dirname(opf)
+    items = {item.get("id"): item for item in package.iter(f"{_OPF}item")}
+    chapters = []
+    for ref in package.iter(f"{_OPF}itemref"):
+        item = items.get(ref.get("idref"))
+        if item is None or ref.get("linear") == "no" or "nav" in (item.get("properties") or "").split():
+            continue
+        name = posixpath.normpath(posixpath.join(folder, item.get("href", "").split("#")[0]))
+        if name in names and name not in chapters:
+            chapters.append(name)
+    return chapters
+
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_ODF_TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
+
+
+def _docx_text(book: zipfile.ZipFile, path: Path) -> str:
+    """Word's paragraphs a line each (tables' cells too); deleted tracked changes and notes left out."""
+    lines = []
+    for paragraph in ElementTree.fromstring(_part(book, "word/document.xml", path)).iter(f"{_W}p"):
+        parts = []
+        for node in paragraph.iter():
+            if node.tag == f"{_W}t":
+                parts.append(node.text or "")
+            elif node.tag == f"{_W}tab":
+                parts.append("\t")
+            elif node.tag in (f"{_W}br", f"{_W}cr"):
+                parts.append("\n")
+        lines.append("".join(parts))
+    return "\n".join(lines)
+
+
+def _odt_text(book: zipfile.ZipFile, path: Path) -> str:
+    """LibreOffice's paragraphs and headings a line each; footnotes left out."""
+    return "\n".join(map(_odf_line, _odf_paragraphs(ElementTree.fromstring(_part(book, "content.xml", path)))))
+
+
+def _odf_paragraphs(node) -> Iterator:
+    for child in node:
+        if child.tag in (f"{_ODF_TEXT}p", f"{_ODF_TEXT}h"):
+            yield child
+        elif child.tag != f"{_ODF_TEXT}note":  # lists, tables, sections hold paragraphs; a note's are left out
+            yield from _odf_paragraphs(child)
+
+
+def _odf_line(node) -> str:
+    parts = [node.text or ""]
+    for child in node:
+        if child.tag == f"{_ODF_TEXT}s":
+            parts.append(" " * int(child.get(f"{_ODF_TEXT}c", "1")))
+        elif child.tag == f"{_ODF_TEXT}tab":
+            parts.append("\t")
+        elif child.tag == f"{_ODF_TEXT}line-break":
+            parts.append("\n")
+        elif child.tag not in (f"{_ODF_TEXT}note", f"{_ODF_TEXT}p", f"{_ODF_TEXT}h"):  # a span, a link
+            parts.append(_odf_line(child))
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
+def _part(book: zipfile.ZipFile, name: str, path: Path) -> bytes:
+    try:
+        return book.read(name)
+    except KeyError:
+        raise CorpusError(f"{path}: no {name} inside, so not a {path.suffix[1:]} document; "
+                          "save it again from its editor, or remove it") from None
+
+
+_HYPHENATED = re.compile(r"(\w)-\n(?=[a-zçğıöşüâîûəа-я])")  # a word broken across lines of a PDF page
+
+
+def _pdf_text(path: Path) -> str:
+    try:
+        from pypdf import PdfReader
+        from pypdf.errors import PyPdfError
+    except ImportError:
+        raise CorpusError(f"{path}: reading PDF needs pypdf: pip install pypdf") from None
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings on damaged files would go to stderr
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise CorpusError(f"{path}: a password-protected PDF; save an unlocked copy or remove it")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+        raise CorpusError(f"{path}: not a readable PDF ({exc}); is the file complete?") from None
+    text = "\n".join(page.strip() for page in pages if page.strip())
+    if not text:
+        raise CorpusError(f"{path}: a PDF with no text layer (scanned pages are images); run OCR on it "
+                          "(e.g. ocrmypdf) first, or remove it")
+    return _HYPHENATED.sub(r"\1", text)
+
+
+_ZIPPED = {".epub": _epub_text, ".docx": _docx_text, ".odt": _odt_text}
+
+
+def _decoded(data: bytes):
+    return decode_bytes(data).text
+
+
+def read_document(path: Path, suffix: str, max_chars: int) -> Iterator[RawDocument]:
+    """The text of a page, e-book or office file (``suffix``: one of DOCUMENT_SUFFIXES) as documents."""
+    repairs, encoding = _Repairs(), suffix[1:]
+    try:
+        if suffix in PAGE_SUFFIXES:
+            decoded = decode_bytes(path.read_bytes(), source=str(path))
+            repairs.add(decoded, 0)
+            text, encoding = page_text(decoded.text), decoded.encoding
+        elif suffix == ".pdf":
+            text = _pdf_text(path)
+        else:
+            with zipfile.ZipFile(path) as book:
+                text = _ZIPPED[suffix](book, path)
+    except zipfile.BadZipFile:
+        raise CorpusError(f"{path}: not a {suffix[1:]} file (a {suffix[1:]} is a zip archive, and this one "
+                          "is not, or is cut short); save it again, or remove it") from None
+    except ElementTree.ParseError as exc:
+        raise read_failed(path, exc) from None
+    while len(text) > max_chars:
+        cut = _paragraph_cut(text, max_chars)
+        yield RawDocument(text[:cut], str(path), encoding, **repairs.take())
+        text = text[cut:]
+    if text.strip():
+        yield RawDocument(text, str(path), encoding, **repairs.take())

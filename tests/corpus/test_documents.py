@@ -1,0 +1,178 @@
+"""Web pages, e-books, Word, LibreOffice and PDF files read as their text (``lunalm.corpus.documents``)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lunalm.config import CorpusConfig
+from lunalm.corpus import Corpus
+from lunalm.corpus.documents import page_text
+from lunalm.corpus.read import read_file
+from lunalm.errors import CorpusError
+
+PAGE = """<!DOCTYPE html><html lang="tr"><head><title>Site adı</title><style>p {color: red}</style>
+<script>var menu = "Anasayfa";</script></head><body>
+<nav><ul><li><a href="/">Anasayfa</a></li><li>Haberler</li></ul></nav>
+<div class="content"><h1>Yağmur &amp; güneş</h1>
+<p>Bugün hava   çok
+güzeldi; &quot;yarın&quot; da öyle olacak.</p><p>İkinci paragraf<br>yeni satırda.</p>
+<ul><li>bir</li><li>iki</li></ul><table><tr><td>hücre 1</td><td>hücre 2</td></tr></table>
+<form><input name="q"><button>Ara</button></form></div>
+<footer>© 2024 Tüm hakları saklıdır</footer></body></html>"""
+
+
+def text_of(path: Path, **config) -> list[str]:
+    return [document.text for document in read_file(path, **config)]
+
+
+def test_a_page_is_its_visible_text_a_block_per_line():
+    assert page_text(PAGE) == ("Yağmur & güneş\nBugün hava çok güzeldi; \"yarın\" da öyle olacak.\nİkinci paragraf\n"
+                               "yeni satırda.\nbir\niki\nhücre 1\nhücre 2")
+
+
+def test_a_page_with_an_article_keeps_the_article_where_it_holds_most_of_the_text():
+    body = "Makalenin metni burada uzun uzun anlatılıyor. " * 5
+    page = f"<body><div>Çok okunanlar: birinci haber, ikinci haber</div><article><h2>Başlık</h2><p>{body}</p></article>" \
+           "<div>Yorum yazın</div></body>"
+    assert page_text(page) == f"Başlık\n{body.strip()}"
+    teaser = "<body><p>" + "Sayfanın asıl metni burada duruyor. " * 10 + "</p><article>Kısa bir kutu</article></body>"
+    assert page_text(teaser).endswith("Kısa bir kutu") and page_text(teaser).startswith("Sayfanın asıl metni")
+
+
+def test_a_page_in_cp1254_and_one_left_open_are_read(tmp_path: Path):
+    page = tmp_path / "eski.htm"
+    page.write_bytes("<html><body><p>Şişli'de ılık bir öğleden sonra</p><pre>kod  satırı\n  ikinci</pre>"
+                     "<nav>menü".encode("cp1254"))
+    assert text_of(page) == ["Şişli'de ılık bir öğleden sonra\nkod satırı\nikinci"]
+
+
+def write_zip(path: Path, parts: dict[str, str | bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    return path
+
+
+CONTAINER = """<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">
+<rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles></container>"""
+
+
+def epub(path: Path, chapters: int, *, encrypted: bool = False) -> Path:
+    items = "".join(f'<item id="c{n}" href="text/chapter-{n}.xhtml" media-type="application/xhtml+xml"/>'
+                    for n in range(1, chapters + 1))
+    spine = "".join(f'<itemref idref="c{n}"/>' for n in range(1, chapters + 1))
+    opf = f"""<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0"><manifest>
+<item id="nav" href="nav.xhtml" properties="nav" media-type="application/xhtml+xml"/>
+<item id="notes" href="text/notes.xhtml" media-type="application/xhtml+xml"/>{items}</manifest>
+<spine><itemref idref="nav"/>{spine}<itemref idref="notes" linear="no"/></spine></package>"""
+    parts = {"mimetype": "application/epub+zip", "META-INF/container.xml": CONTAINER, "OEBPS/content.opf": opf,
+             "OEBPS/nav.xhtml": "<html><body><nav><ol><li>İçindekiler</li></ol></nav><p>Dizin</p></body></html>",
+             "OEBPS/text/notes.xhtml": "<html><body><p>Dipnotlar</p></body></html>"}
+    for n in range(1, chapters + 1):
+        parts[f"OEBPS/text/chapter-{n}.xhtml"] = (f'<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml">'
+                                                  f"<body><section><h2>Bölüm {n}</h2><p>Metin {n}.</p></section></body></html>")
+    if encrypted:
+        parts["META-INF/encryption.xml"] = '<encryption><EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#"/></encryption>'
+    return write_zip(path, parts)
+
+
+def test_an_epub_is_its_chapters_in_the_spine_s_order(tmp_path: Path):
+    """chapter-10 after chapter-9 (not after chapter-1 as the names sort); the table of contents and the
+    out-of-line notes left out."""
+    expected = "\n\n".join(f"Bölüm {n}\nMetin {n}." for n in range(1, 11))
+    assert text_of(epub(tmp_path / "kitap.epub", 10)) == [expected]
+
+
+def test_an_epub_locked_by_drm_is_refused_by_name(tmp_path: Path):
+    with pytest.raises(CorpusError, match=r"kilitli\.epub: an e-book locked by DRM"):
+        text_of(epub(tmp_path / "kilitli.epub", 2, encrypted=True))
+
+
+W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+def test_a_word_file_is_its_paragraphs_and_cells_a_line_each(tmp_path: Path):
+    body = (f'<w:document {W}><w:body>'
+            '<w:p><w:r><w:t>Birinci </w:t></w:r><w:r><w:t>paragraf</w:t><w:tab/><w:t>sekmeyle</w:t></w:r></w:p>'
+            '<w:p><w:r><w:t>Satır</w:t><w:br/><w:t>kırıldı</w:t></w:r><w:del><w:r><w:delText>silindi</w:delText></w:r></w:del></w:p>'
+            '<w:tbl><w:tr><w:tc><w:p><w:r><w:t>hücre</w:t></w:r></w:p></w:tc></w:tr></w:tbl></w:body></w:document>')
+    path = write_zip(tmp_path / "rapor.docx", {"word/document.xml": body})
+    assert text_of(path) == ["Birinci paragraf\tsekmeyle\nSatır\nkırıldı\nhücre"]
+    with pytest.raises(CorpusError, match=r"bozuk\.docx: no word/document\.xml inside"):
+        text_of(write_zip(tmp_path / "bozuk.docx", {"other.xml": "<a/>"}))
+    (tmp_path / "kesik.docx").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    with pytest.raises(CorpusError, match=r"kesik\.docx: not a docx file"):
+        text_of(tmp_path / "kesik.docx")
+
+
+def test_a_libreoffice_file_is_its_paragraphs_without_footnotes(tmp_path: Path):
+    ns = 'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"'
+    content = (f'<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" {ns}>'
+               '<office:body><office:text><text:h>Başlık</text:h>'
+               '<text:p>Bir<text:s text:c="3"/>boşluk <text:span>ve yayılım</text:span>'
+               '<text:note><text:note-body><text:p>dipnot</text:p></text:note-body></text:note> sonu</text:p>'
+               '</office:text></office:body></office:document-content>')
+    assert text_of(write_zip(tmp_path / "yazi.odt", {"content.xml": content})) == \
+        ["Başlık\nBir   boşluk ve yayılım sonu"]
+
+
+def pdf(pages: list[str]) -> bytes:
+    """A PDF of one line of Helvetica text per line of each page (ASCII: the standard font's encoding)."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", "", "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for page in pages:
+        lines = "".join(f"({line}) Tj 0 -14 Td " for line in page.split("\n"))
+        stream = f"BT /F1 12 Tf 72 720 Td {lines}ET"
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+        kids.append(len(objects) + 1)
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+                       f"/Contents {len(objects)} 0 R >>")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(f'{k} 0 R' for k in kids)}] /Count {len(kids)} >>"
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out
+
+
+def test_a_pdf_is_the_text_of_its_pages_with_words_broken_at_line_ends_joined(tmp_path: Path):
+    path = tmp_path / "kitap.pdf"
+    path.write_bytes(pdf(["The first page ends in a hyphen-\nated word.", "Second page. Well-\nKnown stays."]))
+    assert text_of(path) == ["The first page ends in a hyphenated word.\nSecond page. Well-\nKnown stays."]
+
+
+def test_a_pdf_with_no_text_or_cut_short_is_an_error_naming_it(tmp_path: Path):
+    scan = tmp_path / "tarama.pdf"
+    scan.write_bytes(pdf([""]))
+    with pytest.raises(CorpusError, match=r"tarama\.pdf: a PDF with no text layer .* OCR"):
+        text_of(scan)
+    cut = tmp_path / "yarim.pdf"
+    cut.write_bytes(pdf(["Some text here."])[:60])
+    with pytest.raises(CorpusError, match=r"yarim\.pdf: not a readable PDF"):
+        text_of(cut)
+
+
+def test_a_folder_reads_pages_books_and_office_files_by_default_and_cuts_long_ones(tmp_path: Path):
+    folder = tmp_path / "kitaplik"
+    folder.mkdir()
+    (folder / "sayfa.html").write_text(PAGE, encoding="utf-8")
+    epub(folder / "kitap.epub", 3)
+    (folder / "not.pdf").write_bytes(pdf(["A page of a PDF."]))
+    corpus = Corpus(CorpusConfig(paths=(str(folder),)))
+    assert sorted(Path(document.source).name for document in corpus.documents()) == ["kitap.epub", "not.pdf", "sayfa.html"]
+    assert text_of(folder / "kitap.epub", max_document_chars=30) == ["Bölüm 1\nMetin 1.\n\n", "Bölüm 2\nMetin 2.\n\n",
+                                                                      "Bölüm 3\nMetin 3."]
+
+
+def test_an_old_word_file_is_refused_with_the_way_to_read_it(tmp_path: Path):
+    old = tmp_path / "eski.doc"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100)
+    with pytest.raises(CorpusError, match=r"eski\.doc: this is an old Microsoft Office file .* save it as \.docx"):
+        text_of(old)
