@@ -41,7 +41,8 @@ PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characte
 # 7: WikiExtractor output (any name) is a document per article, its <doc> tags dropped (lunalm.corpus.wiki);
 #    JSON lines in a file with no suffix are records.
 # 8: CoNLL-U files are their sentences (lunalm.corpus.conllu), not their annotation.
-READ_VERSION = 8
+# 9: WikiExtractor's interface, template and module pages are not read.
+READ_VERSION = 9
 SAMPLE_MIN_FILES = 20  # fewer files than this: a sample reads the first documents instead of a spread
 
 

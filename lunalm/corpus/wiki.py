@@ -38,6 +38,9 @@ from lunalm.errors import CorpusError
 _DOC_TAG = re.compile(r'<doc id="([^"\n]*)"[^\n]*>[ \t\r]*')
 _TITLE = re.compile(r' title="(.*?)"(?=\s+[\w-]+="|>[ \t\r]*$)')
 _END_TAG = "</doc>"
+# Pages that older WikiExtractor versions wrote beside the articles: the wiki's interface messages (256 of the
+# 309 pages of a real Turkish extract: "MediaWiki:Watchthis", each a button's label), templates and modules.
+_NOT_ARTICLES = re.compile(r"(MediaWiki|Template|Şablon|Module|Modül|Modul):")
 HEAD_BYTES = 4096  # enough for the first line: a tag, or a record's keys before its "text"
 
 
@@ -49,6 +52,7 @@ class _Article:
     key: str = ""  # what names it: the title, else the id, else the line it starts on
     lines: list[str] = field(default_factory=list)
     chars: int = 0
+    skipped: bool = False  # a page of a namespace that holds no articles (_NOT_ARTICLES): not read
 
     def add(self, line: str) -> None:
         self.lines.append(line)
@@ -140,6 +144,7 @@ class _Articles:
             yield from self.close(read - line_bytes)  # an article left unclosed, or text outside the tags
             title = _TITLE.search(line)
             self.article = _Article(title.group(1) if title else "", (title and title.group(1)) or tag.group(1))
+            self.article.skipped = bool(title and _NOT_ARTICLES.match(title.group(1)))
         elif line.rstrip() == _END_TAG:
             yield from self.close(read)
             self.article = _Article()
@@ -147,14 +152,14 @@ class _Articles:
             if self.article.title is None and not self.article.lines:
                 self.article.key = str(number)  # text outside the tags: named by the line it starts on
             self.article.add(line)
-            if self.article.chars > self.max_chars:
+            if self.article.chars > self.max_chars and not self.article.skipped:
                 yield self._document(self.article.cut(self.max_chars), read)
 
     def close(self, read: int) -> Iterator[RawDocument]:
         """The article read so far as a document: an empty one where it holds no text (counted as such), none
         for blank lines between the tags."""
         text = self.article.text()
-        if self.article.title is not None or text:
+        if (self.article.title is not None or text) and not self.article.skipped:
             yield self._document(text, read)
 
     def _document(self, text: str, read: int) -> RawDocument:
