@@ -48,6 +48,8 @@ class _PageText(HTMLParser):
         self.skipping = self.in_main = self.in_pre = 0
 
     def handle_starttag(self, tag, attrs):
+        if tag == "body" and "head" in self.open:  # HTML lets a page leave </head> out
+            self.handle_endtag("head")
         if tag in _VOID:
             if tag in ("br", "hr"):
                 self._break()

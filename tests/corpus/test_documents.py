@@ -42,6 +42,11 @@ def test_a_page_with_an_article_keeps_the_article_where_it_holds_most_of_the_tex
     assert page_text(teaser).endswith("Kısa bir kutu") and page_text(teaser).startswith("Sayfanın asıl metni")
 
 
+def test_a_page_that_leaves_its_head_open_is_read():
+    assert page_text("<html><head><title>x</title><meta charset=utf-8><body><p>Metin burada.<p>İkinci") == \
+        "Metin burada.\nİkinci"
+
+
 def test_a_page_in_cp1254_and_one_left_open_are_read(tmp_path: Path):
     page = tmp_path / "eski.htm"
     page.write_bytes("<html><body><p>Şişli'de ılık bir öğleden sonra</p><pre>kod  satırı\n  ikinci</pre>"
