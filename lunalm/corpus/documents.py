@@ -1,7 +1,7 @@
-"""Web pages, e-books and office documents read as their text: ``.html``/``.htm`` (a saved or scraped page),
-``.epub`` (its chapters in reading order), ``.docx`` (Word), ``.odt`` (LibreOffice) and ``.pdf`` (its text
-layer, through ``pypdf``). One file is one document, cut at paragraph breaks past ``max_document_chars``
-like a long text file.
+"""Web pages, e-books, office documents and subtitles read as their text: ``.html``/``.htm`` (a saved or
+scraped page), ``.epub`` (its chapters in reading order), ``.docx`` (Word), ``.odt`` (LibreOffice), ``.pdf``
+(its text layer, through ``pypdf``) and ``.srt``/``.vtt``/``.ass`` (``lunalm.corpus.subtitles``). One file
+is one document, cut at paragraph breaks past ``max_document_chars`` like a long text file.
 
 A page keeps what a reader sees as its text: paragraphs, headings, list items and table cells on lines of
 their own; scripts, styles, navigation, forms and footers are dropped, and a page with an ``<article>`` or
@@ -22,10 +22,11 @@ from xml.etree import ElementTree
 
 from lunalm.corpus.encoding import decode_bytes
 from lunalm.corpus.read import RawDocument, _paragraph_cut, _Repairs, read_failed
+from lunalm.corpus.subtitles import SUBTITLE_SUFFIXES, subtitle_text
 from lunalm.errors import CorpusError
 
 PAGE_SUFFIXES = (".html", ".htm", ".xhtml")
-DOCUMENT_SUFFIXES = (*PAGE_SUFFIXES, ".epub", ".docx", ".odt", ".pdf")
+DOCUMENT_SUFFIXES = (*PAGE_SUFFIXES, ".epub", ".docx", ".odt", ".pdf", *SUBTITLE_SUFFIXES)
 
 # --- web pages -----------------------------------------------------------------------------------------
 _SKIPPED = {"script", "style", "noscript", "template", "svg", "math", "head", "nav", "footer", "aside", "form",
@@ -247,10 +248,11 @@ def read_document(path: Path, suffix: str, max_chars: int) -> Iterator[RawDocume
     """The text of a page, e-book or office file (``suffix``: one of DOCUMENT_SUFFIXES) as documents."""
     repairs, encoding = _Repairs(), suffix[1:]
     try:
-        if suffix in PAGE_SUFFIXES:
+        if suffix in PAGE_SUFFIXES or suffix in SUBTITLE_SUFFIXES:
             decoded = decode_bytes(path.read_bytes(), source=str(path))
             repairs.add(decoded, 0)
-            text, encoding = page_text(decoded.text), decoded.encoding
+            encoding = decoded.encoding
+            text = page_text(decoded.text) if suffix in PAGE_SUFFIXES else subtitle_text(decoded.text, suffix)
         elif suffix == ".pdf":
             text = _pdf_text(path)
         else:
