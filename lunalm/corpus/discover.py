@@ -113,16 +113,42 @@ def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], 
 
 def unread_notes(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> list[str]:
     """What plan, train and analyze say about the given folders' files they will not read: tables, JSON
-    arrays and WikiExtractor output ``include`` leaves out, links to missing files."""
+    arrays and WikiExtractor output ``include`` leaves out, formats it cannot read, links to missing files."""
     from lunalm.corpus.hf_dataset import splits_read_together
     from lunalm.corpus.wiki import unread_extracts
 
     if not paths:
         return []
     return [note for note in (unread_tables(paths, include, exclude), unread_extracts(paths, include, exclude),
-                              broken_links(paths, include, exclude), unread_outputs(paths),
+                              unread_formats(paths, exclude), broken_links(paths, include, exclude),
+                              unread_outputs(paths),
                               tables_as_text(paths, include, exclude), splits_read_together(paths, include, exclude))
             if note]
+
+
+# Files that hold text in a form lunalm does not read, and how to get it.
+_UNREADABLE = {".doc": "old Word files: save them as .docx", ".rtf": "Rich Text: save them as .docx or .txt",
+               ".mobi": "Kindle books: convert them to .epub (calibre: ebook-convert BOOK.mobi BOOK.epub)",
+               ".azw": "Kindle books: convert them to .epub (calibre: ebook-convert BOOK.azw BOOK.epub)",
+               ".azw3": "Kindle books: convert them to .epub (calibre: ebook-convert BOOK.azw3 BOOK.epub)",
+               ".fb2": "FictionBook books: convert them to .epub (calibre: ebook-convert BOOK.fb2 BOOK.epub)",
+               ".djvu": "scanned pages: run OCR on them first", ".pages": "Apple Pages files: export them as .docx"}
+
+
+def unread_formats(paths: list[str] | tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+    """A note naming the files inside the given folders that hold text lunalm cannot read (an old ``.doc``,
+    a Kindle book), and how to convert them; None when there are none. They were left out without a word."""
+    left = []
+    for raw in paths:
+        root = Path(raw).expanduser()
+        if root.is_dir():
+            left += [f for f in sorted(root.rglob("*")) if f.suffix.lower() in _UNREADABLE
+                     and _wanted(f, root, ("*",), exclude)]
+    if not left:
+        return None
+    names = ", ".join(f.name for f in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+    how = "; ".join(dict.fromkeys(_UNREADABLE[f.suffix.lower()] for f in left))
+    return f"not read: {len(left)} file(s) in formats lunalm cannot read ({names}): {how}"
 
 
 _COLUMN_NAME = re.compile(r"(\"?)[^\W\d](?:[\w.-]{0,39}[\w-])?\1")  # poem_text, "rank": no spaces (prose

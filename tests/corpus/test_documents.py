@@ -181,3 +181,16 @@ def test_an_old_word_file_is_refused_with_the_way_to_read_it(tmp_path: Path):
     old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100)
     with pytest.raises(CorpusError, match=r"eski\.doc: this is an old Microsoft Office file .* save it as \.docx"):
         text_of(old)
+
+
+def test_a_folder_s_files_in_formats_it_cannot_read_are_named_with_the_way_to_read_them(tmp_path: Path):
+    from lunalm.corpus.discover import unread_notes
+
+    (tmp_path / "a.txt").write_text("Bir metin.", encoding="utf-8")
+    for name in ("eski.doc", "kitap.mobi", "ikinci.doc"):
+        (tmp_path / name).write_bytes(b"\xd0\xcf\x11\xe0")
+    notes = [note for note in unread_notes([str(tmp_path)], ("*.txt",), ()) if "formats" in note]
+    assert notes == ["not read: 3 file(s) in formats lunalm cannot read (eski.doc, ikinci.doc, kitap.mobi): old Word "
+                     "files: save them as .docx; Kindle books: convert them to .epub (calibre: ebook-convert "
+                     "BOOK.mobi BOOK.epub)"]
+    assert not [note for note in unread_notes([str(tmp_path)], ("*.txt",), ("*.doc", "*.mobi")) if "formats" in note]
