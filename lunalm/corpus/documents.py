@@ -35,6 +35,7 @@ _BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "td", "th
            "section", "article", "main", "header", "table", "ul", "ol", "dl", "dd", "dt", "figcaption", "hr",
            "address", "caption", "body", "center"}
 _VOID = {"br", "hr", "img", "meta", "link", "input", "wbr", "area", "base", "col", "embed", "source", "track"}
+PART_BYTES = 1 << 30  # the most a part of an .epub, .docx or .odt may unpack to
 MAIN_SHARE = 0.3  # an <article>/<main> holding at least this share of a page's text is the page's text
 
 
@@ -130,21 +131,21 @@ _OPF = "{http://www.idpf.org/2007/opf}"
 
 def _epub_text(book: zipfile.ZipFile, path: Path) -> str:
     names = set(book.namelist())
-    if "META-INF/encryption.xml" in names and b"EncryptedData" in book.read("META-INF/encryption.xml"):
+    if "META-INF/encryption.xml" in names and b"EncryptedData" in _part(book, "META-INF/encryption.xml", path):
         raise CorpusError(f"{path}: an e-book locked by DRM; its text cannot be read; remove it or --exclude it")
-    chapters = _spine(book, names) or sorted(n for n in names if n.lower().endswith(PAGE_SUFFIXES))
-    return "\n\n".join(text for text in (page_text(_decoded(book.read(name))) for name in chapters) if text)
+    chapters = _spine(book, names, path) or sorted(n for n in names if n.lower().endswith(PAGE_SUFFIXES))
+    return "\n\n".join(text for text in (page_text(_decoded(_part(book, name, path))) for name in chapters) if text)
 
 
-def _spine(book: zipfile.ZipFile, names: set[str]) -> list[str]:
+def _spine(book: zipfile.ZipFile, names: set[str], path: Path) -> list[str]:
     """The chapters in reading order, as the package file's spine lists them (nothing when it is missing)."""
     if "META-INF/container.xml" not in names:
         return []
-    rootfile = ElementTree.fromstring(book.read("META-INF/container.xml")).find(f".//{_CONTAINER}rootfile")
+    rootfile = ElementTree.fromstring(_part(book, "META-INF/container.xml", path)).find(f".//{_CONTAINER}rootfile")
     opf = rootfile.get("full-path", "") if rootfile is not None else ""
     if opf not in names:
         return []
-    package, folder = ElementTree.fromstring(book.read(opf)), posixpath.dirname(opf)
+    package, folder = ElementTree.fromstring(_part(book, opf, path)), posixpath.dirname(opf)
     items = {item.get("id"): item for item in package.iter(f"{_OPF}item")}
     chapters = []
     for ref in package.iter(f"{_OPF}itemref"):
@@ -206,11 +207,16 @@ def _odf_line(node) -> str:
 
 
 def _part(book: zipfile.ZipFile, name: str, path: Path) -> bytes:
+    """A part of a zipped document, refused past PART_BYTES unpacked (a zip bomb named .docx)."""
     try:
-        return book.read(name)
+        info = book.getinfo(name)
     except KeyError:
         raise CorpusError(f"{path}: no {name} inside, so not a {path.suffix[1:]} document; "
                           "save it again from its editor, or remove it") from None
+    if info.file_size > PART_BYTES:
+        raise CorpusError(f"{path}: its {name} unpacks to {info.file_size / 1e9:.1f} GB, more than any "
+                          f"document's text ({PART_BYTES / 1e9:.1f} GB at most); remove it or --exclude it")
+    return book.read(info)
 
 
 _HYPHENATED = re.compile(r"(\w)-\n(?=[a-zçğıöşüâîûəа-я])")  # a word broken across lines of a PDF page

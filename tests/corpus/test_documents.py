@@ -194,3 +194,13 @@ def test_a_folder_s_files_in_formats_it_cannot_read_are_named_with_the_way_to_re
                      "files: save them as .docx; Kindle books: convert them to .epub (calibre: ebook-convert "
                      "BOOK.mobi BOOK.epub)"]
     assert not [note for note in unread_notes([str(tmp_path)], ("*.txt",), ("*.doc", "*.mobi")) if "formats" in note]
+
+
+def test_a_zip_bomb_named_docx_is_refused_before_it_is_unpacked(tmp_path: Path, monkeypatch):
+    from lunalm.corpus import documents
+
+    monkeypatch.setattr(documents, "PART_BYTES", 10_000)
+    body = f'<w:document {W}><w:body><w:p><w:r><w:t>{"a" * 20_000}</w:t></w:r></w:p></w:body></w:document>'
+    path = write_zip(tmp_path / "bomba.docx", {"word/document.xml": body})
+    with pytest.raises(CorpusError, match=r"bomba\.docx: its word/document\.xml unpacks to 0\.0 GB, more than"):
+        text_of(path)
