@@ -131,10 +131,21 @@ _OPF = "{http://www.idpf.org/2007/opf}"
 
 def _epub_text(book: zipfile.ZipFile, path: Path) -> str:
     names = set(book.namelist())
-    if "META-INF/encryption.xml" in names and b"EncryptedData" in _part(book, "META-INF/encryption.xml", path):
-        raise CorpusError(f"{path}: an e-book locked by DRM; its text cannot be read; remove it or --exclude it")
     chapters = _spine(book, names, path) or sorted(n for n in names if n.lower().endswith(PAGE_SUFFIXES))
+    if _encrypted(book, names, path) & set(chapters):  # fonts alone are often obfuscated, the text readable
+        raise CorpusError(f"{path}: an e-book locked by DRM; its text cannot be read; remove it or --exclude it")
     return "\n\n".join(text for text in (page_text(_decoded(_part(book, name, path))) for name in chapters) if text)
+
+
+_XMLENC = "{http://www.w3.org/2001/04/xmlenc#}"
+
+
+def _encrypted(book: zipfile.ZipFile, names: set[str], path: Path) -> set[str]:
+    """The parts of an e-book its META-INF/encryption.xml lists as encrypted."""
+    if "META-INF/encryption.xml" not in names:
+        return set()
+    listed = ElementTree.fromstring(_part(book, "META-INF/encryption.xml", path)).iter(f"{_XMLENC}CipherReference")
+    return {posixpath.normpath(reference.get("URI", "")) for reference in listed}
 
 
 def _spine(book: zipfile.ZipFile, names: set[str], path: Path) -> list[str]:

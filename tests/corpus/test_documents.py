@@ -65,7 +65,7 @@ CONTAINER = """<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:na
 <rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles></container>"""
 
 
-def epub(path: Path, chapters: int, *, encrypted: bool = False) -> Path:
+def epub(path: Path, chapters: int, *, encrypted: str | None = None) -> Path:
     items = "".join(f'<item id="c{n}" href="text/chapter-{n}.xhtml" media-type="application/xhtml+xml"/>'
                     for n in range(1, chapters + 1))
     spine = "".join(f'<itemref idref="c{n}"/>' for n in range(1, chapters + 1))
@@ -79,8 +79,11 @@ def epub(path: Path, chapters: int, *, encrypted: bool = False) -> Path:
     for n in range(1, chapters + 1):
         parts[f"OEBPS/text/chapter-{n}.xhtml"] = (f'<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml">'
                                                   f"<body><section><h2>Bölüm {n}</h2><p>Metin {n}.</p></section></body></html>")
-    if encrypted:
-        parts["META-INF/encryption.xml"] = '<encryption><EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#"/></encryption>'
+    if encrypted is not None:
+        parts["META-INF/encryption.xml"] = (
+            '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+            'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData><enc:CipherData>'
+            f'<enc:CipherReference URI="{encrypted}"/></enc:CipherData></enc:EncryptedData></encryption>')
     return write_zip(path, parts)
 
 
@@ -91,9 +94,10 @@ def test_an_epub_is_its_chapters_in_the_spine_s_order(tmp_path: Path):
     assert text_of(epub(tmp_path / "kitap.epub", 10)) == [expected]
 
 
-def test_an_epub_locked_by_drm_is_refused_by_name(tmp_path: Path):
+def test_an_epub_locked_by_drm_is_refused_by_name_and_one_with_obfuscated_fonts_is_read(tmp_path: Path):
     with pytest.raises(CorpusError, match=r"kilitli\.epub: an e-book locked by DRM"):
-        text_of(epub(tmp_path / "kilitli.epub", 2, encrypted=True))
+        text_of(epub(tmp_path / "kilitli.epub", 2, encrypted="OEBPS/text/chapter-2.xhtml"))
+    assert text_of(epub(tmp_path / "yazi.epub", 1, encrypted="OEBPS/fonts/font.otf")) == ["Bölüm 1\nMetin 1."]
 
 
 W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
