@@ -42,7 +42,8 @@ PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characte
 #    JSON lines in a file with no suffix are records.
 # 8: CoNLL-U files are their sentences (lunalm.corpus.conllu), not their annotation.
 # 9: WikiExtractor's interface, template and module pages are not read.
-READ_VERSION = 9
+# 10: ID<TAB>text lines (Leipzig sentences, ParlaMint) lose their IDs; a Leipzig download's lists are not read.
+READ_VERSION = 10
 SAMPLE_MIN_FILES = 20  # fewer files than this: a sample reads the first documents instead of a spread
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lunalm.config import DEFAULT_INCLUDE
 from lunalm.corpus.compressed import COMPRESSED, inner_suffix, patterns_text
+from lunalm.corpus.idlines import first_ids, id_column, leipzig_side_file
 from lunalm.errors import CorpusError
 
 
@@ -30,8 +31,8 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
             continue
         outputs: dict[Path, bool] = {}
         default = tuple(include) == DEFAULT_INCLUDE  # the default also reads WikiExtractor's suffix-less files
-        found = [f for f in sorted(path.rglob("*")) if _wanted(f, path, include, exclude, outputs)
-                 or default and _extracted(f, path, exclude, outputs)]
+        found = [f for f in sorted(path.rglob("*")) if (_wanted(f, path, include, exclude, outputs)
+                 or default and _extracted(f, path, exclude, outputs)) and not leipzig_side_file(f)]
         if not found:
             raise _no_files(raw, path, include, exclude)
         files.extend(found)
@@ -101,7 +102,7 @@ def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], 
     if not left:
         return None
     size = sum(f.stat().st_size for f in left)
-    names = ", ".join(f.name for f in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+    names = _names(left)
     patterns = " ".join(f"--include '*{suffix}'" for suffix in sorted({f.suffix for f in left}))
     kept = " ".join(f"--include '{pattern}'" for pattern in include if pattern in used)
     also = (f" and, to keep the {len(used)} kind(s) of file read now (--include replaces the default list), "
@@ -121,7 +122,8 @@ def unread_notes(paths: list[str] | tuple[str, ...], include: tuple[str, ...], e
         return []
     return [note for note in (unread_tables(paths, include, exclude), unread_extracts(paths, include, exclude),
                               unread_formats(paths, exclude), broken_links(paths, include, exclude),
-                              unread_outputs(paths),
+                              unread_outputs(paths), unread_leipzig(paths, include, exclude),
+                              id_lines(paths, include, exclude),
                               tables_as_text(paths, include, exclude), splits_read_together(paths, include, exclude))
             if note]
 
@@ -146,9 +148,38 @@ def unread_formats(paths: list[str] | tuple[str, ...], exclude: tuple[str, ...])
                      and _wanted(f, root, ("*",), exclude)]
     if not left:
         return None
-    names = ", ".join(f.name for f in left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
     how = "; ".join(dict.fromkeys(_UNREADABLE[f.suffix.lower()] for f in left))
-    return f"not read: {len(left)} file(s) in formats lunalm cannot read ({names}): {how}"
+    return f"not read: {len(left)} file(s) in formats lunalm cannot read ({_names(left)}): {how}"
+
+
+def unread_leipzig(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+    """A note naming the files of a Leipzig Corpora Collection download that are not read: all but its
+    sentences (``lunalm.corpus.idlines.leipzig_side_file``); None when there are none."""
+    left = []
+    for raw in paths:
+        root = Path(raw).expanduser()
+        if root.is_dir():
+            left += [f for f in sorted(root.rglob("*")) if _wanted(f, root, include, exclude) and leipzig_side_file(f)]
+    if not left:
+        return None
+    return (f"not read: {len(left)} file(s) of a Leipzig Corpora Collection download ({_names(left)}): word lists, "
+            "co-occurrence counts, inverse lists, sources and meta data, numbers and URLs, no running text; its "
+            "-sentences.txt file holds the text")
+
+
+def _names(files: list[Path], shown: int = 3) -> str:
+    return ", ".join(f.name for f in files[:shown]) + (f" and {len(files) - shown} more" if len(files) > shown else "")
+
+
+def id_lines(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+    """A note naming the text files read as ``ID<TAB>text`` lines (``lunalm.corpus.idlines``), whose IDs are
+    left out; None when there are none."""
+    found = [(file, head) for file, head in _heads(paths, include, exclude) if id_column(head)]
+    if not found:
+        return None
+    ids = ", ".join(repr(found_id) for found_id in first_ids(found[0][1]))
+    return (f"read as 'ID<TAB>text' lines, the ID before each line left out: {len(found)} file(s) "
+            f"({_names([file for file, _ in found])}; its first IDs: {ids})")
 
 
 _COLUMN_NAME = re.compile(r"(\"?)[^\W\d](?:[\w.-]{0,39}[\w-])?\1")  # poem_text, "rank": no spaces (prose
@@ -161,18 +192,10 @@ def tables_as_text(paths: list[str] | tuple[str, ...], include: tuple[str, ...],
     of column names with a comma, tab or semicolon between them, and a second line with as many; None when
     there are none. Yunyus/Turkish-Poem-GPT's turkish_poems.txt (poem_name,poet_name,poem_text,rank) was read
     as one document, its header and quotes kept."""
-    try:
-        files = [f for f in discover(paths, include, exclude) if f.suffix.lower() in (".txt", ".md")]
-    except CorpusError:
-        return None  # reading the corpus says what is wrong
     found = []
-    for file in files[:TABLE_CHECKED_FILES]:
-        try:
-            with open(file, "rb") as handle:
-                lines = handle.read(1 << 16).decode("utf-8", "replace").lstrip("\ufeff").splitlines()
-        except OSError:
-            continue
-        if len(lines) < 2:
+    for file, head in _heads(paths, include, exclude):
+        lines = head.splitlines()
+        if len(lines) < 2 or id_column(head):
             continue
         for delimiter in (",", "\t", ";"):
             names = lines[0].rstrip().split(delimiter)
@@ -197,6 +220,20 @@ def tables_as_text(paths: list[str] | tuple[str, ...], include: tuple[str, ...],
     return (f"{file} looks like a table saved as text (columns: {', '.join(names)}){more}: it is read as one text, "
             f"its header and quotes included. To train on its rows, rename it to {file.stem}{suffix} and add "
             f"--include '*{suffix}' --text-field {text}")
+
+
+def _heads(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]):
+    """(file, its first 64 KB as text) for the first TABLE_CHECKED_FILES text files (``.txt``, ``.md``) read."""
+    try:
+        files = [f for f in discover(paths, include, exclude) if f.suffix.lower() in (".txt", ".md")]
+    except CorpusError:
+        return  # reading the corpus says what is wrong
+    for file in files[:TABLE_CHECKED_FILES]:
+        try:
+            with open(file, "rb") as handle:
+                yield file, handle.read(1 << 16).decode("utf-8", "replace").lstrip("\ufeff")
+        except OSError:
+            continue
 
 
 def _tab_columns(lines: list[str]) -> bool:

@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from lunalm.corpus.compressed import READ_ERRORS, inner_suffix, is_compressed, open_compressed, what_is
 from lunalm.corpus.encoding import Decoded, decode_bytes, repair_text
+from lunalm.corpus.idlines import id_column, strip_ids
 from lunalm.errors import CorpusError
 
 BLOCK_BYTES = 4 << 20  # decode in ~4 MB blocks cut at a newline
@@ -220,15 +221,17 @@ class EncodingLabel:
 def _read_text(handle: BinaryIO, path: Path, head: bytes, max_chars: int, position) -> Iterator[RawDocument]:
     pending: list[str] = []
     pending_chars, label, repairs = 0, EncodingLabel(), _Repairs()
-    lines_before, read = 0, 0
+    lines_before, read, ids = 0, 0, None
     for decoded in decoded_blocks(handle, path, head):
         label.see(decoded)
         encoding = label.encoding
         repairs.add(decoded, lines_before)
         lines_before += decoded.text.count("\n")
-        pending.append(decoded.text)
-        pending_chars += len(decoded.text)
-        per_char, read = (position() - read) / max(1, len(decoded.text)), position()
+        ids = id_column(decoded.text) if ids is None else ids  # ID<TAB>text lines (lunalm.corpus.idlines)
+        text = strip_ids(decoded.text) if ids else decoded.text
+        pending.append(text)
+        pending_chars += len(text)
+        per_char, read = (position() - read) / max(1, len(text)), position()
         while pending_chars > max_chars:
             text = "".join(pending)
             cut = _paragraph_cut(text, max_chars)
