@@ -23,6 +23,7 @@ from typing import BinaryIO
 from lunalm.corpus.compressed import READ_ERRORS, inner_suffix, is_compressed, open_compressed, what_is
 from lunalm.corpus.encoding import Decoded, decode_bytes, repair_text
 from lunalm.corpus.idlines import id_column, strip_ids
+from lunalm.corpus.markup import markup_error
 from lunalm.errors import CorpusError
 
 BLOCK_BYTES = 4 << 20  # decode in ~4 MB blocks cut at a newline
@@ -80,10 +81,9 @@ def _sniff_binary(head: bytes, path: Path) -> None:
             elif magic == b"%PDF":
                 hint = f"; name it {path.stem}.pdf to read its text"
             raise CorpusError(f"{path}: this is {what}, not text; remove it from the corpus or --exclude it{hint}")
-    if b"<mediawiki" in head[:4096] and b"<siteinfo>" in head:
-        raise CorpusError(f"{path}: a MediaWiki XML dump (wiki markup inside XML), not text; extract its articles "
-                          f"first: pip install wikiextractor, then `python -m wikiextractor.WikiExtractor {path.name} "
-                          "--json -o wiki_text`, and pass the wiki_text folder")
+    markup = markup_error(head, path, inner_suffix(path))
+    if markup:
+        raise CorpusError(markup)
     if b"\x00" in head and not _looks_utf16(head):
         raise CorpusError(f"{path}: contains NUL bytes, so it is binary, not text; "
                           "remove it from the corpus or --exclude it")
