@@ -28,13 +28,15 @@ FUNCTION_WORDS = {
     "de": "der die und das ist nicht ein eine zu den mit sich des auf für im dem von auch es",
     "fr": "le la les et des un une est que pour dans du pas qui sur au avec il elle",
     "es": "el la los las y que en un una es por con para del se no al lo",
+    "nl": "de het een en van is dat op te zijn voor met niet aan er maar ook als bij dit om naar",  # its "de"
+    #     and "en" are Turkish words too: the Leipzig Dutch news sentences were taken for Turkish
 }
 _WORDS = {language: frozenset(words.split()) for language, words in FUNCTION_WORDS.items()}
 _WORD = re.compile(r"[^\W\d_]+")
 
 
 NAMES = {"tr": "Turkish", "az": "Azerbaijani", "en": "English", "de": "German", "fr": "French",
-         "es": "Spanish", UNDETERMINED: "undetermined"}
+         "es": "Spanish", "nl": "Dutch", UNDETERMINED: "undetermined"}
 
 
 def language_name(code: str) -> str:
@@ -80,7 +82,7 @@ def language_scores(text: str) -> dict[str, float]:
 
 
 def detect_language(texts: Iterable[str]) -> str:
-    """ISO 639-1 code of the language of ``texts`` ("tr", "az", "en", "de", "fr", "es"), or "und"."""
+    """ISO 639-1 code of the language of ``texts`` ("tr", "az", "en", "de", "fr", "es", "nl"), or "und"."""
     scores = language_scores(_sample(texts))
     best = max(scores, key=scores.__getitem__)
     return best if scores[best] >= MIN_SHARE else UNDETERMINED

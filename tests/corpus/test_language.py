@@ -22,7 +22,9 @@ def test_builtin_corpus_is_turkish() -> None:
 
 @pytest.mark.parametrize(("texts", "code"), [(TURKISH, "tr"), (AZERBAIJANI, "az"), (ENGLISH, "en"),
                                              (["Der Hund und die Katze sind nicht im Haus."], "de"),
-                                             (["12 345 678 — 90.12", ""], "und")])
+                                             (["12 345 678 — 90.12", ""], "und"),
+                                             (["De minister zei dat het kabinet niet van plan is om de regels te "
+                                               "veranderen.", "Het water in de haven staat hoog."], "nl")])
 def test_detects_the_language(texts: list[str], code: str) -> None:
     assert detect_language(texts) == code
 
