@@ -24,6 +24,7 @@ from lunalm.errors import CorpusError
 
 TABLE_SUFFIXES = (".parquet", ".arrow", ".csv", ".tsv")
 BATCH_ROWS = 1024  # rows per Arrow/Parquet batch
+TAB_CHECKED_LINES = 20  # first lines of a CSV whose tabs say it is tab-separated
 
 
 def read_table(path: Path, text_field: str, label=None) -> Iterator[str]:
@@ -44,9 +45,14 @@ def read_table(path: Path, text_field: str, label=None) -> Iterator[str]:
 
 def csv_delimiter(path: Path) -> str:
     """"," or, for a CSV whose header holds more semicolons than commas, ";" (Excel on a Turkish or other
-    European Windows, where the comma is the decimal mark, saves "soru;cevap")."""
+    European Windows, where the comma is the decimal mark, saves "soru;cevap"), or a tab where the first lines
+    all hold as many tabs (Tatoeba's sentences.csv is "15921<TAB>tur<TAB>Bir şey deneyelim.", its sentences
+    with commas of their own: read with commas, each line was one column)."""
     with _open(path) as handle:
-        header = handle.readline(1 << 16)
+        lines = [line for line in (handle.readline(1 << 16) for _ in range(TAB_CHECKED_LINES)) if line.strip()]
+    header = lines[0] if lines else b""
+    if header.count(b"\t") and all(line.count(b"\t") == header.count(b"\t") for line in lines):
+        return "\t"
     return ";" if header.count(b";") > header.count(b",") else ","
 
 

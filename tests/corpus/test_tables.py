@@ -368,3 +368,16 @@ def test_a_hub_folder_whose_files_name_no_train_split_leaves_its_held_out_split_
     assert names == ["c4-tr.tfrecord-00000-of-01024.json.gz", "c4-tr.tfrecord-00001-of-01024.json.gz"]
     held = [Path(f).name for f in _snapshot_files("mc4:validation", tmp_path / "mc4", ["validation"])]
     assert held == ["c4-tr-validation.tfrecord-00000-of-00008.json.gz"]
+
+
+def test_a_tab_separated_csv_is_read_by_its_tabs(tmp_path):
+    """Tatoeba's sentences.csv is "id<TAB>lang<TAB>text" without a header: read with commas, every line was one
+    column ("no column '3'; columns: 1<TAB>cmn<TAB>…"), and a sentence's own commas would have split it."""
+    from lunalm.corpus.tables import read_table
+
+    rows = ["1\tcmn\t我們試試看！", "1276\teng\tLet's try something.", "15921\ttur\tBir şey deneyelim.",
+            "15922\ttur\tEvet, hayır, belki."]
+    (tmp_path / "sentences.csv").write_text("".join(f"{row}\n" for row in rows), encoding="utf-8")
+    assert list(read_table(tmp_path / "sentences.csv", "3")) == [row.split("\t")[2] for row in rows]
+    (tmp_path / "soru.csv").write_text("soru,cevap\nNasılsın?\tİyi,Teşekkürler\nNe?\tHiç,Yok\n", encoding="utf-8")
+    assert list(read_table(tmp_path / "soru.csv", "cevap")) == ["Teşekkürler", "Yok"]  # tabs in rows, none in the header
