@@ -97,7 +97,8 @@ def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], 
         if root.is_dir():
             files = sorted(root.rglob("*"))
             left += [f for f in files if f.suffix.lower() in TABLE_SUFFIXES + (".json",) and f.name not in
-                     METADATA_FILES and _wanted(f, root, ("*",), exclude) and not _wanted(f, root, include, exclude)]
+                     METADATA_FILES and not _METADATA_TABLE.fullmatch(f.name) and _wanted(f, root, ("*",), exclude)
+                     and not _wanted(f, root, include, exclude)]
             used |= {pattern for pattern in include for f in files if _wanted(f, root, (pattern,), exclude)}
     if not left:
         return None
@@ -110,6 +111,11 @@ def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], 
     kind = "table or JSON" if any(f.suffix.lower() == ".json" for f in left) else "table"
     return (f"not read: {len(left)} {kind} file(s) ({names}; {size / 1e6:.1f} MB) that --include leaves out; "
             f"to train on their rows add {patterns} --text-field COLUMN{also}")
+
+
+# ParlaMint's ParlaMint-TR_2018-11-01-tbmm-T27-meta.tsv (and -meta-en.tsv, -ana-meta.tsv) beside each session's
+# .txt: speaker, party and date per utterance, no text; the note said to train on their rows.
+_METADATA_TABLE = re.compile(r".+-meta(?:-[a-z]{2})?\.tsv", re.IGNORECASE)
 
 
 def unread_notes(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> list[str]:

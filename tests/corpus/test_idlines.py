@@ -66,6 +66,14 @@ def test_parlamint_lines_lose_their_utterance_ids(tmp_path):
         "".join(f"{utterance}\t{text}\r\n" for utterance, text in zip(ids, said)), encoding="utf-8")
     assert texts([tmp_path]) == ["".join(f"{text}\n" for text in said)]
     assert tables_as_text([str(tmp_path)], ("*.txt",), ()) is None
+    (tmp_path / "ParlaMint-TR_2018-11-01-tbmm-T27-meta.tsv").write_text(  # its utterances' speakers: no text
+        "Text_ID\tID\tSpeaker_name\nParlaMint-TR_2018-11-01-tbmm-T27\ttbmm-2018-11-01sit01spe0001par0001\t"
+        "Şentop, Mustafa\n", encoding="utf-8")
+    (tmp_path / "yorumlar.tsv").write_text("metin\nÇok güzel.\n", encoding="utf-8")
+    tables = [note for note in unread_notes([str(tmp_path)], ("*.txt",), ()) if "table file" in note]
+    assert tables == [f"not read: 1 table file(s) (yorumlar.tsv; 0.0 MB) that --include leaves out; to train on their "
+                      "rows add --include '*.tsv' --text-field COLUMN and, to keep the 1 kind(s) of file read now "
+                      "(--include replaces the default list), --include '*.txt'"]
 
 
 def test_text_with_tabs_that_is_no_id_column_is_read_whole(tmp_path):
