@@ -44,7 +44,6 @@ PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characte
 # 9: WikiExtractor's interface, template and module pages are not read.
 # 10: ID<TAB>text lines (Leipzig sentences, ParlaMint) lose their IDs; a Leipzig download's lists are not read.
 #     TEI and other XML, and vertical files (.vert), are refused (lunalm.corpus.markup), not read as text.
-#     Dutch is told from Turkish (a repair chooses its letters by the language).
 #     Dutch is told from Turkish (a repair chooses its letters by the language); a .csv may be tab-separated.
 READ_VERSION = 10
 SAMPLE_MIN_FILES = 20  # fewer files than this: a sample reads the first documents instead of a spread

@@ -135,4 +135,7 @@ def what_is(head: bytes, path: Path) -> str | None:
                 return f"{path}: this is {what}, not text; extract it and pass the extracted folder"
             return (f"{path}: this file is {what}, not plain text; name it {path.name}{suffix} "
                     f"(lunalm reads {', '.join(COMPRESSED)} files as they are) or decompress it")
+    if head[257:262] == b"ustar":  # a tar header's magic (POSIX), after the decompression of a .tar.gz
+        return (f"{path}: this is a tar archive of several files, not text; extract it (tar xf {path.name}) and "
+                "pass the extracted folder")
     return None

@@ -44,12 +44,21 @@ def _no_files(raw: str, root: Path, include: tuple[str, ...], exclude: tuple[str
     from lunalm.corpus.documents import DOCUMENT_SUFFIXES
     from lunalm.corpus.wiki import suffixless_hint
 
-    others = sorted({f.suffix.lower() for f in root.rglob("*") if f.suffix and _wanted(f, root, ("*",), exclude)})
+    held = [f for f in sorted(root.rglob("*")) if _wanted(f, root, ("*",), exclude)]
+    others = sorted({f.suffix.lower() for f in held if f.suffix and not _archive(f) and not leipzig_side_file(f)})
     readable = [suffix for suffix in others if suffix in (".csv", ".tsv", ".json", ".parquet", ".arrow", ".jsonl",
                                                           ".txt", ".md", ".conllu", *COMPRESSED, *DOCUMENT_SUFFIXES)]
     flags = " ".join(f"--include '*{suffix}'" for suffix in readable)
-    hint = suffixless_hint(root, [f for f in sorted(root.rglob("*")) if not inner_suffix(f)
-                                  and _wanted(f, root, ("*",), exclude)])
+    side = [f for f in held if _wanted(f, root, include, exclude) and leipzig_side_file(f)]
+    if side:
+        return CorpusError(f"{raw}: its only files matching {patterns_text(include)} are a Leipzig Corpora Collection "
+                           f"download's lists ({_names(side)}: {LEIPZIG_LISTS}); pass the download's -sentences.txt "
+                           "file, or the folder it is in")
+    archives = [f for f in held if _archive(f)]
+    hints = [suffixless_hint(root, [f for f in held if not inner_suffix(f)]),
+             archives and f"{_names(archives)}: tar archive(s), extract them (tar xf {archives[0].name}) and pass "
+                          "the extracted folder"]
+    hint = "; ".join(filter(None, hints))
     return CorpusError(
         f"{raw}: directory has no files matching {patterns_text(include)}"
         + (f" (excluding {', '.join(exclude)})" if exclude else "")
@@ -58,6 +67,11 @@ def _no_files(raw: str, root: Path, include: tuple[str, ...], exclude: tuple[str
            else "" if hint else "; add text files or change --include")
         + (f"; {hint}" if hint else "")
     )
+
+
+def _archive(file: Path) -> bool:
+    """A tar archive by its name (a Leipzig download is tur_news_2020_10K.tar.gz)."""
+    return ".tar" in [suffix.lower() for suffix in file.suffixes[-2:]] or file.suffix.lower() == ".tgz"
 
 
 def _extracted(file: Path, root: Path, exclude: tuple[str, ...], outputs: dict[Path, bool]) -> bool:
@@ -168,9 +182,12 @@ def unread_leipzig(paths: list[str] | tuple[str, ...], include: tuple[str, ...],
             left += [f for f in sorted(root.rglob("*")) if _wanted(f, root, include, exclude) and leipzig_side_file(f)]
     if not left:
         return None
-    return (f"not read: {len(left)} file(s) of a Leipzig Corpora Collection download ({_names(left)}): word lists, "
-            "co-occurrence counts, inverse lists, sources and meta data, numbers and URLs, no running text; its "
-            "-sentences.txt file holds the text")
+    return (f"not read: {len(left)} file(s) of a Leipzig Corpora Collection download ({_names(left)}: "
+            f"{LEIPZIG_LISTS}); its -sentences.txt file holds the text")
+
+
+LEIPZIG_LISTS = ("word lists, co-occurrence counts, inverse lists, sources and meta data, numbers and URLs, no "
+                 "running text")
 
 
 def _names(files: list[Path], shown: int = 3) -> str:

@@ -17,8 +17,6 @@ _ID = r"\d+|[^\W_][\w.:/#-]*\d[\w.:/#-]*[^\W_]"  # 1, tbmm-2018-11-01sit01spe000
 _LINE = re.compile(rf"({_ID})\t([^\t]*[^\W\d_][^\t]*)")  # the text: one field, with a letter
 _STRIP = re.compile(rf"^(?:{_ID})\t(?=[^\t\n]*$)", re.MULTILINE)
 MIN_LINES = 3
-
-
 HEAD_CHARS = 1 << 16  # of a file's text looked at
 
 

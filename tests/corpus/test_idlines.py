@@ -3,9 +3,14 @@ no text."""
 
 from __future__ import annotations
 
+import re
+import tarfile
 from pathlib import Path
 
+import pytest
+
 from lunalm.corpus.discover import tables_as_text, unread_notes
+from lunalm.errors import CorpusError
 from tests.corpus.test_read import texts
 
 # Lines in the formats of nld_news_2023_10K.tar.gz (richardvanthof/Enigmini-cracker, src/data), written anew in
@@ -42,11 +47,34 @@ def test_a_leipzig_download_trains_on_its_sentences_without_their_numbers(tmp_pa
     notes = unread_notes([str(folder)], ("*.txt",), ())
     assert notes == [
         "not read: 7 file(s) of a Leipzig Corpora Collection download (tur_news_2020_10K-co_n.txt, "
-        "tur_news_2020_10K-co_s.txt, tur_news_2020_10K-inv_so.txt and 4 more): word lists, co-occurrence counts, "
-        "inverse lists, sources and meta data, numbers and URLs, no running text; its -sentences.txt file holds "
+        "tur_news_2020_10K-co_s.txt, tur_news_2020_10K-inv_so.txt and 4 more: word lists, co-occurrence counts, "
+        "inverse lists, sources and meta data, numbers and URLs, no running text); its -sentences.txt file holds "
         "the text",
         "read as 'ID<TAB>text' lines, the ID before each line left out: 1 file(s) "
         "(tur_news_2020_10K-sentences.txt; its first IDs: '1', '2')"]
+
+
+def test_a_leipzig_download_still_packed_or_without_its_sentences_says_what_to_pass(tmp_path):
+    """nld_news_2023_10K.tar.gz given as it was downloaded was "contains NUL bytes, so it is binary"; a folder
+    holding it said to --include '*.gz', which read it as that; a folder holding only the word list (as
+    NB11/anki_italian keeps ita_news_2024_10K-words.txt) was read as the corpus."""
+    folder = _leipzig(tmp_path / "tur_news_2020_10K")
+    archive = tmp_path / "indirilen" / "tur_news_2020_10K.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as packed:
+        packed.add(folder, arcname=folder.name)
+    with pytest.raises(CorpusError, match=re.escape(f"{archive}: this is a tar archive of several files, not text; "
+                                                    "extract it (tar xf tur_news_2020_10K.tar.gz) and pass the "
+                                                    "extracted folder")):
+        texts([archive])
+    with pytest.raises(CorpusError, match=re.escape("; tur_news_2020_10K.tar.gz: tar archive(s), extract them (tar xf "
+                                                    "tur_news_2020_10K.tar.gz) and pass the extracted folder")):
+        texts([archive.parent])
+    (folder / "tur_news_2020_10K-sentences.txt").unlink()
+    with pytest.raises(CorpusError, match=re.escape(f"{folder}: its only files matching *.txt are a Leipzig Corpora "
+                                                    "Collection download's lists (tur_news_2020_10K-co_n.txt,")
+                       + ".*; pass the download's -sentences.txt file, or the folder it is in"):
+        texts([folder], include=("*.txt",))
 
 
 def test_a_file_named_as_a_leipzig_list_that_holds_prose_is_read(tmp_path):
