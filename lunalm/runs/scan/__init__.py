@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from lunalm.errors import ConfigError
 from lunalm.runs.attempt import Attempt
-from lunalm.runs.scan import hf_trainer, lightning, lunalm_runs, wandb_files
+from lunalm.runs.scan import hf_trainer, lightning, lunalm_runs, tensorboard_events, wandb_files
 from lunalm.runs.scan.logged_lr import settle_lr
 from lunalm.runs.scan.log_files import distinct, read_log
 from lunalm.runs.scan.names import canonical_device, canonical_optimizer
@@ -160,8 +160,12 @@ class Scanner:
         companions = self._companions.pop(folder.path, [])
         trainer = self._guarded(state, hf_trainer.read_output_dir, folder, state, self.stats) if state else None
         if state is None and lightning.is_run_dir(folder):
-            trainer = self._guarded(os.path.join(folder.path, "metrics.csv"), lightning.read_run_dir, folder,
-                                    self.stats)
+            record = "metrics.csv" if "metrics.csv" in folder.names() else "hparams.yaml"
+            trainer = self._guarded(os.path.join(folder.path, record), lightning.read_run_dir, folder, self.stats)
+        elif state is None and tensorboard_events.is_run_dir(folder):
+            trainer = self._guarded(folder.path, tensorboard_events.read_run_dir, folder, self.stats)
+        elif trainer is not None:
+            self._guarded(folder.path, tensorboard_events.trainer_runs, trainer, folder, self.stats)
         if trainer is None:  # the claim failed: report the script, logs and notebooks themselves
             return ([script_attempt(*script)] if script and not companions else []) + companions
         for companion in companions:

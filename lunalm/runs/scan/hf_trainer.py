@@ -16,7 +16,7 @@ from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.logged_lr import LoggedLr
 from lunalm.runs.scan.reading import ScanStats, Unreadable, content_digest, read_bytes, read_json
 from lunalm.runs.scan.task import task_of_architecture
-from lunalm.runs.scan.series import LossSeries, describe_trend, metric_rows
+from lunalm.runs.scan.series import LossSeries, describe_trend, fill_losses
 from lunalm.runs.scan.walk import Folder
 
 MAX_STATE_BYTES = 64 << 20  # years of log history fit in a few MB
@@ -65,13 +65,10 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
     train, val, end, logged_lr = _history(state.get("log_history"))
     attempt = Attempt(source="hf-trainer", path=folder.path, fingerprint=fingerprint("hf-trainer", folder.path),
                       name=_name(folder.path))
-    attempt.metrics = metric_rows(train, val)
+    fill_losses(attempt, train, val)
     attempt.steps = _int(state.get("global_step"))
     attempt.epochs = _number(state.get("num_train_epochs"))
     attempt.batch_size = _int(state.get("train_batch_size"))
-    finite_val = [value for _, value in val.all_points() if math.isfinite(value)]
-    attempt.best_val_loss = min(finite_val) if finite_val else None
-    attempt.final_train_loss = train.last[1] if train.last else None
     attempt.wall_seconds = _number(end.get("train_runtime")) if end else None
     attempt.started = _started(folder, state_path, attempt.wall_seconds)
     _results(attempt, folder.path, stats)

@@ -1,5 +1,6 @@
 """PyTorch Lightning run folders: ``<save_dir>/<name>/version_N/`` with ``hparams.yaml`` (what
-``save_hyperparameters()`` recorded) and ``metrics.csv`` (what ``self.log`` wrote through the CSVLogger).
+``save_hyperparameters()`` recorded) and ``metrics.csv`` (what ``self.log`` wrote through the CSVLogger)
+or, from the default TensorBoardLogger, its event files (``tensorboard_events``).
 ``checkpoints/*.ckpt`` are pickles: only their names are read.
 
 The script that trained is found by the scanner (``Scanner._lightning_claims``): the one Lightning script
@@ -17,22 +18,35 @@ from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.lunalm_runs import read_yaml_mapping
 from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, content_digest
 from lunalm.runs.scan.scripts import fields_from_values, flat_values
-from lunalm.runs.scan.series import LossSeries, describe_trend, metric_rows
+from lunalm.runs.scan.series import LossSeries, decide, fill_losses, loss_names
+from lunalm.runs.scan.tensorboard_events import EVENTS, curves, event_names, read_events, set_times
 from lunalm.runs.scan.walk import SKIP_DIRS, Folder
 
 RECORD_FILES = ("hparams.yaml", "metrics.csv")  # what identifies the run by content (a renamed folder)
 _VERSION = re.compile(r"version_(\d+)")
 MAX_LISTED = 200  # folders listed while looking for runs below a script's folder
-_VAL_WORDS = ("val", "valid", "eval")
 
 
 def is_run_dir(folder: Folder) -> bool:
-    return set(RECORD_FILES) <= folder.names()
+    return set(RECORD_FILES) <= folder.names() or "hparams.yaml" in folder.names() and bool(event_names(folder))
+
+
+def _has_record(run: str) -> bool:
+    try:
+        return os.path.isfile(os.path.join(run, "metrics.csv")) or any(EVENTS.match(name) for name in os.listdir(run))
+    except OSError:
+        return False
+
+
+def _record_time(run: str) -> float:
+    """When the run last wrote its record (metrics.csv, else the folder: its event file grows in it)."""
+    path = os.path.join(run, "metrics.csv")
+    return os.path.getmtime(path if os.path.isfile(path) else run)
 
 
 def run_dirs(path: str) -> list[str]:
     """Lightning run folders two or three levels below ``path`` (``lightning_logs/version_0``,
-    ``logs/char/version_1``), oldest first by their ``metrics.csv``."""
+    ``logs/char/version_1``), oldest first by their record (``metrics.csv`` or event files)."""
     found, listed = [], 0
     stack = [(path, 0)]
     while stack and listed < MAX_LISTED:
@@ -40,11 +54,11 @@ def run_dirs(path: str) -> list[str]:
         listed += 1
         for name in _subdirs(folder):
             child = os.path.join(folder, name)
-            if _VERSION.fullmatch(name) and os.path.isfile(os.path.join(child, "metrics.csv")):
+            if _VERSION.fullmatch(name) and _has_record(child):
                 found.append(child)
             elif depth < 2 and not _VERSION.fullmatch(name) and name != "checkpoints":
                 stack.append((child, depth + 1))
-    return sorted(found, key=lambda run: os.path.getmtime(os.path.join(run, "metrics.csv")))
+    return sorted(found, key=_record_time)
 
 
 def _subdirs(path: str) -> list[str]:
@@ -67,16 +81,23 @@ def read_run_dir(folder: Folder, stats: ScanStats) -> Attempt:
     for name, value in fields_from_values({key: [value] for key, value in hparams.items()}).items():
         setattr(attempt, name, value)
         attempt.extra.setdefault("sources", {})[name] = "hparams.yaml"
-    train, val, where = _metrics(os.path.join(folder.path, "metrics.csv"), stats)
-    attempt.metrics = metric_rows(train, val)
-    finite_val = [value for _, value in val.all_points() if math.isfinite(value)]
-    attempt.best_val_loss = min(finite_val) if finite_val else None
-    attempt.final_train_loss = train.last[1] if train.last else None
+    records = [os.path.join(folder.path, name) for name in RECORD_FILES]
+    if "metrics.csv" in folder.names():
+        train, val, where = _metrics(os.path.join(folder.path, "metrics.csv"), stats)
+        record = "metrics.csv"
+    else:  # the TensorBoardLogger's event files
+        records = [os.path.join(folder.path, name) for name in ("hparams.yaml", *event_names(folder))]
+        events = read_events(records[1:], stats)
+        train, val, tags = curves(events)
+        record = os.path.basename(records[1])
+        where = {kind: f"{record}: {tag}" for kind, tag in tags.items()}
+        set_times(attempt, events)
+    fill_losses(attempt, train, val)
     attempt.steps = max((point[0] for point in (train.last, val.last) if point), default=None)
-    _decide(attempt, train, val, where)
+    decide(attempt, train, val, where, record)
     if checkpoints:
         attempt.extra["checkpoints"] = checkpoints  # names only: a .ckpt is a pickle, never opened
-    attempt.extra["content"] = content_digest([os.path.join(folder.path, name) for name in RECORD_FILES], stats)
+    attempt.extra["content"] = content_digest(records, stats)
     return attempt
 
 
@@ -114,13 +135,9 @@ def _metrics(path: str, stats: ScanStats) -> tuple[LossSeries, LossSeries, dict[
 
 
 def _loss_columns(header: list[str]) -> dict[str, int]:
-    """Column numbers of ``step`` and of the train and validation losses (per-step columns preferred)."""
-    losses = [(index, name) for index, name in enumerate(header) if "loss" in name.lower()]
-    val = [index for index, name in losses if any(word in name.lower() for word in _VAL_WORDS)]
-    train = [index for index, name in losses if index not in val and "test" not in name.lower()]
-    train.sort(key=lambda index: header[index].endswith("_epoch"))
+    """Column numbers of ``step`` and of the train and validation losses (see ``series.loss_names``)."""
     columns = {"step": header.index("step")} if "step" in header else {}
-    columns.update({kind: found[0] for kind, found in (("train", train), ("val", val)) if found})
+    columns.update({kind: header.index(name) for kind, name in loss_names(header).items()})
     return columns or {"none": -1}
 
 
@@ -131,18 +148,3 @@ def _float(row: list[str], column: int | None) -> float | None:
         return float(row[column])
     except ValueError:
         return None
-
-
-def _decide(attempt: Attempt, train: LossSeries, val: LossSeries, where: dict[str, str]) -> None:
-    last = train.last or val.last
-    series, what, kind = (val, "val loss", "val") if len(val) >= 2 else (train, "train loss", "train")
-    trend = series.trend()
-    if last and not math.isfinite(last[1]):
-        attempt.outcome, attempt.status, attempt.error_kind = "failure", "diverged", "nan-loss"
-        attempt.evidence = f"{where.get(kind, 'metrics.csv')}: loss {last[1]} at step {last[0]}"
-    elif trend and trend[1] < trend[0]:
-        attempt.outcome = "success"
-        attempt.evidence = f"{where[kind]}: {describe_trend(series, what)}, no error"
-    else:
-        attempt.evidence = (f"{where.get(kind, 'metrics.csv')}: {describe_trend(series, what)}: no improvement"
-                            if trend else "metrics.csv: fewer than two losses logged")

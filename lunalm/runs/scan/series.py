@@ -1,10 +1,12 @@
-"""A loss curve kept in bounded memory, whatever the length of the log it comes from."""
+"""A loss curve kept in bounded memory, whatever the length of the log it comes from; which of a record's
+named columns or tags are its losses, and what the curves alone say about the run's outcome."""
 
 from __future__ import annotations
 
 import math
 
 MAX_POINTS = 1000  # per series; a chart of a run needs no more
+_VAL_WORDS = ("val", "valid", "eval")
 
 
 class LossSeries:
@@ -91,3 +93,41 @@ def describe_trend(series: LossSeries, what: str, counted: bool = False) -> str:
     if width > 1:
         text += f" (first and last logged; smoothed, means of {width}: {start:.3g} → {end:.3g})"
     return text
+
+
+def fill_losses(attempt, train: LossSeries, val: LossSeries) -> None:
+    """An attempt's curve, best validation loss and last train loss from its two series."""
+    attempt.metrics = metric_rows(train, val)
+    finite_val = [value for _, value in val.all_points() if math.isfinite(value)]
+    attempt.best_val_loss = min(finite_val) if finite_val else None
+    attempt.final_train_loss = train.last[1] if train.last else None
+
+
+def loss_names(names: list[str]) -> dict[str, str]:
+    """Which of a record's column or tag names hold the train and the validation loss: ``{"train": name,
+    "val": name}`` (a kind left out when none does). Per-step names come before per-epoch ones
+    (Lightning's ``train_loss_step`` before ``train_loss_epoch``), and a Trainer's end-of-run mean
+    ``train/train_loss`` comes after ``train/loss``: it is no point of the curve."""
+    losses = [name for name in names if "loss" in name.lower()]
+    val = [name for name in losses if any(word in name.lower() for word in _VAL_WORDS)]
+    train = [name for name in losses if name not in val and "test" not in name.lower()]
+    train.sort(key=lambda name: (name.endswith("_epoch"), name.lower().endswith("train_loss") and "/" in name))
+    return {kind: found[0] for kind, found in (("train", train), ("val", val)) if found}
+
+
+def decide(attempt, train: LossSeries, val: LossSeries, where: dict[str, str], record: str) -> None:
+    """Outcome from the curves alone (a record that says nothing about a plan or an end): failure on a
+    non-finite last loss, success when the (validation, else train) loss went down, else unknown.
+    ``where``: the place of each kind's last value (``metrics.csv:25``); ``record``: the file's name."""
+    last = train.last or val.last
+    series, what, kind = (val, "val loss", "val") if len(val) >= 2 else (train, "train loss", "train")
+    trend = series.trend()
+    if last and not math.isfinite(last[1]):
+        attempt.outcome, attempt.status, attempt.error_kind = "failure", "diverged", "nan-loss"
+        attempt.evidence = f"{where.get(kind, record)}: loss {last[1]} at step {last[0]}"
+    elif trend and trend[1] < trend[0]:
+        attempt.outcome = "success"
+        attempt.evidence = f"{where.get(kind, record)}: {describe_trend(series, what)}, no error"
+    else:
+        attempt.evidence = (f"{where.get(kind, record)}: {describe_trend(series, what)}: no improvement"
+                            if trend else f"{record}: fewer than two losses logged")
