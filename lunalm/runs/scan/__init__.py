@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from lunalm.errors import ConfigError
 from lunalm.runs.attempt import Attempt
-from lunalm.runs.scan import hf_trainer, lightning, lunalm_runs, tensorboard_events, wandb_files
+from lunalm.runs.scan import hf_trainer, lightning, lunalm_runs, mlflow_runs, tensorboard_events, wandb_files
 from lunalm.runs.scan.logged_lr import settle_lr
 from lunalm.runs.scan.log_files import distinct, read_log
 from lunalm.runs.scan.names import canonical_device, canonical_optimizer
@@ -162,6 +162,8 @@ class Scanner:
         if state is None and lightning.is_run_dir(folder):
             record = "metrics.csv" if "metrics.csv" in folder.names() else "hparams.yaml"
             trainer = self._guarded(os.path.join(folder.path, record), lightning.read_run_dir, folder, self.stats)
+        elif state is None and mlflow_runs.is_run_dir(folder):
+            trainer = self._guarded(os.path.join(folder.path, "meta.yaml"), mlflow_runs.read_run_dir, folder, self.stats)
         elif state is None and tensorboard_events.is_run_dir(folder):
             trainer = self._guarded(folder.path, tensorboard_events.read_run_dir, folder, self.stats)
         elif trainer is not None:

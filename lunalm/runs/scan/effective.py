@@ -80,7 +80,7 @@ class LogSettings:
         if pair is None or self._argument_count > MAX_CONFIG_LINES:
             self._arguments = None  # ")" or anything else ends it
             return
-        self._set(pair.group(1), _literal(pair.group(2)), self._arguments, replace=False)
+        self._set(pair.group(1), literal(pair.group(2)), self._arguments, replace=False)
 
     def _set(self, name: str, value, where: str, replace: bool) -> None:
         if not replace and name in self.overrides and self._files_at_mark is not None \
@@ -107,7 +107,7 @@ class LogSettings:
         if override or _CONFIG_FILE.match(line):
             self._close()
         if override:
-            self._set(override.group(1), _literal(override.group(2).strip()), where, replace=True)
+            self._set(override.group(1), literal(override.group(2).strip()), where, replace=True)
         elif (config := _CONFIG_FILE.match(line)) is not None and len(self.config_files) < MAX_CONFIG_FILES:
             self.config_files.append({"path": config.group(1).strip(), "where": where, "values": {}})
             self._printed = []
@@ -190,7 +190,8 @@ def _from_disk(path: str, stats: ScanStats) -> dict:
         return {}
 
 
-def _literal(text: str):
+def literal(text: str):
+    """A printed or stored value as the Python literal it spells (bool, number, string), else the text."""
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError, RecursionError, MemoryError):

@@ -107,11 +107,11 @@ def loss_names(names: list[str]) -> dict[str, str]:
     """Which of a record's column or tag names hold the train and the validation loss: ``{"train": name,
     "val": name}`` (a kind left out when none does). Per-step names come before per-epoch ones
     (Lightning's ``train_loss_step`` before ``train_loss_epoch``), and a Trainer's end-of-run mean
-    ``train/train_loss`` comes after ``train/loss``: it is no point of the curve."""
+    ``train_loss`` (``train/train_loss``) comes after its ``loss`` (``train/loss``): it is no point of the curve."""
     losses = [name for name in names if "loss" in name.lower()]
     val = [name for name in losses if any(word in name.lower() for word in _VAL_WORDS)]
     train = [name for name in losses if name not in val and "test" not in name.lower()]
-    train.sort(key=lambda name: (name.endswith("_epoch"), name.lower().endswith("train_loss") and "/" in name))
+    train.sort(key=lambda name: (name.endswith("_epoch"), name.lower().endswith("train_loss")))
     return {kind: found[0] for kind, found in (("train", train), ("val", val)) if found}
 
 
