@@ -70,6 +70,23 @@ def test_a_lightning_tensorboard_run_is_one_attempt_with_its_curves_settings_and
     assert run.extra["checkpoints"] == ["shakespeare-epoch=18-val_loss=0.25.ckpt"]
 
 
+def test_the_lightning_notebook_beside_its_run_folder_is_that_run(tmp_path: Path):
+    _lstm_run(tmp_path / "lightning_logs" / "version_0", [0.3606380522251129, 0.2555515468120575])
+    code = ["import torch\n", "import pytorch_lightning as pl\n",
+            "class CharModel(pl.LightningModule):\n",
+            "    def configure_optimizers(self):\n",
+            "        return torch.optim.Adam(self.parameters(), lr=0.001)\n",
+            "loader = torch.utils.data.DataLoader(data, batch_size=64)\n",
+            "trainer = pl.Trainer(max_epochs=30)\n", "trainer.fit(CharModel(), loader)\n"]
+    cells = [{"cell_type": "code", "execution_count": 1, "metadata": {}, "outputs": [], "source": code}]
+    (tmp_path / "Text_Generation .ipynb").write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
+                                                                 "nbformat_minor": 5}))
+    [run] = list(scan([str(tmp_path)]))
+    assert (run.source, run.outcome, run.optimizer, run.lr, run.batch_size, run.epochs) == \
+        ("lightning", "success", "Adam", 0.001, 64, 30.0)
+    assert run.extra["paired"] == [str(tmp_path / "Text_Generation .ipynb")]
+
+
 def test_lightning_runs_that_stopped_before_their_first_loss_are_attempts_with_their_settings(tmp_path: Path):
     for version in range(3):
         run_dir = tmp_path / "lightning_logs" / f"version_{version}"
@@ -163,6 +180,12 @@ def test_a_summary_writer_folder_that_diverged_and_a_keras_pair(tmp_path: Path):
     assert (diverged.outcome, diverged.status, diverged.error_kind) == ("failure", "diverged", "nan-loss")
     assert diverged.lr == 6e-4 and "highest logged" in diverged.extra["sources"]["lr"]
     assert (fitted.outcome, fitted.best_val_loss, fitted.final_train_loss) == ("success", 1.2, 0.7)
+    for stale in (keras / "validation").iterdir():  # fitted without a validation split: train/ alone
+        stale.unlink()
+    (keras / "validation").rmdir()
+    [fitted] = list(scan([str(keras.parent)]))
+    assert (fitted.path, fitted.name, fitted.best_val_loss, fitted.final_train_loss) == \
+        (str(keras), "fit/20240105-100000", None, 0.7)
 
 
 def test_a_file_named_like_an_event_file_that_is_not_one_is_skipped_with_a_reason(tmp_path: Path):

@@ -128,7 +128,7 @@ class Scanner:
         logs = distinct(logs, self._texts, self.stats)
         claims = claim_output_dirs(folder.path, scripts, hf_trainer.has_state)
         self._output_scripts.update(claims)
-        newest_runs = self._lightning_claims(folder.path, scripts)
+        newest_runs = self._lightning_claims(folder.path, scripts) | self._lightning_notebook(folder.path, notebooks)
         claimed = {entry.path for entry, _ in claims.values()} | self._own_script(found, scripts) | set(newest_runs)
         if wandb is not None:  # the script the run names, beside it (W&B files copied next to the code)
             found.append(wandb)
@@ -142,7 +142,7 @@ class Scanner:
         kept = []
         for attempt in attempts:  # a log or notebook of a run whose Trainer output folder is below: one attempt
             target = output_target(folder.path, attempt, hf_trainer.has_state) \
-                or newest_runs.get(attempt.extra.get("script"))
+                or newest_runs.get(attempt.extra.get("script")) or newest_runs.get(attempt.path)
             if target is not None:
                 self._companions.setdefault(target, []).append(attempt)
             elif len(here) == 1 and same_run(here[0], attempt):  # ... or in the output folder itself
@@ -185,6 +185,15 @@ class Scanner:
         for run in runs:
             self._output_scripts[run] = own[0]
         return {own[0][0].path: runs[-1]} if runs else {}
+
+    @staticmethod
+    def _lightning_notebook(path: str, notebooks: list[Attempt]) -> dict[str, str]:
+        """The folder's one Lightning notebook is the record of the newest run folder below it (its settings
+        and outputs join that run). Returns ``{notebook path: newest run folder}``."""
+        own = [notebook for notebook in notebooks if notebook.extra.get("lightning")
+               and notebook.extra.get("trainer") == "Trainer"]
+        runs = lightning.run_dirs(path) if len(own) == 1 else []
+        return {own[0].path: runs[-1]} if runs else {}
 
     @staticmethod
     def _own_script(found: list[Attempt], scripts: list[Script]) -> set[str]:

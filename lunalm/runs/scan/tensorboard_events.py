@@ -56,9 +56,10 @@ def event_names(folder: Folder) -> list[str]:
 
 
 def is_run_dir(folder: Folder) -> bool:
-    """A folder of event files, or Keras's parent of ``train/`` and ``validation/`` (one run)."""
-    return bool(event_names(folder)) or all(part in folder.subdirs for part in _KERAS_PARTS) \
-        and all(_listed_events(os.path.join(folder.path, part)) for part in _KERAS_PARTS)
+    """A folder of event files, or Keras's parent of ``train/`` (and ``validation/``, without a validation
+    split none): one run."""
+    return bool(event_names(folder)) or "train" in folder.subdirs \
+        and bool(_listed_events(os.path.join(folder.path, "train")))
 
 
 def _listed_events(path: str) -> list[str]:
