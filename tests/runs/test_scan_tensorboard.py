@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 from pathlib import Path
 
@@ -193,7 +194,12 @@ def test_a_file_named_like_an_event_file_that_is_not_one_is_skipped_with_a_reaso
     (tmp_path / "a" / "events.out.tfevents.1700000000.host.1.0").write_bytes(struct.pack("<Q", 1 << 62) + b"x" * 64)
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "events.out.tfevents.1700000000.host.1.0").write_text("loss 2.0\n" * 10)
+    trainer = tmp_path / "out" / "runs" / "Jan05_10-00-00_box"
+    trainer.mkdir(parents=True)
+    (tmp_path / "out" / "trainer_state.json").write_text(json.dumps({"global_step": 10, "log_history": []}))
+    os.mkfifo(trainer / "events.out.tfevents.1700000001.box.1.0")  # opening it would block the scan
+    (trainer / "events.out.tfevents.1700000002.box.1.0").symlink_to("/dev/zero")
     scanner = Scanner()
-    assert list(scanner.scan([str(tmp_path)])) == []
+    assert [run.source for run in scanner.scan([str(tmp_path)])] == ["hf-trainer"]
     assert sorted(reason for _, reason in scanner.stats.skipped) == \
         ["events.out.tfevents.1700000000.host.1.0: not a TensorBoard event file (no valid record)"] * 2

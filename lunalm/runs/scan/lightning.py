@@ -20,7 +20,7 @@ from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, content_d
 from lunalm.runs.scan.scripts import fields_from_values, flat_values
 from lunalm.runs.scan.series import LossSeries, decide, fill_losses, loss_names
 from lunalm.runs.scan.tensorboard_events import EVENTS, curves, event_names, read_events, set_times
-from lunalm.runs.scan.walk import SKIP_DIRS, Folder
+from lunalm.runs.scan.walk import Folder, subdirs
 
 RECORD_FILES = ("hparams.yaml", "metrics.csv")  # what identifies the run by content (a renamed folder)
 _VERSION = re.compile(r"version_(\d+)")
@@ -52,22 +52,13 @@ def run_dirs(path: str) -> list[str]:
     while stack and listed < MAX_LISTED:
         folder, depth = stack.pop()
         listed += 1
-        for name in _subdirs(folder):
+        for name in subdirs(folder):
             child = os.path.join(folder, name)
             if _VERSION.fullmatch(name) and _has_record(child):
                 found.append(child)
             elif depth < 2 and not _VERSION.fullmatch(name) and name != "checkpoints":
                 stack.append((child, depth + 1))
     return sorted(found, key=_record_time)
-
-
-def _subdirs(path: str) -> list[str]:
-    try:
-        with os.scandir(path) as entries:
-            return sorted(entry.name for entry in entries if entry.is_dir(follow_symlinks=False)
-                          and not entry.name.startswith(".") and entry.name not in SKIP_DIRS)
-    except OSError:
-        return []
 
 
 def read_run_dir(folder: Folder, stats: ScanStats) -> Attempt:

@@ -25,7 +25,7 @@ from lunalm.runs.scan.logged_lr import LoggedLr
 from lunalm.runs.scan.reading import ScanStats, Unreadable, content_digest
 from lunalm.runs.scan.scripts import fields_from_values, flat_values, planned_steps
 from lunalm.runs.scan.series import LossSeries, decide, describe_trend, fill_losses, loss_names
-from lunalm.runs.scan.walk import Folder
+from lunalm.runs.scan.walk import Folder, subdirs
 
 EVENTS = re.compile(r"events\.out\.tfevents\.(\d{9,10})\.")
 MAX_EVENT_BYTES = 1 << 30  # a long run's scalars are a few MB; images and histograms make more, read in time
@@ -33,7 +33,6 @@ MAX_TAGS = 500  # scalar tags kept per run (a hostile file may hold millions)
 _KEPT = re.compile(r"loss|learning_rate|\blr\b|^lr|epoch$|train_runtime", re.IGNORECASE)
 _TEXTS = {"args/text_summary": "args", "model_config/text_summary": "model_config"}
 ARGS_RECORDS = 50  # the Trainer writes its arguments and model config among a run's first records
-_CHECK_EVERY = 4096  # records between two looks at the clock
 _KERAS_PARTS = ("train", "validation")
 
 
@@ -63,8 +62,11 @@ def is_run_dir(folder: Folder) -> bool:
 
 
 def _listed_events(path: str) -> list[str]:
+    """The event files in ``path`` (regular files only: a link or a FIFO named like one is not opened)."""
     try:
-        return sorted(os.path.join(path, name) for name in os.listdir(path) if EVENTS.match(name))
+        with os.scandir(path) as entries:
+            return sorted(entry.path for entry in entries
+                          if EVENTS.match(entry.name) and entry.is_file(follow_symlinks=False))
     except OSError:
         return []
 
@@ -82,8 +84,7 @@ def read_events(paths: list[str], stats: ScanStats, records: int | None = None) 
             raise Unreadable(f"too large for an event file ({os.path.getsize(path) / 1e9:.1f} GB)")
         count = 0
         for count, record in enumerate(RawEventFileLoader(path).Load(), start=1):
-            if count % _CHECK_EVERY == 0:
-                stats.check_time()
+            stats.check_time()  # each record: one may be a large image
             stats.bytes_read += len(record)
             try:
                 event = event_pb2.Event.FromString(record)
@@ -209,7 +210,7 @@ def trainer_runs(attempt: Attempt, folder: Folder, stats: ScanStats) -> None:
         return
     folder.subdirs.remove("runs")
     runs = os.path.join(folder.path, "runs")
-    files = [path for name in _subdirs(runs) for path in _listed_events(os.path.join(runs, name))]
+    files = [path for name in subdirs(runs) for path in _listed_events(os.path.join(runs, name))]
     files.sort(key=lambda path: int(EVENTS.match(os.path.basename(path)).group(1)))
     for path in reversed(files):  # the newest that holds them (evaluate() after train() starts a file)
         events = read_events([path], stats, records=ARGS_RECORDS)
@@ -223,13 +224,6 @@ def trainer_runs(attempt: Attempt, folder: Folder, stats: ScanStats) -> None:
             attempt.extra.setdefault("sources", {})[name] = f"{os.path.relpath(path, folder.path)}: args"
     attempt.model = attempt.model or model_name(events)
     attempt.extra["tensorboard_files"] = len(files)
-
-
-def _subdirs(path: str) -> list[str]:
-    try:
-        return sorted(entry.name for entry in os.scandir(path) if entry.is_dir(follow_symlinks=False))
-    except OSError:
-        return []
 
 
 def _keras(folder: Folder, stats: ScanStats) -> Events:

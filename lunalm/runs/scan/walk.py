@@ -63,6 +63,17 @@ def walk(root: str, stats: ScanStats, seen: set[tuple[int, int]]) -> Iterator[Fo
         stack.extend(os.path.join(path, name) for name in reversed(folder.subdirs))
 
 
+def subdirs(path: str) -> list[str]:
+    """The subdirectories of ``path`` the walk would enter (no links, hidden or tool folders), by name; one
+    listing, for readers that look below a folder before the walk gets there."""
+    try:
+        with os.scandir(path) as entries:
+            return sorted(entry.name for entry in entries if entry.is_dir(follow_symlinks=False)
+                          and not entry.name.startswith(".") and entry.name not in SKIP_DIRS)
+    except OSError:
+        return []
+
+
 def single_file(path: str, stats: ScanStats) -> Folder:
     """A folder holding just ``path`` (a file named on the command line is scanned alone); empty, with the
     reason in ``stats.skipped``, when ``path`` is not a regular file (opening a FIFO would block)."""
