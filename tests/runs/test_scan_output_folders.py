@@ -340,3 +340,26 @@ def test_a_moved_folder_is_rescanned_as_the_same_runs_not_new_ones(tmp_path: Pat
     assert "2 training attempts (0 new)" in again.stdout, again.stdout
     rows = Registry(tmp_path / "reg.sqlite").find()
     assert sorted(Path(row["path"]).relative_to(tmp_path).as_posix() for row in rows) == ["b/cpt", "b/cpt/train.log"]
+
+
+def test_llama_boards_training_args_yaml_in_the_trainer_output_folder_gives_its_settings(tmp_path: Path):
+    """aa-n/Qwen3_Lora: LLaMA-Board wrote training_args.yaml (and llamaboard_config.yaml, no config) into the
+    output folder, whose trainer_state.json logged no loss and no lr."""
+    folder = tmp_path / "Qwen3_Lora"
+    folder.mkdir()
+    (folder / "training_args.yaml").write_text(
+        "bf16: true\ndataset: tcm,mdk,NLI\nfinetuning_type: lora\ngradient_accumulation_steps: 8\n"
+        "learning_rate: 5.0e-05\nlora_alpha: 16\nlora_rank: 8\nmodel_name_or_path: /dev/shm/Qwen/Qwen3-14B\n"
+        "num_train_epochs: 3.0\noptim: adamw_torch\noutput_dir: saves/Qwen3-14B-Instruct/lora/train_2025-04-29-14-28-08\n"
+        "per_device_train_batch_size: 2\nstage: sft\n")
+    (folder / "llamaboard_config.yaml").write_text("top.model_name: Qwen3-14B-Instruct\ntrain.learning_rate: 5e-5\n")
+    history = [{"epoch": 2.9965936739659367, "num_input_tokens_seen": 24689312, "step": 768,
+                "train_loss": 0.9732094605763754, "train_runtime": 5980.6912}]
+    (folder / "trainer_state.json").write_text(json.dumps(
+        {"global_step": 768, "max_steps": 768, "num_train_epochs": 3, "epoch": 2.9965936739659367,
+         "num_input_tokens_seen": 24689312, "train_batch_size": 2, "log_history": history}))
+    [run] = list(scan([str(tmp_path)]))
+    assert (run.lr, run.grad_accum, run.optimizer, run.precision, run.corpus, run.tokens_seen) == \
+        (5e-05, 8, "adamw_torch", "bf16", "tcm,mdk,NLI", 24689312)
+    assert run.extra["sources"]["lr"] == "training_args.yaml (in the output folder)"
+    assert (run.model, run.lora["r"], run.extra["task"]) == ("/dev/shm/Qwen/Qwen3-14B", 8, "fine-tuning")

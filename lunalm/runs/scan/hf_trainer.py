@@ -13,6 +13,7 @@ import os
 import re
 
 from lunalm.runs.attempt import Attempt, fingerprint
+from lunalm.runs.scan import llamafactory
 from lunalm.runs.scan.logged_lr import LoggedLr
 from lunalm.runs.scan.reading import ScanStats, Unreadable, content_digest, read_bytes, read_json
 from lunalm.runs.scan.task import task_of_architecture
@@ -69,6 +70,7 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
     attempt.steps = _int(state.get("global_step"))
     attempt.epochs = _number(state.get("num_train_epochs"))
     attempt.batch_size = _int(state.get("train_batch_size"))
+    attempt.tokens_seen = _int(state.get("num_input_tokens_seen")) or None  # include_num_input_tokens_seen
     attempt.wall_seconds = _number(end.get("train_runtime")) if end else None
     attempt.started = _started(folder, state_path, attempt.wall_seconds)
     _results(attempt, folder.path, stats)
@@ -77,6 +79,7 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
         if directory is not None:
             _model_files(attempt, directory, stats)
     _model_card(attempt, folder, stats)
+    llamafactory.config_facts(attempt, folder.path, stats, "in the output folder")  # LLaMA-Board's training_args.yaml
     logged_lr.record(attempt.extra)  # not the configured lr (warmup and decay keep it below): a last resort
     _extras(attempt, state, folder, state_path)
     attempt.extra["content"] = content_digest([state_path], stats)

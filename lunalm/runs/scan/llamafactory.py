@@ -26,10 +26,10 @@ _CLI = re.compile(r"llamafactory-cli\s+train\s+['\"]?([^\s'\"]+\.ya?ml)\b")
 _PREFERENCE_STAGES = {"rm", "ppo", "dpo", "kto", "orpo", "simpo"}
 
 
-def config_facts(attempt: Attempt, directory: str, stats: ScanStats) -> None:
+def config_facts(attempt: Attempt, directory: str, stats: ScanStats, beside: str = "beside the log") -> None:
     """Fill the attempt's unknown fields from the LLaMA-Factory config of its run (see the module docstring);
-    ``extra["sources"]`` names the file and how it was found."""
-    found = _config(directory, stats)
+    ``extra["sources"]`` names the file and how it was found (``beside``: a config in ``directory``)."""
+    found = _config(directory, stats, beside)
     if found is None:
         return
     path, how, values = found
@@ -50,13 +50,13 @@ def config_facts(attempt: Attempt, directory: str, stats: ScanStats) -> None:
     attempt.extra.setdefault("llamafactory_config", path)
 
 
-def _config(directory: str, stats: ScanStats) -> tuple[str, str, dict] | None:
+def _config(directory: str, stats: ScanStats, beside_label: str) -> tuple[str, str, dict] | None:
     """(path, how it was found, its flat values) of the run's config, or None."""
     named = _named(directory, stats)
     beside = [os.path.join(directory, name) for name in _listing(directory, (".yaml", ".yml"))]
     candidates: dict[str, str] = {path: how for path, how in named.items()}
     for path in beside:
-        candidates.setdefault(path, "beside the log")
+        candidates.setdefault(path, beside_label)
     configs = {path: values for path in candidates if (values := _values(path, stats))}
     folder = os.path.basename(os.path.normpath(directory))
     own = [path for path, values in configs.items()
