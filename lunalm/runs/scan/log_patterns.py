@@ -47,13 +47,15 @@ _SETTINGS = [  # (field, pattern): what trainers print about the run before it s
     ("n_params", re.compile(r"number of parameters\s*[:=]\s*([\d.,]+)\s*([kmb])?")),
     ("n_params", re.compile(r"\ball params\s*[:=]\s*([\d,]+)()")),  # peft's print_trainable_parameters()
     ("n_params", re.compile(r"(?<!trainable )\bparam(?:eter)? count\s*[:=]\s*([\d.,]+)\s*([kmb])?")),  # slm_training
+    # Unsloth's banner: "Trainable parameters = 3,194,880 of 856,180,800 (0.37% trained)" ("8,798,208/500,000,000")
+    ("n_params", re.compile(r"trainable parameters\s*=\s*[\d,]+\s*(?:of\s*|/)([\d,]+)()")),
     # what the optimizer updates: a LoRA adapter's share ("Number of trainable parameters = 48,627,712" for a
     # 3B model), kept apart from the model's size
     ("trainable_params", re.compile(r"(?:number of )?trainable param(?:eter)?s\s*[:=]\s*([\d.,]+)\s*([kmb])?")),
     ("epochs", re.compile(r"num epochs\s*=\s*([\d.,]+)")),
-    ("batch_size", re.compile(r"instantaneous batch size per device\s*=\s*([\d,]+)")),
+    ("batch_size", re.compile(r"(?:instantaneous )?batch size per device\s*=\s*([\d,]+)")),  # Unsloth: no "inst."
     ("grad_accum", re.compile(r"gradient accumulation steps\s*=\s*([\d,]+)")),
-    ("max_steps", re.compile(r"total optimization steps\s*=\s*([\d,]+)")),
+    ("max_steps", re.compile(r"total (?:optimization )?steps\s*=\s*([\d,]+)")),  # Unsloth: "Total steps = 60"
     ("device", re.compile(r"\b(?:using|running on) device\s*[:=]?\s*['\"]?(cuda|cpu|mps)\b")),
 ]
 # A run's settings printed as "key: value" or "key=value" ("lr: 0.0001", "batch_size: 128", "num_epochs: 30",

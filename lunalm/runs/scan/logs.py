@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from lunalm.runs.attempt import Attempt
 from lunalm.runs.scan.effective import LogSettings
+from lunalm.runs.scan.loss_table import TextTable
 from lunalm.runs.scan.logged_lr import LoggedLr, progress_lr
 from lunalm.runs.scan.log_lines import find_losses, literal_number, setting_value, time_stamp
 from lunalm.runs.scan.log_patterns import (_STEP, _DICT_PAIR, _TRAIN_KEYS, _VAL_KEYS, _DONE, _MEAN_LOSS, _FINAL_STEP,
@@ -74,6 +75,7 @@ class LogParser:
         self.context_at_loss: object = None  # ... as it was at this run's newest loss
         self._epoch_named: int | None = None  # the newest epoch a line named ("epoch 3"), and as it was ...
         self._epoch_at_loss: int | None = None  # ... at this run's newest train loss
+        self._table = TextTable()  # a notebook's progress table copied into the log as text
         self._start_run()
 
     def _start_run(self) -> None:
@@ -135,6 +137,8 @@ class LogParser:
             line = _ANSI.sub("", line).strip()
         if line[:1] == "[":
             line = _RANK_PREFIX.sub("", line)
+        if self._table.feed(self, number, line):
+            return
         if (line[:2] in ("20", "[2") or line[2:3] == "/") and (stamp := time_stamp(line)) is not None:
             self.first_time = self.first_time if self.first_time is not None else stamp
             self.last_time = stamp

@@ -13,6 +13,7 @@ import re
 from lunalm.runs.attempt import Attempt
 from lunalm.runs.scan.effective import settle
 from lunalm.runs.scan.log_files import run_fingerprint
+from lunalm.runs.scan.loss_table import add_rows, columns_of
 from lunalm.runs.scan.logs import LogParser
 from lunalm.runs.scan.reading import ScanStats, Unreadable, read_json
 from lunalm.runs.scan.astfacts import dotted
@@ -22,7 +23,6 @@ from lunalm.runs.scan.walk import FileEntry
 MAX_NOTEBOOK_BYTES = 32 << 20  # outputs with embedded images make notebooks big; this is plenty
 _PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "writefile", "prun", "debug"}  # the body is Python
 _SHELL_LINE = re.compile(r"^(\s*)(?:[!%?]|\w+\s*=\s*[!%])")  # !pip install, %matplotlib, files = !ls
-_EPOCH_BAR = re.compile(r"\[\d+/(\d+)[^\]]*?Epoch [\d.]+/(\d+)\]")
 MAX_TABLE_CHARS = 4 << 20  # of one output's HTML; the Trainer's table of 10,000 logged steps is ~1 MB
 # A tag ends at the next ">" and cannot contain "<", so splitting on tags is one linear pass even over
 # "<tr<tr<tr..." (the lazy "<tr>(.*?)</tr>" pattern this replaced rescanned to the end from every "<tr").
@@ -183,27 +183,13 @@ def _feed_text(parser: LogParser, text: str) -> None:
 
 
 def _feed_loss_table(parser: LogParser, markup: str) -> None:
-    """The Trainer's notebook progress table: Step (or Epoch) | Training Loss | Validation Loss | ..."""
+    """The Trainer's notebook progress table (``loss_table``), from its HTML."""
     if "Training Loss" not in markup:
         return
     rows = _table_rows(markup[:MAX_TABLE_CHARS])
     header = next((row for row in rows if "Training Loss" in row), None)
-    if header is None:
-        return
-    columns = {name: header.index(name) for name in ("Step", "Epoch", "Training Loss", "Validation Loss")
-               if name in header}
-    # A table by epoch ("Epoch | Training Loss | ..."): its steps from the bar above it, "[500/500 2:15:01,
-    # Epoch 1/1]" (500 steps in 1 epoch); without one the rows are counted
-    bar = _EPOCH_BAR.search(markup) if "Step" not in columns and "Epoch" in columns else None
-    per_epoch = int(bar.group(1)) / int(bar.group(2)) if bar and int(bar.group(2)) else None
-    for row in rows[rows.index(header) + 1:]:
-        step = _number(row, columns.get("Step"))
-        if per_epoch and (epoch := _number(row, columns["Epoch"])) is not None:
-            step = round(epoch * per_epoch)
-        for name, kind in (("Training Loss", "train"), ("Validation Loss", "val")):
-            value = _number(row, columns.get(name))
-            if value is not None:
-                parser.add_loss(kind, int(step) if step is not None else None, value, None)
+    if header is not None:
+        add_rows(parser, columns_of(header), rows[rows.index(header) + 1:], markup)
 
 
 def _table_rows(markup: str) -> list[list[str]]:
@@ -224,15 +210,6 @@ def _table_rows(markup: str) -> list[list[str]]:
         elif name in ("td", "th") and rows:
             cell = []
     return rows
-
-
-def _number(row: list[str], column: int | None) -> float | None:
-    if column is None or column >= len(row):
-        return None
-    try:
-        return float(row[column])
-    except ValueError:  # "No log"
-        return None
 
 
 def _gpu_name(document: dict) -> str | None:
