@@ -75,7 +75,8 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     filters.add_argument("--outcome", choices=["success", "failure", "unknown"], help="default: any")
     filters.add_argument("--model", help="preset, model id or fine-tune base (substring; default: any)")
     filters.add_argument("--corpus", help="corpus path (substring; default: any)")
-    filters.add_argument("--source", help="lunalm, hf-trainer, log, notebook, script (default: any)")
+    filters.add_argument("--source", help="lunalm, hf-trainer, lightning, tensorboard, mlflow, wandb, log, notebook, "
+                                          "script (default: any)")
     filters.add_argument("--since", metavar="DATE", help="started on or after this date, YYYY-MM-DD (default: any)")
     filters.add_argument("--limit", type=int, help="at most this many rows (default: all)")
 

@@ -203,3 +203,13 @@ def test_a_file_named_like_an_event_file_that_is_not_one_is_skipped_with_a_reaso
     assert [run.source for run in scanner.scan([str(tmp_path)])] == ["hf-trainer"]
     assert sorted(reason for _, reason in scanner.stats.skipped) == \
         ["events.out.tfevents.1700000000.host.1.0: not a TensorBoard event file (no valid record)"] * 2
+
+
+def test_event_files_that_wandb_synced_into_its_run_files_are_that_run(tmp_path: Path):
+    files = tmp_path / "wandb" / "run-20240105_100000-abcd1234" / "files"
+    files.mkdir(parents=True)
+    (files / "wandb-summary.json").write_text(json.dumps({"train/loss": 1.5, "_runtime": 60}))
+    writer = _writer(files, "events.out.tfevents.1704448800.box.77.0")
+    writer.add_scalar("train/loss", 1.5, 10, walltime=1704448800.0)
+    writer.close()
+    assert [run.source for run in scan([str(tmp_path)])] == ["wandb"]

@@ -8,7 +8,8 @@ unpickled (``training_args.bin`` and checkpoints are never opened).
     print(scanner.stats.files_seen, scanner.stats.skipped)
 
 Each folder is handled on its own, in name order (see ``walk``): a lunalm run directory, a Trainer output
-folder, a Lightning ``version_N`` folder or a Weights & Biases run's files is one attempt; the other files
+folder, a Lightning ``version_N`` folder, an MLflow run, a folder of TensorBoard event files or a Weights &
+Biases run's files is one attempt; the other files
 are read by kind (``.py`` scripts, ``.ipynb`` notebooks, ``.log``/``.out``/``.err`` logs, and
 ``.txt``/``.jsonl``/extensionless files probed for log lines); logs are then paired with the script beside
 them (``pairing``), and W&B runs with the Trainer folders, notebooks and scripts of the same training
@@ -158,15 +159,9 @@ class Scanner:
         state = hf_trainer.state_file(folder)
         script = self._output_scripts.pop(folder.path, None)
         companions = self._companions.pop(folder.path, [])
-        trainer = self._guarded(state, hf_trainer.read_output_dir, folder, state, self.stats) if state else None
-        if state is None and lightning.is_run_dir(folder):
-            record = "metrics.csv" if "metrics.csv" in folder.names() else "hparams.yaml"
-            trainer = self._guarded(os.path.join(folder.path, record), lightning.read_run_dir, folder, self.stats)
-        elif state is None and mlflow_runs.is_run_dir(folder):
-            trainer = self._guarded(os.path.join(folder.path, "meta.yaml"), mlflow_runs.read_run_dir, folder, self.stats)
-        elif state is None and tensorboard_events.is_run_dir(folder):
-            trainer = self._guarded(folder.path, tensorboard_events.read_run_dir, folder, self.stats)
-        elif trainer is not None:
+        trainer = self._guarded(state, hf_trainer.read_output_dir, folder, state, self.stats) if state \
+            else self._run_folder(folder)
+        if state and trainer is not None:  # its runs/ event files are part of it
             self._guarded(folder.path, tensorboard_events.trainer_runs, trainer, folder, self.stats)
         if trainer is None:  # the claim failed: report the script, logs and notebooks themselves
             return ([script_attempt(*script)] if script and not companions else []) + companions
@@ -175,6 +170,17 @@ class Scanner:
         if script is not None:
             apply_facts(trainer, script[1], script[0].path)
         return [trainer]
+
+    def _run_folder(self, folder: Folder) -> Attempt | None:
+        """The attempt of a Lightning, MLflow or TensorBoard run folder, or None."""
+        if lightning.is_run_dir(folder):
+            record = "metrics.csv" if "metrics.csv" in folder.names() else "hparams.yaml"
+            return self._guarded(os.path.join(folder.path, record), lightning.read_run_dir, folder, self.stats)
+        if mlflow_runs.is_run_dir(folder):
+            return self._guarded(os.path.join(folder.path, "meta.yaml"), mlflow_runs.read_run_dir, folder, self.stats)
+        if tensorboard_events.is_run_dir(folder) and not wandb_files.is_run_files(folder):  # W&B's synced copy
+            return self._guarded(folder.path, tensorboard_events.read_run_dir, folder, self.stats)
+        return None
 
     def _lightning_claims(self, path: str, scripts: list[Script]) -> dict[str, str]:
         """The folder's one Lightning script lends its settings to the run folders below it; its log joins
