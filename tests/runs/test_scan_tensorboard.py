@@ -213,3 +213,16 @@ def test_event_files_that_wandb_synced_into_its_run_files_are_that_run(tmp_path:
     writer.add_scalar("train/loss", 1.5, 10, walltime=1704448800.0)
     writer.close()
     assert [run.source for run in scan([str(tmp_path)])] == ["wandb"]
+
+
+def test_an_event_file_cut_short_by_a_kill_keeps_the_records_before_the_cut(tmp_path: Path):
+    run = tmp_path / "runs" / "Jan05_10-00-00_box"
+    run.mkdir(parents=True)
+    writer = _writer(run, "events.out.tfevents.1704448800.box.77.0")
+    for step, loss in ((0, 10.9), (100, 6.2), (200, 5.1)):
+        writer.add_scalar("train/loss", loss, step, walltime=1704448800.0 + step)
+    writer.close()
+    path = run / "events.out.tfevents.1704448800.box.77.0"
+    path.write_bytes(path.read_bytes()[:-7])  # the last record's data and checksum half written
+    [attempt] = list(scan([str(tmp_path)]))
+    assert [row[2] for row in attempt.metrics] == [10.9, 6.2] and attempt.outcome == "success"
