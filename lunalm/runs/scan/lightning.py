@@ -17,7 +17,7 @@ import re
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.lunalm_runs import read_yaml_mapping
 from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, content_digest
-from lunalm.runs.scan.scripts import fields_from_values, flat_values
+from lunalm.runs.scan.scripts import fill_fields, flat_values
 from lunalm.runs.scan.series import LossSeries, decide, fill_losses, loss_names
 from lunalm.runs.scan.tensorboard_events import EVENTS, curves, event_names, read_events, set_times
 from lunalm.runs.scan.walk import Folder, subdirs
@@ -69,9 +69,7 @@ def read_run_dir(folder: Folder, stats: ScanStats) -> Attempt:
     attempt = Attempt(source="lightning", path=folder.path, fingerprint=fingerprint("lightning", folder.path),
                       name=f"{parent}/{os.path.basename(folder.path)}", started=folder.file("hparams.yaml").mtime)
     hparams = _hparams(os.path.join(folder.path, "hparams.yaml"), stats)
-    for name, value in fields_from_values({key: [value] for key, value in hparams.items()}).items():
-        setattr(attempt, name, value)
-        attempt.extra.setdefault("sources", {})[name] = "hparams.yaml"
+    fill_fields(attempt, hparams, "hparams.yaml")
     records = [os.path.join(folder.path, name) for name in RECORD_FILES]
     if "metrics.csv" in folder.names():
         train, val, where = _metrics(os.path.join(folder.path, "metrics.csv"), stats)

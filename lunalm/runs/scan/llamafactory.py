@@ -16,7 +16,7 @@ import re
 from lunalm.runs.attempt import Attempt
 from lunalm.runs.scan.lunalm_runs import read_yaml_mapping
 from lunalm.runs.scan.reading import ScanStats, Unreadable, read_bytes
-from lunalm.runs.scan.scripts import fields_from_values, flat_values
+from lunalm.runs.scan.scripts import fill_fields, flat_values
 from lunalm.runs.scan.task import FINE_TUNING, PREFERENCE
 
 SCRIPT_SUFFIXES = (".sh", ".bash", ".slurm", ".sbatch", ".pbs")
@@ -34,11 +34,7 @@ def config_facts(attempt: Attempt, directory: str, stats: ScanStats, beside: str
         return
     path, how, values = found
     source = f"{os.path.relpath(path, directory)} ({how})"
-    sources = attempt.extra.setdefault("sources", {})
-    for name, value in fields_from_values({key: [value] for key, value in values.items()}).items():
-        if getattr(attempt, name) is None:
-            setattr(attempt, name, value)
-            sources[name] = source
+    fill_fields(attempt, values, source, replace=False)
     method = str(values.get("finetuning_type", "")).lower()
     if method == "lora" and attempt.lora is None:
         attempt.lora = {"r": values.get("lora_rank", 8), "alpha": values.get("lora_alpha"),

@@ -19,7 +19,7 @@ from lunalm.runs.scan.effective import literal
 from lunalm.runs.scan.logged_lr import LoggedLr
 from lunalm.runs.scan.lunalm_runs import read_yaml_mapping
 from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, content_digest, read_bytes
-from lunalm.runs.scan.scripts import fields_from_values
+from lunalm.runs.scan.scripts import fill_fields
 from lunalm.runs.scan.series import LossSeries, decide, describe_trend, fill_losses, loss_names
 from lunalm.runs.scan.walk import Folder
 
@@ -46,9 +46,7 @@ def read_run_dir(folder: Folder, stats: ScanStats) -> Attempt:
     attempt = Attempt(source="mlflow", path=folder.path, fingerprint=fingerprint("mlflow", folder.path),
                       name=_name(folder.path, meta, tags, stats))
     _times(attempt, meta)
-    for name, value in fields_from_values({key: [value] for key, value in params.items()}).items():
-        setattr(attempt, name, value)
-        attempt.extra.setdefault("sources", {})[name] = "the MLflow run's params"
+    fill_fields(attempt, params, "the MLflow run's params")
     train, val, lr, files = _metrics(os.path.join(folder.path, "metrics"), stats)
     fill_losses(attempt, train, val)
     attempt.steps = max((point[0] for point in (train.last, val.last) if point), default=None)

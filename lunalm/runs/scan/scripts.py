@@ -129,6 +129,15 @@ def fields_from_values(values: dict[str, list]) -> dict:
     return _fields(_Calls(), values)
 
 
+def fill_fields(attempt: Attempt, values: dict, source: str, replace: bool = True) -> None:
+    """Set the attempt fields that named values give (``fields_from_values``), each with ``source`` in
+    ``extra["sources"]``; ``replace=False`` fills only fields still unknown."""
+    for name, value in fields_from_values({key: [value] for key, value in values.items()}).items():
+        if replace or getattr(attempt, name) is None:
+            setattr(attempt, name, value)
+            attempt.extra.setdefault("sources", {})[name] = source
+
+
 def planned_steps(values: dict[str, list]) -> int | None:
     """The steps a run planned (``max_steps``, nanoGPT's ``max_iters``, ...) among named values."""
     return _first(values, _ALIASES["max_steps"], _positive_int)

@@ -25,7 +25,7 @@ from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.hf_trainer import hub_id
 from lunalm.runs.scan.logged_lr import LoggedLr
 from lunalm.runs.scan.reading import ScanStats, Unreadable, content_digest, open_binary
-from lunalm.runs.scan.scripts import fields_from_values, flat_values, planned_steps
+from lunalm.runs.scan.scripts import fill_fields, flat_values, planned_steps
 from lunalm.runs.scan.series import LossSeries, decide, describe_trend, fill_losses, loss_names
 from lunalm.runs.scan.walk import Folder, subdirs
 
@@ -215,10 +215,8 @@ def read_run_dir(folder: Folder, stats: ScanStats) -> Attempt:
                       name=_name(folder.path))
     set_times(attempt, events)
     values = settings(events)
-    for name, value in fields_from_values({key: [value] for key, value in values.items()}).items():
-        setattr(attempt, name, value)
-        attempt.extra.setdefault("sources", {})[name] = "the TensorBoard file's " + (
-            "Trainer arguments" if "args" in events.texts else "hparams")
+    fill_fields(attempt, values, "the TensorBoard file's " + ("Trainer arguments" if "args" in events.texts
+                                                              else "hparams"))
     attempt.model = model_name(events) or attempt.model
     fill_curves(attempt, events)
     runtime = next((series.last[1] for tag, series in events.scalars.items() if tag.endswith("train_runtime")), None)
@@ -230,8 +228,8 @@ def read_run_dir(folder: Folder, stats: ScanStats) -> Attempt:
 
 def trainer_runs(attempt: Attempt, folder: Folder, stats: ScanStats) -> None:
     """A Trainer output folder's ``runs/<date>_<host>/`` event files are its own (no attempt of their own);
-    the arguments the newest of them recorded (``args``) fill what ``trainer_state.json`` does not say: the configured
-    lr (the state logs only the schedule's), accumulation, optimizer, precision, and the model."""
+    the arguments the newest of them recorded (``args``) fill what ``trainer_state.json`` does not say: the
+    configured lr (the state logs only the schedule's), accumulation, optimizer, precision, and the model."""
     if "runs" not in folder.subdirs:
         return
     folder.subdirs.remove("runs")
@@ -244,10 +242,7 @@ def trainer_runs(attempt: Attempt, folder: Folder, stats: ScanStats) -> None:
             break
     else:
         return
-    for name, value in fields_from_values({key: [value] for key, value in settings(events).items()}).items():
-        if getattr(attempt, name) is None:
-            setattr(attempt, name, value)
-            attempt.extra.setdefault("sources", {})[name] = f"{os.path.relpath(path, folder.path)}: args"
+    fill_fields(attempt, settings(events), f"{os.path.relpath(path, folder.path)}: args", replace=False)
     attempt.model = attempt.model or model_name(events)
     attempt.extra["tensorboard_files"] = len(files)
 

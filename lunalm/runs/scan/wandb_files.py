@@ -19,7 +19,7 @@ from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.logs import LogParser
 from lunalm.runs.scan.lunalm_runs import MAX_SMALL_BYTES, read_yaml_mapping
 from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, content_digest, read_json
-from lunalm.runs.scan.scripts import fields_from_values, flat_values, planned_steps
+from lunalm.runs.scan.scripts import fill_fields, flat_values, planned_steps
 from lunalm.runs.scan.walk import Folder
 
 FILES = ("wandb-summary.json", "wandb-metadata.json")
@@ -47,9 +47,7 @@ def read_run_files(folder: Folder, stats: ScanStats) -> Attempt:
     name = _run_name(folder.path)
     attempt = Attempt(source="wandb", path=folder.path, fingerprint=fingerprint("wandb", folder.path), name=name,
                       started=_started(metadata, wandb, summary, folder))
-    for field_name, value in fields_from_values({key: [value] for key, value in values.items()}).items():
-        setattr(attempt, field_name, value)
-        attempt.extra.setdefault("sources", {})[field_name] = "the W&B run's config and arguments"
+    fill_fields(attempt, values, "the W&B run's config and arguments")
     parser = _output_log(folder, stats)
     if parser is not None:
         parser.fill(attempt)
