@@ -22,6 +22,11 @@ class CorpusError(LunaError):
     """A corpus path or file that cannot be read as text."""
 
 
+class NoTextError(CorpusError):
+    """A file that holds no text to read (a scanned PDF, a locked one): inside a corpus it is skipped and
+    named in a note (``CorpusReport.skipped_note``); the corpus stops only where no file gives text."""
+
+
 class TokenizerError(LunaError):
     """A tokenizer that cannot be trained, loaded or saved."""
 

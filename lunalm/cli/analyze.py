@@ -191,6 +191,8 @@ def _print_tables(analysis: Analysis, show_files: bool, files: list[str] = (), f
                   + (f"; {file_report.marks_left:,} '\ufffd' or '?' between letters left (no intact reading)"
                      if file_report.marks_left else ""))
     print(f"tokenizer: {analysis.tokenizer}")
+    if skipped := report.skipped_note():
+        print(f"note: {skipped}")
     if analysis.examples:
         print(f"\nnot prose (examples; {'dropped by --filter' if filtered else '--filter drops such text'}):")
         for example in analysis.examples:
@@ -198,7 +200,8 @@ def _print_tables(analysis: Analysis, show_files: bool, files: list[str] = (), f
     if show_files:
         for name in [name for name in report.files if name not in analysis.files] + blank:
             kept = report.files.get(name)
-            why = (f"{kept.duplicates:,} duplicate document(s) of earlier ones" if kept and kept.duplicates else
+            why = (kept.no_text if kept and kept.no_text else
+                   f"{kept.duplicates:,} duplicate document(s) of earlier ones" if kept and kept.duplicates else
                    "all of its text filtered out" if kept and not kept.empty else "no text (empty)")
             print(f"\nfile: {name}: nothing kept, {why}")
         for name, stats in analysis.files.items():

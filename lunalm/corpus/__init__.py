@@ -27,7 +27,7 @@ from lunalm.corpus.read import RawDocument, read_file
 from lunalm.corpus.replaced import HOLD_CHARS, Restorer, marks_left
 from lunalm.corpus.workers import PARALLEL_BYTES, first_keys, in_order, text_digest, worker_count
 from lunalm.corpus.workers import digest as workers_digest
-from lunalm.errors import CorpusError
+from lunalm.errors import CorpusError, NoTextError
 
 COMPRESSION_RATIO = 3  # text is 3-5 times its gzip, zstd or xz size; the low end, so a guess starts no workers
 #                        that its text does not need
@@ -70,6 +70,7 @@ class FileReport:
     non_prose_chars: int = 0  # characters flagged as not prose (removed with filter_non_prose)
     filtered_documents: int = 0  # documents filter_non_prose left nothing of (not read on)
     filtered_chars: int = 0  # their characters
+    no_text: str = ""  # why the file gave no text to read (a scanned PDF): skipped (CorpusReport.skipped_note)
 
 
 @dataclass
@@ -81,6 +82,14 @@ class CorpusReport:
 
     def total(self, name: str) -> int:
         return sum(getattr(report, name) for report in self.files.values())
+
+    def skipped_note(self) -> str | None:
+        """The files skipped for holding no text to read, each with why; None when there are none."""
+        skipped = [report.no_text for report in self.files.values() if report.no_text]
+        if not skipped:
+            return None
+        more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        return f"skipped {len(skipped)} file(s) with no text to read: " + "; ".join(skipped[:3]) + more
 
 
 @dataclass
@@ -168,7 +177,10 @@ class Corpus:
                 yield RawDocument(text, builtin.NAME, "utf-8 (sqlite)", name=f"{builtin.NAME}/{speech_id}")
             return
         for file in self.files:
-            yield from read_file(file, self.config.text_field, self.config.max_document_chars)
+            try:
+                yield from read_file(file, self.config.text_field, self.config.max_document_chars)
+            except NoTextError as exc:  # a scanned PDF among the books: the others are read
+                self.report.file(str(file)).no_text = str(exc)
 
     def documents(self, workers: int | None = None) -> Iterator[Document]:
         """``workers``: processes that clean and judge documents (None: ``worker_count()`` for a corpus of
@@ -218,8 +230,9 @@ class Corpus:
                 produced += 1
                 yield document
         if produced == 0:
+            skipped = self.report.skipped_note()
             raise CorpusError(f"{self.name}: no text found (every file empty, duplicate or filtered out); "
-                              "check the path and --include patterns")
+                              "check the path and --include patterns" + (f"; {skipped}" if skipped else ""))
 
     def _workers(self, workers: int | None) -> int:
         if workers is not None:

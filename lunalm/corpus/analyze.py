@@ -117,6 +117,7 @@ class Analysis:
                 self.report.total(key)
         totals["language"] = self.language
         totals["unrecoverable_sites"] = sum(len(f.unrecoverable_lines) for f in self.report.files.values())
+        totals["skipped_files"] = {f.source: f.no_text for f in self.report.files.values() if f.no_text}
         return {"corpus": totals, "files": files, "non_prose_examples": self.examples,
                 "tokenizer": self.tokenizer}
 

@@ -23,7 +23,7 @@ from xml.etree import ElementTree
 from lunalm.corpus.encoding import decode_bytes
 from lunalm.corpus.read import RawDocument, _paragraph_cut, _Repairs, read_failed
 from lunalm.corpus.subtitles import SUBTITLE_SUFFIXES, subtitle_text
-from lunalm.errors import CorpusError
+from lunalm.errors import CorpusError, NoTextError
 
 PAGE_SUFFIXES = (".html", ".htm", ".xhtml")
 DOCUMENT_SUFFIXES = (*PAGE_SUFFIXES, ".epub", ".docx", ".odt", ".pdf", *SUBTITLE_SUFFIXES)
@@ -133,7 +133,7 @@ def _epub_text(book: zipfile.ZipFile, path: Path) -> str:
     names = set(book.namelist())
     chapters = _spine(book, names, path) or sorted(n for n in names if n.lower().endswith(PAGE_SUFFIXES))
     if _encrypted(book, names, path) & set(chapters):  # fonts alone are often obfuscated, the text readable
-        raise CorpusError(f"{path}: an e-book locked by DRM; its text cannot be read; remove it or --exclude it")
+        raise NoTextError(f"{path}: an e-book locked by DRM; its text cannot be read")
     return "\n\n".join(text for text in (page_text(_decoded(_part(book, name, path))) for name in chapters) if text)
 
 
@@ -243,14 +243,14 @@ def _pdf_text(path: Path) -> str:
     try:
         reader = PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):
-            raise CorpusError(f"{path}: a password-protected PDF; save an unlocked copy or remove it")
+            raise NoTextError(f"{path}: a password-protected PDF; save an unlocked copy to read it")
         pages = [page.extract_text() or "" for page in reader.pages]
     except (PyPdfError, ValueError, KeyError, TypeError) as exc:
         raise CorpusError(f"{path}: not a readable PDF ({exc}); is the file complete?") from None
     text = "\n".join(page.strip() for page in pages if page.strip())
     if not text:
-        raise CorpusError(f"{path}: a PDF with no text layer (scanned pages are images); run OCR on it "
-                          "(e.g. ocrmypdf) first, or remove it")
+        raise NoTextError(f"{path}: a PDF with no text layer (scanned pages are images); run OCR on it "
+                          "(e.g. ocrmypdf) to read it")
     return _HYPHENATED.sub(r"\1", text)
 
 

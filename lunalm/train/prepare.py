@@ -60,6 +60,8 @@ def prepare_data(config: RunConfig, tokenizer: Tokenizer | None = None, progress
         log(f"encoding {corpus.name} into token shards (cached for the next run)")
     shards = build_shards((d.text for d in corpus.documents()), tokenizer, cache / "shards", key,
                           val_fraction=config.data.val_fraction, seed=config.data.seed, progress=progress)
+    if skipped := corpus.report.skipped_note():  # read just now (cached shards read nothing)
+        log(f"note: {skipped}")
     if shards.n_tokens("train") < config.data.context_length + 1:
         raise DataError(f"{corpus.name}: only {shards.n_tokens('train'):,} training tokens, fewer than one "
                         f"window of data.context_length + 1 = {config.data.context_length + 1}; use a "

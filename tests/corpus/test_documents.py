@@ -208,3 +208,19 @@ def test_a_zip_bomb_named_docx_is_refused_before_it_is_unpacked(tmp_path: Path, 
     path = write_zip(tmp_path / "bomba.docx", {"word/document.xml": body})
     with pytest.raises(CorpusError, match=r"bomba\.docx: its word/document\.xml unpacks to 0\.0 GB, more than"):
         text_of(path)
+
+
+def test_a_scanned_pdf_in_a_folder_is_skipped_and_named_while_the_others_are_read(tmp_path: Path):
+    """One scan among the books stopped the whole corpus; a folder of scans alone still says why."""
+    (tmp_path / "kitap.pdf").write_bytes(pdf(["A page of a PDF with words."]))
+    for name in ("tarama1.pdf", "tarama2.pdf"):
+        (tmp_path / name).write_bytes(pdf([""]))
+    corpus = Corpus(CorpusConfig(paths=(str(tmp_path),)))
+    assert [Path(d.source).name for d in corpus.documents()] == ["kitap.pdf"]
+    assert corpus.report.skipped_note() == (
+        f"skipped 2 file(s) with no text to read: {tmp_path / 'tarama1.pdf'}: a PDF with no text layer (scanned pages "
+        f"are images); run OCR on it (e.g. ocrmypdf) to read it; {tmp_path / 'tarama2.pdf'}: a PDF with no text "
+        "layer (scanned pages are images); run OCR on it (e.g. ocrmypdf) to read it")
+    (tmp_path / "kitap.pdf").unlink()
+    with pytest.raises(CorpusError, match=r"no text found .* skipped 2 file\(s\) with no text to read: .*tarama1\.pdf"):
+        list(Corpus(CorpusConfig(paths=(str(tmp_path),))).documents())
