@@ -42,7 +42,8 @@ PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characte
 #    JSON lines in a file with no suffix are records.
 # 8: CoNLL-U files are their sentences (lunalm.corpus.conllu), not their annotation.
 # 9: WikiExtractor's interface, template and module pages are not read.
-# 10: ID<TAB>text lines (Leipzig sentences, ParlaMint) lose their IDs; a Leipzig download's lists are not read.
+# 10: ID<TAB>text lines (Leipzig sentences, ParlaMint) lose their IDs, numbered ones each a document; a Leipzig
+#     download's lists are not read.
 #     TEI and other XML, and vertical files (.vert), are refused (lunalm.corpus.markup), not read as text.
 #     Dutch is told from Turkish (a repair chooses its letters by the language); a .csv may be tab-separated.
 READ_VERSION = 10

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lunalm.config import DEFAULT_INCLUDE
 from lunalm.corpus.compressed import COMPRESSED, inner_suffix, patterns_text
-from lunalm.corpus.idlines import first_ids, id_column, leipzig_side_file
+from lunalm.corpus.idlines import first_ids, id_column, leipzig_side_file, numbered
 from lunalm.errors import CorpusError
 
 
@@ -201,7 +201,8 @@ def id_lines(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
     if not found:
         return None
     ids = ", ".join(repr(found_id) for found_id in first_ids(found[0][1]))
-    return (f"read as 'ID<TAB>text' lines, the ID before each line left out: {len(found)} file(s) "
+    apart = ", each numbered line a document of its own" if any(numbered(head) for _, head in found) else ""
+    return (f"read as 'ID<TAB>text' lines, the ID before each line left out{apart}: {len(found)} file(s) "
             f"({_names([file for file, _ in found])}; its first IDs: {ids})")
 
 

@@ -30,6 +30,25 @@ def id_column(head: str) -> bool:
     return len({match.group(1) for match in matches}) == len(rows)
 
 
+def numbered(head: str) -> bool:
+    """Whether the ``ID<TAB>text`` lines of ``head`` are numbered (``1<TAB>…``): Leipzig's sentences, each one
+    on its own and sorted by its first letters, so each is a document (``numbered_lines``). Named lines
+    (ParlaMint's utterances) follow one another in a session and stay one text."""
+    return all(line.split("\t", 1)[0].isdigit() for line in head[:HEAD_CHARS].split("\n")[:-1] if line.strip())
+
+
+def numbered_lines(text: str) -> list[tuple[str, str]]:
+    """(number, text) of each non-empty line of ``text``; a line without a number is its own text."""
+    rows = []
+    for line in text.split("\n"):
+        number, tab, rest = line.rstrip("\r").partition("\t")
+        if tab and number.isdigit() and rest.strip():
+            rows.append((number, rest))
+        elif line.strip():
+            rows.append(("", line.rstrip("\r")))
+    return rows
+
+
 def strip_ids(text: str) -> str:
     """``text`` with the ID and tab taken off the start of each ``ID<TAB>text`` line (whole lines: a block ends at
     a newline); other lines are kept as they are."""

@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from lunalm.corpus.compressed import READ_ERRORS, inner_suffix, is_compressed, open_compressed, what_is
 from lunalm.corpus.encoding import Decoded, decode_bytes, repair_text
-from lunalm.corpus.idlines import id_column, strip_ids
+from lunalm.corpus.idlines import id_column, numbered, numbered_lines, strip_ids
 from lunalm.corpus.markup import markup_error
 from lunalm.errors import CorpusError
 
@@ -227,7 +227,13 @@ def _read_text(handle: BinaryIO, path: Path, head: bytes, max_chars: int, positi
         encoding = label.encoding
         repairs.add(decoded, lines_before)
         lines_before += decoded.text.count("\n")
-        ids = id_column(decoded.text) if ids is None else ids  # ID<TAB>text lines (lunalm.corpus.idlines)
+        if ids is None:  # ID<TAB>text lines (lunalm.corpus.idlines); numbered ones are documents of their own
+            ids = id_column(decoded.text) and ("numbered" if numbered(decoded.text) else "named")
+        if ids == "numbered":
+            for number, line in numbered_lines(decoded.text):
+                yield RawDocument(line, str(path), encoding, name=f"{path}:{number}" if number else "",
+                                  read_bytes=position(), **repairs.take())
+            continue
         text = strip_ids(decoded.text) if ids else decoded.text
         pending.append(text)
         pending_chars += len(text)

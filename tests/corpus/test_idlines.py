@@ -41,17 +41,19 @@ def _leipzig(folder: Path) -> Path:
 
 def test_a_leipzig_download_trains_on_its_sentences_without_their_numbers(tmp_path):
     """nld_news_2023_10K read as 10 documents of 4,827,631 characters: every sentence after its number, and the
-    word list, co-occurrences, inverse lists, sources and meta data as text (80 % of it numbers and URLs)."""
+    word list, co-occurrences, inverse lists, sources and meta data as text (80 % of it numbers and URLs). Each
+    sentence is a document: they are sorted by their first letters, and as one text the last tenth held out
+    would be the sentences from "T" on, and every window would run through sentences opening alike."""
     folder = _leipzig(tmp_path / "tur_news_2020_10K")
-    assert texts([folder]) == ["".join(f"{sentence}\n" for sentence in SENTENCES)]
+    assert texts([folder]) == SENTENCES
     notes = unread_notes([str(folder)], ("*.txt",), ())
     assert notes == [
         "not read: 7 file(s) of a Leipzig Corpora Collection download (tur_news_2020_10K-co_n.txt, "
         "tur_news_2020_10K-co_s.txt, tur_news_2020_10K-inv_so.txt and 4 more: word lists, co-occurrence counts, "
         "inverse lists, sources and meta data, numbers and URLs, no running text); its -sentences.txt file holds "
         "the text",
-        "read as 'ID<TAB>text' lines, the ID before each line left out: 1 file(s) "
-        "(tur_news_2020_10K-sentences.txt; its first IDs: '1', '2')"]
+        "read as 'ID<TAB>text' lines, the ID before each line left out, each numbered line a document of its own: "
+        "1 file(s) (tur_news_2020_10K-sentences.txt; its first IDs: '1', '2')"]
 
 
 def test_a_leipzig_download_still_packed_or_without_its_sentences_says_what_to_pass(tmp_path):
