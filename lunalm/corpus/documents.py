@@ -15,6 +15,7 @@ import logging
 import posixpath
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -118,6 +119,13 @@ def _joined(lines: list[list[str]]) -> str:
 
 
 def page_text(markup: str) -> str:
+    try:
+        return _parsed(markup)
+    except AssertionError:  # Python's parser gives up on a damaged "<![" section (an old IE conditional comment)
+        return _parsed(markup.replace("<![", ""))
+
+
+def _parsed(markup: str) -> str:
     parser = _PageText()
     parser.feed(markup)
     parser.close()
@@ -236,7 +244,6 @@ _HYPHENATED = re.compile(r"(\w)-\n(?=[a-zçğıöşüâîûəа-я])")  # a word
 def _pdf_text(path: Path) -> str:
     try:
         from pypdf import PdfReader
-        from pypdf.errors import PyPdfError
     except ImportError:
         raise CorpusError(f"{path}: reading PDF needs pypdf: pip install pypdf") from None
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings on damaged files would go to stderr
@@ -245,8 +252,10 @@ def _pdf_text(path: Path) -> str:
         if reader.is_encrypted and not reader.decrypt(""):
             raise NoTextError(f"{path}: a password-protected PDF; save an unlocked copy to read it")
         pages = [page.extract_text() or "" for page in reader.pages]
-    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
-        raise CorpusError(f"{path}: not a readable PDF ({exc}); is the file complete?") from None
+    except CorpusError:
+        raise
+    except Exception as exc:  # pypdf's parser fails on a damaged file in many ways (PyPdfError, ValueError, …)
+        raise CorpusError(f"{path}: not a readable PDF ({type(exc).__name__}: {exc}); is the file complete?") from None
     text = "\n".join(page.strip() for page in pages if page.strip())
     if not text:
         raise NoTextError(f"{path}: a PDF with no text layer (scanned pages are images); run OCR on it "
@@ -264,25 +273,36 @@ def _decoded(data: bytes):
 def read_document(path: Path, suffix: str, max_chars: int) -> Iterator[RawDocument]:
     """The text of a page, e-book or office file (``suffix``: one of DOCUMENT_SUFFIXES) as documents."""
     repairs, encoding = _Repairs(), suffix[1:]
-    try:
-        if suffix in PAGE_SUFFIXES or suffix in SUBTITLE_SUFFIXES:
-            decoded = decode_bytes(path.read_bytes(), source=str(path))
-            repairs.add(decoded, 0)
-            encoding = decoded.encoding
-            text = page_text(decoded.text) if suffix in PAGE_SUFFIXES else subtitle_text(decoded.text, suffix)
-        elif suffix == ".pdf":
-            text = _pdf_text(path)
-        else:
-            with zipfile.ZipFile(path) as book:
-                text = _ZIPPED[suffix](book, path)
-    except zipfile.BadZipFile:
-        raise CorpusError(f"{path}: not a {suffix[1:]} file (a {suffix[1:]} is a zip archive, and this one "
-                          "is not, or is cut short); save it again, or remove it") from None
-    except ElementTree.ParseError as exc:
-        raise read_failed(path, exc) from None
+    if suffix in PAGE_SUFFIXES or suffix in SUBTITLE_SUFFIXES:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CorpusError(f"{path}: cannot be read ({exc.strerror or exc}); make it readable or exclude it") from None
+        decoded = decode_bytes(data, source=str(path))
+        repairs.add(decoded, 0)
+        encoding = decoded.encoding
+        text = page_text(decoded.text) if suffix in PAGE_SUFFIXES else subtitle_text(decoded.text, suffix)
+    elif suffix == ".pdf":
+        text = _pdf_text(path)
+    else:
+        text = _zipped_text(path, suffix)
     while len(text) > max_chars:
         cut = _paragraph_cut(text, max_chars)
         yield RawDocument(text[:cut], str(path), encoding, **repairs.take())
         text = text[cut:]
     if text.strip():
         yield RawDocument(text, str(path), encoding, **repairs.take())
+
+
+def _zipped_text(path: Path, suffix: str) -> str:
+    try:
+        with zipfile.ZipFile(path) as book:
+            return _ZIPPED[suffix](book, path)
+    except PermissionError:
+        raise CorpusError(f"{path}: permission denied; make it readable (chmod +r) or exclude it") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:  # a
+        #      damaged or encrypted zip member, an odd method, an offset past the end (EINVAL)
+        raise CorpusError(f"{path}: not a readable {suffix[1:]} file (a {suffix[1:]} is a zip archive; {exc}); "
+                          "is it complete? save it again, or remove it") from None
+    except ElementTree.ParseError as exc:
+        raise read_failed(path, exc) from None

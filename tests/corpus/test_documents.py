@@ -113,7 +113,7 @@ def test_a_word_file_is_its_paragraphs_and_cells_a_line_each(tmp_path: Path):
     with pytest.raises(CorpusError, match=r"bozuk\.docx: no word/document\.xml inside"):
         text_of(write_zip(tmp_path / "bozuk.docx", {"other.xml": "<a/>"}))
     (tmp_path / "kesik.docx").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
-    with pytest.raises(CorpusError, match=r"kesik\.docx: not a docx file"):
+    with pytest.raises(CorpusError, match=r"kesik\.docx: not a readable docx file"):
         text_of(tmp_path / "kesik.docx")
 
 
@@ -224,3 +224,23 @@ def test_a_scanned_pdf_in_a_folder_is_skipped_and_named_while_the_others_are_rea
     (tmp_path / "kitap.pdf").unlink()
     with pytest.raises(CorpusError, match=r"no text found .* skipped 2 file\(s\) with no text to read: .*tarama1\.pdf"):
         list(Corpus(CorpusConfig(paths=(str(tmp_path),))).documents())
+
+
+def test_a_page_with_a_damaged_marked_section_is_read_not_a_traceback():
+    """Python's HTML parser raised AssertionError ("expected name token") on a damaged old IE comment."""
+    assert page_text('<p>Bir</p><![</ndif]--> <p>İki</p>') == "Bir\nİki"
+
+
+def test_a_damaged_zip_member_is_an_error_naming_the_file_not_a_traceback(tmp_path: Path):
+    """Bytes changed inside a deflated part raised zlib.error, and an offset past the end OSError, from zipfile."""
+    body = f'<w:document {W}><w:body>' + "".join(f"<w:p><w:r><w:t>Satır {n}</w:t></w:r></w:p>" for n in range(500)) + \
+        "</w:body></w:document>"
+    path = tmp_path / "hasarli.docx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", body)
+    data = bytearray(path.read_bytes())
+    for offset in range(60, 400, 7):  # inside the deflated stream
+        data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorpusError, match=r"hasarli\.docx: not a readable docx file \(a docx is a zip archive; "):
+        text_of(path)
