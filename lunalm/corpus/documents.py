@@ -214,7 +214,8 @@ def _odf_line(node) -> str:
     parts = [node.text or ""]
     for child in node:
         if child.tag == f"{_ODF_TEXT}s":
-            parts.append(" " * int(child.get(f"{_ODF_TEXT}c", "1")))
+            count = child.get(f"{_ODF_TEXT}c", "1")
+            parts.append(" " * (min(int(count), 1000) if count.isdigit() else 1))
         elif child.tag == f"{_ODF_TEXT}tab":
             parts.append("\t")
         elif child.tag == f"{_ODF_TEXT}line-break":
