@@ -20,7 +20,7 @@ REPORT_TO = ("tensorboard", "wandb", "mlflow", "trackio")  # experiment trackers
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")  # read as the inner suffix says (lunalm.corpus.compressed)
 DEFAULT_INCLUDE = ("*.txt", "*.md", "*.jsonl",
                    *(f"*{kind}{packed}" for packed in COMPRESSED_SUFFIXES for kind in (".txt", ".md", ".jsonl")),
-                   "*.parquet", "*.arrow", "*.html", "*.htm", "*.epub", "*.docx", "*.odt", "*.pdf",
+                   "*.parquet", "*.arrow", "*.html", "*.htm", "*.epub", "*.docx", "*.odt", "*.rtf", "*.pdf",
                    "*.srt", "*.vtt", "*.ass")
 
 

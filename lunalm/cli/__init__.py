@@ -66,11 +66,11 @@ def _add_corpus_arguments(parser: argparse.ArgumentParser, *, filtered: bool = F
                        help="text files or folders (.txt .md .jsonl, optionally .gz .bz2 .xz .zst; WikiExtractor "
                             "output, a document per article; CoNLL-U .conllu: its sentences; tables .parquet .arrow "
                             ".csv .tsv and .json arrays: a document per row of --text-field; web pages .html, "
-                            "e-books .epub, .docx .odt .pdf: their text; subtitles .srt .vtt .ass: their dialogue); "
+                            "e-books .epub, .docx .odt .rtf .pdf: their text; subtitles .srt .vtt .ass: their dialogue); "
                             "none = built-in corpus")
     group.add_argument("--include", action="append", metavar="GLOB",
                        help="file-name pattern to read inside folders (repeatable; default: *.txt *.md *.jsonl, "
-                            "also compressed, *.parquet *.arrow *.html *.htm *.epub *.docx *.odt *.pdf *.srt *.vtt *.ass, and "
+                            "also compressed, *.parquet *.arrow *.html *.htm *.epub *.docx *.odt *.rtf *.pdf *.srt *.vtt *.ass, and "
                             "WikiExtractor's files with no suffix)")
     group.add_argument("--exclude", action="append", metavar="GLOB",
                        help="file-name or relative-path pattern to skip (repeatable; default: none)")

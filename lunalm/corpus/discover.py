@@ -149,7 +149,7 @@ def unread_notes(paths: list[str] | tuple[str, ...], include: tuple[str, ...], e
 
 
 # Files that hold text in a form lunalm does not read, and how to get it.
-_UNREADABLE = {".doc": "old Word files: save them as .docx", ".rtf": "Rich Text: save them as .docx or .txt",
+_UNREADABLE = {".doc": "old Word files: save them as .docx",
                ".mobi": "Kindle books: convert them to .epub (calibre: ebook-convert BOOK.mobi BOOK.epub)",
                ".azw": "Kindle books: convert them to .epub (calibre: ebook-convert BOOK.azw BOOK.epub)",
                ".azw3": "Kindle books: convert them to .epub (calibre: ebook-convert BOOK.azw3 BOOK.epub)",

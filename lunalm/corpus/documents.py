@@ -1,7 +1,8 @@
 """Web pages, e-books, office documents and subtitles read as their text: ``.html``/``.htm`` (a saved or
 scraped page), ``.epub`` (its chapters in reading order), ``.docx`` (Word), ``.odt`` (LibreOffice), ``.pdf``
-(its text layer, through ``pypdf``) and ``.srt``/``.vtt``/``.ass`` (``lunalm.corpus.subtitles``). One file
-is one document, cut at paragraph breaks past ``max_document_chars`` like a long text file.
+(its text layer, through ``pypdf``), ``.rtf`` (WordPad, ``lunalm.corpus.rtf``) and ``.srt``/``.vtt``/``.ass``
+(``lunalm.corpus.subtitles``). One file is one document, cut at paragraph breaks past ``max_document_chars``
+like a long text file.
 
 A page keeps what a reader sees as its text: paragraphs, headings, list items and table cells on lines of
 their own; scripts, styles, navigation, forms and footers are dropped, and a page with an ``<article>`` or
@@ -27,7 +28,7 @@ from lunalm.corpus.subtitles import SUBTITLE_SUFFIXES, subtitle_text
 from lunalm.errors import CorpusError, NoTextError
 
 PAGE_SUFFIXES = (".html", ".htm", ".xhtml")
-DOCUMENT_SUFFIXES = (*PAGE_SUFFIXES, ".epub", ".docx", ".odt", ".pdf", *SUBTITLE_SUFFIXES)
+DOCUMENT_SUFFIXES = (*PAGE_SUFFIXES, ".epub", ".docx", ".odt", ".rtf", ".pdf", *SUBTITLE_SUFFIXES)
 
 # --- web pages -----------------------------------------------------------------------------------------
 _SKIPPED = {"script", "style", "noscript", "template", "svg", "math", "head", "nav", "footer", "aside", "form",
@@ -285,6 +286,8 @@ def read_document(path: Path, suffix: str, max_chars: int) -> Iterator[RawDocume
         text = page_text(decoded.text) if suffix in PAGE_SUFFIXES else subtitle_text(decoded.text, suffix)
     elif suffix == ".pdf":
         text = _pdf_text(path)
+    elif suffix == ".rtf":
+        text = _rtf(path)
     else:
         text = _zipped_text(path, suffix)
     while len(text) > max_chars:
@@ -293,6 +296,16 @@ def read_document(path: Path, suffix: str, max_chars: int) -> Iterator[RawDocume
         text = text[cut:]
     if text.strip():
         yield RawDocument(text, str(path), encoding, **repairs.take())
+
+
+def _rtf(path: Path) -> str:
+    from lunalm.corpus.rtf import looks_rtf, rtf_text
+
+    data = path.read_bytes()
+    if not looks_rtf(data[:16]):
+        raise CorpusError(f"{path}: not Rich Text (it does not begin with {{\\rtf}}); name it for what it holds, "
+                          "or remove it")
+    return rtf_text(data)
 
 
 def _zipped_text(path: Path, suffix: str) -> str:

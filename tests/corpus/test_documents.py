@@ -244,3 +244,33 @@ def test_a_damaged_zip_member_is_an_error_naming_the_file_not_a_traceback(tmp_pa
     path.write_bytes(bytes(data))
     with pytest.raises(CorpusError, match=r"hasarli\.docx: not a readable docx file \(a docx is a zip archive; "):
         text_of(path)
+
+
+WORDPAD = rb"""{\rtf1\ansi\ansicpg1254\deff0\nouicompat\deflang1055{\fonttbl{\f0\fnil\fcharset162 Calibri;}}
+{\colortbl ;\red255\green0\blue0;}
+{\*\generator Riched20 10.0.19041}\viewkind4\uc1 
+\pard\sa200\sl276\slmult1\f0\fs22\lang31 T\'fcrk\'e7e bir metin: \'fe\'f0\'fd\'dd \'c7\'d6\'dc.\par
+\b Kal\'fdn\b0  yaz\'fd ve \cf1 renkli\cf0  yaz\'fd.\line Yeni sat\'fdr\tab sekme\par
+{\header gizli ba\'fel\'fdk}\u246\'f6rnek \u351?ey\par
+}"""
+
+TEXTEDIT = rb"""{\rtf1\ansi\ansicpg1254\cocoartf2867
+\cocoatextscaling0\cocoaplatform0{\fonttbl\f0\fswiss\fcharset0 Helvetica;}
+{\*\expandedcolortbl;;}
+\f0\fs24 \cf0 Deste\uc0\u287 i T\'fcrk\'e7e\
+    girintili \{ayra\'e7\}\
+\uc0\u55357 \u56523  pano}"""
+
+
+def test_rich_text_from_wordpad_and_textedit_is_its_text_in_its_code_page(tmp_path: Path):
+    """WordPad's Turkish letters are cp1254 escapes (\\'fd is ı), or \\uN with a stand-in character after it;
+    macOS TextEdit ends its lines with a backslash and writes an emoji as two \\uN halves. Read as text, such a
+    file was its control words."""
+    (tmp_path / "wordpad.rtf").write_bytes(WORDPAD)
+    (tmp_path / "textedit.rtf").write_bytes(TEXTEDIT)
+    assert text_of(tmp_path / "wordpad.rtf") == [
+        "Türkçe bir metin: şğıİ ÇÖÜ.\nKalın yazı ve renkli yazı.\nYeni satır\tsekme\nörnek şey"]
+    assert text_of(tmp_path / "textedit.rtf") == ["Desteği Türkçe\n    girintili {ayraç}\n📋 pano"]
+    (tmp_path / "sahte.rtf").write_text("düz metin", encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"sahte\.rtf: not Rich Text"):
+        text_of(tmp_path / "sahte.rtf")

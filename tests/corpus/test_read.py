@@ -494,8 +494,8 @@ def test_the_default_patterns_are_named_in_short():
     from lunalm.corpus.compressed import patterns_text
 
     assert patterns_text(DEFAULT_INCLUDE) == "*.txt, *.md, *.jsonl, *.parquet, *.arrow, *.html, *.htm, *.epub, " \
-                                             "*.docx, *.odt, *.pdf, *.srt, *.vtt, *.ass (*.txt *.md *.jsonl also as .gz .bz2 .xz " \
-                                             ".zst)"
+                                             "*.docx, *.odt, *.rtf, *.pdf, *.srt, *.vtt, *.ass (*.txt *.md *.jsonl also as .gz " \
+                                             ".bz2 .xz .zst)"
     assert patterns_text(("*.txt", "*.txt.gz")) == "*.txt, *.txt.gz"
 
 
