@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from lunalm.config import DEFAULT_INCLUDE
@@ -69,6 +70,14 @@ def _no_files(raw: str, root: Path, include: tuple[str, ...], exclude: tuple[str
     )
 
 
+def folder_files(paths: list[str] | tuple[str, ...]) -> Iterator[tuple[Path, list[Path]]]:
+    """Each of ``paths`` that is a folder, with every path below it, sorted: what the notes look through."""
+    for raw in paths:
+        root = Path(raw).expanduser()
+        if root.is_dir():
+            yield root, sorted(root.rglob("*"))
+
+
 def _archive(file: Path) -> bool:
     """A tar archive by its name (a Leipzig download is tur_news_2020_10K.tar.gz)."""
     return ".tar" in [suffix.lower() for suffix in file.suffixes[-2:]] or file.suffix.lower() == ".tgz"
@@ -85,11 +94,8 @@ def broken_links(paths: list[str] | tuple[str, ...], include: tuple[str, ...], e
     """A note naming the links inside the given folders that ``include`` would read but that point at no
     file (the file was moved or deleted); None when there are none. They were left out without a word."""
     broken = []
-    for raw in paths:
-        root = Path(raw).expanduser()
-        if root.is_dir():
-            broken += [f for f in sorted(root.rglob("*")) if f.is_symlink() and not f.exists()
-                       and _matches(f, root, include, exclude)]
+    for root, files in folder_files(paths):
+        broken += [f for f in files if f.is_symlink() and not f.exists() and _matches(f, root, include, exclude)]
     if not broken:
         return None
     names = ", ".join(f"{f} -> {os.readlink(f)}" for f in broken[:3]) + \
@@ -106,14 +112,11 @@ def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], 
     from lunalm.corpus.tables import TABLE_SUFFIXES
 
     left, used = [], set()
-    for raw in paths:
-        root = Path(raw).expanduser()
-        if root.is_dir():
-            files = sorted(root.rglob("*"))
-            left += [f for f in files if f.suffix.lower() in TABLE_SUFFIXES + (".json",) and f.name not in
-                     METADATA_FILES and not _METADATA_TABLE.fullmatch(f.name) and _wanted(f, root, ("*",), exclude)
-                     and not _wanted(f, root, include, exclude)]
-            used |= {pattern for pattern in include for f in files if _wanted(f, root, (pattern,), exclude)}
+    for root, files in folder_files(paths):
+        left += [f for f in files if f.suffix.lower() in TABLE_SUFFIXES + (".json",) and f.name not in
+                 METADATA_FILES and not _METADATA_TABLE.fullmatch(f.name) and _wanted(f, root, ("*",), exclude)
+                 and not _wanted(f, root, include, exclude)]
+        used |= {pattern for pattern in include for f in files if _wanted(f, root, (pattern,), exclude)}
     if not left:
         return None
     size = sum(f.stat().st_size for f in left)
@@ -161,11 +164,8 @@ def unread_formats(paths: list[str] | tuple[str, ...], exclude: tuple[str, ...])
     """A note naming the files inside the given folders that hold text lunalm cannot read (an old ``.doc``,
     a Kindle book), and how to convert them; None when there are none. They were left out without a word."""
     left = []
-    for raw in paths:
-        root = Path(raw).expanduser()
-        if root.is_dir():
-            left += [f for f in sorted(root.rglob("*")) if f.suffix.lower() in _UNREADABLE
-                     and _wanted(f, root, ("*",), exclude)]
+    for root, files in folder_files(paths):
+        left += [f for f in files if f.suffix.lower() in _UNREADABLE and _wanted(f, root, ("*",), exclude)]
     if not left:
         return None
     how = "; ".join(dict.fromkeys(_UNREADABLE[f.suffix.lower()] for f in left))
@@ -176,10 +176,8 @@ def unread_leipzig(paths: list[str] | tuple[str, ...], include: tuple[str, ...],
     """A note naming the files of a Leipzig Corpora Collection download that are not read: all but its
     sentences (``lunalm.corpus.idlines.leipzig_side_file``); None when there are none."""
     left = []
-    for raw in paths:
-        root = Path(raw).expanduser()
-        if root.is_dir():
-            left += [f for f in sorted(root.rglob("*")) if _wanted(f, root, include, exclude) and leipzig_side_file(f)]
+    for root, files in folder_files(paths):
+        left += [f for f in files if _wanted(f, root, include, exclude) and leipzig_side_file(f)]
     if not left:
         return None
     return (f"not read: {len(left)} file(s) of a Leipzig Corpora Collection download ({_names(left)}: "

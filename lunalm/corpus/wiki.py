@@ -27,7 +27,7 @@ from typing import BinaryIO
 
 from lunalm.config import DEFAULT_INCLUDE
 from lunalm.corpus.compressed import READ_ERRORS, inner_suffix
-from lunalm.corpus.discover import _wanted
+from lunalm.corpus.discover import _wanted, folder_files
 from lunalm.corpus.read import (_MAGIC, EncodingLabel, RawDocument, _looks_utf16, _open, _paragraph_cut, _Repairs,
                                 decoded_blocks)
 from lunalm.errors import CorpusError
@@ -218,14 +218,12 @@ def unread_extracts(paths, include: tuple[str, ...], exclude: tuple[str, ...]) -
         return None
     left: list[Path] = []
     unchecked = 0
-    for raw in paths:
-        root = Path(raw).expanduser()
-        if root.is_dir():
-            candidates = [f for f in sorted(root.rglob("*")) if not inner_suffix(f)
-                          and _wanted(f, root, ("*",), exclude) and not _wanted(f, root, include, exclude)]
-            found = [f for f in candidates[:CHECKED_FILES] if extractor_output(f)]
-            left += found
-            unchecked += max(0, len(candidates) - CHECKED_FILES) if found else 0  # the rest of a dump's files
+    for root, files in folder_files(paths):
+        candidates = [f for f in files if not inner_suffix(f)
+                      and _wanted(f, root, ("*",), exclude) and not _wanted(f, root, include, exclude)]
+        found = [f for f in candidates[:CHECKED_FILES] if extractor_output(f)]
+        left += found
+        unchecked += max(0, len(candidates) - CHECKED_FILES) if found else 0  # the rest of a dump's files
     if not left:
         return None
     return (f"not read: {_some(left, None, unchecked)} of WikiExtractor output that --include leaves out; to read "
