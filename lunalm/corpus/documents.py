@@ -17,6 +17,7 @@ import posixpath
 import re
 import zipfile
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -276,20 +277,12 @@ def read_document(path: Path, suffix: str, max_chars: int) -> Iterator[RawDocume
     """The text of a page, e-book or office file (``suffix``: one of DOCUMENT_SUFFIXES) as documents."""
     repairs, encoding = _Repairs(), suffix[1:]
     if suffix in PAGE_SUFFIXES or suffix in SUBTITLE_SUFFIXES:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CorpusError(f"{path}: cannot be read ({exc.strerror or exc}); make it readable or exclude it") from None
-        decoded = decode_bytes(data, source=str(path))
+        decoded = decode_bytes(_bytes(path), source=str(path))
         repairs.add(decoded, 0)
         encoding = decoded.encoding
         text = page_text(decoded.text) if suffix in PAGE_SUFFIXES else subtitle_text(decoded.text, suffix)
-    elif suffix == ".pdf":
-        text = _pdf_text(path)
-    elif suffix == ".rtf":
-        text = _rtf(path)
     else:
-        text = _zipped_text(path, suffix)
+        text = _extracted(path, suffix)
     while len(text) > max_chars:
         cut = _paragraph_cut(text, max_chars)
         yield RawDocument(text[:cut], str(path), encoding, **repairs.take())
@@ -301,11 +294,55 @@ def read_document(path: Path, suffix: str, max_chars: int) -> Iterator[RawDocume
 def _rtf(path: Path) -> str:
     from lunalm.corpus.rtf import looks_rtf, rtf_text
 
-    data = path.read_bytes()
+    data = _bytes(path)
     if not looks_rtf(data[:16]):
         raise CorpusError(f"{path}: not Rich Text (it does not begin with {{\\rtf}}); name it for what it holds, "
                           "or remove it")
     return rtf_text(data)
+
+
+# A corpus is read more than once (Corpus.documents primes its boilerplate counts on the first documents, then
+# reads them; training samples the tokenizer's text before it encodes): the text of PDFs, e-books, Word and
+# Rich Text files, slow to take out (a 300-page PDF ~0.8 s), is kept for the next read, up to EXTRACTED_CHARS.
+EXTRACTED_CHARS = 24_000_000
+
+
+class _Kept:
+    """The texts taken out most recently, by file (path, size, modification time), oldest dropped first."""
+
+    def __init__(self, limit: int):
+        self.limit, self.chars, self.texts = limit, 0, OrderedDict()
+
+    def text(self, path: Path, extract) -> str:
+        try:
+            stat = path.stat()
+            key = (str(path), stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            return extract()  # reading it says what is wrong
+        if key in self.texts:
+            self.texts.move_to_end(key)
+            return self.texts[key]
+        text = extract()
+        if len(text) <= self.limit:
+            self.texts[key], self.chars = text, self.chars + len(text)
+            while self.chars > self.limit:
+                self.chars -= len(self.texts.popitem(last=False)[1])
+        return text
+
+
+_kept = _Kept(EXTRACTED_CHARS)
+
+
+def _extracted(path: Path, suffix: str) -> str:
+    return _kept.text(path, lambda: _pdf_text(path) if suffix == ".pdf" else _rtf(path) if suffix == ".rtf"
+                      else _zipped_text(path, suffix))
+
+
+def _bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot be read ({exc.strerror or exc}); make it readable or exclude it") from None
 
 
 def _zipped_text(path: Path, suffix: str) -> str:

@@ -274,3 +274,31 @@ def test_rich_text_from_wordpad_and_textedit_is_its_text_in_its_code_page(tmp_pa
     (tmp_path / "sahte.rtf").write_text("düz metin", encoding="utf-8")
     with pytest.raises(CorpusError, match=r"sahte\.rtf: not Rich Text"):
         text_of(tmp_path / "sahte.rtf")
+
+
+def test_a_pdf_is_taken_apart_once_though_the_corpus_is_read_twice(tmp_path: Path, monkeypatch):
+    """Corpus.documents primes its boilerplate counts on the first documents and then reads them: each PDF
+    went through pypdf twice per pass. A changed file is taken out again."""
+    from lunalm.corpus import documents
+
+    calls = []
+    original = documents._pdf_text
+    monkeypatch.setattr(documents, "_pdf_text", lambda path: calls.append(path.name) or original(path))
+    monkeypatch.setattr(documents, "_kept", documents._Kept(documents.EXTRACTED_CHARS))
+    for name in ("a.pdf", "b.pdf"):
+        (tmp_path / name).write_bytes(pdf([f"The page of {name} with words."]))
+    corpus = Corpus(CorpusConfig(paths=(str(tmp_path),), filter_non_prose=True))
+    assert [d.text for d in corpus.documents()] == ["The page of a.pdf with words.", "The page of b.pdf with words."]
+    assert calls == ["a.pdf", "b.pdf"]
+    (tmp_path / "a.pdf").write_bytes(pdf(["A new first page, longer than it was."]))
+    assert text_of(tmp_path / "a.pdf") == ["A new first page, longer than it was."] and calls[-1] == "a.pdf"
+
+
+def test_the_texts_kept_stay_within_their_limit_oldest_dropped_first(tmp_path: Path):
+    from lunalm.corpus.documents import _Kept
+
+    kept = _Kept(10)
+    for name, text in (("a", "1234"), ("b", "5678"), ("c", "90ab")):
+        (tmp_path / name).write_text("x")
+        kept.text(tmp_path / name, lambda text=text: text)
+    assert kept.chars == 8 and [key[0] for key in kept.texts] == [str(tmp_path / "b"), str(tmp_path / "c")]
