@@ -7,7 +7,7 @@ like a long text file.
 A page keeps what a reader sees as its text: paragraphs, headings, list items and table cells on lines of
 their own; scripts, styles, navigation, forms and footers are dropped, and a page with an ``<article>`` or
 ``<main>`` element keeps only that where it holds most of the page's text. Until these were read, a folder
-of e-books or Word files was passed over without a word, and ``--include '*.html'`` trained on the tags.
+of e-books or Word files was passed over without a word, and a page named alone was read with its tags.
 """
 
 from __future__ import annotations
