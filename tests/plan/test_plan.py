@@ -14,7 +14,8 @@ import pytest
 from lunalm.config import CorpusConfig, TokenizerConfig, load_yaml, run_config_from_dict
 from lunalm.errors import ConfigError, CorpusError
 from lunalm.model import count_parameters
-from lunalm.plan.hardware import card_machine, cpu_machine, find_card, parse_size, vram_machine
+from lunalm.plan import hardware
+from lunalm.plan.hardware import card_machine, find_card, parse_size, vram_machine
 from lunalm.plan.memory import device_bytes
 from lunalm.plan.probe import BUSY_SHARE
 from lunalm.plan.recommend import CorpusFacts, Request, duration_text, make_plan
@@ -29,6 +30,13 @@ def facts(tokens: int, docs: int = 400, median: int = 500, vocab: int = 8192) ->
     return CorpusFacts(name="corpus", documents=docs, chars=int(tokens * 4), tokens=tokens, chars_per_token=4.0,
                        median_doc_tokens=median, p90_doc_tokens=4 * median, vocab_size=vocab,
                        tokenizer_kind="bpe")
+
+
+def cpu_machine():
+    """A 2-core CPU with native bf16 and 23 GiB free, whatever the host is: the plans' figures below (~40 steps
+    in 0.001 h) depend on a CPU's FLOP/s guess, which is 1.25x higher with bf16 (lunalm.plan.hardware)."""
+    return dataclasses.replace(hardware.cpu_machine(), name="CPU (2 cores)", memory_bytes=23 * GiB,
+                               precision="bf16", peak_flops=2 * 50e9 * 1.25, cores=2)
 
 
 def plan_for(tokens, machine, **request):
