@@ -21,7 +21,7 @@ COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")  # read as the inner suffix
 DEFAULT_INCLUDE = ("*.txt", "*.md", "*.jsonl",
                    *(f"*{kind}{packed}" for packed in COMPRESSED_SUFFIXES for kind in (".txt", ".md", ".jsonl")),
                    "*.parquet", "*.arrow", "*.html", "*.htm", "*.epub", "*.docx", "*.odt", "*.rtf", "*.pdf",
-                   "*.srt", "*.vtt", "*.ass")
+                   "*.srt", "*.vtt", "*.ass", "*.fb2", "*.fb2.zip", "*.fbz")
 
 
 class _Checks:

@@ -40,13 +40,14 @@ def run_scan(args) -> int:
 
 def run_report(args) -> int:
     from lunalm.cli.runs import open_registry
+    from lunalm.corpus.discover import REPORT_TITLE
     from lunalm.runs.report import build_report, to_html, to_markdown
 
     registry = open_registry(args)
     rows = registry.find()
     out = Path(args.out)
     sections = build_report(rows, registry.scans(), out.parent)
-    title = "lunalm learnings report"
+    title = REPORT_TITLE  # its first bytes tell the corpus readers not to train on it (lunalm.corpus.discover)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(to_markdown(sections, title), encoding="utf-8")
     tmp.replace(out)

@@ -156,7 +156,6 @@ _UNREADABLE = {".doc": "old Word files: save them as .docx",
                ".mobi": "Kindle books: convert them to .epub (calibre: ebook-convert BOOK.mobi BOOK.epub)",
                ".azw": "Kindle books: convert them to .epub (calibre: ebook-convert BOOK.azw BOOK.epub)",
                ".azw3": "Kindle books: convert them to .epub (calibre: ebook-convert BOOK.azw3 BOOK.epub)",
-               ".fb2": "FictionBook books: convert them to .epub (calibre: ebook-convert BOOK.fb2 BOOK.epub)",
                ".djvu": "scanned pages: run OCR on them first", ".pages": "Apple Pages files: export them as .docx"}
 
 
@@ -270,22 +269,29 @@ _TEXT_WORDS = ("text", "metin", "content", "body", "icerik", "içerik", "mətn",
 
 def unread_outputs(paths: list[str] | tuple[str, ...]) -> str | None:
     """A note naming the folders inside the given ones that a training run wrote (``output_folder``: runs,
-    checkpoints, exported models), which are not read; None when there are none."""
-    found = []
+    checkpoints, exported models) and the pages `luna report` wrote (``report_file``), which are not read;
+    None when there are none."""
+    found, reports = [], []
     for raw in paths:
         root = Path(raw).expanduser()
         if not root.is_dir():
             continue
-        for folder, subfolders, _ in os.walk(root):
+        for folder, subfolders, files in os.walk(root):
             subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
             if Path(folder) != root and output_folder(Path(folder)):
                 found.append(Path(folder))
                 subfolders[:] = []  # the top-most one names what is left out
-    if not found:
-        return None
-    names = ", ".join(str(folder) for folder in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
-    return (f"not read: {len(found)} folder(s) a training run wrote ({names}: runs, checkpoints or exported "
-            "models, whose logs and samples are no corpus)")
+                continue
+            reports += [Path(folder, name) for name in sorted(files) if report_file(Path(folder, name))]
+    notes = []
+    if found:
+        names = ", ".join(str(folder) for folder in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        notes.append(f"not read: {len(found)} folder(s) a training run wrote ({names}: runs, checkpoints or exported "
+                     "models, whose logs and samples are no corpus)")
+    if reports:
+        notes.append(f"not read: {len(reports)} page(s) `luna report` wrote ({_names(reports)}): tables of past runs, "
+                     "no corpus")
+    return "; ".join(notes) or None
 
 
 def _wanted(file: Path, root: Path, include: tuple[str, ...], exclude: tuple[str, ...],
@@ -304,6 +310,8 @@ def _matches(file: Path, root: Path, include: tuple[str, ...], exclude: tuple[st
         return False
     if any(fnmatch.fnmatch(file.name, p) or fnmatch.fnmatch(relative, p) for p in exclude):
         return False
+    if report_file(file):
+        return False
     outputs = {} if outputs is None else outputs
     for folder in file.parents:
         if folder == root or root not in folder.parents:
@@ -321,6 +329,24 @@ def _matches(file: Path, root: Path, include: tuple[str, ...], exclude: tuple[st
 # data/, and the next `luna analyze data/` stopped at "runs/NAME/events.jsonl:1: no field 'text'".
 _OUTPUT_MARKS = (("registry.sqlite",), ("events.jsonl", "config.yaml"), ("lunalm.json",), ("model.safetensors",),
                  ("pytorch_model.bin",), ("trainer_state.json",))
+
+
+# The first bytes of the pages `luna report` writes (report.md, and report.html with --html): in the folder
+# the command ran in, which is the corpus folder when the corpus is ".", so the next run trained on its tables.
+REPORT_TITLE = "lunalm learnings report"
+_REPORT_HEADS = {".md": f"# {REPORT_TITLE}\n".encode(), ".html": f"<title>{REPORT_TITLE}</title>".encode()}
+
+
+def report_file(file: Path) -> bool:
+    """Whether ``file`` is a page `luna report` wrote (``_REPORT_HEADS``), read from its first bytes."""
+    head = _REPORT_HEADS.get(file.suffix.lower())
+    if head is None:
+        return False
+    try:
+        with open(file, "rb") as handle:
+            return head in handle.read(200)
+    except OSError:
+        return False
 
 
 def output_folder(folder: Path) -> bool:

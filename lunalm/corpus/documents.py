@@ -1,8 +1,8 @@
 """Web pages, e-books, office documents and subtitles read as their text: ``.html``/``.htm`` (a saved or
 scraped page), ``.epub`` (its chapters in reading order), ``.docx`` (Word), ``.odt`` (LibreOffice), ``.pdf``
 (its text layer, through ``pypdf``), ``.rtf`` (WordPad, ``lunalm.corpus.rtf``) and ``.srt``/``.vtt``/``.ass``
-(``lunalm.corpus.subtitles``). One file is one document, cut at paragraph breaks past ``max_document_chars``
-like a long text file.
+(``lunalm.corpus.subtitles``); ``.fb2`` (FictionBook, ``lunalm.corpus.fictionbook``). One file is one
+document, cut at paragraph breaks past ``max_document_chars`` like a long text file.
 
 A page keeps what a reader sees as its text: paragraphs, headings, list items and table cells on lines of
 their own; scripts, styles, navigation, forms and footers are dropped, and a page with an ``<article>`` or
@@ -23,13 +23,15 @@ from html.parser import HTMLParser
 from pathlib import Path
 from xml.etree import ElementTree
 
-from lunalm.corpus.encoding import decode_bytes
+from lunalm.corpus.encoding import Decoded, decode_bytes, decode_markup
+from lunalm.corpus.fictionbook import FB2_SUFFIXES, fb2_bytes, fb2_suffix, fb2_text
 from lunalm.corpus.read import RawDocument, _paragraph_cut, _Repairs, read_failed
 from lunalm.corpus.subtitles import SUBTITLE_SUFFIXES, subtitle_text
 from lunalm.errors import CorpusError, NoTextError
 
 PAGE_SUFFIXES = (".html", ".htm", ".xhtml")
-DOCUMENT_SUFFIXES = (*PAGE_SUFFIXES, ".epub", ".docx", ".odt", ".rtf", ".pdf", *SUBTITLE_SUFFIXES)
+DOCUMENT_SUFFIXES = (*PAGE_SUFFIXES, ".epub", ".docx", ".odt", ".rtf", ".pdf", ".fb2", ".fbz", *SUBTITLE_SUFFIXES)  # and
+#                     .fb2.zip, which document_suffix tells by the whole name
 
 # --- web pages -----------------------------------------------------------------------------------------
 _SKIPPED = {"script", "style", "noscript", "template", "svg", "math", "head", "nav", "footer", "aside", "form",
@@ -273,14 +275,19 @@ def _decoded(data: bytes):
     return decode_bytes(data).text
 
 
+def document_suffix(path: Path) -> str | None:
+    """Which of the readers here reads ``path`` (one of DOCUMENT_SUFFIXES, or ``.fb2.zip``), or None."""
+    suffix = path.suffix.lower()
+    return fb2_suffix(path) or (suffix if suffix in DOCUMENT_SUFFIXES else None)
+
+
 def read_document(path: Path, suffix: str, max_chars: int) -> Iterator[RawDocument]:
-    """The text of a page, e-book or office file (``suffix``: one of DOCUMENT_SUFFIXES) as documents."""
+    """The text of a page, e-book or office file (``suffix``: from ``document_suffix``) as documents."""
     repairs, encoding = _Repairs(), suffix[1:]
-    if suffix in PAGE_SUFFIXES or suffix in SUBTITLE_SUFFIXES:
-        decoded = decode_bytes(_bytes(path), source=str(path))
+    if suffix in FB2_SUFFIXES or suffix in PAGE_SUFFIXES or suffix in SUBTITLE_SUFFIXES:  # text files: decoded
+        decoded, text = _decoded_text(path, suffix)
         repairs.add(decoded, 0)
         encoding = decoded.encoding
-        text = page_text(decoded.text) if suffix in PAGE_SUFFIXES else subtitle_text(decoded.text, suffix)
     else:
         text = _extracted(path, suffix)
     while len(text) > max_chars:
@@ -289,6 +296,18 @@ def read_document(path: Path, suffix: str, max_chars: int) -> Iterator[RawDocume
         text = text[cut:]
     if text.strip():
         yield RawDocument(text, str(path), encoding, **repairs.take())
+
+
+def _decoded_text(path: Path, suffix: str) -> tuple[Decoded, str]:
+    """A FictionBook's, a page's or a subtitle file's bytes decoded, and the text read from them."""
+    if suffix in FB2_SUFFIXES:
+        decoded = decode_markup(fb2_bytes(path, _bytes(path), PART_BYTES), str(path))
+        return decoded, fb2_text(decoded.text, path)
+    if suffix in PAGE_SUFFIXES:
+        decoded = decode_markup(_bytes(path), str(path))
+        return decoded, page_text(decoded.text)
+    decoded = decode_bytes(_bytes(path), source=str(path))
+    return decoded, subtitle_text(decoded.text, suffix)
 
 
 def _rtf(path: Path) -> str:

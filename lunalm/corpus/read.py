@@ -122,13 +122,14 @@ def _looks_utf16(head: bytes) -> bool:
 
 def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_000_000) -> Iterator[RawDocument]:
     """Yield the raw documents of one file (see module docstring)."""
-    from lunalm.corpus.documents import DOCUMENT_SUFFIXES, read_document
+    from lunalm.corpus.documents import document_suffix, read_document
     from lunalm.corpus.tables import TABLE_SUFFIXES, read_table
 
     _refuse_lfs_pointer(path)
     layout = inner_suffix(path)
-    if path.suffix.lower() in DOCUMENT_SUFFIXES:  # a web page, an e-book, a Word, LibreOffice or PDF file
-        yield from read_document(path, path.suffix.lower(), max_document_chars)
+    suffix = document_suffix(path)
+    if suffix:  # a web page, an e-book, a Word, LibreOffice or PDF file
+        yield from read_document(path, suffix, max_document_chars)
         return
     if path.suffix in TABLE_SUFFIXES or layout in (".csv", ".tsv"):  # Parquet / Arrow / CSV / TSV (a CSV/TSV
         #                                                                    maybe compressed): one row, one document

@@ -435,6 +435,26 @@ def test_what_a_training_run_wrote_inside_the_corpus_folder_is_not_read(tmp_path
         and str(export) in notes[0] and str(tmp_path / "runs") in notes[0] and "*.json" not in notes[0]
 
 
+def test_the_pages_luna_report_wrote_in_the_corpus_folder_are_not_read(tmp_path: Path):
+    """`luna report --html` run in the corpus folder (the corpus is ".") writes report.md and report.html
+    there; the next run read its tables of past runs as documents."""
+    from lunalm.corpus.discover import discover, unread_notes
+    from tests.conftest import run_luna
+
+    (tmp_path / "metin.txt").write_text(TURKISH[0], encoding="utf-8")
+    (tmp_path / "okuma.md").write_text("# lunalm learnings report, read by a person\n" + TURKISH[1], encoding="utf-8")
+    from lunalm.runs.registry import Registry
+
+    Registry(tmp_path / ".reg" / "registry.sqlite").close()  # an empty registry: a report of no runs
+    proc = run_luna("report", "--html", "--registry", str(tmp_path / ".reg" / "registry.sqlite"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "report.md").read_text(encoding="utf-8").startswith("# lunalm learnings report\n")
+    include = ("*.txt", "*.md", "*.html")
+    assert [f.name for f in discover([str(tmp_path)], include, ())] == ["metin.txt", "okuma.md"]
+    assert unread_notes([str(tmp_path)], include, ()) == \
+        ["not read: 2 page(s) `luna report` wrote (report.html, report.md): tables of past runs, no corpus"]
+
+
 def _compress(data: bytes, suffix: str) -> bytes:
     import bz2
     import lzma
@@ -494,7 +514,8 @@ def test_the_default_patterns_are_named_in_short():
     from lunalm.corpus.compressed import patterns_text
 
     assert patterns_text(DEFAULT_INCLUDE) == "*.txt, *.md, *.jsonl, *.parquet, *.arrow, *.html, *.htm, *.epub, " \
-                                             "*.docx, *.odt, *.rtf, *.pdf, *.srt, *.vtt, *.ass (*.txt *.md *.jsonl also as .gz " \
+                                             "*.docx, *.odt, *.rtf, *.pdf, *.srt, *.vtt, *.ass, *.fb2, *.fb2.zip, *.fbz (*.txt *.md " \
+                                             "*.jsonl also as .gz " \
                                              ".bz2 .xz .zst)"
     assert patterns_text(("*.txt", "*.txt.gz")) == "*.txt, *.txt.gz"
 
