@@ -101,3 +101,91 @@ def test_an_mlflow_meta_yaml_that_names_no_run_and_bad_metric_lines_are_no_trace
     [attempt] = list(scanner.scan([str(tmp_path)]))
     assert (attempt.final_train_loss, attempt.lr, attempt.outcome) == (1.5, 0.1, "success")
     assert any(path.endswith("other/meta.yaml") for path, _ in scanner.stats.skipped)
+
+
+# MLflow's database store (mlflow.db), with the columns of MLflow 3's schema that the scan reads (as in a real
+# store committed by 2024aa05593-trips/Image-Classification-using-CNN-Pytorch).
+STORE_SCHEMA = """
+CREATE TABLE experiments (experiment_id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(256) NOT NULL,
+    artifact_location VARCHAR(256), lifecycle_stage VARCHAR(32), creation_time BIGINT, last_update_time BIGINT);
+CREATE TABLE runs (run_uuid VARCHAR(32) NOT NULL PRIMARY KEY, name VARCHAR(250), source_type VARCHAR(20),
+    source_name VARCHAR(500), entry_point_name VARCHAR(50), user_id VARCHAR(256), status VARCHAR(9),
+    start_time BIGINT, end_time BIGINT, source_version VARCHAR(50), lifecycle_stage VARCHAR(20),
+    artifact_uri VARCHAR(200), experiment_id INTEGER, deleted_time BIGINT);
+CREATE TABLE metrics ("key" VARCHAR(250) NOT NULL, value FLOAT NOT NULL, timestamp BIGINT NOT NULL,
+    run_uuid VARCHAR(32) NOT NULL, step BIGINT DEFAULT '0' NOT NULL, is_nan BOOLEAN DEFAULT '0' NOT NULL,
+    PRIMARY KEY ("key", timestamp, step, run_uuid, value, is_nan));
+CREATE TABLE latest_metrics ("key" VARCHAR(250) NOT NULL, value FLOAT NOT NULL, timestamp BIGINT, step BIGINT NOT NULL,
+    is_nan BOOLEAN NOT NULL, run_uuid VARCHAR(32) NOT NULL, PRIMARY KEY ("key", run_uuid));
+CREATE TABLE params ("key" VARCHAR(250) NOT NULL, value VARCHAR(8000) NOT NULL, run_uuid VARCHAR(32) NOT NULL,
+    PRIMARY KEY ("key", run_uuid));
+CREATE TABLE tags ("key" VARCHAR(250) NOT NULL, value VARCHAR(8000), run_uuid VARCHAR(32) NOT NULL,
+    PRIMARY KEY ("key", run_uuid));
+"""
+
+
+def _store(path: Path, runs: list[dict]) -> Path:
+    import sqlite3
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.executescript(STORE_SCHEMA)
+    db.execute("INSERT INTO experiments VALUES (1, 'gpt2-tr', 'mlflow-artifacts:/1', 'active', 0, 0)")
+    for run in runs:
+        db.execute("INSERT INTO runs VALUES (?, ?, 'LOCAL', '', '', 'me', ?, ?, ?, '', ?, '', 1, NULL)",
+                   (run["id"], run["name"], run["status"], run["start"], run.get("end"), run.get("stage", "active")))
+        db.executemany("INSERT INTO params VALUES (?, ?, ?)", [(k, str(v), run["id"]) for k, v in run["params"].items()])
+        db.executemany("INSERT INTO tags VALUES (?, ?, ?)", [("mlflow.runName", run["name"], run["id"]),
+                                                            ("mlflow.source.name", "train.py", run["id"])])
+        for key, points in run["metrics"].items():
+            db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
+                           [(key, 0.0 if value != value else value, run["start"] + 1000 * n, run["id"], step,
+                             int(value != value)) for n, (step, value) in enumerate(points)])
+    db.commit()
+    db.close()
+    return path
+
+
+def test_the_runs_of_an_mlflow_database_are_attempts_once_each_and_deleted_ones_left_out(tmp_path: Path):
+    params = {"learning_rate": 5e-05, "per_device_train_batch_size": 8, "_name_or_path": "gpt2", "fp16": "True"}
+    runs = [{"id": "a" * 32, "name": "finished", "status": "FINISHED", "start": 1771630284440, "end": 1771630426922,
+             "params": params, "metrics": {"loss": [(10, 3.2), (20, 2.9), (30, 2.7)],
+                                           "eval_loss": [(20, 3.0), (30, 2.8)],
+                                           "learning_rate": [(10, 2.5e-05), (20, 5e-05)]}},
+            {"id": "b" * 32, "name": "crashed", "status": "FAILED", "start": 1771640000000, "end": 1771640060000,
+             "params": {"lr": 0.001, "batch_size": 16}, "metrics": {"train_loss": [(0, 14.0), (0, 9.1), (0, 8.0)]}},
+            {"id": "c" * 32, "name": "diverged", "status": "FINISHED", "start": 1771650000000, "end": 1771650060000,
+             "params": {}, "metrics": {"loss": [(1, 3.0), (2, float("nan"))]}},
+            {"id": "d" * 32, "name": "thrown-away", "status": "FAILED", "start": 1771660000000, "stage": "deleted",
+             "params": {}, "metrics": {}}]
+    _store(tmp_path / "mlflow.db", runs)
+    _store(tmp_path / "deploy" / "mlflow.db", runs)  # the same store copied beside a deployment
+    (tmp_path / "runs").mkdir()
+    from lunalm.runs.registry import Registry
+
+    Registry(tmp_path / "runs" / "registry.sqlite").close()  # lunalm's own registry is no MLflow store
+    scanner = Scanner()
+    found = {run.name: run for run in scanner.scan([str(tmp_path)])}
+    assert sorted(found) == ["gpt2-tr/crashed", "gpt2-tr/diverged", "gpt2-tr/finished"]
+    finished, crashed, diverged = (found[f"gpt2-tr/{name}"] for name in ("finished", "crashed", "diverged"))
+    assert (finished.source, finished.outcome, finished.status) == ("mlflow", "success", "completed")
+    assert (finished.model, finished.lr, finished.batch_size, finished.precision) == ("gpt2", 5e-05, 8, "fp16")
+    assert (finished.final_train_loss, finished.best_val_loss, finished.steps) == (2.7, 2.8, 30)
+    assert finished.started == 1771630284.44 and finished.wall_seconds == pytest.approx(142.482)
+    assert finished.evidence.startswith("mlflow.db (run aaaaaaaa): status FINISHED (the run ended without an error)")
+    assert finished.extra["program"] == "train.py" and finished.extra["mlflow_run_id"] == "a" * 32
+    assert (crashed.outcome, crashed.status, crashed.lr, crashed.batch_size) == ("failure", "crashed", 0.001, 16)
+    assert (crashed.final_train_loss, crashed.steps) == (8.0, 3)  # logged without a step: counted in order
+    assert diverged.outcome == "failure" and "nan" in diverged.evidence.lower()
+    assert not scanner.stats.skipped
+
+
+def test_a_damaged_mlflow_database_is_skipped_with_its_reason(tmp_path: Path):
+    store = _store(tmp_path / "mlflow.db", [{"id": "a" * 32, "name": "r", "status": "FINISHED", "start": 1, "end": 2,
+                                             "params": {}, "metrics": {"loss": [(1, 2.0)]}}])
+    data = store.read_bytes()
+    store.write_bytes(data[:4096] + b"\xff" * (len(data) - 4096))  # the pages after the first overwritten
+    scanner = Scanner()
+    assert list(scanner.scan([str(tmp_path)])) == []
+    [(path, reason)] = scanner.stats.skipped
+    assert path == str(store) and reason.startswith("an MLflow database that cannot be read (")

@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 from lunalm.errors import ConfigError
 from lunalm.runs.attempt import Attempt
-from lunalm.runs.scan import hf_trainer, lightning, lunalm_runs, mlflow_runs, tensorboard_events, wandb_files
+from lunalm.runs.scan import (hf_trainer, lightning, lunalm_runs, mlflow_runs, mlflow_store, tensorboard_events,
+                              wandb_files)
 from lunalm.runs.scan.logged_lr import settle_lr
 from lunalm.runs.scan.log_files import distinct, read_log
 from lunalm.runs.scan.names import canonical_device, canonical_optimizer
@@ -78,6 +79,7 @@ class Scanner:
         self._root = ""  # the root being scanned (tests/ and bench/ count below it)
         self._companions: dict[str, list[Attempt]] = {}  # Trainer output folder -> its run's logs, notebooks
         self._texts: dict[str, Attempt] = {}  # a log's text digest -> the first log read with that text
+        self._stored: set[str] = set()  # the content digests of the MLflow database runs read so far
 
     def scan(self, paths: Iterable[str], progress: Progress | None = None) -> Iterator[Attempt]:
         """Attempts under ``paths`` (files or directories), lazily; a missing path fails at once."""
@@ -112,10 +114,16 @@ class Scanner:
         found = self._trainer_output(folder)
         wandb = self._guarded(folder.path, wandb_files.read_run_files, folder, self.stats) \
             if wandb_files.is_run_files(folder) else None
-        scripts, logs, notebooks = [], [], []
+        scripts, logs, notebooks, stored = [], [], [], []
         for entry in folder.files:
             if wandb is not None and entry.name == "output.log":
                 continue  # the W&B run's console output, read with it
+            if mlflow_store.is_store(entry.path):  # mlflow.db: every run in it
+                for run in self._guarded(entry.path, mlflow_store.read_store, entry.path, self.stats) or []:
+                    if run.extra["content"] not in self._stored:  # a copy of the store holds the same runs
+                        self._stored.add(run.extra["content"])
+                        stored.append(run)
+                continue
             kind = file_kind(entry.name)
             if kind == "script":
                 facts = self._guarded(entry.path, read_script, entry, self.stats)
@@ -150,9 +158,9 @@ class Scanner:
                 merge(here[0], attempt)
             else:
                 kept.append(attempt)
-        for attempt in found + kept:
+        for attempt in found + kept + stored:
             settle_lr(attempt)
-        return found + kept
+        return found + kept + stored
 
     def _trainer_output(self, folder: Folder) -> list[Attempt]:
         """The Trainer output folder's attempt, with the settings of the script that named it, if any."""

@@ -27,7 +27,7 @@ MAX_FILES = 2000  # params, metrics or tags read per run (a hostile run may hold
 MAX_PARAM_BYTES = 64 << 10  # MLflow caps a param value at 6000 characters
 # RunStatus in meta.yaml: written as a number by the file store, as a name by some versions
 _STATUS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
-_LR_NAMES = ("learning_rate", "lr", "train/learning_rate", "lr-AdamW", "lr-Adam", "lr-SGD")
+LR_NAMES = ("learning_rate", "lr", "train/learning_rate", "lr-AdamW", "lr-Adam", "lr-SGD")
 
 
 def is_run_dir(folder: Folder) -> bool:
@@ -42,10 +42,10 @@ def read_run_dir(folder: Folder, stats: ScanStats) -> Attempt:
         raise Unreadable("meta.yaml names no run_id: not an MLflow run")
     folder.subdirs.clear()  # metrics/, params/, tags/, artifacts/ belong to this run
     tags = _values(os.path.join(folder.path, "tags"), stats)
-    params = _params(_values(os.path.join(folder.path, "params"), stats))
+    params = parsed_params(_values(os.path.join(folder.path, "params"), stats))
     attempt = Attempt(source="mlflow", path=folder.path, fingerprint=fingerprint("mlflow", folder.path),
                       name=_name(folder.path, meta, tags, stats))
-    _times(attempt, meta)
+    set_times(attempt, meta)
     fill_fields(attempt, params, "the MLflow run's params")
     train, val, lr, files = _metrics(os.path.join(folder.path, "metrics"), stats)
     fill_losses(attempt, train, val)
@@ -55,7 +55,9 @@ def read_run_dir(folder: Folder, stats: ScanStats) -> Attempt:
     if isinstance(source, str) and source:
         attempt.extra["program"] = source
     attempt.extra["mlflow_run_id"] = meta.get("run_id") or meta.get("run_uuid")
-    _decide(attempt, meta, train, val, files)
+    where = {kind: f"metrics/{os.path.relpath(file, os.path.join(folder.path, 'metrics'))}"
+             for kind, file in files.items()}
+    decide_status(attempt, meta.get("status"), train, val, where, "meta.yaml")
     attempt.extra["content"] = content_digest([os.path.join(folder.path, "meta.yaml"), *files.values()], stats)
     return attempt
 
@@ -74,7 +76,7 @@ def _name(path: str, meta: dict, tags: dict, stats: ScanStats) -> str:
     return f"{label}/{run}"
 
 
-def _times(attempt: Attempt, meta: dict) -> None:
+def set_times(attempt: Attempt, meta: dict) -> None:
     start, end = _number(meta.get("start_time")), _number(meta.get("end_time"))
     if start:
         attempt.started = start / 1000
@@ -111,7 +113,7 @@ def _files(path: str) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def _params(texts: dict[str, str]) -> dict:
+def parsed_params(texts: dict[str, str]) -> dict:
     """Params as the values they were (MLflow stores ``str(value)``): numbers, booleans, ``None`` left out.
     Keras autolog's ``opt_learning_rate`` and ``opt_name`` are the optimizer's lr and name."""
     values = {}
@@ -137,7 +139,7 @@ def _metrics(path: str, stats: ScanStats) -> tuple[LossSeries, LossSeries, Logge
     for kind, series in (("train", train), ("val", val)):
         if kind in names:
             _read_metric(files[names[kind]], series, stats)
-    lr_name = next((name for name in _LR_NAMES if name in files), None)
+    lr_name = next((name for name in LR_NAMES if name in files), None)
     if lr_name is not None:
         logged = LossSeries()
         _read_metric(files[lr_name], logged, stats)
@@ -161,29 +163,29 @@ def _read_metric(path: str, series: LossSeries, stats: ScanStats) -> None:
         series.add(step, value)
 
 
-def _decide(attempt: Attempt, meta: dict, train: LossSeries, val: LossSeries, files: dict[str, str]) -> None:
+def decide_status(attempt: Attempt, status, train: LossSeries, val: LossSeries, where: dict[str, str],
+                  record: str) -> None:
     """FAILED is a crash, KILLED an interruption; FINISHED is a run that ended without an error
-    (``end_run()``), unless its loss went non-finite; RUNNING (never ended) leaves it to the curves."""
-    status = _STATUS.get(meta.get("status"), str(meta.get("status") or "").upper())
-    where = {kind: f"metrics/{os.path.relpath(file, os.path.join(attempt.path, 'metrics'))}"
-             for kind, file in files.items()}
+    (``end_run()``), unless its loss went non-finite; RUNNING (never ended) leaves it to the curves.
+    ``where`` names each loss's metric, ``record`` what holds the status (meta.yaml, mlflow.db)."""
+    status = _STATUS.get(status, str(status or "").upper())
     series, what = (val, "val loss") if len(val) >= 2 else (train, "train loss")
     described = f"; {describe_trend(series, what)}" if series.trend() else ""
     last = train.last or val.last
     attempt.extra["mlflow_status"] = status or None
     if last and not math.isfinite(last[1]):
-        decide(attempt, train, val, where, "meta.yaml")
+        decide(attempt, train, val, where, record)
     elif status == "FAILED":
         attempt.outcome, attempt.status, attempt.error_kind = "failure", "crashed", "other-exception"
-        attempt.evidence = f"meta.yaml: status FAILED (the run ended with an exception){described}"
+        attempt.evidence = f"{record}: status FAILED (the run ended with an exception){described}"
     elif status == "KILLED":
         attempt.status = "interrupted"
-        attempt.evidence = f"meta.yaml: status KILLED{described}"
+        attempt.evidence = f"{record}: status KILLED{described}"
     elif status == "FINISHED":
         attempt.outcome, attempt.status = "success", "completed"
-        attempt.evidence = f"meta.yaml: status FINISHED (the run ended without an error){described}"
+        attempt.evidence = f"{record}: status FINISHED (the run ended without an error){described}"
     else:
-        decide(attempt, train, val, where, "meta.yaml")
+        decide(attempt, train, val, where, record)
         attempt.evidence += f" (status {status or 'unknown'})"
 
 
