@@ -58,6 +58,11 @@ def fb2_bytes(path: Path, data: bytes, limit: int) -> bytes:
                           "or remove it") from None
 
 
+def _local(tag: str) -> str:
+    """A tag's name without its namespace prefix (some converters write ``<fb:p>``)."""
+    return tag.rpartition(":")[2]
+
+
 class _BookText(HTMLParser):
     """The main body's text, a block per line and a blank line between sections (see the module docstring)."""
 
@@ -70,6 +75,7 @@ class _BookText(HTMLParser):
         self.root = False  # a <FictionBook> element was seen
 
     def handle_starttag(self, tag, attrs):
+        tag = _local(tag)
         if tag == "fictionbook":
             self.root = True
         if tag in ("image", "empty-line", "br"):  # empty elements, whether written <x/> or <x>
@@ -91,6 +97,7 @@ class _BookText(HTMLParser):
         return name in _NOTES or bool(name and self.bodies)  # a named body after the first holds notes
 
     def handle_endtag(self, tag):
+        tag = _local(tag)
         if tag not in (open_tag for open_tag, _ in self.open):
             return
         while self.open:  # and what a damaged file left open inside it
@@ -102,6 +109,7 @@ class _BookText(HTMLParser):
             self._break(blank=tag in _SPACED)
 
     def handle_startendtag(self, tag, attrs):
+        tag = _local(tag)
         if tag in ("empty-line", "br") or tag not in _INLINE:
             self._break(blank=tag in _SPACED)
 

@@ -52,6 +52,11 @@ def test_a_book_is_its_main_body_without_description_notes_note_marks_or_images(
     assert text_of(book(tmp_path / "madonna.fb2")) == [TEXT]
 
 
+def test_a_book_whose_tags_carry_a_namespace_prefix_reads_the_same(tmp_path: Path):
+    prefixed = BOOK.replace("<", "<fb:").replace("<fb:/", "</fb:").replace("<fb:?xml", "<?xml")
+    assert text_of(book(tmp_path / "onekli.fb2", text=prefixed)) == [TEXT]
+
+
 def test_a_book_in_a_declared_cyrillic_code_page_is_read_in_it(tmp_path: Path):
     """A real windows-1251 book (Bulgakov's, 295 KB) was read as cp1254: its tags outnumber its letters."""
     russian = "<p>Если человек не ездил на лошадях по глухим проселочным дорогам, то рассказывать нечего.</p>"
