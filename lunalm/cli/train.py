@@ -129,9 +129,12 @@ def run_train(args) -> int:
 
         name = config.name or f"{config.model.preset}-{__import__('time').strftime('%Y%m%d-%H%M%S')}"
         return launch(args, config.train.device, Path(config.runs_dir) / name, extra=["--name", name])
+    # the model was not chosen: on a CPU too slow for nano in the time, pico (lunalm.train.session)
+    size_by_time = (getattr(args, "default_minutes", None) and not args.config and args.preset is None
+                    and _trains_on_cpu(config.train.device))
     ui = ConsoleUI(quiet=args.quiet)
     try:
-        run, status = start(config, ui)
+        run, status = start(config, ui, size_by_time=bool(size_by_time))
     finally:
         ui.close()
     return _report(run, status, args.quiet)

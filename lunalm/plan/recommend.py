@@ -35,11 +35,19 @@ from lunalm.plan.hardware import GiB, Machine
 from lunalm.plan.memory import MemoryEstimate, device_bytes, estimate_training_memory, usable_bytes
 
 AUTO_PRESETS = ("nano", "tiny", "small", "medium")  # in size order; "gpt2" is for GPT-2 comparisons
-# "pico" (4 layers x 96) is not chosen automatically. At equal time (3 CPU minutes, held-out bits/byte) it
-# makes 10-45 % more steps than nano but wins only on some texts: one thread each, side by side, Azerbaijani
+# "pico" (4 layers x 96) is no candidate: it is taken only where nano is too big for the time (below). On a
+# CPU where nano sees ~3 tokens per parameter in 3 minutes (held-out bits/byte) pico makes 10-45 % more steps
+# but wins only on some texts: one thread each, side by side, Azerbaijani
 # lyrics 2.1926 against 2.2500, the speeches 1.5016 against 1.5079, nutuk-en 1.5488 against 1.5520; two
 # threads, one after the other (the benchmark's setting), the lyrics 2.1270 against 2.1464 but the speeches
 # 1.4804 against 1.4672 and the held-out domain 1.9164 against 1.8929 (README, "Which model for the time").
+# A model that would see fewer tokens than this per non-embedding parameter in the time budget is too big for
+# the time: the next smaller preset learns more in it (so a CPU plan, and `luna train` with no --preset on a
+# CPU, take pico there). Held-out bits/byte of the speeches on a 2-core fp32 CPU: 3 minutes, ~1.0 tokens per
+# parameter (432 nano steps), pico 1.5473 against nano 1.5955; 5 minutes, ~1.7 (707 steps), 1.458 against
+# 1.469; on a faster CPU, 3 minutes at ~3.1 (1,296 steps), nano won, 1.4672 against 1.4804.
+TOKENS_PER_PARAM_FOR_SIZE = 2.0
+SMALLER_PRESET = {"nano": "pico"}
 GOALS = {  # epochs worth doing, tokens per parameter wanted, minimum optimizer steps
     "fast": dict(epochs=1.0, tokens_per_param=20.0, min_steps=300, patience=3),
     "balanced": dict(epochs=4.0, tokens_per_param=5.0, min_steps=1000, patience=5),
@@ -256,6 +264,16 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
             chosen, spare, chosen_seen = name, grows, seen
         if not (data_ok or grows) and not request.preset:
             break
+    smaller = SMALLER_PRESET.get(chosen or "")
+    if (smaller and not request.preset and not request.epochs and request.hours and machine.kind == "cpu"
+            and chosen_seen < train_tokens * MAX_USEFUL_EPOCHS):  # the time, not the text, limits the run
+        body = count_parameters(model_config_from_preset(chosen, vocab, context), non_embedding=True)
+        if chosen_seen < TOKENS_PER_PARAM_FOR_SIZE * body:
+            why["model.preset"] = (f"{smaller}, not {chosen}: --hours {request.hours:g} trains {chosen} on ~"
+                                   f"{_count_text(chosen_seen)} tokens on {machine.name}, {chosen_seen / body:.2g} "
+                                   f"per non-embedding parameter (below {TOKENS_PER_PARAM_FOR_SIZE:g}): too big for "
+                                   "the time, the smaller model learns more in it")
+            chosen = smaller
     if chosen is None:
         smallest = model_config_from_preset("nano", vocab, 128)
         need = device_bytes(estimate_training_memory(smallest, 1, precision=machine.precision,

@@ -23,8 +23,12 @@ from lunalm.train.setup import Run, build_run, resolve_model_config, write_confi
 FIXED_SECTIONS = ("corpus", "tokenizer", "data", "model")
 
 
-def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = True) -> tuple[Run, str]:
-    """A new run: data, model, then the loop (in every process of a torchrun job; rank 0 writes)."""
+def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = True,
+          size_by_time: bool = False) -> tuple[Run, str]:
+    """A new run: data, model, then the loop (in every process of a torchrun job; rank 0 writes).
+
+    ``size_by_time``: the preset was not chosen (`luna train` on a CPU with its default budget), so a
+    machine too slow for it in the time gets the smaller one (``_smaller_for_time``)."""
     _check_runs_dir(Path(config.runs_dir))
     d = distributed.from_env(config.train.device)
     distributed.check_same_config(run_config_to_dict(config), d)
@@ -52,7 +56,19 @@ def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = 
                    f"trains on {run.hw.name}, where its model size, batch and time estimate do not hold: "
                    f"`luna plan … --device {run.hw.device.type}` makes one for it")
     if config.train.minutes:
-        _fit_minutes(run, ui)
+        cap, budget = _fit_minutes(run)
+        smaller = _smaller_for_time(run, cap) if size_by_time and d.world == 1 else None
+        if smaller is not None:
+            ui.message(smaller[1])
+            if config.name is None:  # the name says the model it holds
+                name = smaller[0] + name[len(config.model.preset):]
+                run_dir = Path(config.runs_dir) / name
+            started = run.started
+            config = dataclasses.replace(config, model=dataclasses.replace(config.model, preset=smaller[0]))
+            run = build_run(dataclasses.replace(config, name=name), run_dir, data, d)
+            run.started = started  # the time nano's steps took to time counts against the budget
+            _, budget = _fit_minutes(run)
+        ui.message(budget)
     if config.train.optimizer == "auto" and config.train.minutes:
         _choose_optimizer(run, ui)
     if config.train.weight_decay is None:
@@ -149,8 +165,9 @@ def _warn_if_planned_for_other_text(config: RunConfig, ui) -> None:
                    f"and batch may be wrong: `luna plan {' '.join(config.corpus.paths)}` again makes one for it")
 
 
-def _fit_minutes(run: Run, ui) -> None:
-    """Size the run to ``train.minutes`` on this machine (rank 0's timing decides for every process)."""
+def _fit_minutes(run: Run) -> tuple[int, str]:
+    """Size the run to ``train.minutes`` on this machine (rank 0's timing decides for every process); returns
+    the steps the other limits allow (epochs, tokens, max_steps) and the line that says the budget."""
     from lunalm.plan.recommend import duration_text
     from lunalm.train.budget import Retime, seconds_per_step, steps_for_minutes
     from lunalm.train.schedule import default_warmup
@@ -165,8 +182,31 @@ def _fit_minutes(run: Run, ui) -> None:
             run.state.retime = {"cap": cap, "estimate": run.total_steps}
     if run.config.train.warmup_steps is None:
         run.warmup_steps = default_warmup(run.total_steps)
-    ui.message(f"time budget {duration_text(minutes / 60)}: {run.total_steps:,} steps at {step_seconds:.2f} s "
-               f"per step on {run.hw.name} (measured), ending about {time.strftime('%H:%M', time.localtime(time.time() + minutes * 60))}")
+    ending = time.strftime('%H:%M', time.localtime(run.started + minutes * 60))
+    return cap, (f"time budget {duration_text(minutes / 60)}: {run.total_steps:,} steps at {step_seconds:.2f} s per "
+                 f"step on {run.hw.name} (measured), ending about {ending}")
+
+
+def _smaller_for_time(run: Run, cap: int) -> tuple[str, str] | None:
+    """(smaller preset, the reason) when the time budget, not the ``cap`` of steps the passes allow, limits the
+    run and the model would see fewer than ``lunalm.plan.recommend.TOKENS_PER_PARAM_FOR_SIZE`` tokens per
+    non-embedding parameter in it; else None."""
+    from lunalm.model import count_parameters
+    from lunalm.plan.recommend import SMALLER_PRESET, TOKENS_PER_PARAM_FOR_SIZE
+
+    smaller = SMALLER_PRESET.get(run.config.model.preset)
+    if (smaller is None or run.config.finetune is not None or run.config.model.overrides().keys() - {"dropout",
+            "tie_embeddings", "activation_checkpointing"} or run.total_steps >= cap):  # a shape of its own: kept
+        return None
+    tokens = run.total_steps * run.world_batch * run.config.data.context_length
+    body = count_parameters(run.model.config, non_embedding=True)
+    if tokens >= TOKENS_PER_PARAM_FOR_SIZE * body:
+        return None
+    seen = f"{tokens:,}" if tokens < 1e6 else f"{tokens / 1e6:.1f}M"
+    return smaller, (f"model {smaller}, not {run.config.model.preset}: in {run.config.train.minutes:g} min this "
+                     f"machine trains {run.config.model.preset} on ~{seen} tokens, {tokens / body:.2g} per "
+                     f"parameter (below {TOKENS_PER_PARAM_FOR_SIZE:g}: too big for the time; --preset "
+                     f"{run.config.model.preset} keeps it)")
 
 
 def _choose_optimizer(run: Run, ui) -> None:

@@ -33,8 +33,8 @@ def facts(tokens: int, docs: int = 400, median: int = 500, vocab: int = 8192) ->
 
 
 def cpu_machine():
-    """A 2-core CPU with native bf16 and 23 GiB free, whatever the host is: the plans' figures below (~40 steps
-    in 0.001 h) depend on a CPU's FLOP/s guess, which is 1.25x higher with bf16 (lunalm.plan.hardware)."""
+    """A 2-core CPU with native bf16 and 23 GiB free, whatever the host is: the plans' figures below (~61 steps
+    of pico in 0.001 h) depend on a CPU's FLOP/s guess, which is 1.25x higher with bf16 (lunalm.plan.hardware)."""
     return dataclasses.replace(hardware.cpu_machine(), name="CPU (2 cores)", memory_bytes=23 * GiB,
                                precision="bf16", peak_flops=2 * 50e9 * 1.25, cores=2)
 
@@ -138,6 +138,22 @@ def test_repeated_text_gets_a_weight_decay_window_of_a_third_of_the_run():
     assert weight_decay_for(0.003, 1_000, 16, 3.0) == 0.5  # half of AdamW's 1.0 at the same lr and steps
 
 
+def test_a_cpu_plan_too_short_for_nano_takes_pico_unless_the_text_or_a_choice_limits_it():
+    from lunalm.plan.recommend import TOKENS_PER_PARAM_FOR_SIZE
+
+    short = plan_for(2_000_000, cpu_machine(), hours=0.05)  # 3 minutes: ~1M tokens for nano's 0.85M
+    assert short.config.model.preset == "pico"
+    assert re.fullmatch(r"pico, not nano: --hours 0.05 trains nano on ~[\d,]+ tokens on CPU \(2 cores\), 1\.\d per "
+                        r"non-embedding parameter \(below 2\): too big for the time, the smaller model learns more "
+                        r"in it", short.why["model.preset"])
+    longer = plan_for(2_000_000, cpu_machine(), hours=0.15)  # ~3.6 per parameter: nano
+    assert longer.config.model.preset == "nano" and TOKENS_PER_PARAM_FOR_SIZE == 2.0
+    assert plan_for(2_000_000, cpu_machine(), hours=0.05, preset="nano").config.model.preset == "nano"
+    assert plan_for(2_000_000, cpu_machine(), hours=0.05, epochs=1).config.model.preset == "nano"
+    assert plan_for(2_000_000, card_machine(find_card("GeForce GTX 1650")), hours=0.05).config.model.preset != "pico"
+    assert plan_for(30_000, cpu_machine(), hours=0.05).config.model.preset == "nano"  # 16 passes end first
+
+
 def test_time_to_spare_on_a_repeated_text_buys_a_larger_model_down_to_the_floor():
     from lunalm.plan.recommend import MAX_USEFUL_EPOCHS, SPARE_TOKENS_PER_PARAM
 
@@ -154,7 +170,7 @@ def test_time_to_spare_on_a_repeated_text_buys_a_larger_model_down_to_the_floor(
     assert plan_for(400_000, h200).config.model.preset == "nano"  # no --hours: the goal's 5 per parameter
     assert plan_for(400_000, h200, hours=0.05, epochs=16).config.model.preset == "nano"  # passes asked for
     cpu = plan_for(400_000, cpu_machine(), hours=0.05)  # 3 CPU minutes: not even nano repeats it 16 times
-    assert cpu.config.model.preset == "nano" and "16 times" not in cpu.why["model.preset"]
+    assert cpu.config.model.preset == "pico" and "16 times" not in cpu.why["model.preset"]  # (test below)
     long_cpu = plan_for(120_000, cpu_machine(), hours=1.0)  # time to spare on a CPU: no gain measured there
     assert long_cpu.config.model.preset == "nano" and long_cpu.config.train.epochs == MAX_USEFUL_EPOCHS
     as_if_gpu = dataclasses.replace(cpu_machine(), kind="cuda")  # the same speed on a GPU: tiny makes 16 passes
@@ -184,8 +200,8 @@ def test_a_plan_too_short_to_learn_is_refused_with_what_would_help(tmp_path, tur
 def test_a_refusal_names_the_limit_time_or_text_and_what_lifts_it():
     """Too little time: how many hours buy a run that learns (and the plan they buy is accepted); too little
     text: how much text in all, not a constant that is wrong for a 3 MB corpus short of time."""
-    with pytest.raises(ConfigError, match=r"only ~40 optimizer steps .*The time is the limit: --hours 0.001 buys "
-                                          r"~40 steps at ~[\d,]+ tokens/s on .*; --hours ([\d.]+) buys ~300") as time:
+    with pytest.raises(ConfigError, match=r"only ~(61) optimizer steps .*The time is the limit: --hours 0.001 buys "
+                                          r"~\1 steps at ~[\d,]+ tokens/s on .*; --hours ([\d.]+) buys ~300") as time:
         plan_for(5_000_000, cpu_machine(), hours=0.001)
     hours = float(re.search(r"--hours ([\d.]+) buys ~300", str(time.value)).group(1))
     assert 290 <= plan_for(5_000_000, cpu_machine(), hours=hours).estimates["steps"] <= 320

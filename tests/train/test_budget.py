@@ -313,3 +313,37 @@ def test_a_resumed_run_whose_decay_has_begun_keeps_its_count():
     plan = budget.Retime.resumed(10**6, 50.0, 240, step=40, spent=10.0, decay_from=168)
     assert (plan.start, plan.at) == (48, 120)
     assert budget.Retime.resumed(10**6, 50.0, 240, step=100, spent=10.0, decay_from=168).start == 101
+
+
+def test_a_cpu_too_slow_for_nano_in_the_time_gets_pico_unless_a_model_was_chosen(tmp_path, monkeypatch):
+    """`luna train` with no --preset sizes the model for the time: nano would see far fewer than 2 tokens per
+    parameter in 12 s at 1 s a step, so pico trains, named so; a chosen preset, a budget the text limits
+    (its passes), or a shape of one's own are kept."""
+    import dataclasses
+
+    from lunalm.config import ModelChoice
+
+    corpus = write_corpus(tmp_path / "corpus")
+    monkeypatch.setattr(budget, "seconds_per_step", lambda run: 1.0)
+    config = dataclasses.replace(tiny_config(tmp_path, corpus, minutes=0.2), name=None, model=ModelChoice(preset="nano"))
+    ui = Messages()
+    run, status = start(config, ui, progress=False, size_by_time=True)
+    assert status == "completed" and run.config.model.preset == "pico" and run.model.config.d_model == 96
+    assert run.run_dir.name.startswith("pico-") and run.total_steps == 9  # 12 s * 0.8 / 1 s, timed again
+    saved = yaml.safe_load((run.run_dir / "config.yaml").read_text(encoding="utf-8"))
+    assert saved["model"]["preset"] == "pico"
+    [why] = [line for line in ui.lines if line.startswith("model pico, not nano")]
+    assert why.endswith("trains nano on ~1,152 tokens, 0.0014 per parameter (below 2: too big for the time; "
+                        "--preset nano keeps it)")  # 9 steps x 4 x 32 tokens, 0.8M parameters
+    assert [line for line in ui.lines if line.startswith("time budget")] == \
+        [line for line in ui.lines if line.startswith("time budget 12 s: 9 steps at 1.00 s per step")]
+    chosen, _ = start(dataclasses.replace(config, name="chosen"), Messages(), progress=False)
+    assert chosen.config.model.preset == "nano"
+    monkeypatch.setattr(budget, "seconds_per_step", lambda run: 0.0001)  # the text's 1 pass ends first
+    capped, _ = start(dataclasses.replace(config, name="capped", train=dataclasses.replace(config.train, epochs=1)),
+                      Messages(), progress=False, size_by_time=True)
+    assert capped.config.model.preset == "nano"
+    monkeypatch.setattr(budget, "seconds_per_step", lambda run: 1.0)
+    shaped, _ = start(dataclasses.replace(tiny_config(tmp_path, corpus, minutes=0.2), name="shaped"), Messages(),
+                      progress=False, size_by_time=True)
+    assert shaped.config.model.preset == "nano" and shaped.model.config.d_model == 32
