@@ -131,7 +131,8 @@ def run_train(args) -> int:
         return launch(args, config.train.device, Path(config.runs_dir) / name, extra=["--name", name])
     # the model was not chosen: on a CPU too slow for nano in the time, pico (lunalm.train.session)
     size_by_time = (getattr(args, "default_minutes", None) and not args.config and args.preset is None
-                    and _trains_on_cpu(config.train.device))
+                    and _trains_on_cpu(config.train.device)
+                    and set(config.train.report_to) <= {"tensorboard"})  # no W&B/MLflow run opened twice
     ui = ConsoleUI(quiet=args.quiet)
     try:
         run, status = start(config, ui, size_by_time=bool(size_by_time))

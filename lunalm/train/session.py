@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -60,7 +61,9 @@ def start(config: RunConfig, ui, faults: Faults | None = None, progress: bool = 
         smaller = _smaller_for_time(run, cap) if size_by_time and d.world == 1 else None
         if smaller is not None:
             ui.message(smaller[1])
+            run.logger.close()  # nothing logged yet: its folder goes, or the smaller run's logger reopens it
             if config.name is None:  # the name says the model it holds
+                shutil.rmtree(run_dir, ignore_errors=True)
                 name = smaller[0] + name[len(config.model.preset):]
                 run_dir = Path(config.runs_dir) / name
             started = run.started

@@ -330,6 +330,7 @@ def test_a_cpu_too_slow_for_nano_in_the_time_gets_pico_unless_a_model_was_chosen
     run, status = start(config, ui, progress=False, size_by_time=True)
     assert status == "completed" and run.config.model.preset == "pico" and run.model.config.d_model == 96
     assert run.run_dir.name.startswith("pico-") and run.total_steps == 9  # 12 s * 0.8 / 1 s, timed again
+    assert [path.name for path in (tmp_path / "runs").iterdir() if path.is_dir()] == [run.run_dir.name]  # no nano-…
     saved = yaml.safe_load((run.run_dir / "config.yaml").read_text(encoding="utf-8"))
     assert saved["model"]["preset"] == "pico"
     [why] = [line for line in ui.lines if line.startswith("model pico, not nano")]
