@@ -66,6 +66,11 @@ def _local(tag: str) -> str:
 class _BookText(HTMLParser):
     """The main body's text, a block per line and a blank line between sections (see the module docstring)."""
 
+    # HTML reads <style>'s content raw, and newer Pythons <title>'s too; FB2's <style> is an inline span and
+    # its <title> holds paragraphs, so every element's content is parsed alike.
+    CDATA_CONTENT_ELEMENTS = ()
+    RCDATA_CONTENT_ELEMENTS = ()
+
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.lines: list[list[str]] = [[]]
