@@ -24,7 +24,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from lunalm.corpus.encoding import Decoded, decode_bytes, decode_markup
-from lunalm.corpus.fictionbook import FB2_SUFFIXES, fb2_bytes, fb2_suffix, fb2_text
+from lunalm.corpus.fictionbook import FB2_SUFFIXES, fb2_suffix, fb2_text
 from lunalm.corpus.read import RawDocument, _paragraph_cut, _Repairs, read_failed
 from lunalm.corpus.subtitles import SUBTITLE_SUFFIXES, subtitle_text
 from lunalm.errors import CorpusError, NoTextError
@@ -301,7 +301,8 @@ def read_document(path: Path, suffix: str, max_chars: int) -> Iterator[RawDocume
 def _decoded_text(path: Path, suffix: str) -> tuple[Decoded, str]:
     """A FictionBook's, a page's or a subtitle file's bytes decoded, and the text read from them."""
     if suffix in FB2_SUFFIXES:
-        decoded = decode_markup(fb2_bytes(path, _bytes(path), PART_BYTES), str(path))
+        data = _bytes(path) if suffix == ".fb2" else _unzipped(path, suffix, _fb2_member)
+        decoded = decode_markup(data, str(path))
         return decoded, fb2_text(decoded.text, path)
     if suffix in PAGE_SUFFIXES:
         decoded = decode_markup(_bytes(path), str(path))
@@ -365,13 +366,30 @@ def _bytes(path: Path) -> bytes:
 
 
 def _zipped_text(path: Path, suffix: str) -> str:
+    return _unzipped(path, suffix, _ZIPPED[suffix])
+
+
+def _fb2_member(book: zipfile.ZipFile, path: Path) -> bytes:
+    """The book inside a ``.fb2.zip``/``.fbz`` (its first ``.fb2`` member)."""
+    names = [name for name in book.namelist() if name.lower().endswith(".fb2")]
+    if not names:
+        raise CorpusError(f"{path}: holds no .fb2 book (it holds {', '.join(book.namelist()[:3]) or 'nothing'}); "
+                          "extract it and pass what it holds, or remove it")
+    return _part(book, names[0], path)
+
+
+def _unzipped(path: Path, suffix: str, reader):
+    """``reader(archive, path)`` on the zip archive at ``path``; a damaged archive is a CorpusError naming it."""
     try:
         with zipfile.ZipFile(path) as book:
-            return _ZIPPED[suffix](book, path)
+            return reader(book, path)
     except PermissionError:
         raise CorpusError(f"{path}: permission denied; make it readable (chmod +r) or exclude it") from None
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:  # a
         #      damaged or encrypted zip member, an odd method, an offset past the end (EINVAL)
+        if suffix in FB2_SUFFIXES:
+            raise CorpusError(f"{path}: not a readable zipped FictionBook ({exc}); is it complete? download it "
+                              "again, or remove it") from None
         raise CorpusError(f"{path}: not a readable {suffix[1:]} file (a {suffix[1:]} is a zip archive; {exc}); "
                           "is it complete? save it again, or remove it") from None
     except ElementTree.ParseError as exc:

@@ -1,4 +1,5 @@
-"""FictionBook (``.fb2``, and ``.fb2.zip``/``.fbz`` as libraries hand them out) read as the book's text.
+"""FictionBook (``.fb2``, and ``.fb2.zip``/``.fbz`` as libraries hand them out, unzipped by
+``lunalm.corpus.documents`` like an e-book) read as the book's text.
 
 An FB2 file is XML: a ``<description>`` of the book (authors, annotation, cover), one ``<body>`` holding the
 book in ``<section>``s of ``<title>``, ``<p>``, ``<poem>``/``<stanza>``/``<v>``, ``<cite>``, ``<epigraph>``
@@ -16,10 +17,7 @@ markup is read by Python's forgiving HTML parser rather than an XML one. The byt
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
-import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -36,26 +34,6 @@ def fb2_suffix(path: Path) -> str | None:
     """The FictionBook suffix of ``path`` (``.fb2``, ``.fb2.zip``, ``.fbz``), or None."""
     name = path.name.lower()
     return next((suffix for suffix in FB2_SUFFIXES if name.endswith(suffix)), None)
-
-
-def fb2_bytes(path: Path, data: bytes, limit: int) -> bytes:
-    """The FB2 file's bytes: ``data`` itself, or for a ``.fb2.zip``/``.fbz`` the book inside the archive
-    (refused past ``limit`` bytes unpacked)."""
-    if fb2_suffix(path) == ".fb2":
-        return data
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            books = [info for info in archive.infolist() if info.filename.lower().endswith(".fb2")]
-            if not books:
-                raise CorpusError(f"{path}: holds no .fb2 book (it holds {', '.join(archive.namelist()[:3]) or 'nothing'}); "
-                                  "extract it and pass what it holds, or remove it")
-            if books[0].file_size > limit:
-                raise CorpusError(f"{path}: its {books[0].filename} unpacks to {books[0].file_size / 1e9:.1f} GB, "
-                                  f"more than any book ({limit / 1e9:.1f} GB at most); remove it or --exclude it")
-            return archive.read(books[0])
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
-        raise CorpusError(f"{path}: not a readable zipped FictionBook ({exc}); is it complete? download it again, "
-                          "or remove it") from None
 
 
 def _local(tag: str) -> str:
