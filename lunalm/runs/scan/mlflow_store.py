@@ -63,11 +63,13 @@ def read_store(path: str, stats: ScanStats) -> list[Attempt]:
             keys: dict[str, list[str]] = {}
             for run_id, key in db.execute("SELECT DISTINCT run_uuid, key FROM metrics"):
                 keys.setdefault(run_id, []).append(key)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(metrics)")}
+            nan = "is_nan" if "is_nan" in columns else "0"  # stores of old MLflow versions have no is_nan
             attempts = []
             for run in runs:
                 stats.check_time()
                 if run[6] != "deleted":
-                    attempts.append(_attempt(db, path, run, experiments, keys.get(run[0], [])))
+                    attempts.append(_attempt(db, path, run, experiments, keys.get(run[0], []), nan))
             return attempts
     except sqlite3.Error as error:
         stats.check_time()  # an interrupted query: the file's time ran out
@@ -78,7 +80,7 @@ def _connect(path: str) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{quote(str(Path(path).resolve()))}?mode=ro&immutable=1", uri=True)
 
 
-def _attempt(db: sqlite3.Connection, path: str, run: tuple, experiments: dict, keys: list[str]) -> Attempt:
+def _attempt(db: sqlite3.Connection, path: str, run: tuple, experiments: dict, keys: list[str], nan: str) -> Attempt:
     run_id, name, status, start, end, experiment = run[:6]
     params = dict(db.execute("SELECT key, value FROM params WHERE run_uuid = ? LIMIT ?", (run_id, MAX_FILES)))
     tags = dict(db.execute("SELECT key, value FROM tags WHERE run_uuid = ? LIMIT ?", (run_id, MAX_FILES)))
@@ -89,12 +91,12 @@ def _attempt(db: sqlite3.Connection, path: str, run: tuple, experiments: dict, k
     fill_fields(attempt, parsed_params({key: value or "" for key, value in params.items()}),
                 "the MLflow run's params")
     names = loss_names(keys)
-    train, val = _series(db, run_id, names.get("train")), _series(db, run_id, names.get("val"))
+    train, val = _series(db, run_id, names.get("train"), nan), _series(db, run_id, names.get("val"), nan)
     fill_losses(attempt, train, val)
     attempt.steps = max((point[0] for point in (train.last, val.last) if point), default=None) or None  # 0: one
     #                                                                                    point logged, no step
     lr, lr_name = LoggedLr(), next((key for key in LR_NAMES if key in keys), None)
-    for step, value in _series(db, run_id, lr_name).all_points():
+    for step, value in _series(db, run_id, lr_name, nan).all_points():
         if math.isfinite(value) and value > 0:
             lr.add(value, step, f"metrics {lr_name}")
     lr.record(attempt.extra)
@@ -108,13 +110,13 @@ def _attempt(db: sqlite3.Connection, path: str, run: tuple, experiments: dict, k
     return attempt
 
 
-def _series(db: sqlite3.Connection, run_id: str, key: str | None) -> LossSeries:
+def _series(db: sqlite3.Connection, run_id: str, key: str | None, nan: str) -> LossSeries:
     """A metric's points in the order they were logged; a point MLflow stored as NaN is NaN. Points logged
-    without a step (``mlflow.log_metric(key, value)`` stores step 0 for each) count in the order logged."""
+    without a step (``mlflow.log_metric(key, value)`` stores step 0 for each) count in the order logged.
+    ``nan``: the column that marks NaN points (``"0"`` in a store without one)."""
     series = LossSeries()
     if key is None:
         return series
-    nan = "is_nan" if "is_nan" in {row[1] for row in db.execute("PRAGMA table_info(metrics)")} else "0"
     rows = db.execute(f"SELECT step, value, {nan} FROM metrics WHERE run_uuid = ? AND key = ? "
                       "ORDER BY timestamp, step LIMIT ?", (run_id, key, MAX_POINTS)).fetchall()
     ordinal = len({step for step, _, _ in rows}) == 1 < len(rows)
