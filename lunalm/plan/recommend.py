@@ -48,6 +48,14 @@ AUTO_PRESETS = ("nano", "tiny", "small", "medium")  # in size order; "gpt2" is f
 # 1.469; on a faster CPU, 3 minutes at ~3.1 (1,296 steps), nano won, 1.4672 against 1.4804.
 TOKENS_PER_PARAM_FOR_SIZE = 2.0
 SMALLER_PRESET = {"nano": "pico"}
+
+
+def smaller_for_time(cfg: ModelConfig, preset: str, tokens: float) -> str | None:
+    """The preset to train instead of ``preset`` (shaped ``cfg``) when the time gives it only ``tokens``,
+    fewer than TOKENS_PER_PARAM_FOR_SIZE per non-embedding parameter; None when it is not too big."""
+    smaller = SMALLER_PRESET.get(preset)
+    too_big = tokens < TOKENS_PER_PARAM_FOR_SIZE * count_parameters(cfg, non_embedding=True)
+    return smaller if smaller and too_big else None
 GOALS = {  # epochs worth doing, tokens per parameter wanted, minimum optimizer steps
     "fast": dict(epochs=1.0, tokens_per_param=20.0, min_steps=300, patience=3),
     "balanced": dict(epochs=4.0, tokens_per_param=5.0, min_steps=1000, patience=5),
@@ -264,11 +272,12 @@ def make_plan(facts: CorpusFacts, machine: Machine, request: Request, *, corpus:
             chosen, spare, chosen_seen = name, grows, seen
         if not (data_ok or grows) and not request.preset:
             break
-    smaller = SMALLER_PRESET.get(chosen or "")
-    if (smaller and not request.preset and not request.epochs and request.hours and machine.kind == "cpu"
+    if (chosen and not request.preset and not request.epochs and request.hours and machine.kind == "cpu"
             and chosen_seen < train_tokens * MAX_USEFUL_EPOCHS):  # the time, not the text, limits the run
-        body = count_parameters(model_config_from_preset(chosen, vocab, context), non_embedding=True)
-        if chosen_seen < TOKENS_PER_PARAM_FOR_SIZE * body:
+        body_cfg = model_config_from_preset(chosen, vocab, context)
+        smaller = smaller_for_time(body_cfg, chosen, chosen_seen)
+        if smaller:
+            body = count_parameters(body_cfg, non_embedding=True)
             why["model.preset"] = (f"{smaller}, not {chosen}: --hours {request.hours:g} trains {chosen} on ~"
                                    f"{_count_text(chosen_seen)} tokens on {machine.name}, {chosen_seen / body:.2g} "
                                    f"per non-embedding parameter (below {TOKENS_PER_PARAM_FOR_SIZE:g}): too big for "

@@ -195,16 +195,16 @@ def _smaller_for_time(run: Run, cap: int) -> tuple[str, str] | None:
     run and the model would see fewer than ``lunalm.plan.recommend.TOKENS_PER_PARAM_FOR_SIZE`` tokens per
     non-embedding parameter in it; else None."""
     from lunalm.model import count_parameters
-    from lunalm.plan.recommend import SMALLER_PRESET, TOKENS_PER_PARAM_FOR_SIZE
+    from lunalm.plan.recommend import TOKENS_PER_PARAM_FOR_SIZE, smaller_for_time
 
-    smaller = SMALLER_PRESET.get(run.config.model.preset)
-    if (smaller is None or run.config.finetune is not None or run.config.model.overrides().keys() - {"dropout",
-            "tie_embeddings", "activation_checkpointing"} or run.total_steps >= cap):  # a shape of its own: kept
+    if (run.config.finetune is not None or run.config.model.overrides().keys() - {"dropout", "tie_embeddings",
+            "activation_checkpointing"} or run.total_steps >= cap):  # a shape of its own is kept
         return None
     tokens = run.total_steps * run.world_batch * run.config.data.context_length
-    body = count_parameters(run.model.config, non_embedding=True)
-    if tokens >= TOKENS_PER_PARAM_FOR_SIZE * body:
+    smaller = smaller_for_time(run.model.config, run.config.model.preset, tokens)
+    if smaller is None:
         return None
+    body = count_parameters(run.model.config, non_embedding=True)
     seen = f"{tokens:,}" if tokens < 1e6 else f"{tokens / 1e6:.1f}M"
     return smaller, (f"model {smaller}, not {run.config.model.preset}: in {run.config.train.minutes:g} min this "
                      f"machine trains {run.config.model.preset} on ~{seen} tokens, {tokens / body:.2g} per "
