@@ -46,7 +46,9 @@ PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characte
 #     download's lists are not read.
 #     TEI and other XML, and vertical files (.vert), are refused (lunalm.corpus.markup), not read as text.
 #     Dutch is told from Turkish (a repair chooses its letters by the language); a .csv may be tab-separated.
-READ_VERSION = 10
+# 11: a Telegram export (result.json) is its chats' conversations and channels' posts (lunalm.corpus.telegram),
+#     not a document per message.
+READ_VERSION = 11
 SAMPLE_MIN_FILES = 20  # fewer files than this: a sample reads the first documents instead of a spread
 
 

@@ -32,6 +32,7 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
             continue
         outputs: dict[Path, bool] = {}
         default = tuple(include) == DEFAULT_INCLUDE  # the default also reads WikiExtractor's suffix-less files
+        #                                             and Telegram's exports (result.json)
         found = [f for f in sorted(path.rglob("*")) if (_wanted(f, path, include, exclude, outputs)
                  or default and _extracted(f, path, exclude, outputs)) and not leipzig_side_file(f)]
         if not found:
@@ -84,10 +85,15 @@ def _archive(file: Path) -> bool:
 
 
 def _extracted(file: Path, root: Path, exclude: tuple[str, ...], outputs: dict[Path, bool]) -> bool:
-    """A file with no suffix inside ``root`` that is WikiExtractor output (``lunalm.corpus.wiki``)."""
+    """A file inside ``root`` that the default patterns miss but that is read by its content: WikiExtractor
+    output with no suffix (``lunalm.corpus.wiki``), or a Telegram export (``lunalm.corpus.telegram``)."""
+    from lunalm.corpus.telegram import is_export
     from lunalm.corpus.wiki import extractor_output
 
-    return not inner_suffix(file) and _wanted(file, root, ("*",), exclude, outputs) and extractor_output(file)
+    suffix = inner_suffix(file)
+    if suffix not in ("", ".json") or not _wanted(file, root, ("*",), exclude, outputs):
+        return False
+    return extractor_output(file) if not suffix else is_export(file)
 
 
 def broken_links(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
@@ -110,12 +116,14 @@ def unread_tables(paths: list[str] | tuple[str, ...], include: tuple[str, ...], 
     ``.tsv`` and a ``README.txt`` would otherwise train on the README alone."""
     from lunalm.corpus.hf_dataset import METADATA_FILES
     from lunalm.corpus.tables import TABLE_SUFFIXES
+    from lunalm.corpus.telegram import is_export
 
     left, used = [], set()
+    default = tuple(include) == DEFAULT_INCLUDE  # which reads Telegram's exports
     for root, files in folder_files(paths):
         left += [f for f in files if f.suffix.lower() in TABLE_SUFFIXES + (".json",) and f.name not in
                  METADATA_FILES and not _METADATA_TABLE.fullmatch(f.name) and _wanted(f, root, ("*",), exclude)
-                 and not _wanted(f, root, include, exclude)]
+                 and not _wanted(f, root, include, exclude) and not (default and is_export(f))]
         used |= {pattern for pattern in include for f in files if _wanted(f, root, (pattern,), exclude)}
     if not left:
         return None

@@ -24,6 +24,7 @@ from lunalm.corpus.compressed import READ_ERRORS, inner_suffix, is_compressed, o
 from lunalm.corpus.encoding import Decoded, decode_bytes, repair_text
 from lunalm.corpus.idlines import id_column, numbered, numbered_lines, strip_ids
 from lunalm.corpus.markup import markup_error
+from lunalm.corpus.telegram import chat_documents, telegram_chats
 from lunalm.errors import CorpusError
 
 BLOCK_BYTES = 4 << 20  # decode in ~4 MB blocks cut at a newline
@@ -150,7 +151,7 @@ def read_file(path: Path, text_field: str = "text", max_document_chars: int = 1_
             #  WikiExtractor --json writes no suffix; mC4 names its JSON Lines c4-tr.tfrecord-00000-of-01024.json.gz
             yield from _read_jsonl(handle, path, text_field, _position(handle))
         elif layout == ".json":
-            yield from _read_json(handle, path, text_field)
+            yield from _read_json(handle, path, text_field, max_document_chars)
         elif kind == "doc":
             yield from read_articles(handle, path, head, max_document_chars, _position(handle))
         elif layout == ".conllu":
@@ -300,11 +301,12 @@ def _json_lines(path: Path) -> bool:
         return False
 
 
-def _read_json(handle: BinaryIO, path: Path, text_field: str) -> Iterator[RawDocument]:
+def _read_json(handle: BinaryIO, path: Path, text_field: str, max_document_chars: int) -> Iterator[RawDocument]:
     """A ``.json`` data set as people export them: an array of records (or of strings), or an object
     holding one such array (``{"data": [...]}``). Each record's ``text_field`` is one document. The file is
     parsed whole (a JSON array cannot be streamed with the standard library): fine for the data sets of a
-    few hundred MB that are published this way; larger ones belong in JSONL."""
+    few hundred MB that are published this way; larger ones belong in JSONL. A Telegram export is read as
+    its chats (``lunalm.corpus.telegram``), unless ``--text-field`` names another field."""
     try:
         decoded = decode_bytes(handle.read(), source=str(path))
         data = json.loads(decoded.text)
@@ -313,6 +315,14 @@ def _read_json(handle: BinaryIO, path: Path, text_field: str) -> Iterator[RawDoc
                           "JSONL") from None
     except READ_ERRORS as exc:
         raise read_failed(path, exc) from None
+    chats = telegram_chats(data) if text_fields(text_field) == ["text"] else None
+    if chats is not None:
+        for chat in chats:
+            for label, text in chat_documents(chat, max_document_chars):
+                repair = repair_text(text)
+                yield RawDocument(repair.text, str(path), decoded.encoding, repair.repaired_chars, f"{path}: {label}",
+                                  repair.sequences, repair.recovered_bytes)
+        return
     if isinstance(data, dict):
         arrays = [key for key, value in data.items() if isinstance(value, list)]
         if len(arrays) != 1:
