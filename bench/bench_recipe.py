@@ -9,9 +9,11 @@ ATAM speeches, every document with sha1(id) % 10 == 0 held out), and so is the s
 on the best checkpoint: every held-out document after an end-of-text token, windows of the model's
 context, stride half of it, bits per UTF-8 byte).
 
-A grid entry is ``preset:dropout:epochs[:optimizer[:lr[:context[:batch[:schedule[:ema[:decay]]]]]]]``
+A grid entry is ``preset:dropout:epochs[:optimizer[:lr[:context[:batch[:schedule[:ema[:decay[:vocab]]]]]]]]]``
 (schedule: wsd or cosine; ema: ``--ema-horizon``, 0 = the raw weights; decay: ``train.weight_decay``,
-written into a copy of the plan, since ``luna train`` has no flag for it); ``.`` keeps the plan's value.
+written into a copy of the plan, since ``luna train`` has no flag for it; vocab: ``--vocab-size``, a BPE
+tokenizer of that size learnt for the run, where the other runs share the first run's); ``.`` keeps the
+plan's value.
 Each run also has a wall-clock cap (``--minutes``), so the grid's cost is bounded; ``--budget`` stops
 starting new runs once that many seconds have gone. Rows are appended to ``--jsonl`` as they
 finish, so a run cut short keeps what it measured.
@@ -34,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_quality  # noqa: E402
 import common  # noqa: E402
 
-FIELDS = ("preset", "dropout", "epochs", "optimizer", "lr", "context", "batch", "schedule", "ema", "decay")
+FIELDS = ("preset", "dropout", "epochs", "optimizer", "lr", "context", "batch", "schedule", "ema", "decay", "vocab")
 FLAGS = {"preset": "--preset", "dropout": "--dropout", "epochs": "--epochs", "optimizer": "--optimizer",
          "lr": "--lr", "context": "--context", "batch": "--batch-size", "schedule": "--schedule",
-         "ema": "--ema-horizon"}
+         "ema": "--ema-horizon", "vocab": "--vocab-size"}
 
 
 def parse_entry(entry: str) -> dict:
@@ -57,7 +59,7 @@ def train_and_score(name: str, overrides: dict, plan: Path, tokenizer: Path | No
         config["train"]["weight_decay"] = float(overrides["decay"])
         plan = work / f"{name}-plan.yaml"
         plan.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    if tokenizer is not None:
+    if tokenizer is not None and "vocab" not in overrides:
         flags += ["--tokenizer-path", str(tokenizer)]
     log = work / f"{name}.log"
     started = time.perf_counter()
@@ -94,7 +96,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0, help="wall-clock cap of each run (default 3)")
     parser.add_argument("--budget", type=float, default=0, help="start no run after this many seconds (0 = none)")
     parser.add_argument("--grid", nargs="+", default=[".:.:."], help="entries preset:dropout:epochs[:optimizer"
-                        "[:lr[:context[:batch[:schedule[:ema[:decay]]]]]]], '.' = the plan's value "
+                        "[:lr[:context[:batch[:schedule[:ema[:decay[:vocab]]]]]]]], '.' = the plan's value "
                         "(default: the plan alone)")
     parser.add_argument("--jsonl", default=None, help="append each row here as it finishes (default: none)")
     parser.add_argument("--keep", metavar="DIR", help="keep runs and logs in DIR (default: a temporary folder)")
@@ -126,13 +128,14 @@ def main() -> None:
             overrides = parse_entry(entry)
             row = train_and_score(f"r{index:02d}", overrides, plan, tokenizer_path, args, work, heldout_dir)
             row["entry"] = entry
-            if tokenizer_path is None:  # one tokenizer for every run: the grid varies the model, not the text
-                tokenizer_path = work / "runs" / row["name"] / "tokenizer" / "tokenizer.json"
+            run_tokenizer = work / "runs" / row["name"] / "tokenizer" / "tokenizer.json"
+            if tokenizer_path is None and "vocab" not in overrides:  # one tokenizer for the plan's vocabulary
+                tokenizer_path = run_tokenizer
             if coders is None and args.no_coders:
                 coders = {"ppmd": float("nan")}
             elif coders is None:
                 texts, train_texts = bench_quality.cleaned_texts(heldout_dir), bench_quality.cleaned_texts(train_dir)
-                coders = bench_quality.coder_scores(train_texts, texts, Tokenizer.load(tokenizer_path))
+                coders = bench_quality.coder_scores(train_texts, texts, Tokenizer.load(run_tokenizer))
                 print(f"  PPMd (order {coders['ppmd_order']}) {coders['ppmd']:.4f}, xz {coders['xz']:.4f}, "
                       f"unigram {coders['unigram']:.4f}", flush=True)
             row["ppmd"] = coders["ppmd"]
