@@ -47,7 +47,8 @@ PRIME_CHARS = 20_000_000  # boilerplate is counted over the first ~20 M characte
 #     TEI and other XML, and vertical files (.vert), are refused (lunalm.corpus.markup), not read as text.
 #     Dutch is told from Turkish (a repair chooses its letters by the language); a .csv may be tab-separated.
 # 11: a Telegram export (result.json) is its chats' conversations and channels' posts (lunalm.corpus.telegram),
-#     not a document per message.
+#     not a document per message; a WhatsApp export (.txt) is its messages as "Name: text" lines, without their
+#     stamps, WhatsApp's notices and placeholders (lunalm.corpus.whatsapp).
 READ_VERSION = 11
 SAMPLE_MIN_FILES = 20  # fewer files than this: a sample reads the first documents instead of a spread
 

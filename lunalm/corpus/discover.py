@@ -151,11 +151,13 @@ def unread_notes(paths: list[str] | tuple[str, ...], include: tuple[str, ...], e
 
     if not paths:
         return []
+    heads = list(_heads(paths, include, exclude))  # the text files' first lines, read once for three notes
     return [note for note in (unread_tables(paths, include, exclude), unread_extracts(paths, include, exclude),
                               unread_formats(paths, exclude), broken_links(paths, include, exclude),
                               unread_outputs(paths), unread_leipzig(paths, include, exclude),
-                              id_lines(paths, include, exclude),
-                              tables_as_text(paths, include, exclude), splits_read_together(paths, include, exclude))
+                              id_lines(paths, include, exclude, heads), chats(paths, include, exclude, heads),
+                              tables_as_text(paths, include, exclude, heads),
+                              splits_read_together(paths, include, exclude))
             if note]
 
 
@@ -199,10 +201,11 @@ def _names(files: list[Path], shown: int = 3) -> str:
     return ", ".join(f.name for f in files[:shown]) + (f" and {len(files) - shown} more" if len(files) > shown else "")
 
 
-def id_lines(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+def id_lines(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...],
+             heads: list[tuple[Path, str]] | None = None) -> str | None:
     """A note naming the text files read as ``ID<TAB>text`` lines (``lunalm.corpus.idlines``), whose IDs are
     left out; None when there are none."""
-    found = [(file, head) for file, head in _heads(paths, include, exclude) if id_column(head)]
+    found = [(file, head) for file, head in _heads_of(paths, include, exclude, heads) if id_column(head)]
     if not found:
         return None
     ids = ", ".join(repr(found_id) for found_id in first_ids(found[0][1]))
@@ -211,18 +214,33 @@ def id_lines(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
             f"({_names([file for file, _ in found])}; its first IDs: {ids})")
 
 
+def chats(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...],
+          heads: list[tuple[Path, str]] | None = None) -> str | None:
+    """A note naming the text files read as WhatsApp exports (``lunalm.corpus.whatsapp``); None when there are
+    none."""
+    from lunalm.corpus.whatsapp import is_chat
+
+    found = [file for file, head in _heads_of(paths, include, exclude, heads) if not id_column(head) and is_chat(head)]
+    if not found:
+        return None
+    return (f"read as WhatsApp chat exports, a 'Name: text' line a message, without the date and time before each, "
+            f"WhatsApp's notices, media left out of the export and deleted messages: {len(found)} file(s) "
+            f"({_names(found)})")
+
+
 _COLUMN_NAME = re.compile(r"(\"?)[^\W\d](?:[\w.-]{0,39}[\w-])?\1")  # poem_text, "rank": no spaces (prose
 #                                                                       has them), no full stop at the end ("Hi.")
 TABLE_CHECKED_FILES = 200  # text files whose first line is looked at
 
 
-def tables_as_text(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> str | None:
+def tables_as_text(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...],
+                   heads: list[tuple[Path, str]] | None = None) -> str | None:
     """A note naming the text files (``.txt``, ``.md``) that are tables saved under a text name: a first line
     of column names with a comma, tab or semicolon between them, and a second line with as many; None when
     there are none. Yunyus/Turkish-Poem-GPT's turkish_poems.txt (poem_name,poet_name,poem_text,rank) was read
     as one document, its header and quotes kept."""
     found = []
-    for file, head in _heads(paths, include, exclude):
+    for file, head in _heads_of(paths, include, exclude, heads):
         lines = head.splitlines()
         if len(lines) < 2 or id_column(head):
             continue
@@ -263,6 +281,11 @@ def _heads(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude
                 yield file, handle.read(1 << 16).decode("utf-8", "replace").lstrip("\ufeff")
         except OSError:
             continue
+
+
+def _heads_of(paths, include, exclude, heads: list[tuple[Path, str]] | None):
+    """``heads`` where the caller read them already, else ``_heads``."""
+    return _heads(paths, include, exclude) if heads is None else heads
 
 
 def _tab_columns(lines: list[str]) -> bool:

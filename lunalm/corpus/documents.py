@@ -25,6 +25,7 @@ from xml.etree import ElementTree
 
 from lunalm.corpus.encoding import Decoded, decode_bytes, decode_markup
 from lunalm.corpus.fictionbook import FB2_SUFFIXES, fb2_suffix, fb2_text
+from lunalm.corpus.telegram import export_page_text, is_export_page
 from lunalm.corpus.read import RawDocument, _paragraph_cut, _Repairs, read_failed
 from lunalm.corpus.subtitles import SUBTITLE_SUFFIXES, subtitle_text
 from lunalm.errors import CorpusError, NoTextError
@@ -306,7 +307,8 @@ def _decoded_text(path: Path, suffix: str) -> tuple[Decoded, str]:
         return decoded, fb2_text(decoded.text, path)
     if suffix in PAGE_SUFFIXES:
         decoded = decode_markup(_bytes(path), str(path))
-        return decoded, page_text(decoded.text)
+        chat = is_export_page(decoded.text)  # Telegram's HTML export (lunalm.corpus.telegram)
+        return decoded, export_page_text(decoded.text) if chat else page_text(decoded.text)
     decoded = decode_bytes(_bytes(path), source=str(path))
     return decoded, subtitle_text(decoded.text, suffix)
 

@@ -9,7 +9,8 @@ so is a row of a ``.parquet``/``.arrow``/``.csv``/``.tsv`` file (``lunalm.corpus
 (``lunalm.corpus.compressed``). Files are read in blocks ending at a newline, each block decoded and
 repaired by ``lunalm.corpus.encoding``. WikiExtractor's output is known by its first line, whatever the
 file's name: one document per article (``lunalm.corpus.wiki``). Web pages, e-books, Word, LibreOffice and
-PDF files are read as their text (``lunalm.corpus.documents``).
+PDF files are read as their text (``lunalm.corpus.documents``). Chat exports are read as their conversations:
+Telegram's ``result.json`` (``lunalm.corpus.telegram``), WhatsApp's text (``lunalm.corpus.whatsapp``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from lunalm.corpus.encoding import Decoded, decode_bytes, repair_text
 from lunalm.corpus.idlines import id_column, numbered, numbered_lines, strip_ids
 from lunalm.corpus.markup import markup_error
 from lunalm.corpus.telegram import chat_documents, telegram_chats
+from lunalm.corpus.whatsapp import chat_lines, is_chat
 from lunalm.errors import CorpusError
 
 BLOCK_BYTES = 4 << 20  # decode in ~4 MB blocks cut at a newline
@@ -223,7 +225,7 @@ class EncodingLabel:
 def _read_text(handle: BinaryIO, path: Path, head: bytes, max_chars: int, position) -> Iterator[RawDocument]:
     pending: list[str] = []
     pending_chars, label, repairs = 0, EncodingLabel(), _Repairs()
-    lines_before, read, ids = 0, 0, None
+    lines_before, read, ids, chat = 0, 0, None, False
     for decoded in decoded_blocks(handle, path, head):
         label.see(decoded)
         encoding = label.encoding
@@ -231,12 +233,13 @@ def _read_text(handle: BinaryIO, path: Path, head: bytes, max_chars: int, positi
         lines_before += decoded.text.count("\n")
         if ids is None:  # ID<TAB>text lines (lunalm.corpus.idlines); numbered ones are documents of their own
             ids = id_column(decoded.text) and ("numbered" if numbered(decoded.text) else "named")
+            chat = not ids and is_chat(decoded.text)  # a WhatsApp export (lunalm.corpus.whatsapp)
         if ids == "numbered":
             for number, line in numbered_lines(decoded.text):
                 yield RawDocument(line, str(path), encoding, name=f"{path}:{number}" if number else "",
                                   read_bytes=position(), **repairs.take())
             continue
-        text = strip_ids(decoded.text) if ids else decoded.text
+        text = strip_ids(decoded.text) if ids else chat_lines(decoded.text) if chat else decoded.text
         pending.append(text)
         pending_chars += len(text)
         per_char, read = (position() - read) / max(1, len(text)), position()

@@ -6,7 +6,7 @@ are listed under ``chats.list`` and ``left_chats.list``. A message's ``text`` is
 strings and entities (``{"type": "link", "text": "..."}``, bold, hashtags, mentions) whenever it holds any
 formatting; service messages (joins, pins, calls), and stickers, photos and voice notes without a caption,
 have no text. Read as any JSON data set, the first formatted message stopped the whole read ("field 'text'
-is a JSON array"), and an account's export was "a JSON object with 2 arrays".
+is a JSON array"), and an account's export was read as its list of profile pictures.
 
 What each chat becomes:
 - a channel (``public_channel``, ``private_channel``): one document a post, its text alone (a channel of
@@ -14,12 +14,16 @@ What each chat becomes:
 - any other chat (personal, group, bot, saved messages): the conversation, one line a message as
   ``Name: text`` (a message's own line breaks kept), cut into documents of at most ``max_chars`` between
   messages, so that a model learns who answers whom.
+
+The HTML export (``messages.html``, Telegram Desktop's default) is read the same way, a page a document
+(``export_page_text``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 CHANNELS = {"public_channel", "private_channel"}
@@ -114,3 +118,87 @@ def is_export(path: Path) -> bool:
         return False
     return head.startswith(b"{") and bool(_ACCOUNT.search(head)
                                           or _CHAT_TYPE.search(head) and _MESSAGES.search(head))
+
+
+# --- the HTML export ---------------------------------------------------------------------------------------
+# Telegram Desktop exports HTML unless JSON is chosen: messages.html, messages2.html, … (a thousand messages a
+# page) beside css/, js/ and images/. Read as web pages, each message gave its initials, time, sender and
+# text on lines of their own, and media gave "Photo", "Not included, change data exporting settings to
+# download." and its size.
+_HISTORY = re.compile(r'<div class="history">')
+_MESSAGE = re.compile(r'<div class="message (?:default|service)')
+
+
+def is_export_page(markup: str) -> bool:
+    """Whether a page is one of Telegram's HTML export (``messages.html``)."""
+    return bool(_HISTORY.search(markup[:1 << 16])) and bool(_MESSAGE.search(markup))
+
+
+class _ExportPage(HTMLParser):
+    """(sender, text) of each message of an HTML export page. A message joined to the one before (the same
+    sender, a ``joined`` class) has no name of its own; a service message (a date, a pin) breaks that chain.
+    Only a message's ``text`` and its sender's ``from_name`` are read: not its time, reply link, media,
+    reactions or signature, nor the "via @bot" and date spans inside a name."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.messages: list[tuple[list[str | None], list[str]]] = []  # ([sender], text parts)
+        self.divs = 0  # <div>s open
+        self.sender: str | None = None  # of the last message with a name
+        self.reading: str | None = None  # "name" or "text", while inside one ...
+        self.depth = 0  # ... opened at this many <div>s
+        self.forwarded = 0  # <div>s open at a forwarded message's body, else 0
+        self.spans = 0  # elements open inside a name
+        self.name: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if self.reading == "text" and tag == "br":
+            self.messages[-1][1].append("\n")
+        elif self.reading == "name" and tag != "div":
+            self.spans += 1
+        if tag != "div":
+            return
+        self.divs += 1
+        classes = (dict(attrs).get("class") or "").split()
+        if "message" in classes and ("default" in classes or "service" in classes):
+            self.sender = self.sender if "joined" in classes else None
+            self.messages.append(([self.sender], []))
+            self.reading, self.forwarded = None, 0
+        elif "forwarded" in classes and "body" in classes:
+            self.forwarded = self.divs
+        elif self.messages and self.reading is None and classes in (["from_name"], ["text"]):
+            self.reading = "name" if classes == ["from_name"] else "text"
+            self.depth, self.spans, self.name = self.divs, 0, []
+
+    def handle_endtag(self, tag):
+        if self.reading == "name" and tag != "div":
+            self.spans = max(0, self.spans - 1)
+        if tag != "div" or not self.divs:
+            return
+        if self.reading and self.divs == self.depth:
+            if self.reading == "name" and not self.forwarded:  # a forwarded message's author is not its sender
+                self.sender = " ".join("".join(self.name).split()) or None
+                self.messages[-1][0][0] = self.sender
+            self.reading = None
+        if self.divs == self.forwarded:
+            self.forwarded = 0
+        self.divs -= 1
+
+    def handle_data(self, data):
+        if self.reading == "name" and not self.spans:
+            self.name.append(data)
+        elif self.reading == "text":  # line breaks are <br>s; the markup's own are layout
+            self.messages[-1][1].append(re.sub(r"\s+", " ", data))
+
+
+def export_page_text(markup: str) -> str:
+    """The messages of an HTML export page as ``Name: text`` lines (a message's own line breaks kept), as the
+    JSON export's chats; where one sender wrote them all (a channel), its posts alone, a blank line between."""
+    parser = _ExportPage()
+    parser.feed(markup)
+    parser.close()
+    said = [(sender[0], text) for sender, parts in parser.messages
+            if (text := "\n".join(" ".join(line.split()) for line in "".join(parts).strip().split("\n")))]
+    if len({sender for sender, _ in said}) == 1:
+        return "\n\n".join(text for _, text in said)
+    return "\n".join(f"{sender}: {text}" if sender else text for sender, text in said)

@@ -40,8 +40,8 @@ CHAT_TEXT = ("Ayşe: Merhaba, akşam geliyor musun?\n"
              "Ayşe: İlk satır\nikinci satır")
 
 CHANNEL = {"name": "Şiir Kanalı", "type": "public_channel", "id": 1234567890, "messages": [
-    {"id": 1, "type": "service", "date": "2021-01-31T21:00:00", "actor": "Şiir Kanalı", "actor_id": "channel1234567890",
-     "action": "create_channel", "title": "Şiir Kanalı", "text": "", "text_entities": []},
+    {"id": 1, "type": "service", "date": "2021-01-31T21:00:00", "actor": "Şiir Kanalı",
+     "actor_id": "channel1234567890", "action": "create_channel", "title": "Şiir Kanalı", "text": "", "text_entities": []},
     message(2, "Şiir Kanalı", "Sessizce akşam iner,\nyüreğime bir serinlik."),
     message(3, "Şiir Kanalı", [{"type": "italic", "text": "Yol"}, "\n\nGittikçe uzar yollar, ", {
         "type": "hashtag", "text": "#şiir"}]),
@@ -67,7 +67,8 @@ def test_a_chat_export_is_its_conversation_and_a_channel_its_posts(tmp_path: Pat
 
 def test_an_account_export_reads_every_chat_and_a_long_chat_is_cut_between_messages(tmp_path: Path):
     group = {"name": "Aile", "type": "private_supergroup", "id": 77, "messages": [
-        message(number, "Ali" if number % 2 else "Zeynep", f"{number}. mesaj: " + "söz " * 20) for number in range(1, 31)]}
+        message(number, "Ali" if number % 2 else "Zeynep", f"{number}. mesaj: " + "söz " * 20)
+        for number in range(1, 31)]}
     account = {"about": "Here is the data you requested. Remember: Telegram is ad free, it doesn't use your data "
                         "for ad targeting and doesn't sell it to others.",
                "personal_information": {"user_id": 501, "first_name": "Ayşe", "phone_number": "+90 555 000 0000"},
@@ -103,3 +104,84 @@ def test_a_json_data_set_with_messages_of_its_own_is_not_taken_for_telegram(tmp_
     data = {"messages": [{"role": "user", "text": "Soru nedir?"}, {"role": "assistant", "text": "Cevap budur."}]}
     path = write(tmp_path / "dialog.json", data)
     assert [document.text for document in read_file(path)] == ["Soru nedir?", "Cevap budur."]
+
+
+PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"/><title>Exported Data</title>
+<link href="css/style.css" rel="stylesheet"/><script src="js/script.js" type="text/javascript"></script></head>
+<body onload="CheckLocation();">
+<div class="page_wrap">
+ <div class="page_header"><div class="content"><div class="text bold">Aile</div></div></div>
+ <div class="page_body chat_page">
+  <div class="history">
+   <div class="message service" id="message-1"><div class="body details">2 January 2024</div></div>
+   <div class="message default clearfix" id="message2">
+    <div class="pull_left userpic_wrap"><div class="userpic userpic2" style="width: 42px; height: 42px">
+     <div class="initials" style="line-height: 42px">AY</div></div></div>
+    <div class="body">
+     <div class="pull_right date details" title="02.01.2024 15:46:00 UTC+03:00">15:46</div>
+     <div class="from_name">
+Ayşe Yılmaz
+     </div>
+     <div class="text">
+Merhaba, akşam geliyor musun?<br>Saat <strong>8</strong>'de &amp; <a href="https://ornek.com">burada</a>.
+     </div>
+    </div>
+   </div>
+   <div class="message default clearfix joined" id="message3">
+    <div class="body">
+     <div class="pull_right date details" title="02.01.2024 15:47:00 UTC+03:00">15:47</div>
+     <div class="media_wrap clearfix"><div class="media clearfix pull_left media_photo"><div class="fill pull_left">
+      </div><div class="body"><div class="title bold">Photo</div><div class="description">Not included, change data
+      exporting settings to download.</div><div class="status details">1280x960, 120.5 KB</div></div></div></div>
+     <div class="text">
+manzara
+     </div>
+    </div>
+   </div>
+   <div class="message default clearfix" id="message4">
+    <div class="pull_left forwarded userpic_wrap"><div class="userpic userpic5"><div class="initials">M</div>
+     </div></div>
+    <div class="body">
+     <div class="pull_right date details" title="02.01.2024 15:48:00 UTC+03:00">15:48</div>
+     <div class="from_name">
+Mehmet <span class="details"> via @bot</span>
+     </div>
+     <div class="reply_to details">In reply to <a href="#go_to_message2" onclick="return GoToMessage(2)">this
+      message</a></div>
+     <div class="forwarded body">
+      <div class="from_name">Haber Kanalı<span class="date details" title="01.01.2024 10:00:00"> 01.01.2024
+       10:00:00</span></div>
+      <div class="text">İletilen haber metni</div>
+     </div>
+    </div>
+   </div>
+   <div class="message service" id="message-5"><div class="body details">Ayşe Yılmaz pinned this message</div></div>
+   <div class="message default clearfix" id="message6">
+    <div class="body">
+     <div class="from_name">Ayşe Yılmaz</div>
+     <div class="media_wrap clearfix"><div class="media clearfix pull_left media_sticker"><div class="body">
+      <div class="title bold">Sticker</div><div class="status details">😀, 512x512</div></div></div></div>
+    </div>
+   </div>
+  </div>
+ </div>
+</div>
+</body></html>"""
+
+
+def test_the_html_export_reads_as_the_json_one(tmp_path: Path):
+    folder = tmp_path / "ChatExport_2024-01-10"
+    folder.mkdir()
+    (folder / "messages.html").write_text(PAGE, encoding="utf-8")
+    for part in ("css/style.css", "js/script.js", "images/back.png"):
+        (folder / part).parent.mkdir(exist_ok=True)
+        (folder / part).write_bytes(b"body { margin: 0 }" if part.endswith(".css") else b"\x89PNG\r\n" + bytes(32))
+    documents = Corpus(CorpusConfig(paths=(str(folder),))).documents()
+    assert [document.text for document in documents] == [
+        "Ayşe Yılmaz: Merhaba, akşam geliyor musun?\nSaat 8'de & burada.\nAyşe Yılmaz: manzara\n"
+        "Mehmet: İletilen haber metni"]
+    channel = PAGE.replace("Mehmet <span", "Ayşe Yılmaz <span")
+    (folder / "messages.html").write_text(channel, encoding="utf-8")
+    assert [document.text for document in Corpus(CorpusConfig(paths=(str(folder),))).documents()] == [
+        "Merhaba, akşam geliyor musun?\nSaat 8'de & burada.\n\nmanzara\n\nİletilen haber metni"]
