@@ -38,11 +38,9 @@ def telegram_chats(data) -> list[dict] | None:
         return None
     if _is_chat(data):
         return [data]
-    listed = [chat for key in ("chats", "left_chats") for chat in _listed(data.get(key))]
-    if listed and all(_is_chat(chat) for chat in listed):
-        return listed
-    if not listed and isinstance(data.get("chats"), dict) and "personal_information" in data:
-        return []  # an account's export with no chat chosen (contacts or settings only)
+    listed = [chat for key in ("chats", "left_chats") for chat in _listed(data.get(key)) if _is_chat(chat)]
+    if listed or isinstance(data.get("chats"), dict) and "personal_information" in data:
+        return listed  # an account's export, maybe with no chat chosen (contacts or settings only)
     return None
 
 
