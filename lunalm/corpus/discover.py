@@ -220,7 +220,8 @@ def chats(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude:
     none."""
     from lunalm.corpus.whatsapp import is_chat
 
-    found = [file for file, head in _heads_of(paths, include, exclude, heads) if not id_column(head) and is_chat(head)]
+    found = [file for file, head in _heads_of(paths, include, exclude, heads)
+             if not id_column(head) and is_chat(head)]
     if not found:
         return None
     return (f"read as WhatsApp chat exports, a 'Name: text' line a message, without the date and time before each, "

@@ -25,9 +25,9 @@ from xml.etree import ElementTree
 
 from lunalm.corpus.encoding import Decoded, decode_bytes, decode_markup
 from lunalm.corpus.fictionbook import FB2_SUFFIXES, fb2_suffix, fb2_text
-from lunalm.corpus.telegram import export_page_text, is_export_page
 from lunalm.corpus.read import RawDocument, _paragraph_cut, _Repairs, read_failed
 from lunalm.corpus.subtitles import SUBTITLE_SUFFIXES, subtitle_text
+from lunalm.corpus.telegram import export_page_text, is_export_page
 from lunalm.errors import CorpusError, NoTextError
 
 PAGE_SUFFIXES = (".html", ".htm", ".xhtml")

@@ -10,7 +10,8 @@ so is a row of a ``.parquet``/``.arrow``/``.csv``/``.tsv`` file (``lunalm.corpus
 repaired by ``lunalm.corpus.encoding``. WikiExtractor's output is known by its first line, whatever the
 file's name: one document per article (``lunalm.corpus.wiki``). Web pages, e-books, Word, LibreOffice and
 PDF files are read as their text (``lunalm.corpus.documents``). Chat exports are read as their conversations:
-Telegram's ``result.json`` (``lunalm.corpus.telegram``), WhatsApp's text (``lunalm.corpus.whatsapp``).
+Telegram's ``result.json`` and ``messages.html`` (``lunalm.corpus.telegram``), WhatsApp's text
+(``lunalm.corpus.whatsapp``).
 """
 
 from __future__ import annotations
