@@ -21,6 +21,7 @@ The HTML export (``messages.html``, Telegram Desktop's default) is read the same
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -107,8 +108,19 @@ def is_export(path: Path) -> bool:
     """Whether ``path`` (a ``.json`` file in a folder) begins as Telegram's export does: an account's note
     ("Here is the data you requested"), or a chat's type beside its messages. A folder is read with such a
     file in it; other JSON files there are left out by default (settings, configs) and named in a note."""
-    if path.suffix.lower() != ".json" or not path.is_file():
+    if path.suffix.lower() != ".json":
         return False
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return stat.st_size > 0 and _export_head(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)
+def _export_head(path: str, size: int, mtime_ns: int) -> bool:
+    """``is_export``'s look at a file's first bytes, once per version of the file: a folder is discovered
+    several times over (reading, then each note on what is left unread)."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(_HEAD_BYTES).removeprefix(b"\xef\xbb\xbf").lstrip()

@@ -47,7 +47,8 @@ DELETED = {"bu mesaj silindi", "bu mesajı sildiniz", "bu mesajı sildin", "this
 def is_chat(head: str) -> bool:
     """Whether ``head`` (a file's first text) is a WhatsApp export: its first non-empty line stamped, and most
     of its first lines."""
-    lines = [line for line in head.lstrip("\ufeff").split("\n")[:4 * CHECKED_LINES] if line.strip()][:CHECKED_LINES]
+    lines = [line for line in head.lstrip("\ufeff").split("\n", 4 * CHECKED_LINES)[:4 * CHECKED_LINES]
+             if line.strip()][:CHECKED_LINES]  # not every line of a 4 MB block split
     stamped = sum(bool(_STAMP.match(line)) for line in lines)
     return bool(lines) and bool(_STAMP.match(lines[0])) and stamped >= min(MIN_STAMPED, len(lines)) \
         and stamped >= STAMPED_SHARE * len(lines)

@@ -56,6 +56,8 @@ def smaller_for_time(cfg: ModelConfig, preset: str, tokens: float) -> str | None
     smaller = SMALLER_PRESET.get(preset)
     too_big = tokens < TOKENS_PER_PARAM_FOR_SIZE * count_parameters(cfg, non_embedding=True)
     return smaller if smaller and too_big else None
+
+
 GOALS = {  # epochs worth doing, tokens per parameter wanted, minimum optimizer steps
     "fast": dict(epochs=1.0, tokens_per_param=20.0, min_steps=300, patience=3),
     "balanced": dict(epochs=4.0, tokens_per_param=5.0, min_steps=1000, patience=5),
