@@ -7,7 +7,9 @@ from):
 2. config files the log names (nanoGPT's ``python train.py config/x.py`` prints "Overriding config with
    config/x.py:" and the file), read from the printed text, else from disk beside the script;
 3. values the log prints: ``Overriding: batch_size = 8`` (nanoGPT's configurator), argparse's
-   ``Namespace(lr=0.001, ...)`` and a printed ``TrainingArguments(`` (one ``name=value,`` a line).
+   ``Namespace(lr=0.001, ...)``, a printed ``TrainingArguments(`` (one ``name=value,`` a line) and a
+   pretty-printed dict of settings over several lines (litgpt's ``{'checkpoint_dir': PosixPath(...),
+   ... 'train': TrainArgs(micro_batch_size=4, ...)}``).
 
 Nothing is executed: printed and on-disk config files are parsed with ``ast``, values with
 ``ast.literal_eval``.
@@ -33,6 +35,9 @@ _CONFIG_FILE = re.compile(r"^overriding config with (.+?):?$", re.IGNORECASE)
 _NAMESPACE = re.compile(r"\bNamespace\((.*)\)\s*$")
 _ARGUMENTS = re.compile(r"^\w*(?:Arguments|Config)\($")  # TrainingArguments(, SFTConfig(, DPOConfig(
 _ARGUMENT = re.compile(r"^(\w+)=(.*?),?$")
+_DICT_START = re.compile(r"^\{'\w+': ")  # pprint's first line of a dict of settings
+_REPR = re.compile(r"<[^<>\n]*>")  # "<litgpt.prompts.Alpaca object at 0x7f5f...>": no literal, read as None
+_PATHS = ("PosixPath", "WindowsPath", "Path")
 
 
 class LogSettings:
@@ -42,6 +47,8 @@ class LogSettings:
         self.overrides: dict[str, list] = {}  # name -> [value, "train.log:45"]
         self.config_files: list[dict] = []  # {"path", "where", "values": {name: value}}
         self._printed: list[str] | None = None  # lines of the config file being printed
+        self._dict: list[str] | None = None  # lines of a pretty-printed dict of settings, while inside it
+        self._dict_where = ""
         self._arguments: str | None = None  # where a printed TrainingArguments( began, while inside it
         self._argument_count = 0
         self._before_mark: dict[str, list | None] = {}  # names set since ``mark()``: their value before it
@@ -97,11 +104,27 @@ class LogSettings:
 
     @property
     def capturing(self) -> bool:
-        return self._printed is not None or self._arguments is not None
+        return self._printed is not None or self._arguments is not None or self._dict is not None
+
+    def _dict_line(self, where: str, line: str) -> None:
+        """One line of a pretty-printed dict of settings: at its last (brackets balanced, or too long to
+        be one), the names in it and in the calls it holds, with their literal values."""
+        if self._dict is None:
+            self._dict, self._dict_where = [], where
+        self._dict.append(line)
+        text = "\n".join(self._dict)
+        if _depth(text) > 0 and len(self._dict) < MAX_CONFIG_LINES:
+            return
+        self._dict = None
+        for name, value in _printed_settings(text).items():
+            self._set(name, value, self._dict_where, replace=False)
 
     def feed(self, where: str, line: str) -> None:
         if self._arguments is not None or _ARGUMENTS.match(line):
             self._argument_line(where, line)
+            return
+        if self._dict is not None or (line[:2] == "{'" and _DICT_START.match(line) and _depth(line) > 0):
+            self._dict_line(where, line)
             return
         override = _OVERRIDE.match(line) if line[:1] in "Oo" else None
         if override or _CONFIG_FILE.match(line):
@@ -159,7 +182,10 @@ def settle(attempt: Attempt, script_fields: dict, script_dir: str, script_name: 
         values = config["values"] or _from_disk(os.path.join(script_dir, config["path"]), stats)
         layers.append((f"{config['path']} (named at {config['where']})", {k: [v] for k, v in values.items()}))
     overrides = attempt.extra.get("log_overrides", {})
-    layers += [(where, {name: [value]}) for name, (value, where) in overrides.items()]
+    printed: dict[str, dict] = {}  # the names each line (or printed block) set, together: lora_r beside lora_alpha
+    for name, (value, where) in overrides.items():
+        printed.setdefault(where, {})[name] = [value]
+    layers += list(printed.items())
     for source, values in layers:
         for name, value in fields_from_values(values).items():
             chosen[name] = (value, source)
@@ -197,6 +223,50 @@ def literal(text: str):
     except (ValueError, SyntaxError, RecursionError, MemoryError):
         return text
     return value if isinstance(value, (bool, int, float, str)) else text
+
+
+def _depth(text: str) -> int:
+    """Brackets opened and not closed (quotes are not followed: settings rarely hold a bracket in a string)."""
+    return sum(text.count(c) for c in "{([") - sum(text.count(c) for c in "})]")
+
+
+def _printed_settings(text: str) -> dict:
+    """``{name: value}`` of a printed dict of settings: its string keys, and the keyword arguments of the
+    calls among its values (``TrainArgs(micro_batch_size=4)``), outer names first. A path prints as
+    ``PosixPath('checkpoints/microsoft/phi-2')``: its string. litgpt's settings say more than their names:
+    the model is its ``checkpoint_dir`` below ``checkpoints/``, and the accumulation is the global batch
+    over the micro-batches of all devices."""
+    try:
+        node = ast.parse(_REPR.sub("None", text[:MAX_CONFIG_BYTES]), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return {}
+    found: dict = {}
+    pending = [node]
+    while pending and len(found) < MAX_SETTINGS:
+        node = pending.pop(0)
+        pairs = []
+        if isinstance(node, ast.Dict):
+            pairs = [(key.value, value) for key, value in zip(node.keys, node.values)
+                     if isinstance(key, ast.Constant) and isinstance(key.value, str)]
+        elif isinstance(node, ast.Call):
+            pairs = [(keyword.arg, keyword.value) for keyword in node.keywords if keyword.arg]
+        for name, value in pairs:
+            if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in _PATHS \
+                    and len(value.args) == 1 and isinstance(value.args[0], ast.Constant):
+                value = value.args[0]
+            if isinstance(value, ast.Constant) and isinstance(value.value, (bool, int, float, str)):
+                found.setdefault(name, value.value)
+            elif isinstance(value, (ast.Dict, ast.Call)):
+                pending.append(value)
+    checkpoint = found.get("checkpoint_dir")
+    if isinstance(checkpoint, str) and checkpoint.startswith("checkpoints/") and "model_name" not in found:
+        found["model_name"] = checkpoint.removeprefix("checkpoints/")
+    micro, total, devices = (found.get(name) for name in ("micro_batch_size", "global_batch_size", "devices"))
+    devices = devices if isinstance(devices, int) and not isinstance(devices, bool) and devices > 0 else 1
+    if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (micro, total)) \
+            and total % (micro * devices) == 0:
+        found.setdefault("gradient_accumulation_steps", total // (micro * devices))
+    return found
 
 
 def _keywords(call: str) -> dict:

@@ -24,6 +24,8 @@ _MEAN_LOSS = re.compile(r"trainoutput\(|^train_loss +=")
 _FINAL_STEP = re.compile(r"trainoutput\(global_step=(\d+)")
 # How long train() ran: "train_runtime = 17:52:38.15" (the metrics table), "'train_runtime': 64358.151"
 _RUNTIME = re.compile(r"train_runtime[\"']?\s*[:=]\s*(?:(\d+):(\d\d):)?(\d+(?:\.\d+)?)")
+# litgpt: "Training time: 412.33s" (finetune), "| - Training Time : 412.33 s" (pretrain)
+_TRAINING_TIME = re.compile(r"\btraining time\s*:\s*(\d+(?:\.\d+)?)\s*s\b")
 # LLaMA-Factory's trainer_log.jsonl: "elapsed_time": "6:48:06" (or "1 day, 0:08:23")
 _ELAPSED = re.compile(r"[\"']elapsed_time[\"']\s*:\s*[\"'](?:(\d+) days?, )?(\d+):(\d\d):(\d\d)")
 # llm.c (train_gpt2.cu) writes its main.log as "s:0 trl:11.0091 lr:0.000001 norm:15.37" and "s:500 tel:3.2722"
@@ -35,7 +37,11 @@ _EARLY_STOP = re.compile(r"epoch \d+: early stopping|early stopping (?:at|trigge
 _EPOCH_OF = re.compile(r"\bepoch\s*[:=]?\s*\[?\s*(\d+)\s*/\s*(\d+)\b")
 _KERAS_BAR = re.compile(r"\s*\d+/(\d+) \[[=>.]*\]")  # "126/126 [==============================] - 817s"
 _PROGRESS_BAR = re.compile(r"\d%\|[^|]*\|\s*\d+/\d+\s*\[|\d+/\d+\s*\[[^\]]*(?:it/s|s/it)")  # tqdm
-_RANK_PREFIX = re.compile(r"^\[(?:rank|default)\d+\]:\s*")
+# What launchers and trainers put before a line: torchrun's "[rank0]:" or "[default0]:", srun's "0: ", and
+# torchtitan's "[titan] " ("[rank0]:[titan] 2025-06-04 08:51:48,074 - root - INFO - step: 10  loss: 10.7069")
+_RANK_PREFIX = re.compile(r"^(?:\d{1,4}: (?=\[))?(?:\[(?:rank|default)\d+\]:\s*)?(?:\[titan\]\s*)?")
+# torchtitan's evaluation: "validate step: 10  loss:  5.2317  memory: ..." (no key before its "loss")
+_VALIDATE_STEP = re.compile(r"\b(?:validat(?:e|ion)|eval(?:uation)?) step\b")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _SETTING_HINT = re.compile(r"param|epochs|batch size|accumulation|optimization steps|device")
 _PRINTED_HINT = re.compile(r"\blr\b|learning[ _]rate|batch[ _]size|epochs|model|optimi[sz]er|precision")
@@ -49,13 +55,23 @@ _SETTINGS = [  # (field, pattern): what trainers print about the run before it s
     ("n_params", re.compile(r"(?<!trainable )\bparam(?:eter)? count\s*[:=]\s*([\d.,]+)\s*([kmb])?")),  # slm_training
     # Unsloth's banner: "Trainable parameters = 3,194,880 of 856,180,800 (0.37% trained)" ("8,798,208/500,000,000")
     ("n_params", re.compile(r"trainable parameters\s*=\s*[\d,]+\s*(?:of\s*|/)([\d,]+)()")),
+    # litgpt's pretrain "Total parameters: 1,100,048,384", Keras's summary "Total params: 6,110,208"
+    ("n_params", re.compile(r"\btotal param(?:eter)?s\s*[:=]\s*([\d,]+)()")),
+    ("n_params", re.compile(r"\bsize: ([\d,]+) total param")),  # torchtitan "Model llama3 8B size: 8,030,261,248 total
+    #                                                            parameters"
     # what the optimizer updates: a LoRA adapter's share ("Number of trainable parameters = 48,627,712" for a
-    # 3B model), kept apart from the model's size
-    ("trainable_params", re.compile(r"(?:number of )?trainable param(?:eter)?s\s*[:=]\s*([\d.,]+)\s*([kmb])?")),
+    # 3B model), kept apart from the model's size; with the frozen rest (litgpt's finetune "Number of
+    # non-trainable parameters: 1,100,048,384") the two make the model's size
+    ("trainable_params", re.compile(r"(?:number of )?(?<!non-)trainable param(?:eter)?s\s*[:=]\s*([\d.,]+)\s*"
+                                    r"([kmb])?")),
+    ("frozen_params", re.compile(r"non-trainable param(?:eter)?s\s*[:=]\s*([\d,]+)()")),
     ("epochs", re.compile(r"num epochs\s*=\s*([\d.,]+)")),
     ("batch_size", re.compile(r"(?:instantaneous )?batch size per device\s*=\s*([\d,]+)")),  # Unsloth: no "inst."
-    ("grad_accum", re.compile(r"gradient accumulation steps\s*=\s*([\d,]+)")),
-    ("max_steps", re.compile(r"total (?:optimization )?steps\s*=\s*([\d,]+)")),  # Unsloth: "Total steps = 60"
+    ("batch_size", re.compile(r"\blocal batch size\s*[:=]?\s*(\d+)")),  # torchtitan's "Training starts at step 1,
+    #                                                                    with local batch size 8, ..."
+    ("grad_accum", re.compile(r"gradient accumulation steps\s*[:=]?\s*([\d,]+)")),
+    # Unsloth: "Total steps = 60"; torchtitan: "..., total steps 3000 (warmup 200)"
+    ("max_steps", re.compile(r"total (?:optimization )?steps\s*[:=]?\s*([\d,]+)")),
     ("device", re.compile(r"\b(?:using|running on) device\s*[:=]?\s*['\"]?(cuda|cpu|mps)\b")),
 ]
 # A run's settings printed as "key: value" or "key=value" ("lr: 0.0001", "batch_size: 128", "num_epochs: 30",

@@ -27,8 +27,8 @@ from lunalm.runs.scan.loss_table import TextTable
 from lunalm.runs.scan.logged_lr import LoggedLr, progress_lr
 from lunalm.runs.scan.log_lines import find_losses, literal_number, setting_value, time_stamp
 from lunalm.runs.scan.log_patterns import (_STEP, _DICT_PAIR, _TRAIN_KEYS, _VAL_KEYS, _DONE, _MEAN_LOSS, _FINAL_STEP,
-                                          _RUNTIME, _ELAPSED, _LLMC, _EARLY_STOP, _EPOCH_OF, _KERAS_BAR,
-                                          _PROGRESS_BAR, _RANK_PREFIX, _ANSI, _SETTING_HINT, _PRINTED_HINT,
+                                          _RUNTIME, _TRAINING_TIME, _ELAPSED, _LLMC, _EARLY_STOP, _EPOCH_OF, _KERAS_BAR,
+                                          _PROGRESS_BAR, _RANK_PREFIX, _VALIDATE_STEP, _ANSI, _SETTING_HINT, _PRINTED_HINT,
                                           _ATTENTION, _SETTINGS, _PRINTED)
 from lunalm.runs.scan.classify import classify_line, exception_name, status_for
 from lunalm.runs.scan.restarts import MAX_RUNS, epoch_named, restarts, same_epoch
@@ -40,6 +40,8 @@ PARSED_PER_STRIDE = 1000  # loss lines parsed before parsing only every other on
 SETTINGS_LINES = 5000  # trainers print their settings at the start
 # A loss that fell by less than this share did not improve: a sweep run stuck at 8.9722 → 8.9721 (clip 0)
 FLAT_SHARE = 0.01
+REPEATED_VAL = 5e-4  # a validation loss this close to the newest one, on a train loss's line, repeats it (litgpt
+#                     prints it to 3 decimals there, to 4 where it evaluated)
 @dataclass(frozen=True)
 class Hit:
     """A line that matters: where it is (``train.log:12``) and its text."""
@@ -92,6 +94,7 @@ class LogParser:
         self.errors: Counter[str] = Counter()
         self.losses_since_error = 0
         self.completed: Hit | None = None
+        self._completed_by_time = False  # ... a script printing an epoch's "training time" goes on to train
         self.settings: dict[str, object] = {}
         self._settings_since_loss: set[str] = set()  # names printed after the newest train loss
         self.runtime: float | None = None  # seconds train() ran, as the trainer reported it
@@ -135,7 +138,7 @@ class LogParser:
             return
         if "\x1b" in line:
             line = _ANSI.sub("", line).strip()
-        if line[:1] == "[":
+        if line[:1] == "[" or (line[:1].isdigit() and ": [" in line[:7]):
             line = _RANK_PREFIX.sub("", line)
         if self._table.feed(self, number, line):
             return
@@ -144,7 +147,7 @@ class LogParser:
             self.last_time = stamp
         lower = line.lower()
         if lower.startswith("overriding") or self.log_settings.capturing or "Namespace(" in line \
-                or line.endswith("("):
+                or line.endswith("(") or line[:2] == "{'":
             self.log_settings.feed(self.where(number), line)
         elif (number or 0) <= SETTINGS_LINES and _PRINTED_HINT.search(lower):  # settings come first
             self._printed(number, line, lower)
@@ -216,6 +219,10 @@ class LogParser:
         if "train_runtime" in lower and (match := _RUNTIME.search(lower)):
             hours, minutes, seconds = match.groups()
             self.runtime = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
+        elif "training time" in lower and (match := _TRAINING_TIME.search(lower)):
+            self.runtime = float(match.group(1))
+            if self.completed is None and len(self.train):  # litgpt prints it when fit() has returned; ...
+                self.completed, self._completed_by_time = Hit(self.where(number), line[:300]), True
         if (number or 0) <= SETTINGS_LINES and _SETTING_HINT.search(lower):
             self._settings(lower)
         return kind
@@ -253,6 +260,8 @@ class LogParser:
         self._settings_since_loss.clear()
         self.log_settings.mark()
         if kind == "train":
+            if self._completed_by_time:
+                self.completed, self._completed_by_time = None, False
             self.losses_since_error += 1
             self._last_train_number = number
             self._epoch_at_loss = self._epoch_named
@@ -271,13 +280,22 @@ class LogParser:
         if "{" in lower and self._dict_losses(number, lower):
             return
         found = []
+        validating = "step" in lower and _VALIDATE_STEP.search(lower) is not None
         for key, value in find_losses(lower):
             if key in _TRAIN_KEYS or key in _VAL_KEYS:
-                found.append(("val" if key in _VAL_KEYS else "train", value))
+                found.append(("val" if key in _VAL_KEYS or (validating and not key) else "train", value))
         if not found:
             return
+        if len(found) > 1 and self.val.last is not None and any(kind == "train" for kind, _ in found):
+            # the newest evaluation's loss printed again beside each train loss until the next one
+            # ("loss train: 1.002, val: 1.198" after "iter 100: val loss 1.1984"): no new point
+            found = [(kind, value) for kind, value in found
+                     if kind == "train" or abs(value - self.val.last[1]) > REPEATED_VAL]
         match = _STEP.search(lower) if ("step" in lower or "iter" in lower) else None
         step = int(match.group(1)) if match else None
+        if step is None and self.real_steps and self.train.last and all(kind == "val" for kind, _ in found):
+            step = max(self.train.last[0], self.val.last[0] if self.val.last else 0)  # "Final evaluation | val
+            #                                                                           loss: 1.050": at the end
         if match and match.group(2):  # "step:7151/20000": how far the run got of the steps it planned
             self.step_of = (step, int(match.group(2)))
         bar = (("it/s" in lower or "s/it" in lower or "%|" in lower) and _PROGRESS_BAR.search(lower) is not None) \
@@ -388,7 +406,10 @@ class LogParser:
             attempt.steps = self.final_step
         if self.runtime and attempt.wall_seconds is None:
             attempt.wall_seconds = self.runtime
-        for name, value in self.settings.items():
+        settings = dict(self.settings)
+        if (frozen := settings.pop("frozen_params", None)) is not None and "trainable_params" in settings:
+            settings.setdefault("n_params", settings["trainable_params"] + frozen)
+        for name, value in settings.items():
             if hasattr(attempt, name) and getattr(attempt, name) is None:
                 setattr(attempt, name, value)
             elif not hasattr(attempt, name):

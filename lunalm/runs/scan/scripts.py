@@ -52,7 +52,7 @@ _ALIASES = {  # Attempt field (or extra key) -> names that carry it, most specif
 _PRECISION_WORDS = {"bfloat16": "bf16", "bf16": "bf16", "bf16-mixed": "bf16", "float16": "fp16", "half": "fp16",
                     "fp16": "fp16", "16": "fp16", "16-mixed": "fp16", "float32": "fp32", "fp32": "fp32",
                     "32": "fp32", "float": "fp32",
-                    "fp8": "fp8"}
+                    "fp8": "fp8", "bf16-true": "bf16", "16-true": "fp16", "32-true": "fp32"}  # the last: litgpt
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)
 _DEVICE_RANK = {"cuda": 3, "tpu": 2, "mps": 1, "cpu": 0}
 
@@ -328,7 +328,7 @@ def _fields(found: _Calls, values: dict[str, list], constants: dict | None = Non
         "epochs": float(epochs) if epochs is not None else None,
         "precision": _precision(found, values),
         "quantization": _quantization(values),
-        "lora": found.lora,
+        "lora": found.lora or _named_lora(values),
         "device": _device(found, values),
         "corpus": found.corpora[0] if found.corpora else _first(values, _ALIASES["corpus"], _is_text)
         or _first(values, ("file_path", "data_file", "text_file", "data_file_path"), _is_data_file)
@@ -378,7 +378,23 @@ def _quantization(values: dict[str, list]) -> str | None:
     for flag, name in (("load_in_4bit", "4bit"), ("load_in_8bit", "8bit")):
         if True in values.get(flag, ()):
             return name
+    quantize = _first(values, ("quantize",), _is_text)  # litgpt: "bnb.nf4", "bnb.nf4-dq", "bnb.fp4", "bnb.int8"
+    if quantize is not None and quantize.startswith("bnb."):
+        return "8bit" if "int8" in quantize else "4bit"
     return None
+
+
+def _named_lora(values: dict[str, list]) -> dict | None:
+    """LoRA as settings name it rather than a ``LoraConfig`` call (litgpt's ``lora_r``, ``lora_alpha``)."""
+    rank = _first(values, ("lora_r", "lora_rank"), _positive_int)
+    if rank is None:
+        return None
+    lora = {"r": rank}
+    for key, names in (("alpha", ("lora_alpha",)), ("dropout", ("lora_dropout",))):
+        value = _first(values, names, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
+        if value is not None:
+            lora[key] = value
+    return lora
 
 
 def _device(found: _Calls, values: dict[str, list]) -> str | None:

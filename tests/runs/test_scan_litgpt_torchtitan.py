@@ -1,0 +1,147 @@
+"""Logs of litgpt and torchtitan, and the "Loss Train: … | Loss Val: …" lines of hobby scripts, as ``luna scan``
+reads them. The lines are shaped as the programs print them (litgpt's ``finetune/lora.py`` and ``pretrain.py``,
+torchtitan's ``MetricsProcessor``; litgpt's own tutorial shows the finetune log used here) and as public
+repositories show them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from lunalm.runs.scan import scan
+from lunalm.runs.scan.log_lines import find_losses
+from lunalm.runs.scan.logs import LogParser
+
+LITGPT_SETTINGS = """{'checkpoint_dir': PosixPath('checkpoints/microsoft/phi-2'),
+ 'data': Alpaca2k(mask_prompt=False,
+                  val_split_fraction=0.03847,
+                  prompt_style=<litgpt.prompts.Alpaca object at 0x7f5fa2867e80>,
+                  download_dir=PosixPath('data/alpaca2k')),
+ 'devices': 1,
+ 'eval': EvalArgs(interval=100, max_new_tokens=100, max_iters=100),
+ 'logger_name': 'csv',
+ 'lora_alpha': 16,
+ 'lora_dropout': 0.05,
+ 'lora_r': 8,
+ 'out_dir': PosixPath('out/finetune/lora-phi-2'),
+ 'precision': 'bf16-true',
+ 'quantize': 'bnb.nf4',
+ 'train': TrainArgs(save_interval=800,
+                    global_batch_size=8,
+                    micro_batch_size=4,
+                    epochs=1,
+                    max_steps=5,
+                    learning_rate=0.0002,
+                    min_lr=6e-05)}
+Seed set to 1337
+Number of trainable parameters: 12,226,560
+Number of non-trainable parameters: 2,779,683,840
+Validating ...
+Missing logger folder: out/finetune/lora-phi-2/logs/csv
+"""
+
+
+def parsed(lines: list[str]) -> LogParser:
+    parser = LogParser("train.log")
+    for number, line in enumerate(lines, start=1):
+        parser.feed(number, line)
+    parser.finish()
+    return parser
+
+
+def test_a_litgpt_finetune_log_gives_its_losses_settings_and_end(tmp_path: Path):
+    losses = [1.646, 1.660, 1.687, 1.597, 1.640, 1.703, 1.678, 1.741, 1.689, 1.524]
+    steps = "".join(f"Epoch 1 | iter {i} step {i // 2} | loss train: {loss:.3f}, val: n/a | iter time: 520.31 ms"
+                    f"{' (step)' if i % 2 == 0 else ''}\n" for i, loss in enumerate(losses, start=1))
+    (tmp_path / "finetune.log").write_text(
+        LITGPT_SETTINGS + steps + "Training time: 11.20s\nMemory used: 13.90 GB\n"
+        "Saving LoRA weights to 'out/finetune/lora-phi-2/final/lit_model.pth.lora'\n")
+    [attempt] = list(scan([str(tmp_path)]))
+    assert (attempt.outcome, attempt.status) == ("success", "completed")
+    assert attempt.evidence.startswith("finetune.log:") and attempt.evidence.endswith("Training time: 11.20s")
+    assert [value for _, kind, value in attempt.metrics if kind == "train"] == losses
+    assert (attempt.final_train_loss, attempt.steps, attempt.wall_seconds) == (1.524, 10, 11.2)
+    assert (attempt.model, attempt.precision, attempt.quantization) == ("microsoft/phi-2", "bf16", "4bit")
+    assert attempt.lora == {"r": 8, "alpha": 16, "dropout": 0.05}
+    assert (attempt.lr, attempt.batch_size, attempt.grad_accum, attempt.epochs) == (0.0002, 4, 2, 1.0)
+    assert attempt.n_params == 12_226_560 + 2_779_683_840  # the adapter and the frozen model
+    assert attempt.extra["trainable_params"] == 12_226_560
+    assert attempt.extra["sources"]["model"] == "finetune.log:1"
+
+
+def test_litgpts_repeated_validation_loss_is_one_point_and_the_final_one_comes_last():
+    parser = parsed([
+        "Total parameters: 1,100,048,384",
+        "Epoch 1 | iter 100 step 25 | loss train: 7.812, val: n/a | iter time: 345.12 ms (step) remaining time: 0:12:00",
+        "iter 100: val loss 7.9021, val time: 1234.56 ms",
+        "Epoch 1 | iter 200 step 50 | loss train: 6.400, val: 7.902 | iter time: 345.12 ms (step) remaining time: 0:10:00",
+        "Epoch 1 | iter 300 step 75 | loss train: 5.900, val: 7.902 | iter time: 345.12 ms (step) remaining time: 0:08:00",
+        "iter 300: val loss 6.1000, val time: 1234.56 ms",
+        "Epoch 1 | iter 400 step 100 | loss train: 5.500, val: 6.100 | iter time: 345.12 ms (step) remaining time: 0:00:00",
+        "| Performance",
+        "| - Training Time : 412.33 s",
+        "Validating ...",
+        "Final evaluation | val loss: 5.800 | val ppl: 330.300",
+    ])
+    assert parser.train.all_points() == [(100, 7.812), (200, 6.4), (300, 5.9), (400, 5.5)]
+    assert parser.val.all_points() == [(100, 7.9021), (300, 6.1), (400, 5.8)]
+    assert (parser.settings["n_params"], parser.runtime) == (1_100_048_384, 412.33)
+
+
+def test_an_epochs_training_time_ends_nothing_when_training_goes_on():
+    parser = parsed(["Epoch 1/3 | Loss Train: 2.5 | Loss Val: 2.6", "Training time: 30.1s",
+                     "Epoch 2/3 | Loss Train: 2.2 | Loss Val: 2.4"])
+    assert parser.completed is None and parser.runtime == 30.1
+    ended = parsed(["Epoch 1/1 | Loss Train: 2.5 | Loss Val: 2.6", "Training time: 30.1s"])
+    assert ended.completed is not None and ended.verdict().evidence == "train.log:2: Training time: 30.1s"
+
+
+def test_a_torchtitan_log_gives_its_steps_validation_size_and_times(tmp_path: Path):
+    lines = [
+        "[rank0]:[titan] 2025-06-04 08:50:40,001 - root - INFO - Starting job: Llama 3 8B training",
+        "[rank0]:[titan] 2025-06-04 08:50:48,074 - root - INFO - Model llama3 8B size: 8,030,261,248 total parameters",
+        "[rank0]:[titan] 2025-06-04 08:51:00,100 - root - INFO - Training starts at step 1, with local batch size 1, "
+        "global batch size 8, sequence length 8192, total steps 30 (warmup 10)",
+    ]
+    for step, loss in ((1, 12.2254), (10, 10.7069), (20, 8.9196), (30, 7.8234)):
+        lines.append(f"[rank0]:[titan] 2025-06-04 08:5{step // 10 + 1}:10,224 - root - INFO - step: {step:2}  "
+                     f"loss: {loss:7.4f}  grad_norm:  2.1345  memory: 30.99GiB(32.62%)  tps: 7,022  tflops: 406.65  "
+                     "mfu: 41.12%")
+    lines += ["[rank0]:[titan] 2025-06-04 08:54:20,000 - root - INFO - validate step: 30  loss:  7.9012  "
+              "memory: 30.99GiB(32.62%)  tps: 21,022",
+              "[rank0]:[titan] 2025-06-04 08:54:30,000 - root - INFO - Sleeping 2 seconds for other ranks to complete",
+              "[rank0]:[titan] 2025-06-04 08:54:32,000 - root - INFO - Training completed"]
+    (tmp_path / "titan.log").write_text("\n".join(lines) + "\n")
+    [attempt] = list(scan([str(tmp_path)]))
+    assert (attempt.outcome, attempt.status, attempt.steps) == ("success", "completed", 30)
+    assert [(step, kind, value) for step, kind, value in attempt.metrics if kind == "val"] == [(30, "val", 7.9012)]
+    assert attempt.final_train_loss == 7.8234  # the validation's loss is not a train loss
+    assert (attempt.n_params, attempt.batch_size, attempt.extra["max_steps"]) == (8_030_261_248, 1, 30)
+    assert attempt.started == datetime(2025, 6, 4, 8, 50, 40).timestamp()
+    assert attempt.wall_seconds == 232.0  # first to last time stamp
+    srun = parsed(["0: [titan] 2026-03-25 13:37:04,721 - root - INFO - step: 90  loss:  3.1000",
+                   "12: loss 2.5"])  # srun's task label goes; a line's own number before a colon stays
+    assert srun.first_time == datetime(2026, 3, 25, 13, 37, 4).timestamp()
+    assert srun.train.all_points()[0] == (90, 3.1)
+
+
+def test_a_loss_followed_by_its_kind_is_read():
+    assert find_losses("epoch 1/30 | loss train: 1.2345 | loss val: 1.1234 | acc: 45.67%") == \
+        [("train", 1.2345), ("val", 1.1234)]
+    assert find_losses("20240101 12:00:00: loss train: 2.1, valid: 2.3") == [("train", 2.1), ("valid", 2.3)]
+    assert find_losses("loss_val=0.9") == [("val", 0.9)]
+    assert find_losses("loss train: 0.3\t test: 0.4") == [("train", 0.3), ("test", 0.4)]  # test: not a val loss
+    assert find_losses("loss_train = 0") == []  # code setting a variable
+    assert find_losses("loss train: 1.646, val: n/a | iter time: 820.31 ms") == [("train", 1.646)]
+    parser = parsed([f"Época {epoch}/5 | Loss Train: {2.0 - epoch / 10:.4f} | Loss Val: {2.1 - epoch / 20:.4f}"
+                     for epoch in range(1, 6)])
+    assert [value for _, value in parser.val.all_points()] == [2.05, 2.0, 1.95, 1.9, 1.85]
+    assert parser.train.last == (5, 1.5)
+
+
+def test_keras_counts_and_a_one_line_dict_are_not_settings():
+    parser = parsed(["Total params: 6,110,208 (23.31 MB)", "Trainable params: 6,110,208 (23.31 MB)",
+                     "Non-trainable params: 0 (0.00 B)",
+                     "{'loss': 2.1, 'learning_rate': 5e-05, 'epoch': 0.5}"])
+    assert (parser.settings["n_params"], parser.settings["trainable_params"]) == (6_110_208, 6_110_208)
+    assert "learning_rate" not in parser.log_settings.overrides  # the schedule's value at a step, not a setting
