@@ -389,12 +389,14 @@ def _add_scan(commands) -> None:
         description=textwrap.dedent("""\
             Walk folders and import every training attempt into the run registry by reading files,
             never executing or unpickling them: lunalm run folders, Hugging Face Trainer output
-            (trainer_state.json), Lightning run folders (hparams.yaml, metrics.csv), TensorBoard event
-            files (events.out.tfevents.*), MLflow runs (mlruns/), Weights & Biases run files
+            (trainer_state.json), Lightning run folders (hparams.yaml, metrics.csv), litgpt output
+            folders (logs/csv, final/hyperparameters.yaml), TensorBoard event files
+            (events.out.tfevents.*), MLflow runs (mlruns/), Weights & Biases run files
             (wandb-summary.json, wandb-metadata.json, config.yaml, output.log), logs (nanoGPT, tqdm,
-            HF, LLaMA-Factory's trainer_log.jsonl) and their tracebacks, Jupyter notebooks, and
-            training scripts (parsed with ast). Each attempt gets an outcome - success, failure or
-            unknown - with the evidence that decided it. Scanning again updates, never duplicates."""),
+            HF, litgpt, torchtitan, LLaMA-Factory's trainer_log.jsonl) and their tracebacks, Jupyter
+            notebooks, and training scripts (parsed with ast). Each attempt gets an outcome - success,
+            failure or unknown - with the evidence that decided it. Scanning again updates, never
+            duplicates."""),
         epilog=textwrap.dedent("""\
             examples:
               luna scan ~/experiments                 then: luna runs list, luna report

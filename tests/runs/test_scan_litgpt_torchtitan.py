@@ -145,3 +145,76 @@ def test_keras_counts_and_a_one_line_dict_are_not_settings():
                      "{'loss': 2.1, 'learning_rate': 5e-05, 'epoch': 0.5}"])
     assert (parser.settings["n_params"], parser.settings["trainable_params"]) == (6_110_208, 6_110_208)
     assert "learning_rate" not in parser.log_settings.overrides  # the schedule's value at a step, not a setting
+
+
+LITGPT_HYPERPARAMETERS = """checkpoint_dir: checkpoints/TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T
+out_dir: out/finetune/lora-tiny
+precision: bf16-true
+quantize:
+devices: 2
+lora_r: 16
+lora_alpha: 32
+lora_dropout: 0.05
+data:
+  class_path: litgpt.data.Alpaca2k
+  init_args:
+    val_split_fraction: 0.03847
+    seed: 42
+train:
+  global_batch_size: 16
+  micro_batch_size: 2
+  epochs: 3
+  max_steps:
+  max_seq_length: 512
+optimizer:
+  class_path: torch.optim.AdamW
+  init_args:
+    lr: 0.0002
+    weight_decay: 0.0
+"""
+
+
+def _litgpt_out(out: Path, logger: str) -> Path:
+    """litgpt's output folder: its settings in final/ and a step-* folder, its metrics under logs/<logger>."""
+    for folder in ("final", "step-000800"):
+        (out / folder).mkdir(parents=True)
+        (out / folder / "hyperparameters.yaml").write_text(LITGPT_HYPERPARAMETERS)
+        (out / folder / "lit_model.pth.lora").write_bytes(b"\x80\x02 not opened")
+    run = out / "logs" / logger / "version_0"
+    run.mkdir(parents=True)
+    return run
+
+
+def test_a_litgpt_output_folder_is_one_attempt_with_its_settings(tmp_path: Path):
+    run = _litgpt_out(tmp_path / "out" / "finetune" / "lora-tiny", "csv")
+    rows = ["loss,iter,step,epoch,iter_time,tokens,total_tokens,learning_rate,val_loss,val_ppl"]
+    for iteration in range(1, 301):  # Fabric's CSVLogger: the train rows, and a validation row every 100 steps
+        rows.append(f"{2.0 - iteration / 300:.4f},{iteration},{iteration - 1},0,0.5,{iteration * 1024},"
+                    f"{iteration * 2048},0.0002,,")
+        if iteration % 100 == 0:
+            rows.append(f",,{iteration},,,,,,{1.9 - iteration / 600:.4f},1.0")
+    (run / "metrics.csv").write_text("\n".join(rows) + "\n")
+    [attempt] = list(scan([str(tmp_path)]))
+    assert (attempt.source, attempt.name, attempt.outcome) == ("lightning", "lora-tiny/version_0", "success")
+    assert attempt.model == "TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T"
+    assert (attempt.lr, attempt.batch_size, attempt.grad_accum, attempt.epochs) == (0.0002, 2, 4, 3.0)
+    assert (attempt.precision, attempt.lora) == ("bf16", {"r": 16, "alpha": 32, "dropout": 0.05})
+    assert attempt.extra["sources"]["lr"] == "final/hyperparameters.yaml"
+    assert (attempt.steps, attempt.best_val_loss, attempt.final_train_loss) == (300, 1.4, 1.0)
+    assert [value for _, kind, value in attempt.metrics if kind == "val"] == [1.7333, 1.5667, 1.4]
+
+
+def test_a_litgpt_tensorboard_folder_takes_the_newest_checkpoints_settings(tmp_path: Path):
+    tensorboard = __import__("pytest").importorskip("torch.utils.tensorboard")
+    out = tmp_path / "pretrain" / "tiny"
+    run = _litgpt_out(out, "tensorboard")
+    (out / "final" / "hyperparameters.yaml").unlink()  # stopped before the end: only step-000800 has them
+    writer = tensorboard.SummaryWriter(log_dir=str(run))
+    for step, loss in ((0, 10.9), (400, 6.1), (800, 4.2)):
+        writer.add_scalar("loss", loss, step, new_style=True)
+    writer.close()
+    [attempt] = list(scan([str(tmp_path)]))
+    assert (attempt.name, attempt.final_train_loss, attempt.lr) == ("tiny/version_0", 4.2, 0.0002)
+    assert attempt.extra["sources"]["lr"] == "step-000800/hyperparameters.yaml"
+    [alone] = list(scan([str(run)]))  # the run folder given alone still finds its out_dir's settings
+    assert alone.lr == 0.0002

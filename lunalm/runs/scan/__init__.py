@@ -182,7 +182,8 @@ class Scanner:
     def _run_folder(self, folder: Folder) -> Attempt | None:
         """The attempt of a Lightning, MLflow or TensorBoard run folder, or None."""
         if lightning.is_run_dir(folder):
-            record = "metrics.csv" if "metrics.csv" in folder.names() else "hparams.yaml"
+            record = "metrics.csv" if "metrics.csv" in folder.names() else \
+                "hparams.yaml" if "hparams.yaml" in folder.names() else lightning.event_names(folder)[0]
             return self._guarded(os.path.join(folder.path, record), lightning.read_run_dir, folder, self.stats)
         if mlflow_runs.is_run_dir(folder):
             return self._guarded(os.path.join(folder.path, "meta.yaml"), mlflow_runs.read_run_dir, folder, self.stats)

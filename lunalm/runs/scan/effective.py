@@ -24,7 +24,7 @@ import re
 from lunalm.runs.attempt import Attempt
 from lunalm.runs.scan.astfacts import collect, named_values
 from lunalm.runs.scan.reading import ScanStats, Unreadable, read_bytes
-from lunalm.runs.scan.scripts import fields_from_values
+from lunalm.runs.scan.scripts import fields_from_values, litgpt_values
 
 MAX_CONFIG_LINES = 300  # a printed config file longer than this is cut (nanoGPT's are ~40 lines)
 MAX_CONFIG_BYTES = 256 << 10
@@ -233,9 +233,7 @@ def _depth(text: str) -> int:
 def _printed_settings(text: str) -> dict:
     """``{name: value}`` of a printed dict of settings: its string keys, and the keyword arguments of the
     calls among its values (``TrainArgs(micro_batch_size=4)``), outer names first. A path prints as
-    ``PosixPath('checkpoints/microsoft/phi-2')``: its string. litgpt's settings say more than their names:
-    the model is its ``checkpoint_dir`` below ``checkpoints/``, and the accumulation is the global batch
-    over the micro-batches of all devices."""
+    ``PosixPath('checkpoints/microsoft/phi-2')``: its string. With litgpt's derived values (``litgpt_values``)."""
     try:
         node = ast.parse(_REPR.sub("None", text[:MAX_CONFIG_BYTES]), mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -258,15 +256,7 @@ def _printed_settings(text: str) -> dict:
                 found.setdefault(name, value.value)
             elif isinstance(value, (ast.Dict, ast.Call)):
                 pending.append(value)
-    checkpoint = found.get("checkpoint_dir")
-    if isinstance(checkpoint, str) and checkpoint.startswith("checkpoints/") and "model_name" not in found:
-        found["model_name"] = checkpoint.removeprefix("checkpoints/")
-    micro, total, devices = (found.get(name) for name in ("micro_batch_size", "global_batch_size", "devices"))
-    devices = devices if isinstance(devices, int) and not isinstance(devices, bool) and devices > 0 else 1
-    if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (micro, total)) \
-            and total % (micro * devices) == 0:
-        found.setdefault("gradient_accumulation_steps", total // (micro * devices))
-    return found
+    return litgpt_values(found)
 
 
 def _keywords(call: str) -> dict:

@@ -3,6 +3,10 @@
 or, from the default TensorBoardLogger, its event files (``tensorboard_events``).
 ``checkpoints/*.ckpt`` are pickles: only their names are read.
 
+litgpt's runs log through Lightning Fabric: ``<out_dir>/logs/csv/version_N/metrics.csv`` alone (Fabric's
+CSVLogger writes no ``hparams.yaml``) or ``logs/tensorboard/version_N/`` event files, and the settings are
+in ``<out_dir>/final/hyperparameters.yaml`` (or a ``step-*`` checkpoint folder's, the newest).
+
 The script that trained is found by the scanner (``Scanner._lightning_claims``): the one Lightning script
 of a folder above the run lends its settings, and its log joins the newest run.
 """
@@ -17,7 +21,7 @@ import re
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan.lunalm_runs import read_yaml_mapping
 from lunalm.runs.scan.reading import ScanStats, TextLines, Unreadable, content_digest
-from lunalm.runs.scan.scripts import fill_fields, flat_values
+from lunalm.runs.scan.scripts import fill_fields, flat_values, litgpt_values
 from lunalm.runs.scan.series import LossSeries, decide, fill_losses, loss_names
 from lunalm.runs.scan.tensorboard_events import EVENTS, curves, event_names, read_events, set_times
 from lunalm.runs.scan.walk import Folder, subdirs
@@ -27,8 +31,30 @@ _VERSION = re.compile(r"version_(\d+)")
 MAX_LISTED = 200  # folders listed while looking for runs below a script's folder
 
 
+LITGPT_SETTINGS = "hyperparameters.yaml"
+_LITGPT_STEP = re.compile(r"step-\d+")
+
+
 def is_run_dir(folder: Folder) -> bool:
-    return set(RECORD_FILES) <= folder.names() or "hparams.yaml" in folder.names() and bool(event_names(folder))
+    names = folder.names()
+    if set(RECORD_FILES) <= names or "hparams.yaml" in names and bool(event_names(folder)):
+        return True
+    return _VERSION.fullmatch(os.path.basename(folder.path)) is not None and (
+        "metrics.csv" in names or bool(event_names(folder)) and litgpt_settings(folder.path) is not None)
+
+
+def litgpt_settings(run: str) -> str | None:
+    """The ``hyperparameters.yaml`` of the litgpt run that logged to ``<out_dir>/logs/<logger>/version_N``."""
+    logs = os.path.dirname(os.path.dirname(os.path.abspath(run)))
+    if os.path.basename(logs) != "logs":
+        return None
+    out = os.path.dirname(logs)
+    final = os.path.join(out, "final", LITGPT_SETTINGS)
+    if os.path.isfile(final):
+        return final
+    steps = sorted(name for name in subdirs(out) if _LITGPT_STEP.fullmatch(name)
+                   and os.path.isfile(os.path.join(out, name, LITGPT_SETTINGS)))
+    return os.path.join(out, steps[-1], LITGPT_SETTINGS) if steps else None
 
 
 def _has_record(run: str) -> bool:
@@ -66,19 +92,29 @@ def read_run_dir(folder: Folder, stats: ScanStats) -> Attempt:
     checkpoints = _checkpoints(folder)
     folder.subdirs.clear()  # checkpoints/ belongs to this run
     parent = os.path.basename(os.path.dirname(os.path.abspath(folder.path)))
+    settings = "hparams.yaml" if "hparams.yaml" in folder.names() else litgpt_settings(folder.path)
+    first = folder.file("hparams.yaml") or folder.file("metrics.csv")
     attempt = Attempt(source="lightning", path=folder.path, fingerprint=fingerprint("lightning", folder.path),
-                      name=f"{parent}/{os.path.basename(folder.path)}", started=folder.file("hparams.yaml").mtime)
-    hparams = _hparams(os.path.join(folder.path, "hparams.yaml"), stats)
-    fill_fields(attempt, hparams, "hparams.yaml")
-    records = [os.path.join(folder.path, name) for name in RECORD_FILES]
+                      name=f"{parent}/{os.path.basename(folder.path)}", started=first.mtime if first else None)
+    records = [os.path.join(folder.path, name) for name in RECORD_FILES if name in folder.names()]
+    if settings == "hparams.yaml":
+        fill_fields(attempt, _hparams(os.path.join(folder.path, settings), stats), settings)
+    elif settings is not None:  # litgpt's: named after its out_dir ("lora-phi-2/version_0"), not "csv"
+        out = os.path.dirname(os.path.dirname(settings))
+        attempt.name = f"{os.path.basename(out)}/{os.path.basename(folder.path)}"
+        label = os.path.relpath(settings, out)
+        fill_fields(attempt, litgpt_values(flat_values(read_yaml_mapping(settings, stats, label))), label)
+        attempt.extra["output_dir"] = out
+        records.append(settings)
     if "metrics.csv" in folder.names():
         train, val, where = _metrics(os.path.join(folder.path, "metrics.csv"), stats)
         record = "metrics.csv"
     else:  # the TensorBoardLogger's event files
-        records = [os.path.join(folder.path, name) for name in ("hparams.yaml", *event_names(folder))]
-        events = read_events(records[1:], stats)
+        names = [os.path.join(folder.path, name) for name in event_names(folder)]
+        records += names
+        events = read_events(names, stats)
         train, val, tags = curves(events)
-        record = os.path.basename(records[1])
+        record = os.path.basename(names[0])
         where = {kind: f"{record}: {tag}" for kind, tag in tags.items()}
         set_times(attempt, events)
     fill_losses(attempt, train, val)

@@ -138,6 +138,20 @@ def fill_fields(attempt: Attempt, values: dict, source: str, replace: bool = Tru
             attempt.extra.setdefault("sources", {})[name] = source
 
 
+def litgpt_values(found: dict) -> dict:
+    """litgpt's settings (printed, or its ``hyperparameters.yaml``) with what they say beyond their names:
+    the model is the ``checkpoint_dir`` below ``checkpoints/``, and the accumulation is the global batch
+    over the micro-batches of all devices. ``found`` is changed and returned."""
+    checkpoint = found.get("checkpoint_dir")
+    if isinstance(checkpoint, str) and checkpoint.startswith("checkpoints/") and "model_name" not in found:
+        found["model_name"] = checkpoint.removeprefix("checkpoints/")
+    micro, total, devices = (found.get(name) for name in ("micro_batch_size", "global_batch_size", "devices"))
+    devices = devices if _positive_int(devices) else 1
+    if _positive_int(micro) and _positive_int(total) and total % (micro * devices) == 0:
+        found.setdefault("gradient_accumulation_steps", total // (micro * devices))
+    return found
+
+
 def planned_steps(values: dict[str, list]) -> int | None:
     """The steps a run planned (``max_steps``, nanoGPT's ``max_iters``, ...) among named values."""
     return _first(values, _ALIASES["max_steps"], _positive_int)
