@@ -19,6 +19,8 @@ from lunalm.errors import CorpusError
 
 def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclude: tuple[str, ...]) -> list[Path]:
     """Expand files and directories (recursively) into a sorted list of files to read."""
+    from lunalm.corpus.archives import is_archive, unpack
+
     files: list[Path] = []
     for raw in paths:
         path = Path(raw).expanduser()
@@ -27,7 +29,10 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
                 raise CorpusError(f"{raw}: a link to {os.readlink(path)}, which does not exist; point it at the "
                                   "moved file or pass the file itself")
             raise CorpusError(f"{raw}: no such file or directory; pass an existing text file or folder")
-        if path.is_file():
+        what = "directory"
+        if path.is_file() and is_archive(path):  # a zip or tar: read as the folder of its unpacked members
+            path, what = unpack(path, include), "archive"
+        elif path.is_file():
             files.append(path)
             continue
         outputs: dict[Path, bool] = {}
@@ -36,12 +41,13 @@ def discover(paths: list[str] | tuple[str, ...], include: tuple[str, ...], exclu
         found = [f for f in sorted(path.rglob("*")) if (_wanted(f, path, include, exclude, outputs)
                  or default and _extracted(f, path, exclude, outputs)) and not leipzig_side_file(f)]
         if not found:
-            raise _no_files(raw, path, include, exclude)
+            raise _no_files(raw, path, include, exclude, what)
         files.extend(found)
     return files
 
 
-def _no_files(raw: str, root: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> CorpusError:
+def _no_files(raw: str, root: Path, include: tuple[str, ...], exclude: tuple[str, ...],
+              what: str = "directory") -> CorpusError:
     """The error for a folder with no file to read: what it holds instead, and the flags that read it."""
     from lunalm.corpus.documents import DOCUMENT_SUFFIXES
     from lunalm.corpus.wiki import suffixless_hint
@@ -56,13 +62,13 @@ def _no_files(raw: str, root: Path, include: tuple[str, ...], exclude: tuple[str
         return CorpusError(f"{raw}: its only files matching {patterns_text(include)} are a Leipzig Corpora Collection "
                            f"download's lists ({_names(side)}: {LEIPZIG_LISTS}); pass the download's -sentences.txt "
                            "file, or the folder it is in")
-    archives = [f for f in held if _archive(f)]
+    archives = [f for f in held if _archive(f) or f.suffix.lower() == ".zip"]
     hints = [suffixless_hint(root, [f for f in held if not inner_suffix(f)]),
-             archives and f"{_names(archives)}: tar archive(s), extract them (tar xf {archives[0].name}) and pass "
-                          "the extracted folder"]
+             archives and f"{_names(archives)}: archive(s), pass each one itself to read it "
+                          f"(luna train {archives[0].name})"]
     hint = "; ".join(filter(None, hints))
     return CorpusError(
-        f"{raw}: directory has no files matching {patterns_text(include)}"
+        f"{raw}: {what} has no files matching {patterns_text(include)}"
         + (f" (excluding {', '.join(exclude)})" if exclude else "")
         + (f"; it holds {', '.join(others[:8])} files" if others else "")
         + (f"; to read them add {flags} (tables and JSON arrays also need --text-field COLUMN)" if readable
@@ -72,9 +78,13 @@ def _no_files(raw: str, root: Path, include: tuple[str, ...], exclude: tuple[str
 
 
 def folder_files(paths: list[str] | tuple[str, ...]) -> Iterator[tuple[Path, list[Path]]]:
-    """Each of ``paths`` that is a folder, with every path below it, sorted: what the notes look through."""
+    """Each of ``paths`` that is a folder (or an archive ``discover`` unpacked), with every path below it,
+    sorted: what the notes look through."""
+    from lunalm.corpus.archives import unpacked_folder
+
     for raw in paths:
         root = Path(raw).expanduser()
+        root = (unpacked_folder(root) or root) if root.is_file() else root
         if root.is_dir():
             yield root, sorted(root.rglob("*"))
 
@@ -152,13 +162,36 @@ def unread_notes(paths: list[str] | tuple[str, ...], include: tuple[str, ...], e
     if not paths:
         return []
     heads = list(_heads(paths, include, exclude))  # the text files' first lines, read once for three notes
-    return [note for note in (unread_tables(paths, include, exclude), unread_extracts(paths, include, exclude),
+    return [note for note in (*unpacked_notes(paths), unread_archives(paths, include, exclude),
+                              unread_tables(paths, include, exclude), unread_extracts(paths, include, exclude),
                               unread_formats(paths, exclude), broken_links(paths, include, exclude),
                               unread_outputs(paths), unread_leipzig(paths, include, exclude),
                               id_lines(paths, include, exclude, heads), chats(paths, include, exclude, heads),
                               tables_as_text(paths, include, exclude, heads),
                               splits_read_together(paths, include, exclude))
             if note]
+
+
+def unpacked_notes(paths: list[str] | tuple[str, ...]) -> list[str]:
+    """Where the archives given were read from (``lunalm.corpus.archives``)."""
+    from lunalm.corpus.archives import describe, unpacked_folder
+
+    return [describe(path, folder) for raw in paths if (path := Path(raw).expanduser()).is_file()
+            and (folder := unpacked_folder(path)) is not None]
+
+
+def unread_archives(paths: list[str] | tuple[str, ...], include: tuple[str, ...],
+                    exclude: tuple[str, ...]) -> str | None:
+    """A note naming the zip and tar archives inside the given folders, which are not opened there (an archive
+    beside the text may be anything); None when there are none."""
+    left = []
+    for root, files in folder_files(paths):
+        left += [f for f in files if (_archive(f) or f.suffix.lower() == ".zip")
+                 and not _wanted(f, root, include, exclude) and _wanted(f, root, ("*",), exclude)]
+    if not left:
+        return None
+    return (f"not read: {len(left)} archive(s) inside the folder ({_names(left)}); to read one, pass it itself "
+            f"(luna train {left[0].name}) or extract it into the folder")
 
 
 # Files that hold text in a form lunalm does not read, and how to get it.
