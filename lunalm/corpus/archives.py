@@ -73,7 +73,15 @@ def unpack(path: Path, include: tuple[str, ...]) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
         try:
-            _unzip(path, include, partial) if zipfile.is_zipfile(path) else _untar(path, include, partial)
+            zipped = zipfile.is_zipfile(path)
+            try:
+                _unzip(path, include, partial) if zipped else _untar(path, include, partial)
+            except CorpusError:
+                raise
+            except _READ_ERRORS as exc:
+                how = "with another tool" if zipped else f"(tar xf {path.name})"
+                raise CorpusError(f"{path}: cannot unpack this {'zip' if zipped else 'tar'} archive ({exc}); "
+                                  f"extract it {how} and pass the extracted folder") from None
             try:
                 partial.rename(target)
             except OSError:  # another process unpacked it first
@@ -127,41 +135,31 @@ def _copy(source, destination: Path, size: int) -> None:
 
 
 def _unzip(path: Path, include: tuple[str, ...], folder: Path) -> None:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = [(info, member) for info in archive.infolist() if not info.is_dir()
-                       and (member := _member_path(info.filename)) is not None and _wanted(member, include)]
-            locked = [info.filename for info, _ in members if info.flag_bits & 0x1]
-            if locked:
-                raise CorpusError(f"{path}: {len(locked)} member(s) are encrypted ({', '.join(locked[:3])}); extract "
-                                  "them with their password and pass the extracted folder")
-            _check_room(path, sum(info.file_size for info, _ in members), folder)
-            for info, member in members:
-                with archive.open(info) as source:
-                    _copy(source, folder / member, info.file_size)
-    except CorpusError:
-        raise
-    except _READ_ERRORS as exc:
-        raise CorpusError(f"{path}: cannot unpack this zip archive ({exc}); extract it with another tool "
-                          "and pass the extracted folder") from None
+    with zipfile.ZipFile(path) as archive:
+        members = [(info, member, info.file_size) for info in archive.infolist() if not info.is_dir()
+                   and (member := _member_path(info.filename)) is not None and _wanted(member, include)]
+        locked = [info.filename for info, _, _ in members if info.flag_bits & 0x1]
+        if locked:
+            raise CorpusError(f"{path}: {len(locked)} member(s) are encrypted ({', '.join(locked[:3])}); extract "
+                              "them with their password and pass the extracted folder")
+        _extract(path, folder, members, archive.open)
 
 
 def _untar(path: Path, include: tuple[str, ...], folder: Path) -> None:
-    try:
-        with tarfile.open(path) as archive:
-            members = [(info, member) for info in archive.getmembers() if info.isfile()
-                       and (member := _member_path(info.name)) is not None and _wanted(member, include)]
-            _check_room(path, sum(info.size for info, _ in members), folder)
-            for info, member in members:
-                source = archive.extractfile(info)
-                if source is not None:
-                    with source:
-                        _copy(source, folder / member, info.size)
-    except CorpusError:
-        raise
-    except _READ_ERRORS as exc:
-        raise CorpusError(f"{path}: cannot unpack this tar archive ({exc}); extract it with tar xf and pass the "
-                          "extracted folder") from None
+    with tarfile.open(path) as archive:
+        members = [(info, member, info.size) for info in archive.getmembers() if info.isfile()
+                   and (member := _member_path(info.name)) is not None and _wanted(member, include)]
+        _extract(path, folder, members, archive.extractfile)
+
+
+def _extract(path: Path, folder: Path, members: list, opener) -> None:
+    """Each (member, its path inside ``folder``, its declared size), opened by ``opener``."""
+    _check_room(path, sum(size for _, _, size in members), folder)
+    for info, member, size in members:
+        source = opener(info)
+        if source is not None:
+            with source:
+                _copy(source, folder / member, size)
 
 
 def describe(path: Path, folder: Path) -> str:
