@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 from lunalm.errors import ConfigError
 from lunalm.runs.attempt import Attempt
-from lunalm.runs.scan import (hf_trainer, lightning, lunalm_runs, mlflow_runs, mlflow_store, tensorboard_events,
-                              wandb_files)
+from lunalm.runs.scan import (hf_trainer, lightning, lunalm_runs, mlflow_runs, mlflow_store, model_card,
+                              tensorboard_events, wandb_files)
 from lunalm.runs.scan.logged_lr import settle_lr
 from lunalm.runs.scan.log_files import distinct, read_log
 from lunalm.runs.scan.names import canonical_device, canonical_optimizer
@@ -189,6 +189,12 @@ class Scanner:
             return self._guarded(os.path.join(folder.path, "meta.yaml"), mlflow_runs.read_run_dir, folder, self.stats)
         if tensorboard_events.is_run_dir(folder) and not wandb_files.is_run_files(folder):  # W&B's synced copy
             return self._guarded(folder.path, tensorboard_events.read_run_dir, folder, self.stats)
+        if model_card.is_card_folder(folder):  # a Trainer output folder without its trainer_state.json
+            card = self._guarded(os.path.join(folder.path, model_card.CARD), model_card.read_card_folder, folder,
+                                 self.stats)
+            if card is not None:  # its runs/ event files are part of it
+                self._guarded(folder.path, tensorboard_events.trainer_runs, card, folder, self.stats)
+            return card
         return None
 
     def _lightning_claims(self, path: str, scripts: list[Script]) -> dict[str, str]:

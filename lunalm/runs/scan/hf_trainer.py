@@ -65,7 +65,7 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
         raise Unreadable("trainer_state.json is not a JSON object")
     train, val, end, logged_lr = _history(state.get("log_history"))
     attempt = Attempt(source="hf-trainer", path=folder.path, fingerprint=fingerprint("hf-trainer", folder.path),
-                      name=_name(folder.path))
+                      name=output_name(folder.path))
     fill_losses(attempt, train, val)
     attempt.steps = _int(state.get("global_step"))
     attempt.epochs = _number(state.get("num_train_epochs"))
@@ -77,7 +77,7 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
     _decide(attempt, state, train, val, end)
     for directory in dict.fromkeys([folder.path, os.path.dirname(state_path), newest]):
         if directory is not None:
-            _model_files(attempt, directory, stats)
+            model_files(attempt, directory, stats)
     _model_card(attempt, folder, stats)
     llamafactory.config_facts(attempt, folder.path, stats, "in the output folder")  # LLaMA-Board's training_args.yaml
     logged_lr.record(attempt.extra)  # not the configured lr (warmup and decay keep it below): a last resort
@@ -86,7 +86,7 @@ def read_output_dir(folder: Folder, state_path: str, stats: ScanStats) -> Attemp
     return attempt
 
 
-def _name(path: str) -> str:
+def output_name(path: str) -> str:
     """``transformers5/out``: output folders are often called "out" or "results", so the parent comes too."""
     folder = os.path.abspath(path)
     parent = os.path.basename(os.path.dirname(folder))
@@ -169,7 +169,7 @@ def _progress(step: int, planned: int, epoch: float | None, epochs: float | None
 def folder_facts(attempt: Attempt, directory: str, stats: ScanStats) -> None:
     """What an output folder without ``trainer_state.json`` still says about its run (LLaMA-Factory keeps
     its ``trainer_log.jsonl`` beside them): ``config.json``, ``adapter_config.json`` and the results files."""
-    _model_files(attempt, directory, stats)
+    model_files(attempt, directory, stats)
     _results(attempt, directory, stats)
 
 
@@ -212,7 +212,7 @@ def _listing(path: str) -> list[str]:
         return []
 
 
-def _model_files(attempt: Attempt, directory: str, stats: ScanStats) -> None:
+def model_files(attempt: Attempt, directory: str, stats: ScanStats) -> None:
     """``config.json`` (model id/type, quantisation) and ``adapter_config.json`` (LoRA) in ``directory``."""
     config = _small_json(os.path.join(directory, "config.json"), stats)
     if config:
@@ -274,7 +274,11 @@ def _model_card(attempt: Attempt, folder: Folder, stats: ScanStats) -> None:
         text = read_bytes(os.path.join(folder.path, "README.md"), stats, MAX_SMALL_BYTES, "model card")
     except (Unreadable, OSError):
         return
-    text = text.decode("utf-8", errors="replace")
+    card_hyperparameters(attempt, text.decode("utf-8", errors="replace"))
+
+
+def card_hyperparameters(attempt: Attempt, text: str) -> None:
+    """The fields a model card's "Training hyperparameters" list gives that the attempt lacks."""
     start = text.find("hyperparameters were used during training")
     if start < 0:
         return
@@ -282,6 +286,7 @@ def _model_card(attempt: Attempt, folder: Folder, stats: ScanStats) -> None:
     attempt.lr = attempt.lr or _number(_float_text(items.get("learning_rate")))
     attempt.batch_size = attempt.batch_size or _int(_float_text(items.get("train_batch_size")))
     attempt.grad_accum = attempt.grad_accum or _int(_float_text(items.get("gradient_accumulation_steps")))
+    attempt.epochs = attempt.epochs or _number(_float_text(items.get("num_epochs")))
     optimizer = _CARD_OPTIMIZER.search(items.get("optimizer", ""))
     if optimizer and not attempt.optimizer:
         attempt.optimizer = (optimizer.group(1) or optimizer.group(2)).lower()
