@@ -29,9 +29,95 @@ TURKISH = [
 
 
 def run_luna(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess (exit codes and messages as a user sees them)."""
-    return subprocess.run([sys.executable, "-m", "lunalm", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
+    """Run the real CLI in a process of its own (exit codes and messages as a user sees them).
+
+    The process is forked from a server that has imported torch and lunalm once (``multiprocessing``'s
+    forkserver; the server itself never runs anything), so each call skips the ~3 s of imports that
+    ``python -m lunalm`` pays: 133 calls in the suite. It gets this process's environment and the given
+    folder, its stdout and stderr are files read back as ``subprocess.run(text=True)`` reads them, and its exit
+    code is what ``python -m lunalm`` would return. LUNALM_TEST_SUBPROCESS=1 runs ``python -m lunalm`` instead."""
+    if os.environ.get("LUNALM_TEST_SUBPROCESS") == "1":
+        return subprocess.run([sys.executable, "-m", "lunalm", *args], capture_output=True, text=True,
+                              cwd=cwd, timeout=timeout)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="luna-cli-") as folder:
+        out, err = os.path.join(folder, "stdout"), os.path.join(folder, "stderr")
+        process = _cli_server().Process(target=_cli_child, args=(list(args), str(cwd) if cwd else None,
+                                                                 dict(os.environ), out, err))
+        process.start()
+        process.join(timeout)
+        if process.is_alive():
+            process.kill()
+            process.join()
+            raise subprocess.TimeoutExpired([sys.executable, "-m", "lunalm", *args], timeout)
+        stdout, stderr = (_text(path) for path in (out, err))
+    return subprocess.CompletedProcess([sys.executable, "-m", "lunalm", *args], process.exitcode, stdout, stderr)
+
+
+_SERVER = None
+
+
+def _cli_server():
+    global _SERVER
+    if _SERVER is None:
+        import multiprocessing
+
+        _SERVER = multiprocessing.get_context("forkserver")
+        _SERVER.set_forkserver_preload(["torch", "lunalm.cli", "lunalm.train.session", "tests.conftest"])
+    return _SERVER
+
+
+def _text(path: str) -> str:
+    """What ``subprocess.run(text=True)`` makes of the bytes: the locale's encoding, universal newlines."""
+    import io
+    import locale
+
+    with open(path, "rb") as handle:
+        data = handle.read()
+    return io.TextIOWrapper(io.BytesIO(data), encoding=locale.getpreferredencoding(False), newline=None).read()
+
+
+def _cli_child(args: list[str], cwd: str | None, env: dict, out: str, err: str) -> None:
+    """``python -m lunalm ARGS`` in a forked process: its environment, folder, standard streams and exit."""
+    import atexit
+    import io
+    import traceback
+
+    os.environ.clear()
+    os.environ.update(env)
+    if cwd:
+        os.chdir(cwd)
+    for fd, path in ((0, os.devnull), (1, out), (2, err)):
+        handle = os.open(path, os.O_RDONLY if fd == 0 else os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(handle, fd)
+        os.close(handle)
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=False)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True, errors="backslashreplace")
+    sys.argv = [os.path.join(os.path.dirname(__import__("lunalm").__file__), "__main__.py"), *args]
+    code = 1
+    try:
+        from lunalm.cli import main
+
+        code = main()
+        code = 0 if code is None else code
+    except SystemExit as exit_:
+        if exit_.code is None or isinstance(exit_.code, int):
+            code = exit_.code or 0
+        else:
+            print(exit_.code, file=sys.stderr)
+    except BaseException:  # what the interpreter prints for an uncaught exception
+        traceback.print_exc()
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code if isinstance(code, int) else 1)
 
 
 @pytest.fixture
