@@ -28,23 +28,28 @@ TURKISH = [
 ]
 
 
-def run_luna(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_luna(*args: str, cwd: Path | None = None, timeout: int = 300, env: dict | None = None,
+             input: str | None = None) -> subprocess.CompletedProcess:
     """Run the real CLI in a process of its own (exit codes and messages as a user sees them).
 
     The process is forked from a server that has imported torch and lunalm once (``multiprocessing``'s
     forkserver; the server itself never runs anything), so each call skips the ~3 s of imports that
-    ``python -m lunalm`` pays: 133 calls in the suite. It gets this process's environment and the given
-    folder, its stdout and stderr are files read back as ``subprocess.run(text=True)`` reads them, and its exit
-    code is what ``python -m lunalm`` would return. LUNALM_TEST_SUBPROCESS=1 runs ``python -m lunalm`` instead."""
+    ``python -m lunalm`` pays: ~170 calls in the suite. It gets ``env`` (else this process's environment),
+    the given folder and ``input`` on its stdin; its stdout and stderr are files read back as
+    ``subprocess.run(text=True)`` reads them, and its exit code is what ``python -m lunalm`` would return.
+    LUNALM_TEST_SUBPROCESS=1 runs ``python -m lunalm`` instead."""
     if os.environ.get("LUNALM_TEST_SUBPROCESS") == "1":
         return subprocess.run([sys.executable, "-m", "lunalm", *args], capture_output=True, text=True,
-                              cwd=cwd, timeout=timeout)
+                              cwd=cwd, timeout=timeout, env=env, input=input)
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="luna-cli-") as folder:
-        out, err = os.path.join(folder, "stdout"), os.path.join(folder, "stderr")
+        out, err, given = (os.path.join(folder, name) for name in ("stdout", "stderr", "stdin"))
+        with open(given, "w", encoding="utf-8") as handle:
+            handle.write(input or "")
         process = _cli_server().Process(target=_cli_child, args=(list(args), str(cwd) if cwd else None,
-                                                                 dict(os.environ), out, err))
+                                                                 dict(os.environ if env is None else env), given,
+                                                                 out, err))
         process.start()
         process.join(timeout)
         if process.is_alive():
@@ -78,7 +83,7 @@ def _text(path: str) -> str:
     return io.TextIOWrapper(io.BytesIO(data), encoding=locale.getpreferredencoding(False), newline=None).read()
 
 
-def _cli_child(args: list[str], cwd: str | None, env: dict, out: str, err: str) -> None:
+def _cli_child(args: list[str], cwd: str | None, env: dict, given: str, out: str, err: str) -> None:
     """``python -m lunalm ARGS`` in a forked process: its environment, folder, standard streams and exit."""
     import atexit
     import io
@@ -86,9 +91,14 @@ def _cli_child(args: list[str], cwd: str | None, env: dict, out: str, err: str) 
 
     os.environ.clear()
     os.environ.update(env)
+    threads = env.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:  # torch read it when the server imported it; a new process would
+        import torch  # noqa: PLC0415
+
+        torch.set_num_threads(int(threads))
     if cwd:
         os.chdir(cwd)
-    for fd, path in ((0, os.devnull), (1, out), (2, err)):
+    for fd, path in ((0, given), (1, out), (2, err)):
         handle = os.open(path, os.O_RDONLY if fd == 0 else os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(handle, fd)
         os.close(handle)

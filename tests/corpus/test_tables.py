@@ -216,11 +216,7 @@ def test_hub_dataset_through_the_hf_cache_offline(tmp_path):
 
 
 def _luna_env(env: dict, *args: str):
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "lunalm", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return run_luna(*args, env=env)
 
 
 def test_a_tsv_with_stray_quotes_keeps_one_row_per_line(tmp_path):

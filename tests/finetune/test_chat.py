@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_luna
 from tests.finetune.fthelp import CHAT, tiny_base, write_jsonl
 from tests.train.runhelp import luna_env
 
@@ -43,9 +43,8 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 def _chat(checkpoint: Path, lines: list[str], *flags: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lunalm", "chat", str(checkpoint), *GREEDY, *flags],
-                          input="".join(line + "\n" for line in lines), capture_output=True, text=True,
-                          env=luna_env(), cwd=checkpoint.parent, timeout=300)
+    return run_luna("chat", str(checkpoint), *GREEDY, *flags, input="".join(line + "\n" for line in lines),
+                    env=luna_env(), cwd=checkpoint.parent)
 
 
 def _greedy(checkpoint: Path, messages: list[dict]) -> tuple[str, str]:
@@ -147,10 +146,8 @@ def test_long_conversation_drops_oldest_turns_and_says_so(checkpoint):
 
 
 def test_missing_checkpoint_gives_generates_error(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "lunalm", "chat", str(tmp_path / "nope")], input="",
-                          capture_output=True, text=True, env=luna_env(), cwd=tmp_path, timeout=120)
-    reference = subprocess.run([sys.executable, "-m", "lunalm", "generate", str(tmp_path / "nope")],
-                               capture_output=True, text=True, env=luna_env(), cwd=tmp_path, timeout=120)
+    done = run_luna("chat", str(tmp_path / "nope"), input="", env=luna_env(), cwd=tmp_path, timeout=120)
+    reference = run_luna("generate", str(tmp_path / "nope"), env=luna_env(), cwd=tmp_path, timeout=120)
     assert done.returncode == reference.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert errors == [line for line in reference.stderr.splitlines() if line.startswith("error:")]

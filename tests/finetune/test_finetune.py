@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.conftest import run_luna
 from tests.finetune.fthelp import ALPACA, CHAT, tiny_base, tiny_tokenizer, write_jsonl
 from tests.train.runhelp import luna_env, write_corpus
 
@@ -192,8 +192,7 @@ def test_cli_prints_trainable_count_and_generate_reads_the_result(bases, tmp_pat
 
 # --- bad input -----------------------------------------------------------------------------------
 def _luna(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lunalm", *args], capture_output=True, text=True,
-                          env=luna_env(), cwd=cwd, timeout=300)
+    return run_luna(*args, env=luna_env(), cwd=cwd)
 
 
 def _error(capsys, tmp_path, monkeypatch, *argv) -> str:

@@ -143,10 +143,8 @@ def test_finetune_reads_a_hub_dataset_from_the_hf_cache(gpt2, tmp_path):
 
     _hub_cache(tmp_path / "hf", "lunalm-test/sozler")
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-m", "lunalm", "finetune", "--base", str(gpt2), "--hf-dataset",
-                           "lunalm-test/sozler:tr", "--text-field", "content", "--name", "hub", "--quiet",
-                           "--sample-every", "0", *QUICK], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = run_luna("finetune", "--base", str(gpt2), "--hf-dataset", "lunalm-test/sozler:tr", "--text-field",
+                    "content", "--name", "hub", "--quiet", "--sample-every", "0", *QUICK, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     config = json.loads((tmp_path / "runs" / "hub" / "checkpoints" / "final" / "lunalm.json").read_text())["config"]
     assert [Path(p).name for p in config["corpus"]["paths"]] == ["train-00000-of-00001.parquet"]  # tr/train
@@ -167,8 +165,7 @@ def _hub_model_cache(home: Path, repo_id: str, folder: Path) -> None:
 def _offline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
     env.pop("HF_HUB_CACHE", None)
-    return subprocess.run([sys.executable, "-m", "lunalm", *args], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return run_luna(*args, cwd=tmp_path, env=env)
 
 
 def _error_line(done: subprocess.CompletedProcess) -> str:

@@ -8,11 +8,11 @@ import json
 import os
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_luna
 from tests.train.runhelp import write_corpus
 
 from lunalm.train.metrics import read_jsonl
@@ -22,8 +22,7 @@ TRAIN = ["--max-steps", "4", "--eval-every", "2", "--context", "32", "--batch-si
 
 
 def _luna(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lunalm", *args], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "WANDB_SILENT": "true", **env})
+    return run_luna(*args, cwd=tmp_path, timeout=600, env={**os.environ, "WANDB_SILENT": "true", **env})
 
 
 def _jsonl_scalars(run_dir: Path) -> dict[str, dict[int, float]]:
