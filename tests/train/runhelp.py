@@ -76,8 +76,10 @@ def spawn_luna(*args: str, log: Path) -> subprocess.Popen:
 
 
 def run_luna(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lunalm", *args], capture_output=True, text=True,
-                          env=luna_env(), timeout=timeout)
+    """``luna ARGS`` in a process of its own with ``luna_env()`` (``tests.conftest.run_luna``)."""
+    from tests.conftest import run_luna as forked
+
+    return forked(*args, timeout=timeout, env=luna_env())
 
 
 def wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 240.0) -> None:
