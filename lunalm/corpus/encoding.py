@@ -38,22 +38,29 @@ _BOMS = (  # longest first: the UTF-32-LE BOM starts with the UTF-16-LE one
     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
 )
 # On a tie (no Turkish-only byte present) Western wins; Mac Turkish (old Mac OS files) only where its
-# letters are clearly likelier (ç ö ü are 0x8D 0x9A 0x9F there, C1 controls or rare letters elsewhere).
-_LEGACY_CODE_PAGES = ("cp1252", "cp1254", "mac_turkish")
+# letters are clearly likelier (ç ö ü are 0x8D 0x9A 0x9F there, C1 controls or rare letters elsewhere), and
+# DOS Turkish (cp857: old DOS editors, text a Turkish Windows console wrote) where its ı ş ğ are (0x8D 0x9F
+# 0xA7 there, ç ü ß in Mac Turkish).
+_LEGACY_CODE_PAGES = ("cp1252", "cp1254", "cp857", "mac_turkish")
 _ISO_NAMES = {"cp1254": "iso-8859-9", "cp1252": "iso-8859-1"}  # same bytes when 0x80..0x9F are absent
-_LETTERS = "çğıöşüÇĞİÖŞÜâîûÂÎÛ" "àáäåæèéêëìíïñòóôõøùúÿßœšžÀÁÄÅÆÈÉÊËÌÍÏÑÒÓÔÕØÙÚŸŒŠŽ"  # Turkish, Western
+_LETTERS = "çğıöşüÇĞİÖŞÜâîûÂÎÛ" "àáâãäåæèéêëìíïñòóôõøùúÿßœšžÀÁÃÄÅÆÈÉÊËÌÍÏÑÒÓÔÕØÙÚŸŒŠŽ"  # Turkish, Western
 _PUNCTUATION = "“”‘’‚„…–—€•«»‹›°·©®™§£\u00a0"
 _ICELANDIC = "ðþýÐÞÝ"  # what cp1252 makes of Turkish ğ ş ı Ğ Ş İ: rare in real prose
 _SAMPLE_SLICES, _SLICE_BYTES = 16, 1 << 14  # byte statistics from at most 256 KiB spread over the data
 
 
+_TURKISH_ONLY = "ğıışŞĞİ"  # letters no Western language uses: where one code page reads them, it is Turkish
+
+
 def _char_weight(char: str) -> int:
     """How plausible one non-ASCII character is in Turkish or Western European prose."""
+    if char in _TURKISH_ONLY:
+        return 3
     if char in _LETTERS:
         return 2
     if char in _PUNCTUATION:
         return 1
-    if char in _ICELANDIC:
+    if char in _ICELANDIC or "\u2500" <= char <= "\u259f":  # box drawing and blocks: DOS frames, not prose
         return -2
     return -3 if 0x80 <= ord(char) <= 0x9F else 0
 

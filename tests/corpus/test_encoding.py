@@ -50,6 +50,23 @@ def test_short_turkish_cp1254_is_not_read_as_cp1252() -> None:
     assert decode_bytes("Işık, şişe, dağ.".encode("cp1254")).text == "Işık, şişe, dağ."
 
 
+def test_dos_turkish_is_read_as_such_and_western_text_stays_western() -> None:
+    """cp857 (old DOS editors, what a Turkish Windows console writes) was read as Mac Turkish: "Nasçlsçn?
+    òyiyim, teüekkŞrler." for "Nasılsın? İyiyim, teşekkürler."; DOS's box drawing counts against a code page."""
+    lines = ("Türkiye'nin başkenti Ankara'dır.\nÇocuklar okula gider, öğretmenler derse hazırlanır.\n"
+             "Dün akşam yağmur yağdı ve sokaklar ıslandı.\n")
+    assert decode_bytes(lines.encode("cp857")) == Decoded(lines, "cp857", 0, 0)
+    for text in ("Nasılsın? İyiyim, teşekkürler.", "Ayşe Yılmaz", "Öğretmen çocuklara kitap okudu.", "Üç kuş uçtu.",
+                 "Çok güzel bir gün."):  # the last has no ı ş ğ: as likely Mac Turkish, and DOS is the commoner
+        assert decode_bytes(text.encode("cp857")).text == text
+    for text in ("Ömer çöp kutusunu dışarı çıkardı.", "çok şükür", "Dün akşam yağmur yağdı ve sokaklar ıslandı."):
+        assert decode_bytes(text.encode("mac_turkish")).text == text
+        assert decode_bytes(text.encode("cp1254")).text == text
+    for text in ("São Paulo é grande.", "Müller fährt über die Brücke.", "Hélène préfère les crêpes.",
+                 "El niño comió paella en España."):
+        assert decode_bytes(text.encode("cp1252")).text == text
+
+
 def test_cyrillic_code_page_goes_to_charset_normalizer() -> None:
     russian = ("Москва — столица России и крупнейший город страны. Летом в парках много людей, "
                "а зимой все катаются на коньках.\n")
