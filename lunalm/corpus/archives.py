@@ -134,10 +134,21 @@ def _copy(source, destination: Path, size: int) -> None:
             left -= len(block)
 
 
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """A member's name. Without the archive's UTF-8 flag zipfile reads it as cp437, but most tools (7-Zip,
+    macOS, Linux zip) write UTF-8 there anyway: "Åiirler.txt" is "Şiirler.txt"."""
+    if info.flag_bits & 0x800 or info.filename.isascii():
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return info.filename
+
+
 def _unzip(path: Path, include: tuple[str, ...], folder: Path) -> None:
     with zipfile.ZipFile(path) as archive:
         members = [(info, member, info.file_size) for info in archive.infolist() if not info.is_dir()
-                   and (member := _member_path(info.filename)) is not None and _wanted(member, include)]
+                   and (member := _member_path(_zip_name(info))) is not None and _wanted(member, include)]
         locked = [info.filename for info, _, _ in members if info.flag_bits & 0x1]
         if locked:
             raise CorpusError(f"{path}: {len(locked)} member(s) are encrypted ({', '.join(locked[:3])}); extract "

@@ -62,6 +62,21 @@ def test_a_zip_is_read_as_its_folder_and_unpacked_once(tmp_path: Path, cache: Pa
                    "photos, stay packed)"
 
 
+def test_a_member_name_written_in_utf8_without_the_flag_keeps_its_letters(tmp_path: Path, cache: Path):
+    archive = tmp_path / "siirler.zip"
+    with zipfile.ZipFile(archive, "w") as packed:
+        packed.writestr("Şiirler/Güz.txt", "Güz geldi, yapraklar düştü.\n")
+    data = bytearray(archive.read_bytes())  # as 7-Zip and macOS write it: UTF-8 bytes, no UTF-8 flag
+    for magic, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.index(magic) + offset + 1
+        data[at] &= ~0x08 & 0xFF  # bit 11 of the flags is bit 3 of their second byte
+    archive.write_bytes(bytes(data))
+    assert zipfile.ZipFile(archive).namelist() != ["Şiirler/Güz.txt"]  # zipfile alone reads cp437
+    assert [text.strip() for text in read(archive)[0]] == ["Güz geldi, yapraklar düştü."]
+    assert [p.relative_to(cache / "unpacked").parts[1:] for p in (cache / "unpacked").rglob("*.txt")] == \
+        [("Şiirler", "Güz.txt")]
+
+
 def test_a_whatsapp_export_with_its_media_is_read_as_the_chat(tmp_path: Path, cache: Path):
     archive = tmp_path / "WhatsApp Chat - Ali Veli.zip"
     with zipfile.ZipFile(archive, "w") as packed:
