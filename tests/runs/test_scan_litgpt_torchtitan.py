@@ -70,14 +70,18 @@ def test_a_litgpt_finetune_log_gives_its_losses_settings_and_end(tmp_path: Path)
 
 
 def test_litgpts_repeated_validation_loss_is_one_point_and_the_final_one_comes_last():
+    def step(iteration: int, loss: str, val: str) -> str:  # litgpt pretrain.py's line
+        return (f"Epoch 1 | iter {iteration} step {iteration // 4} | loss train: {loss}, val: {val} | iter time: "
+                "345.12 ms (step) remaining time: 0:10:00")
+
     parser = parsed([
         "Total parameters: 1,100,048,384",
-        "Epoch 1 | iter 100 step 25 | loss train: 7.812, val: n/a | iter time: 345.12 ms (step) remaining time: 0:12:00",
+        step(100, "7.812", "n/a"),
         "iter 100: val loss 7.9021, val time: 1234.56 ms",
-        "Epoch 1 | iter 200 step 50 | loss train: 6.400, val: 7.902 | iter time: 345.12 ms (step) remaining time: 0:10:00",
-        "Epoch 1 | iter 300 step 75 | loss train: 5.900, val: 7.902 | iter time: 345.12 ms (step) remaining time: 0:08:00",
+        step(200, "6.400", "7.902"),
+        step(300, "5.900", "7.902"),
         "iter 300: val loss 6.1000, val time: 1234.56 ms",
-        "Epoch 1 | iter 400 step 100 | loss train: 5.500, val: 6.100 | iter time: 345.12 ms (step) remaining time: 0:00:00",
+        step(400, "5.500", "6.100"),
         "| Performance",
         "| - Training Time : 412.33 s",
         "Validating ...",

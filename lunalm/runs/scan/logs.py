@@ -27,9 +27,9 @@ from lunalm.runs.scan.loss_table import TextTable
 from lunalm.runs.scan.logged_lr import LoggedLr, progress_lr
 from lunalm.runs.scan.log_lines import find_losses, literal_number, setting_value, time_stamp
 from lunalm.runs.scan.log_patterns import (_STEP, _DICT_PAIR, _TRAIN_KEYS, _VAL_KEYS, _DONE, _MEAN_LOSS, _FINAL_STEP,
-                                          _RUNTIME, _TRAINING_TIME, _ELAPSED, _LLMC, _EARLY_STOP, _EPOCH_OF, _KERAS_BAR,
-                                          _PROGRESS_BAR, _RANK_PREFIX, _VALIDATE_STEP, _ANSI, _SETTING_HINT, _PRINTED_HINT,
-                                          _ATTENTION, _SETTINGS, _PRINTED)
+                                          _RUNTIME, _TRAINING_TIME, _ELAPSED, _LLMC, _EARLY_STOP, _EPOCH_OF,
+                                          _KERAS_BAR, _PROGRESS_BAR, _RANK_PREFIX, _VALIDATE_STEP, _ANSI,
+                                          _SETTING_HINT, _PRINTED_HINT, _ATTENTION, _SETTINGS, _PRINTED)
 from lunalm.runs.scan.classify import classify_line, exception_name, status_for
 from lunalm.runs.scan.restarts import MAX_RUNS, epoch_named, restarts, same_epoch
 from lunalm.runs.scan.shapes import MAX_SHAPES, line_shape
