@@ -70,8 +70,13 @@ def unpack(path: Path, include: tuple[str, ...]) -> Path:
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in path.name)[:60]
     target = cache_root() / UNPACKED_DIR / f"{stem}-{key}"
     if not target.is_dir():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
+        except OSError as exc:
+            raise CorpusError(f"{path}: cannot unpack it into {target.parent} ({exc.strerror or exc}); set "
+                              "LUNALM_CACHE to a folder you can write to, or extract it yourself and pass the "
+                              "folder") from None
         try:
             zipped = zipfile.is_zipfile(path)
             try:

@@ -128,6 +128,13 @@ def test_an_archive_without_text_or_with_a_locked_member_says_so(tmp_path: Path)
     with pytest.raises(CorpusError, match=re.escape(f"{locked}: 1 member(s) are encrypted (gizli.txt); extract them "
                                                     "with their password")):
         read(locked)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LUNALM_CACHE", str(blocked))
+        with pytest.raises(CorpusError, match=re.escape(f"{tables}: cannot unpack it into {blocked / 'unpacked'} (")
+                           + ".*set LUNALM_CACHE to a folder you can write to"):
+            read(tables, include=("*.csv",), text_field="metin")
     truncated = tmp_path / "yarim.zip"
     truncated.write_bytes(tables.read_bytes()[:-30])  # no central directory: no zip to open, the reader says so
     with pytest.raises(CorpusError, match=re.escape("extract it (unzip yarim.zip)")):
