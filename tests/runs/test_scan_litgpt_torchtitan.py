@@ -222,3 +222,10 @@ def test_a_litgpt_tensorboard_folder_takes_the_newest_checkpoints_settings(tmp_p
     assert attempt.extra["sources"]["lr"] == "step-000800/hyperparameters.yaml"
     [alone] = list(scan([str(run)]))  # the run folder given alone still finds its out_dir's settings
     assert alone.lr == 0.0002
+    (out / "step-000800" / "hyperparameters.yaml").write_text("train: [unclosed\n")  # broken: the curves stay
+    [broken] = list(scan([str(tmp_path)]))
+    assert (broken.final_train_loss, broken.lr) == (4.2, None)
+    (out / "step-000800" / "hyperparameters.yaml").write_bytes(b"a: 1\n" * 400_000)  # past the size read
+    [large] = list(scan([str(tmp_path)]))
+    assert large.final_train_loss == 4.2 and large.extra["settings_unreadable"].startswith(
+        "step-000800/hyperparameters.yaml: ")

@@ -103,9 +103,12 @@ def read_run_dir(folder: Folder, stats: ScanStats) -> Attempt:
         out = os.path.dirname(os.path.dirname(settings))
         attempt.name = f"{os.path.basename(out)}/{os.path.basename(folder.path)}"
         label = os.path.relpath(settings, out)
-        fill_fields(attempt, litgpt_values(flat_values(read_yaml_mapping(settings, stats, label))), label)
+        try:
+            fill_fields(attempt, litgpt_values(flat_values(read_yaml_mapping(settings, stats, label))), label)
+            records.append(settings)
+        except (Unreadable, OSError) as error:  # the curves are still the run's
+            attempt.extra["settings_unreadable"] = f"{label}: {error}"
         attempt.extra["output_dir"] = out
-        records.append(settings)
     if "metrics.csv" in folder.names():
         train, val, where = _metrics(os.path.join(folder.path, "metrics.csv"), stats)
         record = "metrics.csv"
