@@ -62,7 +62,7 @@ def _no_files(raw: str, root: Path, include: tuple[str, ...], exclude: tuple[str
         return CorpusError(f"{raw}: its only files matching {patterns_text(include)} are a Leipzig Corpora Collection "
                            f"download's lists ({_names(side)}: {LEIPZIG_LISTS}); pass the download's -sentences.txt "
                            "file, or the folder it is in")
-    archives = [f for f in held if _archive(f) or f.suffix.lower() == ".zip"]
+    archives = [f for f in held if _archive(f)]
     hints = [suffixless_hint(root, [f for f in held if not inner_suffix(f)]),
              archives and f"{_names(archives)}: archive(s), pass each one itself to read it "
                           f"(luna train {archives[0].name})"]
@@ -90,8 +90,10 @@ def folder_files(paths: list[str] | tuple[str, ...]) -> Iterator[tuple[Path, lis
 
 
 def _archive(file: Path) -> bool:
-    """A tar archive by its name (a Leipzig download is tur_news_2020_10K.tar.gz)."""
-    return ".tar" in [suffix.lower() for suffix in file.suffixes[-2:]] or file.suffix.lower() == ".tgz"
+    """A zip or tar archive by its name (a Leipzig download is tur_news_2020_10K.tar.gz); a ``.fb2.zip`` is a book."""
+    name = file.name.lower()
+    return ".tar" in [suffix.lower() for suffix in file.suffixes[-2:]] or name.endswith(".tgz") \
+        or name.endswith(".zip") and not name.endswith(".fb2.zip")
 
 
 def _extracted(file: Path, root: Path, exclude: tuple[str, ...], outputs: dict[Path, bool]) -> bool:
@@ -186,8 +188,8 @@ def unread_archives(paths: list[str] | tuple[str, ...], include: tuple[str, ...]
     beside the text may be anything); None when there are none."""
     left = []
     for root, files in folder_files(paths):
-        left += [f for f in files if (_archive(f) or f.suffix.lower() == ".zip")
-                 and not _wanted(f, root, include, exclude) and _wanted(f, root, ("*",), exclude)]
+        left += [f for f in files if _archive(f) and not _wanted(f, root, include, exclude)
+                 and _wanted(f, root, ("*",), exclude)]
     if not left:
         return None
     return (f"not read: {len(left)} archive(s) inside the folder ({_names(left)}); to read one, pass it itself "

@@ -16,7 +16,7 @@ import re
 from lunalm.runs.attempt import Attempt
 from lunalm.runs.scan.lunalm_runs import read_yaml_mapping
 from lunalm.runs.scan.reading import ScanStats, Unreadable, read_bytes
-from lunalm.runs.scan.scripts import fill_fields, flat_values
+from lunalm.runs.scan.scripts import fill_fields, flat_values, yaml_number
 from lunalm.runs.scan.task import FINE_TUNING, PREFERENCE
 
 SCRIPT_SUFFIXES = (".sh", ".bash", ".slurm", ".sbatch", ".pbs")
@@ -96,13 +96,7 @@ def _values(path: str, stats: ScanStats) -> dict:
         return {}
     if "model_name_or_path" not in values or not ({"stage", "finetuning_type"} & values.keys()):
         return {}
-    return {key: _number(value) for key, value in values.items()}
-
-
-def _number(value):
-    if isinstance(value, str) and re.fullmatch(r"[-+]?\d+(?:\.\d*)?[eE][-+]?\d+", value.strip()):
-        return float(value)
-    return value
+    return {key: yaml_number(value) for key, value in values.items()}
 
 
 def _listing(directory: str, suffixes: tuple[str, ...]) -> list[str]:

@@ -27,8 +27,8 @@ import yaml
 
 from lunalm.runs.attempt import Attempt, fingerprint
 from lunalm.runs.scan import hf_trainer
-from lunalm.runs.scan.reading import ScanStats, Unreadable, content_digest, read_bytes
-from lunalm.runs.scan.scripts import fill_fields, flat_values
+from lunalm.runs.scan.reading import ScanStats, content_digest, read_bytes
+from lunalm.runs.scan.scripts import fill_fields, flat_values, yaml_number
 from lunalm.runs.scan.series import LossSeries, describe_trend, fill_losses
 from lunalm.runs.scan.walk import Folder
 
@@ -57,13 +57,10 @@ def is_card_folder(folder: Folder) -> bool:
 
 def read_card_folder(folder: Folder, stats: ScanStats) -> Attempt:
     path = os.path.join(folder.path, CARD)
-    try:
-        text = read_bytes(path, stats, MAX_CARD_BYTES, "model card").decode("utf-8", errors="replace")
-    except OSError as error:
-        raise Unreadable(f"cannot read: {error}") from None
+    text = read_bytes(path, stats, MAX_CARD_BYTES, "model card").decode("utf-8", errors="replace")
     attempt = Attempt(source="hf-trainer", path=folder.path, fingerprint=fingerprint("hf-trainer", folder.path),
                       name=hf_trainer.output_name(folder.path), started=os.path.getmtime(path))
-    train, val = _results(text)
+    train, val, last_epoch = _results(text)
     fill_losses(attempt, train, val)
     final = _FINAL.search(text)
     final_loss = _finite(final.group(1)) if final else None
@@ -75,7 +72,7 @@ def read_card_folder(folder: Folder, stats: ScanStats) -> Attempt:
     _axolotl(attempt, text)
     _front_matter(attempt, text)
     hf_trainer.model_files(attempt, folder.path, stats)
-    _decide(attempt, train, val, final_loss, text)
+    _decide(attempt, train, val, final_loss, last_epoch)
     attempt.extra["card"] = CARD
     attempt.extra["content"] = content_digest([path], stats)
     return attempt
@@ -94,15 +91,16 @@ def _finite(text: str) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _results(text: str) -> tuple[LossSeries, LossSeries]:
-    """The "Training results" table's curves (see the module docstring for the repeated train losses)."""
-    train, val = LossSeries(), LossSeries()
+def _results(text: str) -> tuple[LossSeries, LossSeries, float | None]:
+    """The "Training results" table's curves (see the module docstring for the repeated train losses) and
+    the epoch of its last row."""
+    train, val, epoch = LossSeries(), LossSeries(), None
     start = text.find("### Training results")
     if start < 0:
-        return train, val
+        return train, val, epoch
     previous = None
-    for train_text, _, step_text, val_text in _ROW.findall(text[start:start + 200_000]):
-        step = int(step_text)
+    for train_text, epoch_text, step_text, val_text in _ROW.findall(text[start:start + 200_000]):
+        step, epoch = int(step_text), _number(epoch_text)  # None for a malformed "1.2.3"
         value = _number(train_text)
         if value is not None and value != previous:
             train.add(step, value)
@@ -110,7 +108,7 @@ def _results(text: str) -> tuple[LossSeries, LossSeries]:
         value = _number(val_text)
         if value is not None:
             val.add(step, value)
-    return train, val
+    return train, val, epoch
 
 
 def _mapping(match: re.Match | None) -> dict | None:
@@ -131,13 +129,8 @@ def _axolotl(attempt: Attempt, text: str) -> None:
     datasets = config.get("datasets")
     if isinstance(datasets, list) and datasets and isinstance(datasets[0], dict) and "dataset" not in values:
         values["dataset"] = datasets[0].get("path")
-    if isinstance(values.get("learning_rate"), str):  # YAML 1.1 reads 2e-4 as text
-        values["learning_rate"] = _finite(values["learning_rate"])
-    fill_fields(attempt, {key: value for key, value in values.items() if value is not None},
-                "README.md (Axolotl config)", replace=False)
-    if str(config.get("adapter", "")).lower() in ("lora", "qlora") and attempt.lora is None:
-        attempt.lora = {"r": config.get("lora_r"), "alpha": config.get("lora_alpha"),
-                        "dropout": config.get("lora_dropout")}
+    fill_fields(attempt, {key: yaml_number(value) for key, value in values.items() if value is not None},
+                "README.md (Axolotl config)", replace=False)  # lora_r, lora_alpha: the LoRA
     version = _VERSION.search(text)
     attempt.extra["axolotl"] = version.group(1) if version else True
     if isinstance(config.get("early_stopping_patience"), int) and config["early_stopping_patience"] > 0:
@@ -157,7 +150,8 @@ def _front_matter(attempt: Attempt, text: str) -> None:
         attempt.corpus = data[0]
 
 
-def _decide(attempt: Attempt, train: LossSeries, val: LossSeries, final_loss: float | None, text: str) -> None:
+def _decide(attempt: Attempt, train: LossSeries, val: LossSeries, final_loss: float | None,
+            last_epoch: float | None) -> None:
     """The card is written once training has ended: success, unless its last loss is not finite."""
     last = train.last or val.last
     series, what = (val, "validation loss") if len(val) >= 2 else (train, "train loss")
@@ -167,9 +161,8 @@ def _decide(attempt: Attempt, train: LossSeries, val: LossSeries, final_loss: fl
         attempt.error_message = f"loss {last[1]} at step {last[0]}"
         attempt.evidence = f"{CARD}: the Trainer's model card: {attempt.error_message}"
         return
-    epochs = re.findall(r"^\|[^|]*\|\s*([\d.]+)\s*\|\s*\d+\s*\|", text, re.MULTILINE)
-    last_epoch = float(epochs[-1]) if epochs else None
-    reached = f" at epoch {last_epoch:g}" + (f" of {attempt.epochs:g}" if attempt.epochs else "") if epochs else ""
+    reached = "" if last_epoch is None else \
+        f" at epoch {last_epoch:g}" + (f" of {attempt.epochs:g}" if attempt.epochs else "")
     patience = attempt.extra.get("early_stopping_patience")
     stopped = patience and last_epoch is not None and attempt.epochs and last_epoch < attempt.epochs - 0.05
     attempt.outcome, attempt.status = "success", "stopped-early" if stopped else "completed"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from dataclasses import dataclass, field
 
 from lunalm.runs.attempt import Attempt, fingerprint
@@ -150,6 +151,13 @@ def litgpt_values(found: dict) -> dict:
     if _positive_int(micro) and _positive_int(total) and total % (micro * devices) == 0:
         found.setdefault("gradient_accumulation_steps", total // (micro * devices))
     return found
+
+
+def yaml_number(value):
+    """A config value, with a number YAML 1.1 read as text (``1e-5``, ``2e-4``: no dot) made a number."""
+    if isinstance(value, str) and re.fullmatch(r"[-+]?\d+(?:\.\d*)?[eE][-+]?\d+", value.strip()):
+        return float(value)
+    return value
 
 
 def planned_steps(values: dict[str, list]) -> int | None:
